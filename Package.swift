@@ -1,0 +1,39 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Layers (each imports only those above it):
+//   MagritteCore     — CPU core: decode, execute, CP0, TLB, exceptions, disassembler
+//   MagritteMachine  — board and devices: physical bus, RAM, UART, Malta, ELF loader
+//   magritte         — the command line
+let optimize: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"], .when(configuration: .release))
+]
+
+let package = Package(
+    name: "Magritte",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "MagritteCore", targets: ["MagritteCore"]),
+        .library(name: "MagritteMachine", targets: ["MagritteMachine"]),
+        .executable(name: "magritte", targets: ["magritte"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(name: "MagritteCore", swiftSettings: optimize),
+        .target(name: "MagritteMachine", dependencies: ["MagritteCore"], swiftSettings: optimize),
+        .executableTarget(
+            name: "magritte",
+            dependencies: [
+                "MagritteMachine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: optimize),
+        .executableTarget(name: "magritte-bench", dependencies: ["MagritteMachine"], swiftSettings: optimize),
+        .testTarget(name: "MagritteCoreTests", dependencies: ["MagritteCore"]),
+        .testTarget(name: "MagritteMachineTests", dependencies: ["MagritteMachine"]),
+        .testTarget(name: "OracleTests", dependencies: ["MagritteMachine"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
