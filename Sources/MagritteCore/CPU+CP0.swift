@@ -1,0 +1,191 @@
+/// Exception entry, CP0 reads and writes, and the TLB instructions.
+extension CPU {
+    // MARK: Exceptions
+
+    /// Takes exception `code` for the instruction at `pc`: the one place where EPC, Cause,
+    /// BadVAddr and Status.EXL change on an exception, as the MIPS32 manual's pseudocode says.
+    public func enterException(
+        _ code: ExceptionCode, pc: UInt32, inDelaySlot: Bool, badVAddr: UInt32? = nil,
+        refill: Bool = false, coprocessor: UInt32 = 0
+    ) {
+        exceptionCounts[Int(code.rawValue)] &+= 1
+        if code != .interrupt { faultedInstructions &+= 1 }
+        if let badVAddr { cp0.badVAddr = badVAddr }
+        let status = cp0.status
+        let exl = status & StatusBits.exl != 0
+        if !exl {
+            cp0.epc = inDelaySlot ? pc &- 4 : pc
+            if inDelaySlot { cp0.cause |= CauseBits.bd } else { cp0.cause &= ~CauseBits.bd }
+        }
+        cp0.cause = (cp0.cause & ~(0x7C | (3 << CauseBits.ceShift))) | UInt32(code.rawValue) << 2
+            | (coprocessor & 3) << CauseBits.ceShift
+        let offset: UInt32
+        if refill && !exl {
+            offset = 0x000
+        } else if code == .interrupt && cp0.cause & CauseBits.iv != 0 {
+            offset = 0x200
+        } else {
+            offset = 0x180
+        }
+        let base: UInt32 = status & StatusBits.bev != 0 ? 0xBFC0_0200 : cp0.ebase & 0xFFFF_F000
+        cp0.status = status | StatusBits.exl
+        statusChanged()
+        jump(to: base &+ offset)
+    }
+
+    /// ERET: return from exception (or error) level; clears the LL bit. No delay slot.
+    func executeEret() {
+        if cp0.status & StatusBits.erl != 0 {
+            cp0.status &= ~StatusBits.erl
+            jump(to: cp0.errorEPC)
+        } else {
+            cp0.status &= ~StatusBits.exl
+            jump(to: cp0.epc)
+        }
+        llBit = false
+        statusChanged()
+    }
+
+    // MARK: CP0 register access
+
+    /// Reads CP0 register (`reg`, `sel`) as MFC0 does at cycle `now`. Unimplemented registers read 0.
+    public func readCP0(_ reg: Int, _ sel: Int) -> UInt32 { readCP0(reg, sel, now: cycles) }
+
+    func readCP0(_ reg: Int, _ sel: Int, now: UInt64) -> UInt32 {
+        let sc = configuration.segmentationControl
+        switch (reg, sel) {
+        case (0, 0): return cp0.index
+        case (1, 0): return randomAt(now)
+        case (2, 0): return cp0.entryLo0
+        case (3, 0): return cp0.entryLo1
+        case (4, 0): return cp0.context
+        case (5, 0): return cp0.pageMask
+        case (5, 2) where sc: return cp0.segCtl0
+        case (5, 3) where sc: return cp0.segCtl1
+        case (5, 4) where sc: return cp0.segCtl2
+        case (6, 0): return cp0.wired
+        case (7, 0): return cp0.hwrEna
+        case (8, 0): return cp0.badVAddr
+        case (9, 0): return countAt(now)
+        case (10, 0): return cp0.entryHi
+        case (11, 0): return cp0.compare
+        case (12, 0): return cp0.status
+        case (12, 1): return cp0.intCtl
+        case (12, 2): return cp0.srsCtl
+        case (13, 0): return cause
+        case (14, 0): return cp0.epc
+        case (15, 0): return configuration.processorID
+        case (15, 1): return cp0.ebase
+        case (16, 0): return cp0.config0
+        case (16, 1): return config1
+        case (16, 2): return 0x8000_0000
+        case (16, 3): return sc ? 1 << 25 : 0
+        case (17, 0): return cp0.llAddr
+        case (19, 0): return 0x8000_0000  // WatchHi: M set as QEMU reads it
+        case (23, 0): return 0x0200_8000  // Debug, as QEMU's 24Kc reads it
+        case (30, 0): return cp0.errorEPC
+        default: return 0
+        }
+    }
+
+    /// Config1 of a 24Kc without FPU: MMU size from the TLB entries, 64 sets × 16 B × 4 ways
+    /// of I- and D-cache, watch registers and EJTAG present (as QEMU's 24Kc reads 0x9E190C8E).
+    var config1: UInt32 {
+        (1 << 31) | UInt32(configuration.tlbEntries - 1) << 25 | 0x0019_0C8E & 0x01FF_FFFF
+    }
+
+    /// Writes CP0 register (`reg`, `sel`) as MTC0 does, with the 24Kc's write masks.
+    public func writeCP0(_ reg: Int, _ sel: Int, _ value: UInt32) { writeCP0(reg, sel, value, now: cycles) }
+
+    func writeCP0(_ reg: Int, _ sel: Int, _ v: UInt32, now: UInt64) {
+        let sc = configuration.segmentationControl
+        switch (reg, sel) {
+        case (0, 0):
+            let i = v & tlbIndexMask
+            if i < UInt32(configuration.tlbEntries) { cp0.index = (cp0.index & 0x8000_0000) | i }
+        case (2, 0): cp0.entryLo0 = v & 0x03FF_FFFF
+        case (3, 0): cp0.entryLo1 = v & 0x03FF_FFFF
+        case (4, 0): cp0.context = (cp0.context & 0x007F_FFFF) | (v & 0xFF80_0000)
+        case (5, 0):
+            let m = (v & 0x1FFF_E000) >> 13
+            cp0.pageMask = m & (m &+ 1) == 0 ? m << 13 : 0
+        case (5, 2) where sc: cp0.segCtl0 = v & 0xFE7F_FE7F; rebuildSegments(erl: segmentsBuiltWithERL)
+        case (5, 3) where sc: cp0.segCtl1 = v & 0xFE7F_FE7F; rebuildSegments(erl: segmentsBuiltWithERL)
+        case (5, 4) where sc: cp0.segCtl2 = v & 0xFE7F_FE7F; rebuildSegments(erl: segmentsBuiltWithERL)
+        case (6, 0): cp0.wired = v % UInt32(configuration.tlbEntries)
+        case (7, 0): cp0.hwrEna = v & 0xF
+        case (9, 0):
+            countBase = v
+            countEpoch = now
+            recomputeTimer(now: now)
+        case (10, 0):
+            let new = v & 0xFFFF_E0FF
+            if (new ^ cp0.entryHi) & 0xFF != 0 { flushSoftTLB() }
+            cp0.entryHi = new
+        case (11, 0):
+            cp0.compare = v
+            timerPending = false
+            recomputeTimer(now: now)
+        case (12, 0):
+            cp0.status = (cp0.status & ~StatusBits.writable) | (v & StatusBits.writable)
+            statusChanged()
+        case (12, 1): cp0.intCtl = 0xE000_0000 | (v & 0x3E0)
+        case (12, 2): cp0.srsCtl = v & 0xF3C0
+        case (13, 0):
+            let old = cp0.cause
+            let new = (old & ~CauseBits.writable) | (v & CauseBits.writable)
+            if (old ^ new) & CauseBits.dc != 0 {
+                if new & CauseBits.dc != 0 {
+                    countBase = countAt(now)  // freeze
+                } else {
+                    countEpoch = now  // resume from the frozen value
+                }
+            }
+            cp0.cause = new
+            recomputeTimer(now: now)
+            batchBreak = true
+        case (14, 0): cp0.epc = v
+        case (15, 1): cp0.ebase = (cp0.ebase & ~0x3FFF_F000) | (v & 0x3FFF_F000)
+        case (16, 0): cp0.config0 = (cp0.config0 & ~7) | (v & 7)
+        case (30, 0): cp0.errorEPC = v
+        default: break  // read-only or unimplemented: ignored
+        }
+    }
+
+    func recomputeTimer(now: UInt64) {
+        // The timer arithmetic is relative to `cycles`; inside a batch `now` is ahead of it.
+        let saved = cycles
+        cycles = now
+        recomputeTimer()
+        cycles = saved
+        batchBreak = true
+    }
+
+    // MARK: TLB instructions
+
+    func tlbRead() {
+        let e = tlbEntries[Int((cp0.index & 0x7FFF_FFFF) % UInt32(configuration.tlbEntries))]
+        if (cp0.entryHi ^ e.entryHi) & 0xFF != 0 { flushSoftTLB() }
+        cp0.entryHi = e.entryHi
+        cp0.pageMask = e.pageMask
+        cp0.entryLo0 = e.entryLo0
+        cp0.entryLo1 = e.entryLo1
+    }
+
+    func tlbWrite(_ i: Int) {
+        tlbEntries[i] = TLBEntry(entryHi: cp0.entryHi, pageMask: cp0.pageMask, entryLo0: cp0.entryLo0, entryLo1: cp0.entryLo1)
+        flushSoftTLB()
+    }
+
+    func tlbProbe() {
+        let asid = UInt8(truncatingIfNeeded: cp0.entryHi)
+        for i in 0..<configuration.tlbEntries {
+            let e = tlbEntries[i]
+            if (cp0.entryHi & 0xFFFF_E000 & ~e.pageMask) == e.vpn2 && (e.global || e.asid == asid) {
+                cp0.index = UInt32(i)
+                return
+            }
+        }
+        cp0.index |= 0x8000_0000
+    }
+}

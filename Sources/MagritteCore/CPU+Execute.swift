@@ -1,0 +1,439 @@
+/// The interpreter's hot loop.
+///
+/// pc, npc, the delay-slot flag and the remaining budget live in locals (registers); every
+/// other piece of state is reached through `self`'s unsafe buffers. A batch ends when the
+/// budget is used up or `batchBreak` is set by something that can change interrupt state
+/// (mtc0, eret, ei/di, wait, a device raising a line, an exception). Each instruction's
+/// semantics take a few lines; faults call the out-of-line slow paths, which update CP0 in one
+/// place (`enterException`) and leave the new pc in `self`.
+extension CPU {
+    /// Executes up to `budget` instruction slots; returns how many were used.
+    func execute(_ budget: UInt64) -> UInt64 {
+        var pc = self.pc
+        var npc = self.npc
+        var delay = self.inDelaySlot
+        var remaining = budget
+        let r = regs
+        batchBreak = false
+        let start = cycles
+
+        @inline(__always) func now() -> UInt64 { start &+ (budget &- remaining) }
+        @inline(__always) func reload() {
+            pc = self.pc
+            npc = self.npc
+            delay = self.inDelaySlot
+        }
+
+        loop: while remaining > 0 {
+            // Fetch: the page check folds in the alignment check.
+            if _slowPath((pc & 0xFFFF_F003) != codeTag) {
+                if !enterCodePage(pc, delay: delay) {
+                    remaining &-= 1
+                    reload()
+                    if batchBreak { break loop }
+                    continue loop
+                }
+            }
+            let slot = Int((pc >> 2) & 1023)
+            var d = codeDecoded[slot]
+            if _slowPath(d.op == .undecoded) {
+                d = decode(codeHost[slot])
+                codeDecoded[slot] = d
+            }
+            let cur = pc
+            let inSlot = delay
+            pc = npc
+            npc &+= 4
+            delay = false
+            remaining &-= 1
+            let rs = Int(d.rs), rt = Int(d.rt), rd = Int(d.rd)
+            let imm = d.imm
+
+            switch d.op {
+            // MARK: ALU
+            case .addiu: r[rd] = r[rs] &+ imm
+            case .addu: r[rd] = r[rs] &+ r[rt]
+            case .subu: r[rd] = r[rs] &- r[rt]
+            case .and: r[rd] = r[rs] & r[rt]
+            case .or: r[rd] = r[rs] | r[rt]
+            case .xor: r[rd] = r[rs] ^ r[rt]
+            case .nor: r[rd] = ~(r[rs] | r[rt])
+            case .andi: r[rd] = r[rs] & imm
+            case .ori: r[rd] = r[rs] | imm
+            case .xori: r[rd] = r[rs] ^ imm
+            case .lui: r[rd] = imm
+            case .slt: r[rd] = Int32(bitPattern: r[rs]) < Int32(bitPattern: r[rt]) ? 1 : 0
+            case .sltu: r[rd] = r[rs] < r[rt] ? 1 : 0
+            case .slti: r[rd] = Int32(bitPattern: r[rs]) < Int32(bitPattern: imm) ? 1 : 0
+            case .sltiu: r[rd] = r[rs] < imm ? 1 : 0
+            case .sll: r[rd] = r[rt] << imm
+            case .srl: r[rd] = r[rt] >> imm
+            case .sra: r[rd] = UInt32(bitPattern: Int32(bitPattern: r[rt]) >> imm)
+            case .rotr: r[rd] = r[rt] >> imm | r[rt] << ((32 &- imm) & 31)
+            case .sllv: r[rd] = r[rt] << (r[rs] & 31)
+            case .srlv: r[rd] = r[rt] >> (r[rs] & 31)
+            case .srav: r[rd] = UInt32(bitPattern: Int32(bitPattern: r[rt]) >> (r[rs] & 31))
+            case .rotrv:
+                let s = r[rs] & 31
+                r[rd] = r[rt] >> s | r[rt] << ((32 &- s) & 31)
+            case .nop, .ssnop, .ehb, .pause, .sync, .pref, .synci: break
+            case .add, .addi, .sub:
+                let a = Int32(bitPattern: r[rs])
+                let b = Int32(bitPattern: d.op == .addi ? imm : r[rt])
+                let (v, o) = d.op == .sub ? a.subtractingReportingOverflow(b) : a.addingReportingOverflow(b)
+                if o {
+                    enterException(.overflow, pc: cur, inDelaySlot: inSlot)
+                    reload()
+                    break loop
+                }
+                r[rd] = UInt32(bitPattern: v)
+            case .movz: if r[rt] == 0 { r[rd] = r[rs] }
+            case .movn: if r[rt] != 0 { r[rd] = r[rs] }
+            case .mfhi: r[rd] = hi
+            case .mflo: r[rd] = lo
+            case .mthi: hi = r[rs]
+            case .mtlo: lo = r[rs]
+            case .mult:
+                let p = Int64(Int32(bitPattern: r[rs])) &* Int64(Int32(bitPattern: r[rt]))
+                lo = UInt32(truncatingIfNeeded: p)
+                hi = UInt32(truncatingIfNeeded: p >> 32)
+            case .multu:
+                let p = UInt64(r[rs]) &* UInt64(r[rt])
+                lo = UInt32(truncatingIfNeeded: p)
+                hi = UInt32(truncatingIfNeeded: p >> 32)
+            case .mul:
+                r[rd] = UInt32(bitPattern: Int32(bitPattern: r[rs]) &* Int32(bitPattern: r[rt]))
+            case .madd, .msub:
+                let p = Int64(Int32(bitPattern: r[rs])) &* Int64(Int32(bitPattern: r[rt]))
+                let acc = Int64(bitPattern: UInt64(hi) << 32 | UInt64(lo))
+                let v = d.op == .madd ? acc &+ p : acc &- p
+                lo = UInt32(truncatingIfNeeded: v)
+                hi = UInt32(truncatingIfNeeded: v >> 32)
+            case .maddu, .msubu:
+                let p = UInt64(r[rs]) &* UInt64(r[rt])
+                let acc = UInt64(hi) << 32 | UInt64(lo)
+                let v = d.op == .maddu ? acc &+ p : acc &- p
+                lo = UInt32(truncatingIfNeeded: v)
+                hi = UInt32(truncatingIfNeeded: v >> 32)
+            case .div:
+                // As QEMU: a zero divisor, or INT_MIN / -1, divides by 1 instead.
+                let a = Int32(bitPattern: r[rs])
+                var b = Int32(bitPattern: r[rt])
+                if b == 0 || (a == .min && b == -1) { b = 1 }
+                lo = UInt32(bitPattern: a / b)
+                hi = UInt32(bitPattern: a % b)
+            case .divu:
+                let a = r[rs]
+                var b = r[rt]
+                if b == 0 { b = 1 }
+                lo = a / b
+                hi = a % b
+            case .clz: r[rd] = UInt32(r[rs].leadingZeroBitCount)
+            case .clo: r[rd] = UInt32((~r[rs]).leadingZeroBitCount)
+            case .seb: r[rd] = UInt32(bitPattern: Int32(Int8(truncatingIfNeeded: r[rt])))
+            case .seh: r[rd] = UInt32(bitPattern: Int32(Int16(truncatingIfNeeded: r[rt])))
+            case .wsbh:
+                let v = r[rt]
+                r[rd] = (v & 0xFF00_FF00) >> 8 | (v & 0x00FF_00FF) << 8
+            case .ext: r[rd] = (r[rs] >> UInt32(rt)) & imm
+            case .ins:
+                let pos = UInt32(rt)
+                r[rd] = (r[rd] & ~(imm << pos)) | ((r[rs] & imm) << pos)
+
+            // MARK: Branches and jumps (the target is relative to the delay slot, now in pc)
+            case .beq: if r[rs] == r[rt] { npc = pc &+ imm }; delay = true
+            case .bne: if r[rs] != r[rt] { npc = pc &+ imm }; delay = true
+            case .blez: if Int32(bitPattern: r[rs]) <= 0 { npc = pc &+ imm }; delay = true
+            case .bgtz: if Int32(bitPattern: r[rs]) > 0 { npc = pc &+ imm }; delay = true
+            case .bltz: if Int32(bitPattern: r[rs]) < 0 { npc = pc &+ imm }; delay = true
+            case .bgez: if Int32(bitPattern: r[rs]) >= 0 { npc = pc &+ imm }; delay = true
+            case .bltzal:
+                let taken = Int32(bitPattern: r[rs]) < 0
+                r[31] = cur &+ 8
+                if taken { npc = pc &+ imm }
+                delay = true
+            case .bgezal:
+                let taken = Int32(bitPattern: r[rs]) >= 0
+                r[31] = cur &+ 8
+                if taken { npc = pc &+ imm }
+                delay = true
+            case .beql, .bnel, .blezl, .bgtzl, .bltzl, .bgezl, .bltzall, .bgezall:
+                let a = r[rs]
+                let s = Int32(bitPattern: a)
+                let taken: Bool
+                switch d.op {
+                case .beql: taken = a == r[rt]
+                case .bnel: taken = a != r[rt]
+                case .blezl: taken = s <= 0
+                case .bgtzl: taken = s > 0
+                case .bltzl, .bltzall: taken = s < 0
+                default: taken = s >= 0
+                }
+                if d.op == .bltzall || d.op == .bgezall { r[31] = cur &+ 8 }
+                if taken {
+                    npc = pc &+ imm
+                    delay = true
+                } else {
+                    pc = npc  // nullify the delay slot
+                    npc &+= 4
+                }
+            case .j: npc = (pc & 0xF000_0000) | imm; delay = true
+            case .jal: r[31] = cur &+ 8; npc = (pc & 0xF000_0000) | imm; delay = true
+            case .jr, .jrhb: npc = r[rs]; delay = true
+            case .jalr, .jalrhb:
+                let target = r[rs]
+                r[rd] = cur &+ 8
+                npc = target
+                delay = true
+
+            // MARK: Loads and stores
+            case .lw:
+                let va = r[rs] &+ imm
+                let e = currentSoftTLB[Int((va >> 12) & 255)]
+                if _fastPath(e.tag == va & 0xFFFF_F003) {
+                    r[rd] = UnsafeRawPointer(bitPattern: e.addend &+ UInt(va)).unsafelyUnwrapped.load(as: UInt32.self)
+                } else {
+                    guard let v = slowLoad(va, size: 4, pc: cur, delay: inSlot) else { reload(); break loop }
+                    r[rd] = v
+                    if batchBreak { break loop }
+                }
+            case .lb, .lbu:
+                let va = r[rs] &+ imm
+                let e = currentSoftTLB[Int((va >> 12) & 255)]
+                var v: UInt32
+                if _fastPath(e.tag == va & 0xFFFF_F000) {
+                    v = UInt32(UnsafeRawPointer(bitPattern: e.addend &+ UInt(va)).unsafelyUnwrapped.load(as: UInt8.self))
+                } else {
+                    guard let s = slowLoad(va, size: 1, pc: cur, delay: inSlot) else { reload(); break loop }
+                    v = s
+                }
+                if d.op == .lb { v = UInt32(bitPattern: Int32(Int8(truncatingIfNeeded: v))) }
+                r[rd] = v
+                if batchBreak { break loop }
+            case .lh, .lhu:
+                let va = r[rs] &+ imm
+                let e = currentSoftTLB[Int((va >> 12) & 255)]
+                var v: UInt32
+                if _fastPath(e.tag == va & 0xFFFF_F001) {
+                    v = UInt32(UnsafeRawPointer(bitPattern: e.addend &+ UInt(va)).unsafelyUnwrapped.load(as: UInt16.self))
+                } else {
+                    guard let s = slowLoad(va, size: 2, pc: cur, delay: inSlot) else { reload(); break loop }
+                    v = s
+                }
+                if d.op == .lh { v = UInt32(bitPattern: Int32(Int16(truncatingIfNeeded: v))) }
+                r[rd] = v
+                if batchBreak { break loop }
+            case .sw:
+                let va = r[rs] &+ imm
+                let e = currentSoftTLB[256 + Int((va >> 12) & 255)]
+                if _fastPath(e.tag == va & 0xFFFF_F003) {
+                    UnsafeMutableRawPointer(bitPattern: e.addend &+ UInt(va)).unsafelyUnwrapped.storeBytes(of: r[rt], as: UInt32.self)
+                } else {
+                    guard slowStore(va, size: 4, value: r[rt], pc: cur, delay: inSlot) else { reload(); break loop }
+                    if batchBreak { break loop }
+                }
+            case .sb:
+                let va = r[rs] &+ imm
+                let e = currentSoftTLB[256 + Int((va >> 12) & 255)]
+                if _fastPath(e.tag == va & 0xFFFF_F000) {
+                    UnsafeMutableRawPointer(bitPattern: e.addend &+ UInt(va)).unsafelyUnwrapped.storeBytes(of: UInt8(truncatingIfNeeded: r[rt]), as: UInt8.self)
+                } else {
+                    guard slowStore(va, size: 1, value: r[rt], pc: cur, delay: inSlot) else { reload(); break loop }
+                    if batchBreak { break loop }
+                }
+            case .sh:
+                let va = r[rs] &+ imm
+                let e = currentSoftTLB[256 + Int((va >> 12) & 255)]
+                if _fastPath(e.tag == va & 0xFFFF_F001) {
+                    UnsafeMutableRawPointer(bitPattern: e.addend &+ UInt(va)).unsafelyUnwrapped.storeBytes(of: UInt16(truncatingIfNeeded: r[rt]), as: UInt16.self)
+                } else {
+                    guard slowStore(va, size: 2, value: r[rt], pc: cur, delay: inSlot) else { reload(); break loop }
+                    if batchBreak { break loop }
+                }
+            case .lwl, .lwr:
+                let va = r[rs] &+ imm
+                guard let w = loadWord(va & ~3, pc: cur, delay: inSlot) else { reload(); break loop }
+                let b = (va & 3) * 8
+                if d.op == .lwl {
+                    let keep: UInt32 = b == 24 ? 0 : 0xFFFF_FFFF >> (b + 8)
+                    r[rd] = (w << (24 - b)) | (r[rd] & keep)
+                } else {
+                    let keep: UInt32 = b == 0 ? 0 : ~(0xFFFF_FFFF >> b)
+                    r[rd] = (w >> b) | (r[rd] & keep)
+                }
+                if batchBreak { break loop }
+            case .swl, .swr:
+                let va = r[rs] &+ imm
+                let aligned = va & ~3
+                // Translate for a store first, so a read-only page faults as a store.
+                guard let w = loadWordForStore(aligned, pc: cur, delay: inSlot) else { reload(); break loop }
+                let b = (va & 3) * 8
+                let v = r[rt]
+                let merged: UInt32
+                if d.op == .swl {
+                    let keep: UInt32 = b == 24 ? 0 : ~(0xFFFF_FFFF >> (24 - b))
+                    merged = (w & keep) | (v >> (24 - b))
+                } else {
+                    let keep: UInt32 = b == 0 ? 0 : 0xFFFF_FFFF >> (32 - b)
+                    merged = (w & keep) | (v << b)
+                }
+                guard slowStore(aligned, size: 4, value: merged, pc: cur, delay: inSlot) else { reload(); break loop }
+                if batchBreak { break loop }
+            case .ll:
+                let va = r[rs] &+ imm
+                guard let v = loadWord(va, pc: cur, delay: inSlot) else { reload(); break loop }
+                r[rd] = v
+                llBit = true
+                llVirtual = va
+                llValue = v
+                cp0.llAddr = (physicalAddress(of: va) ?? 0) >> 4
+                if batchBreak { break loop }
+            case .sc:
+                let va = r[rs] &+ imm
+                if va & 3 != 0 {
+                    enterException(.addressErrorStore, pc: cur, inDelaySlot: inSlot, badVAddr: va)
+                    reload()
+                    break loop
+                }
+                var ok: UInt32 = 0
+                if llBit && va == llVirtual {
+                    guard let current = loadWordForStore(va, pc: cur, delay: inSlot) else { reload(); break loop }
+                    if current == llValue {
+                        guard slowStore(va, size: 4, value: r[rt], pc: cur, delay: inSlot) else { reload(); break loop }
+                        ok = 1
+                    }
+                }
+                llBit = false
+                r[rd] = ok
+                if batchBreak { break loop }
+            case .cache:
+                if mode != .kernel && cp0.status & StatusBits.cu0 == 0 {
+                    enterException(.coprocessorUnusable, pc: cur, inDelaySlot: inSlot)
+                    reload()
+                    break loop
+                }
+
+            // MARK: Traps and system
+            case .tge, .tgeu, .tlt, .tltu, .teq, .tne, .tgei, .tgeiu, .tlti, .tltiu, .teqi, .tnei:
+                let a = r[rs]
+                let b: UInt32
+                switch d.op {
+                case .tge, .tgeu, .tlt, .tltu, .teq, .tne: b = r[rt]
+                default: b = imm
+                }
+                let sa = Int32(bitPattern: a), sb = Int32(bitPattern: b)
+                let taken: Bool
+                switch d.op {
+                case .tge, .tgei: taken = sa >= sb
+                case .tgeu, .tgeiu: taken = a >= b
+                case .tlt, .tlti: taken = sa < sb
+                case .tltu, .tltiu: taken = a < b
+                case .teq, .teqi: taken = a == b
+                default: taken = a != b
+                }
+                if taken {
+                    enterException(.trap, pc: cur, inDelaySlot: inSlot)
+                    reload()
+                    break loop
+                }
+            case .syscall:
+                enterException(.syscall, pc: cur, inDelaySlot: inSlot)
+                reload()
+                break loop
+            case .break:
+                enterException(.breakpoint, pc: cur, inDelaySlot: inSlot)
+                reload()
+                break loop
+            case .rdhwr:
+                let reg = UInt32(rs)
+                if mode != .kernel && (reg > 3 || cp0.hwrEna & (1 << reg) == 0) || reg > 3 {
+                    enterException(.reservedInstruction, pc: cur, inDelaySlot: inSlot)
+                    reload()
+                    break loop
+                }
+                switch reg {
+                case 0: r[rd] = cp0.ebase & 0x3FF
+                case 1: r[rd] = 32
+                case 2: r[rd] = countAt(now())
+                default: r[rd] = UInt32(configuration.instructionsPerCountTick)
+                }
+
+            // MARK: Coprocessor 0 (privileged unless CU0)
+            case .mfc0, .mtc0, .di, .ei, .tlbr, .tlbwi, .tlbwr, .tlbp, .eret, .wait, .rdpgpr, .wrpgpr:
+                if mode != .kernel && cp0.status & StatusBits.cu0 == 0 {
+                    enterException(.coprocessorUnusable, pc: cur, inDelaySlot: inSlot)
+                    reload()
+                    break loop
+                }
+                switch d.op {
+                case .mfc0: r[rd] = readCP0(Int(imm & 31), Int(imm >> 5), now: now())
+                case .mtc0: writeCP0(Int(imm & 31), Int(imm >> 5), r[rt], now: now())
+                case .di, .ei:
+                    r[rd] = cp0.status
+                    if d.op == .di { cp0.status &= ~StatusBits.ie } else { cp0.status |= StatusBits.ie }
+                    batchBreak = true
+                case .rdpgpr, .wrpgpr: r[rd] = r[rt]  // one shadow set: the current one
+                case .tlbr: tlbRead()
+                case .tlbwi: tlbWrite(Int((cp0.index & 0x7FFF_FFFF) % UInt32(configuration.tlbEntries)))
+                case .tlbwr: tlbWrite(Int(randomAt(now())))
+                case .tlbp: tlbProbe()
+                case .eret:
+                    executeEret()
+                    reload()
+                    break loop
+                default:  // wait
+                    waiting = true
+                    batchBreak = true
+                }
+                if batchBreak { break loop }
+            case .cop:
+                enterException(.coprocessorUnusable, pc: cur, inDelaySlot: inSlot, coprocessor: UInt32(rt))
+                reload()
+                break loop
+            case .reserved, .deret, .sdbbp:
+                enterException(.reservedInstruction, pc: cur, inDelaySlot: inSlot)
+                reload()
+                break loop
+            case .undecoded:
+                fatalError("undecoded instruction reached dispatch")
+            }
+        }
+        let used = budget - remaining
+        cycles &+= used
+        self.pc = pc
+        self.npc = npc
+        self.inDelaySlot = delay
+        return used
+    }
+
+    /// An aligned word load through the software TLB, falling back to the slow path.
+    @inline(__always)
+    func loadWord(_ va: UInt32, pc: UInt32, delay: Bool) -> UInt32? {
+        let e = currentSoftTLB[Int((va >> 12) & 255)]
+        if _fastPath(e.tag == va & 0xFFFF_F003) {
+            return UnsafeRawPointer(bitPattern: e.addend &+ UInt(va)).unsafelyUnwrapped.load(as: UInt32.self)
+        }
+        return slowLoad(va, size: 4, pc: pc, delay: delay)
+    }
+
+    /// Reads the word at `va` after checking that a store there would be allowed (SWL/SWR/SC).
+    func loadWordForStore(_ va: UInt32, pc: UInt32, delay: Bool) -> UInt32? {
+        if va & 3 != 0 {
+            enterException(.addressErrorStore, pc: pc, inDelaySlot: delay, badVAddr: va)
+            return nil
+        }
+        let t = translate(va, .store)
+        guard case .physical(let pa) = t else {
+            raiseTranslationFault(t, va: va, kind: .store, pc: pc, delay: delay)
+            return nil
+        }
+        if let page = bus.ramPage(frame: pa >> 12) {
+            return (page + Int(pa & 0xFFF)).load(as: UInt32.self)
+        }
+        guard let v = bus.read(pa, size: 4) else {
+            enterException(.busErrorData, pc: pc, inDelaySlot: delay)
+            return nil
+        }
+        return v
+    }
+}

@@ -1,0 +1,320 @@
+/// Address translation, the software TLB and the memory slow paths.
+///
+/// The hot loop tries the current mode's software TLB (page → host addend, alignment folded
+/// into the tag compare); everything else comes here: segment rules, the joint TLB, device
+/// accesses through the bus, and the exceptions they raise.
+
+/// Per mode, what each 512 MiB region (va >> 29) of the virtual address space does.
+struct SegmentMap {
+    static let mapped: UInt32 = 0xFFFF_FFFF
+    static let error: UInt32 = 0xFFFF_FFFE
+    /// [mode * 8 + region]: `mapped`, `error`, or the physical base of the region.
+    var table = [UInt32](repeating: 0, count: 24)
+
+    /// Builds the map from SegCtl0–2 (whose reset values give the legacy MIPS32 map).
+    init(segCtl: (UInt32, UInt32, UInt32) = (0x0020_0010, 0x0003_0002, 0x003B_043B), erl: Bool = false) {
+        // Configuration of each region: CFG5 (1 GiB at 0) covers regions 0-1, CFG4 (1 GiB at
+        // 0x40000000) regions 2-3, CFG3 0x80000000, CFG2 0xA0000000, CFG1 0xC0000000, CFG0 0xE0000000.
+        let cfg: [UInt32] = [
+            segCtl.2 >> 16, segCtl.2 >> 16, segCtl.2 & 0xFFFF, segCtl.2 & 0xFFFF,
+            segCtl.1 >> 16, segCtl.1 & 0xFFFF, segCtl.0 >> 16, segCtl.0 & 0xFFFF,
+        ]
+        for region in 0..<8 {
+            let c = cfg[region]
+            let am = (c >> 4) & 7
+            let eu = (c >> 3) & 1 != 0
+            let pa = (c >> 9) & 0x7F
+            var base = pa << 29
+            if region < 4 { base = (base & ~0x3FFF_FFFF) | (UInt32(region & 1) << 29) }
+            // kernel, supervisor, user: 0 = error, 1 = mapped, 2 = unmapped
+            let access: (UInt8, UInt8, UInt8)
+            switch am {
+            case 0: access = (2, 0, 0)
+            case 1: access = (1, 0, 0)
+            case 2: access = (1, 1, 0)
+            case 3: access = (1, 1, 1)
+            case 4: access = (2, 1, 1)
+            case 5: access = (2, 2, 0)
+            case 7: access = (2, 2, 2)
+            default: access = (0, 0, 0)
+            }
+            for (mode, a) in [access.0, access.1, access.2].enumerated() {
+                var kind = a
+                if mode == 0 && erl && eu && kind == 1 { kind = 2 }
+                table[mode * 8 + region] = kind == 0 ? SegmentMap.error : kind == 1 ? SegmentMap.mapped : base
+            }
+        }
+    }
+}
+
+enum Translation {
+    case physical(UInt32)
+    case addressError
+    case tlb(TLBResult)
+}
+
+enum AccessKind { case load, store, fetch }
+
+extension CPU {
+    // MARK: Mode and software TLB upkeep
+
+    /// Recomputes the mode and everything derived from Status (call after any Status change).
+    func statusChanged() {
+        let s = cp0.status
+        let newMode: Mode
+        if s & (StatusBits.exl | StatusBits.erl) != 0 {
+            newMode = .kernel
+        } else {
+            switch (s >> 3) & 3 {
+            case 0: newMode = .kernel
+            case 1: newMode = .supervisor
+            default: newMode = .user  // KSU=3 is reserved; treated as user as QEMU does
+            }
+        }
+        let erl = s & StatusBits.erl != 0
+        if erl != segmentsBuiltWithERL { rebuildSegments(erl: erl) }
+        if newMode != mode {
+            mode = newMode
+            currentSoftTLB = softTLB + Int(newMode.rawValue) * 512
+            codeTag = 0xFFFF_FFFF
+        }
+        batchBreak = true
+    }
+
+    func rebuildSegments(erl: Bool) {
+        segments = SegmentMap(segCtl: (cp0.segCtl0, cp0.segCtl1, cp0.segCtl2), erl: erl)
+        segmentsBuiltWithERL = erl
+        flushSoftTLB()
+    }
+
+    /// Forgets every cached translation (after TLB writes, ASID or segment changes).
+    public func flushSoftTLB() {
+        for i in 0..<(3 * 512) { softTLB[i] = SoftTLBEntry() }
+        codeTag = 0xFFFF_FFFF
+    }
+
+    // MARK: Translation
+
+    /// Translates `va` for an access in the current mode (no side effects).
+    func translate(_ va: UInt32, _ kind: AccessKind) -> Translation {
+        let seg = segments.table[Int(mode.rawValue) * 8 + Int(va >> 29)]
+        if seg == SegmentMap.error { return .addressError }
+        if seg != SegmentMap.mapped { return .physical(seg | (va & 0x1FFF_FFFF)) }
+        let asid = UInt8(truncatingIfNeeded: cp0.entryHi)
+        for i in 0..<configuration.tlbEntries {
+            let e = tlbEntries[i]
+            guard e.matches(va, asid: asid) else { continue }
+            let size = e.pageSize
+            let lo = va & size != 0 ? e.lo1 : e.lo0
+            if lo & 2 == 0 { return .tlb(.invalid) }
+            if kind == .store && lo & 4 == 0 { return .tlb(.modified) }
+            let pfnBase = ((lo >> 6) << 12) & ~(size &- 1)
+            return .physical(pfnBase | (va & (size &- 1)))
+        }
+        return .tlb(.refill)
+    }
+
+    /// Translates for a debugger: the physical address `va` maps to in the current mode and
+    /// address space, or nil (no side effects, no exceptions).
+    public func physicalAddress(of va: UInt32, forWrite: Bool = false) -> UInt32? {
+        if case .physical(let pa) = translate(va, forWrite ? .store : .load) { return pa }
+        return nil
+    }
+
+    /// Raises the exception for a failed translation of `va`.
+    func raiseTranslationFault(_ t: Translation, va: UInt32, kind: AccessKind, pc: UInt32, delay: Bool) {
+        let store = kind == .store
+        switch t {
+        case .physical: break
+        case .addressError:
+            enterException(store ? .addressErrorStore : .addressErrorLoad, pc: pc, inDelaySlot: delay, badVAddr: va)
+        case .tlb(let r):
+            cp0.context = (cp0.context & 0xFF80_0000) | ((va >> 9) & 0x007F_FFF0)
+            cp0.entryHi = (va & 0xFFFF_E000) | (cp0.entryHi & 0xFF)
+            let code: ExceptionCode
+            switch r {
+            case .modified: code = .tlbModified
+            default: code = store ? .tlbStore : .tlbLoad
+            }
+            if case .refill = r {
+                enterException(code, pc: pc, inDelaySlot: delay, badVAddr: va, refill: true)
+            } else {
+                enterException(code, pc: pc, inDelaySlot: delay, badVAddr: va)
+            }
+        }
+    }
+
+    // MARK: Data slow paths
+
+    /// A load of `size` bytes the software TLB could not serve. Returns nil after raising an
+    /// exception (the caller reloads pc from `self`).
+    @inline(never)
+    func slowLoad(_ va: UInt32, size: UInt32, pc: UInt32, delay: Bool) -> UInt32? {
+        if va & (size - 1) != 0 {
+            enterException(.addressErrorLoad, pc: pc, inDelaySlot: delay, badVAddr: va)
+            return nil
+        }
+        let t = translate(va, .load)
+        guard case .physical(let pa) = t else {
+            raiseTranslationFault(t, va: va, kind: .load, pc: pc, delay: delay)
+            return nil
+        }
+        if let page = bus.ramPage(frame: pa >> 12) {
+            let slot = Int((va >> 12) & 255)
+            currentSoftTLB[slot] = SoftTLBEntry(tag: va & 0xFFFF_F000, addend: UInt(bitPattern: page) &- UInt(va & 0xFFFF_F000))
+            let p = page + Int(pa & 0xFFF)
+            switch size {
+            case 1: return UInt32(p.load(as: UInt8.self))
+            case 2: return UInt32(p.loadUnaligned(as: UInt16.self))
+            default: return p.loadUnaligned(as: UInt32.self)
+            }
+        }
+        guard let v = bus.read(pa, size: Int(size)) else {
+            enterException(.busErrorData, pc: pc, inDelaySlot: delay)
+            return nil
+        }
+        return v
+    }
+
+    /// A store the software TLB could not serve. Returns false after raising an exception.
+    @inline(never)
+    func slowStore(_ va: UInt32, size: UInt32, value: UInt32, pc: UInt32, delay: Bool) -> Bool {
+        if va & (size - 1) != 0 {
+            enterException(.addressErrorStore, pc: pc, inDelaySlot: delay, badVAddr: va)
+            return false
+        }
+        let t = translate(va, .store)
+        guard case .physical(let pa) = t else {
+            raiseTranslationFault(t, va: va, kind: .store, pc: pc, delay: delay)
+            return false
+        }
+        let frame = pa >> 12
+        if let page = bus.ramPage(frame: frame) {
+            if let decoded = decodedPages[Int(frame)] {
+                // A page with decoded code: keep stores on this path and forget the old decode.
+                decoded[Int((pa & 0xFFF) >> 2)] = .undecoded
+            } else {
+                let slot = 256 + Int((va >> 12) & 255)
+                currentSoftTLB[slot] = SoftTLBEntry(tag: va & 0xFFFF_F000, addend: UInt(bitPattern: page) &- UInt(va & 0xFFFF_F000))
+            }
+            let p = page + Int(pa & 0xFFF)
+            switch size {
+            case 1: p.storeBytes(of: UInt8(truncatingIfNeeded: value), as: UInt8.self)
+            case 2: p.storeBytes(of: UInt16(truncatingIfNeeded: value), as: UInt16.self)
+            default: p.storeBytes(of: value, as: UInt32.self)
+            }
+            return true
+        }
+        guard bus.write(pa, size: Int(size), value: value) else {
+            enterException(.busErrorData, pc: pc, inDelaySlot: delay)
+            return false
+        }
+        return true
+    }
+
+    // MARK: Fetch slow path
+
+    /// Makes the page of `pc` the current code page. Returns false after raising an exception.
+    @inline(never)
+    func enterCodePage(_ pc: UInt32, delay: Bool) -> Bool {
+        if pc & 3 != 0 {
+            enterException(.addressErrorLoad, pc: pc, inDelaySlot: delay, badVAddr: pc)
+            return false
+        }
+        let t = translate(pc, .fetch)
+        guard case .physical(let pa) = t else {
+            raiseTranslationFault(t, va: pc, kind: .fetch, pc: pc, delay: delay)
+            return false
+        }
+        let frame = Int(pa >> 12)
+        guard let page = bus.ramPage(frame: pa >> 12) else {
+            enterException(.busErrorFetch, pc: pc, inDelaySlot: delay)
+            return false
+        }
+        let decoded: UnsafeMutablePointer<DecodedInstruction>
+        if let d = decodedPages[frame] {
+            decoded = d
+        } else {
+            decoded = .allocate(capacity: 1024)
+            decoded.initialize(repeating: .undecoded, count: 1024)
+            decodedPages[frame] = decoded
+            forgetWriteMappings(toHostPage: page)
+        }
+        codeTag = pc & 0xFFFF_F000
+        codeDecoded = decoded
+        codeHost = page.assumingMemoryBound(to: UInt32.self)
+        return true
+    }
+
+    /// Drops software-TLB write entries that point into `page`, so stores to it take the slow
+    /// path (which invalidates decoded instructions).
+    func forgetWriteMappings(toHostPage page: UnsafeMutableRawPointer) {
+        let host = UInt(bitPattern: page)
+        for m in 0..<3 {
+            for i in 0..<256 {
+                let e = softTLB[m * 512 + 256 + i]
+                if e.tag != 0xFFFF_FFFF && e.addend &+ UInt(e.tag) == host {
+                    softTLB[m * 512 + 256 + i] = SoftTLBEntry()
+                }
+            }
+        }
+    }
+
+    /// Tells the CPU that the host changed physical memory behind its back (loader, debugger):
+    /// decoded instructions of those pages are forgotten.
+    public func invalidateCode(physical address: UInt32, length: Int) {
+        guard length > 0 else { return }
+        let first = Int(address >> 12)
+        let last = min(Int((UInt64(address) + UInt64(length) - 1) >> 12), CPU.physicalFrames - 1)
+        for f in first...last {
+            decodedPages[f]?.update(repeating: .undecoded, count: 1024)
+        }
+    }
+
+    // MARK: Host access (debuggers, loaders)
+
+    /// Reads `size` bytes at virtual address `va` through the current translation, without
+    /// exceptions or side effects on CP0. Nil when unmapped or nothing answers.
+    public func readVirtual(_ va: UInt32, size: Int) -> UInt32? {
+        guard size == 1 || size == 2 || size == 4, let pa = physicalAddress(of: va) else { return nil }
+        return readPhysical(pa, size: size)
+    }
+
+    /// Reads physical memory (RAM directly, devices through the bus).
+    public func readPhysical(_ pa: UInt32, size: Int) -> UInt32? {
+        guard size == 1 || size == 2 || size == 4 else { return nil }
+        if let page = bus.ramPage(frame: pa >> 12), Int(pa & 0xFFF) + size <= 4096 {
+            let p = page + Int(pa & 0xFFF)
+            switch size {
+            case 1: return UInt32(p.load(as: UInt8.self))
+            case 2: return UInt32(p.loadUnaligned(as: UInt16.self))
+            default: return p.loadUnaligned(as: UInt32.self)
+            }
+        }
+        return bus.read(pa, size: size)
+    }
+
+    /// Writes physical memory and forgets decoded code there. False when nothing answers.
+    @discardableResult
+    public func writePhysical(_ pa: UInt32, size: Int, value: UInt32) -> Bool {
+        guard size == 1 || size == 2 || size == 4 else { return false }
+        if let page = bus.ramPage(frame: pa >> 12), Int(pa & 0xFFF) + size <= 4096 {
+            let p = page + Int(pa & 0xFFF)
+            switch size {
+            case 1: p.storeBytes(of: UInt8(truncatingIfNeeded: value), as: UInt8.self)
+            case 2: p.storeBytes(of: UInt16(truncatingIfNeeded: value), toByteOffset: 0, as: UInt16.self)
+            default: p.storeBytes(of: value, toByteOffset: 0, as: UInt32.self)
+            }
+            invalidateCode(physical: pa, length: size)
+            return true
+        }
+        return bus.write(pa, size: size, value: value)
+    }
+
+    /// Writes through the current translation (debugger). False when unmapped or read-only.
+    @discardableResult
+    public func writeVirtual(_ va: UInt32, size: Int, value: UInt32) -> Bool {
+        guard let pa = physicalAddress(of: va, forWrite: true) else { return false }
+        return writePhysical(pa, size: size, value: value)
+    }
+}

@@ -1,0 +1,294 @@
+/// A MIPS32 Release 2 CPU (MIPS 24Kc without FPU), little-endian.
+///
+/// The state is owned by this one object in unsafe buffers so the interpreter's hot loop does no
+/// reference counting, bounds checks or allocation (see `Docs/architecture.md`). Memory reaches
+/// it only through `PhysicalBus`. Guest exceptions are data: an instruction that faults calls
+/// `enterException`, which updates CP0 in one place; Swift errors are never used for them.
+public final class CPU {
+    public let configuration: CPUConfiguration
+    public let bus: any PhysicalBus
+
+    /// GPRs 0–31, then the sink slot 32 that absorbs writes to `$zero`.
+    @usableFromInline let regs: UnsafeMutablePointer<UInt32>
+    public var hi: UInt32 = 0
+    public var lo: UInt32 = 0
+    /// Address of the next instruction to execute.
+    public internal(set) var pc: UInt32 = 0xBFC0_0000
+    /// Address of the instruction after it (the branch target when `pc` is a delay slot).
+    public internal(set) var npc: UInt32 = 0xBFC0_0004
+    /// Whether the instruction at `pc` is in the delay slot of the branch at `pc - 4`.
+    public internal(set) var inDelaySlot = false
+
+    public var cp0 = CP0State()
+    let tlbEntries: UnsafeMutablePointer<TLBEntry>
+    let tlbIndexMask: UInt32
+
+    // Time. `cycles` is the guest time base: one per executed instruction slot, plus idle
+    // cycles skipped while in WAIT. Count = countBase + (cycles - countEpoch) / ratio.
+    /// Cycles elapsed (instruction slots plus WAIT idle time).
+    public internal(set) var cycles: UInt64 = 0
+    /// Instruction slots that raised an exception instead of completing.
+    public internal(set) var faultedInstructions: UInt64 = 0
+    /// Cycles spent idle in WAIT.
+    public internal(set) var idleCycles: UInt64 = 0
+    var countBase: UInt32 = 0
+    var countEpoch: UInt64 = 0
+    /// Cycle at which Count next equals Compare (UInt64.max when the counter is stopped).
+    var nextTimerCycle: UInt64 = .max
+
+    /// Hardware interrupt lines IP2–IP7 as Cause bits 15:10 (bit 10 = line 0).
+    var hardwareIP: UInt32 = 0
+    var timerPending = false
+    var waiting = false
+    /// Set from outside the loop (devices, host) to end the current batch.
+    var batchBreak = false
+    var stopRequested = false
+
+    // LL/SC
+    var llBit = false
+    var llVirtual: UInt32 = 0
+    var llValue: UInt32 = 0
+
+    public internal(set) var mode: Mode = .kernel
+    /// Exceptions taken, by ExcCode.
+    public internal(set) var exceptionCounts = [UInt64](repeating: 0, count: 32)
+
+    // Address translation: per mode, the action for each 512 MiB region (va >> 29).
+    var segments = SegmentMap()
+    var segmentsBuiltWithERL = false
+    // Software TLB: 3 modes × (256 read + 256 write) entries, page → host addend.
+    let softTLB: UnsafeMutablePointer<SoftTLBEntry>
+    /// The read half of the current mode's software TLB; the write half follows 256 entries on.
+    var currentSoftTLB: UnsafeMutablePointer<SoftTLBEntry>
+    // Decoded-instruction cache per physical frame (1024 slots each), created on first fetch.
+    let decodedPages: UnsafeMutablePointer<UnsafeMutablePointer<DecodedInstruction>?>
+    static let physicalFrames = 1 << 20
+    // The page the fetch loop is in: tag is its virtual base (0xFFFFFFFF = none).
+    var codeTag: UInt32 = 0xFFFF_FFFF
+    var codeDecoded: UnsafeMutablePointer<DecodedInstruction>
+    var codeHost: UnsafeMutablePointer<UInt32>
+
+    public init(bus: any PhysicalBus, configuration: CPUConfiguration = CPUConfiguration()) {
+        precondition((1...64).contains(configuration.tlbEntries), "tlbEntries must be 1...64")
+        precondition(configuration.instructionsPerCountTick >= 1)
+        self.configuration = configuration
+        self.bus = bus
+        regs = .allocate(capacity: 33)
+        regs.initialize(repeating: 0, count: 33)
+        tlbEntries = .allocate(capacity: configuration.tlbEntries)
+        tlbEntries.initialize(repeating: TLBEntry(), count: configuration.tlbEntries)
+        var m: UInt32 = 0
+        repeat { m = m << 1 | 1 } while m < UInt32(configuration.tlbEntries)
+        tlbIndexMask = m
+        softTLB = .allocate(capacity: 3 * 512)
+        softTLB.initialize(repeating: SoftTLBEntry(), count: 3 * 512)
+        currentSoftTLB = softTLB
+        let raw = calloc(CPU.physicalFrames, MemoryLayout<UnsafeMutablePointer<DecodedInstruction>?>.stride)!
+        decodedPages = raw.bindMemory(to: UnsafeMutablePointer<DecodedInstruction>?.self, capacity: CPU.physicalFrames)
+        codeDecoded = CPU.emptyPage
+        codeHost = CPU.emptyWords
+        reset()
+    }
+
+    deinit {
+        for i in 0..<CPU.physicalFrames { decodedPages[i]?.deallocate() }
+        free(decodedPages)
+        regs.deallocate()
+        tlbEntries.deallocate()
+        softTLB.deallocate()
+    }
+
+    nonisolated(unsafe) static let emptyPage: UnsafeMutablePointer<DecodedInstruction> = {
+        let p = UnsafeMutablePointer<DecodedInstruction>.allocate(capacity: 1024)
+        p.initialize(repeating: .undecoded, count: 1024)
+        return p
+    }()
+    nonisolated(unsafe) static let emptyWords: UnsafeMutablePointer<UInt32> = {
+        let p = UnsafeMutablePointer<UInt32>.allocate(capacity: 1024)
+        p.initialize(repeating: 0, count: 1024)
+        return p
+    }()
+
+    /// Puts the CPU in its reset state: kernel mode, Status.BEV|ERL, PC at the reset vector.
+    /// TLB, GPRs and counters are cleared; decoded code is forgotten.
+    public func reset() {
+        for i in 0..<33 { regs[i] = 0 }
+        hi = 0
+        lo = 0
+        cp0 = CP0State()
+        cp0.wired = 0
+        for i in 0..<configuration.tlbEntries { tlbEntries[i] = TLBEntry() }
+        cycles = 0
+        faultedInstructions = 0
+        idleCycles = 0
+        countBase = 0
+        countEpoch = 0
+        hardwareIP = 0
+        timerPending = false
+        waiting = false
+        batchBreak = false
+        stopRequested = false
+        llBit = false
+        exceptionCounts = [UInt64](repeating: 0, count: 32)
+        for i in 0..<CPU.physicalFrames where decodedPages[i] != nil {
+            decodedPages[i]!.update(repeating: .undecoded, count: 1024)
+        }
+        jump(to: 0xBFC0_0000)
+        statusChanged()
+        recomputeTimer()
+    }
+
+    // MARK: Registers
+
+    /// General-purpose register `n` (0–31).
+    public func gpr(_ n: Int) -> UInt32 {
+        precondition((0..<32).contains(n), "GPR number out of range")
+        return regs[n]
+    }
+
+    /// Sets general-purpose register `n` (writes to register 0 are ignored).
+    public func setGPR(_ n: Int, _ value: UInt32) {
+        precondition((0..<32).contains(n), "GPR number out of range")
+        if n != 0 { regs[n] = value }
+    }
+
+    /// Instructions that completed (executed slots minus those that raised an exception).
+    public var retiredInstructions: UInt64 { cycles - idleCycles - faultedInstructions }
+
+    /// Continues execution at `address` (not in a delay slot), as after a reset or a jump from
+    /// a debugger.
+    public func jump(to address: UInt32) {
+        pc = address
+        npc = address &+ 4
+        inDelaySlot = false
+        waiting = false
+    }
+
+    /// The CP0 Count register now.
+    public var count: UInt32 { countAt(cycles) }
+
+    @inline(__always)
+    func countAt(_ now: UInt64) -> UInt32 {
+        if cp0.cause & CauseBits.dc != 0 { return countBase }
+        return countBase &+ UInt32(truncatingIfNeeded: (now &- countEpoch) / configuration.instructionsPerCountTick)
+    }
+
+    /// The CP0 Random register now: deterministic, between Wired and the last TLB entry.
+    public var random: UInt32 { randomAt(cycles) }
+
+    func randomAt(_ now: UInt64) -> UInt32 {
+        let n = UInt64(configuration.tlbEntries)
+        let wired = UInt64(cp0.wired)
+        if wired >= n { return UInt32(n - 1) }
+        return UInt32(n - 1 - now % (n - wired))
+    }
+
+    /// A TLB entry (for debuggers and tests).
+    public func tlbEntry(_ i: Int) -> TLBEntry {
+        precondition((0..<configuration.tlbEntries).contains(i), "TLB index out of range")
+        return tlbEntries[i]
+    }
+
+    /// Replaces a TLB entry from outside the guest (debugger, VMM).
+    public func setTLBEntry(_ i: Int, _ entry: TLBEntry) {
+        precondition((0..<configuration.tlbEntries).contains(i), "TLB index out of range")
+        tlbEntries[i] = entry
+        flushSoftTLB()
+    }
+
+    // MARK: Interrupts and run control
+
+    /// Drives hardware interrupt line `line` (0–5, i.e. Cause.IP2–IP7).
+    public func setInterruptLine(_ line: Int, asserted: Bool) {
+        precondition((0..<6).contains(line), "hardware interrupt line must be 0...5")
+        let bit = UInt32(1) << (10 + UInt32(line))
+        let new = asserted ? hardwareIP | bit : hardwareIP & ~bit
+        if new != hardwareIP {
+            hardwareIP = new
+            batchBreak = true
+        }
+    }
+
+    /// Ends `run` at the next instruction boundary with `.stopRequested`.
+    public func requestStop() {
+        stopRequested = true
+        batchBreak = true
+    }
+
+    /// Cause as software reads it.
+    public var cause: UInt32 {
+        var c = cp0.cause | hardwareIP
+        if timerPending { c |= CauseBits.ti | (1 << 15) }
+        return c
+    }
+
+    /// Whether an enabled interrupt is pending (the CPU takes it at the next boundary).
+    public var interruptPending: Bool {
+        let s = cp0.status
+        guard s & StatusBits.ie != 0, s & (StatusBits.exl | StatusBits.erl) == 0 else { return false }
+        return (cause & s & 0xFF00) != 0
+    }
+
+    /// Runs up to `instructions` instruction slots (an instruction that raises an exception
+    /// uses its slot). Returns early on `requestStop()` or a WAIT that nothing can end.
+    public func run(instructions: UInt64) -> StopReason {
+        var budget = instructions
+        stopRequested = false
+        while true {
+            if stopRequested { stopRequested = false; return .stopRequested }
+            if cycles >= nextTimerCycle { fireTimer() }
+            if interruptPending {
+                waiting = false
+                enterException(.interrupt, pc: pc, inDelaySlot: inDelaySlot)
+            }
+            if waiting {
+                // Idle until the timer (the only thing inside the CPU that can end a WAIT).
+                guard nextTimerCycle != .max, canWakeOnTimer else { return .waitingForInterrupt }
+                let skip = nextTimerCycle - cycles
+                cycles += skip
+                idleCycles += skip
+                continue
+            }
+            if budget == 0 { return .budgetExhausted }
+            var batch = budget
+            if nextTimerCycle != .max { batch = min(batch, nextTimerCycle - cycles) }
+            if batch == 0 { batch = 1 }
+            let done = execute(batch)
+            budget -= done
+        }
+    }
+
+    var canWakeOnTimer: Bool {
+        let s = cp0.status
+        return s & StatusBits.ie != 0 && s & (StatusBits.exl | StatusBits.erl) == 0 && s & (1 << 15) != 0
+    }
+
+    func fireTimer() {
+        timerPending = true
+        recomputeTimer()
+    }
+
+    /// Recomputes `nextTimerCycle` after Count, Compare, Cause.DC or the cycle counter moved.
+    func recomputeTimer() {
+        if cp0.cause & CauseBits.dc != 0 { nextTimerCycle = .max; return }
+        let ratio = configuration.instructionsPerCountTick
+        let ticks = (cycles &- countEpoch) / ratio
+        let now = countBase &+ UInt32(truncatingIfNeeded: ticks)
+        var delta = UInt64(cp0.compare &- now)
+        if delta == 0 { delta = 1 << 32 }
+        nextTimerCycle = countEpoch &+ (ticks &+ delta) &* ratio
+    }
+}
+
+/// One software-TLB slot: the virtual page it holds (0xFFFFFFFF = empty) and the value to add to
+/// a virtual address in that page to get the host address.
+struct SoftTLBEntry {
+    var tag: UInt32 = 0xFFFF_FFFF
+    var addend: UInt = 0
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

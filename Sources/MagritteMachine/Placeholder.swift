@@ -1,0 +1,1 @@
+// The Malta board, its devices and the ELF loader live here.
