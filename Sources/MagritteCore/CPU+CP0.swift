@@ -10,6 +10,13 @@ extension CPU {
     ) {
         exceptionCounts[Int(code.rawValue)] &+= 1
         if code != .interrupt { faultedInstructions &+= 1 }
+        if let trapHandler {
+            let trap = Trap(code: code, pc: pc, inDelaySlot: inDelaySlot, badVAddr: badVAddr, isRefill: refill, coprocessor: coprocessor)
+            if let observer { notify(observer.cpu(self, didTakeException: trap)) }
+            trapHandler.handleTrap(trap, cpu: self)
+            batchBreak = true
+            return
+        }
         if let badVAddr { cp0.badVAddr = badVAddr }
         let status = cp0.status
         let exl = status & StatusBits.exl != 0
@@ -29,12 +36,16 @@ extension CPU {
         }
         let base: UInt32 = status & StatusBits.bev != 0 ? 0xBFC0_0200 : cp0.ebase & 0xFFFF_F000
         cp0.status = status | StatusBits.exl
-        statusChanged()
         jump(to: base &+ offset)
+        if let observer {
+            let trap = Trap(code: code, pc: pc, inDelaySlot: inDelaySlot, badVAddr: badVAddr, isRefill: refill, coprocessor: coprocessor)
+            notify(observer.cpu(self, didTakeException: trap))
+        }
+        statusChanged(pc: pc, cause: .exception(code))
     }
 
     /// ERET: return from exception (or error) level; clears the LL bit. No delay slot.
-    func executeEret() {
+    func executeEret(pc eretPC: UInt32) {
         if cp0.status & StatusBits.erl != 0 {
             cp0.status &= ~StatusBits.erl
             jump(to: cp0.errorEPC)
@@ -43,7 +54,7 @@ extension CPU {
             jump(to: cp0.epc)
         }
         llBit = false
-        statusChanged()
+        statusChanged(pc: eretPC, cause: .eret)
     }
 
     // MARK: CP0 register access
@@ -95,9 +106,9 @@ extension CPU {
     }
 
     /// Writes CP0 register (`reg`, `sel`) as MTC0 does, with the 24Kc's write masks.
-    public func writeCP0(_ reg: Int, _ sel: Int, _ value: UInt32) { writeCP0(reg, sel, value, now: cycles) }
+    public func writeCP0(_ reg: Int, _ sel: Int, _ value: UInt32) { writeCP0(reg, sel, value, now: cycles, pc: pc) }
 
-    func writeCP0(_ reg: Int, _ sel: Int, _ v: UInt32, now: UInt64) {
+    func writeCP0(_ reg: Int, _ sel: Int, _ v: UInt32, now: UInt64, pc: UInt32) {
         let sc = configuration.segmentationControl
         switch (reg, sel) {
         case (0, 0):
@@ -128,7 +139,7 @@ extension CPU {
             recomputeTimer(now: now)
         case (12, 0):
             cp0.status = (cp0.status & ~StatusBits.writable) | (v & StatusBits.writable)
-            statusChanged()
+            statusChanged(pc: pc, cause: .statusWrite)
         case (12, 1): cp0.intCtl = 0xE000_0000 | (v & 0x3E0)
         case (12, 2): cp0.srsCtl = v & 0xF3C0
         case (13, 0):
@@ -172,9 +183,11 @@ extension CPU {
         cp0.entryLo1 = e.entryLo1
     }
 
-    func tlbWrite(_ i: Int) {
-        tlbEntries[i] = TLBEntry(entryHi: cp0.entryHi, pageMask: cp0.pageMask, entryLo0: cp0.entryLo0, entryLo1: cp0.entryLo1)
+    func tlbWrite(_ i: Int, pc: UInt32) {
+        let entry = TLBEntry(entryHi: cp0.entryHi, pageMask: cp0.pageMask, entryLo0: cp0.entryLo0, entryLo1: cp0.entryLo1)
+        tlbEntries[i] = entry
         flushSoftTLB()
+        if let observer { notify(observer.cpu(self, didWriteTLB: i, entry: entry, pc: pc)) }
     }
 
     func tlbProbe() {

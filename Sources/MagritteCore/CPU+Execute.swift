@@ -7,8 +7,15 @@
 /// semantics take a few lines; faults call the out-of-line slow paths, which update CP0 in one
 /// place (`enterException`) and leave the new pc in `self`.
 extension CPU {
+    /// The ordinary loop.
+    func executeFast(_ budget: UInt64) -> UInt64 { execute(budget, observing: false) }
+
+    /// The loop that reports every instruction to the observer.
+    func executeObserved(_ budget: UInt64) -> UInt64 { execute(budget, observing: true) }
+
     /// Executes up to `budget` instruction slots; returns how many were used.
-    func execute(_ budget: UInt64) -> UInt64 {
+    @inline(__always)
+    func execute(_ budget: UInt64, observing: Bool) -> UInt64 {
         var pc = self.pc
         var npc = self.npc
         var delay = self.inDelaySlot
@@ -39,6 +46,15 @@ extension CPU {
             if _slowPath(d.op == .undecoded) {
                 d = decode(codeHost[slot])
                 codeDecoded[slot] = d
+            }
+            if observing {
+                if observerStopPC == pc {
+                    observerStopPC = nil
+                } else if let observer, case .stop = observer.cpu(self, willExecuteAt: pc) {
+                    observerStopPC = pc
+                    stopRequested = true
+                    break loop
+                }
             }
             let cur = pc
             let inSlot = delay
@@ -367,18 +383,18 @@ extension CPU {
                 }
                 switch d.op {
                 case .mfc0: r[rd] = readCP0(Int(imm & 31), Int(imm >> 5), now: now())
-                case .mtc0: writeCP0(Int(imm & 31), Int(imm >> 5), r[rt], now: now())
+                case .mtc0: writeCP0(Int(imm & 31), Int(imm >> 5), r[rt], now: now(), pc: cur)
                 case .di, .ei:
                     r[rd] = cp0.status
                     if d.op == .di { cp0.status &= ~StatusBits.ie } else { cp0.status |= StatusBits.ie }
                     batchBreak = true
                 case .rdpgpr, .wrpgpr: r[rd] = r[rt]  // one shadow set: the current one
                 case .tlbr: tlbRead()
-                case .tlbwi: tlbWrite(Int((cp0.index & 0x7FFF_FFFF) % UInt32(configuration.tlbEntries)))
-                case .tlbwr: tlbWrite(Int(randomAt(now())))
+                case .tlbwi: tlbWrite(Int((cp0.index & 0x7FFF_FFFF) % UInt32(configuration.tlbEntries)), pc: cur)
+                case .tlbwr: tlbWrite(Int(randomAt(now())), pc: cur)
                 case .tlbp: tlbProbe()
                 case .eret:
-                    executeEret()
+                    executeEret(pc: cur)
                     reload()
                     break loop
                 default:  // wait

@@ -59,7 +59,7 @@ extension CPU {
     // MARK: Mode and software TLB upkeep
 
     /// Recomputes the mode and everything derived from Status (call after any Status change).
-    func statusChanged() {
+    func statusChanged(pc: UInt32, cause: ModeChangeCause) {
         let s = cp0.status
         let newMode: Mode
         if s & (StatusBits.exl | StatusBits.erl) != 0 {
@@ -74,9 +74,11 @@ extension CPU {
         let erl = s & StatusBits.erl != 0
         if erl != segmentsBuiltWithERL { rebuildSegments(erl: erl) }
         if newMode != mode {
+            let old = mode
             mode = newMode
             currentSoftTLB = softTLB + Int(newMode.rawValue) * 512
             codeTag = 0xFFFF_FFFF
+            if let observer { notify(observer.cpu(self, didChangeMode: ModeChange(from: old, to: newMode, pc: pc, cause: cause))) }
         }
         batchBreak = true
     }
@@ -159,21 +161,29 @@ extension CPU {
             raiseTranslationFault(t, va: va, kind: .load, pc: pc, delay: delay)
             return nil
         }
+        let value: UInt32
         if let page = bus.ramPage(frame: pa >> 12) {
-            let slot = Int((va >> 12) & 255)
-            currentSoftTLB[slot] = SoftTLBEntry(tag: va & 0xFFFF_F000, addend: UInt(bitPattern: page) &- UInt(va & 0xFFFF_F000))
+            let watched = !memoryWatches.isEmpty && pageIsWatched(va)
+            if !watched {
+                let slot = Int((va >> 12) & 255)
+                currentSoftTLB[slot] = SoftTLBEntry(tag: va & 0xFFFF_F000, addend: UInt(bitPattern: page) &- UInt(va & 0xFFFF_F000))
+            }
             let p = page + Int(pa & 0xFFF)
             switch size {
-            case 1: return UInt32(p.load(as: UInt8.self))
-            case 2: return UInt32(p.loadUnaligned(as: UInt16.self))
-            default: return p.loadUnaligned(as: UInt32.self)
+            case 1: value = UInt32(p.load(as: UInt8.self))
+            case 2: value = UInt32(p.loadUnaligned(as: UInt16.self))
+            default: value = p.loadUnaligned(as: UInt32.self)
             }
+            if !watched { return value }
+        } else {
+            guard let v = bus.read(pa, size: Int(size)) else {
+                enterException(.busErrorData, pc: pc, inDelaySlot: delay)
+                return nil
+            }
+            value = v
         }
-        guard let v = bus.read(pa, size: Int(size)) else {
-            enterException(.busErrorData, pc: pc, inDelaySlot: delay)
-            return nil
-        }
-        return v
+        if !memoryWatches.isEmpty { reportAccess(va, pa: pa, size: size, value: value, write: false, pc: pc) }
+        return value
     }
 
     /// A store the software TLB could not serve. Returns false after raising an exception.
@@ -193,7 +203,7 @@ extension CPU {
             if let decoded = decodedPages[Int(frame)] {
                 // A page with decoded code: keep stores on this path and forget the old decode.
                 decoded[Int((pa & 0xFFF) >> 2)] = .undecoded
-            } else {
+            } else if memoryWatches.isEmpty || !pageIsWatched(va) {
                 let slot = 256 + Int((va >> 12) & 255)
                 currentSoftTLB[slot] = SoftTLBEntry(tag: va & 0xFFFF_F000, addend: UInt(bitPattern: page) &- UInt(va & 0xFFFF_F000))
             }
@@ -203,12 +213,13 @@ extension CPU {
             case 2: p.storeBytes(of: UInt16(truncatingIfNeeded: value), as: UInt16.self)
             default: p.storeBytes(of: value, as: UInt32.self)
             }
-            return true
+        } else {
+            guard bus.write(pa, size: Int(size), value: value) else {
+                enterException(.busErrorData, pc: pc, inDelaySlot: delay)
+                return false
+            }
         }
-        guard bus.write(pa, size: Int(size), value: value) else {
-            enterException(.busErrorData, pc: pc, inDelaySlot: delay)
-            return false
-        }
+        if !memoryWatches.isEmpty { reportAccess(va, pa: pa, size: size, value: value, write: true, pc: pc) }
         return true
     }
 

@@ -50,6 +50,21 @@ public final class CPU {
     var llValue: UInt32 = 0
 
     public internal(set) var mode: Mode = .kernel
+
+    /// Receives exceptions, mode changes, TLB writes, watched accesses and, while
+    /// `observesInstructions` is set, every instruction. Nil costs nothing.
+    public var observer: (any CPUObserver)?
+    /// Calls `observer.cpu(_:willExecuteAt:)` before every instruction (a slower loop).
+    public var observesInstructions = false
+    /// Virtual address ranges whose data accesses are reported to the observer.
+    public var memoryWatches: [ClosedRange<UInt32>] = [] {
+        didSet { flushSoftTLB() }
+    }
+    /// When set, exceptions go to it instead of the MIPS vectors (the hypervisor's hook).
+    public var trapHandler: (any TrapHandler)?
+    /// The pc at which `run` last stopped for an observer, so that resuming there does not stop
+    /// again before the instruction has run.
+    var observerStopPC: UInt32? = nil
     /// Exceptions taken, by ExcCode.
     public internal(set) var exceptionCounts = [UInt64](repeating: 0, count: 32)
 
@@ -134,7 +149,7 @@ public final class CPU {
             decodedPages[i]!.update(repeating: .undecoded, count: 1024)
         }
         jump(to: 0xBFC0_0000)
-        statusChanged()
+        statusChanged(pc: pc, cause: .host)
         recomputeTimer()
     }
 
@@ -253,7 +268,7 @@ public final class CPU {
             var batch = budget
             if nextTimerCycle != .max { batch = min(batch, nextTimerCycle - cycles) }
             if batch == 0 { batch = 1 }
-            let done = execute(batch)
+            let done = observesInstructions ? executeObserved(batch) : executeFast(batch)
             budget -= done
         }
     }

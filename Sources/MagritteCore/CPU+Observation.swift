@@ -1,0 +1,125 @@
+/// Observation and interception: how debuggers, scripts and the hypervisor see the CPU.
+///
+/// Everything here costs nothing while unused: exceptions, mode changes and TLB writes are
+/// reported from slow paths that run anyway; memory watches keep the watched pages out of the
+/// software TLB so only their accesses take the slow path; per-instruction observation selects
+/// a second specialisation of the interpreter loop (`observesInstructions`), so the ordinary
+/// loop does not even test a flag per instruction.
+
+/// Why the processor's mode changed.
+public enum ModeChangeCause: Sendable, Equatable {
+    case exception(ExceptionCode)
+    case eret
+    case statusWrite
+    case host
+}
+
+/// A change of operating mode (kernel, supervisor, user).
+public struct ModeChange: Sendable, Equatable {
+    public var from: Mode
+    public var to: Mode
+    /// The instruction that caused it (the faulting one for an exception, the ERET or MTC0).
+    public var pc: UInt32
+    public var cause: ModeChangeCause
+}
+
+/// An exception as the CPU takes it.
+public struct Trap: Sendable, Equatable {
+    public var code: ExceptionCode
+    /// The instruction that raised it (for an interrupt: the next one to execute).
+    public var pc: UInt32
+    public var inDelaySlot: Bool
+    public var badVAddr: UInt32?
+    /// A TLB refill (no matching entry), which uses the refill vector when EXL was 0.
+    public var isRefill: Bool
+    /// Cause.CE for a Coprocessor Unusable exception.
+    public var coprocessor: UInt32
+
+    public init(code: ExceptionCode, pc: UInt32, inDelaySlot: Bool, badVAddr: UInt32? = nil, isRefill: Bool = false, coprocessor: UInt32 = 0) {
+        self.code = code
+        self.pc = pc
+        self.inDelaySlot = inDelaySlot
+        self.badVAddr = badVAddr
+        self.isRefill = isRefill
+        self.coprocessor = coprocessor
+    }
+
+    /// Where execution restarts after the handler: the branch when in a delay slot (EPC).
+    public var restartPC: UInt32 { inDelaySlot ? pc &- 4 : pc }
+}
+
+/// A data access to a watched range.
+public struct MemoryAccess: Sendable, Equatable {
+    public var virtual: UInt32
+    public var physical: UInt32
+    public var size: Int
+    /// The value loaded or stored.
+    public var value: UInt32
+    public var isWrite: Bool
+    public var pc: UInt32
+}
+
+/// What an observer wants after an event.
+public enum ObserverAction: Sendable {
+    case proceed
+    /// End `run` at the next instruction boundary with `.stopRequested`.
+    case stop
+}
+
+/// Receives the CPU's events. Every method has a default that does nothing.
+public protocol CPUObserver: AnyObject {
+    /// Before each instruction, only while `CPU.observesInstructions` is true. `.stop` stops
+    /// *before* the instruction at `pc` executes (a breakpoint).
+    func cpu(_ cpu: CPU, willExecuteAt pc: UInt32) -> ObserverAction
+    /// After CP0 was updated for an exception (or before the trap handler runs, if one is set).
+    func cpu(_ cpu: CPU, didTakeException trap: Trap) -> ObserverAction
+    func cpu(_ cpu: CPU, didChangeMode change: ModeChange) -> ObserverAction
+    func cpu(_ cpu: CPU, didWriteTLB index: Int, entry: TLBEntry, pc: UInt32) -> ObserverAction
+    /// An access inside one of `CPU.memoryWatches`, after it happened.
+    func cpu(_ cpu: CPU, didAccessMemory access: MemoryAccess) -> ObserverAction
+}
+
+extension CPUObserver {
+    public func cpu(_ cpu: CPU, willExecuteAt pc: UInt32) -> ObserverAction { .proceed }
+    public func cpu(_ cpu: CPU, didTakeException trap: Trap) -> ObserverAction { .proceed }
+    public func cpu(_ cpu: CPU, didChangeMode change: ModeChange) -> ObserverAction { .proceed }
+    public func cpu(_ cpu: CPU, didWriteTLB index: Int, entry: TLBEntry, pc: UInt32) -> ObserverAction { .proceed }
+    public func cpu(_ cpu: CPU, didAccessMemory access: MemoryAccess) -> ObserverAction { .proceed }
+}
+
+/// Takes over exception entry: the hypervisor's hook. When a trap handler is set, the CPU does
+/// not touch CP0 or vector on an exception; it calls `handleTrap`, which must leave the CPU in
+/// the state to continue from (typically with `jump(to:)` and `setStatus`).
+public protocol TrapHandler: AnyObject {
+    func handleTrap(_ trap: Trap, cpu: CPU)
+}
+
+extension CPU {
+    @inline(__always)
+    func notify(_ action: ObserverAction) {
+        if case .stop = action { requestStop() }
+    }
+
+    /// Sets Status without the write mask (hypervisor, debugger) and applies the mode change.
+    public func setStatus(_ value: UInt32) {
+        cp0.status = value
+        statusChanged(pc: pc, cause: .host)
+    }
+
+    /// Whether `va` lies in a watched range (slow path only).
+    func isWatched(_ va: UInt32, size: UInt32) -> Bool {
+        for r in memoryWatches where va <= r.upperBound && va &+ (size - 1) >= r.lowerBound { return true }
+        return false
+    }
+
+    /// Whether any watched range touches the 4 KiB page of `va`.
+    func pageIsWatched(_ va: UInt32) -> Bool {
+        let base = va & 0xFFFF_F000
+        return isWatched(base, size: 4096)
+    }
+
+    func reportAccess(_ va: UInt32, pa: UInt32, size: UInt32, value: UInt32, write: Bool, pc: UInt32) {
+        guard let observer, isWatched(va, size: size) else { return }
+        notify(observer.cpu(self, didAccessMemory: MemoryAccess(virtual: va, physical: pa, size: Int(size), value: value, isWrite: write, pc: pc)))
+    }
+}
