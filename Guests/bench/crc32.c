@@ -5,8 +5,8 @@
 #include "rt.h"
 
 #define BUF_SIZE (64 * 1024)
-#define ROUNDS_BITWISE 12
-#define ROUNDS_TABLE 64
+#define ROUNDS_BITWISE 60
+#define ROUNDS_TABLE 360
 
 static u8 buf[BUF_SIZE];
 static u32 table[256];

@@ -5,7 +5,7 @@
 #include "rt.h"
 
 #define N 96
-#define ROUNDS 40
+#define ROUNDS 60
 
 static u32 A[N][N], B[N][N], C[N][N];
 static volatile u32 seed = 0x9E3779B9u;

@@ -3,7 +3,7 @@
 // and another with heapsort, checks both are sorted and identical, and folds a checksum.
 #include "rt.h"
 
-#define COUNT 50000
+#define COUNT 100000
 #define ROUNDS 6
 
 static u32 a[COUNT], b[COUNT];
