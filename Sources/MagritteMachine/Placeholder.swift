@@ -1,1 +1,0 @@
-// The Malta board, its devices and the ELF loader live here.

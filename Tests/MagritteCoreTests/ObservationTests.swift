@@ -1,0 +1,163 @@
+import Foundation
+import Testing
+@testable import MagritteCore
+
+/// Records every event; optionally stops at a pc.
+final class Recorder: CPUObserver {
+    var traps: [Trap] = []
+    var modes: [ModeChange] = []
+    var tlbWrites: [(Int, TLBEntry)] = []
+    var accesses: [MemoryAccess] = []
+    var executed: [UInt32] = []
+    var stopAt: Set<UInt32> = []
+
+    func cpu(_ cpu: CPU, willExecuteAt pc: UInt32) -> ObserverAction {
+        executed.append(pc)
+        return stopAt.contains(pc) ? .stop : .proceed
+    }
+    func cpu(_ cpu: CPU, didTakeException trap: Trap) -> ObserverAction { traps.append(trap); return .proceed }
+    func cpu(_ cpu: CPU, didChangeMode change: ModeChange) -> ObserverAction { modes.append(change); return .proceed }
+    func cpu(_ cpu: CPU, didWriteTLB index: Int, entry: TLBEntry, pc: UInt32) -> ObserverAction {
+        tlbWrites.append((index, entry))
+        return .proceed
+    }
+    func cpu(_ cpu: CPU, didAccessMemory access: MemoryAccess) -> ObserverAction { accesses.append(access); return .proceed }
+}
+
+/// A program that enters user mode, makes a system call, and whose handler powers off.
+private let syscallProgram = """
+    lui $t0, 0x8000          # EBase stays 0x80000000: copy the handler to 0x80000180
+    la $t1, handler
+    lw $t2, 0($t1)
+    sw $t2, 0x180($t0)
+    lw $t2, 4($t1)
+    sw $t2, 0x184($t0)
+    lw $t2, 8($t1)
+    sw $t2, 0x188($t0)
+    lw $t2, 12($t1)
+    sw $t2, 0x18c($t0)
+    li $t0, 0x00400000       # map user VA 0x00400000-0x00401FFF to physical 0x00100000
+    mtc0 $t0, $10
+    li $t0, 0x4007
+    mtc0 $t0, $2
+    li $t0, 0x4047
+    mtc0 $t0, $3
+    mtc0 $zero, $0
+    tlbwi
+    li $t0, 0x00000012       # KSU=user, EXL=1: ERET enters user mode at EPC
+    mtc0 $t0, $12
+    la $t1, user
+    andi $t1, $t1, 0x1fff
+    lui $t2, 0x40
+    or $t1, $t1, $t2
+    mtc0 $t1, $14
+    ehb
+    eret
+    nop
+user:
+    li $v0, 7
+    syscall
+    nop
+handler:
+    lui $t0, 0xbf00
+    li $t1, 0x42
+    sb $t1, 0x500($t0)
+    nop
+"""
+
+@Suite struct ObservationTests {
+    func machine(_ source: String) throws -> (TestBus, CPU)? {
+        guard let words = try assemble(source) else { return nil }
+        let bus = TestBus()
+        bus.load(words, at: 0x10_0000)
+        let cpu = CPU(bus: bus)
+        bus.cpu = cpu
+        cpu.setStatus(0)
+        cpu.jump(to: 0x8010_0000)
+        return (bus, cpu)
+    }
+
+    @Test func modeChangesAndSyscallAreReported() throws {
+        guard let (bus, cpu) = try machine(syscallProgram) else { return }
+        let rec = Recorder()
+        cpu.observer = rec
+        #expect(cpu.run(instructions: 1000) == .stopRequested)
+        #expect(bus.poweredOff)
+        #expect(rec.modes.map { "\($0.from)->\($0.to)" } == ["kernel->user", "user->kernel"])
+        #expect(rec.modes[0].cause == .eret)
+        #expect(rec.modes[1].cause == .exception(.syscall))
+        #expect(rec.traps.count == 1)
+        #expect(rec.traps[0].code == .syscall)
+        #expect(cpu.cp0.epc == rec.traps[0].pc)
+        #expect(cpu.cause & 0x7C == 8 << 2)
+        #expect(cpu.gpr(2) == 7)
+    }
+
+    @Test func trapHandlerReplacesTheVector() throws {
+        final class Handler: TrapHandler {
+            var trap: Trap?
+            func handleTrap(_ trap: Trap, cpu: CPU) {
+                self.trap = trap
+                cpu.requestStop()
+                cpu.jump(to: trap.pc &+ 4)
+            }
+        }
+        guard let (_, cpu) = try machine(syscallProgram) else { return }
+        let h = Handler()
+        cpu.trapHandler = h
+        #expect(cpu.run(instructions: 1000) == .stopRequested)
+        #expect(h.trap?.code == .syscall)
+        #expect(h.trap?.pc == 0x0040_0000 + 4 * 31)  // the syscall
+        #expect(cpu.cp0.epc == 0x0040_0000 + 4 * 30)  // EPC is still what the program wrote
+        #expect(cpu.mode == .user)
+    }
+
+    @Test func instructionObserverStopsBeforeAndResumes() throws {
+        guard let (_, cpu) = try machine("li $t0, 1\nli $t0, 2\nli $t0, 3\nb .\nnop") else { return }
+        let rec = Recorder()
+        rec.stopAt = [0x8010_0008]
+        cpu.observer = rec
+        cpu.observesInstructions = true
+        #expect(cpu.run(instructions: 100) == .stopRequested)
+        #expect(cpu.pc == 0x8010_0008)
+        #expect(cpu.gpr(8) == 2)
+        #expect(cpu.run(instructions: 1) == .budgetExhausted)
+        #expect(cpu.gpr(8) == 3)
+        #expect(rec.executed.prefix(3) == [0x8010_0000, 0x8010_0004, 0x8010_0008])
+    }
+
+    @Test func memoryWatchSeesLoadsAndStores() throws {
+        let src = "lui $t0, 0x8020\nli $t1, 0x55\nsw $t1, 16($t0)\nlw $t2, 16($t0)\nlw $t3, 32($t0)\nb .\nnop"
+        guard let (_, cpu) = try machine(src) else { return }
+        let rec = Recorder()
+        cpu.observer = rec
+        cpu.memoryWatches = [0x8020_0010...0x8020_0013]
+        _ = cpu.run(instructions: 20)
+        #expect(rec.accesses.count == 2)
+        #expect(rec.accesses.first?.isWrite == true)
+        #expect(rec.accesses.first?.value == 0x55)
+        #expect(rec.accesses.last?.isWrite == false)
+        #expect(rec.accesses.last?.physical == 0x0020_0010)
+    }
+
+    @Test func tlbWritesAreReported() throws {
+        let src = """
+            li $t0, 0x00400000
+            mtc0 $t0, $10
+            li $t0, 0x47
+            mtc0 $t0, $2
+            mtc0 $t0, $3
+            mtc0 $zero, $0
+            tlbwi
+            b .
+            nop
+            """
+        guard let (_, cpu) = try machine(src) else { return }
+        let rec = Recorder()
+        cpu.observer = rec
+        _ = cpu.run(instructions: 20)
+        #expect(rec.tlbWrites.count == 1)
+        #expect(rec.tlbWrites.first?.1.vpn2 == 0x0040_0000)
+        #expect(rec.tlbWrites.first?.1.global == true)
+    }
+}
