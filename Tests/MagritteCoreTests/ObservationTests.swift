@@ -107,7 +107,7 @@ handler:
         cpu.trapHandler = h
         #expect(cpu.run(instructions: 1000) == .stopRequested)
         #expect(h.trap?.code == .syscall)
-        #expect(h.trap?.pc == 0x0040_0000 + 4 * 31)  // the syscall
+        #expect(h.trap.map { $0.pc } == UInt32(0x0040_007C))  // the syscall
         #expect(cpu.cp0.epc == 0x0040_0000 + 4 * 30)  // EPC is still what the program wrote
         #expect(cpu.mode == .user)
     }
