@@ -4,6 +4,7 @@ import PackageDescription
 // Layers (each imports only those above it):
 //   MagritteCore     — CPU core: decode, execute, CP0, TLB, exceptions, disassembler
 //   MagritteMachine  — board and devices: physical bus, RAM, UART, Malta, ELF loader
+//   MagritteLua      — the Lua 5.4 bridge (C shim CMagritteLua over the system's liblua5.4)
 //   magritte         — the command line
 let optimize: [SwiftSetting] = [
     .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"], .when(configuration: .release))
@@ -23,6 +24,9 @@ let package = Package(
     targets: [
         .target(name: "MagritteCore", swiftSettings: optimize),
         .target(name: "MagritteMachine", dependencies: ["MagritteCore"], swiftSettings: optimize),
+        .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
+        .target(name: "CMagritteLua", dependencies: ["CLua"]),
+        .target(name: "MagritteLua", dependencies: ["CMagritteLua", "MagritteMachine"], swiftSettings: optimize),
         .executableTarget(
             name: "magritte",
             dependencies: [
@@ -34,6 +38,7 @@ let package = Package(
         .testTarget(name: "MagritteCoreTests", dependencies: ["MagritteCore"]),
         .testTarget(name: "MagritteMachineTests", dependencies: ["MagritteMachine"]),
         .testTarget(name: "OracleTests", dependencies: ["MagritteMachine"]),
+        .testTarget(name: "MagritteLuaTests", dependencies: ["MagritteLua"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,100 @@
+import CMagritteLua
+
+/// The arguments of a Swift function called from Lua, read without raising Lua errors: a bad
+/// argument throws a `LuaError` naming the function's argument, as `luaL_check*` would word it.
+public struct LuaCall {
+    public let L: OpaquePointer
+    public let state: LuaState
+
+    public var count: Int32 { lua_gettop(L) }
+
+    public func isNoneOrNil(_ i: Int32) -> Bool { mg_isnoneornil(L, i) != 0 }
+
+    func argError(_ i: Int32, _ expected: String) -> LuaError {
+        let got = i > count ? "no value" : state.typeName(at: i)
+        return LuaError("bad argument #\(i) (\(expected) expected, got \(got))")
+    }
+
+    public func integer(_ i: Int32) throws -> Int64 {
+        var ok: Int32 = 0
+        let v = mg_tointeger(L, i, &ok)
+        guard ok != 0 else {
+            if lua_type(L, i) == LUA_TNUMBER { throw LuaError("bad argument #\(i) (number has no integer representation)") }
+            throw argError(i, "integer")
+        }
+        return v
+    }
+
+    public func optionalInteger(_ i: Int32) throws -> Int64? {
+        isNoneOrNil(i) ? nil : try integer(i)
+    }
+
+    /// A 32-bit value: an integer in -2^31 ... 2^32-1 (negative numbers wrap as in C).
+    public func word(_ i: Int32, _ what: String = "value") throws -> UInt32 {
+        let v = try integer(i)
+        guard v >= -(1 << 31) && v <= 0xFFFF_FFFF else {
+            throw LuaError("bad argument #\(i) (\(what) 0x\(String(v, radix: 16)) does not fit in 32 bits)")
+        }
+        return UInt32(truncatingIfNeeded: v)
+    }
+
+    public func optionalWord(_ i: Int32, _ what: String = "value") throws -> UInt32? {
+        isNoneOrNil(i) ? nil : try word(i, what)
+    }
+
+    public func number(_ i: Int32) throws -> Double {
+        var ok: Int32 = 0
+        let v = mg_tonumber(L, i, &ok)
+        guard ok != 0 else { throw argError(i, "number") }
+        return v
+    }
+
+    public func string(_ i: Int32) throws -> String {
+        guard lua_type(L, i) == LUA_TSTRING || lua_type(L, i) == LUA_TNUMBER, let s = state.string(at: i) else {
+            throw argError(i, "string")
+        }
+        return s
+    }
+
+    public func optionalString(_ i: Int32) throws -> String? {
+        isNoneOrNil(i) ? nil : try string(i)
+    }
+
+    public func boolean(_ i: Int32) -> Bool { lua_toboolean(L, i) != 0 }
+
+    public func checkFunction(_ i: Int32) throws {
+        guard mg_isfunction(L, i) != 0 else { throw argError(i, "function") }
+    }
+
+    public func checkTable(_ i: Int32) throws {
+        guard mg_istable(L, i) != 0 else { throw argError(i, "table") }
+    }
+
+    /// A field of the table at `i` without metamethods (rawget cannot raise).
+    public func field(_ i: Int32, _ name: String) -> LuaFieldValue {
+        let t = lua_absindex(L, i)
+        state.push(name)
+        lua_rawget(L, t)
+        defer { mg_pop(L, 1) }
+        switch lua_type(L, -1) {
+        case LUA_TNIL, LUA_TNONE: return .none
+        case LUA_TNUMBER:
+            var ok: Int32 = 0
+            let v = mg_tointeger(L, -1, &ok)
+            return ok != 0 ? .integer(v) : .number(mg_tonumber(L, -1, nil))
+        case LUA_TSTRING: return .string(state.string(at: -1) ?? "")
+        case LUA_TBOOLEAN: return .boolean(lua_toboolean(L, -1) != 0)
+        default: return .other(state.typeName(at: -1))
+        }
+    }
+}
+
+/// A plain value read from a table field.
+public enum LuaFieldValue: Equatable {
+    case none
+    case integer(Int64)
+    case number(Double)
+    case string(String)
+    case boolean(Bool)
+    case other(String)
+}

@@ -1,0 +1,195 @@
+import CMagritteLua
+
+/// A Lua error as Swift sees it: the message (with a traceback when one was collected).
+public struct LuaError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// One Lua 5.4 state with the standard libraries.
+///
+/// Swift functions reach Lua through `push(function:)`: they receive a `LuaCall`, and any Swift
+/// error they throw becomes a Lua error raised by the C trampoline after the Swift frame has
+/// returned (so `lua_error`'s longjmp never crosses Swift code). Lua code is only ever run under
+/// `lua_pcall`, so Lua errors reach Swift as `LuaError` values with a traceback.
+public final class LuaState {
+    public let L: OpaquePointer
+
+    public init() {
+        guard let L = luaL_newstate() else { fatalError("Lua could not allocate its state") }
+        self.L = L
+        luaL_openlibs(L)
+        // Remember the Swift object for callbacks that only get the lua_State.
+        lua_pushlightuserdata(L, Unmanaged.passUnretained(self).toOpaque())
+        lua_setfield(L, mg_registryindex(), LuaState.selfKey)
+    }
+
+    deinit { lua_close(L) }
+
+    static let selfKey = "magritte.state"
+
+    /// The `LuaState` owning `L`.
+    static func from(_ L: OpaquePointer) -> LuaState {
+        lua_getfield(L, mg_registryindex(), selfKey)
+        let p = lua_touserdata(L, -1)!
+        mg_pop(L, 1)
+        return Unmanaged<LuaState>.fromOpaque(p).takeUnretainedValue()
+    }
+
+    public var top: Int32 {
+        get { lua_gettop(L) }
+        set { lua_settop(L, newValue) }
+    }
+
+    // MARK: Running code
+
+    /// Compiles `source` as a chunk named `name` (for error messages). On success the function
+    /// is on the stack.
+    public func load(_ source: String, name: String) throws(LuaError) {
+        let status = source.withCString { p in mg_loadbuffer(L, p, strlen(p), name) }
+        if status != LUA_OK {
+            let message = string(at: -1) ?? "syntax error"
+            mg_pop(L, 1)
+            throw LuaError(message)
+        }
+    }
+
+    /// Calls the function below `nargs` arguments on the stack under a traceback handler and
+    /// leaves `nresults` (or all with LUA_MULTRET) results on the stack.
+    public func pcall(nargs: Int32, nresults: Int32) throws(LuaError) {
+        let base = lua_gettop(L) - nargs
+        lua_pushcclosure(L, mg_traceback, 0)
+        mg_insert(L, base)
+        let status = mg_pcall(L, nargs, nresults, base)
+        mg_remove(L, base)
+        if status != LUA_OK {
+            let message = string(at: -1) ?? "(error object is not a string)"
+            mg_pop(L, 1)
+            throw LuaError(message)
+        }
+    }
+
+    /// Runs a chunk and returns its results as strings formatted like `print` would.
+    @discardableResult
+    public func run(_ source: String, name: String = "=(magritte)") throws(LuaError) -> [String] {
+        let base = top
+        try load(source, name: name)
+        try pcall(nargs: 0, nresults: LUA_MULTRET)
+        var out: [String] = []
+        if top > base {
+            for i in (base + 1)...top { out.append(describe(at: i)) }
+        }
+        top = base
+        return out
+    }
+
+    /// Runs a file as `lua FILE` would, with `arg` set.
+    public func runFile(_ path: String, arguments: [String] = []) throws(LuaError) {
+        lua_createtable(L, Int32(arguments.count), 1)
+        push(path)
+        lua_rawseti(L, -2, 0)
+        for (i, a) in arguments.enumerated() {
+            push(a)
+            lua_rawseti(L, -2, lua_Integer(i + 1))
+        }
+        lua_setglobal(L, "arg")
+        let base = top
+        if luaL_loadfilex(L, path, "t") != LUA_OK {
+            let message = string(at: -1) ?? "cannot load \(path)"
+            top = base
+            throw LuaError(message)
+        }
+        for a in arguments { push(a) }
+        try pcall(nargs: Int32(arguments.count), nresults: 0)
+        top = base
+    }
+
+    // MARK: Values
+
+    public func push(_ s: String) { _ = s.withCString { lua_pushstring(L, $0) } }
+    public func push(_ i: Int) { lua_pushinteger(L, lua_Integer(i)) }
+    public func push(_ i: UInt32) { lua_pushinteger(L, lua_Integer(i)) }
+    public func push(_ i: UInt64) { lua_pushinteger(L, lua_Integer(bitPattern: i)) }
+    public func push(_ d: Double) { lua_pushnumber(L, d) }
+    public func push(_ b: Bool) { lua_pushboolean(L, b ? 1 : 0) }
+    public func pushNil() { lua_pushnil(L) }
+
+    public func string(at i: Int32) -> String? {
+        guard lua_type(L, i) == LUA_TSTRING || lua_type(L, i) == LUA_TNUMBER else { return nil }
+        var len = 0
+        guard let p = lua_tolstring(L, i, &len) else { return nil }
+        return String(decoding: UnsafeRawBufferPointer(start: p, count: len), as: UTF8.self)
+    }
+
+    /// `tostring(value)` of the value at `i`, as `print` shows it.
+    /// Runs under `lua_pcall`, since a `__tostring` metamethod may raise an error.
+    public func describe(at i: Int32) -> String {
+        let index = lua_absindex(L, i)
+        lua_getglobal(L, "tostring")
+        lua_pushvalue(L, index)
+        if mg_pcall(L, 1, 1, 0) != LUA_OK {
+            let message = string(at: -1) ?? "?"
+            mg_pop(L, 1)
+            return "(error in __tostring: \(message))"
+        }
+        let s = string(at: -1) ?? "(\(typeName(at: index)))"
+        mg_pop(L, 1)
+        return s
+    }
+
+    public func typeName(at i: Int32) -> String { String(cString: lua_typename(L, lua_type(L, i))) }
+
+    // MARK: Swift functions
+
+    /// Pushes a Swift function callable from Lua.
+    public func push(function: @escaping LuaFunction) {
+        let box = Unmanaged.passRetained(FunctionBox(function))
+        let ud = mg_newuserdata(L, MemoryLayout<UnsafeRawPointer>.size)!
+        ud.storeBytes(of: box.toOpaque(), as: UnsafeMutableRawPointer.self)
+        if luaL_newmetatable(L, "magritte.function") != 0 {
+            lua_pushcclosure(L, { L in
+                let ud = lua_touserdata(L!, 1)!
+                Unmanaged<FunctionBox>.fromOpaque(ud.load(as: UnsafeMutableRawPointer.self)).release()
+                return 0
+            }, 0)
+            lua_setfield(L, -2, "__gc")
+        }
+        lua_setmetatable(L, -2)
+        mg_pushswiftclosure(L, { L in callSwiftFunction(L!) }, 1)
+    }
+
+    /// Sets global `name` to a Swift function.
+    public func register(_ name: String, _ function: @escaping LuaFunction) {
+        push(function: function)
+        lua_setglobal(L, name)
+    }
+}
+
+/// A Swift function for Lua: reads its arguments from the call and returns how many results it
+/// pushed. Throwing raises a Lua error with the error's description.
+public typealias LuaFunction = (LuaCall) throws -> Int32
+
+final class FunctionBox {
+    let function: LuaFunction
+    init(_ f: @escaping LuaFunction) { function = f }
+}
+
+private func callSwiftFunction(_ L: OpaquePointer) -> Int32 {
+    let ud = lua_touserdata(L, mg_upvalueindex(2))!
+    let box = Unmanaged<FunctionBox>.fromOpaque(ud.load(as: UnsafeMutableRawPointer.self)).takeUnretainedValue()
+    let call = LuaCall(L: L, state: LuaState.from(L))
+    do {
+        return try box.function(call)
+    } catch {
+        let message = (error as? LuaError)?.message ?? String(describing: error)
+        _ = message.withCString { lua_pushstring(L, $0) }
+        return -1
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
