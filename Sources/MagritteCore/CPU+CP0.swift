@@ -24,8 +24,11 @@ extension CPU {
             cp0.epc = inDelaySlot ? pc &- 4 : pc
             if inDelaySlot { cp0.cause |= CauseBits.bd } else { cp0.cause &= ~CauseBits.bd }
         }
-        cp0.cause = (cp0.cause & ~(0x7C | (3 << CauseBits.ceShift))) | UInt32(code.rawValue) << 2
-            | (coprocessor & 3) << CauseBits.ceShift
+        cp0.cause = (cp0.cause & ~0x7C) | UInt32(code.rawValue) << 2
+        // CE is UNPREDICTABLE except for Coprocessor Unusable; like QEMU, leave it alone then.
+        if code == .coprocessorUnusable {
+            cp0.cause = (cp0.cause & ~(3 << CauseBits.ceShift)) | (coprocessor & 3) << CauseBits.ceShift
+        }
         let offset: UInt32
         if refill && !exl {
             offset = 0x000
