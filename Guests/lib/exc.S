@@ -16,8 +16,9 @@ rt_vec_template:
     ori     $k1, $zero, 0
 rt_vec_template_end:
 
-# k1 = stub id. The frame is pushed on the exception stack (rt_exc_sp), so a nested exception
-# taken while EXL=1 (e.g. in a handler) gets a frame of its own.
+# k1 = stub id. The frame is pushed on the exception stack (rt_exc_sp) and the C handler runs
+# on the stack just below it; a nested exception taken while EXL=1 (e.g. in a handler) gets a
+# frame of its own HANDLER_STACK bytes further down.
     .globl rt_exc_common
     .type rt_exc_common, @function
 rt_exc_common:
@@ -69,8 +70,9 @@ rt_exc_common:
     mfc0    $t0, $8                    # BadVAddr
     sw      $t0, FRAME_BADVADDR($k0)
     sw      $k1, FRAME_VECTOR($k0)
+    addiu   $t0, $k0, -HANDLER_STACK   # a nested exception's frame goes below the C stack
     lui     $1, %hi(rt_exc_sp)
-    sw      $k0, %lo(rt_exc_sp)($1)
+    sw      $t0, %lo(rt_exc_sp)($1)
     move    $s0, $k0
     move    $a0, $k0
     jal     on_exception

@@ -7,3 +7,4 @@
 #define FRAME_BADVADDR 148
 #define FRAME_VECTOR 152
 #define FRAME_SIZE 160
+#define HANDLER_STACK 2048 /* room for the C handler below each frame */

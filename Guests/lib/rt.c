@@ -59,10 +59,14 @@ void printf(const char *fmt, ...) {
         }
         fmt++;
         char pad = ' ';
-        int width = 0, left = 0;
-        if (*fmt == '-') {
-            left = 1;
-            fmt++;
+        int width = 0, left = 0, plus = 0;
+        for (;; fmt++) {
+            if (*fmt == '-')
+                left = 1;
+            else if (*fmt == '+')
+                plus = 1;
+            else
+                break;
         }
         if (*fmt == '0') {
             pad = '0';
@@ -81,6 +85,7 @@ void printf(const char *fmt, ...) {
         case 'd': {
             s32 v = __builtin_va_arg(ap, s32);
             if (v >= 0) {
+                if (plus) putchar('+');
                 print_num((u32)v, 10, width, pad, 0);
                 break;
             }
@@ -209,6 +214,7 @@ void map_low(void) {
 volatile struct exc_info rt_exc;
 volatile u32 rt_resume;
 volatile u32 rt_mark;
+volatile u32 rt_badva_ref;
 exc_hook_t rt_exc_hook;
 u32 rt_exc_sp; /* top of the exception stack; set by start.S */
 /* Kernel context saved by run_in_mode: s0-s7, gp, sp, fp, ra. */
@@ -314,7 +320,12 @@ static void show_exc_common(const char *label, int full) {
     printf("%s: %s bd=%u epc=mark%c%u", label, exc_name(code), rt_exc.cause >> 31,
            rt_exc.epc >= rt_mark ? '+' : '-',
            rt_exc.epc >= rt_mark ? rt_exc.epc - rt_mark : rt_mark - rt_exc.epc);
-    if (has_badva(code)) printf(" badva=%08x", rt_exc.badvaddr);
+    if (has_badva(code)) {
+        if (rt_badva_ref)
+            printf(" badva=ref%+d", (s32)(rt_exc.badvaddr - rt_badva_ref));
+        else
+            printf(" badva=%08x", rt_exc.badvaddr);
+    }
     if (full) printf(" vec=%03x ce=%u", rt_exc.vector, CA_CE(rt_exc.cause));
     if (rt_exc.count != 1) printf(" (count=%u)", rt_exc.count);
     putchar('\n');
@@ -322,3 +333,20 @@ static void show_exc_common(const char *label, int full) {
 
 void show_exc(const char *label) { show_exc_common(label, 0); }
 void show_exc_full(const char *label) { show_exc_common(label, 1); }
+
+/* Each word gets a slot of its own, so no slot is rewritten after it ran (a slot pool is reused
+ * only after 256 words). */
+static u32 word_slots[256][4] __attribute__((aligned(16)));
+static u32 word_next;
+
+void run_word(u32 word) {
+    u32 *slot = word_slots[word_next++ % 256];
+    slot[0] = word;
+    slot[1] = 0x03e00008; /* jr ra */
+    slot[2] = 0;          /* nop */
+    slot[3] = 0;
+    sync_icache((u32)slot, 16);
+    rt_mark = (u32)slot;
+    rt_resume = 0;
+    ((void (*)(void))slot)();
+}

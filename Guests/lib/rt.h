@@ -41,7 +41,7 @@ void puts(const char *s);    /* appends a newline */
 void print_hex(u32 v);       /* 0x%08x */
 void print_udec(u32 v);
 void print_sdec(s32 v);
-/* %x %X %u %d %s %c %%, with optional '0' flag and width (e.g. %08x), %-Ns for %s. */
+/* %x %X %u %d %s %c %%, with optional '0' flag and width (e.g. %08x), %-Ns for %s, %+d. */
 void printf(const char *fmt, ...);
 __attribute__((noreturn)) void power_off(void);
 
@@ -203,7 +203,10 @@ void sync_icache(u32 addr, u32 len);
 void install_handlers(void);
 void set_ebase(u32 base);
 
-/* Prints "<label>: none" or "<label>: <Exc> bd=<0|1> epc=mark+<off>[ badva=<hex>]". */
+/* Prints "<label>: none" or "<label>: <Exc> bd=<0|1> epc=mark+<off>[ badva=<hex>]"; when
+ * rt_badva_ref is nonzero, BadVAddr is printed relative to it ("badva=ref+3"), which keeps the
+ * output independent of where the linker put a buffer. */
+extern volatile u32 rt_badva_ref;
 void show_exc(const char *label);
 /* As show_exc, also printing vector and CE. */
 void show_exc_full(const char *label);
@@ -221,6 +224,12 @@ void show_exc_full(const char *label);
 #define PROBE(body, ...)                                                                      \
     __asm__ volatile(".set push\n\t.set noreorder\n\t.set noat\n\t" PROBE_PRE body PROBE_POST   \
                      ".set pop" __VA_ARGS__)
+
+/* Executes one instruction word from a fresh slot in RAM (followed by jr ra): for encodings the
+ * assembler will not produce. Sets rt_mark to the slot, so show_exc prints epc=mark+0 when the
+ * word itself faults. The word runs with whatever registers the call leaves (use it for
+ * encodings whose operands do not matter). */
+void run_word(u32 word);
 
 /* ---- Other privilege modes ---------------------------------------------------------------- */
 
