@@ -132,7 +132,7 @@ public func decode(_ w: UInt32) -> DecodedInstruction {
         case 11: return sa == 0 ? R(.movn) : reserved
         case 12: return DecodedInstruction(op: .syscall, imm: (w >> 6) & 0xFFFFF)
         case 13: return DecodedInstruction(op: .break, imm: (w >> 6) & 0xFFFFF)
-        case 15: return (w >> 11) == 0 ? DecodedInstruction(op: .sync, imm: sa) : reserved
+        case 15: return DecodedInstruction(op: .sync, imm: sa)  // bits 25..11 ignored, as by QEMU and llvm
         case 16: return rs == 0 && rt == 0 && sa == 0 ? R(.mfhi) : reserved
         case 17: return rt == 0 && rd == 0 && sa == 0 ? R(.mthi) : reserved
         case 18: return rs == 0 && rt == 0 && sa == 0 ? R(.mflo) : reserved
@@ -246,7 +246,8 @@ public func decode(_ w: UInt32) -> DecodedInstruction {
             case 24: return R(.seh)
             default: return reserved
             }
-        case 59: return rs == 0 && sa == 0 ? DecodedInstruction(op: .rdhwr, rd: dest(rt), rs: UInt8(rd), rt: t8) : reserved
+        case 59:  // sel (bits 8..6, a MIPS32r6 field) is ignored, as by QEMU; llvm prints it
+            return rs == 0 && sa & 0x18 == 0 ? DecodedInstruction(op: .rdhwr, rd: dest(rt), rs: UInt8(rd), rt: t8) : reserved
         default: return reserved
         }
     case 32: return I(.lb)

@@ -1,0 +1,275 @@
+/// MIPS32r2 disassembly, text-identical to `llvm-objdump -d` (LLVM 21).
+///
+/// Which words are instructions is decided by `decode(_:)` in `Instruction.swift`, the single
+/// source of truth of the encoding: the disassembler switches on `decode(word).op` and only takes
+/// operand fields from the raw word. What llvm prints for each form (aliases such as `move`,
+/// `b`, `jr` for `jalr $zero`, hexadecimal immediates, branch targets as absolute addresses with a
+/// `<symbol+0xoffset>` annotation, the `.set push` wrapper around `rdhwr`) was established against
+/// the oracle and is checked for every implemented form by `DisassemblerTests`; the rules and the
+/// deliberate differences are in `Docs/disassembler.md`.
+public enum Disassembler {
+    /// What llvm-objdump prints for a word it cannot decode; we print it for every `.reserved` word.
+    public static let unknown = "<unknown>"
+
+    /// GPR names as llvm prints them (`$zero`, `$1` … `$27`, `$gp`, `$sp`, `$fp`, `$ra`).
+    public static let registerNames: [String] = (0..<32).map { n in
+        switch n {
+        case 0: "$zero"
+        case 28: "$gp"
+        case 29: "$sp"
+        case 30: "$fp"
+        case 31: "$ra"
+        default: "$\(n)"
+        }
+    }
+
+    /// The instruction text exactly as llvm-objdump prints it after the address and bytes columns
+    /// (mnemonic, a tab, operands separated by ", ").
+    ///
+    /// - Parameters:
+    ///   - pc: the address of the instruction; branch targets are printed as absolute addresses.
+    ///   - symbol: names a branch or jump target for the ` <…>` annotation llvm-objdump appends,
+    ///     e.g. `_start+0x30`; `nil` (or a `nil` result) prints the bare address.
+    /// - Returns: one line, except for `rdhwr`, which llvm wraps in `.set push`/`.set mips32r2`/
+    ///   `.set pop` lines joined by `"\n\t"`.
+    public static func text(word: UInt32, pc: UInt32, symbol: ((UInt32) -> String?)? = nil) -> String {
+        guard let symbol else { return format(word, pc: pc) { _ in nil } }
+        return format(word, pc: pc) { symbol(UInt32(truncatingIfNeeded: $0)) }
+    }
+
+    /// A whole section listing in the layout of `llvm-objdump -d`.
+    ///
+    /// The result starts with the blank line and header of the first symbol
+    /// (`"\n80100000 <_start>:\n"`) and ends with a newline; prepend `header(file:section:)` for
+    /// the complete output of `llvm-objdump -d FILE` on a file with one executable section.
+    /// `symbols` are the section's symbols (ELF `st_shndx` naming it). As llvm does: only symbols
+    /// inside the section head a block; when several share an address the name that sorts last
+    /// (bytewise) is shown; a section start without a symbol is headed by the section name;
+    /// branch targets at or after `start` are annotated with the nearest symbol at or below them,
+    /// even past the section's end; runs of two or more zero words inside a block become
+    /// `"\t\t..."` unless `skipZeroes` is false (llvm's `-z`).
+    public static func listing(
+        words: [UInt32], start: UInt32, symbols: [(name: String, address: UInt32)],
+        section: String = ".text", showRawBytes: Bool = true, skipZeroes: Bool = true
+    ) -> String {
+        let end = UInt64(start) + 4 * UInt64(words.count)
+        var best: [UInt32: String] = [:]
+        for s in symbols where s.address >= start {
+            if let other = best[s.address], !other.utf8.lexicographicallyPrecedes(s.name.utf8) { continue }
+            best[s.address] = s.name
+        }
+        if best[start] == nil { best[start] = section }
+        // Every symbol at or after `start` names targets, even past the end (llvm looks targets
+        // up among the symbols of the section they fall in); only those inside head blocks.
+        let named = best.sorted { $0.key < $1.key }.map { (address: UInt64($0.key), name: $0.value) }
+        let heads = named.filter { $0.address < end }
+
+        func annotate(_ target: UInt64) -> String? {
+            guard target >= UInt64(start) else { return nil }
+            var lo = 0, hi = named.count  // the last symbol at or below target
+            while hi - lo > 1 {
+                let mid = (lo + hi) / 2
+                if named[mid].address <= target { lo = mid } else { hi = mid }
+            }
+            let offset = target - named[lo].address
+            return offset == 0 ? named[lo].name : named[lo].name + "+0x" + String(offset, radix: 16)
+        }
+
+        var out = ""
+        for (h, head) in heads.enumerated() {
+            out += "\n" + pad(String(head.address, radix: 16), 8, "0") + " <" + head.name + ">:\n"
+            let first = Int((head.address - UInt64(start)) / 4)
+            let limit = h + 1 < heads.count ? Int((heads[h + 1].address - UInt64(start)) / 4) : words.count
+            var i = first
+            while i < limit {
+                if skipZeroes && words[i] == 0 && i + 1 < limit && words[i + 1] == 0 {
+                    while i < limit && words[i] == 0 { i += 1 }
+                    out += "\t\t...\n"
+                    continue
+                }
+                let word = words[i], pc = UInt32(truncatingIfNeeded: UInt64(start) + 4 * UInt64(i))
+                out += pad(String(pc, radix: 16), 8, " ") + ":"
+                if showRawBytes {
+                    for shift in stride(from: 0, to: 32, by: 8) {
+                        out += " " + pad(String((word >> UInt32(shift)) & 0xFF, radix: 16), 2, "0")
+                    }
+                    out += "  \t"
+                } else {
+                    out += "      \t"
+                }
+                out += format(word, pc: pc, annotate: annotate) + "\n"
+                i += 1
+            }
+        }
+        return out
+    }
+
+    /// The lines llvm-objdump prints before the first section listing.
+    public static func header(file: String, section: String = ".text") -> String {
+        "\n\(file):\tfile format elf32-mips\n\nDisassembly of section \(section):\n"
+    }
+}
+
+// MARK: - Formatting
+
+extension Disassembler {
+    /// Formats one word; `annotate` names a branch target computed, as llvm does, in 64 bits.
+    static func format(_ w: UInt32, pc: UInt32, annotate: (UInt64) -> String?) -> String {
+        let rs = Int(w >> 21 & 31), rt = Int(w >> 16 & 31), rd = Int(w >> 11 & 31)
+        let sa = w >> 6 & 31
+        let simm = Int64(Int16(truncatingIfNeeded: w))
+        let uimm = Int64(w & 0xFFFF)
+        let r = registerNames
+
+        func ins(_ mnemonic: String, _ operands: String...) -> String {
+            operands.isEmpty ? mnemonic : mnemonic + "\t" + operands.joined(separator: ", ")
+        }
+        /// PC-relative: llvm prints `pc + 4 + offset` truncated to 32 bits and annotates the
+        /// untruncated 64-bit sum.
+        func target() -> String {
+            let t = UInt64(pc) &+ UInt64(bitPattern: (simm << 2) + 4)
+            return hex(t & 0xFFFF_FFFF) + (annotate(t).map { " <" + $0 + ">" } ?? "")
+        }
+        func memory() -> String { hex(simm) + "(" + r[rs] + ")" }
+
+        let op = decode(w).op
+        switch op {
+        case .undecoded, .reserved: return unknown
+        case .cop: return coprocessor(w, target: target)
+
+        case .nop, .ssnop, .ehb, .pause, .tlbr, .tlbwi, .tlbwr, .tlbp, .eret, .deret: return name(op)
+
+        // ALU, register
+        case .sll, .srl, .sra, .rotr: return ins(name(op), r[rd], r[rt], hex(sa))
+        case .sllv, .srlv, .srav, .rotrv: return ins(name(op), r[rd], r[rt], r[rs])
+        case .addu, .or: return rt == 0 ? ins("move", r[rd], r[rs]) : ins(name(op), r[rd], r[rs], r[rt])
+        case .nor: return rt == 0 ? ins("not", r[rd], r[rs]) : ins("nor", r[rd], r[rs], r[rt])
+        case .sub: return rs == 0 ? ins("neg", r[rd], r[rt]) : ins("sub", r[rd], r[rs], r[rt])
+        case .subu: return rs == 0 ? ins("negu", r[rd], r[rt]) : ins("subu", r[rd], r[rs], r[rt])
+        case .add, .and, .xor, .slt, .sltu, .movz, .movn, .mul: return ins(name(op), r[rd], r[rs], r[rt])
+        case .mfhi, .mflo: return ins(name(op), r[rd])
+        case .mthi, .mtlo: return ins(name(op), r[rs])
+        case .mult, .multu, .madd, .maddu, .msub, .msubu: return ins(name(op), r[rs], r[rt])
+        case .div, .divu: return ins(name(op), r[0], r[rs], r[rt])
+        // llvm's decoder binds one operand to both the rt and rd fields and so ORs them; they must
+        // be equal anyway (MIPS32 leaves rt != rd UNPREDICTABLE).
+        case .clz, .clo: return ins(name(op), r[rt | rd], r[rs])
+        case .ext: return ins("ext", r[rt], r[rs], hex(sa), hex(UInt32(rd) + 1))
+        case .ins: return ins("ins", r[rt], r[rs], hex(sa), hex(Int64(rd) - Int64(sa) + 1))
+        case .wsbh, .seb, .seh: return ins(name(op), r[rd], r[rt])
+
+        // ALU, immediate
+        case .addi, .addiu, .slti, .sltiu: return ins(name(op), r[rt], r[rs], hex(simm))
+        case .andi, .ori, .xori: return ins(name(op), r[rt], r[rs], hex(uimm))
+        case .lui: return ins("lui", r[rt], hex(uimm))
+
+        // Branches and jumps
+        case .beq:
+            if rs == 0 && rt == 0 { return ins("b", target()) }
+            return rt == 0 ? ins("beqz", r[rs], target()) : ins("beq", r[rs], r[rt], target())
+        case .bne: return rt == 0 ? ins("bnez", r[rs], target()) : ins("bne", r[rs], r[rt], target())
+        case .beql: return rt == 0 ? ins("beqzl", r[rs], target()) : ins("beql", r[rs], r[rt], target())
+        case .bnel: return rt == 0 ? ins("bnezl", r[rs], target()) : ins("bnel", r[rs], r[rt], target())
+        case .bgezal: return rs == 0 ? ins("bal", target()) : ins("bgezal", r[rs], target())
+        case .bltzal where rs == 0 && w & 0xFFFF == 0xFFFF:
+            // llvm's `nal` alias is `bltzal $zero` with offset -1 (a target of pc itself); it has
+            // no operand, so only objdump's annotation follows, after a space.
+            return "nal" + (annotate(UInt64(pc)).map { " <" + $0 + ">" } ?? "")
+        case .blez, .bgtz, .bltz, .bgez, .bltzal, .blezl, .bgtzl, .bltzl, .bgezl, .bltzall, .bgezall:
+            return ins(name(op), r[rs], target())
+        case .j, .jal:
+            // llvm prints the 28-bit field as is but annotates the address in pc's 256 MB region.
+            let field = UInt64(w & 0x03FF_FFFF) << 2
+            let note = annotate(UInt64(pc & 0xF000_0000) + field).map { " <" + $0 + ">" } ?? ""
+            return ins(name(op), hex(field) + note)
+        case .jr: return ins("jr", r[rs])
+        case .jrhb: return ins("jr.hb", r[rs])
+        case .jalr:
+            if rd == 31 { return ins("jalr", r[rs]) }
+            return rd == 0 ? ins("jr", r[rs]) : ins("jalr", r[rd], r[rs])
+        case .jalrhb: return rd == 31 ? ins("jalr.hb", r[rs]) : ins("jalr.hb", r[rd], r[rs])
+
+        // Loads and stores
+        case .lb, .lbu, .lh, .lhu, .lw, .lwl, .lwr, .ll, .sb, .sh, .sw, .swl, .swr, .sc:
+            return ins(name(op), r[rt], memory())
+        case .cache, .pref: return ins(name(op), hex(UInt32(rt)), memory())
+        case .synci: return ins("synci", memory())
+        case .sync: return sa == 0 ? "sync" : "sync " + hex(sa)  // sic: a space, not a tab
+
+        // Traps and system
+        case .tge, .tgeu, .tlt, .tltu, .teq, .tne:
+            let code = w >> 6 & 0x3FF
+            return code == 0 ? ins(name(op), r[rs], r[rt]) : ins(name(op), r[rs], r[rt], hex(code))
+        case .tgei, .tgeiu, .tlti, .tltiu, .teqi, .tnei: return ins(name(op), r[rs], hex(simm))
+        case .syscall, .sdbbp, .wait:
+            let code = w >> 6 & (op == .wait ? 0x7FFFF : 0xFFFFF)
+            return code == 0 ? name(op) : ins(name(op), hex(code))
+        case .break:
+            let code1 = w >> 16 & 0x3FF, code2 = w >> 6 & 0x3FF
+            if code2 != 0 { return ins("break", hex(code1), hex(code2)) }
+            return code1 == 0 ? "break" : ins("break", hex(code1))
+        case .rdhwr:
+            // Hardware registers print as numbers; llvm wraps rdhwr in `.set` directives so that
+            // its output assembles for MIPS32r1 too.
+            let sel = w >> 6 & 7
+            let text = sel == 0 ? ins("rdhwr", r[rt], "$\(rd)") : ins("rdhwr", r[rt], "$\(rd)", hex(sel))
+            return ".set\tpush\n\t.set\tmips32r2\n\t" + text + "\n\t.set\tpop"
+
+        // Coprocessor 0
+        case .mfc0, .mtc0: return ins(name(op), r[rt], "$\(rd)", hex(w & 7))
+        case .di, .ei: return rt == 0 ? name(op) : ins(name(op), r[rt])
+        case .rdpgpr, .wrpgpr: return ins(name(op), r[rd], r[rt])
+        }
+    }
+
+    /// The coprocessor 1/2 forms whose text is a move, load, store or branch (what a soft-float
+    /// kernel still contains, e.g. Linux's FPU context switch); FPU arithmetic prints `<unknown>`.
+    static func coprocessor(_ w: UInt32, target: () -> String) -> String {
+        let rs = Int(w >> 21 & 31), rt = Int(w >> 16 & 31), rd = Int(w >> 11 & 31)
+        let r = registerNames
+        let memory = hex(Int64(Int16(truncatingIfNeeded: w))) + "(" + r[rs] + ")"
+        switch w >> 26 {
+        case 0 where w & 0x0002_07C0 == 0:  // MOVF/MOVT
+            let cc = rt >> 2
+            return (rt & 1 == 0 ? "movf\t" : "movt\t") + r[rd] + ", " + r[rs] + ", $fcc\(cc)"
+        case 17 where rs == 8:  // BC1F, BC1T, BC1FL, BC1TL
+            let mnemonic = ["bc1f", "bc1t", "bc1fl", "bc1tl"][rt & 3]
+            let cc = rt >> 2
+            return mnemonic + "\t" + (cc == 0 ? "" : "$fcc\(cc), ") + target()
+        case 17 where w & 0x7FF == 0:
+            switch rs {
+            case 0: return "mfc1\t" + r[rt] + ", $f\(rd)"
+            case 2: return "cfc1\t" + r[rt] + ", $\(rd)"
+            case 3 where rd & 1 == 0: return "mfhc1\t" + r[rt] + ", $f\(rd)"  // an even 64-bit pair (FR=0)
+            case 4: return "mtc1\t" + r[rt] + ", $f\(rd)"
+            case 6: return "ctc1\t" + r[rt] + ", $\(rd)"
+            case 7 where rd & 1 == 0: return "mthc1\t" + r[rt] + ", $f\(rd)"
+            default: return unknown
+            }
+        case 18 where (rs == 0 || rs == 4) && w & 0x7F8 == 0:
+            return (rs == 0 ? "mfc2\t" : "mtc2\t") + r[rt] + ", $\(rd), " + hex(w & 7)
+        case 49: return "lwc1\t$f\(rt), " + memory
+        case 53: return "ldc1\t$f\(rt), " + memory
+        case 57: return "swc1\t$f\(rt), " + memory
+        case 61: return "sdc1\t$f\(rt), " + memory
+        case 50: return "lwc2\t$\(rt), " + memory
+        case 54: return "ldc2\t$\(rt), " + memory
+        case 58: return "swc2\t$\(rt), " + memory
+        case 62: return "sdc2\t$\(rt), " + memory
+        default: return unknown
+        }
+    }
+
+    /// Mnemonics by `Op.rawValue`: the case names, computed once rather than per instruction.
+    static let mnemonics: [String] = Op.allCases.map { String(describing: $0) }
+    static func name(_ op: Op) -> String { mnemonics[Int(op.rawValue)] }
+
+    /// llvm's `formatImm` with hexadecimal immediates: `0x1f`, `-0x10`.
+    static func hex(_ v: Int64) -> String { v < 0 ? "-0x" + String(v.magnitude, radix: 16) : "0x" + String(v, radix: 16) }
+    static func hex(_ v: UInt32) -> String { "0x" + String(v, radix: 16) }
+    static func hex(_ v: UInt64) -> String { "0x" + String(v, radix: 16) }
+
+    static func pad(_ s: String, _ width: Int, _ fill: Character) -> String {
+        s.count >= width ? s : String(repeating: fill, count: width - s.count) + s
+    }
+}
