@@ -1,0 +1,298 @@
+import MagritteCore
+
+/// How to build a Malta.
+public struct MaltaConfiguration: Sendable {
+    /// RAM at physical 0, in bytes: a multiple of 4 KiB from 1 MiB to 256 MiB.
+    public var ramSize: Int = 128 << 20
+    /// The CPU model (a 24Kc by default).
+    public var cpu = CPUConfiguration()
+    /// The kernel command line, passed as argv[1] (QEMU's `-append`).
+    public var commandLine = ""
+    /// The 32 bytes passed as the "rngseed" environment variable. QEMU draws them from the host;
+    /// here they are fixed so that runs are deterministic.
+    public var rngSeed = [UInt8](repeating: 0, count: 32)
+
+    public init(ramSize: Int = 128 << 20) {
+        self.ramSize = ramSize
+    }
+}
+
+/// Where the guest's console input comes from (the host's stdin in the command line).
+public protocol ConsoleInput: AnyObject {
+    /// The bytes available now, without blocking (empty when there are none).
+    func poll() -> [UInt8]
+    /// Blocks until bytes are available and returns them; nil when no input will ever come
+    /// (end of file, or a source that cannot wait).
+    func waitForInput() -> [UInt8]?
+}
+
+/// Why `Malta.run` returned.
+public enum RunOutcome: Equatable, Sendable {
+    /// The guest wrote the reset magic to SOFTRES (QEMU with `-no-reboot` exits there).
+    case poweredOff
+    /// The instruction budget given to `run` is used up.
+    case instructionLimit
+    /// The CPU waits (WAIT) for an interrupt that nothing can raise: no timer, and no console
+    /// input to come.
+    case deadlock
+    /// The host called `cpu.requestStop()`.
+    case stopped
+}
+
+/// The MIPS Malta board: 24Kc CPU, RAM, the ISA 16550 UART (COM1), the FPGA registers with
+/// SOFTRES and the CBUS UART, and the boot ROM, wired as QEMU's `-M malta` (see
+/// `Docs/board.md`). Loads an ELF kernel and starts it as QEMU's `-kernel` boot loader does.
+public final class Malta {
+    public let configuration: MaltaConfiguration
+    public let bus: MaltaBus
+    public let cpu: CPU
+    /// The PIIX4's ISA I/O port space at physical 0x18000000.
+    public let isa: ISAPortSpace
+    /// The console: the Super I/O's 16550 at ISA port 0x3F8 (physical 0x180003F8).
+    public let uart: UART16550
+    /// The FPGA's CBUS UART at physical 0x1F000900 (registers 8 bytes apart). Its output goes
+    /// nowhere unless a sink is set, as with QEMU's default `-nographic`.
+    public let cbusUART: UART16550
+    public let fpga: MaltaFPGA
+    /// The boot ROM at physical 0x1FC00000 (4 MiB) and its flash original at 0x1E000000.
+    public let bootROM: ReadOnlyMemory
+    public let flash: ReadOnlyMemory
+    /// The loaded kernel, if any.
+    public private(set) var image: ELFImage?
+
+    /// The ISA interrupt controller's output reaches CPU hardware interrupt 0 (Cause.IP2); the
+    /// COM1 UART drives it directly until the i8259 is modelled (see `Docs/board.md`).
+    public static let isaInterruptLine = 0
+    /// The CBUS UART drives CPU hardware interrupt 2 (Cause.IP4).
+    public static let cbusInterruptLine = 2
+
+    /// Physical addresses of the board's windows.
+    public enum Address {
+        public static let isaIO: UInt32 = 0x1800_0000
+        public static let uart: UInt32 = 0x1800_03F8
+        public static let flash: UInt32 = 0x1E00_0000
+        public static let fpga: UInt32 = 0x1F00_0000
+        public static let cbusUART: UInt32 = 0x1F00_0900
+        public static let bootROM: UInt32 = 0x1FC0_0000
+        public static let softReset: UInt32 = 0x1F00_0500
+    }
+
+    /// Instructions per batch in `run`; between batches devices are serviced and input polled.
+    public var batchSize: UInt64 = 1_000_000
+    /// Console input, polled between batches (nil: no input).
+    public var consoleInput: (any ConsoleInput)?
+    /// Called between batches and before blocking for input: the place to flush output.
+    public var onBatchEnd: (() -> Void)?
+
+    /// Whether the guest has written the reset magic to SOFTRES since `boot()`.
+    public var poweredOff: Bool { fpga.poweredOff }
+
+    /// Builds the board. `output` receives every byte the guest writes to the console UART.
+    public init(configuration: MaltaConfiguration = MaltaConfiguration(), output: ((UInt8) -> Void)? = nil) {
+        self.configuration = configuration
+        bus = MaltaBus(ramSize: configuration.ramSize)
+        isa = ISAPortSpace()
+        uart = UART16550()
+        uart.output = output
+        cbusUART = UART16550(registerShift: 3)
+        fpga = MaltaFPGA()
+        bootROM = ReadOnlyMemory(bytes: [])
+        flash = ReadOnlyMemory(bytes: [])
+
+        isa.map("uart", uart, port: 0x3F8, count: 8)
+        bus.map("isa-io", isa, at: Address.isaIO, size: UInt32(ISAPortSpace.portCount))
+        bus.map("flash", flash, at: Address.flash, size: 0x40_0000)
+        // The FPGA's 1 MiB window, with the CBUS UART in the hole at +0x900 (as QEMU's aliases).
+        bus.map("fpga", fpga, at: Address.fpga, size: 0x900)
+        bus.map("cbus-uart", cbusUART, at: Address.cbusUART, size: 8 << 3)
+        bus.map("fpga", fpga, at: Address.fpga + 0xA00, size: 0x10_0000 - 0xA00, deviceOffset: 0xA00)
+        bus.map("boot-rom", bootROM, at: Address.bootROM, size: 0x40_0000)
+
+        cpu = CPU(bus: bus, configuration: configuration.cpu)
+        let cpu = self.cpu
+        fpga.onSoftReset = { [unowned cpu] in cpu.requestStop() }
+        uart.onInterruptChange = { [unowned cpu] level in
+            cpu.setInterruptLine(Malta.isaInterruptLine, asserted: level)
+        }
+        cbusUART.onInterruptChange = { [unowned cpu] level in
+            cpu.setInterruptLine(Malta.cbusInterruptLine, asserted: level)
+        }
+        writeROMs(entry: 0)
+    }
+
+    // MARK: Loading and booting
+
+    /// Validates `elf` against this board's RAM and copies its segments into RAM (zeroing the
+    /// part of each segment beyond its file bytes). `boot()` then starts it.
+    public func load(elf: ELFImage) throws(ELFError) {
+        try elf.validate(ramSize: bus.ramSize)
+        image = elf
+        copySegments(of: elf)
+    }
+
+    /// Reads, validates and loads the ELF file at `path`.
+    @discardableResult
+    public func load(path: String) throws(ELFError) -> ELFImage {
+        let elf = try ELFImage(contentsOfFile: path)
+        try load(elf: elf)
+        return elf
+    }
+
+    private func copySegments(of elf: ELFImage) {
+        for s in elf.segments {
+            elf.bytes.withUnsafeBytes { raw in
+                let file = UnsafeRawBufferPointer(rebasing: raw[Int(s.fileOffset)..<Int(s.fileOffset) + Int(s.fileSize)])
+                bus.copyToRAM(file, at: s.physicalAddress)
+            }
+            bus.zeroRAM(at: s.physicalAddress + s.fileSize, count: Int(s.memorySize - s.fileSize))
+            cpu.invalidateCode(physical: s.physicalAddress, length: Int(s.memorySize))
+        }
+    }
+
+    /// Resets the board and puts the CPU exactly where QEMU's `-kernel` boot loader leaves it
+    /// at the kernel's entry: Status = BEV (ERL clear), EBase 0x80000000, a0 = 2 (argc),
+    /// a1 = 0x80002000 (argv), a2 = 0x80002008 (envp), a3 = RAM size, sp = 0x80001FC0,
+    /// t9 = pc = entry, ra = 0xBFC00644, k0/k1 as the loader's last store leaves them, the
+    /// argument block at physical 0x2000 and the boot ROM. The kernel's segments are copied
+    /// again (QEMU restores its ROM blobs on reset); the rest of RAM is left as it is.
+    ///
+    /// - Parameter entry: where to start; defaults to the loaded image's entry point.
+    public func boot(entry: UInt32? = nil) {
+        guard let start = entry ?? image?.entry else {
+            preconditionFailure("boot() needs a loaded image or an entry address")
+        }
+        cpu.reset()
+        uart.reset()
+        cbusUART.reset()
+        fpga.reset()
+        writeROMs(entry: start)
+        if let image { copySegments(of: image) }
+        let block = BootParameters.block(
+            kernelName: image?.name ?? "", commandLine: configuration.commandLine,
+            ramSize: bus.ramSize, rngSeed: configuration.rngSeed)
+        block.withUnsafeBytes { _ = bus.copyToRAM($0, at: BootParameters.physicalAddress) }
+        cpu.invalidateCode(physical: BootParameters.physicalAddress, length: block.count)
+
+        cpu.writeCP0(12, 0, StatusBits.bev)  // clears ERL, as QEMU's main_cpu_reset with -kernel
+        cpu.setGPR(4, 2)
+        cpu.setGPR(5, BootParameters.virtualAddress)
+        cpu.setGPR(6, BootParameters.virtualAddress + 8)
+        cpu.setGPR(7, UInt32(min(bus.ramSize, MaltaBus.maxRAMSize)))
+        cpu.setGPR(26, BootParameters.k0)
+        cpu.setGPR(27, BootParameters.k1)
+        cpu.setGPR(29, BootParameters.stackPointer)
+        cpu.setGPR(25, start)
+        cpu.setGPR(31, BootParameters.returnAddress)
+        cpu.jump(to: start)
+    }
+
+    private func writeROMs(entry: UInt32) {
+        bootROM.replace(with: BootParameters.bootROM(entry: entry, ramSize: bus.ramSize, boardID: true))
+        flash.replace(with: BootParameters.bootROM(entry: entry, ramSize: bus.ramSize, boardID: false))
+    }
+
+    // MARK: Running
+
+    /// Runs the guest until it powers off, `maxInstructions` instruction slots have run, it
+    /// waits for an interrupt nothing can raise, or the host stops it.
+    ///
+    /// Runs in batches of `batchSize`; between batches the console input is polled into the
+    /// UART, device clocks tick and `onBatchEnd` is called. When the CPU waits with no timer
+    /// armed, the board polls the console, then blocks on `consoleInput.waitForInput()`; with
+    /// no input source, or at its end, the outcome is `.deadlock`.
+    public func run(maxInstructions: UInt64 = .max) -> RunOutcome {
+        var remaining = maxInstructions
+        var idleServiced = false
+        while true {
+            if fpga.poweredOff { return .poweredOff }
+            if remaining == 0 { return .instructionLimit }
+            let before = cpu.cycles &- cpu.idleCycles
+            let reason = cpu.run(instructions: min(remaining, batchSize))
+            let used = (cpu.cycles &- cpu.idleCycles) &- before
+            remaining -= min(used, remaining)
+            if used > 0 { idleServiced = false }
+            serviceDevices()
+            switch reason {
+            case .budgetExhausted:
+                continue
+            case .stopRequested:
+                return fpga.poweredOff ? .poweredOff : .stopped
+            case .waitingForInterrupt:
+                // The CPU is idle with no timer: guest time stands still, so any device
+                // timeout that is due fires now; if that wakes nothing, wait for the console.
+                if !idleServiced {
+                    uart.expireReceiveTimeout()
+                    cbusUART.expireReceiveTimeout()
+                    idleServiced = true
+                    continue
+                }
+                guard let input = consoleInput else { return .deadlock }
+                onBatchEnd?()
+                guard let bytes = input.waitForInput() else { return .deadlock }
+                uart.receive(bytes)
+                idleServiced = false
+            }
+        }
+    }
+
+    /// Polls the console input into the UART and advances device clocks.
+    public func serviceDevices() {
+        if let input = consoleInput {
+            let bytes = input.poll()
+            if !bytes.isEmpty { uart.receive(bytes) }
+        }
+        uart.tick()
+        cbusUART.tick()
+        onBatchEnd?()
+    }
+
+}
+
+/// A configuration value that cannot be used, with a message saying why.
+public struct ConfigurationError: Error, Equatable, Sendable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+extension MaltaConfiguration {
+    /// Parses a RAM size such as "64M", "128M", "256m", "1024K" or "16777216" (bytes; K, M and G
+    /// are binary multiples) and checks it fits the board: a multiple of 4 KiB from 1 MiB to
+    /// 256 MiB.
+    public static func ramSize(parsing text: String) throws(ConfigurationError) -> Int {
+        var digits = Substring(text.trimmingSpaces)
+        var multiplier = 1
+        if let last = digits.last, !last.isNumber {
+            switch last.uppercased() {
+            case "K": multiplier = 1 << 10
+            case "M": multiplier = 1 << 20
+            case "G": multiplier = 1 << 30
+            default: throw ConfigurationError("'\(text)' is not a size: use a number with K, M or G, e.g. 128M")
+            }
+            digits = digits.dropLast()
+            if digits.last?.uppercased() == "I" || digits.last?.uppercased() == "B" {
+                throw ConfigurationError("'\(text)' is not a size: use a number with K, M or G, e.g. 128M")
+            }
+        }
+        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int(digits) else {
+            throw ConfigurationError("'\(text)' is not a size: use a number with K, M or G, e.g. 128M")
+        }
+        let (size, overflow) = n.multipliedReportingOverflow(by: multiplier)
+        guard !overflow, size <= MaltaBus.maxRAMSize else {
+            throw ConfigurationError("RAM size \(text) is too large: the Malta's low memory window holds at most 256M")
+        }
+        guard size >= MaltaBus.minRAMSize else {
+            throw ConfigurationError("RAM size \(text) is too small: at least 1M is needed")
+        }
+        guard size % 4096 == 0 else {
+            throw ConfigurationError("RAM size \(text) is not a multiple of 4K (the page size)")
+        }
+        return size
+    }
+}
+
+extension String {
+    fileprivate var trimmingSpaces: String {
+        String(drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed())
+    }
+}

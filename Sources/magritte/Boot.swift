@@ -1,0 +1,115 @@
+import ArgumentParser
+import MagritteCore
+import MagritteMachine
+
+/// `magritte boot FILE.elf`: runs a kernel on the Malta with the console on stdin/stdout.
+struct Boot: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Boot an ELF kernel on the Malta board, as qemu-system-mipsel -M malta -kernel does.",
+        discussion: """
+            The console UART (16550 at ISA port 0x3F8) is connected to stdin and stdout. Exit \
+            status: 0 when the guest powers off (SOFTRES), 2 when the instruction limit is hit, \
+            3 when the guest waits for input that can never come, 1 on errors.
+            """)
+
+    @Argument(help: "The kernel: an ELF32 little-endian MIPS executable.")
+    var file: String
+
+    @Option(help: ArgumentHelp("RAM size (K, M or G suffix), at most 256M.", valueName: "size"),
+            transform: parseRAMSize)
+    var ram: Int = 128 << 20
+
+    @Option(help: ArgumentHelp("Stop after this many instructions (exit status 2).", valueName: "n"))
+    var maxInstructions: UInt64?
+
+    @Option(name: .customLong("append"), help: ArgumentHelp("Kernel command line (argv[1]), as QEMU's -append.", valueName: "text"))
+    var commandLine: String = ""
+
+    @Flag(help: "Print instruction count, host time, speed and exceptions on stderr at the end.")
+    var stats = false
+
+    func run() throws {
+        var config = MaltaConfiguration(ramSize: ram)
+        config.commandLine = commandLine
+        let output = ConsoleOutput()
+        let malta = Malta(configuration: config, output: { output.put($0) })
+        do {
+            try malta.load(path: file)
+        } catch {
+            if error.kind == .unreadable {
+                complain(error.message)
+            } else {
+                complain("\(file): \(error.message)")
+            }
+            throw ExitCode(1)
+        }
+        malta.boot()
+        let input = StdinConsole()
+        malta.consoleInput = input
+        malta.onBatchEnd = { output.flush() }
+
+        let start = monotonicSeconds()
+        let outcome = malta.run(maxInstructions: maxInstructions ?? .max)
+        let elapsed = monotonicSeconds() - start
+        output.flush()
+        input.close()
+
+        if stats { printStats(malta.cpu, seconds: elapsed) }
+        let pc = "0x" + String(malta.cpu.pc, radix: 16)
+        switch outcome {
+        case .poweredOff:
+            return
+        case .instructionLimit:
+            complain("instruction limit reached (\(maxInstructions ?? 0) instructions) at pc \(pc)")
+            throw ExitCode(2)
+        case .deadlock:
+            complain("the guest waits for an interrupt that nothing can raise (no timer, no more input) at pc \(pc)")
+            throw ExitCode(3)
+        case .stopped:
+            complain("stopped at pc \(pc)")
+            throw ExitCode(130)
+        }
+    }
+
+    private func printStats(_ cpu: CPU, seconds: Double) {
+        var err = StandardError()
+        let n = cpu.retiredInstructions
+        print("instructions: \(n)", to: &err)
+        print("host time: \(format(seconds, digits: 3)) s", to: &err)
+        print("MIPS: \(format(seconds > 0 ? Double(n) / seconds / 1e6 : 0, digits: 1))", to: &err)
+        let taken = ExceptionCode.allCases.filter { cpu.exceptionCounts[Int($0.rawValue)] > 0 }
+        if taken.isEmpty {
+            print("exceptions: none", to: &err)
+        } else {
+            print("exceptions:", to: &err)
+            for code in taken {
+                print("  \(code.description): \(cpu.exceptionCounts[Int(code.rawValue)])", to: &err)
+            }
+        }
+    }
+}
+
+/// The --ram transform: MaltaConfiguration's parser, its message as the validation error.
+func parseRAMSize(_ text: String) throws -> Int {
+    do {
+        return try MaltaConfiguration.ramSize(parsing: text)
+    } catch {
+        throw ValidationError(error.message)
+    }
+}
+
+/// `value` with `digits` decimals (no Foundation needed).
+func format(_ value: Double, digits: Int) -> String {
+    var scale = 1.0
+    for _ in 0..<digits { scale *= 10 }
+    let scaled = (value * scale).rounded()
+    guard scaled.isFinite, abs(scaled) < 1e17 else { return "\(value)" }
+    let whole = Int64(scaled)
+    let sign = whole < 0 ? "-" : ""
+    let magnitude = whole.magnitude
+    let integer = magnitude / UInt64(scale)
+    guard digits > 0 else { return sign + String(integer) }
+    var fraction = String(magnitude % UInt64(scale))
+    while fraction.count < digits { fraction = "0" + fraction }
+    return sign + String(integer) + "." + fraction
+}

@@ -1,0 +1,16 @@
+import ArgumentParser
+
+/// The `magritte` command line.
+@main
+struct Magritte: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "magritte",
+        abstract: "A MIPS Malta emulator. Ceci n'est pas une machine.",
+        subcommands: [Boot.self, Disasm.self])
+}
+
+/// Writes a line to stderr, prefixed with the program name.
+func complain(_ message: String) {
+    var stderr = StandardError()
+    print("magritte: \(message)", to: &stderr)
+}
