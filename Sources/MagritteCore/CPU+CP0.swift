@@ -103,9 +103,10 @@ extension CPU {
     }
 
     /// Config1 of a 24Kc without FPU: MMU size from the TLB entries, 64 sets × 16 B × 4 ways
-    /// of I- and D-cache, watch registers and EJTAG present (as QEMU's 24Kc reads 0x9E190C8E).
+    /// of I- and D-cache, watch registers and EJTAG present. QEMU's 24Kc reads 0x9E190C8E, which
+    /// also claims MIPS16e (CA, bit 2); Magritte has no MIPS16e, so it reads 0x9E190C8A.
     var config1: UInt32 {
-        (1 << 31) | UInt32(configuration.tlbEntries - 1) << 25 | 0x0019_0C8E & 0x01FF_FFFF
+        (1 << 31) | UInt32(configuration.tlbEntries - 1) << 25 | 0x0019_0C8A & 0x01FF_FFFF
     }
 
     /// Writes CP0 register (`reg`, `sel`) as MTC0 does, with the 24Kc's write masks.
