@@ -350,3 +350,9 @@ void run_word(u32 word) {
     rt_resume = 0;
     ((void (*)(void))slot)();
 }
+
+u32 probe_mode(u32 ksu, u32 (*fn)(u32), u32 arg) {
+    exc_clear();
+    rt_mark = USEG(fn);
+    return run_in_mode(ksu, fn, arg);
+}

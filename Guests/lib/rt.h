@@ -245,6 +245,9 @@ void map_low(void);
  * fn must not use kseg0 addresses (globals, strings, jump tables): pass USEG(pointer). */
 u32 run_in_mode(u32 ksu, u32 (*fn)(u32), u32 arg);
 #define USEG(p) ((u32)(p) & 0x1fffffffu)
+/* exc_clear(); rt_mark = USEG(fn); run_in_mode(...): show_exc then prints epc=mark+N with N
+ * the offset of the faulting instruction in fn. */
+u32 probe_mode(u32 ksu, u32 (*fn)(u32), u32 arg);
 
 /* ---- Test helpers ----------------------------------------------------------------------- */
 
