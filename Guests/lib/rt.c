@@ -160,37 +160,46 @@ int memcmp(const void *a, const void *b, unsigned n) {
 /* ---- TLB -------------------------------------------------------------------------------- */
 
 void tlb_write_index(u32 index, u32 entryhi, u32 lo0, u32 lo1, u32 pagemask) {
+    u32 hi = mfc0(C0_ENTRYHI);
     mtc0(C0_INDEX, index);
     mtc0(C0_ENTRYHI, entryhi);
     mtc0(C0_ENTRYLO0, lo0);
     mtc0(C0_ENTRYLO1, lo1);
     mtc0(C0_PAGEMASK, pagemask);
     __asm__ volatile("tlbwi\n\tehb" ::: "memory");
+    mtc0(C0_ENTRYHI, hi);
 }
 
 void tlb_write_random(u32 entryhi, u32 lo0, u32 lo1, u32 pagemask) {
+    u32 hi = mfc0(C0_ENTRYHI);
     mtc0(C0_ENTRYHI, entryhi);
     mtc0(C0_ENTRYLO0, lo0);
     mtc0(C0_ENTRYLO1, lo1);
     mtc0(C0_PAGEMASK, pagemask);
     __asm__ volatile("tlbwr\n\tehb" ::: "memory");
+    mtc0(C0_ENTRYHI, hi);
 }
 
 struct tlb_entry tlb_read_index(u32 index) {
     struct tlb_entry e;
+    u32 hi = mfc0(C0_ENTRYHI);
     mtc0(C0_INDEX, index);
     __asm__ volatile("tlbr\n\tehb" ::: "memory");
     e.entryhi = mfc0(C0_ENTRYHI);
     e.entrylo0 = mfc0(C0_ENTRYLO0);
     e.entrylo1 = mfc0(C0_ENTRYLO1);
     e.pagemask = mfc0(C0_PAGEMASK);
+    mtc0(C0_ENTRYHI, hi);
     return e;
 }
 
 u32 tlb_probe(u32 entryhi) {
+    u32 hi = mfc0(C0_ENTRYHI);
     mtc0(C0_ENTRYHI, entryhi);
     __asm__ volatile("tlbp\n\tehb" ::: "memory");
-    return mfc0(C0_INDEX);
+    u32 index = mfc0(C0_INDEX);
+    mtc0(C0_ENTRYHI, hi);
+    return index;
 }
 
 void tlb_clear_all(void) {

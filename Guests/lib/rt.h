@@ -154,11 +154,13 @@ const char *exc_name(u32 code);
 #define ELO_C(c) ((u32)(c) << 3)
 #define ELO(pa, flags) ((((u32)(pa) >> 12) << 6) | (flags))
 
+/* These helpers keep EntryHi (so the current ASID) as it was; EntryLo0/1, PageMask and Index
+ * are left as the TLB instruction used or set them. */
 struct tlb_entry { u32 entryhi, entrylo0, entrylo1, pagemask; };
 void tlb_write_index(u32 index, u32 entryhi, u32 lo0, u32 lo1, u32 pagemask);
 void tlb_write_random(u32 entryhi, u32 lo0, u32 lo1, u32 pagemask);
-struct tlb_entry tlb_read_index(u32 index); /* leaves EntryHi/Lo/PageMask as tlbr set them */
-u32 tlb_probe(u32 entryhi);                   /* returns Index after tlbp */
+struct tlb_entry tlb_read_index(u32 index);
+u32 tlb_probe(u32 entryhi); /* returns Index after tlbp */
 /* Writes every entry with a distinct unmapped kseg0 VPN2, V=0 (as Linux's local_flush_tlb_all). */
 void tlb_clear_all(void);
 #define TLB_ENTRIES 16
