@@ -95,10 +95,18 @@ extension CPU {
         case (16, 2): return 0x8000_0000
         case (16, 3): return sc ? 1 << 25 : 0
         case (17, 0): return cp0.llAddr
-        case (19, 0): return 0x8000_0000  // WatchHi: M set as QEMU reads it
+        case (19, 0): return 0x8000_0000  // WatchHi0: M set as QEMU reads it
         case (23, 0): return 0x0200_8000  // Debug, as QEMU's 24Kc reads it
         case (30, 0): return cp0.errorEPC
-        default: return 0
+        // Registers a 24Kc has (or QEMU models) but Magritte keeps at zero: PageGrain, SRSConf,
+        // Config4-7, WatchLo, Framemask, register 22 (also the VMM's hypercall register),
+        // performance counters, ErrCtl, CacheErr, TagLo/DataLo, TagHi/DataHi, DESAVE.
+        case (5, 1), (6, 1...5), (16, 4...7), (18, _), (19, _), (21, _), (22, _), (24, 0),
+            (25, _), (26, 0), (27, _), (28, _), (29, _), (31, 0):
+            return 0
+        default:
+            // Reading a register the CPU does not have is UNDEFINED; QEMU (pre-R6) reads all ones.
+            return 0xFFFF_FFFF
         }
     }
 
@@ -116,14 +124,17 @@ extension CPU {
         let sc = configuration.segmentationControl
         switch (reg, sel) {
         case (0, 0):
-            let i = v & tlbIndexMask
+            // As QEMU: an index beyond the TLB leaves Index unchanged; P is read-only.
+            let i = v & 0x7FFF_FFFF
             if i < UInt32(configuration.tlbEntries) { cp0.index = (cp0.index & 0x8000_0000) | i }
         case (2, 0): cp0.entryLo0 = v & 0x03FF_FFFF
         case (3, 0): cp0.entryLo1 = v & 0x03FF_FFFF
         case (4, 0): cp0.context = (cp0.context & 0x007F_FFFF) | (v & 0xFF80_0000)
         case (5, 0):
+            // Page sizes are 4 KiB × 4^k: the mask must be an even run of ones from bit 13.
+            // Anything else selects 4 KiB pages (as QEMU's 24Kc).
             let m = (v & 0x1FFF_E000) >> 13
-            cp0.pageMask = m & (m &+ 1) == 0 ? m << 13 : 0
+            cp0.pageMask = m & (m &+ 1) == 0 && m.nonzeroBitCount % 2 == 0 ? m << 13 : 0
         case (5, 2) where sc: cp0.segCtl0 = v & 0xFE7F_FE7F; rebuildSegments(erl: segmentsBuiltWithERL)
         case (5, 3) where sc: cp0.segCtl1 = v & 0xFE7F_FE7F; rebuildSegments(erl: segmentsBuiltWithERL)
         case (5, 4) where sc: cp0.segCtl2 = v & 0xFE7F_FE7F; rebuildSegments(erl: segmentsBuiltWithERL)
@@ -198,7 +209,7 @@ extension CPU {
         let asid = UInt8(truncatingIfNeeded: cp0.entryHi)
         for i in 0..<configuration.tlbEntries {
             let e = tlbEntries[i]
-            if (cp0.entryHi & 0xFFFF_E000 & ~e.pageMask) == e.vpn2 && (e.global || e.asid == asid) {
+            if (cp0.entryHi ^ e.vpn2) & ~(e.pageMask | 0x1FFF) == 0 && (e.global || e.asid == asid) {
                 cp0.index = UInt32(i)
                 return
             }

@@ -362,7 +362,10 @@ extension CPU {
                 break loop
             case .rdhwr:
                 let reg = UInt32(rs)
-                if mode != .kernel && (reg > 3 || cp0.hwrEna & (1 << reg) == 0) || reg > 3 {
+                // Registers 0-3 only (no UserLocal on a 24Kc), allowed with CP0 access
+                // (kernel mode or Status.CU0) or their HWREna bit.
+                let cp0Usable = mode == .kernel || cp0.status & StatusBits.cu0 != 0
+                if reg > 3 || (!cp0Usable && cp0.hwrEna & (1 << reg) == 0) {
                     enterException(.reservedInstruction, pc: cur, inDelaySlot: inSlot)
                     reload()
                     break loop

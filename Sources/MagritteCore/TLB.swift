@@ -1,6 +1,7 @@
 /// One joint-TLB entry: a pair of pages (even/odd) of size 4 KiB × 4^k.
 public struct TLBEntry: Sendable, Equatable {
-    /// Virtual page number of the pair, as EntryHi bits 31:13 (low bits cleared by the mask).
+    /// Virtual page number of the pair, EntryHi bits 31:13 as written. Bits covered by the page
+    /// mask are kept (TLBR returns them, as on QEMU) but ignored when matching.
     public var vpn2: UInt32 = 0
     /// PageMask bits 28:13.
     public var pageMask: UInt32 = 0
@@ -14,11 +15,13 @@ public struct TLBEntry: Sendable, Equatable {
 
     public init(entryHi: UInt32, pageMask: UInt32, entryLo0: UInt32, entryLo1: UInt32) {
         self.pageMask = pageMask & 0x1FFF_E000
-        self.vpn2 = entryHi & 0xFFFF_E000 & ~self.pageMask
+        self.vpn2 = entryHi & 0xFFFF_E000
         self.asid = UInt8(truncatingIfNeeded: entryHi)
         self.global = (entryLo0 & entryLo1 & 1) != 0
-        self.lo0 = entryLo0 & 0x03FF_FFFE
-        self.lo1 = entryLo1 & 0x03FF_FFFE
+        // PFN bits below the page size are dropped (TLBR returns them as zero, as on QEMU).
+        let pfnMask = ~((self.pageMask >> 13) << 6)
+        self.lo0 = entryLo0 & 0x03FF_FFFE & pfnMask
+        self.lo1 = entryLo1 & 0x03FF_FFFE & pfnMask
     }
 
     /// EntryHi as TLBR returns it.
@@ -30,7 +33,7 @@ public struct TLBEntry: Sendable, Equatable {
     /// Whether this entry maps `va` for address space `asid`.
     @inline(__always)
     func matches(_ va: UInt32, asid: UInt8) -> Bool {
-        (va & ~(pageMask | 0x1FFF)) == vpn2 && (global || self.asid == asid)
+        (va ^ vpn2) & ~(pageMask | 0x1FFF) == 0 && (global || self.asid == asid)
     }
 
     /// Size in bytes of each of the two pages.

@@ -1,0 +1,157 @@
+import Foundation
+import MagritteMachine
+import Testing
+
+/// Every program in Guests/tests runs on Magritte's Malta and on QEMU's; the console output must
+/// be identical, except for the few lines listed in `manualOverQEMU`, where QEMU departs from
+/// the MIPS32 manual and Magritte follows the manual.
+@Suite struct GuestProgramTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let guests = root.appendingPathComponent(".build/guests/tests")
+
+    static var programs: [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: guests.path)) ?? []
+        return names.filter { $0.hasSuffix(".elf") }.map { String($0.dropLast(4)) }.sorted()
+    }
+
+    /// A line QEMU prints (found by a substring) that Magritte prints differently, on purpose:
+    /// Magritte's line must match the regular expression `magritte` instead.
+    struct Deviation {
+        let qemu: String
+        let magritte: String
+        let why: String
+    }
+
+    static func cpu(_ prefix: String, ce: Int) -> Deviation {
+        Deviation(qemu: prefix, magritte: "^" + NSRegularExpression.escapedPattern(for: prefix) + ".*: CpU bd=0 epc=mark\\+0 vec=180 ce=\(ce)$",
+                  why: "a COP2 instruction with Status.CU2=0 raises Coprocessor Unusable (CE=2); QEMU raises RI")
+    }
+
+    static func ri(_ prefix: String, _ why: String) -> Deviation {
+        Deviation(qemu: prefix, magritte: "^" + NSRegularExpression.escapedPattern(for: prefix) + ".*: RI bd=0 epc=mark\\+0 vec=180 ce=\\d$", why: why)
+    }
+
+    static let noDSP = "DSP ASE instructions are reserved on a CPU without the DSP ASE (Config3.DSPP=0); QEMU 7.2 executes them as NOPs"
+
+    static let manualOverQEMU: [String: [Deviation]] = [
+        "reserved_instr": [
+            ri("00000005 SPECIAL funct 0x05", "SPECIAL funct 5 is reserved in MIPS32r2 (LSA exists only in R6/MSA); QEMU 7.2 executes it as a NOP"),
+            ri("00004005 SPECIAL funct 0x05", "as above"),
+            ri("78000000 opcode 0x1e", "opcode 0x1E (MDMX) is reserved on a CPU without MDMX (Config1.MD=0)"),
+            ri("7c000010 SPECIAL3 ADDU.QB", noDSP),
+            ri("7c000038 SPECIAL3 EXTR.W", noDSP),
+            ri("7c000060 BSHFL sa 0x01", "BSHFL with sa=1 is not an instruction of MIPS32r2 (only WSBH, SEB, SEH)"),
+            ri("42000003 COP0 CO funct 0x03", "TLBINV needs Config4.IE (MIPS32r5+ TLB invalidate); a 24Kc has none"),
+            ri("41000000 COP0 rs 0x08", "MFTR/MTTR belong to the MT ASE, absent on a 24Kc"),
+            ri("41080000 COP0 rs 0x08", "as above"),
+            ri("41880000 COP0 rs 0x0c", "as above"),
+        ],
+        "cop_unusable": [
+            cpu("48024000 mfc2", ce: 2), cpu("48824000 mtc2", ce: 2), cpu("48420000 cfc2", ce: 2),
+            cpu("4a000000 COP2 co-op", ce: 2), cpu("49000001 bc2f", ce: 2),
+        ],
+        "llsc": [
+            Deviation(qemu: "LLAddr after the eret:", magritte: "^LLAddr after the eret: (?!00000000)[0-9a-f]{8}$",
+                      why: "ERET clears the LL bit but does not change LLAddr; QEMU zeroes it"),
+            Deviation(qemu: "sc misaligned:", magritte: "^sc misaligned: rt=5a5a5a5a mem=00001000 exc: AdES bd=0 epc=mark\\+4 badva=8[0-9a-f]{6}[13579bdf]$",
+                      why: "SC to a misaligned address raises AdES; QEMU fails the SC silently"),
+        ],
+        "syscall_break": [
+            Deviation(qemu: "break after bne $0,$0", magritte: "^break after bne \\$0,\\$0 .* exc: Bp bd=1 epc=mark\\+0$",
+                      why: "the slot after a not-taken branch is still a delay slot (BD=1, EPC=branch); QEMU compiles bne $0,$0 as a NOP"),
+        ],
+        "cp0_reset": [
+            Deviation(qemu: "Config1   ($16 sel 1) = 9e190c8e", magritte: "^Config1   \\(\\$16 sel 1\\) = 9e190c8a$",
+                      why: "Config1.CA (MIPS16e) is clear: Magritte has no MIPS16e; QEMU's 24Kc claims it"),
+            Deviation(qemu: "Config1: MMUSize-1=15", magritte: "^Config1: .* CA=0 EP=1 FP=0$", why: "as above"),
+        ],
+        "rdhwr": [
+            Deviation(qemu: "kernel, HWREna=0             rdhwr $29", magritte: "^kernel, HWREna=0 +rdhwr \\$29: RI epc=fn\\+\\d+$",
+                      why: "hardware register 29 (UserLocal) exists only with Config3.ULRI; a 24Kc raises RI (QEMU models it anyway)"),
+            Deviation(qemu: "user, HWREna=0, CU0=1        rdhwr $29", magritte: "^user, HWREna=0, CU0=1 +rdhwr \\$29: RI epc=fn\\+\\d+$",
+                      why: "as above"),
+        ],
+    ]
+
+    static var qemuAvailable: Bool {
+        FileManager.default.isExecutableFile(atPath: "/usr/bin/qemu-system-mipsel")
+            || (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").contains {
+                FileManager.default.isExecutableFile(atPath: "\($0)/qemu-system-mipsel")
+            }
+    }
+
+    @Test func corpusIsBuilt() {
+        #expect(Self.programs.count >= 40, "run Scripts/build-guests first (found \(Self.programs.count) programs)")
+    }
+
+    @Test(arguments: programs)
+    func sameOutputAsQEMU(_ name: String) throws {
+        let elf = Self.guests.appendingPathComponent(name + ".elf").path
+        let ours = try runOnMagritte(elf)
+        #expect(ours.outcome == .poweredOff, "\(name): \(ours.outcome) after \(ours.instructions) instructions")
+        guard Self.qemuAvailable else {
+            print("skipping the QEMU comparison of \(name): qemu-system-mipsel not found")
+            return
+        }
+        let expected = try runOnQEMU(elf)
+        #expect(!expected.isEmpty, "\(name): QEMU printed nothing")
+        var patterns: [Int: (NSRegularExpression, Deviation)] = [:]
+        for d in Self.manualOverQEMU[name] ?? [] {
+            guard let i = expected.firstIndex(where: { $0.contains(d.qemu) }) else {
+                Issue.record("\(name): the deviation \"\(d.qemu)\" no longer appears in QEMU's output")
+                continue
+            }
+            patterns[i] = (try NSRegularExpression(pattern: d.magritte), d)
+        }
+        let got = ours.lines
+        var report = ""
+        for i in 0..<max(got.count, expected.count) {
+            let g = i < got.count ? got[i] : "<missing>", e = i < expected.count ? expected[i] : "<missing>"
+            if let (re, d) = patterns[i] {
+                if re.firstMatch(in: g, range: NSRange(g.startIndex..., in: g)) == nil {
+                    report += "  line \(i + 1) (manual over QEMU: \(d.why))\n    qemu:     \(e)\n    expected: /\(d.magritte)/\n    magritte: \(g)\n"
+                }
+            } else if g != e {
+                report += "  line \(i + 1)\n    qemu:     \(e)\n    magritte: \(g)\n"
+            }
+        }
+        if !report.isEmpty { Issue.record(Comment(rawValue: "\(name): output differs from QEMU's\n" + report)) }
+    }
+
+    struct Run {
+        var lines: [String]
+        var outcome: RunOutcome
+        var instructions: UInt64
+    }
+
+    func runOnMagritte(_ elf: String) throws -> Run {
+        var bytes: [UInt8] = []
+        var config = MaltaConfiguration()
+        config.ramSize = 128 << 20
+        let board = Malta(configuration: config) { bytes.append($0) }
+        try board.load(path: elf)
+        board.boot()
+        let outcome = board.run(maxInstructions: 200_000_000)
+        let text = String(decoding: bytes, as: UTF8.self).replacingOccurrences(of: "\r", with: "")
+        return Run(lines: lines(text), outcome: outcome, instructions: board.cpu.retiredInstructions)
+    }
+
+    func runOnQEMU(_ elf: String) throws -> [String] {
+        let p = Process()
+        p.executableURL = Self.root.appendingPathComponent("Scripts/qemu-run")
+        p.arguments = [elf]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return lines(String(decoding: data, as: UTF8.self))
+    }
+
+    func lines(_ text: String) -> [String] {
+        var l = text.components(separatedBy: "\n")
+        if l.last == "" { l.removeLast() }
+        return l
+    }
+}
