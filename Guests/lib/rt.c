@@ -276,7 +276,11 @@ void exc_default_policy(struct frame *f) {
         f->status &= ~pending;
         return;
     }
-    if (rt_resume) {
+    if ((f->status & ST_KSU) && f->epc == f->badvaddr &&
+        (CA_EXC(f->cause) == EXC_ADEL || CA_EXC(f->cause) == EXC_TLBL)) {
+        /* instruction fetch fault in user/supervisor mode: end run_in_mode */
+        f->epc = USEG(rt_user_exit);
+    } else if (rt_resume) {
         f->epc = rt_resume;
         rt_resume = 0;
     } else {

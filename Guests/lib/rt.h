@@ -190,6 +190,8 @@ extern exc_hook_t rt_exc_hook; /* when set, called after recording, instead of t
 /* Called by the common stub for every exception. Records rt_exc, handles the return from
  * run_in_mode, then calls rt_exc_hook or the default policy:
  *   interrupt: clear Cause.IP0/IP1 and mask (in frame->status) the IM bits of pending lines;
+ *   a fetch fault (AdEL/TLBL with EPC = BadVAddr) in user/supervisor mode: return from
+ *   run_in_mode (v0 as it was);
  *   otherwise: epc = rt_resume if set, else epc + 4 (+8 when Cause.BD). */
 void on_exception(struct frame *f);
 void exc_default_policy(struct frame *f);
