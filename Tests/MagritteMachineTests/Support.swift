@@ -63,12 +63,26 @@ enum Guest {
 
     /// Compiles `sources` (file name → text; .c or .S) and links them in file-name order (so
     /// "crt0.S" comes first and `_start` sits at 0x80100000); returns the ELF path.
+    ///
+    /// Builds are cached under `$TMPDIR/magritte-machine-tests/` by a hash of the sources and
+    /// flags, so reruns are fast and the temporary directory does not fill up; a finished ELF is
+    /// moved into place atomically, so concurrent test runs cannot see a half-written file.
     static func build(_ name: String, _ sources: [String: String]) throws -> String {
         guard let clang = Toolchain.clang, let lld = Toolchain.lld else { throw GuestBuildError(description: "no clang") }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("magritte-tests-\(getpid())-\(name)")
+        let sorted = sources.sorted(by: { $0.key < $1.key })
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325  // FNV-1a
+        for byte in (cflags + sorted.flatMap { [$0.key, $0.value] }).joined(separator: "\u{0}").utf8 {
+            hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3
+        }
+        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("magritte-machine-tests")
+        let elf = cache.appendingPathComponent("\(name)-\(String(hash, radix: 16)).elf").path
+        if FileManager.default.fileExists(atPath: elf) { return elf }
+
+        let dir = cache.appendingPathComponent("build-\(name)-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
         var objects: [String] = []
-        for (file, text) in sources.sorted(by: { $0.key < $1.key }) {
+        for (file, text) in sorted {
             let src = dir.appendingPathComponent(file).path
             try text.write(toFile: src, atomically: true, encoding: .utf8)
             let obj = src + ".o"
@@ -76,9 +90,10 @@ enum Guest {
             guard r.ok else { throw GuestBuildError(description: "clang failed on \(file): \(r.error)") }
             objects.append(obj)
         }
-        let elf = dir.appendingPathComponent(name + ".elf").path
-        let r = Toolchain.run(lld, ["-m", "elf32ltsmip", "-Ttext=0x80100000", "-e", "_start", "-o", elf] + objects)
+        let built = dir.appendingPathComponent(name + ".elf").path
+        let r = Toolchain.run(lld, ["-m", "elf32ltsmip", "-Ttext=0x80100000", "-e", "_start", "-o", built] + objects)
         guard r.ok else { throw GuestBuildError(description: "ld.lld failed: \(r.error)") }
+        guard rename(built, elf) == 0 else { throw GuestBuildError(description: "cannot move \(built) to \(elf)") }
         return elf
     }
 
