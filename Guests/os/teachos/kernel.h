@@ -71,7 +71,7 @@ struct proc {
     u32 syscalls, zero_pages, cow_copies, pt_pages, tlb_invalid, tlb_modified;
     /* ... and timing-dependent ones */
     u32 ticks, switches_in;
-    u32 outlen, outlost;
+    u32 outlen, outlost, outcol; /* outcol: characters on the current line */
     char out[OUTBUF];
 };
 
@@ -113,7 +113,9 @@ u32 frames_free(void);
 u32 frames_total(void);
 int vm_create(struct proc *p);
 void vm_destroy(struct proc *p);
-int vm_fault(struct proc *p, u32 code, u32 va); /* 0 = handled, else kill the process */
+#define VM_SEGV (-1)  /* nothing may be mapped there, or not written */
+#define VM_NOMEM (-2) /* out of physical frames */
+int vm_fault(struct proc *p, u32 code, u32 va); /* 0, VM_SEGV or VM_NOMEM */
 u32 *vm_user_ptr(struct proc *p, u32 va, int write); /* kseg0 pointer to a user byte, or 0 */
 int vm_sbrk(struct proc *p, s32 incr, u32 *old);
 void tlb_init(void);

@@ -21,12 +21,14 @@ static void shutdown(void);
 
 /* ---- Processes -------------------------------------------------------------------------- */
 
+/* A process's console output is kept until the summary, so that concurrent processes
+ * cannot interleave their lines differently from run to run. */
 static void out_putc(struct proc *p, char c) {
     if (live_echo) {
-        if (p->outlen == 0 || p->out[p->outlen - 1] == '\n')
-            kprintf("timing: live [%d %s] ", p->pid, p->name);
+        if (p->outcol == 0) kprintf("timing: live [%d %s] ", p->pid, p->name);
         kputc(c);
     }
+    p->outcol = c == '\n' ? 0 : p->outcol + 1;
     if (p->outlen < OUTBUF)
         p->out[p->outlen++] = c;
     else
@@ -83,10 +85,17 @@ static const char *const fault_names[32] = {
     [EXC_TR] = "trap",
 };
 
-static void proc_kill(struct proc *p, struct trapframe *tf, u32 code) {
-    if (p->outlen && p->out[p->outlen - 1] != '\n') out_putc(p, '\n');
+static const char *const exc_names[32] = {
+    "Int", "Mod", "TLBL", "TLBS", "AdEL", "AdES", "IBE", "DBE", "Sys", "Bp", "RI", "CpU",
+    "Ov", "Tr", "MSAFPE", "FPE", "Exc16", "Exc17", "C2E", "TLBRI", "TLBXI", "MSADis", "MDMX",
+    "WATCH", "MCheck", "Thread", "DSPDis", "Exc27", "Exc28", "Exc29", "CacheErr", "Exc31",
+};
+
+/* Kill p for exception `code` (reason: why, if not the exception's name). */
+static void proc_kill(struct proc *p, struct trapframe *tf, u32 code, const char *reason) {
+    if (p->outcol) out_putc(p, '\n');
     out_puts(p, "kernel: killed: ");
-    out_puts(p, fault_names[code] ? fault_names[code] : "unexpected exception");
+    out_puts(p, reason ? reason : fault_names[code] ? fault_names[code] : "unexpected exception");
     out_puts(p, ", epc ");
     out_hex(p, tf->epc);
     if (code == EXC_MOD || code == EXC_TLBL || code == EXC_TLBS || code == EXC_ADEL ||
@@ -175,6 +184,7 @@ void sched_start(void) {
 
 static s32 sys_write(struct proc *p, u32 fd, u32 buf, u32 len) {
     if (fd != 1 && fd != 2) return -1;
+    if (len > OUTBUF) len = OUTBUF; /* the kernel runs with interrupts off: keep it short */
     for (u32 i = 0; i < len; i++) {
         u8 *c = (u8 *)vm_user_ptr(p, buf + i, 0);
         if (!c) return i ? (s32)i : -1;
@@ -230,6 +240,7 @@ struct trapframe *trap(struct trapframe *tf) {
         return dispatch(pick_next(p ? p->pid : last_user_pid));
     }
     if (!p) panic("exception %u in the idle loop, epc 0x%08x", code, tf->epc);
+    int r = VM_SEGV;
     switch (code) {
     case EXC_SYS:
         kstats.syscalls++;
@@ -240,15 +251,15 @@ struct trapframe *trap(struct trapframe *tf) {
     case EXC_TLBS:
         kstats.tlb_invalid++;
         p->tlb_invalid++;
-        if (vm_fault(p, code, tf->badvaddr) == 0) return tf;
+        if ((r = vm_fault(p, code, tf->badvaddr)) == 0) return tf;
         break;
     case EXC_MOD:
         kstats.tlb_modified++;
         p->tlb_modified++;
-        if (vm_fault(p, code, tf->badvaddr) == 0) return tf;
+        if ((r = vm_fault(p, code, tf->badvaddr)) == 0) return tf;
         break;
     }
-    proc_kill(p, tf, code);
+    proc_kill(p, tf, code, r == VM_NOMEM ? "out of memory" : 0);
     return dispatch(pick_next(p->pid));
 }
 
@@ -276,21 +287,20 @@ static void print_output(struct proc *p) {
 static void shutdown(void) {
     kprintf("teachos: all %d processes have ended\n", nprocs);
     for (int i = 0; i < nprocs; i++) print_output(&procs[i]);
-    kprintf("summary:\n");
+    kprintf("summary: pid name       status       syscalls zero-pages  cow pt-pages tlb-invalid "
+            "tlb-mod\n");
     for (int i = 0; i < nprocs; i++) {
         struct proc *p = &procs[i];
-        kprintf("  pid %2d %-10s ", p->pid, p->name);
+        kprintf("         %3d %-10s ", p->pid, p->name);
         if (p->killed >= 0)
-            kprintf("killed (exception %2d)", p->killed);
+            kprintf("killed %-5s", exc_names[p->killed]);
         else
-            kprintf("exit %-16d", p->status);
-        kprintf(" syscalls %5u  zero-pages %4u  cow %u  pt-pages %u  tlb-invalid %4u  "
-                "tlb-mod %u\n",
-                p->syscalls, p->zero_pages, p->cow_copies, p->pt_pages, p->tlb_invalid,
-                p->tlb_modified);
+            kprintf("exit %-7d", p->status);
+        kprintf(" %8u %10u %4u %8u %11u %7u\n", p->syscalls, p->zero_pages, p->cow_copies,
+                p->pt_pages, p->tlb_invalid, p->tlb_modified);
     }
     for (int i = 0; i < nprocs; i++)
-        kprintf("timing:   pid %2d %-10s ticks %5u  switched-in %5u\n", procs[i].pid,
+        kprintf("timing: pid %2d %-10s ticks %5u, switched in %5u times\n", procs[i].pid,
                 procs[i].name, procs[i].ticks, procs[i].switches_in);
     kprintf("kstats: syscalls %u, tlb-invalid %u, tlb-modified %u, demand-zero %u, "
             "cow-copies %u, killed %u\n",

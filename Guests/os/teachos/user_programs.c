@@ -51,10 +51,9 @@ int prog_syscalls(int arg) {
 
 static u32 stack_probe(int depth) {
     volatile u32 frame[256]; /* 1 KiB a level: the stack grows on demand too */
-    for (int i = 0; i < 256; i += 64) frame[i] = (u32)depth * 0x01000193u + (u32)i;
+    for (int i = 0; i < 256; i++) frame[i] = (u32)depth * 0x01000193u + (u32)i;
     u32 sum = depth ? stack_probe(depth - 1) : 0;
-    for (int i = 0; i < 256; i += 64) sum += frame[i];
-    return sum;
+    return sum + frame[(depth * 37) & 255];
 }
 
 int prog_memory(int arg) {
@@ -88,17 +87,21 @@ int prog_memory(int arg) {
 }
 
 /* ---- sleeper: sleeps most of the time, so the kernel idles ----------------------------- */
+/* 80 ticks in all: longer than the others need, so the kernel is idle at the end. */
+#define NAPS 8
+#define NAP_TICKS 10
 int prog_sleeper(int arg) {
     (void)arg;
     u32 total = 0;
-    for (int nap = 1; nap <= 5; nap++) {
+    for (int nap = 1; nap <= NAPS; nap++) {
         u32 t0 = time();
-        sleep(3);
+        sleep(NAP_TICKS);
         u32 dt = time() - t0;
         total += dt;
-        uprintf("nap %d: %s\n", nap, dt >= 3 ? "slept at least 3 ticks" : "WOKE TOO EARLY");
+        uprintf("nap %d: %s %d ticks\n", nap, dt >= NAP_TICKS ? "slept at least" : "WOKE BEFORE",
+                NAP_TICKS);
     }
-    uprintf("timing: 5 naps took %u ticks\n", total);
+    uprintf("timing: %d naps took %u ticks\n", NAPS, total);
     return 0;
 }
 
@@ -118,7 +121,7 @@ int prog_cow(int arg) {
         if (zeros[i] != (u32)arg) ok = 0;
     uprintf("instance %d: counter %d -> %d, \"%s\", private copies %s\n", arg, before, counter,
             motto, ok ? "intact" : "DISTURBED");
-    return arg;
+    return 0;
 }
 
 /* ---- bad: does something a user program may not do; the kernel kills it ---------------- */

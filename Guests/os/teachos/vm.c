@@ -174,17 +174,18 @@ void vm_destroy(struct proc *p) {
     p->pgd = 0;
 }
 
-/* Make va present: a fresh zeroed page if it lies in a demand-zero region. */
+/* Make va present: a fresh zeroed page if it lies in a demand-zero region. 0, or VM_SEGV when
+ * nothing may be mapped there, or VM_NOMEM. */
 static int make_present(struct proc *p, u32 va) {
     u32 *pte = pte_slot(p, va, 0);
     if (pte && (*pte & ELO_V)) {
         tlb_update(p, va); /* the TLB still had the old, invalid pair */
         return 0;
     }
-    if (region_of(p, va) != R_ZERO) return -1;
+    if (region_of(p, va) != R_ZERO) return VM_SEGV;
     pte = pte_slot(p, va, 1);
     u32 pfn = pte ? frame_alloc() : 0;
-    if (!pfn) return -1;
+    if (!pfn) return VM_NOMEM;
     *pte = PTE(pfn, ELO_V | ELO_D);
     p->zero_pages++;
     kstats.demand_zero++;
@@ -195,14 +196,14 @@ static int make_present(struct proc *p, u32 va) {
 /* Make a present page writable: copy a copy-on-write page, refuse read-only text. */
 static int make_writable(struct proc *p, u32 va) {
     u32 *pte = pte_slot(p, va, 0);
-    if (!pte || !(*pte & ELO_V)) return -1;
+    if (!pte || !(*pte & ELO_V)) return VM_SEGV;
     if (*pte & ELO_D) {
         tlb_update(p, va);
         return 0;
     }
-    if (region_of(p, va) != R_DATA) return -1;
+    if (region_of(p, va) != R_DATA) return VM_SEGV;
     u32 pfn = frame_get();
-    if (!pfn) return -1;
+    if (!pfn) return VM_NOMEM;
     u32 *dst = KVA(pfn), *src = KVA(ELO_PFN(*pte));
     for (u32 i = 0; i < 1024; i++) dst[i] = src[i];
     *pte = PTE(pfn, ELO_V | ELO_D);
@@ -212,11 +213,10 @@ static int make_writable(struct proc *p, u32 va) {
     return 0;
 }
 
-/* TLB invalid (TLBL/TLBS) or TLB modified (Mod) in user mode. */
+/* TLB invalid (TLBL/TLBS) or TLB modified (Mod) in user mode: 0 when the access can be
+ * retried (a store to a copy-on-write page then comes back as Mod), else VM_SEGV/VM_NOMEM. */
 int vm_fault(struct proc *p, u32 code, u32 va) {
-    if (code == EXC_MOD) return make_writable(p, va);
-    if (make_present(p, va)) return -1;
-    return 0; /* a store to a copy-on-write page comes back as Mod */
+    return code == EXC_MOD ? make_writable(p, va) : make_present(p, va);
 }
 
 /* The kernel reaches user memory through the page table, never through the TLB: a kseg0
