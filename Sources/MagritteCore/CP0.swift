@@ -93,6 +93,15 @@ public struct CP0State: Sendable, Equatable {
     public var segCtl0: UInt32 = 0x0020_0010
     public var segCtl1: UInt32 = 0x0003_0002
     public var segCtl2: UInt32 = 0x003B_043B
+    // Registers that only hold what software writes (no effect on the CPU), with the write
+    // masks QEMU's 24Kc shows.
+    public var srsMap: UInt32 = 0
+    public var watchLo: UInt32 = 0
+    public var watchHi: UInt32 = 0x8000_0000
+    public var errCtl: UInt32 = 0
+    public var tagLo: UInt32 = 0
+    public var dataLo: UInt32 = 0
+    public var desave: UInt32 = 0
 
     public init() {}
 }

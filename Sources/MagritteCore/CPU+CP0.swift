@@ -95,14 +95,20 @@ extension CPU {
         case (16, 2): return 0x8000_0000
         case (16, 3): return sc ? 1 << 25 : 0
         case (17, 0): return cp0.llAddr
-        case (19, 0): return 0x8000_0000  // WatchHi0: M set as QEMU reads it
+        case (12, 3): return cp0.srsMap
+        case (18, 0): return cp0.watchLo
+        case (19, 0): return cp0.watchHi
         case (23, 0): return 0x0200_8000  // Debug, as QEMU's 24Kc reads it
+        case (26, 0): return cp0.errCtl
+        case (28, 0): return cp0.tagLo
+        case (28, 1): return cp0.dataLo
         case (30, 0): return cp0.errorEPC
+        case (31, 0): return cp0.desave
         // Registers a 24Kc has (or QEMU models) but Magritte keeps at zero: PageGrain, SRSConf,
         // Config4-7, WatchLo, Framemask, register 22 (also the VMM's hypercall register),
         // performance counters, ErrCtl, CacheErr, TagLo/DataLo, TagHi/DataHi, DESAVE.
         case (5, 1), (6, 1...5), (16, 4...7), (18, _), (19, _), (21, _), (22, _), (24, 0),
-            (25, _), (26, 0), (27, _), (28, _), (29, _), (31, 0):
+            (25, _), (27, _), (28, _), (29, _):
             return 0
         default:
             // Reading a register the CPU does not have is UNDEFINED; QEMU (pre-R6) reads all ones.
@@ -174,6 +180,13 @@ extension CPU {
         case (15, 1): cp0.ebase = (cp0.ebase & ~0x3FFF_F000) | (v & 0x3FFF_F000)
         case (16, 0): cp0.config0 = (cp0.config0 & ~7) | (v & 7)
         case (30, 0): cp0.errorEPC = v
+        case (12, 3): cp0.srsMap = v
+        case (18, 0): cp0.watchLo = v & 0xFFFF_FFF8
+        case (19, 0): cp0.watchHi = 0x8000_0000 | (v & 0x40FF_0FF8)
+        case (26, 0): cp0.errCtl = v & 0x3000_0000
+        case (28, 0): cp0.tagLo = v & 0xFFFF_FCF6
+        case (28, 1): cp0.dataLo = v
+        case (31, 0): cp0.desave = v
         default: break  // read-only or unimplemented: ignored
         }
     }

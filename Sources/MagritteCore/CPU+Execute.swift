@@ -268,7 +268,14 @@ extension CPU {
                 }
             case .lwl, .lwr:
                 let va = r[rs] &+ imm
-                guard let w = loadWord(va & ~3, pc: cur, delay: inSlot) else { reload(); break loop }
+                let e = currentSoftTLB[Int((va >> 12) & 255)]
+                let w: UInt32
+                if _fastPath(e.tag == va & 0xFFFF_F000) {
+                    w = UnsafeRawPointer(bitPattern: e.addend &+ UInt(va & ~3)).unsafelyUnwrapped.load(as: UInt32.self)
+                } else {
+                    guard let s = wordContaining(va, kind: .load, pc: cur, delay: inSlot) else { reload(); break loop }
+                    w = s
+                }
                 let b = (va & 3) * 8
                 if d.op == .lwl {
                     let keep: UInt32 = b == 24 ? 0 : 0xFFFF_FFFF >> (b + 8)
@@ -282,7 +289,7 @@ extension CPU {
                 let va = r[rs] &+ imm
                 let aligned = va & ~3
                 // Translate for a store first, so a read-only page faults as a store.
-                guard let w = loadWordForStore(aligned, pc: cur, delay: inSlot) else { reload(); break loop }
+                guard let w = wordContaining(va, kind: .store, pc: cur, delay: inSlot) else { reload(); break loop }
                 let b = (va & 3) * 8
                 let v = r[rt]
                 let merged: UInt32
@@ -313,7 +320,7 @@ extension CPU {
                 }
                 var ok: UInt32 = 0
                 if llBit && va == llVirtual {
-                    guard let current = loadWordForStore(va, pc: cur, delay: inSlot) else { reload(); break loop }
+                    guard let current = wordContaining(va, kind: .store, pc: cur, delay: inSlot) else { reload(); break loop }
                     if current == llValue {
                         guard slowStore(va, size: 4, value: r[rt], pc: cur, delay: inSlot) else { reload(); break loop }
                         ok = 1
@@ -435,21 +442,20 @@ extension CPU {
         return slowLoad(va, size: 4, pc: pc, delay: delay)
     }
 
-    /// Reads the word at `va` after checking that a store there would be allowed (SWL/SWR/SC).
-    func loadWordForStore(_ va: UInt32, pc: UInt32, delay: Bool) -> UInt32? {
-        if va & 3 != 0 {
-            enterException(.addressErrorStore, pc: pc, inDelaySlot: delay, badVAddr: va)
-            return nil
-        }
-        let t = translate(va, .store)
+    /// The aligned word containing `va`, translated for a load or a store (LWL/LWR/SWL/SWR/SC):
+    /// a fault reports `va` itself as BadVAddr, as QEMU and the manual do.
+    @inline(never)
+    func wordContaining(_ va: UInt32, kind: AccessKind, pc: UInt32, delay: Bool) -> UInt32? {
+        let t = translate(va, kind)
         guard case .physical(let pa) = t else {
-            raiseTranslationFault(t, va: va, kind: .store, pc: pc, delay: delay)
+            raiseTranslationFault(t, va: va, kind: kind, pc: pc, delay: delay)
             return nil
         }
-        if let page = bus.ramPage(frame: pa >> 12) {
-            return (page + Int(pa & 0xFFF)).load(as: UInt32.self)
+        let aligned = pa & ~3
+        if let page = bus.ramPage(frame: aligned >> 12) {
+            return (page + Int(aligned & 0xFFF)).load(as: UInt32.self)
         }
-        guard let v = bus.read(pa, size: 4) else {
+        guard let v = bus.read(aligned, size: 4) else {
             enterException(.busErrorData, pc: pc, inDelaySlot: delay)
             return nil
         }
