@@ -64,8 +64,6 @@ import Testing
             Deviation(qemu: "Config1   ($16 sel 1) = 9e190c8e", magritte: "^Config1   \\(\\$16 sel 1\\) = 9e190c8a$",
                       why: "Config1.CA (MIPS16e) is clear: Magritte has no MIPS16e; QEMU's 24Kc claims it"),
             Deviation(qemu: "Config1: MMUSize-1=15", magritte: "^Config1: .* CA=0 EP=1 FP=0$", why: "as above"),
-            Deviation(qemu: "Cause     ($13 sel 0) = 00000400", magritte: "^Cause     \\(\\$13 sel 0\\) = 00000000$",
-                      why: "not the CPU: QEMU's i8259 already asserts IP2 (its i8254 timer's IRQ 0); Magritte models the i8259 and i8254 with Linux's devices (issue 6)"),
         ],
         "cp0_masks": [
             Deviation(qemu: "Config1   ($16.1) write ffffffff", magritte: "^Config1   \\(\\$16\\.1\\) write ffffffff read 9e190c8a$", why: "Config1.CA: no MIPS16e"),
