@@ -253,6 +253,19 @@ u32 run_in_mode(u32 ksu, u32 (*fn)(u32), u32 arg);
  * the offset of the faulting instruction in fn. */
 u32 probe_mode(u32 ksu, u32 (*fn)(u32), u32 arg);
 
+/* ---- Timer ------------------------------------------------------------------------------ */
+
+/* Sets Compare = Count + delta, retrying if Count had already passed the new value when it was
+ * written (QEMU's Count follows the host clock, so a slow moment would otherwise lose the
+ * interrupt until Count wraps). Clears Cause.TI. */
+static inline void timer_arm(u32 delta) {
+    for (;;) {
+        u32 target = mfc0(C0_COUNT) + delta;
+        mtc0(C0_COMPARE, target);
+        if ((s32)(mfc0(C0_COUNT) - target) < 0) return;
+    }
+}
+
 /* ---- Test helpers ----------------------------------------------------------------------- */
 
 /* One instruction on registers/immediates, result in a register: OP_RR("addu", a, b). */

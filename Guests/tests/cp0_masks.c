@@ -10,6 +10,7 @@
         u32 old_ = MFC0_(reg, sel), got_;                                                     \
         __asm__ volatile("mtc0 %1, $%2, %3\n\tehb\n\tmfc0 %0, $%2, %3\n\tmtc0 %4, $%2, %3\n\tehb" \
                          : "=&r"(got_) : "r"((u32)(val)), "i"(reg), "i"(sel), "r"(old_) : "memory"); \
+        if (reg == 13) got_ &= ~0x7c00u;                                                      \
         printf("%-9s ($%u.%u) write %08x read %08x\n", name, reg, sel, (u32)(val), got_);       \
     } while (0)
 #define RW3(name, reg, sel)                                                                   \
@@ -26,7 +27,7 @@ int main(void) {
     RW("Status", 12, 0, 0x1278ff1f);
     RW("Status", 12, 0, 0xed870000);
     RW("Status", 12, 0, 0x0000001e); /* KSU=11 (reserved) is harmless while EXL=ERL=1 */
-    RW3("Cause", 13, 0);
+    RW3("Cause", 13, 0); /* masked with ~7c00: IP2..IP6 are hardware lines */
     RW3("EPC", 14, 0);
     RW3("ErrorEPC", 30, 0);
     RW3("BadVAddr", 8, 0);

@@ -43,7 +43,7 @@ int main(void) {
     mtc0(C0_CAUSE, 0);
 
     /* polled: IM7 off, wait for TI */
-    mtc0(C0_COMPARE, mfc0(C0_COUNT) + 20000);
+    timer_arm(1000000);
     printf("after writing Compare: Cause.TI=%u IP7=%u\n", mfc0(C0_CAUSE) >> 30 & 1, mfc0(C0_CAUSE) >> 15 & 1);
     u32 seen = 0;
     for (u32 i = 0; i < 50000000 && !seen; i++)
@@ -60,7 +60,7 @@ int main(void) {
     for (u32 round = 0; round < 3; round++) {
         exc_clear();
         u32 before = ticks;
-        mtc0(C0_COMPARE, mfc0(C0_COUNT) + 20000);
+        timer_arm(1000000);
         mtc0(C0_STATUS, st0 | ST_IM(7) | ST_IE);
         int ok = wait_for(&ticks, 50000000);
         mtc0(C0_STATUS, st0);
