@@ -110,12 +110,14 @@ public final class Malta {
 
         cpu = CPU(bus: bus, configuration: configuration.cpu)
         let cpu = self.cpu
-        fpga.onSoftReset = { [unowned cpu] in cpu.requestStop() }
-        uart.onInterruptChange = { [unowned cpu] level in
-            cpu.setInterruptLine(Malta.isaInterruptLine, asserted: level)
+        // Weak: the CPU owns the bus and so the devices; a device kept alive by someone else
+        // must not keep (or crash on) a CPU that is gone. Slow path only.
+        fpga.onSoftReset = { [weak cpu] in cpu?.requestStop() }
+        uart.onInterruptChange = { [weak cpu] level in
+            cpu?.setInterruptLine(Malta.isaInterruptLine, asserted: level)
         }
-        cbusUART.onInterruptChange = { [unowned cpu] level in
-            cpu.setInterruptLine(Malta.cbusInterruptLine, asserted: level)
+        cbusUART.onInterruptChange = { [weak cpu] level in
+            cpu?.setInterruptLine(Malta.cbusInterruptLine, asserted: level)
         }
         writeROMs(entry: 0)
     }
