@@ -88,6 +88,19 @@ int main(void) {
     show("IP0 once, handler clears it");
     quiet();
 
+    /* the enabling write in a branch delay slot: the interrupt is taken after the slot */
+    mtc0(C0_STATUS, st0 | ST_IM(0) | ST_IE);
+    PROBE("beq $zero, $zero, 1f\n\tmtc0 %0, $13\n\tnop\n\tnop\n1:\tnop\n\tnop", : : "r"(CA_IP(0)) : "memory");
+    show("mtc0 Cause in a taken beq delay slot");
+    if (rt_exc.count) printf("  bd=%u\n", rt_exc.cause >> 31);
+    quiet();
+    mtc0(C0_STATUS, st0 | ST_IM(0));
+    mtc0(C0_CAUSE, CA_IP(0));
+    PROBE("beq $zero, $zero, 1f\n\tei\n\tnop\n\tnop\n1:\tnop\n\tnop", ::: "memory");
+    show("ei in a taken beq delay slot (IP0 pending)");
+    if (rt_exc.count) printf("  bd=%u\n", rt_exc.cause >> 31);
+    quiet();
+
     /* interrupt pending while dropping to user mode with IE=1 */
     mtc0(C0_STATUS, st0 | ST_IM(0) | ST_IE);
     mtc0(C0_STATUS, st0 | ST_IM(0));
