@@ -1,4 +1,4 @@
-// Address errors on data access in kernel mode: misaligned LH LHU LW SH SW LL SC (AdEL 4 /
+// Address errors on data access in kernel mode: misaligned LH LHU LW LL SH SW (AdEL 4 /
 // AdES 5) with BadVAddr, destination register and memory unchanged; byte accesses and
 // LWL/LWR/SWL/SWR never fault; kseg0/kseg1 accesses at odd addresses.
 #include "rt.h"
