@@ -24,7 +24,8 @@ int main(void) {
     reset();
     __asm__ volatile("ll %0, 0(%2)\n\taddiu %1, %0, 1\n\tsc %1, 0(%2)" : "=&r"(ll), "=&r"(sc) : "r"(p) : "memory");
     show("ll; sc same word", ll, sc);
-    printf("LLAddr after ll (physical %08x): %08x\n", USEG(p), mfc0(C0_LLADDR));
+    u32 lladdr = mfc0(C0_LLADDR);
+    printf("LLAddr after ll: physical address >> 4: %s\n", lladdr == USEG(p) >> 4 ? "yes" : "no");
 
     reset();
     __asm__ volatile("ll %0, 0(%2)\n\tsyscall 1\n\taddiu %1, %0, 1\n\tsc %1, 0(%2)" : "=&r"(ll), "=&r"(sc) : "r"(p) : "memory");
@@ -45,6 +46,7 @@ int main(void) {
 
     reset();
     ll = 0x5a5a5a5a;
+    rt_badva_ref = (u32)p;
     exc_clear();
     PROBE("ll %0, 2(%1)", : "+r"(ll) : "r"(p) : "memory");
     printf("ll misaligned: rt=%08x ", ll);
