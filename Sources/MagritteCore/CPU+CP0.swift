@@ -6,10 +6,10 @@ extension CPU {
     /// BadVAddr and Status.EXL change on an exception, as the MIPS32 manual's pseudocode says.
     public func enterException(
         _ code: ExceptionCode, pc: UInt32, inDelaySlot: Bool, badVAddr: UInt32? = nil,
-        refill: Bool = false, coprocessor: UInt32 = 0
+        refill: Bool = false, coprocessor: UInt32 = 0, usesSlot: Bool = true
     ) {
         exceptionCounts[Int(code.rawValue)] &+= 1
-        if code != .interrupt { faultedInstructions &+= 1 }
+        if code != .interrupt && usesSlot { faultedInstructions &+= 1 }
         if let trapHandler {
             let trap = Trap(code: code, pc: pc, inDelaySlot: inDelaySlot, badVAddr: badVAddr, isRefill: refill, coprocessor: coprocessor)
             if let observer { notify(observer.cpu(self, didTakeException: trap)) }

@@ -100,6 +100,20 @@ extension CPU {
         if case .stop = action { requestStop() }
     }
 
+    /// Raises exception `code` at the current instruction boundary as the hardware would (for
+    /// debuggers and scripts): EPC is the next instruction (or its branch in a delay slot);
+    /// TLB exceptions also set Context and EntryHi from `badVAddr`. No instruction slot is used.
+    public func inject(_ code: ExceptionCode, badVAddr: UInt32? = nil, refill: Bool = false, coprocessor: UInt32 = 0) {
+        if let va = badVAddr, code == .tlbLoad || code == .tlbStore || code == .tlbModified {
+            cp0.context = (cp0.context & 0xFF80_0000) | ((va >> 9) & 0x007F_FFF0)
+            cp0.entryHi = (va & 0xFFFF_E000) | (cp0.entryHi & 0xFF)
+            flushSoftTLB()
+        }
+        waiting = false
+        enterException(code, pc: pc, inDelaySlot: inDelaySlot, badVAddr: badVAddr, refill: refill,
+                       coprocessor: coprocessor, usesSlot: false)
+    }
+
     /// Sets Status without the write mask (hypervisor, debugger) and applies the mode change.
     public func setStatus(_ value: UInt32) {
         cp0.status = value
