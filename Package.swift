@@ -5,7 +5,7 @@ import PackageDescription
 //   MagritteCore     — CPU core: decode, execute, CP0, TLB, exceptions, disassembler
 //   MagritteMachine  — board and devices: physical bus, RAM, UART, Malta, ELF loader
 //   MagritteLua      — the Lua 5.4 bridge (C shim CMagritteLua over the system's liblua5.4)
-//   magritte         — the command line
+//   magritte         — the command line and the Lua console (line editing: CEditLine over libedit)
 let optimize: [SwiftSetting] = [
     .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"], .when(configuration: .release))
 ]
@@ -29,11 +29,14 @@ let package = Package(
         .target(name: "MagritteMachine", dependencies: ["MagritteCore"], swiftSettings: optimizeAlways),
         .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
         .target(name: "CMagritteLua", dependencies: ["CLua"]),
+        .systemLibrary(name: "CEditLine", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
         .target(name: "MagritteLua", dependencies: ["CMagritteLua", "MagritteMachine"], swiftSettings: optimize),
         .executableTarget(
             name: "magritte",
             dependencies: [
                 "MagritteMachine",
+                "MagritteLua",
+                "CEditLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimize),

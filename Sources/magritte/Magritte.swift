@@ -6,7 +6,9 @@ struct Magritte: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "magritte",
         abstract: "A MIPS Malta emulator. Ceci n'est pas une machine.",
-        subcommands: [Boot.self, Disasm.self])
+        discussion: "Without a command, starts the Lua console (magritte repl).",
+        subcommands: [Repl.self, Run.self, Test.self, Boot.self, Disasm.self],
+        defaultSubcommand: Repl.self)
 }
 
 /// Writes a line to stderr, prefixed with the program name.

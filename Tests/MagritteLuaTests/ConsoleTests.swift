@@ -1,0 +1,282 @@
+import Foundation
+import Testing
+@testable import MagritteLua
+
+/// The `magritte` executable's Lua side: `magritte test` (TAP), `magritte run`, the console on a
+/// pipe, and the console through a pseudo-terminal against a golden transcript
+/// (Tests/console/repl.session → repl.transcript; MAGRITTE_UPDATE_TRANSCRIPTS=1 rewrites it).
+@Suite struct ConsoleTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The `magritte` built next to this test bundle (`swift build --build-tests` builds it).
+    static let executable: String? = {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = dir.appendingPathComponent("magritte").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        return nil
+    }()
+
+    static let python: String? = ["/usr/bin/python3", "/usr/local/bin/python3"].first {
+        FileManager.default.isExecutableFile(atPath: $0)
+    } ?? ProcessInfo.processInfo.environment["PATH"]?.split(separator: ":").map { "\($0)/python3" }.first {
+        FileManager.default.isExecutableFile(atPath: $0)
+    }
+
+    static var hasPTY: Bool { FileManager.default.fileExists(atPath: "/dev/ptmx") }
+
+    /// A fresh directory with `files` in it.
+    static func directory(_ files: [String: String]) throws -> URL {
+        // Short: Lua shortens chunk names past 60 characters ("...").
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mc-" + UUID().uuidString.prefix(8))
+        for (name, text) in files {
+            let url = dir.appendingPathComponent(name)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try text.write(to: url, atomically: true, encoding: .utf8)
+        }
+        return dir
+    }
+
+    struct Output {
+        var status: Int32
+        var out: String
+        var err: String
+    }
+
+    /// Runs `program` with `arguments` in `directory`, stdin from `input`.
+    static func run(_ program: String, _ arguments: [String], in directory: URL? = nil, input: String = "",
+                    environment: [String: String] = [:]) throws -> Output {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: program)
+        p.arguments = arguments
+        if let directory { p.currentDirectoryURL = directory }
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let stdin = Pipe(), stdout = Pipe()
+        // stderr to a file, so that reading stdout to its end cannot block on a full stderr pipe.
+        let errURL = FileManager.default.temporaryDirectory.appendingPathComponent("magritte-stderr-\(UUID().uuidString)")
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: errURL) }
+        let stderr = try FileHandle(forWritingTo: errURL)
+        p.standardInput = stdin
+        p.standardOutput = stdout
+        p.standardError = stderr
+        try p.run()
+        try stderr.close()
+        stdin.fileHandleForWriting.write(Data(input.utf8))
+        try stdin.fileHandleForWriting.close()
+        let outData = stdout.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let errData = (try? Data(contentsOf: errURL)) ?? Data()
+        return Output(status: p.terminationStatus, out: String(decoding: outData, as: UTF8.self),
+                      err: String(decoding: errData, as: UTF8.self))
+    }
+
+    static let passing = """
+        test("adds", function() assert_eq(1 + 1, 2) end)
+        test("tables by contents", function() assert_eq({1, x = {2}}, {1, x = {2}}) end)
+        test("errors", function() assert_error(function() error("kaput") end, "kaput") end)
+        skip("later", "not yet")
+        test("a machine", function()
+          local m = magritte.machine{}
+          assert_match(tostring(m), "^magritte%.machine")
+        end)
+        """
+
+    static let failing = """
+        test("first", function() assert_true(true) end)
+        test("wrong value", function()
+          assert_eq(0x80001000 + 4, 0x80001000, "pc after the branch")
+        end)
+        test("still runs", function() print("hello from a test") end)
+        test("runtime error", function() local t = nil; return t.x end)
+        """
+
+    // MARK: The runner as a library
+
+    @Test func runnerReportsPassingTestsAsTAP() throws {
+        let dir = try Self.directory(["math_test.lua": Self.passing])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var lines: [String] = []
+        let runner = LuaTestRunner { lines.append($0) }
+        let ok = runner.run(files: [dir.appendingPathComponent("math_test.lua").path])
+        let file = dir.appendingPathComponent("math_test.lua").path
+        #expect(ok)
+        #expect(lines == [
+            "TAP version 13", "1..5",
+            "ok 1 - \(file): adds",
+            "ok 2 - \(file): tables by contents",
+            "ok 3 - \(file): errors",
+            "ok 4 - \(file): later # SKIP not yet",
+            "ok 5 - \(file): a machine",
+            "4 passed, 0 failed, 1 skipped",
+        ])
+    }
+
+    @Test func runnerReportsFailuresWithBothValuesAndATraceback() throws {
+        let dir = try Self.directory(["f_test.lua": Self.failing])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("f_test.lua").path
+        var lines: [String] = []
+        let runner = LuaTestRunner { lines.append($0) }
+        #expect(!runner.run(files: [file]))
+        #expect(runner.passed == 2 && runner.failed == 2)
+        let text = lines.joined(separator: "\n")
+        #expect(text.contains("""
+            not ok 2 - \(file): wrong value
+              ---
+              message: |-
+                \(file):3: assert_eq failed: pc after the branch
+                  expected: 2147487744 (0x80001000)
+                  actual:   2147487748 (0x80001004)
+              traceback: |-
+                stack traceback:
+                  \(file):3: in function <\(file):2>
+              ...
+            """))
+        #expect(text.contains("# hello from a test\nok 3 - \(file): still runs"))
+        #expect(text.contains("not ok 4 - \(file): runtime error\n  ---\n  message: |-\n    \(file):6: attempt to index a nil value (local 't')"))
+        #expect(lines.last == "2 passed, 2 failed")
+    }
+
+    @Test func aFileThatDoesNotLoadIsOneFailedTestAndAPlainScriptIsOnePassedTest() throws {
+        let dir = try Self.directory(["broken_test.lua": "test('x', function() end", "plain_test.lua": "assert(1 == 1)"])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var lines: [String] = []
+        let runner = LuaTestRunner { lines.append($0) }
+        let files = try LuaTestRunner.discover([dir.path])
+        #expect(!runner.run(files: files))
+        #expect(lines[1] == "1..2")
+        #expect(lines[2].hasPrefix("not ok 1 - ") && lines[2].hasSuffix("broken_test.lua: (loading the file)"))
+        #expect(lines.contains { $0.hasPrefix("ok 2 - ") && $0.hasSuffix("plain_test.lua: (the whole file)") })
+    }
+
+    @Test func discoveryFindsTestFilesRecursivelySortedSkippingHiddenDirectories() throws {
+        let dir = try Self.directory([
+            "b_test.lua": "", "a/test_x.lua": "", "a/helper.lua": "", "a/z/c_test.lua": "", ".hidden/d_test.lua": "",
+            "notes.txt": "",
+        ])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let found = try LuaTestRunner.discover([dir.path]).map { String($0.dropFirst(dir.path.count + 1)) }
+        #expect(found == ["a/test_x.lua", "a/z/c_test.lua", "b_test.lua"])
+        #expect(throws: LuaError.self) { try LuaTestRunner.discover([dir.appendingPathComponent("nope").path]) }
+    }
+
+    // MARK: The executable
+
+    @Test(.enabled(if: executable != nil, "needs the magritte executable (swift build --build-tests)"))
+    func testCommandExitStatus() throws {
+        let dir = try Self.directory(["t/pass_test.lua": Self.passing, "u/fail_test.lua": Self.failing, "empty/notes.txt": ""])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let pass = try Self.run(Self.executable!, ["test", "t"], in: dir)
+        #expect(pass.status == 0)
+        #expect(pass.out.hasPrefix("TAP version 13\n1..5\nok 1 - t/pass_test.lua: adds\n"))
+        #expect(pass.out.hasSuffix("\n4 passed, 0 failed, 1 skipped\n"))
+
+        let all = try Self.run(Self.executable!, ["test", "t", "u"], in: dir)
+        #expect(all.status == 1)
+        #expect(all.out.contains("\n1..9\n"))
+        #expect(all.out.contains("\nnot ok 7 - u/fail_test.lua: wrong value\n"))
+        #expect(all.out.hasSuffix("\n6 passed, 2 failed, 1 skipped\n"))
+
+        let none = try Self.run(Self.executable!, ["test", "empty"], in: dir)
+        #expect(none.status == 2)
+        #expect(none.err.contains("no test files"))
+        let missing = try Self.run(Self.executable!, ["test", "nope"], in: dir)
+        #expect(missing.status == 2)
+        #expect(missing.err.contains("nope: no such file or directory"))
+    }
+
+    @Test(.enabled(if: executable != nil, "needs the magritte executable (swift build --build-tests)"))
+    func runCommandSetsArgAndReportsErrors() throws {
+        let dir = try Self.directory([
+            "args.lua": "print(arg[0], arg[1], arg[2], arg[-1], select('#', ...), ...)",
+            "fails.lua": "local function f() error('boom') end\nf()",
+        ])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let ok = try Self.run(Self.executable!, ["run", "args.lua", "a", "--b"], in: dir)
+        #expect(ok.status == 0)
+        #expect(ok.out == "args.lua\ta\t--b\trun\t2\ta\t--b\n")
+        let bad = try Self.run(Self.executable!, ["run", "fails.lua"], in: dir)
+        #expect(bad.status == 1)
+        #expect(bad.err.hasPrefix("magritte: fails.lua:1: boom\nstack traceback:\n"))
+        #expect(bad.err.contains("fails.lua:2: in main chunk"))
+        let missing = try Self.run(Self.executable!, ["run", "nope.lua"], in: dir)
+        #expect(missing.status == 1)
+        #expect(missing.err.contains("cannot open nope.lua"))
+    }
+
+    @Test(.enabled(if: executable != nil, "needs the magritte executable (swift build --build-tests)"))
+    func consoleRunsStandardInputWhenItIsNotATerminal() throws {
+        let ok = try Self.run(Self.executable!, [], input: "x = 6\nprint(x * 7)\n")
+        #expect(ok.status == 0)
+        #expect(ok.out == "42\n")
+        let bad = try Self.run(Self.executable!, [], input: "print('before')\nerror('oops')\n")
+        #expect(bad.status == 1)
+        #expect(bad.out == "before\n")
+        #expect(bad.err.hasPrefix("magritte: stdin:2: oops\n"))
+    }
+
+    // MARK: The console through a pseudo-terminal
+
+    /// A guest that branches to itself forever: `b .; nop` at 0x80100000, in a minimal ELF.
+    static func loopingGuest() -> Data {
+        var out: [UInt8] = [0x7F, 0x45, 0x4C, 0x46, 1, 1, 1] + [UInt8](repeating: 0, count: 9)
+        func u16(_ v: UInt16) { out += [UInt8(v & 0xFF), UInt8(v >> 8)] }
+        func u32(_ v: UInt32) { for i in 0..<4 { out.append(UInt8(truncatingIfNeeded: v >> (8 * UInt32(i)))) } }
+        u16(2); u16(8); u32(1); u32(0x8010_0000); u32(52); u32(0); u32(0x7000_1000)
+        u16(52); u16(32); u16(1); u16(40); u16(0); u16(0)
+        u32(1); u32(84); u32(0x8010_0000); u32(0x8010_0000); u32(8); u32(8); u32(5); u32(4)
+        u32(0x1000_FFFF); u32(0)
+        return Data(out)
+    }
+
+    @Test(.enabled(if: executable != nil, "needs the magritte executable (swift build --build-tests)"),
+          .enabled(if: python != nil, "needs python3 to drive a pseudo-terminal"),
+          .enabled(if: hasPTY, "no pseudo-terminals here (/dev/ptmx)"),
+          .timeLimit(.minutes(3)))
+    func replTranscript() throws {
+        let dir = try Self.directory(["home/.keep": ""])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Self.loopingGuest().write(to: dir.appendingPathComponent("loop.elf"))
+        let console = Self.root.appendingPathComponent("Tests/console")
+        let session = try Self.run(Self.python!, [
+            console.appendingPathComponent("pty-session.py").path, console.appendingPathComponent("repl.session").path,
+            Self.executable!,
+        ], in: dir, environment: ["HOME": dir.appendingPathComponent("home").path])
+        try #require(session.status == 0, "the session failed:\n\(session.err)")
+
+        let golden = console.appendingPathComponent("repl.transcript")
+        if ProcessInfo.processInfo.environment["MAGRITTE_UPDATE_TRANSCRIPTS"] != nil {
+            try session.out.write(to: golden, atomically: true, encoding: .utf8)
+        }
+        let expected = try String(contentsOf: golden, encoding: .utf8)
+        #expect(Self.matches(session.out, golden: expected), "transcript differs from Tests/console/repl.transcript:\n\(session.out)")
+
+        // The multi-line chunk is one history entry (libedit encodes its newlines as \012).
+        let history = try String(contentsOf: dir.appendingPathComponent("home/.magritte_history"), encoding: .utf8)
+        #expect(history.contains("function\\040f(x)\\012\\040\\040return\\040x\\040*\\0402\\012end\n"))
+        #expect(history.contains("=10,\\040\"ten\"\n"))
+    }
+
+    /// Whether `text` matches `golden` line by line, where a golden line "…" stands for any number
+    /// of lines (for lists that grow with the API, such as the completions of `m.cpu.`).
+    static func matches(_ text: String, golden: String) -> Bool {
+        let t = text.split(separator: "\n", omittingEmptySubsequences: false)
+        let g = golden.split(separator: "\n", omittingEmptySubsequences: false)
+        func match(_ i: Int, _ j: Int) -> Bool {
+            if j == g.count { return i == t.count }
+            if g[j] == "…" { return (i...t.count).contains { match($0, j + 1) } }
+            return i < t.count && t[i] == g[j] && match(i + 1, j + 1)
+        }
+        return match(0, 0)
+    }
+
+    @Test func goldenWildcards() {
+        #expect(Self.matches("a\nb\nc\n", golden: "a\n…\nc\n"))
+        #expect(Self.matches("a\nc\n", golden: "a\n…\nc\n"))
+        #expect(!Self.matches("a\nb\n", golden: "a\n…\nc\n"))
+    }
+}
