@@ -60,7 +60,9 @@ public final class LuaTestRunner {
         let total = loaded.reduce(0) { $0 + max($1.suite?.count ?? 1, 1) }
         output("1..\(total)")
         var number = 0
-        run: for (file, suite) in loaded {
+        run: for index in loaded.indices {
+            let (file, suite) = loaded[index]
+            loaded[index].suite = nil  // the state (and its machines) goes when its tests are done
             guard let suite else {
                 number += 1
                 let e = pendingLoadErrors[file]!

@@ -115,6 +115,7 @@ final class Console {
                 // As lua.c: Ctrl-D inside a chunk reports why it is incomplete; the session
                 // goes on (a second Ctrl-D at the first prompt ends it).
                 editor.remember(entry)
+                write("\n")  // after libedit's ^D
                 if let e = loadError(line) { report(e) }
                 return .chunk(false)
             case .line(let more):

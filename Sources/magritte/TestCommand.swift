@@ -41,7 +41,13 @@ struct Test: ParsableCommand {
             throw ExitCode(2)
         }
         Interrupt.install()
+        var afterInterrupt = false
         let runner = LuaTestRunner(output: { line in
+            // The terminal echoed ^C: the next line starts on a line of its own.
+            if Interrupt.happened && !afterInterrupt && isatty(1) != 0 {
+                afterInterrupt = true
+                fputs("\n", mg_stdout())
+            }
             fputs(line + "\n", mg_stdout())
             fflush(mg_stdout())
         })
