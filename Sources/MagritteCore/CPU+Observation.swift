@@ -114,6 +114,19 @@ extension CPU {
                        coprocessor: coprocessor, usesSlot: false)
     }
 
+    /// Restores the instruction position, including a pending branch (machine switch, debugger):
+    /// `pc` is the next instruction, `npc` the one after it (the branch target when `pc` is a
+    /// delay slot).
+    public func setPosition(pc: UInt32, npc: UInt32, inDelaySlot: Bool) {
+        self.pc = pc
+        self.npc = npc
+        self.inDelaySlot = inDelaySlot
+        waiting = false
+    }
+
+    /// Clears the LL bit, as ERET does (for a hypervisor that emulates ERET).
+    public func clearLinkedLoad() { llBit = false }
+
     /// Sets Status without the write mask (hypervisor, debugger) and applies the mode change.
     public func setStatus(_ value: UInt32) {
         cp0.status = value

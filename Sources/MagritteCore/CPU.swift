@@ -224,6 +224,14 @@ public final class CPU {
         }
     }
 
+    /// Ends the current batch of `execute` after the instruction being executed, without
+    /// stopping `run`. `cycles` only advances between batches, so a device whose registers
+    /// depend on guest time (an RTC, a PIT) calls this from an access: the guest's next access
+    /// then sees `cycles` exact to within the instructions between the two.
+    public func endBatch() {
+        batchBreak = true
+    }
+
     /// Ends `run` at the next instruction boundary with `.stopRequested`.
     public func requestStop() {
         stopRequested = true
@@ -248,7 +256,7 @@ public final class CPU {
     /// uses its slot). Returns early on `requestStop()` or a WAIT that nothing can end.
     public func run(instructions: UInt64) -> StopReason {
         var budget = instructions
-        stopRequested = false
+        // A stop requested before this call (Ctrl-C between batches) is honoured, not lost.
         while true {
             if stopRequested { stopRequested = false; return .stopRequested }
             if cycles >= nextTimerCycle { fireTimer() }
