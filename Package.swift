@@ -40,7 +40,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimize),
-        .executableTarget(name: "magritte-bench", dependencies: ["MagritteMachine"], swiftSettings: optimize),
+        .executableTarget(name: "magritte-bench", dependencies: ["MagritteMachine", "MagritteLua"], swiftSettings: optimize),
         .testTarget(name: "MagritteCoreTests", dependencies: ["MagritteCore"]),
         .testTarget(name: "MagritteMachineTests", dependencies: ["MagritteMachine"]),
         .testTarget(name: "OracleTests", dependencies: ["MagritteMachine"]),

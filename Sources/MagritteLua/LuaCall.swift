@@ -1,25 +1,56 @@
 import CMagritteLua
 
 /// The arguments of a Swift function called from Lua, read without raising Lua errors: a bad
-/// argument throws a `LuaError` naming the function's argument, as `luaL_check*` would word it.
+/// argument throws a `LuaError` naming the function and the argument as `luaL_check*` would
+/// word it ("bad argument #1 to 'read32' (integer expected, got string)"; for a method called
+/// with `:`, self is not counted, as in Lua).
 public struct LuaCall {
     public let L: OpaquePointer
     public let state: LuaState
+    /// What the arguments belong to, for error messages.
+    public var context: Context = .function(nil)
+
+    public enum Context {
+        /// A function (name if known); arguments are numbered from 1.
+        case function(String?)
+        /// A method: argument 1 is self, so argument i is reported as i - 1.
+        case method(String)
+        /// The value of an assignment `obj.key = value` (named "magritte.cpu.pc").
+        case field(String)
+        /// The key of an index `obj[key]` (named "magritte.gpr").
+        case key(String)
+    }
+
+    public init(L: OpaquePointer, state: LuaState, context: Context = .function(nil)) {
+        self.L = L
+        self.state = state
+        self.context = context
+    }
 
     public var count: Int32 { lua_gettop(L) }
 
     public func isNoneOrNil(_ i: Int32) -> Bool { mg_isnoneornil(L, i) != 0 }
 
-    func argError(_ i: Int32, _ expected: String) -> LuaError {
+    /// "bad argument #2 to 'f'", "bad value for magritte.cpu.pc", ... for argument `i`.
+    public func argument(_ i: Int32) -> String {
+        switch context {
+        case .function(let name): "bad argument #\(i)\(name.map { " to '\($0)'" } ?? "")"
+        case .method(let name): i == 1 ? "calling '\(name)' on bad self" : "bad argument #\(i - 1) to '\(name)'"
+        case .field(let name): "bad value for \(name)"
+        case .key(let name): "bad key for \(name)"
+        }
+    }
+
+    public func argError(_ i: Int32, _ expected: String) -> LuaError {
         let got = i > count ? "no value" : state.typeName(at: i)
-        return LuaError("bad argument #\(i) (\(expected) expected, got \(got))")
+        return LuaError("\(argument(i)) (\(expected) expected, got \(got))")
     }
 
     public func integer(_ i: Int32) throws -> Int64 {
         var ok: Int32 = 0
         let v = mg_tointeger(L, i, &ok)
         guard ok != 0 else {
-            if lua_type(L, i) == LUA_TNUMBER { throw LuaError("bad argument #\(i) (number has no integer representation)") }
+            if lua_type(L, i) == LUA_TNUMBER { throw LuaError("\(argument(i)) (number has no integer representation)") }
             throw argError(i, "integer")
         }
         return v
@@ -33,7 +64,7 @@ public struct LuaCall {
     public func word(_ i: Int32, _ what: String = "value") throws -> UInt32 {
         let v = try integer(i)
         guard v >= -(1 << 31) && v <= 0xFFFF_FFFF else {
-            throw LuaError("bad argument #\(i) (\(what) 0x\(String(v, radix: 16)) does not fit in 32 bits)")
+            throw LuaError("\(argument(i)) (\(what) \(v < 0 ? "-0x\(String(v.magnitude, radix: 16))" : "0x\(String(v, radix: 16))") does not fit in 32 bits)")
         }
         return UInt32(truncatingIfNeeded: v)
     }

@@ -43,10 +43,10 @@ public final class LuaClass<T: AnyObject> {
         // methods table
         lua_createtable(L, 0, Int32(methods.count))
         for (key, body) in methods {
-            let className = name
             lua.push(function: { [unowned self] call in
-                let obj = try self.check(call, 1, what: "self (use obj:\(key)(...))")
-                _ = className
+                var call = call
+                call.context = .method(key)
+                let obj = try self.check(call, 1, hint: "call it as obj:\(key)(...)")
                 return try body(obj, call)
             })
             lua_setfield(L, -2, key)
@@ -87,11 +87,11 @@ public final class LuaClass<T: AnyObject> {
         lua_setmetatable(lua.L, -2)
     }
 
-    /// The object at argument `i`, or an error naming the expected type.
-    public func check(_ call: LuaCall, _ i: Int32, what: String? = nil) throws -> T {
+    /// The object at argument `i`, or an error naming the expected type (and `hint`).
+    public func check(_ call: LuaCall, _ i: Int32, hint: String? = nil) throws -> T {
         if let obj = object(call.L, i) { return obj }
         let got = i > call.count ? "no value" : call.state.typeName(at: i)
-        throw LuaError("bad argument #\(i)\(what.map { " (\($0))" } ?? "") (\(name) expected, got \(got))")
+        throw LuaError("\(call.argument(i)) (\(name) expected, got \(got)\(hint.map { "; \($0)" } ?? ""))")
     }
 
     func object(_ L: OpaquePointer, _ i: Int32) -> T? {
@@ -101,6 +101,8 @@ public final class LuaClass<T: AnyObject> {
     }
 
     private func index(_ call: LuaCall) throws -> Int32 {
+        var call = call
+        call.context = .key(name)
         let obj = try check(call, 1)
         let L = call.L
         if lua_type(L, 2) == LUA_TSTRING, let key = call.state.string(at: 2) {
@@ -119,7 +121,10 @@ public final class LuaClass<T: AnyObject> {
     }
 
     private func newIndex(_ call: LuaCall) throws -> Int32 {
+        var call = call
+        call.context = .key(name)
         let obj = try check(call, 1)
+        call.context = .field(lua_type(call.L, 2) == LUA_TSTRING ? "\(name).\(call.state.describe(at: 2))" : "\(name)[\(call.state.describe(at: 2))]")
         if lua_type(call.L, 2) == LUA_TSTRING, let key = call.state.string(at: 2) {
             if let set = setters[key] {
                 try set(obj, call, 3)

@@ -2,15 +2,30 @@ import CMagritteLua
 import MagritteCore
 import MagritteMachine
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A machine as Lua sees it: the Malta board plus the console it printed, the hooks and
 /// breakpoints scripts installed, the trace of recent events and why the last run stopped.
 ///
-/// It is the CPU's observer while anything is hooked; every callback into Lua runs under
-/// `lua_pcall`, and an error there stops the run and is raised again when `run` returns.
-final class LuaMachine: CPUObserver {
+/// It observes the CPU through `ObserverProxy` and the console through the UART's output
+/// closure, neither of which retains it, so a machine that Lua has collected is freed. Every callback into Lua runs under `lua_pcall`; an error there stops
+/// the run and is raised again when `run` returns.
+///
+/// Cost: an event nobody listens for only appends a compact record to the trace (its text is
+/// made when `m:trace()` asks for it); hooks are kept in per-kind lists so an event finds its
+/// listeners without walking a dictionary, and the per-instruction path allocates nothing.
+final class LuaMachine {
     let board: Malta
-    unowned let api: MagritteLua
-    var lua: LuaState { api.lua }
+    unowned(unsafe) let api: MagritteLua
+    /// The Lua state (unowned: it owns this machine through its userdata).
+    unowned(unsafe) let lua: LuaState
+    /// The Lua thread to call back on: the one that called the method running now.
+    var L: OpaquePointer { lua.L }
+    let cpu: CPU
 
     // Console
     var console: [UInt8] = []
@@ -19,11 +34,20 @@ final class LuaMachine: CPUObserver {
     var echo = false
     var outputPattern: String?
 
-    // Hooks
+    // Hooks by id, and the enabled ones by kind (in id order).
     var hooks: [Int: Hook] = [:]
     var nextHookID = 1
-    var pcHooks: [UInt32: [Int]] = [:]
-    var instructionHooks = 0
+    var pcHooks: [UInt32: [Hook]] = [:]
+    var instructionHooks: [Hook] = []
+    /// `instructionHooks` again, unretained, for the per-instruction path (no reference
+    /// counting there).
+    var instructionHookList = UnmanagedList<Hook>()
+    var exceptionHooks: [Hook] = []
+    var modeHooks: [Hook] = []
+    var tlbHooks: [Hook] = []
+    var memoryHooks: [Hook] = []
+    var outputHooks: [Hook] = []
+    var poweroffHooks: [Hook] = []
 
     // Run state
     var stopInfo: [String: TraceValue]?
@@ -31,17 +55,54 @@ final class LuaMachine: CPUObserver {
     var pendingError: LuaError?
     var interrupted = false
     var wasPoweredOff = false
+    /// Whether the CPU may report events now (inside `run`, or inside `outsideRun`).
+    var inRun = false
+    /// Whether `run` is on the stack (a callback must not run, load or reset the machine).
+    var running = false
+    /// Whether the board is inside its run loop, where a stop request is consumed. (The CPU
+    /// keeps a request made between runs for the next one.)
+    var executing = false
+    /// Hooks removed and per-instruction lists replaced while the CPU could be walking them:
+    /// kept until it cannot (`collect()`).
+    var removedHooks: [Hook] = []
+    var replacedLists: [UnmanagedList<Hook>] = []
 
     // Trace
     var trace = Ring<TraceRecord>(capacity: 1000)
-    var instructionTrace: Ring<UInt32>?
+    var instructionTrace = PCRing(capacity: 1)
+    var tracingInstructions = false
+    /// While `run` is on the stack: the absolute stack index of the traceback handler it pushed
+    /// for the callbacks' `lua_pcall` (0: push one per call).
+    var messageHandler: Int32 = 0
 
     init(board: Malta, api: MagritteLua) {
         self.board = board
         self.api = api
+        self.lua = api.lua
+        self.cpu = board.cpu
+        cpu.observer = ObserverProxy(self)
+        // The machine owns the board, so the board must not retain it (nor weakly: a weak
+        // reference would move every retain of the machine to the slow, side-table path).
+        board.uart.output = { [unowned(unsafe) self] byte in self.received(byte) }
     }
 
-    var cpu: CPU { board.cpu }
+    deinit {
+        cpu.observer = nil
+        board.uart.output = nil
+        instructionHookList.free()
+        instructionTrace.free()
+        // Lua collects machines before it closes the state, so the registry is still there.
+        for h in hooks.values { if let ref = h.function { luaL_unref(L, mg_registryindex(), ref) } }
+    }
+
+    /// The retired-instruction counter, safe to read inside a run. The core's
+    /// `retiredInstructions` (cycles - idle - faulted) can underflow there: the CPU adds a
+    /// batch's instructions to `cycles` only when the batch ends, but counts a faulted
+    /// instruction at once. Inside a run this is the count at the start of the current batch.
+    var retired: UInt64 {
+        let executed = cpu.cycles &- cpu.idleCycles
+        return executed >= cpu.faultedInstructions ? executed - cpu.faultedInstructions : 0
+    }
 
     // MARK: Console
 
@@ -49,7 +110,7 @@ final class LuaMachine: CPUObserver {
         console.append(byte)
         sinceRun.append(byte)
         if echo { api.writeOut(byte) }
-        if hooks.values.contains(where: { $0.enabled && $0.kind == .output }) {
+        if !outputHooks.isEmpty {
             undelivered.append(byte)
             if byte == 10 { deliverOutput() }
         }
@@ -65,7 +126,6 @@ final class LuaMachine: CPUObserver {
 
     /// Whether the output of this run matches a Lua pattern (string.find under pcall).
     func matches(_ pattern: String) -> Bool {
-        let L = lua.L
         let base = lua_gettop(L)
         defer { lua_settop(L, base) }
         lua_getglobal(L, "string")
@@ -83,12 +143,14 @@ final class LuaMachine: CPUObserver {
         return mg_isnil(L, -1) == 0
     }
 
+    /// Calls the output callbacks with the complete lines received (or the rest, at the end of
+    /// a run).
     func deliverOutput() {
         guard !undelivered.isEmpty else { return }
         let text = String(decoding: undelivered, as: UTF8.self)
         undelivered.removeAll()
-        for (id, h) in hooks.sorted(by: { $0.key < $1.key }) where h.enabled && h.kind == .output {
-            _ = callHook(id) { self.lua.push(text); return 1 }
+        for h in outputHooks {
+            fire(h, reason: "output", info: ["text": .string(text)]) { self.lua.push(text); return 1 }
         }
     }
 
@@ -96,24 +158,44 @@ final class LuaMachine: CPUObserver {
 
     /// Runs the board; returns the reason and details, or throws the error a callback raised.
     func run(steps: UInt64?, until pattern: String?) throws(LuaError) -> (String, [String: TraceValue]) {
+        guard !running else {
+            throw LuaError("the machine is already running (a callback cannot run or step it: return \"stop\" or call m:stop())")
+        }
         stopInfo = nil
         stopReason = nil
+        pendingError = nil
         interrupted = false
         sinceRun.removeAll()
         outputPattern = pattern
         if let pattern, matches(pattern) { return ("output", ["pattern": .string(pattern)]) }
+        if let e = pendingError {
+            pendingError = nil
+            throw e
+        }
         wasPoweredOff = board.poweredOff
+        let outer = api.running
         api.running = self
+        running = true
+        inRun = true
+        let base = lua_gettop(L)
+        lua_pushcclosure(L, mg_traceback, 0)
+        messageHandler = lua_gettop(L)
+        executing = true
         let outcome = board.run(maxInstructions: steps ?? .max)
-        api.running = nil
+        executing = false
+        cpu.observesInstructions = observesInstructions
         outputPattern = nil
         deliverOutput()
         if board.poweredOff && !wasPoweredOff {
-            trace.append(TraceRecord(kind: "poweroff", pc: cpu.pc, instructions: cpu.retiredInstructions, text: "power off"))
-            for (id, h) in hooks.sorted(by: { $0.key < $1.key }) where h.enabled && h.kind == .poweroff {
-                _ = callHook(id) { 0 }
-            }
+            trace.append(TraceRecord(event: .poweroff(pc: cpu.pc), instructions: retired))
+            for h in poweroffHooks { fire(h, reason: "poweroff", info: [:]) { 0 } }
         }
+        messageHandler = 0
+        lua_settop(L, base)
+        inRun = false
+        running = false
+        api.running = outer
+        collect()
         if let e = pendingError {
             pendingError = nil
             throw e
@@ -130,58 +212,109 @@ final class LuaMachine: CPUObserver {
         }
     }
 
+    /// Runs `body`, which may make the CPU report events outside a run (m:raise, a CP0 write):
+    /// callbacks run, there is nothing to stop, and an error a callback raised is raised here
+    /// (not at the next run).
+    func outsideRun<T>(_ body: () throws -> T) throws -> T {
+        guard !inRun else {
+            // From a callback of this machine's run: its stack frame may not be the current one.
+            let handler = messageHandler
+            messageHandler = 0
+            defer { messageHandler = handler }
+            return try body()
+        }
+        pendingError = nil
+        inRun = true
+        let result = Result { try body() }
+        inRun = false
+        collect()
+        stopReason = nil
+        stopInfo = nil
+        if let e = pendingError {
+            pendingError = nil
+            throw e
+        }
+        return try result.get()
+    }
+
+    /// Ends the current run at the next instruction boundary (nothing outside a run).
     func stop(reason: String, info: [String: TraceValue]) {
+        guard inRun else { return }
         if stopReason == nil {
             stopReason = reason
             stopInfo = info
         }
-        cpu.requestStop()
+        requestStop()
     }
 
     func fail(_ error: LuaError) {
         if pendingError == nil { pendingError = error }
+        requestStop()
+    }
+
+    /// Asks the CPU to stop at the next instruction boundary. The CPU takes an interrupt
+    /// between batches, and the batch that follows clears the request's batch break, so a stop
+    /// asked for from that interrupt's callbacks would only be seen when the batch ends (up to a
+    /// million instructions later, deep in the handler). Observing instructions makes the CPU
+    /// ask `willExecute`, which stops before the first one; `run` restores the flag.
+    func requestStop() {
+        guard executing else { return }
         cpu.requestStop()
+        cpu.observesInstructions = true
     }
 
     // MARK: Hooks
 
-    /// Calls the Lua function of hook `id` with the arguments `push` leaves on the stack.
-    /// Returns the callback's first result as a string ("stop" stops the run), or nil.
-    @discardableResult
-    func callHook(_ id: Int, push: () -> Int32) -> String? {
-        guard let h = hooks[id], let ref = h.function else { return nil }
-        let L = lua.L
-        let base = lua_gettop(L)
-        defer { lua_settop(L, base) }
-        lua_rawgeti(L, mg_registryindex(), lua_Integer(ref))
-        let n = push()
-        do {
-            try lua.pcall(nargs: n, nresults: 1)
-        } catch {
-            fail(error)
-            return nil
-        }
-        if lua_type(L, -1) == LUA_TSTRING { return lua.string(at: -1) }
-        if lua_type(L, -1) == LUA_TBOOLEAN { return lua_toboolean(L, -1) != 0 ? "true" : "false" }
-        return nil
+    /// What a Lua callback returned.
+    enum CallResult {
+        /// An error (kept in `pendingError`), or nothing, nil or false.
+        case falsy
+        case truthy
+        /// The string "stop".
+        case stop
     }
 
-    /// A hook fired: call its function (if any) and stop the run when it is a breakpoint (and its
-    /// condition holds) or its callback returned "stop".
-    func fire(_ id: Int, reason: String, info: [String: TraceValue], event: (() -> Int32)? = nil) {
-        guard let h = hooks[id], h.enabled else { return }
-        hooks[id]!.hits += 1
-        if h.isBreakpoint {
-            if h.function != nil {
-                let r = callHook(id) { event?() ?? 0 }
-                guard r == "true" else { return }
-            }
-            var i = info
-            i["hook"] = .integer(Int64(id))
+    /// Calls the Lua function of `hook` with the arguments `push` leaves on the stack, under
+    /// `lua_pcall` with a traceback handler.
+    @inline(__always)
+    func call(_ hook: Hook, push: () -> Int32) -> CallResult {
+        guard let ref = hook.function else { return .falsy }
+        let base = lua_gettop(L)
+        defer { lua_settop(L, base) }
+        var handler = messageHandler
+        if handler == 0 {
+            lua_pushcclosure(L, mg_traceback, 0)
+            handler = lua_gettop(L)
+        }
+        lua_rawgeti(L, mg_registryindex(), lua_Integer(ref))
+        let n = push()
+        if mg_pcall(L, n, 1, handler) != LUA_OK {
+            fail(LuaError(lua.string(at: -1) ?? "(error object is not a string)"))
+            return .falsy
+        }
+        if lua_type(L, -1) == LUA_TSTRING {
+            var len = 0
+            if let p = lua_tolstring(L, -1, &len), len == 4, memcmp(p, "stop", 4) == 0 { return .stop }
+            return .truthy
+        }
+        return lua_toboolean(L, -1) != 0 ? .truthy : .falsy
+    }
+
+    /// A hook's event happened: count it, call its function (if any), and stop the run when it
+    /// is a breakpoint whose condition holds (no condition, or any value but nil and false) or a
+    /// callback that returned "stop". `info` describes the event for `run`'s second result.
+    @inline(__always)
+    func fire(_ hook: Hook, reason: String, info: @autoclosure () -> [String: TraceValue], push: () -> Int32) {
+        guard hook.enabled else { return }
+        hook.hits &+= 1
+        if hook.isBreakpoint {
+            if hook.function != nil, call(hook, push: push) == .falsy { return }
+            var i = info()
+            i["hook"] = .integer(Int64(hook.id))
             stop(reason: reason, info: i)
-        } else if callHook(id, push: { event?() ?? 0 }) == "stop" {
-            var i = info
-            i["hook"] = .integer(Int64(id))
+        } else if call(hook, push: push) == .stop {
+            var i = info()
+            i["hook"] = .integer(Int64(hook.id))
             stop(reason: "callback", info: i)
         }
     }
@@ -189,6 +322,7 @@ final class LuaMachine: CPUObserver {
     func add(_ hook: Hook) -> Int {
         let id = nextHookID
         nextHookID += 1
+        hook.id = id
         hooks[id] = hook
         hooksChanged()
         return id
@@ -196,44 +330,77 @@ final class LuaMachine: CPUObserver {
 
     func remove(_ id: Int) {
         guard let h = hooks.removeValue(forKey: id) else { return }
-        if let ref = h.function { luaL_unref(lua.L, mg_registryindex(), ref) }
+        h.enabled = false  // a list being walked right now skips it
+        if let ref = h.function { luaL_unref(L, mg_registryindex(), ref) }
+        h.function = nil
+        if inRun { removedHooks.append(h) }
         hooksChanged()
     }
 
-    /// Recomputes what the CPU must report: observer, per-instruction loop, memory watches.
+    /// Frees what callbacks removed or replaced during a run, once nothing walks it.
+    func collect() {
+        guard !inRun else { return }
+        removedHooks.removeAll()
+        for var list in replacedLists { list.free() }
+        replacedLists.removeAll()
+    }
+
+    /// Recomputes what the CPU must report: per-kind lists, per-instruction loop, memory watches.
     func hooksChanged() {
         pcHooks = [:]
-        instructionHooks = 0
+        instructionHooks = []
+        defer {
+            // The CPU may be walking the old list (a callback added or removed a hook).
+            if inRun { replacedLists.append(instructionHookList) } else { instructionHookList.free() }
+            instructionHookList = UnmanagedList(instructionHooks)
+        }
+        exceptionHooks = []
+        modeHooks = []
+        tlbHooks = []
+        memoryHooks = []
+        outputHooks = []
+        poweroffHooks = []
         var watches: [ClosedRange<UInt32>] = []
-        for (id, h) in hooks where h.enabled {
+        for (_, h) in hooks.sorted(by: { $0.key < $1.key }) where h.enabled {
             switch h.kind {
-            case .pc(let pc): pcHooks[pc, default: []].append(id)
-            case .instruction: instructionHooks += 1
-            case .memory(let range, _, _): watches.append(range)
-            default: break
+            case .pc(let pc): pcHooks[pc, default: []].append(h)
+            case .instruction: instructionHooks.append(h)
+            case .exception: exceptionHooks.append(h)
+            case .mode: modeHooks.append(h)
+            case .tlbWrite: tlbHooks.append(h)
+            case .memory(let range, _, _):
+                memoryHooks.append(h)
+                watches.append(range)
+            case .output: outputHooks.append(h)
+            case .poweroff: poweroffHooks.append(h)
             }
         }
-        cpu.observer = self
-        cpu.observesInstructions = !pcHooks.isEmpty || instructionHooks > 0 || instructionTrace != nil
+        cpu.observesInstructions = observesInstructions
         if cpu.memoryWatches != watches { cpu.memoryWatches = watches }
     }
 
-    // MARK: CPUObserver
+    /// Whether the CPU must report every instruction (a pc breakpoint, an instruction hook, the
+    /// instruction trace).
+    var observesInstructions: Bool { !pcHooks.isEmpty || !instructionHooks.isEmpty || tracingInstructions }
 
-    func cpu(_ cpu: CPU, willExecuteAt pc: UInt32) -> ObserverAction {
-        instructionTrace?.append(pc)
-        if instructionHooks > 0 {
-            for (id, h) in hooks where h.enabled && h.kind == .instruction {
-                fire(id, reason: "instruction", info: ["pc": .integer(Int64(pc))]) {
-                    self.lua.push(pc)
+    // MARK: Events (from ObserverProxy)
+
+    @inline(__always)
+    func willExecute(at pc: UInt32) -> ObserverAction {
+        if tracingInstructions { instructionTrace.append(pc) }
+        let list = instructionHookList
+        for i in 0..<list.count {
+            list[i]._withUnsafeGuaranteedRef { h in
+                fire(h, reason: "instruction", info: ["pc": .integer(Int64(pc))]) {
+                    lua_pushinteger(L, lua_Integer(pc))
                     return 1
                 }
             }
         }
-        if let ids = pcHooks[pc] {
-            for id in ids {
-                fire(id, reason: "breakpoint", info: ["pc": .integer(Int64(pc))]) {
-                    self.lua.push(pc)
+        if !pcHooks.isEmpty, let hs = pcHooks[pc] {
+            for h in hs {
+                fire(h, reason: "breakpoint", info: ["pc": .integer(Int64(pc))]) {
+                    lua_pushinteger(L, lua_Integer(pc))
                     return 1
                 }
             }
@@ -241,15 +408,14 @@ final class LuaMachine: CPUObserver {
         return stopReason != nil || pendingError != nil ? .stop : .proceed
     }
 
-    func cpu(_ cpu: CPU, didTakeException trap: Trap) -> ObserverAction {
+    func didTakeException(_ trap: Trap) {
+        trace.append(TraceRecord(event: .exception(trap), instructions: retired))
+        guard inRun, !exceptionHooks.isEmpty else { return }
         let info = exceptionInfo(trap)
-        trace.append(TraceRecord(kind: "exception", pc: trap.pc, instructions: cpu.retiredInstructions,
-                                 text: "\(trap.code)\(trap.isRefill ? " (refill)" : "") at 0x\(hex(trap.pc))\(trap.inDelaySlot ? " in a delay slot" : "")\(trap.badVAddr.map { ", BadVAddr 0x\(hex($0))" } ?? "")"))
-        for (id, h) in hooks.sorted(by: { $0.key < $1.key }) {
+        for h in exceptionHooks {
             guard case .exception(let code) = h.kind, code == nil || code == trap.code else { continue }
-            fire(id, reason: "exception", info: info) { self.pushTable(info); return 1 }
+            fire(h, reason: "exception", info: info) { self.pushTable(info); return 1 }
         }
-        return .proceed
     }
 
     func exceptionInfo(_ trap: Trap) -> [String: TraceValue] {
@@ -257,68 +423,99 @@ final class LuaMachine: CPUObserver {
             "cause": .string(trap.code.description), "code": .integer(Int64(trap.code.rawValue)),
             "pc": .integer(Int64(trap.pc)), "epc": .integer(Int64(trap.restartPC)),
             "delay_slot": .boolean(trap.inDelaySlot), "refill": .boolean(trap.isRefill),
-            "instructions": .integer(Int64(cpu.retiredInstructions)),
+            "instructions": .integer(Int64(retired)),
         ]
         if let b = trap.badVAddr { info["badvaddr"] = .integer(Int64(b)) }
         return info
     }
 
-    func cpu(_ cpu: CPU, didChangeMode change: ModeChange) -> ObserverAction {
+    func didChangeMode(_ change: ModeChange) {
+        trace.append(TraceRecord(event: .mode(change), instructions: retired))
+        guard inRun, !modeHooks.isEmpty else { return }
         let info: [String: TraceValue] = [
             "from": .string(change.from.description), "to": .string(change.to.description),
             "cause": .string(Names.cause(change.cause)), "pc": .integer(Int64(change.pc)),
-            "instructions": .integer(Int64(cpu.retiredInstructions)),
+            "instructions": .integer(Int64(retired)),
         ]
-        trace.append(TraceRecord(kind: "mode", pc: change.pc, instructions: cpu.retiredInstructions,
-                                 text: "\(change.from) -> \(change.to) (\(Names.cause(change.cause)))"))
-        for (id, h) in hooks.sorted(by: { $0.key < $1.key }) {
+        for h in modeHooks {
             guard case .mode(let from, let to) = h.kind else { continue }
             if let from, from != change.from { continue }
             if let to, to != change.to { continue }
-            fire(id, reason: "mode_change", info: info) { self.pushTable(info); return 1 }
+            fire(h, reason: "mode_change", info: info) { self.pushTable(info); return 1 }
         }
-        return .proceed
     }
 
-    func cpu(_ cpu: CPU, didWriteTLB index: Int, entry: TLBEntry, pc: UInt32) -> ObserverAction {
+    func didWriteTLB(_ index: Int, entry: TLBEntry, pc: UInt32) {
+        trace.append(TraceRecord(event: .tlbWrite(index: index, entry: entry, pc: pc), instructions: retired))
+        guard inRun, !tlbHooks.isEmpty else { return }
         let info: [String: TraceValue] = [
             "index": .integer(Int64(index)), "entryhi": .integer(Int64(entry.entryHi)),
             "entrylo0": .integer(Int64(entry.entryLo0)), "entrylo1": .integer(Int64(entry.entryLo1)),
             "pagemask": .integer(Int64(entry.pageMask)), "pc": .integer(Int64(pc)),
-            "instructions": .integer(Int64(cpu.retiredInstructions)),
+            "instructions": .integer(Int64(retired)),
         ]
-        trace.append(TraceRecord(kind: "tlb_write", pc: pc, instructions: cpu.retiredInstructions,
-                                 text: "TLB[\(index)] = EntryHi 0x\(hex(entry.entryHi)) Lo0 0x\(hex(entry.entryLo0)) Lo1 0x\(hex(entry.entryLo1))"))
-        for (id, h) in hooks.sorted(by: { $0.key < $1.key }) where h.kind == .tlbWrite {
-            fire(id, reason: "tlb_write", info: info) { self.pushTable(info); return 1 }
+        for h in tlbHooks {
+            fire(h, reason: "tlb_write", info: info) { self.pushTable(info); return 1 }
         }
-        return .proceed
     }
 
-    func cpu(_ cpu: CPU, didAccessMemory access: MemoryAccess) -> ObserverAction {
-        let info: [String: TraceValue] = [
-            "address": .integer(Int64(access.virtual)), "physical": .integer(Int64(access.physical)),
-            "size": .integer(Int64(access.size)), "value": .integer(Int64(access.value)),
-            "write": .boolean(access.isWrite), "pc": .integer(Int64(access.pc)),
-        ]
-        for (id, h) in hooks.sorted(by: { $0.key < $1.key }) {
+    func didAccessMemory(_ access: MemoryAccess) {
+        guard inRun else { return }
+        var info: [String: TraceValue]?
+        for h in memoryHooks {
             guard case .memory(let range, let reads, let writes) = h.kind else { continue }
             guard access.isWrite ? writes : reads else { continue }
             guard access.virtual <= range.upperBound && access.virtual &+ UInt32(access.size - 1) >= range.lowerBound else { continue }
-            fire(id, reason: "watch", info: info) { self.pushTable(info); return 1 }
+            let i = info ?? [
+                "address": .integer(Int64(access.virtual)), "physical": .integer(Int64(access.physical)),
+                "size": .integer(Int64(access.size)), "value": .integer(Int64(access.value)),
+                "write": .boolean(access.isWrite), "pc": .integer(Int64(access.pc)),
+            ]
+            info = i
+            fire(h, reason: "watch", info: i) { self.pushTable(i); return 1 }
         }
-        return .proceed
     }
 
     // MARK: Helpers
 
     func pushTable(_ info: [String: TraceValue]) {
-        let L = lua.L
         lua_createtable(L, 0, Int32(info.count))
         for (k, v) in info {
             v.push(lua)
             lua_setfield(L, -2, k)
         }
+    }
+}
+
+/// The CPU's observer for a machine. The CPU holds its observer strongly and the machine holds
+/// the board, and so the CPU: this proxy breaks that cycle. The machine clears `cpu.observer`
+/// when it goes away, so `machine` is never used after that.
+final class ObserverProxy: CPUObserver {
+    unowned(unsafe) let machine: LuaMachine
+    let unmanaged: Unmanaged<LuaMachine>
+    init(_ m: LuaMachine) {
+        machine = m
+        unmanaged = .passUnretained(m)
+    }
+
+    func cpu(_ cpu: CPU, willExecuteAt pc: UInt32) -> ObserverAction {
+        unmanaged._withUnsafeGuaranteedRef { $0.willExecute(at: pc) }
+    }
+    func cpu(_ cpu: CPU, didTakeException trap: Trap) -> ObserverAction {
+        machine.didTakeException(trap)
+        return .proceed
+    }
+    func cpu(_ cpu: CPU, didChangeMode change: ModeChange) -> ObserverAction {
+        machine.didChangeMode(change)
+        return .proceed
+    }
+    func cpu(_ cpu: CPU, didWriteTLB index: Int, entry: TLBEntry, pc: UInt32) -> ObserverAction {
+        machine.didWriteTLB(index, entry: entry, pc: pc)
+        return .proceed
+    }
+    func cpu(_ cpu: CPU, didAccessMemory access: MemoryAccess) -> ObserverAction {
+        machine.didAccessMemory(access)
+        return .proceed
     }
 }
 
@@ -349,22 +546,120 @@ enum HookKind: Equatable {
     case poweroff
 }
 
-struct Hook {
-    var kind: HookKind
+/// A hook or breakpoint: what `m:on(...)` and the `break_*` methods install.
+final class Hook {
+    var id = 0
+    let kind: HookKind
     /// Registry reference of the Lua function (callback, or breakpoint condition).
     var function: Int32?
-    var isBreakpoint: Bool
+    let isBreakpoint: Bool
     var enabled = true
     var hits = 0
-    var description: String
+    let description: String
+
+    init(kind: HookKind, function: Int32?, isBreakpoint: Bool, description: String) {
+        self.kind = kind
+        self.function = function
+        self.isBreakpoint = isBreakpoint
+        self.description = description
+    }
 }
 
-/// One event kept in the machine's bounded trace.
+/// One event kept in the machine's bounded trace, as it happened (its text is made on demand).
 struct TraceRecord {
-    var kind: String
-    var pc: UInt32
+    enum Event {
+        case exception(Trap)
+        case mode(ModeChange)
+        case tlbWrite(index: Int, entry: TLBEntry, pc: UInt32)
+        case poweroff(pc: UInt32)
+    }
+
+    var event: Event
     var instructions: UInt64
-    var text: String
+
+    var kind: String {
+        switch event {
+        case .exception: "exception"
+        case .mode: "mode_change"
+        case .tlbWrite: "tlb_write"
+        case .poweroff: "poweroff"
+        }
+    }
+
+    var pc: UInt32 {
+        switch event {
+        case .exception(let t): t.pc
+        case .mode(let c): c.pc
+        case .tlbWrite(_, _, let pc), .poweroff(let pc): pc
+        }
+    }
+
+    var text: String {
+        switch event {
+        case .exception(let trap):
+            "\(trap.code)\(trap.isRefill ? " (refill)" : "") at 0x\(hex(trap.pc))"
+                + (trap.inDelaySlot ? " in a delay slot" : "") + (trap.badVAddr.map { ", BadVAddr 0x\(hex($0))" } ?? "")
+        case .mode(let change):
+            "\(change.from) -> \(change.to) (\(Names.cause(change.cause)))"
+        case .tlbWrite(let index, let entry, _):
+            "TLB[\(index)] = EntryHi 0x\(hex(entry.entryHi)) Lo0 0x\(hex(entry.entryLo0)) Lo1 0x\(hex(entry.entryLo1))"
+        case .poweroff:
+            "power off"
+        }
+    }
+}
+
+/// The last pcs executed: a fixed-capacity ring in memory of its own (no copy-on-write checks
+/// or reference counting on the per-instruction path). `free()` releases it.
+struct PCRing {
+    let buffer: UnsafeMutablePointer<UInt32>
+    let capacity: Int
+    var count = 0
+    var head = 0
+
+    init(capacity: Int) {
+        self.capacity = max(1, capacity)
+        buffer = .allocate(capacity: self.capacity)
+    }
+
+    func free() { buffer.deallocate() }
+
+    @inline(__always)
+    mutating func append(_ pc: UInt32) {
+        buffer[head] = pc
+        head += 1
+        if head == capacity { head = 0 }
+        if count < capacity { count += 1 }
+    }
+
+    /// Oldest first.
+    var ordered: [UInt32] {
+        (0..<count).map { buffer[(head - count + $0 + capacity) % capacity] }
+    }
+}
+
+/// Unretained references to objects that something else keeps alive (here: `hooks`), for loops
+/// that must not touch reference counts. `free()` releases the storage.
+struct UnmanagedList<T: AnyObject> {
+    private(set) var base: UnsafeMutablePointer<Unmanaged<T>>?
+    private(set) var count = 0
+
+    init() {}
+
+    init(_ objects: [T]) {
+        count = objects.count
+        guard count > 0 else { return }
+        base = .allocate(capacity: count)
+        for (i, o) in objects.enumerated() { (base! + i).initialize(to: .passUnretained(o)) }
+    }
+
+    mutating func free() {
+        base?.deallocate()
+        base = nil
+        count = 0
+    }
+
+    subscript(i: Int) -> Unmanaged<T> { base.unsafelyUnwrapped[i] }
 }
 
 /// A fixed-capacity ring buffer (oldest entries are dropped).
@@ -375,12 +670,14 @@ struct Ring<T> {
 
     init(capacity: Int) { self.capacity = max(1, capacity) }
 
+    @inline(__always)
     mutating func append(_ x: T) {
         if items.count < capacity {
             items.append(x)
         } else {
             items[head] = x
-            head = (head + 1) % capacity
+            head += 1
+            if head == capacity { head = 0 }
         }
     }
 

@@ -14,18 +14,24 @@ public struct LuaError: Error, CustomStringConvertible, Sendable {
 /// returned (so `lua_error`'s longjmp never crosses Swift code). Lua code is only ever run under
 /// `lua_pcall`, so Lua errors reach Swift as `LuaError` values with a traceback.
 public final class LuaState {
-    public let L: OpaquePointer
+    /// The thread that Swift code works on: the main thread, or, while a Swift function runs,
+    /// the thread (coroutine) that called it, so that what the function pushes lands on its
+    /// caller's stack.
+    public fileprivate(set) var L: OpaquePointer
+    /// The main thread.
+    public let main: OpaquePointer
 
     public init() {
         guard let L = luaL_newstate() else { fatalError("Lua could not allocate its state") }
         self.L = L
+        main = L
         luaL_openlibs(L)
         // Remember the Swift object for callbacks that only get the lua_State.
         lua_pushlightuserdata(L, Unmanaged.passUnretained(self).toOpaque())
         lua_setfield(L, mg_registryindex(), LuaState.selfKey)
     }
 
-    deinit { lua_close(L) }
+    deinit { lua_close(main) }
 
     static let selfKey = "magritte.state"
 
@@ -142,9 +148,9 @@ public final class LuaState {
 
     // MARK: Swift functions
 
-    /// Pushes a Swift function callable from Lua.
-    public func push(function: @escaping LuaFunction) {
-        let box = Unmanaged.passRetained(FunctionBox(function))
+    /// Pushes a Swift function callable from Lua; `name` appears in its argument errors.
+    public func push(function: @escaping LuaFunction, name: String? = nil) {
+        let box = Unmanaged.passRetained(FunctionBox(function, state: self, name: name))
         let ud = mg_newuserdata(L, MemoryLayout<UnsafeRawPointer>.size)!
         ud.storeBytes(of: box.toOpaque(), as: UnsafeMutableRawPointer.self)
         if luaL_newmetatable(L, "magritte.function") != 0 {
@@ -172,13 +178,25 @@ public typealias LuaFunction = (LuaCall) throws -> Int32
 
 final class FunctionBox {
     let function: LuaFunction
-    init(_ f: @escaping LuaFunction) { function = f }
+    /// The state the function was pushed into (it outlives the function's userdata).
+    unowned(unsafe) let state: LuaState
+    let name: String?
+    init(_ f: @escaping LuaFunction, state: LuaState, name: String?) {
+        function = f
+        self.state = state
+        self.name = name
+    }
 }
 
 private func callSwiftFunction(_ L: OpaquePointer) -> Int32 {
     let ud = lua_touserdata(L, mg_upvalueindex(2))!
     let box = Unmanaged<FunctionBox>.fromOpaque(ud.load(as: UnsafeMutableRawPointer.self)).takeUnretainedValue()
-    let call = LuaCall(L: L, state: LuaState.from(L))
+    let state = box.state
+    let call = LuaCall(L: L, state: state, context: .function(box.name))
+    // Work on the caller's thread (a coroutine's, perhaps) until the function returns.
+    let outer = state.L
+    state.L = L
+    defer { state.L = outer }
     do {
         return try box.function(call)
     } catch {

@@ -8,7 +8,11 @@ extension MagritteLua {
     func defineCPU() {
         let c = cpuClass
         c.description { v in "magritte.cpu(pc 0x\(hex(v.cpu.pc)), \(v.cpu.mode))" }
-        c.field("pc", get: { v, lua in lua.push(v.cpu.pc) }, set: { v, call, i in v.cpu.jump(to: try call.word(i, "pc")) })
+        c.field("pc", get: { v, lua in lua.push(v.cpu.pc) }, set: { v, call, i in
+            let pc = try call.word(i, "pc")
+            try notRunning(v.machine, "setting pc")
+            v.cpu.jump(to: pc)
+        })
         c.field("npc", get: { v, lua in lua.push(v.cpu.npc) })
         c.field("hi", get: { v, lua in lua.push(v.cpu.hi) }, set: { v, call, i in v.cpu.hi = try call.word(i) })
         c.field("lo", get: { v, lua in lua.push(v.cpu.lo) }, set: { v, call, i in v.cpu.lo = try call.word(i) })
@@ -17,7 +21,7 @@ extension MagritteLua {
         c.field("erl", get: { v, lua in lua.push(v.cpu.cp0.status & StatusBits.erl != 0) })
         c.field("ie", get: { v, lua in lua.push(v.cpu.cp0.status & StatusBits.ie != 0) })
         c.field("delay_slot", get: { v, lua in lua.push(v.cpu.inDelaySlot) })
-        c.field("instructions", get: { v, lua in lua.push(v.cpu.retiredInstructions) })
+        c.field("instructions", get: { v, lua in lua.push(v.machine.retired) })
         c.field("count", get: { v, lua in lua.push(v.cpu.count) })
         c.field("tlb_entries", get: { v, lua in lua.push(v.cpu.configuration.tlbEntries) })
         c.field("gpr", get: { [unowned self] v, _ in gprClass.push(v, in: lua) })
@@ -96,7 +100,9 @@ extension MagritteLua {
             return true
         }, set: { v, call, k, val in
             let (r, s) = try cp0Index(call, k)
-            v.cpu.writeCP0(r, s, try call.word(val, "CP0 value"))
+            let value = try call.word(val, "CP0 value")
+            try notRunning(v.machine, "writing CP0")
+            try v.machine.outsideRun { v.cpu.writeCP0(r, s, value) }
             return true
         })
         p.method("read") { v, call in
@@ -108,7 +114,9 @@ extension MagritteLua {
         p.method("write") { v, call in
             let r = try call.integer(2), s = try call.integer(3)
             guard (0..<32).contains(r), (0..<8).contains(s) else { throw LuaError("cp0:write(register 0..31, select 0..7, value)") }
-            v.cpu.writeCP0(Int(r), Int(s), try call.word(4, "CP0 value"))
+            let value = try call.word(4, "CP0 value")
+            try notRunning(v.machine, "writing CP0")
+            try v.machine.outsideRun { v.cpu.writeCP0(Int(r), Int(s), value) }
             return 0
         }
     }

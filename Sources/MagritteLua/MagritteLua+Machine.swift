@@ -15,7 +15,7 @@ extension MagritteLua {
         c.field("mem", get: { [unowned self] m, _ in memoryClass.push(MemoryView(m, physical: false), in: lua) })
         c.field("phys", get: { [unowned self] m, _ in memoryClass.push(MemoryView(m, physical: true), in: lua) })
         c.field("console", get: { m, lua in lua.push(String(decoding: m.console, as: UTF8.self)) })
-        c.field("instructions", get: { m, lua in lua.push(m.cpu.retiredInstructions) })
+        c.field("instructions", get: { m, lua in lua.push(m.retired) })
         c.field("cycles", get: { m, lua in lua.push(m.cpu.cycles) })
         c.field("powered_off", get: { m, lua in lua.push(m.board.poweredOff) })
         c.field("image", get: { m, lua in
@@ -47,6 +47,7 @@ extension MagritteLua {
         }
         c.method("reset") { m, _ in
             guard m.board.image != nil else { throw LuaError("reset: no image loaded (use m:load(path))") }
+            try notRunning(m, "reset")
             m.board.boot()
             m.console.removeAll()
             return 0
@@ -69,9 +70,7 @@ extension MagritteLua {
                 default: throw LuaError("run: until_output must be a Lua pattern (a string)")
                 }
             }
-            guard m.board.image != nil || m.cpu.pc != 0xBFC0_0000 else {
-                throw LuaError("run: no image loaded (use m:load(path) or magritte.machine{image = path})")
-            }
+            try checkRunnable(m, "run")
             let (reason, info) = try m.run(steps: steps, until: pattern)
             lua.push(reason)
             m.pushTable(info)
@@ -79,6 +78,7 @@ extension MagritteLua {
         }
         c.method("step") { [unowned self] m, call in
             let n = try call.optionalInteger(2) ?? 1
+            try checkRunnable(m, "step")
             let (reason, info) = try m.run(steps: try self.steps(n), until: nil)
             lua.push(reason)
             m.pushTable(info)
@@ -168,13 +168,16 @@ extension MagritteLua {
         }
         c.method("raise") { [unowned self] m, call in
             let name = try call.string(2)
+            try notRunning(m, "raise")
             let code = try exceptionCode(name == "tlb_refill" ? "TLBL" : name)
             let address = try call.optionalWord(3, "address")
             if [.tlbLoad, .tlbStore, .tlbModified, .addressErrorLoad, .addressErrorStore].contains(code) && address == nil {
                 throw LuaError("raise: \(code) needs the faulting address as the second argument")
             }
-            m.cpu.inject(code, badVAddr: address, refill: name == "tlb_refill" || (call.count >= 4 && call.boolean(4)),
-                         coprocessor: code == .coprocessorUnusable ? 1 : 0)
+            try m.outsideRun {
+                m.cpu.inject(code, badVAddr: address, refill: name == "tlb_refill" || (call.count >= 4 && call.boolean(4)),
+                             coprocessor: code == .coprocessorUnusable ? 1 : 0)
+            }
             return 0
         }
         c.method("type") { m, call in
@@ -199,11 +202,13 @@ extension MagritteLua {
         c.method("trace_instructions") { [unowned self] m, call in
             if lua_type(call.L, 2) == LUA_TNUMBER {
                 let n = try call.integer(2)
-                m.instructionTrace = n > 0 ? Ring(capacity: Int(min(n, 1 << 20))) : nil
+                m.instructionTrace.free()
+                m.instructionTrace = PCRing(capacity: n > 0 ? Int(min(n, 1 << 20)) : 1)
+                m.tracingInstructions = n > 0
                 m.hooksChanged()
                 return 0
             }
-            let pcs = m.instructionTrace?.ordered ?? []
+            let pcs = m.tracingInstructions ? m.instructionTrace.ordered : []
             let L = lua.L
             lua_createtable(L, Int32(pcs.count), 0)
             for (i, pc) in pcs.enumerated() {
@@ -229,6 +234,14 @@ extension MagritteLua {
             let a = try call.word(2, "address")
             if let s = symbolize(m, a) { lua.push(s) } else { lua.pushNil() }
             return 1
+        }
+    }
+
+    /// A machine can run once it has an image, or once a script has moved pc off the reset
+    /// vector (code it wrote itself).
+    func checkRunnable(_ m: LuaMachine, _ what: String) throws {
+        guard m.board.image != nil || m.cpu.pc != 0xBFC0_0000 else {
+            throw LuaError("\(what): no image loaded (use m:load(path) or magritte.machine{image = path})")
         }
     }
 
@@ -259,7 +272,7 @@ extension MagritteLua {
         }
         var size: Int64 = 4
         if case .integer(let s) = call.field(i, "size") { size = s }
-        guard size >= 1 && a + size <= 0x1_0000_0000 else { throw LuaError("memory range size must be at least 1 and stay below 4 GiB") }
+        guard size >= 1 && size <= 0x1_0000_0000 - a else { throw LuaError("memory range size must be at least 1 and stay below 4 GiB") }
         var access = "rw"
         if case .string(let s) = call.field(i, "access") { access = s }
         guard ["r", "w", "rw", "wr"].contains(access) else { throw LuaError("access must be \"r\", \"w\" or \"rw\"") }
@@ -310,5 +323,13 @@ extension MagritteLua {
             out += "\(marker) \(hex(a)):  \(hex(w))  \(text)\n"
         }
         return out
+    }
+}
+
+/// What changes where the CPU is (pc, an exception, CP0, a new image) cannot happen in the middle
+/// of its instruction loop, from a callback.
+func notRunning(_ m: LuaMachine, _ what: String) throws {
+    guard !m.running else {
+        throw LuaError("\(what): not while the machine runs (from a callback): stop the run first (return \"stop\" or call m:stop()), then \(what)")
     }
 }

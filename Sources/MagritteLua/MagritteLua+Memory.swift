@@ -50,7 +50,7 @@ extension MagritteLua {
         }
         c.method("write_string") { v, call in
             let a = try call.word(2, "address")
-            guard lua_type(call.L, 3) == LUA_TSTRING else { throw LuaError("bad argument #2 to 'write_string' (string expected)") }
+            guard lua_type(call.L, 3) == LUA_TSTRING else { throw call.argError(3, "string") }
             var len = 0
             let p = lua_tolstring(call.L, 3, &len)!
             let bytes = UnsafeRawBufferPointer(start: p, count: len)
@@ -70,8 +70,7 @@ extension MagritteLua {
         c.field("active", get: { h, lua in lua.push(h.machine.hooks[h.id] != nil) })
         c.field("description", get: { h, lua in lua.push(try h.hook.description) })
         c.field("enabled", get: { h, lua in lua.push(try h.hook.enabled) }, set: { h, call, i in
-            _ = try h.hook
-            h.machine.hooks[h.id]!.enabled = call.boolean(i)
+            try h.hook.enabled = call.boolean(i)
             h.machine.hooksChanged()
         })
         c.method("remove") { h, _ in
@@ -80,14 +79,12 @@ extension MagritteLua {
             return 0
         }
         c.method("enable") { h, _ in
-            _ = try h.hook
-            h.machine.hooks[h.id]!.enabled = true
+            try h.hook.enabled = true
             h.machine.hooksChanged()
             return 0
         }
         c.method("disable") { h, _ in
-            _ = try h.hook
-            h.machine.hooks[h.id]!.enabled = false
+            try h.hook.enabled = false
             h.machine.hooksChanged()
             return 0
         }

@@ -51,7 +51,7 @@ public final class MagritteLua {
     func defineModule() {
         let L = lua.L
         lua_createtable(L, 0, 8)
-        lua.push(function: { [unowned self] call in try self.newMachine(call) })
+        lua.push(function: { [unowned self] call in try self.newMachine(call) }, name: "magritte.machine")
         lua_setfield(L, -2, "machine")
         lua.push("0.1")
         lua_setfield(L, -2, "version")
@@ -60,13 +60,13 @@ public final class MagritteLua {
             let pc = try call.optionalWord(2, "pc") ?? 0
             call.state.push(Disassembler.text(word: word, pc: pc))
             return 1
-        })
+        }, name: "magritte.disasm_word")
         lua_setfield(L, -2, "disasm_word")
         lua.push(function: { call in
             let v = try call.word(1)
             call.state.push("0x" + hex(v))
             return 1
-        })
+        }, name: "magritte.hex")
         lua_setfield(L, -2, "hex")
         lua.push(Names.exceptionList)
         lua_setfield(L, -2, "exceptions")
@@ -119,17 +119,16 @@ public final class MagritteLua {
             default: throw LuaError("echo must be a boolean")
             }
         }
-        var machine: LuaMachine!
-        let board = Malta(configuration: config) { byte in machine.received(byte) }
-        machine = LuaMachine(board: board, api: self)
+        let board = Malta(configuration: config)
+        let machine = LuaMachine(board: board, api: self)
         machine.echo = echo
-        machine.hooksChanged()
         if let image { try load(machine, image) }
         machineClass.push(machine, in: lua)
         return 1
     }
 
     func load(_ m: LuaMachine, _ path: String) throws {
+        try notRunning(m, "load")
         do {
             try m.board.load(path: path)
         } catch {

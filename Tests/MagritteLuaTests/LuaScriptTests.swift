@@ -1,0 +1,58 @@
+import Foundation
+import Testing
+@testable import MagritteLua
+
+/// The Lua test scripts (Tests/lua/*.lua) and the newcomer scenarios (Scripts/*.lua), each run
+/// in a fresh Lua state as `magritte run FILE` would. A script fails by raising an error
+/// (`assert`); the message, with its traceback, becomes the test's failure.
+///
+/// They need the guest programs (Scripts/build-guests); without them each is skipped.
+@Suite(.serialized) struct LuaScriptTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static func files(in dir: String) -> [String] {
+        let url = root.appendingPathComponent(dir)
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []
+        return names.filter { $0.hasSuffix(".lua") }.sorted().map { "\(dir)/\($0)" }
+    }
+
+    static let guestsBuilt = FileManager.default.fileExists(atPath: root.appendingPathComponent(".build/guests/os/teachos.elf").path)
+        && FileManager.default.fileExists(atPath: root.appendingPathComponent(".build/guests/tests/hello.elf").path)
+
+    /// Runs `path` (relative to the repository root, from the root, as the scripts expect) and
+    /// returns what it printed.
+    static func run(_ path: String) throws -> String {
+        let m = MagritteLua()
+        var echoed: [UInt8] = []
+        m.writeOut = { echoed.append($0) }
+        // Collect print() instead of writing to the test's stdout.
+        try m.lua.run("""
+            local out = {}
+            __printed = out
+            local function put(sep, t)
+              for i = 1, t.n do out[#out + 1] = (i > 1 and sep or "") .. tostring(t[i]) end
+            end
+            print = function(...) put("\\t", table.pack(...)) out[#out + 1] = "\\n" end
+            io.write = function(...) put("", table.pack(...)) return io.stdout end
+            """)
+        // Guest paths in the scripts are relative to the repository root.
+        _ = FileManager.default.changeCurrentDirectoryPath(root.path)
+        var failure: LuaError?
+        do { try m.lua.runFile(path) } catch { failure = error }
+        let printed = (try? m.lua.run("return table.concat(__printed)").first) ?? ""
+        if let failure { throw LuaError("\(failure.message)\n--- output so far ---\n\(printed)") }
+        return printed + (echoed.isEmpty ? "" : "\n--- echoed console ---\n" + String(decoding: echoed, as: UTF8.self))
+    }
+
+    @Test(.enabled(if: guestsBuilt, "needs Scripts/build-guests"), .serialized, arguments: files(in: "Tests/lua"))
+    func testScript(_ path: String) throws {
+        _ = try Self.run(path)
+    }
+
+    @Test(.enabled(if: guestsBuilt, "needs Scripts/build-guests"), .serialized, arguments: files(in: "Scripts"))
+    func scenario(_ path: String) throws {
+        let out = try Self.run(path)
+        #expect(!out.isEmpty, "\(path) printed nothing")
+        if ProcessInfo.processInfo.environment["MAGRITTE_SHOW_SCRIPTS"] != nil { print("=== \(path)\n\(out)") }
+    }
+}
