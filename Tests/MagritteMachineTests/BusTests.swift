@@ -23,10 +23,12 @@ import MagritteCore
         let malta = Malta()
         let bus = malta.bus
         // QEMU's Malta: no bus error below 0x20000000.
-        for a: UInt32 in [0x1F10_0000, 0x1000_0000, 0x0800_0000, 0x1A00_0000, 0x1F00_0940, 0x1BE0_0000] {
+        for a: UInt32 in [0x1F10_0000, 0x1000_0000, 0x0800_0000, 0x1A00_0000, 0x1F00_0940, 0x1BE0_1000] {
             #expect(bus.read(a, size: 4) == 0)
             #expect(bus.write(a, size: 4, value: 1))
         }
+        // The GT-64120's registers answer at 0x1BE00000 (CPU interface: little-endian).
+        #expect(bus.read(0x1BE0_0000, size: 4) == 0x1000)
         // Above it (reachable through the TLB only) nothing answers.
         for a: UInt32 in [0x2000_0000, 0x4000_0000, 0x8000_1000, 0xFFFF_F000] {
             #expect(bus.read(a, size: 4) == nil)

@@ -149,8 +149,9 @@ struct EndToEndTests {
         #expect(text == "ABC")
     }
 
-    /// Interrupt-driven input: the UART's receive interrupt reaches Cause.IP2, the guest sleeps
-    /// in WAIT between characters, so the board must block for console input.
+    /// Interrupt-driven input: the UART's receive interrupt reaches Cause.IP2 through the i8259
+    /// (acknowledged as Linux does: the GT-64120's interrupt-acknowledge read, then an EOI), the
+    /// guest sleeps in WAIT between characters, so the board must block for console input.
     static let irqRuntime = #"""
             .set noreorder
             .text
@@ -197,6 +198,8 @@ struct EndToEndTests {
             nop
 
         handler:                     # interrupts only: take the byte, roll back a sleep
+            lui   $k0, 0xBBE0
+            lw    $k1, 0xC34($k0)    # PCI interrupt acknowledge: the i8259 puts IRQ 4 in service
             lui   $k0, 0xB800
             lbu   $k1, 0x3FD($k0)    # LSR
             andi  $k1, $k1, 1
@@ -216,7 +219,10 @@ struct EndToEndTests {
             sb    $k1, 0($k0)
             lui   $k0, %hi(saved_t0)
             lw    $t0, %lo(saved_t0)($k0)
-        3:  mfc0  $k0, $14
+        3:  lui   $k0, 0xB800
+            li    $k1, 0x20
+            sb    $k1, 0x20($k0)     # non-specific EOI to the master i8259
+            mfc0  $k0, $14
             lui   $k1, %hi(region)
             addiu $k1, $k1, %lo(region)
             subu  $k0, $k0, $k1

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import MagritteCore
 
 /// How to build a Malta.
@@ -11,6 +16,13 @@ public struct MaltaConfiguration: Sendable {
     /// The 32 bytes passed as the "rngseed" environment variable. QEMU draws them from the host;
     /// here they are fixed so that runs are deterministic.
     public var rngSeed = [UInt8](repeating: 0, count: 32)
+    /// The emulated CPU clock: instruction slots per second of guest time. Guest time is
+    /// `CPU.cycles` at this rate (CP0 Count runs at half of it); the RTC and the PIT keep time
+    /// by it. 100 MHz by default: Linux reports "CPU frequency 100.00 MHz".
+    public var cpuFrequency: UInt64 = 100_000_000
+    /// What the RTC reads at guest time 0, in seconds since 1970-01-01 UTC. Fixed (QEMU uses the
+    /// host's clock) so that runs are deterministic: 2000-01-01 00:00:00 by default.
+    public var rtcStartTime: Int64 = 946_684_800
 
     public init(ramSize: Int = 128 << 20) {
         self.ramSize = ramSize
@@ -28,7 +40,8 @@ public protocol ConsoleInput: AnyObject {
 
 /// Why `Malta.run` returned.
 public enum RunOutcome: Equatable, Sendable {
-    /// The guest wrote the reset magic to SOFTRES (QEMU with `-no-reboot` exits there).
+    /// The guest wrote the reset magic to SOFTRES (QEMU with `-no-reboot` exits there), or
+    /// powered the board off through the PIIX4 (Linux's `poweroff`).
     case poweredOff
     /// The instruction budget given to `run` is used up.
     case instructionLimit
@@ -39,9 +52,10 @@ public enum RunOutcome: Equatable, Sendable {
     case stopped
 }
 
-/// The MIPS Malta board: 24Kc CPU, RAM, the ISA 16550 UART (COM1), the FPGA registers with
-/// SOFTRES and the CBUS UART, and the boot ROM, wired as QEMU's `-M malta` (see
-/// `Docs/board.md`). Loads an ELF kernel and starts it as QEMU's `-kernel` boot loader does.
+/// The MIPS Malta board: 24Kc CPU, RAM, the GT-64120 system controller, the PIIX4's i8259
+/// pair, RTC and PIT, the ISA 16550 UART (COM1), the FPGA registers with SOFTRES and the CBUS
+/// UART, and the boot ROM, wired as QEMU's `-M malta` (see `Docs/board.md`). Loads an ELF
+/// kernel (and an initrd) and starts it as QEMU's `-kernel` boot loader does.
 public final class Malta {
     public let configuration: MaltaConfiguration
     public let bus: MaltaBus
@@ -54,21 +68,44 @@ public final class Malta {
     /// nowhere unless a sink is set, as with QEMU's default `-nographic`.
     public let cbusUART: UART16550
     public let fpga: MaltaFPGA
+    /// Guest time (the CPU's cycles at `MaltaConfiguration.cpuFrequency`).
+    public let clock: GuestClock
+    /// The PIIX4's cascaded i8259 interrupt controllers (ISA ports 0x20, 0xA0, ELCR 0x4D0).
+    public let pic: I8259Pair
+    /// The PIIX4's MC146818 real-time clock (ISA ports 0x70–0x71, IRQ 8).
+    public let rtc: MC146818
+    /// The PIIX4's i8254 interval timer (ISA ports 0x40–0x43).
+    public let pit: I8254
+    /// The GT-64120 system controller's registers at physical 0x1BE00000.
+    public let systemController: GT64120
+    /// The PIIX4's PCI functions (ISA bridge, power management with the soft-off register).
+    public let piix4: PIIX4
     /// The boot ROM at physical 0x1FC00000 (4 MiB) and its flash original at 0x1E000000.
     public let bootROM: ReadOnlyMemory
     public let flash: ReadOnlyMemory
     /// The loaded kernel, if any.
     public private(set) var image: ELFImage?
+    /// The initial RAM disk `boot()` places in RAM and announces on the command line.
+    public private(set) var initrd: [UInt8]?
+    /// Where `boot()` put the initrd (physical address), as QEMU would.
+    public private(set) var initrdAddress: UInt32?
 
-    /// The ISA interrupt controller's output reaches CPU hardware interrupt 0 (Cause.IP2); the
-    /// COM1 UART drives it directly until the i8259 is modelled (see `Docs/board.md`).
+    /// The ISA interrupt controller's (the master i8259's) output reaches CPU hardware
+    /// interrupt 0 (Cause.IP2).
     public static let isaInterruptLine = 0
+    /// ISA interrupt numbers at the i8259 pair.
+    public enum IRQ {
+        public static let pit = 0
+        public static let com1 = 4
+        public static let rtc = 8
+    }
     /// The CBUS UART drives CPU hardware interrupt 2 (Cause.IP4).
     public static let cbusInterruptLine = 2
 
     /// Physical addresses of the board's windows.
     public enum Address {
         public static let isaIO: UInt32 = 0x1800_0000
+        public static let systemController: UInt32 = 0x1BE0_0000
         public static let uart: UInt32 = 0x1800_03F8
         public static let flash: UInt32 = 0x1E00_0000
         public static let fpga: UInt32 = 0x1F00_0000
@@ -84,8 +121,9 @@ public final class Malta {
     /// Called between batches and before blocking for input: the place to flush output.
     public var onBatchEnd: (() -> Void)?
 
-    /// Whether the guest has written the reset magic to SOFTRES since `boot()`.
-    public var poweredOff: Bool { fpga.poweredOff }
+    /// Whether the guest has written the reset magic to SOFTRES, or powered the board off
+    /// through the PIIX4, since `boot()`.
+    public var poweredOff: Bool { fpga.poweredOff || piix4.poweredOff }
 
     /// Builds the board. `output` receives every byte the guest writes to the console UART.
     public init(configuration: MaltaConfiguration = MaltaConfiguration(), output: ((UInt8) -> Void)? = nil) {
@@ -98,9 +136,24 @@ public final class Malta {
         fpga = MaltaFPGA()
         bootROM = ReadOnlyMemory(bytes: [])
         flash = ReadOnlyMemory(bytes: [])
+        clock = GuestClock(frequency: configuration.cpuFrequency)
+        pic = I8259Pair()
+        rtc = MC146818(clock: clock, startTime: configuration.rtcStartTime)
+        pit = I8254(clock: clock)
+        systemController = GT64120(pic: pic)
+        piix4 = PIIX4(clock: clock)
+        systemController.attach(piix4.isaBridge, device: PIIX4.device, function: 0)
+        systemController.attach(piix4.powerManagement, device: PIIX4.device, function: 3)
 
+        isa.map("pic-master", pic.master, port: 0x20, count: 2)
+        isa.map("pit", pit, port: 0x40, count: 4)
+        isa.map("rtc", rtc, port: 0x70, count: 2)
+        isa.map("pic-slave", pic.slave, port: 0xA0, count: 2)
         isa.map("uart", uart, port: 0x3F8, count: 8)
+        isa.map("elcr", pic.elcr, port: 0x4D0, count: 2)
+        isa.map("piix4-pm", piix4.pmRegisters, port: UInt16(PIIX4.pmBase), count: 0x40)
         bus.map("isa-io", isa, at: Address.isaIO, size: UInt32(ISAPortSpace.portCount))
+        bus.map("gt64120", systemController, at: Address.systemController, size: 0x1000)
         bus.map("flash", flash, at: Address.flash, size: 0x40_0000)
         // The FPGA's 1 MiB window, with the CBUS UART in the hole at +0x900 (as QEMU's aliases).
         bus.map("fpga", fpga, at: Address.fpga, size: 0x900)
@@ -113,9 +166,15 @@ public final class Malta {
         // Weak: the CPU owns the bus and so the devices; a device kept alive by someone else
         // must not keep (or crash on) a CPU that is gone. Slow path only.
         fpga.onSoftReset = { [weak cpu] in cpu?.requestStop() }
-        uart.onInterruptChange = { [weak cpu] level in
+        piix4.onPowerOff = { [weak cpu] in cpu?.requestStop() }
+        clock.source = { [weak cpu] in cpu?.cycles ?? 0 }
+        clock.synchronize = { [weak cpu] in cpu?.endBatch() }
+        pic.onOutputChange = { [weak cpu] level in
             cpu?.setInterruptLine(Malta.isaInterruptLine, asserted: level)
         }
+        let pic = self.pic
+        uart.onInterruptChange = { [unowned pic] level in pic.setIRQ(Malta.IRQ.com1, level) }
+        rtc.onInterruptChange = { [unowned pic] level in pic.setIRQ(Malta.IRQ.rtc, level) }
         cbusUART.onInterruptChange = { [weak cpu] level in
             cpu?.setInterruptLine(Malta.cbusInterruptLine, asserted: level)
         }
@@ -138,6 +197,53 @@ public final class Malta {
         let elf = try ELFImage(contentsOfFile: path)
         try load(elf: elf)
         return elf
+    }
+
+    /// Sets the initial RAM disk (QEMU's `-initrd`) that `boot()` places below the top of low
+    /// RAM. Throws when it cannot fit above the kernel, as QEMU refuses it.
+    public func load(initrd bytes: [UInt8]) throws(ConfigurationError) {
+        guard !bytes.isEmpty else { initrd = nil; return }
+        guard let address = Malta.initrdAddress(size: bytes.count, ramSize: bus.ramSize, kernelEnd: kernelEnd) else {
+            throw ConfigurationError("memory too small for the initial ram disk (\(bytes.count) bytes)")
+        }
+        initrd = bytes
+        initrdAddress = address
+    }
+
+    /// Reads the initrd file at `path` (see `load(initrd:)`).
+    public func loadInitrd(path: String) throws(ConfigurationError) {
+        guard let bytes = readWholeFile(path) else {
+            throw ConfigurationError("cannot read the initrd '\(path)'")
+        }
+        try load(initrd: bytes)
+    }
+
+    /// The end of the loaded kernel in physical memory (QEMU's kernel_high).
+    private var kernelEnd: UInt32 {
+        guard let image else { return 0 }
+        return image.segments.map { $0.physicalAddress &+ $0.memorySize }.max() ?? 0
+    }
+
+    /// Where QEMU's Malta puts an initrd of `size` bytes (`load_kernel` in `hw/mips/malta.c`):
+    /// the top of low RAM less the initrd and 128 KiB for the kernel's boot-time allocations,
+    /// rounded up to 64 KiB; nil when that is not above the kernel.
+    public static func initrdAddress(size: Int, ramSize: Int, kernelEnd: UInt32) -> UInt32? {
+        let low = min(ramSize, MaltaBus.maxRAMSize)
+        let page = 64 << 10
+        let top = low - (size + (128 << 10))
+        guard top > 0 else { return nil }
+        let offset = (top + page - 1) / page * page
+        guard UInt64(kernelEnd) < UInt64(offset), offset + size <= ramSize else { return nil }
+        return UInt32(offset)
+    }
+
+    /// The command line the kernel receives: QEMU's `-append` text, prefixed with the initrd's
+    /// place ("rd_start=0xffffffff87ed0000 rd_size=1135271 ", the kseg0 address printed as a
+    /// sign-extended 64-bit number) when there is one.
+    public var kernelCommandLine: String {
+        guard let initrd, let address = initrdAddress else { return configuration.commandLine }
+        let kseg0 = String(UInt64(address) | 0xFFFF_FFFF_8000_0000, radix: 16)
+        return "rd_start=0x\(kseg0) rd_size=\(initrd.count) \(configuration.commandLine)"
     }
 
     private func copySegments(of elf: ELFImage) {
@@ -167,10 +273,19 @@ public final class Malta {
         uart.reset()
         cbusUART.reset()
         fpga.reset()
+        pic.reset()
+        rtc.reset()
+        pit.reset()
+        systemController.reset()
+        piix4.reset()
         writeROMs(entry: start)
         if let image { copySegments(of: image) }
+        if let initrd, let address = initrdAddress {
+            initrd.withUnsafeBytes { _ = bus.copyToRAM($0, at: address) }
+            cpu.invalidateCode(physical: address, length: initrd.count)
+        }
         let block = BootParameters.block(
-            kernelName: image?.name ?? "", commandLine: configuration.commandLine,
+            kernelName: image?.name ?? "", commandLine: kernelCommandLine,
             ramSize: bus.ramSize, rngSeed: configuration.rngSeed)
         block.withUnsafeBytes { _ = bus.copyToRAM($0, at: BootParameters.physicalAddress) }
         cpu.invalidateCode(physical: BootParameters.physicalAddress, length: block.count)
@@ -206,7 +321,7 @@ public final class Malta {
         var remaining = maxInstructions
         var idleServiced = false
         while true {
-            if fpga.poweredOff { return .poweredOff }
+            if poweredOff { return .poweredOff }
             if remaining == 0 { return .instructionLimit }
             let before = cpu.cycles &- cpu.idleCycles
             let reason = cpu.run(instructions: min(remaining, batchSize))
@@ -218,7 +333,7 @@ public final class Malta {
             case .budgetExhausted:
                 continue
             case .stopRequested:
-                return fpga.poweredOff ? .poweredOff : .stopped
+                return poweredOff ? .poweredOff : .stopped
             case .waitingForInterrupt:
                 // The CPU is idle with no timer: guest time stands still, so any device
                 // timeout that is due fires now; if that wakes nothing, wait for the console.
@@ -245,6 +360,7 @@ public final class Malta {
         }
         uart.tick()
         cbusUART.tick()
+        rtc.service()
         onBatchEnd?()
     }
 
@@ -297,4 +413,19 @@ extension String {
     fileprivate var trimmingSpaces: String {
         String(drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed())
     }
+}
+
+/// The whole file at `path`, or nil (no Foundation in this module).
+func readWholeFile(_ path: String) -> [UInt8]? {
+    guard let f = fopen(path, "rb") else { return nil }
+    defer { fclose(f) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, f) }
+        if n > 0 { bytes.append(contentsOf: chunk[0..<n]) }
+        if n < chunk.count { break }
+        if bytes.count > 256 << 20 { return nil }
+    }
+    return ferror(f) == 0 ? bytes : nil
 }
