@@ -25,66 +25,86 @@ struct Boot: ParsableCommand {
     @Option(name: .customLong("append"), help: ArgumentHelp("Kernel command line (argv[1]), as QEMU's -append.", valueName: "text"))
     var commandLine: String = ""
 
+    @Option(help: ArgumentHelp("Initial RAM disk, placed in RAM and announced on the command line (rd_start=, rd_size=) as QEMU's -initrd does.", valueName: "file"))
+    var initrd: String?
+
     @Flag(help: "Print instruction count, host time, speed and exceptions on stderr at the end.")
     var stats = false
 
     func run() throws {
-        var config = MaltaConfiguration(ramSize: ram)
-        config.commandLine = commandLine
-        let output = ConsoleOutput()
-        let malta = Malta(configuration: config, output: { output.put($0) })
+        try bootAndRun(kernel: file, initrd: initrd, ram: ram, commandLine: commandLine,
+                       maxInstructions: maxInstructions, stats: stats)
+    }
+}
+
+/// Boots `kernel` (and `initrd`) on a Malta with the console on stdin/stdout and exits as
+/// `magritte boot` documents.
+func bootAndRun(kernel file: String, initrd: String?, ram: Int, commandLine: String,
+                maxInstructions: UInt64?, stats: Bool) throws {
+    var config = MaltaConfiguration(ramSize: ram)
+    config.commandLine = commandLine
+    let output = ConsoleOutput()
+    let malta = Malta(configuration: config, output: { output.put($0) })
+    do {
+        try malta.load(path: file)
+    } catch {
+        if error.kind == .unreadable {
+            complain(error.message)
+        } else {
+            complain("\(file): \(error.message)")
+        }
+        throw ExitCode(1)
+    }
+    if let initrd {
         do {
-            try malta.load(path: file)
+            try malta.loadInitrd(path: initrd)
         } catch {
-            if error.kind == .unreadable {
-                complain(error.message)
-            } else {
-                complain("\(file): \(error.message)")
-            }
+            complain(error.message)
             throw ExitCode(1)
         }
-        malta.boot()
-        let input = StdinConsole()
-        malta.consoleInput = input
-        malta.onBatchEnd = { output.flush() }
-
-        let start = monotonicSeconds()
-        let outcome = malta.run(maxInstructions: maxInstructions ?? .max)
-        let elapsed = monotonicSeconds() - start
-        output.flush()
-        input.close()
-
-        if stats { printStats(malta.cpu, seconds: elapsed) }
-        let pc = "0x" + String(malta.cpu.pc, radix: 16)
-        switch outcome {
-        case .poweredOff:
-            return
-        case .instructionLimit:
-            complain("instruction limit reached (\(maxInstructions ?? 0) instructions) at pc \(pc)")
-            throw ExitCode(2)
-        case .deadlock:
-            complain("the guest waits for an interrupt that nothing can raise (no timer, no more input) at pc \(pc)")
-            throw ExitCode(3)
-        case .stopped:
-            complain("stopped at pc \(pc)")
-            throw ExitCode(130)
-        }
     }
+    malta.boot()
+    let input = StdinConsole()
+    malta.consoleInput = input
+    malta.onBatchEnd = { output.flush() }
 
-    private func printStats(_ cpu: CPU, seconds: Double) {
-        var err = StandardError()
-        let n = cpu.retiredInstructions
-        print("instructions: \(n)", to: &err)
-        print("host time: \(format(seconds, digits: 3)) s", to: &err)
-        print("MIPS: \(format(seconds > 0 ? Double(n) / seconds / 1e6 : 0, digits: 1))", to: &err)
-        let taken = ExceptionCode.allCases.filter { cpu.exceptionCounts[Int($0.rawValue)] > 0 }
-        if taken.isEmpty {
-            print("exceptions: none", to: &err)
-        } else {
-            print("exceptions:", to: &err)
-            for code in taken {
-                print("  \(code.description): \(cpu.exceptionCounts[Int(code.rawValue)])", to: &err)
-            }
+    let start = monotonicSeconds()
+    let outcome = malta.run(maxInstructions: maxInstructions ?? .max)
+    let elapsed = monotonicSeconds() - start
+    output.flush()
+    input.close()
+
+    if stats { printStats(malta.cpu, seconds: elapsed) }
+    let pc = "0x" + String(malta.cpu.pc, radix: 16)
+    switch outcome {
+    case .poweredOff:
+        return
+    case .instructionLimit:
+        complain("instruction limit reached (\(maxInstructions ?? 0) instructions) at pc \(pc)")
+        throw ExitCode(2)
+    case .deadlock:
+        complain("the guest waits for an interrupt that nothing can raise (no timer, no more input) at pc \(pc)")
+        throw ExitCode(3)
+    case .stopped:
+        complain("stopped at pc \(pc)")
+        throw ExitCode(130)
+    }
+}
+
+/// The `--stats` report on stderr.
+func printStats(_ cpu: CPU, seconds: Double) {
+    var err = StandardError()
+    let n = cpu.retiredInstructions
+    print("instructions: \(n)", to: &err)
+    print("host time: \(format(seconds, digits: 3)) s", to: &err)
+    print("MIPS: \(format(seconds > 0 ? Double(n) / seconds / 1e6 : 0, digits: 1))", to: &err)
+    let taken = ExceptionCode.allCases.filter { cpu.exceptionCounts[Int($0.rawValue)] > 0 }
+    if taken.isEmpty {
+        print("exceptions: none", to: &err)
+    } else {
+        print("exceptions:", to: &err)
+        for code in taken {
+            print("  \(code.description): \(cpu.exceptionCounts[Int(code.rawValue)])", to: &err)
         }
     }
 }
