@@ -59,6 +59,9 @@ final class LuaMachine {
     var inRun = false
     /// Whether `run` is on the stack (a callback must not run, load or reset the machine).
     var running = false
+    /// The pc at which the CPU last stopped because `willExecute` said so, while the CPU may
+    /// still skip the observer there once (see `run`).
+    var observerStop: UInt32?
     /// Whether the board is inside its run loop, where a stop request is consumed. (The CPU
     /// keeps a request made between runs for the next one.)
     var executing = false
@@ -181,7 +184,23 @@ final class LuaMachine {
         lua_pushcclosure(L, mg_traceback, 0)
         messageHandler = lua_gettop(L)
         executing = true
-        let outcome = board.run(maxInstructions: steps ?? .max)
+        var outcome: RunOutcome
+        let budget = steps ?? .max
+        if let p = observerStop, p == cpu.pc, !cpu.observesInstructions, budget > 0 {
+            // The CPU skips the observer once at the pc where it last stopped for it, and
+            // forgets that only when its observing loop gets there. Resuming there with the
+            // ordinary loop would leave the skip pending, to swallow a later breakpoint or
+            // stop at that pc: run the first instruction with the observing loop.
+            observerStop = nil
+            cpu.observesInstructions = true
+            outcome = board.run(maxInstructions: 1)
+            cpu.observesInstructions = observesInstructions
+            if outcome == .instructionLimit && stopReason == nil && pendingError == nil && budget > 1 {
+                outcome = board.run(maxInstructions: budget == .max ? .max : budget - 1)
+            }
+        } else {
+            outcome = board.run(maxInstructions: budget)
+        }
         executing = false
         cpu.observesInstructions = observesInstructions
         outputPattern = nil
@@ -405,7 +424,12 @@ final class LuaMachine {
                 }
             }
         }
-        return stopReason != nil || pendingError != nil ? .stop : .proceed
+        if pc == observerStop { observerStop = nil }  // the CPU asked: no skip pending
+        if stopReason != nil || pendingError != nil {
+            observerStop = pc
+            return .stop
+        }
+        return .proceed
     }
 
     func didTakeException(_ trap: Trap) {

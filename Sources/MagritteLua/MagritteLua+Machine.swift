@@ -301,21 +301,38 @@ extension MagritteLua {
         guard let image = m.board.image else { return nil }
         var best: ELFImage.Symbol?
         for s in image.symbols where s.address <= address && !s.name.isEmpty {
-            if best == nil || s.address > best!.address { best = s }
+            if best == nil || s.address > best!.address || s.address == best!.address && rank(s) > rank(best!) { best = s }
         }
         guard let b = best, address - b.address < 0x10000 else { return nil }
         return address == b.address ? b.name : "\(b.name)+0x\(String(address - b.address, radix: 16))"
     }
 
+    /// Which of several symbols at one address names it: a function, else an object, else
+    /// anything (linker-script constants such as KSEG0).
+    func rank(_ s: ELFImage.Symbol) -> Int {
+        switch s.kind {
+        case .function: 2
+        case .object: 1
+        case .other: 0
+        }
+    }
+
     func disassemble(_ m: LuaMachine, from start: UInt32, count: Int) -> String {
         var out = ""
         var names: [UInt32: String] = [:]
-        for s in m.board.image?.symbols ?? [] where !s.name.isEmpty { names[s.address] = s.name }
+        var ranks: [UInt32: Int] = [:]
+        for s in m.board.image?.symbols ?? [] where !s.name.isEmpty && rank(s) >= ranks[s.address, default: -1] {
+            names[s.address] = s.name
+            ranks[s.address] = rank(s)
+        }
         for i in 0..<count {
             let a = start &+ UInt32(4 * i)
             if let n = names[a] { out += "\(hex(a)) <\(n)>:\n" }
             let marker = a == m.cpu.pc ? "=>" : "  "
-            guard let w = m.cpu.readVirtual(a, size: 4) else {
+            // Through the current translation; kseg0/kseg1 code also from user mode (a
+            // disassembly of the kernel is wanted whatever mode the CPU is in).
+            let unmapped = a >= 0x8000_0000 && a < 0xC000_0000
+            guard let w = m.cpu.readVirtual(a, size: 4) ?? (unmapped ? m.cpu.readPhysical(a & 0x1FFF_FFFF, size: 4) : nil) else {
                 out += "\(marker) \(hex(a)):  (not mapped)\n"
                 continue
             }

@@ -408,6 +408,37 @@ import MagritteMachine
         #expect(out[2] == "false")
     }
 
+    /// The CPU skips the observer once at the pc where it last stopped for it, until its
+    /// observing loop reaches that pc; moving pc elsewhere (reset, raise, setting pc) leaves the
+    /// skip pending, and a breakpoint there is missed once. The fix belongs to the core (forget
+    /// the skip when pc changes); resuming where it stopped is handled by LuaMachine.run.
+    @Test(.enabled(if: guestsBuilt)) func breakpointsHitAgainAfterAResetOrAJump() throws {
+        let out = try run("""
+            local m = magritte.machine{image = HELLO}
+            local main = m:symbol("main")
+            local bp = m:break_at(main)
+            local first = m:run()
+            bp:remove()
+            assert(m:run() == "poweroff")           -- resumed at main: fine
+            bp = m:break_at(main)
+            m:reset()
+            assert(m:run() == "breakpoint")         -- the skip was used up when it resumed
+            m:reset()                               -- reset while stopped at main
+            local again = m:run()
+            bp:remove()
+            m = magritte.machine{image = HELLO}
+            bp = m:break_at(main)
+            m:run()
+            m.cpu.pc = m.entry                      -- jump back: main must stop again
+            return first, again, (m:run())
+            """)
+        #expect(out[0] == "breakpoint")
+        withKnownIssue("MagritteCore keeps the observer skip after reset() and jump(to:)") {
+            #expect(out[1] == "breakpoint")
+            #expect(out[2] == "breakpoint")
+        }
+    }
+
     @Test(.enabled(if: guestsBuilt)) func outOfRangeAndUnknownNames() throws {
         let out = try run("""
             local m = magritte.machine{image = HELLO}
