@@ -80,10 +80,11 @@ public final class MagritteLua {
         mg_pop(L, 3)
     }
 
-    /// magritte.machine{ram = "64M", tlb = 16, image = "x.elf", append = "...", echo = false}
+    /// magritte.machine{ram = "64M", tlb = 16, image = "x.elf", append = "...", initrd = "f.gz", echo = false}
     func newMachine(_ call: LuaCall) throws -> Int32 {
         var config = MaltaConfiguration()
         var image: String?
+        var initrd: String?
         var echo = false
         if !call.isNoneOrNil(1) {
             try call.checkTable(1)
@@ -113,6 +114,11 @@ public final class MagritteLua {
             case .string(let s): image = s
             default: throw LuaError("image must be the path of an ELF file")
             }
+            switch call.field(1, "initrd") {
+            case .none: break
+            case .string(let s): initrd = s
+            default: throw LuaError("initrd must be the path of an initial RAM disk (QEMU's -initrd)")
+            }
             switch call.field(1, "echo") {
             case .none: break
             case .boolean(let b): echo = b
@@ -123,6 +129,11 @@ public final class MagritteLua {
         let machine = LuaMachine(board: board, api: self)
         machine.echo = echo
         if let image { try load(machine, image) }
+        if let initrd {
+            // Placed above the kernel and announced on the command line, as by QEMU (Docs/linux.md).
+            do { try board.loadInitrd(path: initrd) } catch { throw LuaError("initrd: \(error.message)") }
+            if image != nil { board.boot() }
+        }
         machineClass.push(machine, in: lua)
         return 1
     }
