@@ -71,8 +71,8 @@ final class LuaMachine {
     var replacedLists: [UnmanagedList<Hook>] = []
 
     // Trace
-    var trace = Ring<TraceRecord>(capacity: 1000)
-    var instructionTrace = PCRing(capacity: 1)
+    var trace = FixedRing<TraceRecord>(capacity: 1000)
+    var instructionTrace = FixedRing<UInt32>(capacity: 1)
     var tracingInstructions = false
     /// While `run` is on the stack: the absolute stack index of the traceback handler it pushed
     /// for the callbacks' `lua_pcall` (0: push one per call).
@@ -94,6 +94,7 @@ final class LuaMachine {
         board.uart.output = nil
         instructionHookList.free()
         instructionTrace.free()
+        trace.free()
         // Lua collects machines before it closes the state, so the registry is still there.
         for h in hooks.values { if let ref = h.function { luaL_unref(L, mg_registryindex(), ref) } }
     }
@@ -435,10 +436,12 @@ final class LuaMachine {
     func didTakeException(_ trap: Trap) {
         trace.append(TraceRecord(event: .exception(trap), instructions: retired))
         guard inRun, !exceptionHooks.isEmpty else { return }
-        let info = exceptionInfo(trap)
+        var info: [String: TraceValue]?  // made for the first hook that wants this exception
         for h in exceptionHooks {
             guard case .exception(let code) = h.kind, code == nil || code == trap.code else { continue }
-            fire(h, reason: "exception", info: info) { self.pushTable(info); return 1 }
+            let i = info ?? exceptionInfo(trap)
+            info = i
+            fire(h, reason: "exception", info: i) { self.pushTable(i); return 1 }
         }
     }
 
@@ -456,16 +459,18 @@ final class LuaMachine {
     func didChangeMode(_ change: ModeChange) {
         trace.append(TraceRecord(event: .mode(change), instructions: retired))
         guard inRun, !modeHooks.isEmpty else { return }
-        let info: [String: TraceValue] = [
-            "from": .string(change.from.description), "to": .string(change.to.description),
-            "cause": .string(Names.cause(change.cause)), "pc": .integer(Int64(change.pc)),
-            "instructions": .integer(Int64(retired)),
-        ]
+        var info: [String: TraceValue]?  // made for the first hook that wants this change
         for h in modeHooks {
             guard case .mode(let from, let to) = h.kind else { continue }
             if let from, from != change.from { continue }
             if let to, to != change.to { continue }
-            fire(h, reason: "mode_change", info: info) { self.pushTable(info); return 1 }
+            let i = info ?? [
+                "from": .string(change.from.description), "to": .string(change.to.description),
+                "cause": .string(Names.cause(change.cause)), "pc": .integer(Int64(change.pc)),
+                "instructions": .integer(Int64(retired)),
+            ]
+            info = i
+            fire(h, reason: "mode_change", info: i) { self.pushTable(i); return 1 }
         }
     }
 
@@ -633,10 +638,10 @@ struct TraceRecord {
     }
 }
 
-/// The last pcs executed: a fixed-capacity ring in memory of its own (no copy-on-write checks
-/// or reference counting on the per-instruction path). `free()` releases it.
-struct PCRing {
-    let buffer: UnsafeMutablePointer<UInt32>
+/// A fixed-capacity ring (the oldest values are dropped) in memory of its own: no copy-on-write
+/// checks where events and instructions are recorded. `free()` releases it.
+struct FixedRing<T> {
+    let buffer: UnsafeMutablePointer<T>
     let capacity: Int
     var count = 0
     var head = 0
@@ -646,18 +651,21 @@ struct PCRing {
         buffer = .allocate(capacity: self.capacity)
     }
 
-    func free() { buffer.deallocate() }
+    func free() {
+        buffer.deinitialize(count: count)  // slots 0..<count are initialized
+        buffer.deallocate()
+    }
 
     @inline(__always)
-    mutating func append(_ pc: UInt32) {
-        buffer[head] = pc
+    mutating func append(_ x: T) {
+        if count < capacity { (buffer + head).initialize(to: x) } else { buffer[head] = x }
         head += 1
         if head == capacity { head = 0 }
         if count < capacity { count += 1 }
     }
 
     /// Oldest first.
-    var ordered: [UInt32] {
+    var ordered: [T] {
         (0..<count).map { buffer[(head - count + $0 + capacity) % capacity] }
     }
 }
@@ -684,29 +692,6 @@ struct UnmanagedList<T: AnyObject> {
     }
 
     subscript(i: Int) -> Unmanaged<T> { base.unsafelyUnwrapped[i] }
-}
-
-/// A fixed-capacity ring buffer (oldest entries are dropped).
-struct Ring<T> {
-    private(set) var items: [T] = []
-    private var head = 0
-    let capacity: Int
-
-    init(capacity: Int) { self.capacity = max(1, capacity) }
-
-    @inline(__always)
-    mutating func append(_ x: T) {
-        if items.count < capacity {
-            items.append(x)
-        } else {
-            items[head] = x
-            head += 1
-            if head == capacity { head = 0 }
-        }
-    }
-
-    /// Oldest first.
-    var ordered: [T] { Array(items[head...] + items[..<head]) }
 }
 
 func hex(_ v: UInt32) -> String {

@@ -203,7 +203,7 @@ extension MagritteLua {
             if lua_type(call.L, 2) == LUA_TNUMBER {
                 let n = try call.integer(2)
                 m.instructionTrace.free()
-                m.instructionTrace = PCRing(capacity: n > 0 ? Int(min(n, 1 << 20)) : 1)
+                m.instructionTrace = FixedRing(capacity: n > 0 ? Int(min(n, 1 << 20)) : 1)
                 m.tracingInstructions = n > 0
                 m.hooksChanged()
                 return 0
