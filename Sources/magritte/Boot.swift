@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import ArgumentParser
 import MagritteCore
 import MagritteMachine
@@ -66,6 +71,8 @@ func bootAndRun(kernel file: String, initrd: String?, ram: Int, commandLine: Str
     malta.boot()
     let input = StdinConsole()
     malta.consoleInput = input
+    // On a terminal, an idle guest waits for the host's clock instead of racing ahead of it.
+    malta.paceIdleToHostClock = isatty(0) != 0
     malta.onBatchEnd = { output.flush() }
 
     let start = monotonicSeconds()

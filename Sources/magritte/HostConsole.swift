@@ -104,6 +104,13 @@ final class StdinConsole: ConsoleInput {
         return nil
     }
 
+    func waitForInput(timeoutNanoseconds nanoseconds: UInt64) -> [UInt8] {
+        guard !atEnd else { return [] }
+        let ms = Int32(clamping: (nanoseconds + 999_999) / 1_000_000)
+        guard ready(timeout: ms) else { return [] }
+        return readAvailable()
+    }
+
     private func ready(timeout: Int32) -> Bool {
         let (n, revents) = pollStdin(timeout: timeout)
         if n < 0 { return false }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import MagritteMachine
 
@@ -211,5 +212,56 @@ import Testing
         #expect(malta.kernelCommandLine == "rd_start=0xffffffff87fe0000 rd_size=4 ")
         malta.boot(entry: 0x8010_0000)
         #expect(malta.bus.readRAM(at: 0x07FE_0000, count: 4) == [1, 2, 3, 4])
+    }
+}
+
+/// Idle pacing (`Malta.paceIdleToHostClock`): idle guest time waits for the host's clock.
+@Suite struct IdlePacingTests {
+    /// A console with no input whose waits advance a fake host clock.
+    final class FakeHost: ConsoleInput {
+        var now: UInt64 = 0
+        var waited: UInt64 = 0
+        func poll() -> [UInt8] { [] }
+        func waitForInput() -> [UInt8]? { nil }
+        func waitForInput(timeoutNanoseconds nanoseconds: UInt64) -> [UInt8] {
+            now += nanoseconds
+            waited += nanoseconds
+            return []
+        }
+    }
+
+    static let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent(".build/guests/os/teachos.elf").path
+    static var built: Bool { FileManager.default.isReadableFile(atPath: path) }
+
+    func run(paced: Bool) throws -> (String, FakeHost, Malta) {
+        var bytes: [UInt8] = []
+        var config = MaltaConfiguration()
+        config.commandLine = "idle=wait"
+        let board = Malta(configuration: config) { bytes.append($0) }
+        try board.load(path: Self.path)
+        let host = FakeHost()
+        board.consoleInput = host
+        board.paceIdleToHostClock = paced
+        board.hostNanoseconds = { host.now }
+        board.boot()
+        #expect(board.run(maxInstructions: 100_000_000) == .poweredOff)
+        return (String(decoding: bytes, as: UTF8.self), host, board)
+    }
+
+    @Test(.enabled(if: built, "needs Scripts/build-guests (teachos)"))
+    func idleTimeWaitsForTheHostClockAndChangesNothingElse() throws {
+        let (plain, plainHost, plainBoard) = try run(paced: false)
+        let (paced, host, board) = try run(paced: true)
+        #expect(paced == plain)
+        #expect(board.cpu.cycles == plainBoard.cpu.cycles)
+        #expect(plainHost.waited == 0)
+        let idle = board.clock.nanoseconds(atCycle: board.cpu.idleCycles)
+        #expect(board.cpu.idleCycles > 0)
+        // The fake host clock moves only while the board waits, so the board waited until it
+        // had caught up with guest time, at each idle stretch: about all of guest time (the
+        // last stretch may end the run before it is paced).
+        let total = board.clock.nanoseconds
+        #expect(host.waited >= idle && host.waited <= total, "waited \(host.waited) ns for \(idle) ns idle, \(total) ns in all")
     }
 }

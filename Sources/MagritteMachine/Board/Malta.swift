@@ -36,6 +36,20 @@ public protocol ConsoleInput: AnyObject {
     /// Blocks until bytes are available and returns them; nil when no input will ever come
     /// (end of file, or a source that cannot wait).
     func waitForInput() -> [UInt8]?
+    /// Waits at most `nanoseconds` for bytes (host time) and returns what arrived (empty if
+    /// none). Used by idle pacing (`Malta.paceIdleToHostClock`).
+    func waitForInput(timeoutNanoseconds nanoseconds: UInt64) -> [UInt8]
+}
+
+extension ConsoleInput {
+    /// The default: sleeps for the time unless bytes are already there.
+    public func waitForInput(timeoutNanoseconds nanoseconds: UInt64) -> [UInt8] {
+        let bytes = poll()
+        if !bytes.isEmpty { return bytes }
+        var ts = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
+        nanosleep(&ts, nil)
+        return poll()
+    }
 }
 
 /// Why `Malta.run` returned.
@@ -118,6 +132,18 @@ public final class Malta {
     public var batchSize: UInt64 = 1_000_000
     /// Console input, polled between batches (nil: no input).
     public var consoleInput: (any ConsoleInput)?
+    /// Interactive pacing: guest time that passes idle (in WAIT, skipped to the next timer
+    /// interrupt) may not run ahead of the host's clock; the board waits for console input for
+    /// the difference instead. An idle Linux (250 timer ticks a second) then costs the host
+    /// almost nothing and its clock keeps to the wall clock. Off by default, so that runs are
+    /// deterministic and as fast as they can be; the command line turns it on for a terminal.
+    /// While on, `run` executes batches of at most `pacedBatchSize` instructions.
+    public var paceIdleToHostClock = false
+    public var pacedBatchSize: UInt64 = 100_000
+    /// The host's monotonic clock in nanoseconds (replaceable for tests).
+    public var hostNanoseconds: () -> UInt64 = Malta.monotonicNanoseconds
+    /// Host time and guest time at which pacing started (the first paced `run` after `boot`).
+    private var pacingAnchor: (host: UInt64, guest: UInt64)?
     /// Called between batches and before blocking for input: the place to flush output.
     public var onBatchEnd: (() -> Void)?
 
@@ -290,6 +316,7 @@ public final class Malta {
         block.withUnsafeBytes { _ = bus.copyToRAM($0, at: BootParameters.physicalAddress) }
         cpu.invalidateCode(physical: BootParameters.physicalAddress, length: block.count)
 
+        pacingAnchor = nil
         cpu.writeCP0(12, 0, StatusBits.bev)  // clears ERL, as QEMU's main_cpu_reset with -kernel
         cpu.setGPR(4, 2)
         cpu.setGPR(5, BootParameters.virtualAddress)
@@ -320,15 +347,18 @@ public final class Malta {
     public func run(maxInstructions: UInt64 = .max) -> RunOutcome {
         var remaining = maxInstructions
         var idleServiced = false
+        if paceIdleToHostClock && pacingAnchor == nil { pacingAnchor = (hostNanoseconds(), clock.nanoseconds) }
         while true {
             if poweredOff { return .poweredOff }
             if remaining == 0 { return .instructionLimit }
             let before = cpu.cycles &- cpu.idleCycles
-            let reason = cpu.run(instructions: min(remaining, batchSize))
+            let idleBefore = cpu.idleCycles
+            let reason = cpu.run(instructions: min(remaining, paceIdleToHostClock ? pacedBatchSize : batchSize))
             let used = (cpu.cycles &- cpu.idleCycles) &- before
             remaining -= min(used, remaining)
             if used > 0 { idleServiced = false }
             serviceDevices()
+            if paceIdleToHostClock && cpu.idleCycles != idleBefore && !poweredOff { pace() }
             switch reason {
             case .budgetExhausted:
                 continue
@@ -350,6 +380,39 @@ public final class Malta {
                 idleServiced = false
             }
         }
+    }
+
+    /// Waits (for console input) while guest time is ahead of the host's since pacing began.
+    private func pace() {
+        let guest = clock.nanoseconds
+        let host = hostNanoseconds()
+        guard let anchor = pacingAnchor else {
+            pacingAnchor = (host, guest)
+            return
+        }
+        // Guest time since the anchor may run ahead of host time only while the guest is busy.
+        let guestElapsed = guest &- anchor.guest, hostElapsed = host &- anchor.host
+        if guestElapsed < hostElapsed {
+            // Busy stretches leave guest time behind; never let the debt grow beyond a second.
+            if hostElapsed - guestElapsed > 1_000_000_000 { pacingAnchor = (host, guest) }
+            return
+        }
+        let ahead = guestElapsed - hostElapsed
+        guard ahead > 1_000_000 else { return }
+        onBatchEnd?()
+        let bytes = consoleInput?.waitForInput(timeoutNanoseconds: ahead) ?? {
+            var ts = timespec(tv_sec: Int(ahead / 1_000_000_000), tv_nsec: Int(ahead % 1_000_000_000))
+            nanosleep(&ts, nil)
+            return []
+        }()
+        if !bytes.isEmpty { uart.receive(bytes) }
+    }
+
+    /// CLOCK_MONOTONIC in nanoseconds.
+    public static func monotonicNanoseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
     }
 
     /// Polls the console input into the UART and advances device clocks.
