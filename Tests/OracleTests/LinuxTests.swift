@@ -79,7 +79,10 @@ import Testing
         let board = Malta(configuration: config) { bytes.append($0) }
         try board.load(path: Self.kernel)
         try board.loadInitrd(path: Self.initrd)
-        #expect(board.kernelCommandLine.hasPrefix("rd_start=0xffffffff87ed0000 rd_size="))
+        // QEMU's placement: the top of 128 MiB less the initrd and 128 KiB, rounded up to 64 KiB.
+        let size = board.initrd?.count ?? 0
+        let address = ((128 << 20) - size - (128 << 10) + 0xFFFF) & ~0xFFFF
+        #expect(board.kernelCommandLine == "rd_start=0xffffffff\(String(0x8000_0000 | address, radix: 16)) rd_size=\(size) \(Self.commandLine)")
         board.boot()
         let outcome = board.run(maxInstructions: Self.budget)
         let output = String(decoding: bytes, as: UTF8.self)
