@@ -8,6 +8,10 @@ report a mismatch. The program is a pure function of the seed and the options. S
 only. See Docs/differential-testing.md for the design.
 
 Usage: gen.py --seed S [--blocks N] [--min-insns A] [--max-insns B] [--allow CLASS]... -o PREFIX
+       gen.py --seed S --words HEX[,HEX...] [--words ...] [--set REG=VALUE]... -o PREFIX  (probe)
+       gen.py --seed S --survey --blocks N -o PREFIX           (one random word per block)
+
+A seed gives the same program only with the same version of this file.
 """
 
 import argparse
@@ -133,10 +137,7 @@ EXCLUDABLE = {
 # Classes left out because they expose a known Magritte bug that is reported and still open
 # (see Docs/differential-testing.md, "Known open mismatches"). Remove an entry when the core is
 # fixed; `--allow NAME` reproduces it.
-KNOWN_OPEN = {
-    "bug-lwlr-badvaddr": "LWL/LWR/SWL/SWR that fault in the TLB report the word-aligned address "
-                         "in BadVAddr instead of the effective address",
-}
+KNOWN_OPEN = {}
 
 # COP1 rs values QEMU 7.2 decodes on a 24Kc (MFC1 CFC1 MFHC1 MTC1 CTC1 MTHC1 BC1 BC1ANY2/4,
 # rs 13, S D W L): Coprocessor Unusable there, RI for the other rs values.
@@ -157,7 +158,8 @@ class Slot:
         self.target = None      # slot index (0..n, n = landing pad) for control transfers
         self.no_target = no_target  # a branch must not land here (middle of an la group)
         self.link = None        # for la_hi/la_lo: the register loaded
-        self.sub = None         # mnemonic for branch/jump kinds
+        self.sub = None         # jump: the mnemonic; la_hi/la_lo: a misalignment added to the
+        #                         target; plain: "llsc"/"fixed" for slots never to be patched
 
 
 class Generator:
@@ -318,13 +320,10 @@ class Generator:
         code = self.rng.choice([0, self.rng.getrandbits(20)])
         return (code << 6) | (12 if m == "syscall" else 13), f"{m} 0x{code:x}"
 
-    def address(self, size, allow_misaligned=True, lwlr=False):
-        """(base register, offset) for a memory access of `size` bytes (0 = any alignment).
-        `lwlr`: a partial-word access that must not fault (bug-lwlr-badvaddr)."""
+    def address(self, size, allow_misaligned=True):
+        """(base register, offset) for a memory access of `size` bytes (0 = any alignment)."""
         rng = self.rng
         r = rng.random()
-        if lwlr:
-            r = min(r, 0.9)
         if r < 0.78:
             base, off = GP, rng.randint(-256, 255 - max(size, 4) + 1)
         elif r < 0.94:
@@ -332,7 +331,7 @@ class Generator:
             w = rng.random()
             if w < 0.25:
                 off = WIN_A + rng.randint(0, AREA_SIZE - 4)
-            elif w < 0.45 and not lwlr:
+            elif w < 0.45:
                 off = WIN_RO + rng.randint(0, AREA_SIZE - 4)
             else:
                 off = WIN_RW + rng.randint(0, AREA_SIZE - 4)
@@ -352,7 +351,7 @@ class Generator:
         m = self.rng.choice(list(LOADS) + ["lwl", "lwr", "lw"])
         op, size = LOADS[m]
         t = self.dst()
-        base, off = self.address(size, lwlr=m in ("lwl", "lwr") and "bug-lwlr-badvaddr" in self.excluded)
+        base, off = self.address(size)
         return I(op, base, t, off), f"{m} {reg(t)}, {off}({reg(base)})"
 
     def gen_store(self):
@@ -363,8 +362,7 @@ class Generator:
         op, size = STORES[m]
         t = self.src()
         misaligned_ok = not (m == "sc" and "qemu-misaligned-sc" in self.excluded)
-        base, off = self.address(size, misaligned_ok,
-                                 lwlr=m in ("swl", "swr") and "bug-lwlr-badvaddr" in self.excluded)
+        base, off = self.address(size, misaligned_ok)
         return I(op, base, t, off), f"{m} {reg(t)}, {off}({reg(base)})"
 
     def gen_pref(self):
@@ -525,6 +523,7 @@ class Generator:
             slots.append(Slot(I(15, 0, r, bad >> 16), f"lui {reg(r)}, 0x{bad >> 16:x}"))
             slots.append(Slot(I(13, r, r, bad), f"ori {reg(r)}, {reg(r)}, 0x{bad & 0xFFFF:x}",
                               no_target=True))
+            slots[-1].sub = slots[-2].sub = "fixed"     # not to be patched (see emit_block)
         else:
             hi = Slot(None, "", kind="la_hi")
             lo = Slot(None, "", kind="la_lo", no_target=True)
@@ -556,6 +555,7 @@ class Generator:
         rng = self.rng
         t = self.dst()
         base, off = self.address(4, allow_misaligned=False)
+        first = len(slots)
         slots.append(Slot(I(48, base, t, off), f"ll {reg(t)}, {off}({reg(base)})"))
         for _ in range(rng.randint(0, 2)):
             while True:
@@ -568,6 +568,8 @@ class Generator:
         if "unpaired-sc" not in self.excluded and rng.random() < 0.2:
             base, off = self.address(4, allow_misaligned="qemu-misaligned-sc" not in self.excluded)
         slots.append(Slot(I(56, base, t2, off), f"sc {reg(t2)}, {off}({reg(base)})", no_target=True))
+        for s in slots[first:]:
+            s.sub = "llsc"           # not to be patched (see emit_block)
 
     def delay_slot(self, slots):
         w, text = self.plain()
@@ -667,6 +669,7 @@ HARNESS_ASM = r"""
 #        EPC - block start,
 #        BadVAddr, EntryHi, Context; the last three only for ExcCode 1-5 / 1-3, else 0)
 #   0x100 GPRs 0-31 after the block, 0x180 HI, 0x184 LO
+#   0x188 the number the dump prints for the block, 0x18C where to go after the dump
     .equ H_START, 0x10
     .equ H_PAD, 0x14
     .equ H_COUNT, 0x18
@@ -674,6 +677,8 @@ HARNESS_ASM = r"""
     .equ H_REGS, 0x100
     .equ H_HI, 0x180
     .equ H_LO, 0x184
+    .equ H_ID, 0x188
+    .equ H_NEXT, 0x18C
 
     .set noreorder
     .set noat
@@ -833,10 +838,13 @@ exc_common:
 9:  mfc0    $8, $13
     bltz    $8, 8f                  # Cause.BD
     mfc0    $9, $14
-    lw      $10, H_START($26)       # an EPC outside the block (a generator bug) ends it too,
-    lw      $11, H_PAD($26)         # rather than looping
+    lw      $10, H_START($26)       # so does a fetch fault (EPC outside the block, or
+    lw      $11, H_PAD($26)         # misaligned), rather than trying the next word
     subu    $10, $9, $10
     subu    $11, $11, $9
+    or      $10, $10, $11
+    andi    $11, $9, 3
+    subu    $11, $0, $11
     or      $10, $10, $11
     bltz    $10, 8f
     nop
@@ -1048,15 +1056,9 @@ def li(r, v):
     return [f"    lui     ${r}, 0x{(v >> 16) & 0xFFFF:x}", f"    ori     ${r}, ${r}, 0x{v & 0xFFFF:x}"]
 
 
-def emit_block(k, gen, asm, lst):
-    slots = gen.block(k)
-    inputs = gen.inputs
-    seed = gen.rng.getrandbits(32) | 1
-    n = len(slots)
-    lbl = lambda i: f"blk{k}_pad" if i == n else f".Lb{k}_{i}"
+def emit_prologue(asm, k, run_id, next_label, seed, inputs):
+    """Sets up a run of block k: harness variables, the areas, the input registers."""
     a = asm.append
-    a(f"\n# ---- block {k} ----")
-    a(f"blk{k}:")
     a("    lui     $26, %hi(HARNESS)")
     a("    addiu   $26, $26, %lo(HARNESS)")
     a(f"    lui     $8, %hi(blk{k}_start)")
@@ -1065,6 +1067,11 @@ def emit_block(k, gen, asm, lst):
     a(f"    lui     $8, %hi(blk{k}_pad)")
     a(f"    addiu   $8, $8, %lo(blk{k}_pad)")
     a("    sw      $8, H_PAD($26)")
+    a(f"    lui     $8, %hi({next_label})")
+    a(f"    addiu   $8, $8, %lo({next_label})")
+    a("    sw      $8, H_NEXT($26)")
+    a(f"    ori     $8, $0, 0x{run_id:x}")
+    a("    sw      $8, H_ID($26)")
     a("    sw      $0, H_COUNT($26)")
     asm.extend(li(4, seed))
     a("    jal     fill")
@@ -1076,10 +1083,35 @@ def emit_block(k, gen, asm, lst):
     asm.extend(li(GP, GP_VALUE))
     for r in DEST:
         asm.extend(li(r, inputs[r]))
+
+
+RERUN = 0x8000      # added to the block number of a patched re-run
+
+
+def emit_block(k, gen, asm, lst, next_label):
+    """Block k: prologue, slots, landing pad. One block in ten then runs a second time after
+    the harness rewrote one of its (already executed) instructions, through kseg0 or the kseg1
+    alias: the CPU must not run the stale decode (QEMU retranslates; a store to a page of code
+    must invalidate what Magritte decoded there). That run's line is numbered k + 0x8000."""
+    slots = gen.block(k)
+    inputs = gen.inputs
+    seed = gen.rng.getrandbits(32) | 1
+    n = len(slots)
+    patchable = [i for i, s in enumerate(slots) if s.kind == "plain" and s.sub is None]
+    if any(s.kind == "la_hi" and s.sub for s in slots):
+        patchable = []      # a misaligned fetch runs again: QEMU's BadVAddr would be stale
+    rerun = None
+    if gen.fixed_words is None and not gen.survey and patchable and gen.rng.random() < 0.1:
+        j = gen.rng.choice(patchable)
+        w, text = gen.plain()
+        rerun = (j, w, text, gen.rng.random() < 0.5)
+    lbl = lambda i: f"blk{k}_pad" if i == n else f".Lb{k}_{i}"
+    a = asm.append
+    a(f"\n# ---- block {k} ----")
+    a(f"blk{k}:")
+    emit_prologue(asm, k, k, f"blk{k}_rerun" if rerun else next_label, seed, inputs)
     a(f"blk{k}_start:")
-    lst.append(f"block {k} insns {n} fill 0x{seed:08x}")
-    lst.append("  in " + " ".join(f"{NAMES[r]}=0x{inputs[r]:08x}" for r in DEST)
-               + f" hi=0x{inputs['hi']:08x} lo=0x{inputs['lo']:08x}")
+    listing = []
     for i, s in enumerate(slots):
         a(f"{lbl(i)}:")
         if s.kind == "jump":
@@ -1099,7 +1131,7 @@ def emit_block(k, gen, asm, lst):
             a(f"    .word   0x{s.word:08x}    # {s.text}")
             text = s.text
         word = "--------" if s.word is None else f"{s.word:08x}"
-        lst.append(f"  +{4 * i:03x}  {word}  {text}")
+        listing.append(f"  +{4 * i:03x}  {word}  {text}")
     a(f"blk{k}_pad:")
     a("    lui     $26, %hi(HARNESS)")
     a("    addiu   $26, $26, %lo(HARNESS)")
@@ -1111,7 +1143,33 @@ def emit_block(k, gen, asm, lst):
     a("    mflo    $1")
     a("    sw      $1, H_LO($26)")
     a("    jal     dump")
-    a(f"    ori     $4, $0, {k}")
+    a("    lw      $4, H_ID($26)")
+    a("    lui     $26, %hi(HARNESS)")
+    a("    addiu   $26, $26, %lo(HARNESS)")
+    a("    lw      $8, H_NEXT($26)")
+    a("    jr      $8")
+    a("    nop")
+    inputs_line = ("  in " + " ".join(f"{NAMES[r]}=0x{inputs[r]:08x}" for r in DEST)
+                   + f" hi=0x{inputs['hi']:08x} lo=0x{inputs['lo']:08x}")
+    lst.append(f"block {k} insns {n} fill 0x{seed:08x}")
+    lst.append(inputs_line)
+    lst.extend(listing)
+    if rerun:
+        j, w, text, kseg1 = rerun
+        alias = " + 0x20000000" if kseg1 else ""
+        a(f"blk{k}_rerun:")
+        a(f"    lui     $8, %hi({lbl(j)}{alias})")
+        a(f"    addiu   $8, $8, %lo({lbl(j)}{alias})")
+        asm.extend(li(9, w))
+        a(f"    sw      $9, 0($8)              # +{4 * j:03x} becomes {text}")
+        emit_prologue(asm, k, k + RERUN, next_label, seed, inputs)
+        a(f"    j       blk{k}_start")
+        a("    nop")
+        lst.append(f"block {k + RERUN} insns {n} fill 0x{seed:08x} (block {k} again after "
+                   f"+{4 * j:03x} was rewritten through {'kseg1' if kseg1 else 'kseg0'})")
+        lst.append(inputs_line)
+        listing[j] = f"  +{4 * j:03x}  {w:08x}  {text}  # rewritten"
+        lst.extend(listing)
 
 
 def generate(seed, blocks, min_insns, max_insns, allowed, words=None, inputs=None, survey=False):
@@ -1135,9 +1193,14 @@ def generate(seed, blocks, min_insns, max_insns, allowed, words=None, inputs=Non
            "blocks:"]
     lst = [f"seed {seed} blocks {blocks} excluded {','.join(sorted(gen.excluded)) or '-'}"]
     for k in range(blocks):
-        emit_block(k, gen, asm, lst)
-    asm.append("    j       finish\n    nop\n")
-    return "\n".join(asm) + "\n", "\n".join(lst) + "\n"
+        emit_block(k, gen, asm, lst, f"blk{k + 1}" if k + 1 < blocks else "finish")
+    text = "\n".join(asm) + "\n"
+    words = sum(1 for line in text.splitlines() if line.startswith("    ")
+                and (not line.lstrip().startswith((".", "#")) or line.lstrip().startswith(".word")))
+    if 0x80100000 + 4 * words + 0x4000 > AREA_A:
+        raise SystemExit(f"gen.py: the program ({4 * words} bytes of code) would overlap the "
+                         f"scratch areas at 0x{AREA_A:08x}: use fewer blocks or instructions")
+    return text, "\n".join(lst) + "\n"
 
 
 def main(argv):
@@ -1176,7 +1239,7 @@ def main(argv):
             p.error(f"--set: {name} is not a register the blocks load")
         inputs[key] = int(value, 0) & 0xFFFFFFFF
     if not 1 <= args.blocks <= 4000:
-        p.error("--blocks must be 1...4000 (the program must fit below the scratch areas)")
+        p.error("--blocks must be 1...4000")
     if not 2 <= args.min_insns <= args.max_insns <= 200:
         p.error("need 2 <= --min-insns <= --max-insns <= 200")
     asm, lst = generate(args.seed, args.blocks, args.min_insns, args.max_insns, args.allow, words, inputs, args.survey)

@@ -70,6 +70,7 @@ struct DifferentialTests {
         let actual = Self.lines(Data(console.bytes))
         if expected == actual && outcome == .poweredOff && expected.last == "DIFFTEST END" {
             try? FileManager.default.removeItem(at: dir)
+            rmdir(DifftestSettings.workDirectory.path)  // once the last program is done
             return
         }
         let report = try runProcess(
