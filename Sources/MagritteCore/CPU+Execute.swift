@@ -25,6 +25,13 @@ extension CPU {
         let start = cycles
 
         @inline(__always) func now() -> UInt64 { start &+ (budget &- remaining) }
+        // Slow paths may call out (observers, the trap handler) and read the time: publish it.
+        @inline(__always) func sync() { batchRemaining = remaining }
+        batchStart = start
+        batchBudget = budget
+        batchRemaining = budget
+        inBatch = true
+        defer { inBatch = false }
         @inline(__always) func reload() {
             pc = self.pc
             npc = self.npc
@@ -34,6 +41,7 @@ extension CPU {
         loop: while remaining > 0 {
             // Fetch: the page check folds in the alignment check.
             if _slowPath((pc & 0xFFFF_F003) != codeTag) {
+                batchRemaining = remaining &- 1  // the slot is used if the fetch faults
                 if !enterCodePage(pc, delay: delay) {
                     remaining &-= 1
                     reload()
@@ -50,10 +58,13 @@ extension CPU {
             if observing {
                 if observerStopPC == pc {
                     observerStopPC = nil
-                } else if let observer, case .stop = observer.cpu(self, willExecuteAt: pc) {
-                    observerStopPC = pc
-                    stopRequested = true
-                    break loop
+                } else if let observer {
+                    sync()
+                    if case .stop = observer.cpu(self, willExecuteAt: pc) {
+                        observerStopPC = pc
+                        stopRequested = true
+                        break loop
+                    }
                 }
             }
             let cur = pc
@@ -98,7 +109,7 @@ extension CPU {
                 let b = Int32(bitPattern: d.op == .addi ? imm : r[rt])
                 let (v, o) = d.op == .sub ? a.subtractingReportingOverflow(b) : a.addingReportingOverflow(b)
                 if o {
-                    enterException(.overflow, pc: cur, inDelaySlot: inSlot)
+                    sync(); enterException(.overflow, pc: cur, inDelaySlot: inSlot)
                     reload()
                     break loop
                 }
@@ -209,7 +220,7 @@ extension CPU {
                 if _fastPath(e.tag == va & 0xFFFF_F003) {
                     r[rd] = UnsafeRawPointer(bitPattern: e.addend &+ UInt(va)).unsafelyUnwrapped.load(as: UInt32.self)
                 } else {
-                    guard let v = slowLoad(va, size: 4, pc: cur, delay: inSlot) else { reload(); break loop }
+                    sync(); guard let v = slowLoad(va, size: 4, pc: cur, delay: inSlot) else { reload(); break loop }
                     r[rd] = v
                     if batchBreak { break loop }
                 }
@@ -220,7 +231,7 @@ extension CPU {
                 if _fastPath(e.tag == va & 0xFFFF_F000) {
                     v = UInt32(UnsafeRawPointer(bitPattern: e.addend &+ UInt(va)).unsafelyUnwrapped.load(as: UInt8.self))
                 } else {
-                    guard let s = slowLoad(va, size: 1, pc: cur, delay: inSlot) else { reload(); break loop }
+                    sync(); guard let s = slowLoad(va, size: 1, pc: cur, delay: inSlot) else { reload(); break loop }
                     v = s
                 }
                 if d.op == .lb { v = UInt32(bitPattern: Int32(Int8(truncatingIfNeeded: v))) }
@@ -233,7 +244,7 @@ extension CPU {
                 if _fastPath(e.tag == va & 0xFFFF_F001) {
                     v = UInt32(UnsafeRawPointer(bitPattern: e.addend &+ UInt(va)).unsafelyUnwrapped.load(as: UInt16.self))
                 } else {
-                    guard let s = slowLoad(va, size: 2, pc: cur, delay: inSlot) else { reload(); break loop }
+                    sync(); guard let s = slowLoad(va, size: 2, pc: cur, delay: inSlot) else { reload(); break loop }
                     v = s
                 }
                 if d.op == .lh { v = UInt32(bitPattern: Int32(Int16(truncatingIfNeeded: v))) }
@@ -245,7 +256,7 @@ extension CPU {
                 if _fastPath(e.tag == va & 0xFFFF_F003) {
                     UnsafeMutableRawPointer(bitPattern: e.addend &+ UInt(va)).unsafelyUnwrapped.storeBytes(of: r[rt], as: UInt32.self)
                 } else {
-                    guard slowStore(va, size: 4, value: r[rt], pc: cur, delay: inSlot) else { reload(); break loop }
+                    sync(); guard slowStore(va, size: 4, value: r[rt], pc: cur, delay: inSlot) else { reload(); break loop }
                     if batchBreak { break loop }
                 }
             case .sb:
@@ -254,7 +265,7 @@ extension CPU {
                 if _fastPath(e.tag == va & 0xFFFF_F000) {
                     UnsafeMutableRawPointer(bitPattern: e.addend &+ UInt(va)).unsafelyUnwrapped.storeBytes(of: UInt8(truncatingIfNeeded: r[rt]), as: UInt8.self)
                 } else {
-                    guard slowStore(va, size: 1, value: r[rt], pc: cur, delay: inSlot) else { reload(); break loop }
+                    sync(); guard slowStore(va, size: 1, value: r[rt], pc: cur, delay: inSlot) else { reload(); break loop }
                     if batchBreak { break loop }
                 }
             case .sh:
@@ -263,7 +274,7 @@ extension CPU {
                 if _fastPath(e.tag == va & 0xFFFF_F001) {
                     UnsafeMutableRawPointer(bitPattern: e.addend &+ UInt(va)).unsafelyUnwrapped.storeBytes(of: UInt16(truncatingIfNeeded: r[rt]), as: UInt16.self)
                 } else {
-                    guard slowStore(va, size: 2, value: r[rt], pc: cur, delay: inSlot) else { reload(); break loop }
+                    sync(); guard slowStore(va, size: 2, value: r[rt], pc: cur, delay: inSlot) else { reload(); break loop }
                     if batchBreak { break loop }
                 }
             case .lwl, .lwr:
@@ -273,7 +284,7 @@ extension CPU {
                 if _fastPath(e.tag == va & 0xFFFF_F000) {
                     w = UnsafeRawPointer(bitPattern: e.addend &+ UInt(va & ~3)).unsafelyUnwrapped.load(as: UInt32.self)
                 } else {
-                    guard let s = wordContaining(va, kind: .load, pc: cur, delay: inSlot) else { reload(); break loop }
+                    sync(); guard let s = wordContaining(va, kind: .load, pc: cur, delay: inSlot) else { reload(); break loop }
                     w = s
                 }
                 let b = (va & 3) * 8
@@ -289,7 +300,7 @@ extension CPU {
                 let va = r[rs] &+ imm
                 let aligned = va & ~3
                 // Translate for a store first, so a read-only page faults as a store.
-                guard let w = wordContaining(va, kind: .store, pc: cur, delay: inSlot) else { reload(); break loop }
+                sync(); guard let w = wordContaining(va, kind: .store, pc: cur, delay: inSlot) else { reload(); break loop }
                 let b = (va & 3) * 8
                 let v = r[rt]
                 let merged: UInt32
@@ -300,7 +311,7 @@ extension CPU {
                     let keep: UInt32 = b == 0 ? 0 : 0xFFFF_FFFF >> (32 - b)
                     merged = (w & keep) | (v << b)
                 }
-                guard slowStore(aligned, size: 4, value: merged, pc: cur, delay: inSlot) else { reload(); break loop }
+                sync(); guard slowStore(aligned, size: 4, value: merged, pc: cur, delay: inSlot) else { reload(); break loop }
                 if batchBreak { break loop }
             case .ll:
                 let va = r[rs] &+ imm
@@ -314,15 +325,15 @@ extension CPU {
             case .sc:
                 let va = r[rs] &+ imm
                 if va & 3 != 0 {
-                    enterException(.addressErrorStore, pc: cur, inDelaySlot: inSlot, badVAddr: va)
+                    sync(); enterException(.addressErrorStore, pc: cur, inDelaySlot: inSlot, badVAddr: va)
                     reload()
                     break loop
                 }
                 var ok: UInt32 = 0
                 if llBit && va == llVirtual {
-                    guard let current = wordContaining(va, kind: .store, pc: cur, delay: inSlot) else { reload(); break loop }
+                    sync(); guard let current = wordContaining(va, kind: .store, pc: cur, delay: inSlot) else { reload(); break loop }
                     if current == llValue {
-                        guard slowStore(va, size: 4, value: r[rt], pc: cur, delay: inSlot) else { reload(); break loop }
+                        sync(); guard slowStore(va, size: 4, value: r[rt], pc: cur, delay: inSlot) else { reload(); break loop }
                         ok = 1
                     }
                 }
@@ -331,7 +342,7 @@ extension CPU {
                 if batchBreak { break loop }
             case .cache:
                 if mode != .kernel && cp0.status & StatusBits.cu0 == 0 {
-                    enterException(.coprocessorUnusable, pc: cur, inDelaySlot: inSlot)
+                    sync(); enterException(.coprocessorUnusable, pc: cur, inDelaySlot: inSlot)
                     reload()
                     break loop
                 }
@@ -355,16 +366,16 @@ extension CPU {
                 default: taken = a != b
                 }
                 if taken {
-                    enterException(.trap, pc: cur, inDelaySlot: inSlot)
+                    sync(); enterException(.trap, pc: cur, inDelaySlot: inSlot)
                     reload()
                     break loop
                 }
             case .syscall:
-                enterException(.syscall, pc: cur, inDelaySlot: inSlot)
+                sync(); enterException(.syscall, pc: cur, inDelaySlot: inSlot)
                 reload()
                 break loop
             case .break:
-                enterException(.breakpoint, pc: cur, inDelaySlot: inSlot)
+                sync(); enterException(.breakpoint, pc: cur, inDelaySlot: inSlot)
                 reload()
                 break loop
             case .rdhwr:
@@ -373,7 +384,7 @@ extension CPU {
                 // (kernel mode or Status.CU0) or their HWREna bit.
                 let cp0Usable = mode == .kernel || cp0.status & StatusBits.cu0 != 0
                 if reg > 3 || (!cp0Usable && cp0.hwrEna & (1 << reg) == 0) {
-                    enterException(.reservedInstruction, pc: cur, inDelaySlot: inSlot)
+                    sync(); enterException(.reservedInstruction, pc: cur, inDelaySlot: inSlot)
                     reload()
                     break loop
                 }
@@ -387,7 +398,7 @@ extension CPU {
             // MARK: Coprocessor 0 (privileged unless CU0)
             case .mfc0, .mtc0, .di, .ei, .tlbr, .tlbwi, .tlbwr, .tlbp, .eret, .wait, .rdpgpr, .wrpgpr:
                 if mode != .kernel && cp0.status & StatusBits.cu0 == 0 {
-                    enterException(.coprocessorUnusable, pc: cur, inDelaySlot: inSlot)
+                    sync(); enterException(.coprocessorUnusable, pc: cur, inDelaySlot: inSlot)
                     reload()
                     break loop
                 }
@@ -400,11 +411,11 @@ extension CPU {
                     batchBreak = true
                 case .rdpgpr, .wrpgpr: r[rd] = r[rt]  // one shadow set: the current one
                 case .tlbr: tlbRead()
-                case .tlbwi: tlbWrite(Int((cp0.index & 0x7FFF_FFFF) % UInt32(configuration.tlbEntries)), pc: cur)
-                case .tlbwr: tlbWrite(Int(randomAt(now())), pc: cur)
+                case .tlbwi: sync(); tlbWrite(Int((cp0.index & 0x7FFF_FFFF) % UInt32(configuration.tlbEntries)), pc: cur)
+                case .tlbwr: sync(); tlbWrite(Int(randomAt(now())), pc: cur)
                 case .tlbp: tlbProbe()
                 case .eret:
-                    executeEret(pc: cur)
+                    sync(); executeEret(pc: cur)
                     reload()
                     break loop
                 default:  // wait
@@ -413,11 +424,11 @@ extension CPU {
                 }
                 if batchBreak { break loop }
             case .cop:
-                enterException(.coprocessorUnusable, pc: cur, inDelaySlot: inSlot, coprocessor: UInt32(rt))
+                sync(); enterException(.coprocessorUnusable, pc: cur, inDelaySlot: inSlot, coprocessor: UInt32(rt))
                 reload()
                 break loop
             case .reserved, .deret, .sdbbp:
-                enterException(.reservedInstruction, pc: cur, inDelaySlot: inSlot)
+                sync(); enterException(.reservedInstruction, pc: cur, inDelaySlot: inSlot)
                 reload()
                 break loop
             case .undecoded:

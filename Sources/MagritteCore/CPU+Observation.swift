@@ -122,6 +122,7 @@ extension CPU {
         self.npc = npc
         self.inDelaySlot = inDelaySlot
         waiting = false
+        observerStopPC = nil
     }
 
     /// Clears the LL bit, as ERET does (for a hypervisor that emulates ERET).

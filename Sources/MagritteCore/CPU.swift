@@ -42,6 +42,11 @@ public final class CPU {
     var waiting = false
     /// Set from outside the loop (devices, host) to end the current batch.
     var batchBreak = false
+    // The batch in progress, published by the loop before it calls out of line.
+    var inBatch = false
+    var batchStart: UInt64 = 0
+    var batchBudget: UInt64 = 0
+    var batchRemaining: UInt64 = 0
     var stopRequested = false
 
     // LL/SC
@@ -167,8 +172,12 @@ public final class CPU {
         if n != 0 { regs[n] = value }
     }
 
-    /// Instructions that completed (executed slots minus those that raised an exception).
-    public var retiredInstructions: UInt64 { cycles - idleCycles - faultedInstructions }
+    /// Instructions that completed (executed slots minus those that raised an exception),
+    /// exact also inside observer and trap-handler callbacks during a batch.
+    public var retiredInstructions: UInt64 { currentCycles &- idleCycles &- faultedInstructions }
+
+    /// `cycles`, including the progress of the batch being executed (for callbacks).
+    public var currentCycles: UInt64 { inBatch ? batchStart &+ (batchBudget &- batchRemaining) : cycles }
 
     /// Continues execution at `address` (not in a delay slot), as after a reset or a jump from
     /// a debugger.
@@ -177,6 +186,7 @@ public final class CPU {
         npc = address &+ 4
         inDelaySlot = false
         waiting = false
+        observerStopPC = nil
     }
 
     /// The CP0 Count register now.
@@ -263,6 +273,7 @@ public final class CPU {
             if interruptPending {
                 waiting = false
                 enterException(.interrupt, pc: pc, inDelaySlot: inDelaySlot)
+                continue  // an observer may have asked to stop at the handler
             }
             if waiting {
                 // Idle until the timer (the only thing inside the CPU that can end a WAIT).

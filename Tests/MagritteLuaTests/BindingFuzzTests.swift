@@ -408,10 +408,9 @@ import MagritteMachine
         #expect(out[2] == "false")
     }
 
-    /// The CPU skips the observer once at the pc where it last stopped for it, until its
-    /// observing loop reaches that pc; moving pc elsewhere (reset, raise, setting pc) leaves the
-    /// skip pending, and a breakpoint there is missed once. The fix belongs to the core (forget
-    /// the skip when pc changes); resuming where it stopped is handled by LuaMachine.run.
+    /// The CPU skips the observer once at the pc where it last stopped for it, so that resuming
+    /// does not stop again; moving pc elsewhere (reset, raise, setting pc) forgets that skip,
+    /// so a breakpoint there is hit again.
     @Test(.enabled(if: guestsBuilt)) func breakpointsHitAgainAfterAResetOrAJump() throws {
         let out = try run("""
             local m = magritte.machine{image = HELLO}
@@ -433,10 +432,8 @@ import MagritteMachine
             return first, again, (m:run())
             """)
         #expect(out[0] == "breakpoint")
-        withKnownIssue("MagritteCore keeps the observer skip after reset() and jump(to:)") {
-            #expect(out[1] == "breakpoint")
-            #expect(out[2] == "breakpoint")
-        }
+        #expect(out[1] == "breakpoint")
+        #expect(out[2] == "breakpoint")
     }
 
     @Test(.enabled(if: guestsBuilt)) func outOfRangeAndUnknownNames() throws {
