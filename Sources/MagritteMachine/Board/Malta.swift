@@ -348,6 +348,7 @@ public final class Malta {
         var remaining = maxInstructions
         var idleServiced = false
         if paceIdleToHostClock && pacingAnchor == nil { pacingAnchor = (hostNanoseconds(), clock.nanoseconds) }
+        clock.maxStaleCycles = max(batchSize, pacedBatchSize)
         while true {
             if poweredOff { return .poweredOff }
             if remaining == 0 { return .instructionLimit }

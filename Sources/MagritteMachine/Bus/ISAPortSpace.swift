@@ -16,6 +16,12 @@ public final class ISAPortSpace: Device {
         let device: any Device
     }
     private var mappings: [Mapping] = []
+    // The lookup the accesses use: port -> index of its device (0xFF: none), and the devices
+    // and first ports by index (no String or struct copies on the access path: Linux polls the
+    // RTC millions of times while it calibrates the CPU clock).
+    private var portMap = [UInt8](repeating: 0xFF, count: ISAPortSpace.portCount)
+    private var devices: [any Device] = []
+    private var firsts: [UInt32] = []
 
     public init() {}
 
@@ -27,7 +33,12 @@ public final class ISAPortSpace: Device {
         for m in mappings {
             precondition(f + c <= m.first || f >= m.first + m.count, "ports of \(name) overlap \(m.name)")
         }
+        precondition(mappings.count < 0xFF, "too many ISA devices")
+        let index = UInt8(mappings.count)
         mappings.append(Mapping(name: name, first: f, count: c, device: device))
+        devices.append(device)
+        firsts.append(f)
+        for p in f..<(f + c) { portMap[Int(p)] = index }
     }
 
     /// The name of the device at `port`, if any (for debuggers).
@@ -35,18 +46,18 @@ public final class ISAPortSpace: Device {
         mappings.first { UInt32(port) &- $0.first < $0.count }?.name
     }
 
+    @inline(__always)
     private func readByte(_ port: UInt32) -> UInt8 {
-        for m in mappings where port &- m.first < m.count {
-            return UInt8(truncatingIfNeeded: m.device.read(offset: port - m.first, size: 1) ?? 0xFF)
-        }
-        return 0xFF
+        let i = Int(portMap[Int(port & 0xFFFF)])
+        guard i != 0xFF else { return 0xFF }
+        return UInt8(truncatingIfNeeded: devices[i].read(offset: (port & 0xFFFF) - firsts[i], size: 1) ?? 0xFF)
     }
 
+    @inline(__always)
     private func writeByte(_ port: UInt32, _ value: UInt8) {
-        for m in mappings where port &- m.first < m.count {
-            _ = m.device.write(offset: port - m.first, size: 1, value: UInt32(value))
-            return
-        }
+        let i = Int(portMap[Int(port & 0xFFFF)])
+        guard i != 0xFF else { return }
+        _ = devices[i].write(offset: (port & 0xFFFF) - firsts[i], size: 1, value: UInt32(value))
     }
 
     public func read(offset: UInt32, size: Int) -> UInt32? {

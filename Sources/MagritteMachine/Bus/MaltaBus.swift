@@ -29,7 +29,25 @@ public final class MaltaBus: PhysicalBus {
     @usableFromInline let ramFrames: UInt32
 
     /// The device windows, sorted by base address, never overlapping RAM or each other.
-    public private(set) var regions: [DeviceRegion] = []
+    public private(set) var regions: [DeviceRegion] = [] {
+        didSet {
+            bases = regions.map(\.base)
+            sizes = regions.map(\.size)
+            offsets = regions.map(\.deviceOffset)
+            devices = regions.map(\.device)
+        }
+    }
+    // What accesses use: the windows as parallel arrays (no struct or String copies per access).
+    private var bases: [UInt32] = []
+    private var sizes: [UInt32] = []
+    private var offsets: [UInt32] = []
+    private var devices: [any Device] = []
+
+    @inline(__always)
+    private func regionIndex(_ address: UInt32) -> Int? {
+        for i in bases.indices where address &- bases[i] < sizes[i] { return i }
+        return nil
+    }
 
     /// When true, unassigned addresses in the low window read 0 and ignore writes, as on QEMU's
     /// Malta. Set it to false to make every unassigned access a bus error (useful to catch a
@@ -79,16 +97,16 @@ public final class MaltaBus: PhysicalBus {
     }
 
     public func read(_ address: UInt32, size: Int) -> UInt32? {
-        if let r = region(containing: address) {
-            return r.device.read(offset: address &- r.base &+ r.deviceOffset, size: size)
+        if let i = regionIndex(address) {
+            return devices[i].read(offset: address &- bases[i] &+ offsets[i], size: size)
         }
         return UInt64(address) < MaltaBus.lowWindowEnd && unassignedLowWindowReadsZero ? 0 : nil
     }
 
     public func write(_ address: UInt32, size: Int, value: UInt32) -> Bool {
-        if let r = region(containing: address) {
+        if let i = regionIndex(address) {
             let mask: UInt32 = size >= 4 ? 0xFFFF_FFFF : (1 << (8 * UInt32(size))) - 1
-            return r.device.write(offset: address &- r.base &+ r.deviceOffset, size: size, value: value & mask)
+            return devices[i].write(offset: address &- bases[i] &+ offsets[i], size: size, value: value & mask)
         }
         return UInt64(address) < MaltaBus.lowWindowEnd && unassignedLowWindowReadsZero
     }

@@ -4,8 +4,10 @@
 ///
 /// Linux on the Malta calibrates the CPU against it: it waits for two rising edges of
 /// Register A's update-in-progress bit (UIP, high during the last 244 µs of every second) and
-/// counts CP0 Count in between. Reads of Register A therefore synchronise the clock with the CPU
-/// (`GuestClock.preciseCycles`), so the edge is seen within a few instructions.
+/// counts CP0 Count in between. A read of Register A close to a UIP edge (closer than the
+/// clock can lag, `GuestClock.maxStaleCycles`) therefore synchronises the clock with the CPU
+/// (`GuestClock.preciseCycles`), so the edge is seen within a few instructions; reads far from
+/// an edge need not (and cost no batch break).
 ///
 /// Registers: 0–9 time, alarm and date (BCD or binary, 12- or 24-hour, per Register B),
 /// A (divider, rate, UIP), B (SET, PIE/AIE/UIE, DM, 24/12), C (IRQF, PF, AF, UF; cleared by a
@@ -75,6 +77,14 @@ public final class MC146818: Device {
         guard running else { return false }
         let phase = ((ns % MC146818.nanosecondsPerSecond) + MC146818.nanosecondsPerSecond) % MC146818.nanosecondsPerSecond
         return phase >= MC146818.nanosecondsPerSecond - MC146818.uipHold
+    }
+
+    /// Time from `ns` to the next rise or fall of UIP.
+    private func nanosecondsToUIPChange(at ns: Int64) -> Int64 {
+        let second = MC146818.nanosecondsPerSecond
+        let phase = ((ns % second) + second) % second
+        let rise = second - MC146818.uipHold
+        return phase < rise ? rise - phase : second - phase
     }
 
     private var binaryMode: Bool { cmos[Register.b] & MC146818.binary != 0 }
@@ -187,9 +197,13 @@ public final class MC146818: Device {
             if running { latchTime() }
             return UInt32(cmos[index])
         case Register.a:
-            _ = clock.preciseCycles()
+            var now = currentTime
+            if running && nanosecondsToUIPChange(at: now) <= Int64(clamping: clock.maxStaleNanoseconds) {
+                _ = clock.preciseCycles()
+                now = currentTime
+            }
             var value = cmos[Register.a] & 0x7F
-            if updateInProgress(at: currentTime) { value |= MC146818.uip }
+            if updateInProgress(at: now) { value |= MC146818.uip }
             return UInt32(value)
         case Register.c:
             evaluateFlags()
