@@ -4,6 +4,7 @@ import PackageDescription
 // Layers (each imports only those above it):
 //   MagritteCore     — CPU core: decode, execute, CP0, TLB, exceptions, disassembler
 //   MagritteMachine  — board and devices: physical bus, RAM, UART, Malta, ELF loader
+//   MagritteHypervisor — the trap-and-emulate VMM (work in progress, issue 5)
 //   MagritteLua      — the Lua 5.4 bridge (C shim CMagritteLua over the system's liblua5.4)
 //   magritte         — the command line and the Lua console (line editing: CEditLine over libedit)
 let optimize: [SwiftSetting] = [
@@ -27,6 +28,7 @@ let package = Package(
     targets: [
         .target(name: "MagritteCore", swiftSettings: optimizeAlways),
         .target(name: "MagritteMachine", dependencies: ["MagritteCore"], swiftSettings: optimizeAlways),
+        .target(name: "MagritteHypervisor", dependencies: ["MagritteCore", "MagritteMachine"], swiftSettings: optimizeAlways),
         .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
         .target(name: "CMagritteLua", dependencies: ["CLua"]),
         .systemLibrary(name: "CEditLine", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),

@@ -1,0 +1,177 @@
+import MagritteCore
+import MagritteMachine
+
+/// How to build a guest.
+public struct GuestConfiguration: Sendable {
+    /// Shown in traces and as the prefix of its console lines.
+    public var name: String
+    /// The guest's RAM (guest-physical 0 ..< ramSize), a multiple of 4 KiB, at least 1 MiB.
+    public var ramSize: Int
+    /// The kernel command line (argv[1]), as QEMU's -append.
+    public var commandLine: String
+
+    public init(name: String, ramSize: Int = 32 << 20, commandLine: String = "") {
+        self.name = name
+        self.ramSize = ramSize
+        self.commandLine = commandLine
+    }
+}
+
+/// Where a guest is in its life.
+public enum GuestState: Equatable, Sendable {
+    case runnable
+    /// In WAIT or the idle hypercall: descheduled until a virtual interrupt is pending.
+    case waiting
+    case poweredOff
+}
+
+/// Per-guest figures: what the VMM did for it and where its time went.
+public struct GuestStatistics: Sendable, Equatable {
+    /// Physical exceptions that entered the VMM while this guest ran, by ExcCode.
+    public var traps = [UInt64](repeating: 0, count: 32)
+    /// Exceptions reflected to the guest's own handlers, by ExcCode.
+    public var reflected = [UInt64](repeating: 0, count: 32)
+    /// Privileged instructions emulated, by mnemonic.
+    public var emulated: [String: UInt64] = [:]
+    /// TLB misses the VMM answered from the guest's virtual TLB without the guest knowing.
+    public var hiddenTLBFills: UInt64 = 0
+    /// Misses in the guest's unmapped kseg0/kseg1 that the VMM filled from the pmap.
+    public var ksegFills: UInt64 = 0
+    /// TLB misses reflected to the guest (refill, invalid, modified).
+    public var reflectedTLBMisses: UInt64 = 0
+    /// Device register accesses emulated.
+    public var deviceAccesses: UInt64 = 0
+    public var hypercalls: UInt64 = 0
+    /// Instructions retired in guest-kernel and guest-user mode.
+    public var kernelInstructions: UInt64 = 0
+    public var userInstructions: UInt64 = 0
+    /// Instructions the VMM saw spent in a detected idle loop (spinning).
+    public var spinInstructions: UInt64 = 0
+    /// Guest time (cycles) spent descheduled in WAIT or in the idle hypercall.
+    public var waitCycles: UInt64 = 0
+    public var hypercallIdleCycles: UInt64 = 0
+    /// How often the guest was switched in.
+    public var switchesIn: UInt64 = 0
+
+    public var instructions: UInt64 { kernelInstructions + userInstructions }
+    /// VMM entries (traps) per 1000 guest instructions.
+    public var exitsPerThousand: Double {
+        instructions == 0 ? 0 : Double(traps.reduce(0, +)) * 1000 / Double(instructions)
+    }
+}
+
+/// One virtual machine: its memory (a slice of the machine's RAM), virtual CPU state, virtual
+/// TLB, virtual devices and console.
+public final class Guest {
+    public let name: String
+    public let index: Int
+    public let configuration: GuestConfiguration
+    /// Machine-physical address of guest-physical 0 (the pmap is PFN → MFN = PFN + base >> 12).
+    public let memoryBase: UInt32
+    public var ramSize: Int { configuration.ramSize }
+    public internal(set) var image: ELFImage?
+    public internal(set) var state: GuestState = .runnable
+
+    // The virtual CPU. GPRs live in the physical CPU while the guest runs.
+    var gprs = [UInt32](repeating: 0, count: 32)
+    var hi: UInt32 = 0
+    var lo: UInt32 = 0
+    var pc: UInt32 = 0
+    var npc: UInt32 = 4
+    var inDelaySlot = false
+    public internal(set) var cp0 = CP0State()
+    /// The guest's TLB as it wrote it (VPN → guest-physical).
+    public internal(set) var tlb: [TLBEntry]
+    var countBase: UInt32 = 0
+    var countEpoch: UInt64 = 0
+    var timerPending = false
+    /// Machine cycle at which the virtual Count next reaches Compare.
+    var nextTimer: UInt64 = .max
+    var hardwareIP: UInt32 = 0
+    /// ASID → physical ASID while this guest's translations are in the physical TLB.
+    var asidMap: [UInt8: UInt8] = [:]
+
+    // Virtual devices.
+    public let uart = UART16550()
+    public let fpga = MaltaFPGA()
+    let isa = ISAPortSpace()
+
+    // Console, split into lines.
+    public internal(set) var console: [UInt8] = []
+    var partialLine: [UInt8] = []
+    var onLine: ((Guest, String) -> Void)?
+
+    public internal(set) var statistics = GuestStatistics()
+    /// Where the idle-loop detector last saw the guest (pc and a hash of its registers).
+    var lastSample: (pc: UInt32, hash: UInt64)?
+    var spinStreak = 0
+    /// Whether the code at a pc is a tight backward loop without stores (cached per pc).
+    var idleLoops: [UInt32: Bool] = [:]
+    var waitKind = "wait"
+    var waitStart: UInt64 = 0
+    var modeMark: UInt64 = 0
+
+    init(configuration: GuestConfiguration, index: Int, memoryBase: UInt32, tlbEntries: Int) {
+        self.name = configuration.name
+        self.index = index
+        self.configuration = configuration
+        self.memoryBase = memoryBase
+        self.tlb = [TLBEntry](repeating: TLBEntry(), count: tlbEntries)
+        isa.map("uart", uart, port: 0x3F8, count: 8)
+        uart.output = { [unowned self] byte in self.received(byte) }
+        uart.onInterruptChange = { [unowned self] level in
+            if level { self.hardwareIP |= 1 << 10 } else { self.hardwareIP &= ~(1 << 10) }
+        }
+    }
+
+    func received(_ byte: UInt8) {
+        console.append(byte)
+        if byte == 10 {
+            let line = String(decoding: partialLine, as: UTF8.self)
+            partialLine.removeAll()
+            onLine?(self, line)
+        } else if byte != 13 {
+            partialLine.append(byte)
+        }
+    }
+
+    /// The guest's console output so far.
+    public var consoleText: String { String(decoding: console, as: UTF8.self) }
+
+    /// Whether the guest's virtual CPU is in kernel mode (KSU=0, EXL or ERL).
+    public var inKernelMode: Bool {
+        cp0.status & (StatusBits.exl | StatusBits.erl) != 0 || (cp0.status >> 3) & 3 == 0
+    }
+
+    /// The guest's virtual mode.
+    public var mode: Mode {
+        if inKernelMode { return .kernel }
+        return (cp0.status >> 3) & 3 == 1 ? .supervisor : .user
+    }
+
+    /// Guest-physical → machine-physical, or nil outside the guest's RAM.
+    @inline(__always)
+    func machineAddress(_ gpa: UInt32) -> UInt32? {
+        gpa < UInt32(ramSize) ? memoryBase + gpa : nil
+    }
+
+    /// A device access at guest-physical `gpa` (the virtual Malta's devices). Nil: bus error.
+    func deviceRead(_ gpa: UInt32, size: Int) -> UInt32? {
+        switch gpa {
+        case 0x1800_0000..<0x1801_0000: return isa.read(offset: gpa - 0x1800_0000, size: size)
+        case 0x1F00_0000..<0x1F10_0000: return fpga.read(offset: gpa - 0x1F00_0000, size: size)
+        case 0x1FC0_0010: return 0x0000_0420  // board revision: Core LV, as QEMU's Malta
+        case ..<0x2000_0000: return 0  // unassigned below 512 MiB reads 0 on Malta
+        default: return nil
+        }
+    }
+
+    func deviceWrite(_ gpa: UInt32, size: Int, value: UInt32) -> Bool {
+        switch gpa {
+        case 0x1800_0000..<0x1801_0000: return isa.write(offset: gpa - 0x1800_0000, size: size, value: value)
+        case 0x1F00_0000..<0x1F10_0000: return fpga.write(offset: gpa - 0x1F00_0000, size: size, value: value)
+        case ..<0x2000_0000: return true
+        default: return false
+        }
+    }
+}

@@ -1,0 +1,469 @@
+import MagritteCore
+import MagritteMachine
+
+/// Every physical exception comes here: privileged instructions are emulated against the
+/// guest's virtual CP0, TLB misses are answered from the virtual TLB or the pmap when they can
+/// be, device accesses are emulated, and everything else is reflected to the guest's handler.
+extension VMM {
+    public func handleTrap(_ trap: Trap, cpu: CPU) {
+        guard let g = current else {
+            cpu.requestStop()
+            return
+        }
+        g.statistics.traps[Int(trap.code.rawValue)] &+= 1
+        record(.trap(trap.code), g, pc: trap.pc)
+        switch trap.code {
+        case .tlbLoad, .tlbStore, .tlbModified:
+            memoryFault(g, trap)
+        case .coprocessorUnusable where trap.coprocessor == 0:
+            privileged(g, trap)
+        case .reservedInstruction:
+            if !emulateRDHWR(g, trap) { reflect(g, trap) }
+        case .interrupt:
+            break  // physical interrupts stay disabled while guests run
+        default:
+            reflect(g, trap)
+        }
+    }
+
+    // MARK: Reflection
+
+    func reflect(_ g: Guest, _ trap: Trap) {
+        reflect(g, trap.code, pc: trap.pc, inDelaySlot: trap.inDelaySlot, badVAddr: trap.badVAddr,
+                refill: trap.isRefill, coprocessor: trap.coprocessor)
+    }
+
+    /// Delivers exception `code` to the guest as its CPU would take it: virtual EPC, Cause,
+    /// BadVAddr and Status.EXL, then the guest's vector at reduced privilege (supervisor mode).
+    func reflect(_ g: Guest, _ code: ExceptionCode, pc: UInt32, inDelaySlot: Bool, badVAddr: UInt32? = nil,
+                 refill: Bool = false, coprocessor: UInt32 = 0) {
+        let before = g.mode
+        accountMode(g)
+        let exl = g.cp0.status & StatusBits.exl != 0
+        if !exl {
+            g.cp0.epc = inDelaySlot ? pc &- 4 : pc
+            if inDelaySlot { g.cp0.cause |= CauseBits.bd } else { g.cp0.cause &= ~CauseBits.bd }
+        }
+        g.cp0.cause = (g.cp0.cause & ~0x7C) | UInt32(code.rawValue) << 2
+        if code == .coprocessorUnusable {
+            g.cp0.cause = (g.cp0.cause & ~(3 << CauseBits.ceShift)) | (coprocessor & 3) << CauseBits.ceShift
+        }
+        if let badVAddr {
+            g.cp0.badVAddr = badVAddr
+            if code == .tlbLoad || code == .tlbStore || code == .tlbModified {
+                g.cp0.context = (g.cp0.context & 0xFF80_0000) | ((badVAddr >> 9) & 0x007F_FFF0)
+                g.cp0.entryHi = (badVAddr & 0xFFFF_E000) | (g.cp0.entryHi & 0xFF)
+            }
+        }
+        let offset: UInt32 = refill && !exl ? 0 : (code == .interrupt && g.cp0.cause & CauseBits.iv != 0 ? 0x200 : 0x180)
+        let base: UInt32 = g.cp0.status & StatusBits.bev != 0 ? 0xBFC0_0200 : g.cp0.ebase & 0xFFFF_F000
+        let vector = base &+ offset
+        g.cp0.status |= StatusBits.exl
+        g.statistics.reflected[Int(code.rawValue)] &+= 1
+        if code == .tlbLoad || code == .tlbStore || code == .tlbModified { g.statistics.reflectedTLBMisses &+= 1 }
+        applyMode(g)
+        cpu.setPosition(pc: vector, npc: vector &+ 4, inDelaySlot: false)
+        record(.reflect(code, vector: vector), g, pc: pc, modeBefore: before)
+    }
+
+    /// Continues after the emulated instruction at `trap.pc` (at the branch target when it sat
+    /// in a delay slot: the branch is evaluated again, as Linux's compute_return_epc does).
+    func advance(_ g: Guest, _ trap: Trap) {
+        let next: UInt32
+        if trap.inDelaySlot {
+            next = branchTarget(g, at: trap.pc &- 4)
+        } else {
+            next = trap.pc &+ 4
+        }
+        cpu.setPosition(pc: next, npc: next &+ 4, inDelaySlot: false)
+    }
+
+    func branchTarget(_ g: Guest, at bpc: UInt32) -> UInt32 {
+        guard let w = fetch(g, bpc) else { return bpc &+ 8 }
+        let d = decode(w)
+        let rs = cpu.gpr(Int(d.rs)), rt = d.rt < 32 ? cpu.gpr(Int(d.rt)) : 0
+        let s = Int32(bitPattern: rs)
+        let target = bpc &+ 4 &+ d.imm
+        let taken: Bool
+        switch d.op {
+        case .beq, .beql: taken = rs == rt
+        case .bne, .bnel: taken = rs != rt
+        case .blez, .blezl: taken = s <= 0
+        case .bgtz, .bgtzl: taken = s > 0
+        case .bltz, .bltzl, .bltzal, .bltzall: taken = s < 0
+        case .bgez, .bgezl, .bgezal, .bgezall: taken = s >= 0
+        case .j, .jal: return ((bpc &+ 4) & 0xF000_0000) | d.imm
+        case .jr, .jrhb, .jalr, .jalrhb: return rs
+        default: return bpc &+ 8
+        }
+        return taken ? target : bpc &+ 8
+    }
+
+    // MARK: Guest memory as the VMM sees it
+
+    /// Translates a guest virtual address as the guest's CPU would (kseg0/kseg1 unmapped, the
+    /// rest through its virtual TLB), without side effects. Nil: no valid mapping.
+    func guestPhysical(_ g: Guest, _ va: UInt32, store: Bool = false) -> UInt32? {
+        if va >= 0x8000_0000 && va < 0xC000_0000 { return va & 0x1FFF_FFFF }
+        if va < 0x8000_0000 && g.cp0.status & StatusBits.erl != 0 { return va }
+        switch lookup(g, va, asid: UInt8(truncatingIfNeeded: g.cp0.entryHi)) {
+        case .mapped(let gpa, let dirty): return store && !dirty ? nil : gpa
+        default: return nil
+        }
+    }
+
+    enum VirtualLookup {
+        case miss
+        case invalid
+        case mapped(gpa: UInt32, dirty: Bool)
+    }
+
+    func lookup(_ g: Guest, _ va: UInt32, asid: UInt8) -> VirtualLookup {
+        for e in g.tlb where (va ^ e.vpn2) & ~(e.pageMask | 0x1FFF) == 0 && (e.global || e.asid == asid) {
+            let size = (e.pageMask >> 1 | 0xFFF) &+ 1
+            let lo = va & size != 0 ? e.lo1 : e.lo0
+            if lo & 2 == 0 { return .invalid }
+            let base = ((lo >> 6) << 12) & ~(size &- 1)
+            return .mapped(gpa: base | (va & (size &- 1)), dirty: lo & 4 != 0)
+        }
+        return .miss
+    }
+
+    func fetch(_ g: Guest, _ va: UInt32) -> UInt32? { readGuest(g, va, size: 4) }
+
+    func readGuest(_ g: Guest, _ va: UInt32, size: Int) -> UInt32? {
+        guard let gpa = guestPhysical(g, va), let ma = g.machineAddress(gpa) else { return nil }
+        return cpu.readPhysical(ma, size: size)
+    }
+
+    // MARK: TLB misses, kseg0/kseg1 and devices
+
+    func memoryFault(_ g: Guest, _ trap: Trap) {
+        guard let va = trap.badVAddr else { reflect(g, trap); return }
+        let store = trap.code != .tlbLoad
+        let fetchFault = trap.code == .tlbLoad && va == trap.pc
+        let unmapped = (va >= 0x8000_0000 && va < 0xC000_0000) || (va < 0x8000_0000 && g.cp0.status & StatusBits.erl != 0)
+        if unmapped {
+            // The guest believes this unmapped: fill from the pmap, or emulate the device.
+            let gpa = va < 0x8000_0000 ? va : va & 0x1FFF_FFFF
+            if let ma = g.machineAddress(gpa) {
+                let pair = va & 0xFFFF_E000
+                let evenGPA = gpa & ~0x1FFF, oddGPA = evenGPA | 0x1000
+                installPhysical(va: pair, even: g.machineAddress(evenGPA), odd: g.machineAddress(oddGPA), dirtyEven: true, dirtyOdd: true)
+                g.statistics.ksegFills &+= 1
+                record(.hiddenFill(virtual: va, machine: ma, kseg: true), g, pc: trap.pc)
+                return
+            }
+            if fetchFault {
+                reflect(g, .busErrorFetch, pc: trap.pc, inDelaySlot: trap.inDelaySlot)
+            } else {
+                emulateDevice(g, trap, gpa: gpa)
+            }
+            return
+        }
+        switch lookup(g, va, asid: UInt8(truncatingIfNeeded: g.cp0.entryHi)) {
+        case .miss:
+            reflect(g, store ? .tlbStore : .tlbLoad, pc: trap.pc, inDelaySlot: trap.inDelaySlot, badVAddr: va, refill: true)
+        case .invalid:
+            reflect(g, store ? .tlbStore : .tlbLoad, pc: trap.pc, inDelaySlot: trap.inDelaySlot, badVAddr: va)
+        case .mapped(let gpa, let dirty):
+            if store && !dirty {
+                reflect(g, .tlbModified, pc: trap.pc, inDelaySlot: trap.inDelaySlot, badVAddr: va)
+                return
+            }
+            guard let ma = g.machineAddress(gpa) else {
+                if fetchFault { reflect(g, .busErrorFetch, pc: trap.pc, inDelaySlot: trap.inDelaySlot) } else { emulateDevice(g, trap, gpa: gpa) }
+                return
+            }
+            // Disco's second-level TLB: the guest's own entry answers; the guest never knows.
+            let asid = UInt8(truncatingIfNeeded: g.cp0.entryHi)
+            func half(_ v: UInt32) -> (UInt32?, Bool) {
+                if case .mapped(let p, let d) = lookup(g, v, asid: asid), let m = g.machineAddress(p) { return (m & ~0xFFF, d) }
+                return (nil, false)
+            }
+            let pair = va & 0xFFFF_E000
+            let even = half(pair), odd = half(pair | 0x1000)
+            installPhysical(va: pair, even: even.0, odd: odd.0, dirtyEven: even.1, dirtyOdd: odd.1)
+            g.statistics.hiddenTLBFills &+= 1
+            record(.hiddenFill(virtual: va, machine: ma, kseg: false), g, pc: trap.pc)
+        }
+    }
+
+    /// Emulates a load or store to a guest device register (never mapped, so it always traps).
+    func emulateDevice(_ g: Guest, _ trap: Trap, gpa: UInt32) {
+        guard let w = fetch(g, trap.pc) else { reflect(g, .busErrorData, pc: trap.pc, inDelaySlot: trap.inDelaySlot); return }
+        let d = decode(w)
+        let size: Int
+        var signed = false
+        var isStore = false
+        switch d.op {
+        case .lb: size = 1; signed = true
+        case .lbu: size = 1
+        case .lh: size = 2; signed = true
+        case .lhu: size = 2
+        case .lw, .lwl, .lwr, .ll: size = 4
+        case .sb: size = 1; isStore = true
+        case .sh: size = 2; isStore = true
+        case .sw, .swl, .swr: size = 4; isStore = true
+        default:
+            reflect(g, .busErrorData, pc: trap.pc, inDelaySlot: trap.inDelaySlot)
+            return
+        }
+        let address = size == 4 ? gpa & ~3 : gpa
+        g.statistics.deviceAccesses &+= 1
+        if isStore {
+            let value = cpu.gpr(Int(d.rt))
+            guard g.deviceWrite(address, size: size, value: value) else {
+                reflect(g, .busErrorData, pc: trap.pc, inDelaySlot: trap.inDelaySlot)
+                return
+            }
+            record(.device("write 0x\(hex8(address)) = 0x\(String(value & (size == 4 ? 0xFFFF_FFFF : (1 << (8 * UInt32(size))) - 1), radix: 16))"), g, pc: trap.pc)
+        } else {
+            guard var v = g.deviceRead(address, size: size) else {
+                reflect(g, .busErrorData, pc: trap.pc, inDelaySlot: trap.inDelaySlot)
+                return
+            }
+            if signed { v = size == 1 ? UInt32(bitPattern: Int32(Int8(truncatingIfNeeded: v))) : UInt32(bitPattern: Int32(Int16(truncatingIfNeeded: v))) }
+            if d.rd < 32 { cpu.setGPR(Int(d.rd), v) }
+            record(.device("read 0x\(hex8(address)) -> 0x\(String(v, radix: 16))"), g, pc: trap.pc)
+        }
+        advance(g, trap)
+        if g.state == .runnable { deliverInterrupt(g) }
+    }
+
+    // MARK: Privileged instructions
+
+    func privileged(_ g: Guest, _ trap: Trap) {
+        guard g.inKernelMode || g.cp0.status & StatusBits.cu0 != 0 else {
+            reflect(g, trap)  // a guest process used CP0: the guest's own CpU
+            return
+        }
+        guard let w = fetch(g, trap.pc) else { reflect(g, trap); return }
+        let d = decode(w)
+        let name = Disassembler.text(word: w, pc: trap.pc)
+        var countIt = true
+        switch d.op {
+        case .mfc0:
+            let reg = Int(d.imm & 31), sel = Int(d.imm >> 5)
+            if reg == 22 && sel == 7 {
+                hypercall(g, trap, dest: d.rd)
+                return
+            }
+            if d.rd < 32 { cpu.setGPR(Int(d.rd), readVirtualCP0(g, reg, sel)) }
+        case .mtc0:
+            writeVirtualCP0(g, Int(d.imm & 31), Int(d.imm >> 5), cpu.gpr(Int(d.rt)))
+        case .di, .ei:
+            if d.rd < 32 { cpu.setGPR(Int(d.rd), g.cp0.status) }
+            if d.op == .di { g.cp0.status &= ~StatusBits.ie } else { g.cp0.status |= StatusBits.ie }
+        case .tlbr: tlbRead(g)
+        case .tlbwi: tlbWrite(g, Int((g.cp0.index & 0x7FFF_FFFF) % UInt32(g.tlb.count)), pc: trap.pc)
+        case .tlbwr: tlbWrite(g, Int(virtualRandom(g)), pc: trap.pc)
+        case .tlbp: tlbProbe(g)
+        case .cache, .rdpgpr, .wrpgpr:
+            if d.op != .cache, d.rd < 32 { cpu.setGPR(Int(d.rd), cpu.gpr(Int(d.rt))) }
+        case .eret:
+            count(g, "eret", trap.pc)
+            eret(g, trap)
+            return
+        case .wait:
+            count(g, "wait", trap.pc)
+            advance(g, trap)
+            idle(g, kind: "wait")
+            return
+        default:
+            countIt = false
+            reflect(g, .reservedInstruction, pc: trap.pc, inDelaySlot: trap.inDelaySlot)
+            return
+        }
+        if countIt { count(g, name, trap.pc) }
+        advance(g, trap)
+        deliverInterrupt(g)
+    }
+
+    func count(_ g: Guest, _ text: String, _ pc: UInt32) {
+        let mnemonic = String(text.prefix { $0 != "\t" && $0 != " " })
+        g.statistics.emulated[mnemonic, default: 0] &+= 1
+        record(.emulate(text.replacingTabs), g, pc: pc)
+    }
+
+    func emulateRDHWR(_ g: Guest, _ trap: Trap) -> Bool {
+        guard let w = fetch(g, trap.pc) else { return false }
+        let d = decode(w)
+        guard d.op == .rdhwr else { return false }
+        let reg = UInt32(d.rs)
+        let allowed = g.inKernelMode || g.cp0.status & StatusBits.cu0 != 0 || g.cp0.hwrEna & (1 << reg) != 0
+        guard reg <= 3, allowed else { return false }
+        let v: UInt32
+        switch reg {
+        case 0: v = 0
+        case 1: v = 32
+        case 2: v = virtualCount(g)
+        default: v = UInt32(VMM.ticksPerCycle)
+        }
+        if d.rd < 32 { cpu.setGPR(Int(d.rd), v) }
+        count(g, "rdhwr", trap.pc)
+        advance(g, trap)
+        return true
+    }
+
+    func eret(_ g: Guest, _ trap: Trap) {
+        let before = g.mode
+        accountMode(g)
+        let target: UInt32
+        if g.cp0.status & StatusBits.erl != 0 {
+            g.cp0.status &= ~StatusBits.erl
+            target = g.cp0.errorEPC
+            flushGuest(g)  // kuseg was unmapped under ERL
+        } else {
+            g.cp0.status &= ~StatusBits.exl
+            target = g.cp0.epc
+        }
+        cpu.clearLinkedLoad()
+        applyMode(g)
+        cpu.setPosition(pc: target, npc: target &+ 4, inDelaySlot: false)
+        record(.realReturn(target: target), g, pc: trap.pc, modeBefore: before)
+        deliverInterrupt(g)
+    }
+
+    // MARK: Interrupts and idling
+
+    /// Cause as the guest reads it.
+    func virtualCause(_ g: Guest) -> UInt32 {
+        var c = g.cp0.cause | g.hardwareIP
+        if g.timerPending { c |= CauseBits.ti | (1 << 15) }
+        return c
+    }
+
+    /// An interrupt is pending and not masked by IM (what ends a WAIT).
+    func interruptPending(_ g: Guest) -> Bool {
+        virtualCause(g) & g.cp0.status & 0xFF00 != 0
+    }
+
+    /// Takes a pending, enabled virtual interrupt at the current instruction boundary.
+    func deliverInterrupt(_ g: Guest) {
+        let s = g.cp0.status
+        guard g.state == .runnable, s & StatusBits.ie != 0, s & (StatusBits.exl | StatusBits.erl) == 0, interruptPending(g) else { return }
+        reflect(g, .interrupt, pc: cpu.pc, inDelaySlot: cpu.inDelaySlot)
+    }
+
+    /// Deschedules the guest until its next virtual interrupt (WAIT or the idle hypercall).
+    func idle(_ g: Guest, kind: String) {
+        record(.idle(kind), g, pc: cpu.pc)
+        if interruptPending(g) {
+            deliverInterrupt(g)
+            return
+        }
+        g.state = .waiting
+        g.waitKind = kind
+        g.waitStart = now
+        cpu.requestStop()
+    }
+
+    func wake(_ g: Guest) {
+        let waited = now &- g.waitStart
+        if g.waitKind == "hypercall" { g.statistics.hypercallIdleCycles &+= waited } else { g.statistics.waitCycles &+= waited }
+        g.state = .runnable
+        record(.wake, g, pc: g.pc)
+    }
+
+    /// Pause-loop detection: at a quantum's end, a guest kernel found at the same pc with the
+    /// same registers as at the previous one, inside a short backward loop without stores, is
+    /// spinning in its idle loop; the quantum counts as idle time.
+    func detectSpin(_ g: Guest, ran: UInt64) {
+        guard g.state == .runnable, g.inKernelMode, ran > 0 else { g.lastSample = nil; return }
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for i in 1..<32 { h = (h ^ UInt64(cpu.gpr(i))) &* 0x100_0000_01b3 }
+        let sample = (pc: cpu.pc, hash: h)
+        defer { g.lastSample = sample }
+        guard let last = g.lastSample, last.pc == sample.pc, last.hash == sample.hash, isIdleLoop(g, at: sample.pc) else {
+            g.spinStreak = 0
+            return
+        }
+        if g.spinStreak == 0 { record(.idle("spin"), g, pc: sample.pc) }
+        g.spinStreak += 1
+        g.statistics.spinInstructions &+= ran
+        if spinPolicy == .deschedule {
+            sliceEnd = true
+            cpu.requestStop()
+        }
+    }
+
+    func isIdleLoop(_ g: Guest, at pc: UInt32) -> Bool {
+        if let known = g.idleLoops[pc] { return known }
+        var result = false
+        // Find a backward branch at most 16 instructions on whose target is at or before pc.
+        search: for i in 0..<16 {
+            let bpc = pc &+ UInt32(4 * i)
+            guard let w = fetch(g, bpc) else { break }
+            let d = decode(w)
+            switch d.op {
+            case .beq, .bne, .blez, .bgtz, .bltz, .bgez, .beql, .bnel, .blezl, .bgtzl, .bltzl, .bgezl, .j:
+                let target = d.op == .j ? ((bpc &+ 4) & 0xF000_0000) | d.imm : bpc &+ 4 &+ d.imm
+                guard target <= pc, bpc &- target <= 64 else { break search }
+                result = true
+                var a = target
+                while a <= bpc &+ 4 {
+                    guard let x = fetch(g, a) else { result = false; break }
+                    switch decode(x).op {
+                    case .sb, .sh, .sw, .swl, .swr, .sc, .syscall, .mtc0, .wait, .jal, .jalr, .bltzal, .bgezal: result = false
+                    default: break
+                    }
+                    a &+= 4
+                }
+                break search
+            default: continue
+            }
+        }
+        g.idleLoops[pc] = result
+        return result
+    }
+
+    // MARK: Hypercalls (Docs/hypercalls.md)
+
+    func hypercall(_ g: Guest, _ trap: Trap, dest: UInt8) {
+        let function = cpu.gpr(4)
+        g.statistics.hypercalls &+= 1
+        record(.hypercall(function: function), g, pc: trap.pc)
+        var result: UInt32 = 0
+        switch function {
+        case 0: result = 0x4D47_5254  // 'MGRT'
+        case 1:
+            if dest < 32 { cpu.setGPR(Int(dest), 0) }
+            advance(g, trap)
+            idle(g, kind: "hypercall")
+            return
+        case 2:
+            sliceEnd = true
+            cpu.requestStop()
+        case 3:
+            let p = cpu.gpr(5), n = min(cpu.gpr(6), 1 << 16)
+            var written: UInt32 = 0
+            for i in 0..<n {
+                guard let b = readGuest(g, p &+ i, size: 1) else { break }
+                g.received(UInt8(b))
+                written += 1
+            }
+            result = written
+        case 4:
+            let p = cpu.gpr(5), n = min(cpu.gpr(6), 64)
+            var done: UInt32 = 0
+            for i in 0..<n {
+                let r = p &+ i * 20
+                guard let idx = readGuest(g, r, size: 4), let hi = readGuest(g, r + 4, size: 4), let lo0 = readGuest(g, r + 8, size: 4),
+                      let lo1 = readGuest(g, r + 12, size: 4), let mask = readGuest(g, r + 16, size: 4) else { break }
+                let entry = TLBEntry(entryHi: hi & 0xFFFF_E0FF, pageMask: mask & 0x1FFF_E000, entryLo0: lo0 & 0x03FF_FFFF, entryLo1: lo1 & 0x03FF_FFFF)
+                let i = idx == 0xFFFF_FFFF ? Int(virtualRandom(g)) : Int(idx % UInt32(g.tlb.count))
+                replaceVirtualTLB(g, i, entry)
+                done += 1
+            }
+            result = done
+        default: result = 0xFFFF_FFFF
+        }
+        if dest < 32 { cpu.setGPR(Int(dest), result) }
+        advance(g, trap)
+    }
+}
+
+extension String {
+    var replacingTabs: String { map { $0 == "\t" ? " " : String($0) }.joined() }
+}

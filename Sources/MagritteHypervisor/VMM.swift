@@ -1,0 +1,370 @@
+import MagritteCore
+import MagritteMachine
+
+/// A clear error for a VMM that cannot be built as asked.
+public struct VMMError: Error, CustomStringConvertible, Sendable, Equatable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// How the VMM reacts to a guest spinning in its idle loop.
+public enum SpinPolicy: Sendable, Equatable {
+    /// Count it, but let the guest burn its slice (the lecture's information gap).
+    case account
+    /// Count it and end the guest's slice at once.
+    case deschedule
+}
+
+/// How the VMM ended `run`.
+public enum VMMRunOutcome: Equatable, Sendable {
+    case allPoweredOff
+    case instructionLimit
+    /// Every guest that is still on waits for an interrupt that nothing can raise.
+    case deadlock
+    case stopped
+}
+
+/// The virtual machine monitor: several unmodified guests on one physical MIPS CPU by
+/// trap-and-emulate (Docs/vmm.md).
+///
+/// The VMM owns the real kernel mode: it is the CPU's `TrapHandler`, so every exception comes
+/// to Swift instead of a MIPS vector. Guest kernels run in supervisor mode and their processes in
+/// user mode, with Segmentation Control making kseg0/kseg1 mapped and supervisor-accessible.
+/// Each guest has a virtual CP0 and a virtual TLB; the physical TLB holds VPN → machine frame
+/// with physical ASIDs kept apart per guest.
+public final class VMM: TrapHandler {
+    /// The physical machine: CPU with supervisor mode and segmentation control, and RAM.
+    public let cpu: CPU
+    public let bus: MaltaBus
+    public private(set) var guests: [Guest] = []
+    public private(set) var current: Guest?
+    /// Instructions a guest runs before the VMM's timer switches machines.
+    public var slice: UInt64 = 200_000
+    /// Picks the next guest; nil means round robin. Receives the runnable guests and the one
+    /// that ran last.
+    public var policy: (([Guest], Guest?) -> Guest?)?
+    public var spinPolicy: SpinPolicy = .account
+    /// Every VMM event, bounded.
+    public let trace: VMMTrace
+    /// Called for each complete console line of a guest.
+    public var onConsoleLine: ((Guest, String) -> Void)?
+
+    /// The machine's time base: executed cycles plus the idle time the VMM skipped when every
+    /// guest waited. Virtual Count registers derive from it (2 cycles per tick).
+    public var now: UInt64 { cpu.cycles &+ skippedCycles }
+    var skippedCycles: UInt64 = 0
+    var nextRAM: UInt32 = 0x0010_0000
+    var stopRequested = false
+    var sliceEnd = false
+
+    // Physical ASIDs: 1...255 handed out per (guest, guest ASID); 0 is never used.
+    var nextASID: Int = 1
+    // The VMM's replacement index in the physical TLB.
+    var nextTLBSlot = 0
+
+    static let quantum: UInt64 = 4096
+    static let ticksPerCycle: UInt64 = 2
+    /// SegCtl for guests: kseg3, kseg2, kseg1 and kseg0 mapped for kernel and supervisor
+    /// (MSK); useg mapped for everyone (MUSK).
+    static let segCtl: (UInt32, UInt32, UInt32) = (0x0020_0020, 0x0020_0020, 0x0030_0030)
+
+    /// Builds a VMM over a machine with `ramSize` bytes of RAM (guests' RAM comes from it) and a
+    /// physical TLB of `tlbEntries` entries.
+    public init(ramSize: Int = 256 << 20, tlbEntries: Int = 64, traceCapacity: Int = 200_000) throws(VMMError) {
+        guard ramSize >= 2 << 20, ramSize <= MaltaBus.maxRAMSize, ramSize % 4096 == 0 else {
+            throw VMMError("machine RAM must be a multiple of 4 KiB from 2 MiB to 256 MiB")
+        }
+        guard (1...64).contains(tlbEntries) else { throw VMMError("the physical TLB has 1 to 64 entries") }
+        bus = MaltaBus(ramSize: ramSize)
+        var config = CPUConfiguration(tlbEntries: tlbEntries, segmentationControl: true)
+        config.instructionsPerCountTick = VMM.ticksPerCycle
+        cpu = CPU(bus: bus, configuration: config)
+        trace = VMMTrace(capacity: traceCapacity)
+        cpu.writeCP0(5, 2, VMM.segCtl.0)
+        cpu.writeCP0(5, 3, VMM.segCtl.1)
+        cpu.writeCP0(5, 4, VMM.segCtl.2)
+        cpu.setStatus(0)  // VMM context: kernel mode, interrupts off
+        cpu.trapHandler = self
+    }
+
+    // MARK: Guests
+
+    /// Adds a guest running the ELF kernel at `path`. Throws when it does not fit in the
+    /// machine's RAM or the image is not a valid kernel for it.
+    @discardableResult
+    public func addGuest(_ configuration: GuestConfiguration, imagePath path: String) throws(VMMError) -> Guest {
+        let elf: ELFImage
+        do { elf = try ELFImage(contentsOfFile: path) } catch { throw VMMError("\(path): \(error.message)") }
+        return try addGuest(configuration, image: elf)
+    }
+
+    @discardableResult
+    public func addGuest(_ configuration: GuestConfiguration, image: ELFImage) throws(VMMError) -> Guest {
+        let size = configuration.ramSize
+        guard size >= 1 << 20, size % 4096 == 0 else {
+            throw VMMError("guest \(configuration.name): RAM must be a multiple of 4 KiB, at least 1 MiB")
+        }
+        guard !guests.contains(where: { $0.name == configuration.name }) else {
+            throw VMMError("a guest named \(configuration.name) already exists")
+        }
+        let free = bus.ramSize - Int(nextRAM)
+        guard size <= free else {
+            throw VMMError("guest \(configuration.name) needs \(size >> 20) MiB of RAM but only \(free >> 20) MiB of the machine's \(bus.ramSize >> 20) MiB are free")
+        }
+        do { try image.validate(ramSize: size) } catch { throw VMMError("guest \(configuration.name): \(error.message)") }
+        let guest = Guest(configuration: configuration, index: guests.count, memoryBase: nextRAM, tlbEntries: 16)
+        nextRAM += UInt32(size)
+        guest.image = image
+        guest.onLine = { [unowned self] g, line in self.onConsoleLine?(g, line) }
+        guest.fpga.onSoftReset = { [unowned self, unowned guest] in self.powerOff(guest) }
+        guests.append(guest)
+        boot(guest)
+        return guest
+    }
+
+    /// Loads the guest's image into its memory and sets the boot state QEMU's -kernel leaves.
+    func boot(_ g: Guest) {
+        bus.zeroRAM(at: g.memoryBase, count: g.ramSize)
+        cpu.invalidateCode(physical: g.memoryBase, length: g.ramSize)
+        guard let elf = g.image else { return }
+        for s in elf.segments {
+            elf.bytes.withUnsafeBytes { raw in
+                let file = UnsafeRawBufferPointer(rebasing: raw[Int(s.fileOffset)..<Int(s.fileOffset) + Int(s.fileSize)])
+                _ = bus.copyToRAM(file, at: g.memoryBase + s.physicalAddress)
+            }
+        }
+        let block = BootParameters.block(kernelName: elf.name, commandLine: g.configuration.commandLine,
+                                         ramSize: g.ramSize, rngSeed: [UInt8](repeating: 0, count: 32))
+        block.withUnsafeBytes { _ = bus.copyToRAM($0, at: g.memoryBase + BootParameters.physicalAddress) }
+        g.cp0 = CP0State()
+        g.cp0.status = StatusBits.bev
+        g.gprs = [UInt32](repeating: 0, count: 32)
+        g.gprs[4] = 2
+        g.gprs[5] = BootParameters.virtualAddress
+        g.gprs[6] = BootParameters.virtualAddress + 8
+        g.gprs[7] = UInt32(g.ramSize)
+        g.gprs[26] = BootParameters.k0
+        g.gprs[27] = BootParameters.k1
+        g.gprs[29] = BootParameters.stackPointer
+        g.gprs[25] = elf.entry
+        g.gprs[31] = BootParameters.returnAddress
+        g.pc = elf.entry
+        g.npc = elf.entry &+ 4
+        g.inDelaySlot = false
+        g.countEpoch = now
+        g.countBase = 0
+        g.timerPending = false
+        rearmTimer(g)
+        g.state = .runnable
+    }
+
+    func powerOff(_ g: Guest) {
+        g.state = .poweredOff
+        record(.powerOff, g, pc: current === g ? cpu.pc : g.pc)
+        if current === g { cpu.requestStop() }
+    }
+
+    // MARK: Running
+
+    /// Runs the guests until all have powered off, `maxInstructions` guest instructions have
+    /// run, they all wait for nothing, or `stop()` is called.
+    public func run(maxInstructions: UInt64 = .max) -> VMMRunOutcome {
+        var budget = maxInstructions
+        stopRequested = false
+        while true {
+            if stopRequested { stopRequested = false; save(); return .stopped }
+            let alive = guests.filter { $0.state != .poweredOff }
+            if alive.isEmpty { save(); return .allPoweredOff }
+            if budget == 0 { save(); return .instructionLimit }
+            for g in alive where g.state == .waiting { updateTimer(g); if interruptPending(g) { wake(g) } }
+            let runnable = alive.filter { $0.state == .runnable }
+            if runnable.isEmpty {
+                // Everyone waits: skip time to the earliest virtual timer event.
+                let wakes = alive.compactMap { nextTimerCycle($0) }
+                guard let t = wakes.min() else { save(); return .deadlock }
+                if t > now { skippedCycles &+= t - now }
+                continue
+            }
+            let next = policy?(runnable, current) ?? roundRobin(runnable)
+            guard let guest = next, guest.state == .runnable else { save(); return .deadlock }
+            switchTo(guest)
+            let used = runSlice(min(budget, slice))
+            budget -= min(used, budget)
+        }
+    }
+
+    /// Ends `run` at the next instruction boundary.
+    public func stop() {
+        stopRequested = true
+        cpu.requestStop()
+    }
+
+    func roundRobin(_ runnable: [Guest]) -> Guest? {
+        guard let cur = current, let i = runnable.firstIndex(where: { $0.index > cur.index }) else { return runnable.first }
+        return runnable[i]
+    }
+
+    /// Runs the current guest for up to `budget` instructions; returns how many ran.
+    func runSlice(_ budget: UInt64) -> UInt64 {
+        guard let g = current else { return 0 }
+        var used: UInt64 = 0
+        sliceEnd = false
+        while used < budget && g.state == .runnable && !sliceEnd && !stopRequested {
+            updateTimer(g)
+            deliverInterrupt(g)
+            var q = min(budget - used, VMM.quantum)
+            if let t = nextTimerCycle(g), t > now { q = min(q, max(1, t - now)) }
+            let before = cpu.retiredInstructions
+            _ = cpu.run(instructions: q)
+            let done = cpu.retiredInstructions - before
+            used += max(done, 1)
+            accountMode(g)
+            detectSpin(g, ran: done)
+        }
+        return used
+    }
+
+    // MARK: Machine switch
+
+    /// Saves the running guest's entire machine state and restores `g`'s.
+    func switchTo(_ g: Guest) {
+        if current === g { return }
+        let from = current
+        save()
+        current = g
+        for i in 1..<32 { cpu.setGPR(i, g.gprs[i]) }
+        cpu.hi = g.hi
+        cpu.lo = g.lo
+        cpu.setPosition(pc: g.pc, npc: g.npc, inDelaySlot: g.inDelaySlot)
+        cpu.clearLinkedLoad()
+        setPhysicalASID(g)
+        applyMode(g)
+        g.modeMark = cpu.retiredInstructions
+        g.lastSample = nil
+        g.statistics.switchesIn += 1
+        recordSwitch(from: from, to: g)
+    }
+
+    func save() {
+        guard let g = current else { return }
+        accountMode(g)
+        for i in 0..<32 { g.gprs[i] = cpu.gpr(i) }
+        g.hi = cpu.hi
+        g.lo = cpu.lo
+        g.pc = cpu.pc
+        g.npc = cpu.npc
+        g.inDelaySlot = cpu.inDelaySlot
+    }
+
+    /// The physical Status for the guest's virtual mode: supervisor for its kernel, user for its
+    /// processes; never kernel, never interrupts, CU0 clear so privileged instructions trap.
+    func applyMode(_ g: Guest) {
+        let ksu: UInt32 = g.mode == .user ? 2 : 1
+        cpu.setStatus(ksu << 3)
+    }
+
+    func accountMode(_ g: Guest) {
+        let n = cpu.retiredInstructions
+        let delta = n &- g.modeMark
+        if g.inKernelMode { g.statistics.kernelInstructions &+= delta } else { g.statistics.userInstructions &+= delta }
+        g.modeMark = n
+    }
+
+    // MARK: Virtual time
+
+    func virtualCount(_ g: Guest) -> UInt32 {
+        if g.cp0.cause & CauseBits.dc != 0 { return g.countBase }
+        return g.countBase &+ UInt32(truncatingIfNeeded: (now &- g.countEpoch) / VMM.ticksPerCycle)
+    }
+
+    /// The machine cycle at which the guest's Count next equals its Compare (nil: stopped).
+    func nextTimerCycle(_ g: Guest) -> UInt64? {
+        g.cp0.cause & CauseBits.dc != 0 ? nil : g.nextTimer
+    }
+
+    /// Recomputes when the guest's timer fires, after Count, Compare or Cause.DC changed.
+    func rearmTimer(_ g: Guest) {
+        let ticks = (now &- g.countEpoch) / VMM.ticksPerCycle
+        let count = g.countBase &+ UInt32(truncatingIfNeeded: ticks)
+        var delta = UInt64(g.cp0.compare &- count)
+        if delta == 0 { delta = 1 << 32 }
+        g.nextTimer = g.countEpoch &+ (ticks &+ delta) &* VMM.ticksPerCycle
+    }
+
+    /// Raises the virtual timer interrupt (Cause.TI, IP7) once Count has reached Compare.
+    func updateTimer(_ g: Guest) {
+        guard g.cp0.cause & CauseBits.dc == 0, now >= g.nextTimer else { return }
+        g.timerPending = true
+        rearmTimer(g)
+    }
+
+    // MARK: Physical TLB
+
+    /// The physical ASID for the guest's current ASID (allocated on first use).
+    func physicalASID(_ g: Guest, _ asid: UInt8) -> UInt8 {
+        if let p = g.asidMap[asid] { return p }
+        if nextASID > 255 {
+            // All physical ASIDs are in use: start a new generation.
+            for other in guests { other.asidMap.removeAll() }
+            flushPhysicalTLB()
+            nextASID = 1
+            record(.asidRollover, g, pc: cpu.pc)
+        }
+        let p = UInt8(nextASID)
+        nextASID += 1
+        g.asidMap[asid] = p
+        return p
+    }
+
+    func setPhysicalASID(_ g: Guest) {
+        let p = physicalASID(g, UInt8(truncatingIfNeeded: g.cp0.entryHi))
+        cpu.writeCP0(10, 0, UInt32(p))
+    }
+
+    func flushPhysicalTLB() {
+        for i in 0..<cpu.configuration.tlbEntries { cpu.setTLBEntry(i, TLBEntry()) }
+    }
+
+    /// Installs a 4 KiB page pair VPN2 → (even, odd) machine frames for the current physical ASID.
+    func installPhysical(va: UInt32, even: UInt32?, odd: UInt32?, dirtyEven: Bool, dirtyOdd: Bool) {
+        let asid = cpu.readCP0(10, 0) & 0xFF
+        let vpn2 = va & 0xFFFF_E000
+        func lo(_ mfn: UInt32?, _ d: Bool) -> UInt32 {
+            guard let mfn else { return 0 }
+            return (mfn >> 12) << 6 | 3 << 3 | (d ? 4 : 0) | 2
+        }
+        let entry = TLBEntry(entryHi: vpn2 | asid, pageMask: 0, entryLo0: lo(even, dirtyEven), entryLo1: lo(odd, dirtyOdd))
+        var slot: Int?
+        for i in 0..<cpu.configuration.tlbEntries {
+            let e = cpu.tlbEntry(i)
+            if e.vpn2 == vpn2 && UInt32(e.asid) == asid && !e.global { slot = i; break }
+        }
+        let i = slot ?? { defer { nextTLBSlot = (nextTLBSlot + 1) % cpu.configuration.tlbEntries }; return nextTLBSlot }()
+        cpu.setTLBEntry(i, entry)
+    }
+
+    /// Removes physical entries of guest `g` that overlap the virtual range of `e`.
+    func invalidatePhysical(_ g: Guest, covering e: TLBEntry) {
+        let mine = Set(g.asidMap.values)
+        let size = (e.pageMask | 0x1FFF) &+ 1
+        let lo = e.vpn2 & ~(size &- 1), hi = lo &+ (size &- 1)
+        for i in 0..<cpu.configuration.tlbEntries {
+            let p = cpu.tlbEntry(i)
+            guard mine.contains(p.asid), p.vpn2 >= lo && p.vpn2 <= hi else { continue }
+            cpu.setTLBEntry(i, TLBEntry())
+        }
+    }
+
+    // MARK: Trace
+
+    func record(_ kind: VMMEvent.Kind, _ g: Guest, pc: UInt32, modeBefore: Mode? = nil) {
+        trace.append(VMMEvent(kind: kind, guest: g.name, modeBefore: modeBefore ?? g.mode, modeAfter: g.mode, pc: pc,
+                              instructions: cpu.retiredInstructions))
+    }
+
+    func recordSwitch(from: Guest?, to: Guest) {
+        trace.append(VMMEvent(kind: .machineSwitch(from: from?.name), guest: to.name, modeBefore: to.mode, modeAfter: to.mode,
+                              pc: to.pc, instructions: cpu.retiredInstructions))
+    }
+}
