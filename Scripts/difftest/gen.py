@@ -48,9 +48,13 @@ MAX_LOG = 8                 # exceptions recorded per block (all are counted)
 #   0x4000-0x4FFF: area B page, V=1 D=1;  0x5000-0x5FFF: the same page, V=1 D=0 -> TLB Mod
 #   0xFFFFE000-0xFFFFEFFF (kseg3): area A page, V=1 D=1 (an alias of $gp's area)
 #   0xFFFFF000-0xFFFFFFFF: V=0 -> TLB invalid
+#   0xFFFFC000-0xFFFFCFFF: area B, 0xFFFFD000-0xFFFFDFFF: area A, both V=1 D=1 but not global:
+#   only for ASID 0x5A (EntryHi is set per block: a hit or a refill)
 WIN_RW = 0x4000
 WIN_RO = 0x5000
 WIN_A = -0x2000
+WIN_ASID = -0x4000
+ASID = 0x5A
 
 # ---------------------------------------------------------------------------------------------
 # Encoding helpers
@@ -331,14 +335,16 @@ class Generator:
             w = rng.random()
             if w < 0.25:
                 off = WIN_A + rng.randint(0, AREA_SIZE - 4)
-            elif w < 0.45:
+            elif w < 0.4:
                 off = WIN_RO + rng.randint(0, AREA_SIZE - 4)
+            elif w < 0.55:
+                off = WIN_ASID + rng.choice([0, 0x1000]) + rng.randint(0, AREA_SIZE - 4)
             else:
                 off = WIN_RW + rng.randint(0, AREA_SIZE - 4)
         else:
             base = 0
             off = rng.choice([rng.randint(0, 0x1FFF), rng.randint(0x2000, 0x3FFF),
-                              rng.randint(0x6000, 0x7FFF), rng.randint(0x8000, 0xDFFF),
+                              rng.randint(0x6000, 0x7FFF), rng.randint(0x8000, 0xBFFF),
                               rng.randint(0xF000, 0xFFFF)])
             off = s16(off)
         if size > 1:
@@ -554,7 +560,7 @@ class Generator:
         sc fail, through eret, which is defined)."""
         rng = self.rng
         t = self.dst()
-        base, off = self.address(4, allow_misaligned=False)
+        base, off = self.address(4, allow_misaligned="qemu-misaligned-sc" not in self.excluded)
         first = len(slots)
         slots.append(Slot(I(48, base, t, off), f"ll {reg(t)}, {off}({reg(base)})"))
         for _ in range(rng.randint(0, 2)):
@@ -739,6 +745,18 @@ _start:
     ori     $12, $12, %lo(AREA_A_PFN << 6 | 0x1F)
     mtc0    $12, $2
     ori     $12, $0, 1
+    mtc0    $12, $3
+    ehb
+    tlbwi
+    ori     $12, $0, 3
+    mtc0    $12, $0                 # entry 3: 0xFFFFC000 -> area B, 0xFFFFD000 -> area A,
+    addiu   $12, $0, -0x4000 + ASID # D=1, for ASID 0x5A only
+    mtc0    $12, $10
+    lui     $12, %hi(AREA_B_PFN << 6 | 0x1E)
+    ori     $12, $12, %lo(AREA_B_PFN << 6 | 0x1E)
+    mtc0    $12, $2
+    lui     $12, %hi(AREA_A_PFN << 6 | 0x1E)
+    ori     $12, $12, %lo(AREA_A_PFN << 6 | 0x1E)
     mtc0    $12, $3
     ehb
     tlbwi
@@ -1056,9 +1074,16 @@ def li(r, v):
     return [f"    lui     ${r}, 0x{(v >> 16) & 0xFFFF:x}", f"    ori     ${r}, ${r}, 0x{v & 0xFFFF:x}"]
 
 
-def emit_prologue(asm, k, run_id, next_label, seed, inputs):
-    """Sets up a run of block k: harness variables, the areas, the input registers."""
+def emit_prologue(asm, k, run_id, next_label, seed, cp0, inputs):
+    """Sets up a run of block k: harness variables, the areas, EntryHi (VPN2 and ASID) and
+    Context (PTEBase), the input registers."""
     a = asm.append
+    entryhi, context = cp0
+    asm.extend(li(8, entryhi))
+    a("    mtc0    $8, $10")
+    asm.extend(li(8, context))
+    a("    mtc0    $8, $4")
+    a("    ehb")
     a("    lui     $26, %hi(HARNESS)")
     a("    addiu   $26, $26, %lo(HARNESS)")
     a(f"    lui     $8, %hi(blk{k}_start)")
@@ -1096,6 +1121,8 @@ def emit_block(k, gen, asm, lst, next_label):
     slots = gen.block(k)
     inputs = gen.inputs
     seed = gen.rng.getrandbits(32) | 1
+    asid = ASID if gen.rng.random() < 0.6 else gen.rng.getrandbits(8)
+    cp0 = (gen.rng.getrandbits(19) << 13 | asid, gen.rng.getrandbits(32))
     n = len(slots)
     patchable = [i for i, s in enumerate(slots) if s.kind == "plain" and s.sub is None]
     if any(s.kind == "la_hi" and s.sub for s in slots):
@@ -1109,7 +1136,7 @@ def emit_block(k, gen, asm, lst, next_label):
     a = asm.append
     a(f"\n# ---- block {k} ----")
     a(f"blk{k}:")
-    emit_prologue(asm, k, k, f"blk{k}_rerun" if rerun else next_label, seed, inputs)
+    emit_prologue(asm, k, k, f"blk{k}_rerun" if rerun else next_label, seed, cp0, inputs)
     a(f"blk{k}_start:")
     listing = []
     for i, s in enumerate(slots):
@@ -1151,7 +1178,8 @@ def emit_block(k, gen, asm, lst, next_label):
     a("    nop")
     inputs_line = ("  in " + " ".join(f"{NAMES[r]}=0x{inputs[r]:08x}" for r in DEST)
                    + f" hi=0x{inputs['hi']:08x} lo=0x{inputs['lo']:08x}")
-    lst.append(f"block {k} insns {n} fill 0x{seed:08x}")
+    setup = f"fill 0x{seed:08x} EntryHi 0x{cp0[0]:08x} Context 0x{cp0[1]:08x}"
+    lst.append(f"block {k} insns {n} {setup}")
     lst.append(inputs_line)
     lst.extend(listing)
     if rerun:
@@ -1162,10 +1190,10 @@ def emit_block(k, gen, asm, lst, next_label):
         a(f"    addiu   $8, $8, %lo({lbl(j)}{alias})")
         asm.extend(li(9, w))
         a(f"    sw      $9, 0($8)              # +{4 * j:03x} becomes {text}")
-        emit_prologue(asm, k, k + RERUN, next_label, seed, inputs)
+        emit_prologue(asm, k, k + RERUN, next_label, seed, cp0, inputs)
         a(f"    j       blk{k}_start")
         a("    nop")
-        lst.append(f"block {k + RERUN} insns {n} fill 0x{seed:08x} (block {k} again after "
+        lst.append(f"block {k + RERUN} insns {n} {setup} (block {k} again after "
                    f"+{4 * j:03x} was rewritten through {'kseg1' if kseg1 else 'kseg0'})")
         lst.append(inputs_line)
         listing[j] = f"  +{4 * j:03x}  {w:08x}  {text}  # rewritten"
@@ -1187,6 +1215,7 @@ def generate(seed, blocks, min_insns, max_insns, allowed, words=None, inputs=Non
            f"    .equ AREA_B, 0x{AREA_B:08x}",
            f"    .equ AREA_B_PFN, 0x{AREA_B_PHYS >> 12:x}",
            f"    .equ AREA_A_PFN, 0x{(AREA_A & 0x1FFFFFFF) >> 12:x}",
+           f"    .equ ASID, 0x{ASID:x}",
            f"    .equ AREA_SIZE, {AREA_SIZE}",
            f"    .equ MAX_LOG, {MAX_LOG}",
            harness(blocks),
