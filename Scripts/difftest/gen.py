@@ -118,6 +118,9 @@ EXCLUDABLE = {
     "noncanonical": "random words with nonzero must-be-zero fields of a defined instruction "
                     "(sll with rs != 0, mult with rd != 0, ...): QEMU ignores the fields, "
                     "Magritte's decoder raises RI",
+    "aderr-context": "mfc0 Context: an Address Error (a user or supervisor access to a kernel "
+                     "segment) leaves Context.BadVPN2 UNPREDICTABLE; QEMU sets it, Magritte "
+                     "leaves it, and the prologue cannot reset it (read-only)",
     # QEMU departs from the manual and Magritte follows the manual, on purpose (the same cases
     # as GuestProgramTests.manualOverQEMU)
     "qemu-misaligned-sc": "SC to a misaligned address raises AdES; QEMU fails the SC silently",
@@ -177,6 +180,7 @@ class Generator:
         self.fixed_words = None     # probe mode: [[word, ...] per block]
         self.fixed_inputs = {}      # probe mode: register number or "hi"/"lo" -> value
         self.survey = False         # survey mode: each block is one random word
+        self.mode = None            # every block in this mode (else a random one per block)
 
     # ---- operands ----
 
@@ -391,7 +395,8 @@ class Generator:
         if r < 0.6:
             n, sel, name = rng.choice(MFC0_REGS)
             while (name == "LLAddr" and "qemu-lladdr" in self.excluded) or \
-                    (name == "Config1" and "qemu-config1" in self.excluded):
+                    (name == "Config1" and "qemu-config1" in self.excluded) or \
+                    (name == "Context" and "aderr-context" in self.excluded):
                 n, sel, name = rng.choice(MFC0_REGS)
             return (16 << 26) | (t << 16) | (n << 11) | sel, f"mfc0 {reg(t)}, ${n}, {sel}  # {name}"
         if r < 0.85:
@@ -675,7 +680,9 @@ HARNESS_ASM = r"""
 #        EPC - block start,
 #        BadVAddr, EntryHi, Context; the last three only for ExcCode 1-5 / 1-3, else 0)
 #   0x100 GPRs 0-31 after the block, 0x180 HI, 0x184 LO
-#   0x188 the number the dump prints for the block, 0x18C where to go after the dump
+#   0x188 the number the dump prints for the block, 0x18C where to go after the dump,
+#   0x190 the kseg0 address of the landing pad + 4 (0x10/0x14 hold the addresses the block
+#   runs at: its useg alias for user and supervisor blocks)
     .equ H_START, 0x10
     .equ H_PAD, 0x14
     .equ H_COUNT, 0x18
@@ -685,6 +692,7 @@ HARNESS_ASM = r"""
     .equ H_LO, 0x184
     .equ H_ID, 0x188
     .equ H_NEXT, 0x18C
+    .equ H_PADK, 0x190
 
     .set noreorder
     .set noat
@@ -769,6 +777,21 @@ _start:
     mtc0    $12, $3
     ehb
     tlbwi
+    ori     $12, $0, 4
+    mtc0    $12, $0                 # entry 4: useg 0x10000000-0x11FFFFFF -> physical 0-32 MiB
+    lui     $12, 0x1000             # (16 MiB pages): the code and area A for user and
+    mtc0    $12, $10                # supervisor blocks
+    lui     $12, 0x01FF
+    ori     $12, $12, 0xE000
+    mtc0    $12, $5                 # PageMask 16 MiB
+    ori     $12, $0, 0x1F
+    mtc0    $12, $2                 # PFN 0, C=3 D V G
+    lui     $12, %hi(0x1000 << 6 | 0x1F)
+    ori     $12, $12, %lo(0x1000 << 6 | 0x1F)
+    mtc0    $12, $3                 # PFN 0x1000
+    ehb
+    tlbwi
+    mtc0    $0, $5
     mtc0    $0, $10                 # EntryHi: VPN 0, ASID 0
     mtc0    $0, $2
     mtc0    $0, $3
@@ -810,7 +833,20 @@ exc_common:
     sw      $9, 4($26)
     sw      $10, 8($26)
     sw      $11, 12($26)
-    lw      $8, H_COUNT($26)
+    mfc0    $8, $14                 # the landing pad's syscall: continue at the pad's
+    lw      $9, H_PAD($26)          # kseg0 address + 4, in kernel mode (not logged)
+    bne     $8, $9, 1f
+    mfc0    $9, $13
+    andi    $9, $9, 0x7C
+    xori    $9, $9, 8 << 2
+    bnez    $9, 1f
+    mfc0    $9, $12
+    ori     $9, $9, 0x18
+    xori    $9, $9, 0x18            # KSU = kernel
+    mtc0    $9, $12
+    b       7f
+    lw      $8, H_PADK($26)
+1:  lw      $8, H_COUNT($26)
     addiu   $9, $8, 1
     sw      $9, H_COUNT($26)
     sltiu   $9, $8, MAX_LOG
@@ -1074,27 +1110,35 @@ def li(r, v):
     return [f"    lui     ${r}, 0x{(v >> 16) & 0xFFFF:x}", f"    ori     ${r}, ${r}, 0x{v & 0xFFFF:x}"]
 
 
-def emit_prologue(asm, k, run_id, next_label, seed, cp0, inputs):
-    """Sets up a run of block k: harness variables, the areas, EntryHi (VPN2 and ASID) and
-    Context (PTEBase), the input registers."""
+MODES = {"kernel": 0, "supervisor": 1, "user": 2}
+USEG_ALIAS = 0x70000000     # kseg0 address - this = its alias in TLB entry 4's useg window
+
+
+def at(label, mode):
+    """The address a block in `mode` runs `label` at (kernel: kseg0; else the useg alias)."""
+    return label if mode == "kernel" else f"{label} - 0x{USEG_ALIAS:x}"
+
+
+def emit_prologue(asm, k, run_id, next_label, seed, cp0, inputs, mode):
+    """Sets up a run of block k: harness variables, the areas, EntryHi (VPN2 and ASID),
+    Context (PTEBase) and HWREna, the input registers; then, for a user or supervisor block,
+    enters that mode at the block's start through eret (a kernel block falls through)."""
     a = asm.append
-    entryhi, context = cp0
+    entryhi, context, hwrena = cp0
     asm.extend(li(8, entryhi))
     a("    mtc0    $8, $10")
     asm.extend(li(8, context))
     a("    mtc0    $8, $4")
+    a(f"    ori     $8, $0, 0x{hwrena:x}")
+    a("    mtc0    $8, $7")
     a("    ehb")
     a("    lui     $26, %hi(HARNESS)")
     a("    addiu   $26, $26, %lo(HARNESS)")
-    a(f"    lui     $8, %hi(blk{k}_start)")
-    a(f"    addiu   $8, $8, %lo(blk{k}_start)")
-    a("    sw      $8, H_START($26)")
-    a(f"    lui     $8, %hi(blk{k}_pad)")
-    a(f"    addiu   $8, $8, %lo(blk{k}_pad)")
-    a("    sw      $8, H_PAD($26)")
-    a(f"    lui     $8, %hi({next_label})")
-    a(f"    addiu   $8, $8, %lo({next_label})")
-    a("    sw      $8, H_NEXT($26)")
+    for var, label in (("H_START", at(f"blk{k}_start", mode)), ("H_PAD", at(f"blk{k}_pad", mode)),
+                       ("H_PADK", f"blk{k}_pad + 4"), ("H_NEXT", next_label)):
+        a(f"    lui     $8, %hi({label})")
+        a(f"    addiu   $8, $8, %lo({label})")
+        a(f"    sw      $8, {var}($26)")
     a(f"    ori     $8, $0, 0x{run_id:x}")
     a("    sw      $8, H_ID($26)")
     a("    sw      $0, H_COUNT($26)")
@@ -1105,9 +1149,18 @@ def emit_prologue(asm, k, run_id, next_label, seed, cp0, inputs):
     a("    mthi    $1")
     asm.extend(li(1, inputs["lo"]))
     a("    mtlo    $1")
-    asm.extend(li(GP, GP_VALUE))
+    asm.extend(li(GP, GP_VALUE if mode == "kernel" else GP_VALUE - USEG_ALIAS))
     for r in DEST:
         asm.extend(li(r, inputs[r]))
+    if mode != "kernel":
+        start = at(f"blk{k}_start", mode)
+        a(f"    lui     $26, %hi({start})")
+        a(f"    addiu   $26, $26, %lo({start})")
+        a("    mtc0    $26, $14")
+        a(f"    ori     $27, $0, 0x{2 | MODES[mode] << 3:x}       # EXL, KSU = {mode}")
+        a("    mtc0    $27, $12")
+        a("    ehb")
+        a("    eret")
 
 
 RERUN = 0x8000      # added to the block number of a patched re-run
@@ -1122,7 +1175,8 @@ def emit_block(k, gen, asm, lst, next_label):
     inputs = gen.inputs
     seed = gen.rng.getrandbits(32) | 1
     asid = ASID if gen.rng.random() < 0.6 else gen.rng.getrandbits(8)
-    cp0 = (gen.rng.getrandbits(19) << 13 | asid, gen.rng.getrandbits(32))
+    cp0 = (gen.rng.getrandbits(19) << 13 | asid, gen.rng.getrandbits(32), gen.rng.getrandbits(4))
+    mode = gen.mode or gen.rng.choices(list(MODES), [60, 15, 25])[0]
     n = len(slots)
     patchable = [i for i, s in enumerate(slots) if s.kind == "plain" and s.sub is None]
     if any(s.kind == "la_hi" and s.sub for s in slots):
@@ -1136,7 +1190,7 @@ def emit_block(k, gen, asm, lst, next_label):
     a = asm.append
     a(f"\n# ---- block {k} ----")
     a(f"blk{k}:")
-    emit_prologue(asm, k, k, f"blk{k}_rerun" if rerun else next_label, seed, cp0, inputs)
+    emit_prologue(asm, k, k, f"blk{k}_rerun" if rerun else next_label, seed, cp0, inputs, mode)
     a(f"blk{k}_start:")
     listing = []
     for i, s in enumerate(slots):
@@ -1146,7 +1200,7 @@ def emit_block(k, gen, asm, lst, next_label):
             text = f"{s.sub} +{4 * s.target:03x}"
         elif s.kind in ("la_hi", "la_lo"):
             bias = f" + {s.sub}" if s.sub else ""
-            target = f"{lbl(s.target)}{bias}"
+            target = f"{at(lbl(s.target), mode)}{bias}"
             shown = f"+{4 * s.target:03x}{bias}"
             if s.kind == "la_hi":
                 a(f"    lui     ${s.link}, %hi({target})")
@@ -1160,6 +1214,7 @@ def emit_block(k, gen, asm, lst, next_label):
         word = "--------" if s.word is None else f"{s.word:08x}"
         listing.append(f"  +{4 * i:03x}  {word}  {text}")
     a(f"blk{k}_pad:")
+    a("    syscall                       # back to kernel mode, at the kseg0 address")
     a("    lui     $26, %hi(HARNESS)")
     a("    addiu   $26, $26, %lo(HARNESS)")
     for r in range(1, 32):
@@ -1178,7 +1233,8 @@ def emit_block(k, gen, asm, lst, next_label):
     a("    nop")
     inputs_line = ("  in " + " ".join(f"{NAMES[r]}=0x{inputs[r]:08x}" for r in DEST)
                    + f" hi=0x{inputs['hi']:08x} lo=0x{inputs['lo']:08x}")
-    setup = f"fill 0x{seed:08x} EntryHi 0x{cp0[0]:08x} Context 0x{cp0[1]:08x}"
+    setup = (f"mode {mode} fill 0x{seed:08x} EntryHi 0x{cp0[0]:08x} Context 0x{cp0[1]:08x} "
+             f"HWREna 0x{cp0[2]:x}")
     lst.append(f"block {k} insns {n} {setup}")
     lst.append(inputs_line)
     lst.extend(listing)
@@ -1190,9 +1246,10 @@ def emit_block(k, gen, asm, lst, next_label):
         a(f"    addiu   $8, $8, %lo({lbl(j)}{alias})")
         asm.extend(li(9, w))
         a(f"    sw      $9, 0($8)              # +{4 * j:03x} becomes {text}")
-        emit_prologue(asm, k, k + RERUN, next_label, seed, cp0, inputs)
-        a(f"    j       blk{k}_start")
-        a("    nop")
+        emit_prologue(asm, k, k + RERUN, next_label, seed, cp0, inputs, mode)
+        if mode == "kernel":
+            a(f"    j       blk{k}_start")
+            a("    nop")
         lst.append(f"block {k + RERUN} insns {n} {setup} (block {k} again after "
                    f"+{4 * j:03x} was rewritten through {'kseg1' if kseg1 else 'kseg0'})")
         lst.append(inputs_line)
@@ -1200,9 +1257,11 @@ def emit_block(k, gen, asm, lst, next_label):
         lst.extend(listing)
 
 
-def generate(seed, blocks, min_insns, max_insns, allowed, words=None, inputs=None, survey=False):
+def generate(seed, blocks, min_insns, max_insns, allowed, words=None, inputs=None, survey=False,
+             mode=None):
     gen = Generator(seed, min_insns, max_insns, allowed)
     gen.survey = survey
+    gen.mode = mode or ("kernel" if words is not None or survey else None)
     if words is not None:
         gen.fixed_words = words
         blocks = len(words)
@@ -1248,6 +1307,9 @@ def main(argv):
                    help="probe: input value of a register (name or number, or hi/lo) in every block")
     p.add_argument("--survey", action="store_true",
                    help="each block is a single random word (to map where emulators disagree)")
+    p.add_argument("--mode", choices=list(MODES),
+                   help="run every block in this mode (default: kernel for --words and --survey, "
+                        "else a random mode per block)")
     p.add_argument("-o", "--output", required=True, help="output prefix (PREFIX.S, PREFIX.lst)")
     args = p.parse_args(argv)
     words = None
@@ -1271,7 +1333,8 @@ def main(argv):
         p.error("--blocks must be 1...4000")
     if not 2 <= args.min_insns <= args.max_insns <= 200:
         p.error("need 2 <= --min-insns <= --max-insns <= 200")
-    asm, lst = generate(args.seed, args.blocks, args.min_insns, args.max_insns, args.allow, words, inputs, args.survey)
+    asm, lst = generate(args.seed, args.blocks, args.min_insns, args.max_insns, args.allow, words, inputs, args.survey,
+                        args.mode)
     with open(args.output + ".S", "w") as f:
         f.write(asm)
     with open(args.output + ".lst", "w") as f:
