@@ -4,7 +4,7 @@ import PackageDescription
 // Layers (each imports only those above it):
 //   MagritteCore     — CPU core: decode, execute, CP0, TLB, exceptions, disassembler
 //   MagritteMachine  — board and devices: physical bus, RAM, UART, Malta, ELF loader
-//   MagritteHypervisor — the trap-and-emulate VMM (work in progress, issue 5)
+//   MagritteHypervisor — the trap-and-emulate VMM
 //   MagritteLua      — the Lua 5.4 bridge (C shim CMagritteLua over the system's liblua5.4)
 //   magritte         — the command line and the Lua console (line editing: CEditLine over libedit)
 let optimize: [SwiftSetting] = [
@@ -47,6 +47,7 @@ let package = Package(
         .testTarget(name: "MagritteMachineTests", dependencies: ["MagritteMachine"]),
         .testTarget(name: "OracleTests", dependencies: ["MagritteMachine"]),
         .testTarget(name: "MagritteLuaTests", dependencies: ["MagritteLua"]),
+        .testTarget(name: "HypervisorTests", dependencies: ["MagritteHypervisor"]),
     ],
     swiftLanguageModes: [.v6]
 )

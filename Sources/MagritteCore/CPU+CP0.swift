@@ -13,6 +13,10 @@ extension CPU {
         if let trapHandler {
             let trap = Trap(code: code, pc: pc, inDelaySlot: inDelaySlot, badVAddr: badVAddr, isRefill: refill, coprocessor: coprocessor)
             if let observer { notify(observer.cpu(self, didTakeException: trap)) }
+            let restart = inDelaySlot ? pc &- 4 : pc
+            self.pc = restart
+            self.npc = restart &+ 4
+            self.inDelaySlot = false
             trapHandler.handleTrap(trap, cpu: self)
             batchBreak = true
             return

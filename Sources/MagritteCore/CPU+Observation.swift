@@ -89,7 +89,10 @@ extension CPUObserver {
 
 /// Takes over exception entry: the hypervisor's hook. When a trap handler is set, the CPU does
 /// not touch CP0 or vector on an exception; it calls `handleTrap`, which must leave the CPU in
-/// the state to continue from (typically with `jump(to:)` and `setStatus`).
+/// the state to continue from (typically with `setPosition` and `setStatus`). Before the call
+/// the CPU is positioned at the restart point, where EPC would point: the faulting instruction,
+/// or the branch before it when it sits in a delay slot (the branch runs again, as after a real
+/// exception). A handler that changes nothing therefore retries the instruction.
 public protocol TrapHandler: AnyObject {
     func handleTrap(_ trap: Trap, cpu: CPU)
 }

@@ -112,6 +112,44 @@ handler:
         #expect(cpu.mode == .user)
     }
 
+    /// A trap handler that only repairs the cause (here: writes the missing TLB entry) retries
+    /// the instruction; in a delay slot the branch runs again, from EPC's restart point. The
+    /// work before the fault in the same batch is kept, not replayed.
+    @Test func trapHandlerThatChangesNothingRetries() throws {
+        final class Filler: TrapHandler {
+            var traps: [Trap] = []
+            func handleTrap(_ trap: Trap, cpu: CPU) {
+                traps.append(trap)
+                #expect(cpu.pc == (trap.inDelaySlot ? trap.pc &- 4 : trap.pc))
+                #expect(!cpu.inDelaySlot)
+                let vpn2 = trap.badVAddr! & 0xFFFF_E000
+                cpu.setTLBEntry(traps.count - 1, TLBEntry(entryHi: vpn2, pageMask: 0,
+                                                          entryLo0: (0x10_0000 >> 12) << 6 | 0x17, entryLo1: (0x10_1000 >> 12) << 6 | 0x17))
+            }
+        }
+        guard let (_, cpu) = try machine("""
+                li $t0, 0
+                addiu $t0, $t0, 1          # counted once: the batch is not replayed
+                li $t1, 0x00400000
+                lw $t2, 0($t1)             # refill, retried
+                li $t3, 0x00402000
+                b 1f
+                lw $t4, 0($t3)             # refill in a delay slot: the branch runs again
+                li $t5, 99                 # skipped by the branch
+            1:  addiu $t0, $t0, 1
+                b .
+                nop
+            """) else { return }
+        let h = Filler()
+        cpu.trapHandler = h
+        _ = cpu.run(instructions: 40)
+        #expect(h.traps.map(\.code) == [.tlbLoad, .tlbLoad])
+        #expect(h.traps.map(\.inDelaySlot) == [false, true])
+        #expect(cpu.gpr(8) == 2)
+        #expect(cpu.gpr(10) == 0x2408_0000 && cpu.gpr(12) == 0x2408_0000)  // the words at 0x100000: li $t0, 0
+        #expect(cpu.gpr(13) == 0)
+    }
+
     @Test func instructionObserverStopsBeforeAndResumes() throws {
         guard let (_, cpu) = try machine("li $t0, 1\nli $t0, 2\nli $t0, 3\nb .\nnop") else { return }
         let rec = Recorder()
