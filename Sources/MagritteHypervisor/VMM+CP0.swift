@@ -30,7 +30,7 @@ extension VMM {
         case (16, 1): return 0x9E19_0C8A  // 16 TLB entries, no FPU, no MIPS16e
         case (16, 2): return 0x8000_0000
         case (16, 3): return 0  // no segmentation control, no vectored interrupts
-        case (17, 0): return c.llAddr
+        case (17, 0): return guestLLAddr(g)
         case (18, 0): return c.watchLo
         case (19, 0): return c.watchHi
         case (23, 0): return 0x0200_8000

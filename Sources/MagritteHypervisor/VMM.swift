@@ -68,6 +68,10 @@ public final class VMM: TrapHandler {
     /// SegCtl for guests: kseg3, kseg2, kseg1 and kseg0 mapped for kernel and supervisor
     /// (MSK); useg mapped for everyone (MUSK).
     static let segCtl: (UInt32, UInt32, UInt32) = (0x0020_0020, 0x0020_0020, 0x0030_0030)
+    /// SegCtl while a guest is in its own supervisor mode: kseg0, kseg1 and kseg3 become
+    /// kernel-only (MK), so the physical supervisor mode faults there as the guest's would.
+    static let supervisorSegCtl: (UInt32, UInt32, UInt32) = (0x0020_0010, 0x0010_0010, 0x0030_0030)
+    var supervisorSegments = false
 
     /// Builds a VMM over a machine with `ramSize` bytes of RAM (guests' RAM comes from it) and a
     /// physical TLB of `tlbEntries` entries.
@@ -238,6 +242,7 @@ public final class VMM: TrapHandler {
         cpu.lo = g.lo
         cpu.setPosition(pc: g.pc, npc: g.npc, inDelaySlot: g.inDelaySlot)
         cpu.clearLinkedLoad()
+        cpu.cp0.llAddr = g.cp0.llAddr &+ g.memoryBase >> 4
         setPhysicalASID(g)
         applyMode(g)
         g.modeMark = cpu.retiredInstructions
@@ -255,12 +260,28 @@ public final class VMM: TrapHandler {
         g.pc = cpu.pc
         g.npc = cpu.npc
         g.inDelaySlot = cpu.inDelaySlot
+        g.cp0.llAddr = guestLLAddr(g)
+    }
+
+    /// LLAddr as the guest reads it: the machine address of the last LL, made guest-physical.
+    func guestLLAddr(_ g: Guest) -> UInt32 {
+        guard current === g else { return g.cp0.llAddr }
+        let machine = cpu.cp0.llAddr, base = g.memoryBase >> 4
+        return machine >= base ? machine &- base : 0
     }
 
     /// The physical Status for the guest's virtual mode: supervisor for its kernel, user for its
     /// processes; never kernel, never interrupts, CU0 clear so privileged instructions trap.
     func applyMode(_ g: Guest) {
-        let ksu: UInt32 = g.mode == .user ? 2 : 1
+        let mode = g.mode
+        let ksu: UInt32 = mode == .user ? 2 : 1
+        if (mode == .supervisor) != supervisorSegments {
+            supervisorSegments = mode == .supervisor
+            let s = supervisorSegments ? VMM.supervisorSegCtl : VMM.segCtl
+            cpu.writeCP0(5, 2, s.0)
+            cpu.writeCP0(5, 3, s.1)
+            cpu.writeCP0(5, 4, s.2)
+        }
         cpu.setStatus(ksu << 3)
     }
 
