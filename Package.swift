@@ -20,6 +20,7 @@ let package = Package(
     products: [
         .library(name: "MagritteCore", targets: ["MagritteCore"]),
         .library(name: "MagritteMachine", targets: ["MagritteMachine"]),
+        .library(name: "MagritteHypervisor", targets: ["MagritteHypervisor"]),
         .executable(name: "magritte", targets: ["magritte"]),
     ],
     dependencies: [
@@ -32,22 +33,23 @@ let package = Package(
         .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
         .target(name: "CMagritteLua", dependencies: ["CLua"]),
         .systemLibrary(name: "CEditLine", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
-        .target(name: "MagritteLua", dependencies: ["CMagritteLua", "MagritteMachine"], swiftSettings: optimize),
+        .target(name: "MagritteLua", dependencies: ["CMagritteLua", "MagritteMachine", "MagritteHypervisor"], swiftSettings: optimize),
         .executableTarget(
             name: "magritte",
             dependencies: [
                 "MagritteMachine",
+                "MagritteHypervisor",
                 "MagritteLua",
                 "CEditLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimize),
-        .executableTarget(name: "magritte-bench", dependencies: ["MagritteMachine", "MagritteLua"], swiftSettings: optimize),
+        .executableTarget(name: "magritte-bench", dependencies: ["MagritteMachine", "MagritteHypervisor", "MagritteLua"], swiftSettings: optimize),
         .testTarget(name: "MagritteCoreTests", dependencies: ["MagritteCore"]),
         .testTarget(name: "MagritteMachineTests", dependencies: ["MagritteMachine"]),
         .testTarget(name: "OracleTests", dependencies: ["MagritteMachine"]),
         .testTarget(name: "MagritteLuaTests", dependencies: ["MagritteLua"]),
-        .testTarget(name: "HypervisorTests", dependencies: ["MagritteHypervisor"]),
+        .testTarget(name: "HypervisorTests", dependencies: ["MagritteHypervisor", "MagritteMachine", "MagritteCore"]),
     ],
     swiftLanguageModes: [.v6]
 )
