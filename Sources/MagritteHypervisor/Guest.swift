@@ -71,6 +71,8 @@ public final class Guest {
     public var ramSize: Int { configuration.ramSize }
     public internal(set) var image: ELFImage?
     public internal(set) var state: GuestState = .runnable
+    /// A paused guest is not scheduled by `run` (VMM+Control.swift); `step` still runs it.
+    public internal(set) var paused = false
 
     // The virtual CPU. GPRs live in the physical CPU while the guest runs.
     var gprs = [UInt32](repeating: 0, count: 32)

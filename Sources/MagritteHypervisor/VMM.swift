@@ -178,8 +178,8 @@ public final class VMM: TrapHandler {
         stopRequested = false
         while true {
             if stopRequested { stopRequested = false; save(); return .stopped }
-            let alive = guests.filter { $0.state != .poweredOff }
-            if alive.isEmpty { save(); return .allPoweredOff }
+            let alive = guests.filter { $0.state != .poweredOff && !$0.paused }
+            if alive.isEmpty { save(); return guests.contains { $0.state != .poweredOff } ? .deadlock : .allPoweredOff }
             if budget == 0 { save(); return .instructionLimit }
             for g in alive where g.state == .waiting { updateTimer(g); if interruptPending(g) { wake(g) } }
             let runnable = alive.filter { $0.state == .runnable }
@@ -191,7 +191,7 @@ public final class VMM: TrapHandler {
                 continue
             }
             let next = policy?(runnable, current) ?? roundRobin(runnable)
-            guard let guest = next, guest.state == .runnable else { save(); return .deadlock }
+            guard let guest = next, runnable.contains(where: { $0 === guest }) else { save(); return .deadlock }
             switchTo(guest)
             let used = runSlice(min(budget, slice))
             budget -= min(used, budget)
