@@ -127,9 +127,28 @@ extension VMM {
         if oldASID != e.entryHi & 0xFF { setPhysicalASID(g) }
     }
 
-    func tlbWrite(_ g: Guest, _ i: Int, pc: UInt32) {
+    /// TLBWI/TLBWR: the guest's VPN → PFN goes into its virtual TLB; the VMM installs VPN → MFN
+    /// in the physical TLB at once when the entry is for the running address space (4 KiB pages),
+    /// so the retried access hits. Returns what happened, for the trace.
+    func tlbWrite(_ g: Guest, _ i: Int, pc: UInt32) -> String {
         let entry = TLBEntry(entryHi: g.cp0.entryHi, pageMask: g.cp0.pageMask, entryLo0: g.cp0.entryLo0, entryLo1: g.cp0.entryLo1)
         replaceVirtualTLB(g, i, entry)
+        func pfn(_ lo: UInt32) -> String { lo & 2 == 0 ? "invalid" : "PFN 0x" + String(lo >> 6, radix: 16) }
+        var text = " [virtual TLB \(i): VPN2 0x\(hex8(entry.vpn2)) ASID \(entry.asid) -> \(pfn(entry.lo0)), \(pfn(entry.lo1))"
+        let current = UInt8(truncatingIfNeeded: g.cp0.entryHi)
+        if entry.pageMask == 0, entry.global || entry.asid == current, entry.vpn2 < 0x8000_0000 || entry.vpn2 >= 0xC000_0000 {
+            func machine(_ lo: UInt32) -> (UInt32?, Bool) {
+                guard lo & 2 != 0, let m = g.machineAddress((lo >> 6) << 12) else { return (nil, false) }
+                return (m, lo & 4 != 0)
+            }
+            let even = machine(entry.lo0), odd = machine(entry.lo1)
+            if even.0 != nil || odd.0 != nil {
+                installPhysical(va: entry.vpn2, even: even.0, odd: odd.0, dirtyEven: even.1, dirtyOdd: odd.1)
+                let mfns = [even.0, odd.0].map { $0.map { "MFN 0x" + String($0 >> 12, radix: 16) } ?? "-" }
+                text += "; physical TLB: VPN2 0x\(hex8(entry.vpn2)) -> \(mfns[0]), \(mfns[1])"
+            }
+        }
+        return text + "]"
     }
 
     /// Writes the guest's virtual TLB and keeps the physical TLB consistent: translations the

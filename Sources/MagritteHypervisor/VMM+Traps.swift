@@ -240,7 +240,7 @@ extension VMM {
         }
         guard let w = fetch(g, trap.pc) else { reflect(g, trap); return }
         let d = decode(w)
-        let name = Disassembler.text(word: w, pc: trap.pc)
+        var name = Disassembler.text(word: w, pc: trap.pc)
         var countIt = true
         switch d.op {
         case .mfc0:
@@ -256,8 +256,8 @@ extension VMM {
             if d.rd < 32 { cpu.setGPR(Int(d.rd), g.cp0.status) }
             if d.op == .di { g.cp0.status &= ~StatusBits.ie } else { g.cp0.status |= StatusBits.ie }
         case .tlbr: tlbRead(g)
-        case .tlbwi: tlbWrite(g, Int((g.cp0.index & 0x7FFF_FFFF) % UInt32(g.tlb.count)), pc: trap.pc)
-        case .tlbwr: tlbWrite(g, Int(virtualRandom(g)), pc: trap.pc)
+        case .tlbwi: name += tlbWrite(g, Int((g.cp0.index & 0x7FFF_FFFF) % UInt32(g.tlb.count)), pc: trap.pc)
+        case .tlbwr: name += tlbWrite(g, Int(virtualRandom(g)), pc: trap.pc)
         case .tlbp: tlbProbe(g)
         case .cache, .rdpgpr, .wrpgpr:
             if d.op != .cache, d.rd < 32 { cpu.setGPR(Int(d.rd), cpu.gpr(Int(d.rt))) }

@@ -184,8 +184,9 @@ public final class VMM: TrapHandler {
             for g in alive where g.state == .waiting { updateTimer(g); if interruptPending(g) { wake(g) } }
             let runnable = alive.filter { $0.state == .runnable }
             if runnable.isEmpty {
-                // Everyone waits: skip time to the earliest virtual timer event.
-                let wakes = alive.compactMap { nextTimerCycle($0) }
+                // Everyone waits: skip time to the earliest virtual timer event that can end a
+                // wait (the timer's line unmasked in the guest's Status.IM7).
+                let wakes = alive.filter { $0.cp0.status & (1 << 15) != 0 }.compactMap { nextTimerCycle($0) }
                 guard let t = wakes.min() else { save(); return .deadlock }
                 if t > now { skippedCycles &+= t - now }
                 continue

@@ -143,3 +143,12 @@ func monotonicSeconds() -> Double {
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
+
+/// Writes `text` to the file at `path` (created or truncated). False when it cannot be opened.
+func writeFile(_ path: String, _ text: String) -> Bool {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    guard fd >= 0 else { return false }
+    var s = text
+    s.withUTF8 { writeAll(fd, UnsafeRawBufferPointer($0)) }
+    return close(fd) == 0
+}

@@ -7,7 +7,7 @@ struct Magritte: ParsableCommand {
         commandName: "magritte",
         abstract: "A MIPS Malta emulator. Ceci n'est pas une machine.",
         discussion: "Without a command, starts the Lua console (magritte repl).",
-        subcommands: [Repl.self, Run.self, Test.self, Boot.self, Linux.self, Disasm.self],
+        subcommands: [Repl.self, Run.self, Test.self, Boot.self, VMMCommand.self, Linux.self, Disasm.self],
         defaultSubcommand: Repl.self)
 }
 

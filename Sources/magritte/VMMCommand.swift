@@ -1,0 +1,137 @@
+import ArgumentParser
+import MagritteHypervisor
+import MagritteMachine
+
+/// `magritte vmm IMAGE…`: boots each image as an unmodified guest of the trap-and-emulate VMM,
+/// side by side on one emulated MIPS CPU.
+struct VMMCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vmm",
+        abstract: "Boot several kernels side by side as guests of the trap-and-emulate VMM.",
+        discussion: """
+            Each IMAGE becomes a guest with its own RAM, virtual CP0, virtual TLB, UART and power \
+            register; the guests share one emulated CPU, which the VMM switches between them. \
+            Every console line of a guest is written to stdout as "NAME| text". Per-guest \
+            options (--name, --append, --guest-ram) apply to the images in order. Exit status: \
+            0 when every guest has powered off, 2 when the instruction limit is hit, 3 when the \
+            guests still on all wait for an interrupt that nothing can raise, 1 on errors.
+
+            Example: magritte vmm teachos.elf teachos.elf --append idle=spin --append idle=wait --stats
+            """)
+
+    @Argument(help: "The guest kernels: ELF32 little-endian MIPS executables.")
+    var images: [String] = []
+
+    @Option(name: .customLong("name"), help: ArgumentHelp("A guest's name (repeat for each image; default: the file name).", valueName: "name"))
+    var names: [String] = []
+
+    @Option(name: .customLong("append"), help: ArgumentHelp("A guest's kernel command line (repeat for each image).", valueName: "text"))
+    var commandLines: [String] = []
+
+    @Option(name: .customLong("guest-ram"), help: ArgumentHelp("A guest's RAM (repeat for each image; default 32M).", valueName: "size"),
+            transform: parseRAMSize)
+    var guestRAM: [Int] = []
+
+    @Option(help: ArgumentHelp("The machine's RAM, shared out among the guests (at most 256M).", valueName: "size"), transform: parseRAMSize)
+    var ram: Int = 256 << 20
+
+    @Option(help: ArgumentHelp("Instructions a guest runs before the VMM switches machines.", valueName: "n"))
+    var slice: UInt64 = 200_000
+
+    @Flag(help: "End a guest's slice as soon as the VMM sees it spinning in its idle loop.")
+    var descheduleSpinners = false
+
+    @Option(help: ArgumentHelp("Stop after this many guest instructions in all (exit status 2).", valueName: "n"))
+    var maxInstructions: UInt64?
+
+    @Option(help: ArgumentHelp("Print the lecture's table of a flow from this run: syscall or tlb-miss.", valueName: "flow"))
+    var table: [LectureFlow] = []
+
+    @Option(help: ArgumentHelp("Write the flows of --table as an SVG sequence diagram to this file.", valueName: "file"))
+    var svg: String?
+
+    @Flag(help: "Print per-guest figures on stderr at the end: traps, emulated instructions, TLB fills, idle time.")
+    var stats = false
+
+    func validate() throws {
+        if images.isEmpty { throw ValidationError("give at least one guest image") }
+        if names.count > images.count { throw ValidationError("\(names.count) names for \(images.count) images") }
+        if commandLines.count > images.count { throw ValidationError("\(commandLines.count) command lines for \(images.count) images") }
+        if guestRAM.count > images.count { throw ValidationError("\(guestRAM.count) RAM sizes for \(images.count) images") }
+        if slice == 0 { throw ValidationError("the slice must be at least one instruction") }
+        if svg != nil && table.isEmpty { throw ValidationError("--svg draws the flows of --table: give --table syscall or --table tlb-miss") }
+    }
+
+    func run() throws {
+        let vmm: VMM
+        do { vmm = try VMM(ramSize: ram) } catch {
+            complain(error.message)
+            throw ExitCode(1)
+        }
+        vmm.slice = slice
+        vmm.spinPolicy = descheduleSpinners ? .deschedule : .account
+        var taken = Set<String>()
+        for (i, image) in images.enumerated() {
+            let name = i < names.count ? names[i] : uniqueName(for: image, taken: taken)
+            taken.insert(name)
+            var config = GuestConfiguration(name: name)
+            if i < commandLines.count { config.commandLine = commandLines[i] }
+            if i < guestRAM.count { config.ramSize = guestRAM[i] }
+            do { try vmm.addGuest(config, imagePath: image) } catch {
+                complain(error.message)
+                throw ExitCode(1)
+            }
+        }
+        let width = vmm.guests.map(\.name.count).max() ?? 0
+        let output = ConsoleOutput()
+        vmm.onConsoleLine = { guest, line in
+            let pad = String(repeating: " ", count: width - guest.name.count)
+            for byte in (guest.name + pad + "| " + line + "\n").utf8 { output.put(byte) }
+            output.flush()
+        }
+        let start = monotonicSeconds()
+        let outcome = vmm.run(maxInstructions: maxInstructions ?? .max)
+        let elapsed = monotonicSeconds() - start
+        for g in vmm.guests where !g.pendingLine.isEmpty {
+            for byte in (g.name + "| " + g.pendingLine + "\n").utf8 { output.put(byte) }
+        }
+        output.flush()
+
+        for flow in table {
+            print(LectureTables.render(flow, trace: vmm.trace.events, guests: vmm.guests), terminator: "")
+        }
+        if let svg {
+            let text = SequenceDiagram.svg(flows: table, trace: vmm.trace.events, guests: vmm.guests)
+            guard writeFile(svg, text) else {
+                complain("cannot write \(svg)")
+                throw ExitCode(1)
+            }
+        }
+        if stats {
+            var err = StandardError()
+            for line in vmm.report(seconds: elapsed) { print(line, to: &err) }
+        }
+        switch outcome {
+        case .allPoweredOff, .stopped:
+            return
+        case .instructionLimit:
+            complain("instruction limit reached (\(maxInstructions ?? 0) instructions); still on: \(vmm.guests.filter { $0.state != .poweredOff }.map(\.name).joined(separator: ", "))")
+            throw ExitCode(2)
+        case .deadlock:
+            complain("the guests still on wait for an interrupt that nothing can raise: \(vmm.guests.filter { $0.state != .poweredOff }.map(\.name).joined(separator: ", "))")
+            throw ExitCode(3)
+        }
+    }
+
+    /// The file name without directory and extension; "teachos", "teachos-2", … when repeated.
+    func uniqueName(for path: String, taken: Set<String>) -> String {
+        var base = String(path.split(separator: "/").last ?? Substring(path))
+        if base.hasSuffix(".elf") { base = String(base.dropLast(4)) }
+        if !taken.contains(base) { return base }
+        var n = 2
+        while taken.contains("\(base)-\(n)") { n += 1 }
+        return "\(base)-\(n)"
+    }
+}
+
+extension LectureFlow: ExpressibleByArgument {}
