@@ -1,0 +1,118 @@
+import Foundation
+import MagritteCore
+import MagritteMachine
+import Testing
+@testable import MagritteHypervisor
+
+/// `magritte vmm`, run as a process: console lines per guest, exit statuses, errors, tables.
+@Suite struct VMMCommandTests {
+    /// The `magritte` built next to this test bundle (`swift build --build-tests` builds it).
+    static let executable: String? = {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = dir.appendingPathComponent("magritte").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        return nil
+    }()
+
+    struct Result {
+        var status: Int32
+        var out: String
+        var err: String
+    }
+
+    static func vmm(_ arguments: [String]) throws -> Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try #require(executable))
+        p.arguments = ["vmm"] + arguments
+        let errURL = FileManager.default.temporaryDirectory.appendingPathComponent("vmm-err-\(UUID().uuidString)")
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: errURL) }
+        let err = try FileHandle(forWritingTo: errURL), out = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        try err.close()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, out: String(decoding: data, as: UTF8.self),
+                      err: String(decoding: (try? Data(contentsOf: errURL)) ?? Data(), as: UTF8.self))
+    }
+
+    static let hello = GuestsUnderVMMTests.guest("tests/hello")
+    static let teachos = GuestsUnderVMMTests.guest("os/teachos")
+
+    /// The lines a guest wrote, from the interleaved "NAME| text" stream.
+    static func lines(of name: String, in out: String) -> [String] {
+        out.split(separator: "\n", omittingEmptySubsequences: false).compactMap { line -> String? in
+            guard let bar = line.firstIndex(of: "|"), line[..<bar].trimmingCharacters(in: .whitespaces) == name else { return nil }
+            let rest = line[line.index(after: bar)...]
+            return String(rest.hasPrefix(" ") ? rest.dropFirst() : rest)
+        }
+    }
+
+    @Test(.enabled(if: executable != nil)) func twoGuestsSideBySide() throws {
+        let r = try Self.vmm([Self.hello, Self.teachos, "--append", "", "--append", "idle=wait", "--stats"])
+        #expect(r.status == 0, "\(r.err)")
+        let bareHello = try GuestsUnderVMMTests().bare(Self.hello).split(separator: "\n").map(String.init)
+        let bareOS = try GuestsUnderVMMTests().bare(Self.teachos, append: "idle=wait").split(separator: "\n").map(String.init)
+        #expect(Self.lines(of: "hello", in: r.out) == bareHello)
+        func stable(_ l: [String]) -> [String] { l.filter { !$0.hasPrefix("timing:") } }
+        #expect(stable(Self.lines(of: "teachos", in: r.out)) == stable(bareOS))
+        // Every stdout line belongs to a guest; names are padded to one width.
+        #expect(r.out.split(separator: "\n").allSatisfy { $0.hasPrefix("hello  | ") || $0.hasPrefix("teachos| ") })
+        #expect(r.err.contains("hello: powered off") && r.err.contains("teachos: powered off"))
+        #expect(r.err.contains("VMM entries:") && r.err.contains("cycles descheduled in wait"))
+    }
+
+    @Test(.enabled(if: executable != nil)) func namesAndRepeatedImages() throws {
+        let r = try Self.vmm([Self.hello, Self.hello, Self.hello, "--name", "first"])
+        #expect(r.status == 0, "\(r.err)")
+        for name in ["first", "hello", "hello-2"] {
+            #expect(Self.lines(of: name, in: r.out).first == "hello from the guest", "\(name)")
+        }
+    }
+
+    @Test(.enabled(if: executable != nil)) func tablesAndSVG() throws {
+        let svg = FileManager.default.temporaryDirectory.appendingPathComponent("flows-\(UUID().uuidString).svg")
+        defer { try? FileManager.default.removeItem(at: svg) }
+        let r = try Self.vmm([Self.teachos, "--table", "syscall", "--table", "tlb-miss", "--svg", svg.path])
+        #expect(r.status == 0, "\(r.err)")
+        for title in ["System call with a VMM", "Standard system call", "TLB miss with a VMM", "Standard TLB miss"] {
+            #expect(r.out.contains(title), "\(title)")
+        }
+        let text = try String(contentsOf: svg, encoding: .utf8)
+        #expect(text.hasPrefix("<svg") && text.contains("Operating System") && text.hasSuffix("</svg>\n"))
+    }
+
+    @Test(.enabled(if: executable != nil)) func exitStatusesAndErrors() throws {
+        let limit = try Self.vmm([Self.teachos, "--max-instructions", "1000"])
+        #expect(limit.status == 2 && limit.err.contains("instruction limit reached") && limit.err.contains("teachos"))
+
+        let missing = try Self.vmm(["/nonexistent/kernel.elf"])
+        #expect(missing.status == 1 && missing.err.contains("/nonexistent/kernel.elf"))
+
+        let notELF = try Self.vmm([#filePath])
+        #expect(notELF.status == 1 && notELF.err.contains(#filePath))
+
+        let tooBig = try Self.vmm([Self.hello, Self.hello, "--guest-ram", "200M", "--guest-ram", "200M"])
+        #expect(tooBig.status == 1 && tooBig.err.contains("needs 200 MiB"))
+
+        let none = try Self.vmm([])
+        #expect(none.status == 64 && none.err.contains("at least one guest image"))
+        let names = try Self.vmm([Self.hello, "--name", "a", "--name", "b"])
+        #expect(names.status == 64 && names.err.contains("2 names for 1 images"))
+        let svg = try Self.vmm([Self.hello, "--svg", "/tmp/x.svg"])
+        #expect(svg.status == 64 && svg.err.contains("--table"))
+        let flow = try Self.vmm([Self.hello, "--table", "pagefault"])
+        #expect(flow.status == 64)
+        let slice = try Self.vmm([Self.hello, "--slice", "0"])
+        #expect(slice.status == 64 && slice.err.contains("slice"))
+        let dup = try Self.vmm([Self.hello, Self.hello, "--name", "x", "--name", "x"])
+        #expect(dup.status == 1 && dup.err.contains("already exists"))
+    }
+}
