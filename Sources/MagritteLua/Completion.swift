@@ -101,6 +101,7 @@ public enum Completion {
     static let dynamicKeys: [String: [String]] = [
         "magritte.cpu": Names.gprs + ["s8"],
         "magritte.cp0": Array(CP0Register.names.keys),
+        "magritte.guest_cp0": Array(CP0Register.names.keys),
     ]
 
     static let keywords = [

@@ -18,13 +18,11 @@ import Darwin
 /// Cost: an event nobody listens for only appends a compact record to the trace (its text is
 /// made when `m:trace()` asks for it); hooks are kept in per-kind lists so an event finds its
 /// listeners without walking a dictionary, and the per-instruction path allocates nothing.
-final class LuaMachine {
+final class LuaMachine: HookOwner {
     let board: Malta
     unowned(unsafe) let api: MagritteLua
     /// The Lua state (unowned: it owns this machine through its userdata).
     unowned(unsafe) let lua: LuaState
-    /// The Lua thread to call back on: the one that called the method running now.
-    var L: OpaquePointer { lua.L }
     let cpu: CPU
 
     // Console
@@ -130,21 +128,11 @@ final class LuaMachine {
 
     /// Whether the output of this run matches a Lua pattern (string.find under pcall).
     func matches(_ pattern: String) -> Bool {
-        let base = lua_gettop(L)
-        defer { lua_settop(L, base) }
-        lua_getglobal(L, "string")
-        lua_getfield(L, -1, "find")
-        sinceRun.withUnsafeBufferPointer { b in
-            b.withMemoryRebound(to: CChar.self) { c in _ = lua_pushlstring(L, c.baseAddress, c.count) }
+        find(pattern) {
+            sinceRun.withUnsafeBufferPointer { b in
+                b.withMemoryRebound(to: CChar.self) { c in _ = lua_pushlstring(L, c.baseAddress, c.count) }
+            }
         }
-        lua.push(pattern)
-        do {
-            try lua.pcall(nargs: 2, nresults: 1)
-        } catch {
-            fail(LuaError("bad output pattern: \(error.message)"))
-            return false
-        }
-        return mg_isnil(L, -1) == 0
     }
 
     /// Calls the output callbacks with the complete lines received (or the rest, at the end of
@@ -285,78 +273,6 @@ final class LuaMachine {
 
     // MARK: Hooks
 
-    /// What a Lua callback returned.
-    enum CallResult {
-        /// An error (kept in `pendingError`), or nothing, nil or false.
-        case falsy
-        case truthy
-        /// The string "stop".
-        case stop
-    }
-
-    /// Calls the Lua function of `hook` with the arguments `push` leaves on the stack, under
-    /// `lua_pcall` with a traceback handler.
-    @inline(__always)
-    func call(_ hook: Hook, push: () -> Int32) -> CallResult {
-        guard let ref = hook.function else { return .falsy }
-        let base = lua_gettop(L)
-        defer { lua_settop(L, base) }
-        var handler = messageHandler
-        if handler == 0 {
-            lua_pushcclosure(L, mg_traceback, 0)
-            handler = lua_gettop(L)
-        }
-        lua_rawgeti(L, mg_registryindex(), lua_Integer(ref))
-        let n = push()
-        if mg_pcall(L, n, 1, handler) != LUA_OK {
-            fail(LuaError(lua.string(at: -1) ?? "(error object is not a string)"))
-            return .falsy
-        }
-        if lua_type(L, -1) == LUA_TSTRING {
-            var len = 0
-            if let p = lua_tolstring(L, -1, &len), len == 4, memcmp(p, "stop", 4) == 0 { return .stop }
-            return .truthy
-        }
-        return lua_toboolean(L, -1) != 0 ? .truthy : .falsy
-    }
-
-    /// A hook's event happened: count it, call its function (if any), and stop the run when it
-    /// is a breakpoint whose condition holds (no condition, or any value but nil and false) or a
-    /// callback that returned "stop". `info` describes the event for `run`'s second result.
-    @inline(__always)
-    func fire(_ hook: Hook, reason: String, info: @autoclosure () -> [String: TraceValue], push: () -> Int32) {
-        guard hook.enabled else { return }
-        hook.hits &+= 1
-        if hook.isBreakpoint {
-            if hook.function != nil, call(hook, push: push) == .falsy { return }
-            var i = info()
-            i["hook"] = .integer(Int64(hook.id))
-            stop(reason: reason, info: i)
-        } else if call(hook, push: push) == .stop {
-            var i = info()
-            i["hook"] = .integer(Int64(hook.id))
-            stop(reason: "callback", info: i)
-        }
-    }
-
-    func add(_ hook: Hook) -> Int {
-        let id = nextHookID
-        nextHookID += 1
-        hook.id = id
-        hooks[id] = hook
-        hooksChanged()
-        return id
-    }
-
-    func remove(_ id: Int) {
-        guard let h = hooks.removeValue(forKey: id) else { return }
-        h.enabled = false  // a list being walked right now skips it
-        if let ref = h.function { luaL_unref(L, mg_registryindex(), ref) }
-        h.function = nil
-        if inRun { removedHooks.append(h) }
-        hooksChanged()
-    }
-
     /// Frees what callbacks removed or replaced during a run, once nothing walks it.
     func collect() {
         guard !inRun else { return }
@@ -393,6 +309,7 @@ final class LuaMachine {
                 watches.append(range)
             case .output: outputHooks.append(h)
             case .poweroff: poweroffHooks.append(h)
+            case .vmm: break
             }
         }
         cpu.observesInstructions = observesInstructions
@@ -504,8 +421,129 @@ final class LuaMachine {
             fire(h, reason: "watch", info: i) { self.pushTable(i); return 1 }
         }
     }
+}
 
-    // MARK: Helpers
+/// What owns hooks and calls their Lua functions during its runs: a machine (`LuaMachine`) or a
+/// VMM (`LuaVMM`). Handles reach the hooks through it; the calling, counting and stopping are
+/// the same for both.
+protocol HookOwner: AnyObject {
+    var lua: LuaState { get }
+    var hooks: [Int: Hook] { get set }
+    var nextHookID: Int { get set }
+    /// Whether callbacks may run now (the hook lists may be walked).
+    var inRun: Bool { get }
+    /// Hooks removed while the lists could be walked, kept until they cannot.
+    var removedHooks: [Hook] { get set }
+    /// While a run is on the stack: the absolute stack index of its traceback handler (0: none).
+    var messageHandler: Int32 { get }
+    /// Recomputes what to listen for after hooks were added, removed, enabled or disabled.
+    func hooksChanged()
+    /// Ends the current run with `reason` (nothing outside a run).
+    func stop(reason: String, info: [String: TraceValue])
+    /// A callback failed: keep the error for the caller of `run`, stop the run.
+    func fail(_ error: LuaError)
+}
+
+/// What a Lua callback returned.
+enum CallResult {
+    /// An error (kept by `fail`), or nothing, nil or false.
+    case falsy
+    case truthy
+    /// The string "stop".
+    case stop
+}
+
+extension HookOwner {
+    /// The Lua thread to call back on: the one that called the method running now.
+    var L: OpaquePointer { lua.L }
+
+    /// The stack index of the traceback handler for a callback's `lua_pcall`: the run's, or one
+    /// pushed now (outside a run).
+    @inline(__always)
+    func callbackHandler() -> Int32 {
+        if messageHandler != 0 { return messageHandler }
+        lua_pushcclosure(L, mg_traceback, 0)
+        return lua_gettop(L)
+    }
+
+    /// Whether the string `pushSubject` pushes matches a Lua pattern (string.find under pcall;
+    /// a bad pattern fails the run).
+    func find(_ pattern: String, pushSubject: () -> Void) -> Bool {
+        let base = lua_gettop(L)
+        defer { lua_settop(L, base) }
+        lua_getglobal(L, "string")
+        lua_getfield(L, -1, "find")
+        pushSubject()
+        lua.push(pattern)
+        do {
+            try lua.pcall(nargs: 2, nresults: 1)
+        } catch {
+            fail(LuaError("bad output pattern: \(error.message)"))
+            return false
+        }
+        return mg_isnil(L, -1) == 0
+    }
+
+    /// Installs `hook` and returns its id.
+    func add(_ hook: Hook) -> Int {
+        let id = nextHookID
+        nextHookID += 1
+        hook.id = id
+        hooks[id] = hook
+        hooksChanged()
+        return id
+    }
+
+    /// Uninstalls hook `id` (one removed while the lists may be walked is kept until they are not).
+    func remove(_ id: Int) {
+        guard let h = hooks.removeValue(forKey: id) else { return }
+        h.enabled = false  // a list being walked right now skips it
+        if let ref = h.function { luaL_unref(L, mg_registryindex(), ref) }
+        h.function = nil
+        if inRun { removedHooks.append(h) }
+        hooksChanged()
+    }
+
+    /// Calls the Lua function of `hook` with the arguments `push` leaves on the stack, under
+    /// `lua_pcall` with a traceback handler.
+    @inline(__always)
+    func call(_ hook: Hook, push: () -> Int32) -> CallResult {
+        guard let ref = hook.function else { return .falsy }
+        let base = lua_gettop(L)
+        defer { lua_settop(L, base) }
+        let handler = callbackHandler()
+        lua_rawgeti(L, mg_registryindex(), lua_Integer(ref))
+        let n = push()
+        if mg_pcall(L, n, 1, handler) != LUA_OK {
+            fail(LuaError(lua.string(at: -1) ?? "(error object is not a string)"))
+            return .falsy
+        }
+        if lua_type(L, -1) == LUA_TSTRING {
+            var len = 0
+            if let p = lua_tolstring(L, -1, &len), len == 4, memcmp(p, "stop", 4) == 0 { return .stop }
+            return .truthy
+        }
+        return lua_toboolean(L, -1) != 0 ? .truthy : .falsy
+    }
+
+    /// A hook's event happened: count it, call its function (if any), and stop the run when it
+    /// is a breakpoint whose condition holds (no condition, or any value but nil and false) or a
+    /// callback that returned "stop". `info` describes the event for `run`'s second result.
+    @inline(__always)
+    func fire(_ hook: Hook, reason: String, info: @autoclosure () -> [String: TraceValue], push: () -> Int32) {
+        guard hook.enabled else { return }
+        hook.hits &+= 1
+        if hook.isBreakpoint {
+            if hook.function != nil, call(hook, push: push) == .falsy { return }
+            var i = info()
+            i["hook"] = .integer(Int64(hook.id))
+            stop(reason: reason, info: i)
+        } else if call(hook, push: push) == .stop {
+            var i = info()
+            i["hook"] = .integer(Int64(hook.id))
+            stop(reason: "callback", info: i)
+        }
+    }
 
     func pushTable(_ info: [String: TraceValue]) {
         lua_createtable(L, 0, Int32(info.count))
@@ -573,6 +611,8 @@ enum HookKind: Equatable {
     case memory(ClosedRange<UInt32>, reads: Bool, writes: Bool)
     case output
     case poweroff
+    /// A VMM event (`vmm:on`): its kind name ("reflect", ...; nil: any) and guest (nil: any).
+    case vmm(event: String?, guest: String?)
 }
 
 /// A hook or breakpoint: what `m:on(...)` and the `break_*` methods install.

@@ -36,18 +36,7 @@ extension MagritteLua {
             return true
         })
         c.method("tlb") { [unowned self] v, call in
-            let n = v.cpu.configuration.tlbEntries
-            if let i = try call.optionalInteger(2) {
-                guard (0..<Int64(n)).contains(i) else { throw LuaError("tlb: index must be 0..\(n - 1)") }
-                pushTLB(v.cpu.tlbEntry(Int(i)), index: Int(i), v.machine)
-                return 1
-            }
-            lua_createtable(lua.L, Int32(n), 0)
-            for i in 0..<n {
-                pushTLB(v.cpu.tlbEntry(i), index: i, v.machine)
-                lua_rawseti(lua.L, -2, lua_Integer(i + 1))
-            }
-            return 1
+            try pushTLB(v.machine, count: v.cpu.configuration.tlbEntries, call) { v.cpu.tlbEntry($0) }
         }
         c.method("regs") { [unowned self] v, _ in
             let L = lua.L
@@ -121,7 +110,7 @@ extension MagritteLua {
         }
     }
 
-    func pushTLB(_ e: TLBEntry, index: Int, _ m: LuaMachine) {
+    func pushTLB(_ e: TLBEntry, index: Int, _ m: some HookOwner) {
         m.pushTable([
             "index": .integer(Int64(index)), "entryhi": .integer(Int64(e.entryHi)), "pagemask": .integer(Int64(e.pageMask)),
             "entrylo0": .integer(Int64(e.entryLo0)), "entrylo1": .integer(Int64(e.entryLo1)),

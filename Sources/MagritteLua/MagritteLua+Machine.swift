@@ -297,8 +297,11 @@ extension MagritteLua {
         return 1
     }
 
-    func symbolize(_ m: LuaMachine, _ address: UInt32) -> String? {
-        guard let image = m.board.image else { return nil }
+    func symbolize(_ m: LuaMachine, _ address: UInt32) -> String? { symbolize(m.board.image, address) }
+
+    /// `"name"` or `"name+0x10"` for an address of `image` (functions first), or nil.
+    func symbolize(_ image: ELFImage?, _ address: UInt32) -> String? {
+        guard let image else { return nil }
         var best: ELFImage.Symbol?
         for s in image.symbols where s.address <= address && !s.name.isEmpty {
             if best == nil || s.address > best!.address || s.address == best!.address && rank(s) > rank(best!) { best = s }

@@ -62,30 +62,30 @@ extension MagritteLua {
     func defineHandle() {
         let c = handleClass
         c.description { h in
-            guard let hook = h.machine.hooks[h.id] else { return "magritte.handle(\(h.id), removed)" }
+            guard let hook = h.owner.hooks[h.id] else { return "magritte.handle(\(h.id), removed)" }
             return "magritte.handle(\(h.id), \(hook.description)\(hook.enabled ? "" : ", disabled"), \(hook.hits) hits)"
         }
         c.field("id", get: { h, lua in lua.push(h.id) })
         c.field("hits", get: { h, lua in lua.push(try h.hook.hits) })
-        c.field("active", get: { h, lua in lua.push(h.machine.hooks[h.id] != nil) })
+        c.field("active", get: { h, lua in lua.push(h.owner.hooks[h.id] != nil) })
         c.field("description", get: { h, lua in lua.push(try h.hook.description) })
         c.field("enabled", get: { h, lua in lua.push(try h.hook.enabled) }, set: { h, call, i in
             try h.hook.enabled = call.boolean(i)
-            h.machine.hooksChanged()
+            h.owner.hooksChanged()
         })
         c.method("remove") { h, _ in
             _ = try h.hook
-            h.machine.remove(h.id)
+            h.owner.remove(h.id)
             return 0
         }
         c.method("enable") { h, _ in
             try h.hook.enabled = true
-            h.machine.hooksChanged()
+            h.owner.hooksChanged()
             return 0
         }
         c.method("disable") { h, _ in
             try h.hook.enabled = false
-            h.machine.hooksChanged()
+            h.owner.hooksChanged()
             return 0
         }
     }

@@ -1,5 +1,6 @@
 import CMagritteLua
 import MagritteCore
+import MagritteHypervisor
 import MagritteMachine
 
 #if canImport(Glibc)
@@ -19,6 +20,8 @@ public final class MagritteLua {
     }
     /// The machine currently inside `run` (for Ctrl-C).
     var running: LuaMachine?
+    /// The VMM currently inside `run` or a guest's `step` (for Ctrl-C).
+    var runningVMM: LuaVMM?
 
     let machineClass = LuaClass<LuaMachine>("magritte.machine")
     let cpuClass = LuaClass<CPUView>("magritte.cpu")
@@ -26,6 +29,9 @@ public final class MagritteLua {
     let cp0Class = LuaClass<CPUView>("magritte.cp0")
     let memoryClass = LuaClass<MemoryView>("magritte.memory")
     let handleClass = LuaClass<HookHandle>("magritte.handle")
+    let vmmClass = LuaClass<LuaVMM>("magritte.vmm")
+    let guestClass = LuaClass<LuaGuest>("magritte.guest")
+    let guestCP0Class = LuaClass<LuaGuest>("magritte.guest_cp0")
 
     public init() {
         lua = LuaState()
@@ -33,6 +39,7 @@ public final class MagritteLua {
         defineCPU()
         defineMemory()
         defineHandle()
+        defineVMM()
         defineModule()
     }
 
@@ -42,6 +49,10 @@ public final class MagritteLua {
         if let m = running {
             m.interrupted = true
             m.cpu.requestStop()
+        }
+        if let v = runningVMM {
+            v.interrupted = true
+            v.vmm.stop()
         }
         mg_interrupt(lua.L)
     }
@@ -53,6 +64,8 @@ public final class MagritteLua {
         lua_createtable(L, 0, 8)
         lua.push(function: { [unowned self] call in try self.newMachine(call) }, name: "magritte.machine")
         lua_setfield(L, -2, "machine")
+        lua.push(function: { [unowned self] call in try self.newVMM(call) }, name: "magritte.vmm")
+        lua_setfield(L, -2, "vmm")
         lua.push("0.1")
         lua_setfield(L, -2, "version")
         lua.push(function: { call in
@@ -171,16 +184,16 @@ final class MemoryView {
 /// that is garbage-collected does NOT remove its hook (unlike MAME's notifiers), so hooks never
 /// vanish silently.
 final class HookHandle {
-    let machine: LuaMachine
+    let owner: any HookOwner
     let id: Int
-    init(_ m: LuaMachine, _ id: Int) {
-        machine = m
+    init(_ owner: any HookOwner, _ id: Int) {
+        self.owner = owner
         self.id = id
     }
 
     var hook: Hook {
         get throws {
-            guard let h = machine.hooks[id] else { throw LuaError("hook \(id) has been removed") }
+            guard let h = owner.hooks[id] else { throw LuaError("hook \(id) has been removed") }
             return h
         }
     }

@@ -27,6 +27,8 @@ import MagritteMachine
             (api.machineClass.name, api.machineClass.keys), (api.cpuClass.name, api.cpuClass.keys),
             (api.gprClass.name, api.gprClass.keys), (api.cp0Class.name, api.cp0Class.keys),
             (api.memoryClass.name, api.memoryClass.keys), (api.handleClass.name, api.handleClass.keys),
+            (api.vmmClass.name, api.vmmClass.keys), (api.guestClass.name, api.guestClass.keys),
+            (api.guestCP0Class.name, api.guestCP0Class.keys),
         ]
         for (name, keys) in classes {
             lua_createtable(L, Int32(keys.count), 0)
@@ -53,6 +55,9 @@ import MagritteMachine
         local h = m:break_at(0x80100000)
         local dead = m:break_at(0x80100004); dead:remove()
         local co = coroutine.create(function() end)
+        local vmm = magritte.vmm{ram = "16M"}
+        local g = HELLO and vmm:add{image = HELLO, ram = "4M"} or nil
+        local vh = vmm:on("trap", function() end)
 
         -- The pool of argument values.
         local pool = {
@@ -96,6 +101,11 @@ import MagritteMachine
           function() return m.mem end, function() return m.phys end, function() return h end,
           function() return dead end, function() return m.cpu.gpr end, function() return m.cpu.cp0 end,
           function() return co end, function() return io.stdout end,
+          function() return vmm end, function() return g end, function() return vh end,
+          function() return g and g.cp0 end, function() return "reflect" end, function() return "hello" end,
+          function() return function() vmm:stop() end end,
+          function() return function() return vmm:run(10) end end,
+          function() return function(r) return r and r[1] end end,
         }
         local function value() return pool[math.random(#pool)]() end
 
@@ -144,7 +154,13 @@ import MagritteMachine
           {"magritte.memory", function() return m.phys end},
           {"magritte.handle", function() return h end},
           {"magritte.handle", function() return dead end},
+          {"magritte.vmm", function() return vmm end},
+          {"magritte.handle", function() return vh end},
         }
+        if g then
+          objects[#objects + 1] = {"magritte.guest", function() return g end}
+          objects[#objects + 1] = {"magritte.guest_cp0", function() return g.cp0 end}
+        end
 
         for round = 1, ROUNDS do
           for _, entry in ipairs(objects) do
@@ -179,6 +195,8 @@ import MagritteMachine
             m:trace_instructions(0)
             if HELLO then pcall(m.load, m, HELLO) end
             h = m:break_at(0x80100000)
+            for _, x in ipairs(vmm:hooks()) do if x ~= vh then pcall(x.remove, x) end end
+            vmm.policy = nil
           end
         end
         return calls, errors
