@@ -449,8 +449,8 @@ extension VMM {
             var done: UInt32 = 0
             for i in 0..<n {
                 let r = p &+ i * 20
-                guard let idx = readGuest(g, r, size: 4), let hi = readGuest(g, r + 4, size: 4), let lo0 = readGuest(g, r + 8, size: 4),
-                      let lo1 = readGuest(g, r + 12, size: 4), let mask = readGuest(g, r + 16, size: 4) else { break }
+                guard let idx = readGuest(g, r, size: 4), let hi = readGuest(g, r &+ 4, size: 4), let lo0 = readGuest(g, r &+ 8, size: 4),
+                      let lo1 = readGuest(g, r &+ 12, size: 4), let mask = readGuest(g, r &+ 16, size: 4) else { break }
                 let entry = TLBEntry(entryHi: hi & 0xFFFF_E0FF, pageMask: mask & 0x1FFF_E000, entryLo0: lo0 & 0x03FF_FFFF, entryLo1: lo1 & 0x03FF_FFFF)
                 let i = idx == 0xFFFF_FFFF ? Int(virtualRandom(g)) : Int(idx % UInt32(g.tlb.count))
                 replaceVirtualTLB(g, i, entry)
