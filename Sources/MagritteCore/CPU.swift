@@ -66,7 +66,8 @@ public final class CPU {
         didSet { flushSoftTLB() }
     }
     /// When set, exceptions go to it instead of the MIPS vectors (the hypervisor's hook).
-    public var trapHandler: (any TrapHandler)?
+    /// Weak: the handler (a hypervisor) owns the CPU, not the other way round.
+    public weak var trapHandler: (any TrapHandler)?
     /// The pc at which `run` last stopped for an observer, so that resuming there does not stop
     /// again before the instruction has run.
     var observerStopPC: UInt32? = nil

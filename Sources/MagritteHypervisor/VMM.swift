@@ -176,6 +176,7 @@ public final class VMM: TrapHandler {
     public func run(maxInstructions: UInt64 = .max) -> VMMRunOutcome {
         var budget = maxInstructions
         stopRequested = false
+        discardStaleStop()
         while true {
             if stopRequested { stopRequested = false; save(); return .stopped }
             let alive = guests.filter { $0.state != .poweredOff && !$0.paused }
@@ -220,10 +221,12 @@ public final class VMM: TrapHandler {
             deliverInterrupt(g)
             var q = min(budget - used, VMM.quantum)
             if let t = nextTimerCycle(g), t > now { q = min(q, max(1, t - now)) }
-            let before = cpu.retiredInstructions
+            let before = cpu.retiredInstructions, slots = cpu.cycles
             _ = cpu.run(instructions: q)
             let done = cpu.retiredInstructions - before
-            used += max(done, 1)
+            // Count slots, as the CPU's budget does: a guest caught in an exception loop (its
+            // vector outside its RAM) retires nothing, yet must use up its slice.
+            used += max(cpu.cycles &- slots, 1)
             accountMode(g)
             detectSpin(g, ran: done)
         }
