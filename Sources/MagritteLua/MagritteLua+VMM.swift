@@ -386,6 +386,7 @@ extension MagritteLua {
 
     func defineVMM() {
         let c = vmmClass
+        defineLecture(c)
         c.description { v in
             "magritte.vmm(\(v.vmm.guests.count) guests, \(v.vmm.bus.ramSize >> 20) MiB, \(v.vmm.cpu.retiredInstructions) instructions)"
         }
