@@ -105,7 +105,7 @@ public final class Guest {
 
     public internal(set) var statistics = GuestStatistics()
     /// Where the idle-loop detector last saw the guest (pc and a hash of its registers).
-    var lastSample: (pc: UInt32, hash: UInt64)?
+    var lastSample: (pc: UInt32, hash: UInt64, ran: UInt64)?
     var spinStreak = 0
     /// Whether the code at a pc is a tight backward loop without stores (cached per pc).
     var idleLoops: [UInt32: Bool] = [:]

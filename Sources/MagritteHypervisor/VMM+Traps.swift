@@ -368,18 +368,22 @@ extension VMM {
 
     /// Pause-loop detection: at a quantum's end, a guest kernel found at the same pc with the
     /// same registers as at the previous one, inside a short backward loop without stores, is
-    /// spinning in its idle loop; the quantum counts as idle time.
+    /// spinning in its idle loop; both quanta count as idle time (the first one when the spin is
+    /// recognised).
     func detectSpin(_ g: Guest, ran: UInt64) {
         guard g.state == .runnable, g.inKernelMode, ran > 0 else { g.lastSample = nil; return }
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for i in 1..<32 { h = (h ^ UInt64(cpu.gpr(i))) &* 0x100_0000_01b3 }
-        let sample = (pc: cpu.pc, hash: h)
+        let sample = (pc: cpu.pc, hash: h, ran: ran)
         defer { g.lastSample = sample }
         guard let last = g.lastSample, last.pc == sample.pc, last.hash == sample.hash, isIdleLoop(g, at: sample.pc) else {
             g.spinStreak = 0
             return
         }
-        if g.spinStreak == 0 { record(.idle("spin"), g, pc: sample.pc) }
+        if g.spinStreak == 0 {
+            record(.idle("spin"), g, pc: sample.pc)
+            g.statistics.spinInstructions &+= last.ran
+        }
         g.spinStreak += 1
         g.statistics.spinInstructions &+= ran
         if spinPolicy == .deschedule {
@@ -388,18 +392,23 @@ extension VMM {
         }
     }
 
+    /// Whether `pc` lies in a tight backward loop (a branch at most 16 instructions on, or the
+    /// one just before when `pc` is its delay slot, back to at most 64 bytes before it) whose body
+    /// has no stores, calls, system calls, `mtc0` or `wait`.
     func isIdleLoop(_ g: Guest, at pc: UInt32) -> Bool {
         if let known = g.idleLoops[pc] { return known }
         var result = false
-        // Find a backward branch at most 16 instructions on whose target is at or before pc.
-        search: for i in 0..<16 {
-            let bpc = pc &+ UInt32(4 * i)
-            guard let w = fetch(g, bpc) else { break }
+        search: for i in -1..<16 {
+            let bpc = pc &+ UInt32(bitPattern: Int32(4 * i))
+            guard let w = fetch(g, bpc) else { continue }
             let d = decode(w)
             switch d.op {
             case .beq, .bne, .blez, .bgtz, .bltz, .bgez, .beql, .bnel, .blezl, .bgtzl, .bltzl, .bgezl, .j:
                 let target = d.op == .j ? ((bpc &+ 4) & 0xF000_0000) | d.imm : bpc &+ 4 &+ d.imm
-                guard target <= pc, bpc &- target <= 64 else { break search }
+                guard target <= pc, bpc &- target <= 64 else {
+                    if i < 0 { continue }  // the instruction before is a branch elsewhere
+                    break search
+                }
                 result = true
                 var a = target
                 while a <= bpc &+ 4 {
