@@ -21,6 +21,8 @@
 //   Scripts/build-guests
 //   swift build -c release --product magritte-bench
 //   .build/release/magritte-bench [--runs N] [--steps N] [--guest PATH] [--os PATH]
+//
+// With --vmm it measures the VMM's cost instead (VMMBench.swift).
 
 import MagritteLua
 import MagritteMachine
@@ -177,6 +179,11 @@ func report(_ title: String, _ configs: [Configuration], baseline: Int?) {
     }
 }
 
+// The VMM's cost (VMMBench.swift) is a mode of its own.
+if CommandLine.arguments.contains("--vmm") {
+    runVMMBench(arguments: Array(CommandLine.arguments.dropFirst()))
+    exit(0)
+}
 let options = parseOptions()
 var load = [Double](repeating: 0, count: 3)
 _ = getloadavg(&load, 3)
