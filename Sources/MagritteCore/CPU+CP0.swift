@@ -217,8 +217,7 @@ extension CPU {
 
     func tlbWrite(_ i: Int, pc: UInt32) {
         let entry = TLBEntry(entryHi: cp0.entryHi, pageMask: cp0.pageMask, entryLo0: cp0.entryLo0, entryLo1: cp0.entryLo1)
-        tlbEntries[i] = entry
-        flushSoftTLB()
+        replaceTLBEntry(i, entry)
         if let observer { notify(observer.cpu(self, didWriteTLB: i, entry: entry, pc: pc)) }
     }
 

@@ -89,6 +89,32 @@ extension CPU {
         flushSoftTLB()
     }
 
+    /// Writes TLB entry `i` and forgets the cached translations that the old and the new entry
+    /// cover (a TLB refill handler writes an entry every few dozen instructions: flushing the
+    /// whole software TLB each time would cost more than the handler).
+    func replaceTLBEntry(_ i: Int, _ entry: TLBEntry) {
+        let old = tlbEntries[i]
+        tlbEntries[i] = entry
+        invalidateSoftTLB(covering: old)
+        invalidateSoftTLB(covering: entry)
+    }
+
+    /// Forgets the cached translations of the pages `e` maps (whatever their ASID); a large
+    /// page pair flushes everything.
+    func invalidateSoftTLB(covering e: TLBEntry) {
+        let span = e.pageSize &* 2
+        guard span <= 64 << 12 else { flushSoftTLB(); return }
+        var page = e.vpn2 & ~(span &- 1)
+        for _ in 0..<(span >> 12) {
+            let slot = Int((page >> 12) & 255)
+            for base in stride(from: 0, to: 3 * 512, by: 256) where softTLB[base + slot].tag & 0xFFFF_F000 == page {
+                softTLB[base + slot] = SoftTLBEntry()
+            }
+            page &+= 0x1000
+        }
+        codeTag = 0xFFFF_FFFF
+    }
+
     /// Forgets every cached translation (after TLB writes, ASID or segment changes).
     public func flushSoftTLB() {
         for i in 0..<(3 * 512) { softTLB[i] = SoftTLBEntry() }

@@ -218,8 +218,7 @@ public final class CPU {
     /// Replaces a TLB entry from outside the guest (debugger, VMM).
     public func setTLBEntry(_ i: Int, _ entry: TLBEntry) {
         precondition((0..<configuration.tlbEntries).contains(i), "TLB index out of range")
-        tlbEntries[i] = entry
-        flushSoftTLB()
+        replaceTLBEntry(i, entry)
     }
 
     // MARK: Interrupts and run control

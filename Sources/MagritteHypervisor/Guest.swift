@@ -32,7 +32,15 @@ public struct GuestStatistics: Sendable, Equatable {
     /// Exceptions reflected to the guest's own handlers, by ExcCode.
     public var reflected = [UInt64](repeating: 0, count: 32)
     /// Privileged instructions emulated, by mnemonic.
-    public var emulated: [String: UInt64] = [:]
+    public var emulated: [String: UInt64] {
+        var counts: [String: UInt64] = [:]
+        for op in Op.allCases where emulatedByOp[Int(op.rawValue)] > 0 {
+            counts[String(describing: op)] = emulatedByOp[Int(op.rawValue)]
+        }
+        return counts
+    }
+    /// The same, indexed by `Op.rawValue` (cheap to count on every exit).
+    var emulatedByOp = [UInt64](repeating: 0, count: 256)
     /// TLB misses the VMM answered from the guest's virtual TLB without the guest knowing.
     public var hiddenTLBFills: UInt64 = 0
     /// Misses in the guest's unmapped kseg0/kseg1 that the VMM filled from the pmap.

@@ -84,6 +84,10 @@ public final class VMMTrace {
 
     init(capacity: Int) { self.capacity = max(1, capacity) }
 
+    /// Whether events are wanted at all (stored or listened to): the VMM skips formatting
+    /// their text otherwise.
+    public var isActive: Bool { recording || listener != nil }
+
     func append(_ e: VMMEvent) {
         total &+= 1
         listener?(e)
@@ -103,7 +107,13 @@ public final class VMMTrace {
     }
 }
 
+/// Eight lower-case hex digits (formatted by hand: the VMM's trace calls it on hot paths).
 func hex8(_ v: UInt32) -> String {
-    let s = String(v, radix: 16)
-    return String(repeating: "0", count: max(0, 8 - s.count)) + s
+    String(unsafeUninitializedCapacity: 8) { buffer in
+        let digits: StaticString = "0123456789abcdef"
+        for i in 0..<8 {
+            buffer[i] = digits.utf8Start[Int((v >> (28 - 4 * UInt32(i))) & 0xF)]
+        }
+        return 8
+    }
 }

@@ -133,8 +133,9 @@ extension VMM {
     func tlbWrite(_ g: Guest, _ i: Int, pc: UInt32) -> String {
         let entry = TLBEntry(entryHi: g.cp0.entryHi, pageMask: g.cp0.pageMask, entryLo0: g.cp0.entryLo0, entryLo1: g.cp0.entryLo1)
         replaceVirtualTLB(g, i, entry)
+        let traced = trace.isActive
         func pfn(_ lo: UInt32) -> String { lo & 2 == 0 ? "invalid" : "PFN 0x" + String(lo >> 6, radix: 16) }
-        var text = " [virtual TLB \(i): VPN2 0x\(hex8(entry.vpn2)) ASID \(entry.asid) -> \(pfn(entry.lo0)), \(pfn(entry.lo1))"
+        var text = traced ? " [virtual TLB \(i): VPN2 0x\(hex8(entry.vpn2)) ASID \(entry.asid) -> \(pfn(entry.lo0)), \(pfn(entry.lo1))" : ""
         let current = UInt8(truncatingIfNeeded: g.cp0.entryHi)
         if entry.pageMask == 0, entry.global || entry.asid == current, entry.vpn2 < 0x8000_0000 || entry.vpn2 >= 0xC000_0000 {
             func machine(_ lo: UInt32) -> (UInt32?, Bool) {
@@ -144,11 +145,12 @@ extension VMM {
             let even = machine(entry.lo0), odd = machine(entry.lo1)
             if even.0 != nil || odd.0 != nil {
                 installPhysical(va: entry.vpn2, even: even.0, odd: odd.0, dirtyEven: even.1, dirtyOdd: odd.1)
+                guard traced else { return "" }
                 let mfns = [even.0, odd.0].map { $0.map { "MFN 0x" + String($0 >> 12, radix: 16) } ?? "-" }
                 text += "; physical TLB: VPN2 0x\(hex8(entry.vpn2)) -> \(mfns[0]), \(mfns[1])"
             }
         }
-        return text + "]"
+        return traced ? text + "]" : ""
     }
 
     /// Writes the guest's virtual TLB and keeps the physical TLB consistent: translations the
@@ -170,8 +172,7 @@ extension VMM {
 
     /// Drops every physical translation of the guest (its ASIDs get fresh physical ones).
     func flushGuest(_ g: Guest) {
-        let mine = Set(g.asidMap.values)
-        for i in 0..<cpu.configuration.tlbEntries where mine.contains(cpu.tlbEntry(i).asid) {
+        for i in 0..<cpu.configuration.tlbEntries where asidOwner[Int(cpu.tlbEntry(i).asid)] == g.index {
             cpu.setTLBEntry(i, TLBEntry())
         }
         if current === g { setPhysicalASID(g) }

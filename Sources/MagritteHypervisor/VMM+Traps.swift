@@ -217,7 +217,9 @@ extension VMM {
                 reflect(g, .busErrorData, pc: trap.pc, inDelaySlot: trap.inDelaySlot)
                 return
             }
-            record(.device("write 0x\(hex8(address)) = 0x\(String(value & (size == 4 ? 0xFFFF_FFFF : (1 << (8 * UInt32(size))) - 1), radix: 16))"), g, pc: trap.pc)
+            if trace.isActive {
+                record(.device("write 0x\(hex8(address)) = 0x\(String(value & (size == 4 ? 0xFFFF_FFFF : (1 << (8 * UInt32(size))) - 1), radix: 16))"), g, pc: trap.pc)
+            }
         } else {
             guard var v = g.deviceRead(address, size: size) else {
                 reflect(g, .busErrorData, pc: trap.pc, inDelaySlot: trap.inDelaySlot)
@@ -225,7 +227,7 @@ extension VMM {
             }
             if signed { v = size == 1 ? UInt32(bitPattern: Int32(Int8(truncatingIfNeeded: v))) : UInt32(bitPattern: Int32(Int16(truncatingIfNeeded: v))) }
             if d.rd < 32 { cpu.setGPR(Int(d.rd), v) }
-            record(.device("read 0x\(hex8(address)) -> 0x\(String(v, radix: 16))"), g, pc: trap.pc)
+            if trace.isActive { record(.device("read 0x\(hex8(address)) -> 0x\(String(v, radix: 16))"), g, pc: trap.pc) }
         }
         advance(g, trap)
         if g.state == .runnable { deliverInterrupt(g) }
@@ -240,8 +242,7 @@ extension VMM {
         }
         guard let w = fetch(g, trap.pc) else { reflect(g, trap); return }
         let d = decode(w)
-        var name = Disassembler.text(word: w, pc: trap.pc)
-        var countIt = true
+        var detail = ""
         switch d.op {
         case .mfc0:
             let reg = Int(d.imm & 31), sel = Int(d.imm >> 5)
@@ -256,34 +257,42 @@ extension VMM {
             if d.rd < 32 { cpu.setGPR(Int(d.rd), g.cp0.status) }
             if d.op == .di { g.cp0.status &= ~StatusBits.ie } else { g.cp0.status |= StatusBits.ie }
         case .tlbr: tlbRead(g)
-        case .tlbwi: name += tlbWrite(g, Int((g.cp0.index & 0x7FFF_FFFF) % UInt32(g.tlb.count)), pc: trap.pc)
-        case .tlbwr: name += tlbWrite(g, Int(virtualRandom(g)), pc: trap.pc)
+        case .tlbwi: detail = tlbWrite(g, Int((g.cp0.index & 0x7FFF_FFFF) % UInt32(g.tlb.count)), pc: trap.pc)
+        case .tlbwr: detail = tlbWrite(g, Int(virtualRandom(g)), pc: trap.pc)
         case .tlbp: tlbProbe(g)
         case .cache, .rdpgpr, .wrpgpr:
             if d.op != .cache, d.rd < 32 { cpu.setGPR(Int(d.rd), cpu.gpr(Int(d.rt))) }
         case .eret:
-            count(g, "eret", trap.pc)
+            count(g, d.op, word: w, trap.pc)
             eret(g, trap)
             return
         case .wait:
-            count(g, "wait", trap.pc)
+            count(g, d.op, word: w, trap.pc)
             advance(g, trap)
             idle(g, kind: "wait")
             return
         default:
-            countIt = false
             reflect(g, .reservedInstruction, pc: trap.pc, inDelaySlot: trap.inDelaySlot)
             return
         }
-        if countIt { count(g, name, trap.pc) }
+        count(g, d.op, word: w, trap.pc, detail: detail)
         advance(g, trap)
         deliverInterrupt(g)
     }
 
-    func count(_ g: Guest, _ text: String, _ pc: UInt32) {
-        let mnemonic = String(text.prefix { $0 != "\t" && $0 != " " })
-        g.statistics.emulated[mnemonic, default: 0] &+= 1
-        record(.emulate(text.replacingTabs), g, pc: pc)
+    /// Counts an emulated instruction and records it (its disassembly is cached per word: the
+    /// guests trap on the same few instructions over and over).
+    func count(_ g: Guest, _ op: Op, word: UInt32, _ pc: UInt32, detail: String = "") {
+        g.statistics.emulatedByOp[Int(op.rawValue)] &+= 1
+        guard trace.isActive else { return }
+        let text: String
+        if let known = disassembly[word] {
+            text = known
+        } else {
+            text = Disassembler.text(word: word, pc: pc).replacingTabs
+            disassembly[word] = text
+        }
+        record(.emulate(detail.isEmpty ? text : text + detail), g, pc: pc)
     }
 
     func emulateRDHWR(_ g: Guest, _ trap: Trap) -> Bool {
@@ -301,7 +310,7 @@ extension VMM {
         default: v = UInt32(VMM.ticksPerCycle)
         }
         if d.rd < 32 { cpu.setGPR(Int(d.rd), v) }
-        count(g, "rdhwr", trap.pc)
+        count(g, .rdhwr, word: w, trap.pc)
         advance(g, trap)
         return true
     }

@@ -57,9 +57,13 @@ public final class VMM: TrapHandler {
     var nextRAM: UInt32 = 0x0010_0000
     var stopRequested = false
     var sliceEnd = false
+    /// The trace text of instruction words the guests trapped on.
+    var disassembly: [UInt32: String] = [:]
 
     // Physical ASIDs: 1...255 handed out per (guest, guest ASID); 0 is never used.
     var nextASID: Int = 1
+    /// The index of the guest each physical ASID belongs to (-1: none).
+    var asidOwner = [Int](repeating: -1, count: 256)
     // The VMM's replacement index in the physical TLB.
     var nextTLBSlot = 0
 
@@ -334,11 +338,13 @@ public final class VMM: TrapHandler {
             for other in guests { other.asidMap.removeAll() }
             flushPhysicalTLB()
             nextASID = 1
+            for i in asidOwner.indices { asidOwner[i] = -1 }
             record(.asidRollover, g, pc: cpu.pc)
         }
         let p = UInt8(nextASID)
         nextASID += 1
         g.asidMap[asid] = p
+        asidOwner[Int(p)] = g.index
         return p
     }
 
@@ -371,12 +377,11 @@ public final class VMM: TrapHandler {
 
     /// Removes physical entries of guest `g` that overlap the virtual range of `e`.
     func invalidatePhysical(_ g: Guest, covering e: TLBEntry) {
-        let mine = Set(g.asidMap.values)
         let size = (e.pageMask | 0x1FFF) &+ 1
         let lo = e.vpn2 & ~(size &- 1), hi = lo &+ (size &- 1)
         for i in 0..<cpu.configuration.tlbEntries {
             let p = cpu.tlbEntry(i)
-            guard mine.contains(p.asid), p.vpn2 >= lo && p.vpn2 <= hi else { continue }
+            guard asidOwner[Int(p.asid)] == g.index, p.vpn2 >= lo && p.vpn2 <= hi else { continue }
             cpu.setTLBEntry(i, TLBEntry())
         }
     }
