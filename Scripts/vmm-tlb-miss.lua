@@ -45,15 +45,17 @@ assert(vmm:run() == "return")
 bp:remove()
 
 print(("%-4s %-12s %-22s %-10s %s"):format("#", "event", "mode before -> after", "pc", "what"))
-local tlbwr
+local tlbwr, written
 for i, e in ipairs(events) do
   if e.kind == "emulate" and e.mnemonic == "tlbwr" then tlbwr = e end
+  if e.kind == "tlb_write" then written = e end
   print(("%-4d %-12s %-22s %-10s %s"):format(i, e.kind, e.mode_before .. " -> " .. e.mode_after, hex(e.pc), e.text))
 end
 local trap, reflect, ret = events[1], events[2], events[#events]
 assert(reflect.cause == trap.cause and reflect.mode_after == "kernel")
 assert(tlbwr, "the guest's refill handler wrote the TLB, and the VMM emulated it")
-assert(tlbwr.text:find("physical TLB"), "the VMM installed VPN -> MFN in the physical TLB")
+assert(written and written.text:find("physical TLB") and written.machine0,
+       "the VMM installed VPN -> MFN in the physical TLB")
 assert(ret.target == trap.pc, "the process retries the instruction that missed")
 local va = g.cp0.badvaddr
 print()

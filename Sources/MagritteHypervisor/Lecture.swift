@@ -73,6 +73,8 @@ public enum LectureTables {
         var reflect: VMMEvent
         var vector: UInt32
         var emulated: [VMMEvent] = []
+        /// The guest's TLB writes, as the VMM carried them out.
+        var tlbWrites: [VMMEvent] = []
         var hiddenFills = 0
         var ksegFills = 0
         var devices = 0
@@ -91,7 +93,7 @@ public enum LectureTables {
         while j < t.count, t[j].guest != g { j += 1 }
         guard j < t.count, case .reflect(_, let vector) = t[j].kind else { return nil }
         let reflect = t[j]
-        var emulated: [VMMEvent] = [], hidden = 0, kseg = 0, devices = 0, switches = 0
+        var emulated: [VMMEvent] = [], writes: [VMMEvent] = [], hidden = 0, kseg = 0, devices = 0, switches = 0
         var other: [ExceptionCode] = []
         var eret: VMMEvent?
         j += 1
@@ -103,6 +105,7 @@ public enum LectureTables {
             switch e.kind {
             case .emulate(let text):
                 if text.hasPrefix("eret") { eret = e } else { emulated.append(e) }
+            case .tlbWrite: writes.append(e)
             case .hiddenFill(_, _, let isKseg): if isKseg { kseg += 1 } else { hidden += 1 }
             case .device: devices += 1
             case .trap(let c): if c != .coprocessorUnusable && c != .tlbLoad && c != .tlbStore { other.append(c) }
@@ -113,7 +116,7 @@ public enum LectureTables {
                     if t[k].guest == g, case .trap = t[k].kind { next = t[k]; break }
                     k += 1
                 }
-                return Episode(trap: t[start], reflect: reflect, vector: vector, emulated: emulated, hiddenFills: hidden,
+                return Episode(trap: t[start], reflect: reflect, vector: vector, emulated: emulated, tlbWrites: writes, hiddenFills: hidden,
                                ksegFills: kseg, devices: devices, otherTraps: other, switches: switches, eret: eret,
                                realReturn: e, nextTrap: next)
             case .powerOff: return nil
@@ -143,13 +146,14 @@ public enum LectureTables {
     static func tlbMiss(_ t: [VMMEvent], from start: Int) -> Flow? {
         guard let ep = episode(t, from: start), ep.vector & 0xFFF == 0 else { return nil }  // the refill vector
         guard let write = ep.emulated.first(where: { if case .emulate(let s) = $0.kind { return s.hasPrefix("tlbw") }; return false }),
-              case .emulate(let writeText) = write.kind, case .realReturn(let target) = ep.realReturn.kind, case .trap(let code) = ep.trap.kind
+              case .emulate(let writeText) = write.kind, let written = ep.tlbWrites.first,
+              case .realReturn(let target) = ep.realReturn.kind, case .trap(let code) = ep.trap.kind
         else { return nil }
         let pc = ep.trap.pc
         let before = ep.emulated.prefix { $0 != write }
         let access = code == .tlbStore ? "Store to" : "Load from"
         let hit = ep.nextTrap.map { $0.pc != pc || $0.instructions > ep.realReturn.instructions &+ 1 } ?? true
-        let detail = writeText.drop { $0 != "[" }.dropFirst().dropLast()
+        let detail = written.text
         let mnemonic = writeText.prefix { $0 != " " && $0 != "\t" }
         let steps = [
             FlowStep(.process, "\(access) memory at pc \(hex(pc)): TLB miss (\(code)): trap"),

@@ -9,6 +9,10 @@ public struct VMMEvent: Sendable, Equatable {
         case reflect(ExceptionCode, vector: UInt32)
         /// The VMM emulated a privileged instruction (its disassembly).
         case emulate(String)
+        /// The guest's TLBWI/TLBWR (emulated just before): entry `index` of its virtual TLB now
+        /// maps VPN → PFN as `entry` says; the VMM put the pages it could into the physical TLB
+        /// at these machine addresses (nil: not installed, e.g. invalid or another ASID).
+        case tlbWrite(index: Int, entry: TLBEntry, evenMachine: UInt32?, oddMachine: UInt32?)
         /// A TLB miss the VMM answered itself: from the guest's virtual TLB, or (kseg) from the pmap.
         case hiddenFill(virtual: UInt32, machine: UInt32, kseg: Bool)
         /// The VMM performed the guest's ERET: the real return to `target`.
@@ -39,6 +43,7 @@ public struct VMMEvent: Sendable, Equatable {
         case .trap: "trap"
         case .reflect: "reflect"
         case .emulate: "emulate"
+        case .tlbWrite: "tlb_write"
         case .hiddenFill: "hidden_fill"
         case .realReturn: "return"
         case .machineSwitch: "switch"
@@ -57,6 +62,7 @@ public struct VMMEvent: Sendable, Equatable {
         case .trap(let c): "trap \(c) into the VMM"
         case .reflect(let c, let v): "reflect \(c) to the guest's handler at 0x\(hex8(v))"
         case .emulate(let s): "emulate \(s)"
+        case .tlbWrite(let i, let e, let even, let odd): VMMEvent.describe(i, e, even, odd)
         case .hiddenFill(let va, let ma, let kseg): "\(kseg ? "kseg fill" : "hidden TLB fill") 0x\(hex8(va)) -> machine 0x\(hex8(ma))"
         case .realReturn(let t): "real return to 0x\(hex8(t))"
         case .machineSwitch(let from): "machine switch \(from ?? "-") -> \(guest)"
@@ -70,13 +76,27 @@ public struct VMMEvent: Sendable, Equatable {
     }
 }
 
+extension VMMEvent {
+    /// "virtual TLB 9: VPN2 0x00408000 ASID 3 -> PFN 0x426, PFN 0x427; physical TLB: VPN2
+    /// 0x00408000 -> MFN 0x2526, MFN 0x2527"
+    static func describe(_ i: Int, _ e: TLBEntry, _ even: UInt32?, _ odd: UInt32?) -> String {
+        func pfn(_ lo: UInt32) -> String { lo & 2 == 0 ? "invalid" : "PFN 0x" + String(lo >> 6, radix: 16) }
+        var text = "virtual TLB \(i): VPN2 0x\(hex8(e.vpn2)) ASID \(e.asid) -> \(pfn(e.lo0)), \(pfn(e.lo1))"
+        if even != nil || odd != nil {
+            let mfns = [even, odd].map { $0.map { "MFN 0x" + String($0 >> 12, radix: 16) } ?? "-" }
+            text += "; physical TLB: VPN2 0x\(hex8(e.vpn2)) -> \(mfns[0]), \(mfns[1])"
+        }
+        return text
+    }
+}
+
 /// A bounded log of VMM events (oldest dropped first), with a listener for live use.
 public final class VMMTrace {
     public let capacity: Int
     private var items: [VMMEvent] = []
     private var head = 0
     /// Every event ever recorded (also those dropped from the buffer).
-    public private(set) var total: UInt64 = 0
+    public internal(set) var total: UInt64 = 0
     /// Called for each event as it happens (Lua hooks, breakpoints). Nil costs nothing.
     public var listener: ((VMMEvent) -> Void)?
     /// Whether events are stored at all (listeners still see them).

@@ -129,28 +129,25 @@ extension VMM {
 
     /// TLBWI/TLBWR: the guest's VPN → PFN goes into its virtual TLB; the VMM installs VPN → MFN
     /// in the physical TLB at once when the entry is for the running address space (4 KiB pages),
-    /// so the retried access hits. Returns what happened, for the trace.
-    func tlbWrite(_ g: Guest, _ i: Int, pc: UInt32) -> String {
+    /// so the retried access hits. Recorded as a `tlbWrite` event after the `emulate` one.
+    func tlbWrite(_ g: Guest, _ i: Int, pc: UInt32) -> VMMEvent.Kind {
         let entry = TLBEntry(entryHi: g.cp0.entryHi, pageMask: g.cp0.pageMask, entryLo0: g.cp0.entryLo0, entryLo1: g.cp0.entryLo1)
         replaceVirtualTLB(g, i, entry)
-        let traced = trace.isActive
-        func pfn(_ lo: UInt32) -> String { lo & 2 == 0 ? "invalid" : "PFN 0x" + String(lo >> 6, radix: 16) }
-        var text = traced ? " [virtual TLB \(i): VPN2 0x\(hex8(entry.vpn2)) ASID \(entry.asid) -> \(pfn(entry.lo0)), \(pfn(entry.lo1))" : ""
+        var even: UInt32?, odd: UInt32?
         let current = UInt8(truncatingIfNeeded: g.cp0.entryHi)
         if entry.pageMask == 0, entry.global || entry.asid == current, entry.vpn2 < 0x8000_0000 || entry.vpn2 >= 0xC000_0000 {
             func machine(_ lo: UInt32) -> (UInt32?, Bool) {
                 guard lo & 2 != 0, let m = g.machineAddress((lo >> 6) << 12) else { return (nil, false) }
                 return (m, lo & 4 != 0)
             }
-            let even = machine(entry.lo0), odd = machine(entry.lo1)
-            if even.0 != nil || odd.0 != nil {
-                installPhysical(va: entry.vpn2, even: even.0, odd: odd.0, dirtyEven: even.1, dirtyOdd: odd.1)
-                guard traced else { return "" }
-                let mfns = [even.0, odd.0].map { $0.map { "MFN 0x" + String($0 >> 12, radix: 16) } ?? "-" }
-                text += "; physical TLB: VPN2 0x\(hex8(entry.vpn2)) -> \(mfns[0]), \(mfns[1])"
+            let e = machine(entry.lo0), o = machine(entry.lo1)
+            if e.0 != nil || o.0 != nil {
+                installPhysical(va: entry.vpn2, even: e.0, odd: o.0, dirtyEven: e.1, dirtyOdd: o.1)
+                even = e.0
+                odd = o.0
             }
         }
-        return traced ? text + "]" : ""
+        return .tlbWrite(index: i, entry: entry, evenMachine: even, oddMachine: odd)
     }
 
     /// Writes the guest's virtual TLB and keeps the physical TLB consistent: translations the
@@ -172,8 +169,8 @@ extension VMM {
 
     /// Drops every physical translation of the guest (its ASIDs get fresh physical ones).
     func flushGuest(_ g: Guest) {
-        for i in 0..<cpu.configuration.tlbEntries where asidOwner[Int(cpu.tlbEntry(i).asid)] == g.index {
-            cpu.setTLBEntry(i, TLBEntry())
+        for i in physicalTLB.indices where asidOwner[Int(physicalTLB[i].asid)] == g.index {
+            setPhysical(i, TLBEntry())
         }
         if current === g { setPhysicalASID(g) }
     }

@@ -242,7 +242,7 @@ extension VMM {
         }
         guard let w = fetch(g, trap.pc) else { reflect(g, trap); return }
         let d = decode(w)
-        var detail = ""
+        var written: VMMEvent.Kind?
         switch d.op {
         case .mfc0:
             let reg = Int(d.imm & 31), sel = Int(d.imm >> 5)
@@ -257,8 +257,8 @@ extension VMM {
             if d.rd < 32 { cpu.setGPR(Int(d.rd), g.cp0.status) }
             if d.op == .di { g.cp0.status &= ~StatusBits.ie } else { g.cp0.status |= StatusBits.ie }
         case .tlbr: tlbRead(g)
-        case .tlbwi: detail = tlbWrite(g, Int((g.cp0.index & 0x7FFF_FFFF) % UInt32(g.tlb.count)), pc: trap.pc)
-        case .tlbwr: detail = tlbWrite(g, Int(virtualRandom(g)), pc: trap.pc)
+        case .tlbwi: written = tlbWrite(g, Int((g.cp0.index & 0x7FFF_FFFF) % UInt32(g.tlb.count)), pc: trap.pc)
+        case .tlbwr: written = tlbWrite(g, Int(virtualRandom(g)), pc: trap.pc)
         case .tlbp: tlbProbe(g)
         case .cache, .rdpgpr, .wrpgpr:
             if d.op != .cache, d.rd < 32 { cpu.setGPR(Int(d.rd), cpu.gpr(Int(d.rt))) }
@@ -275,14 +275,15 @@ extension VMM {
             reflect(g, .reservedInstruction, pc: trap.pc, inDelaySlot: trap.inDelaySlot)
             return
         }
-        count(g, d.op, word: w, trap.pc, detail: detail)
+        count(g, d.op, word: w, trap.pc)
+        if let written, trace.isActive { record(written, g, pc: trap.pc) }
         advance(g, trap)
         deliverInterrupt(g)
     }
 
     /// Counts an emulated instruction and records it (its disassembly is cached per word: the
     /// guests trap on the same few instructions over and over).
-    func count(_ g: Guest, _ op: Op, word: UInt32, _ pc: UInt32, detail: String = "") {
+    func count(_ g: Guest, _ op: Op, word: UInt32, _ pc: UInt32) {
         g.statistics.emulatedByOp[Int(op.rawValue)] &+= 1
         guard trace.isActive else { return }
         let text: String
@@ -292,7 +293,7 @@ extension VMM {
             text = Disassembler.text(word: word, pc: pc).replacingTabs
             disassembly[word] = text
         }
-        record(.emulate(detail.isEmpty ? text : text + detail), g, pc: pc)
+        record(.emulate(text), g, pc: pc)
     }
 
     func emulateRDHWR(_ g: Guest, _ trap: Trap) -> Bool {

@@ -64,6 +64,9 @@ public final class VMM: TrapHandler {
     var nextASID: Int = 1
     /// The index of the guest each physical ASID belongs to (-1: none).
     var asidOwner = [Int](repeating: -1, count: 256)
+    /// The physical TLB as the VMM wrote it (it is the only writer): scanned on every guest TLB
+    /// write without calling into the CPU for each entry.
+    var physicalTLB: [TLBEntry] = []
     // The VMM's replacement index in the physical TLB.
     var nextTLBSlot = 0
 
@@ -88,6 +91,7 @@ public final class VMM: TrapHandler {
         var config = CPUConfiguration(tlbEntries: tlbEntries, segmentationControl: true)
         config.instructionsPerCountTick = VMM.ticksPerCycle
         cpu = CPU(bus: bus, configuration: config)
+        physicalTLB = [TLBEntry](repeating: TLBEntry(), count: tlbEntries)
         trace = VMMTrace(capacity: traceCapacity)
         cpu.writeCP0(5, 2, VMM.segCtl.0)
         cpu.writeCP0(5, 3, VMM.segCtl.1)
@@ -353,8 +357,13 @@ public final class VMM: TrapHandler {
         cpu.writeCP0(10, 0, UInt32(p))
     }
 
+    func setPhysical(_ i: Int, _ e: TLBEntry) {
+        physicalTLB[i] = e
+        cpu.setTLBEntry(i, e)
+    }
+
     func flushPhysicalTLB() {
-        for i in 0..<cpu.configuration.tlbEntries { cpu.setTLBEntry(i, TLBEntry()) }
+        for i in physicalTLB.indices { setPhysical(i, TLBEntry()) }
     }
 
     /// Installs a 4 KiB page pair VPN2 → (even, odd) machine frames for the current physical ASID.
@@ -367,33 +376,35 @@ public final class VMM: TrapHandler {
         }
         let entry = TLBEntry(entryHi: vpn2 | asid, pageMask: 0, entryLo0: lo(even, dirtyEven), entryLo1: lo(odd, dirtyOdd))
         var slot: Int?
-        for i in 0..<cpu.configuration.tlbEntries {
-            let e = cpu.tlbEntry(i)
+        for i in physicalTLB.indices {
+            let e = physicalTLB[i]
             if e.vpn2 == vpn2 && UInt32(e.asid) == asid && !e.global { slot = i; break }
         }
-        let i = slot ?? { defer { nextTLBSlot = (nextTLBSlot + 1) % cpu.configuration.tlbEntries }; return nextTLBSlot }()
-        cpu.setTLBEntry(i, entry)
+        let i = slot ?? { defer { nextTLBSlot = (nextTLBSlot + 1) % physicalTLB.count }; return nextTLBSlot }()
+        setPhysical(i, entry)
     }
 
     /// Removes physical entries of guest `g` that overlap the virtual range of `e`.
     func invalidatePhysical(_ g: Guest, covering e: TLBEntry) {
         let size = (e.pageMask | 0x1FFF) &+ 1
         let lo = e.vpn2 & ~(size &- 1), hi = lo &+ (size &- 1)
-        for i in 0..<cpu.configuration.tlbEntries {
-            let p = cpu.tlbEntry(i)
+        for i in physicalTLB.indices {
+            let p = physicalTLB[i]
             guard asidOwner[Int(p.asid)] == g.index, p.vpn2 >= lo && p.vpn2 <= hi else { continue }
-            cpu.setTLBEntry(i, TLBEntry())
+            setPhysical(i, TLBEntry())
         }
     }
 
     // MARK: Trace
 
     func record(_ kind: VMMEvent.Kind, _ g: Guest, pc: UInt32, modeBefore: Mode? = nil) {
+        guard trace.isActive else { trace.total &+= 1; return }
         trace.append(VMMEvent(kind: kind, guest: g.name, modeBefore: modeBefore ?? g.mode, modeAfter: g.mode, pc: pc,
                               instructions: cpu.retiredInstructions))
     }
 
     func recordSwitch(from: Guest?, to: Guest) {
+        guard trace.isActive else { trace.total &+= 1; return }
         trace.append(VMMEvent(kind: .machineSwitch(from: from?.name), guest: to.name, modeBefore: to.mode, modeAfter: to.mode,
                               pc: to.pc, instructions: cpu.retiredInstructions))
     }

@@ -254,6 +254,14 @@ final class LuaVMM: HookOwner {
         case .machineSwitch(let from): if let from { t["from"] = .string(from) }
         case .hypercall(let f): t["number"] = .integer(Int64(f))
         case .device(let s): t["access"] = .string(s)
+        case .tlbWrite(let index, let entry, let even, let odd):
+            t["index"] = .integer(Int64(index))
+            t["entryhi"] = .integer(Int64(entry.entryHi))
+            t["entrylo0"] = .integer(Int64(entry.entryLo0))
+            t["entrylo1"] = .integer(Int64(entry.entryLo1))
+            t["pagemask"] = .integer(Int64(entry.pageMask))
+            if let even { t["machine0"] = .integer(Int64(even)) }
+            if let odd { t["machine1"] = .integer(Int64(odd)) }
         case .idle(let how): t["how"] = .string(how)
         case .wake, .powerOff, .asidRollover: break
         }
@@ -293,7 +301,7 @@ func notRunning(_ v: LuaVMM, _ what: String) throws {
 }
 
 extension MagritteLua {
-    static let vmmEvents = ["trap", "reflect", "emulate", "hidden_fill", "return", "switch", "hypercall", "device", "idle", "wake",
+    static let vmmEvents = ["trap", "reflect", "emulate", "tlb_write", "hidden_fill", "return", "switch", "hypercall", "device", "idle", "wake",
                             "poweroff", "asid_rollover", "output"]
 
     /// magritte.vmm{ram = "256M", tlb = 64, slice = 200000, echo = false}

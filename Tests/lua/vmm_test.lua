@@ -198,7 +198,7 @@ do
   assert(err(vmm.run, 5) == "calling 'run' on bad self (magritte.vmm expected, got number; call it as obj:run(...))")
   assert(err(g.step, g, "x") == "bad argument #1 to 'step' (integer expected, got string)")
   assert(err(g.step, g, -1) == "the number of steps must not be negative")
-  assert(err(vmm.on, vmm, "nope", print) == "unknown VMM event 'nope' (trap, reflect, emulate, hidden_fill, return, switch, hypercall, device, idle, wake, poweroff, asid_rollover, output, exit or any)")
+  assert(err(vmm.on, vmm, "nope", print) == "unknown VMM event 'nope' (trap, reflect, emulate, tlb_write, hidden_fill, return, switch, hypercall, device, idle, wake, poweroff, asid_rollover, output, exit or any)")
   assert(err(vmm.on, vmm, "trap", 5) == "bad argument #2 to 'on' (function expected, got number)")
   assert(err(vmm.on, vmm, "trap", print, "nobody") == "no guest named 'nobody' (guests: hello, hello-2)")
   assert(err(vmm.on, vmm, "trap", print, true) == "bad argument #3 to 'on' (guest or guest name expected, got boolean)")
