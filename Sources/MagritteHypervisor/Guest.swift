@@ -9,6 +9,8 @@ public struct GuestConfiguration: Sendable {
     public var ramSize: Int
     /// The kernel command line (argv[1]), as QEMU's -append.
     public var commandLine: String
+    /// An initial RAM disk, placed and announced as QEMU's -initrd does.
+    public var initrd: [UInt8]?
 
     public init(name: String, ramSize: Int = 32 << 20, commandLine: String = "") {
         self.name = name
@@ -101,10 +103,12 @@ public final class Guest {
     /// ASID → physical ASID while this guest's translations are in the physical TLB.
     var asidMap: [UInt8: UInt8] = [:]
 
-    // Virtual devices.
-    public let uart = UART16550()
-    public let fpga = MaltaFPGA()
-    let isa = ISAPortSpace()
+    /// The guest's own Malta board: its devices (UART, i8259 pair, i8254, RTC, GT-64120,
+    /// PIIX4, FPGA, boot ROM), which the VMM emulates on the guest's behalf; its CPU never runs
+    /// (its RAM only stages the boot image).
+    public let board: Malta
+    public var uart: UART16550 { board.uart }
+    public var fpga: MaltaFPGA { board.fpga }
 
     // Console, split into lines.
     public internal(set) var console: [UInt8] = []
@@ -127,9 +131,12 @@ public final class Guest {
         self.configuration = configuration
         self.memoryBase = memoryBase
         self.tlb = [TLBEntry](repeating: TLBEntry(), count: tlbEntries)
-        isa.map("uart", uart, port: 0x3F8, count: 8)
-        uart.output = { [unowned self] byte in self.received(byte) }
-        uart.onInterruptChange = { [unowned self] level in
+        var config = MaltaConfiguration(ramSize: configuration.ramSize)
+        config.commandLine = configuration.commandLine
+        board = Malta(configuration: config)
+        board.uart.output = { [unowned self] byte in self.received(byte) }
+        // The i8259 pair's output is the Malta's CPU interrupt line 0 (Cause.IP2).
+        board.pic.onOutputChange = { [unowned self] level in
             if level { self.hardwareIP |= 1 << 10 } else { self.hardwareIP &= ~(1 << 10) }
         }
     }
@@ -165,23 +172,13 @@ public final class Guest {
         gpa < UInt32(ramSize) ? memoryBase + gpa : nil
     }
 
-    /// A device access at guest-physical `gpa` (the virtual Malta's devices). Nil: bus error.
+    /// A device access at guest-physical `gpa` (outside its RAM): the guest's Malta board
+    /// answers as the bare board would. Nil: bus error.
     func deviceRead(_ gpa: UInt32, size: Int) -> UInt32? {
-        switch gpa {
-        case 0x1800_0000..<0x1801_0000: return isa.read(offset: gpa - 0x1800_0000, size: size)
-        case 0x1F00_0000..<0x1F10_0000: return fpga.read(offset: gpa - 0x1F00_0000, size: size)
-        case 0x1FC0_0010: return 0x0000_0420  // board revision: Core LV, as QEMU's Malta
-        case ..<0x2000_0000: return 0  // unassigned below 512 MiB reads 0 on Malta
-        default: return nil
-        }
+        board.bus.read(gpa, size: size)
     }
 
     func deviceWrite(_ gpa: UInt32, size: Int, value: UInt32) -> Bool {
-        switch gpa {
-        case 0x1800_0000..<0x1801_0000: return isa.write(offset: gpa - 0x1800_0000, size: size, value: value)
-        case 0x1F00_0000..<0x1F10_0000: return fpga.write(offset: gpa - 0x1F00_0000, size: size, value: value)
-        case ..<0x2000_0000: return true
-        default: return false
-        }
+        board.bus.write(gpa, size: size, value: value)
     }
 }

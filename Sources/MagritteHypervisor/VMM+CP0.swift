@@ -22,7 +22,9 @@ extension VMM {
         case (12, 1): return c.intCtl
         case (12, 2): return c.srsCtl
         case (12, 3): return c.srsMap
-        case (13, 0): return virtualCause(g)
+        case (13, 0):
+            updateTimer(g)  // Count may have reached Compare since the quantum began: TI shows it
+            return virtualCause(g)
         case (14, 0): return c.epc
         case (15, 0): return 0x0001_9300
         case (15, 1): return c.ebase

@@ -52,7 +52,7 @@ public final class VMM: TrapHandler {
 
     /// The machine's time base: executed cycles plus the idle time the VMM skipped when every
     /// guest waited. Virtual Count registers derive from it (2 cycles per tick).
-    public var now: UInt64 { cpu.cycles &+ skippedCycles }
+    public var now: UInt64 { cpu.currentCycles &+ skippedCycles }
     var skippedCycles: UInt64 = 0
     var nextRAM: UInt32 = 0x0010_0000
     var stopRequested = false
@@ -129,40 +129,36 @@ public final class VMM: TrapHandler {
         nextRAM += UInt32(size)
         guest.image = image
         guest.onLine = { [unowned self] g, line in self.onConsoleLine?(g, line) }
-        guest.fpga.onSoftReset = { [unowned self, unowned guest] in self.powerOff(guest) }
+        guest.board.fpga.onSoftReset = { [unowned self, unowned guest] in self.powerOff(guest) }
+        guest.board.piix4.onPowerOff = { [unowned self, unowned guest] in self.powerOff(guest) }
+        guest.board.clock.drive(cycles: { [unowned self] in self.now }, synchronize: { [unowned self] in self.cpu.endBatch() })
+        do {
+            try guest.board.load(elf: image)
+            if let initrd = configuration.initrd { try guest.board.load(initrd: initrd) }
+        } catch { throw VMMError("guest \(configuration.name): \(error)") }
         guests.append(guest)
         boot(guest)
         return guest
     }
 
-    /// Loads the guest's image into its memory and sets the boot state QEMU's -kernel leaves.
+    /// Loads the guest's image (and initrd) into its memory and sets the boot state QEMU's
+    /// -kernel leaves: the guest's own Malta board stages it, exactly as on bare Malta, and its
+    /// RAM is copied into the guest's slice of the machine's.
     func boot(_ g: Guest) {
-        bus.zeroRAM(at: g.memoryBase, count: g.ramSize)
-        cpu.invalidateCode(physical: g.memoryBase, length: g.ramSize)
-        guard let elf = g.image else { return }
-        for s in elf.segments {
-            elf.bytes.withUnsafeBytes { raw in
-                let file = UnsafeRawBufferPointer(rebasing: raw[Int(s.fileOffset)..<Int(s.fileOffset) + Int(s.fileSize)])
-                _ = bus.copyToRAM(file, at: g.memoryBase + s.physicalAddress)
-            }
+        g.board.boot()
+        for frame in 0..<UInt32(g.ramSize >> 12) {
+            guard let from = g.board.bus.ramPage(frame: frame), let to = bus.ramPage(frame: (g.memoryBase >> 12) + frame) else { continue }
+            to.copyMemory(from: from, byteCount: 4096)
         }
-        let block = BootParameters.block(kernelName: elf.name, commandLine: g.configuration.commandLine,
-                                         ramSize: g.ramSize, rngSeed: [UInt8](repeating: 0, count: 32))
-        block.withUnsafeBytes { _ = bus.copyToRAM($0, at: g.memoryBase + BootParameters.physicalAddress) }
+        cpu.invalidateCode(physical: g.memoryBase, length: g.ramSize)
+        let shadow = g.board.cpu
         g.cp0 = CP0State()
         g.cp0.status = StatusBits.bev
-        g.gprs = [UInt32](repeating: 0, count: 32)
-        g.gprs[4] = 2
-        g.gprs[5] = BootParameters.virtualAddress
-        g.gprs[6] = BootParameters.virtualAddress + 8
-        g.gprs[7] = UInt32(g.ramSize)
-        g.gprs[26] = BootParameters.k0
-        g.gprs[27] = BootParameters.k1
-        g.gprs[29] = BootParameters.stackPointer
-        g.gprs[25] = elf.entry
-        g.gprs[31] = BootParameters.returnAddress
-        g.pc = elf.entry
-        g.npc = elf.entry &+ 4
+        g.gprs = (0..<32).map { shadow.gpr($0) }
+        g.hi = 0
+        g.lo = 0
+        g.pc = shadow.pc
+        g.npc = shadow.pc &+ 4
         g.inDelaySlot = false
         g.countEpoch = now
         g.countBase = 0

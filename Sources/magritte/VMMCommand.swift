@@ -32,6 +32,9 @@ struct VMMCommand: ParsableCommand {
             transform: parseRAMSize)
     var guestRAM: [Int] = []
 
+    @Option(name: .customLong("initrd"), help: ArgumentHelp("A guest's initial RAM disk, as QEMU's -initrd (repeat for each image; \"\" for none).", valueName: "file"))
+    var initrds: [String] = []
+
     @Option(help: ArgumentHelp("The machine's RAM, shared out among the guests (at most 256M).", valueName: "size"), transform: parseRAMSize)
     var ram: Int = 256 << 20
 
@@ -58,6 +61,7 @@ struct VMMCommand: ParsableCommand {
         if names.count > images.count { throw ValidationError("\(names.count) names for \(images.count) images") }
         if commandLines.count > images.count { throw ValidationError("\(commandLines.count) command lines for \(images.count) images") }
         if guestRAM.count > images.count { throw ValidationError("\(guestRAM.count) RAM sizes for \(images.count) images") }
+        if initrds.count > images.count { throw ValidationError("\(initrds.count) initrds for \(images.count) images") }
         if slice == 0 { throw ValidationError("the slice must be at least one instruction") }
         if svg != nil && table.isEmpty { throw ValidationError("--svg draws the flows of --table: give --table syscall or --table tlb-miss") }
     }
@@ -77,6 +81,13 @@ struct VMMCommand: ParsableCommand {
             var config = GuestConfiguration(name: name)
             if i < commandLines.count { config.commandLine = commandLines[i] }
             if i < guestRAM.count { config.ramSize = guestRAM[i] }
+            if i < initrds.count, !initrds[i].isEmpty {
+                guard let bytes = readWholeFile(initrds[i]) else {
+                    complain("cannot read the initrd '\(initrds[i])'")
+                    throw ExitCode(1)
+                }
+                config.initrd = bytes
+            }
             do { try vmm.addGuest(config, imagePath: image) } catch {
                 complain(error.message)
                 throw ExitCode(1)

@@ -31,6 +31,14 @@ public final class GuestClock {
         wholeNanosecondsPerCycle = 1_000_000_000 % frequency == 0 ? 1_000_000_000 / frequency : 0
     }
 
+    /// Drives the clock from another time base than the board's CPU (a hypervisor's guest
+    /// board reads the machine's time): `cycles` is read at every clock access, `synchronize`
+    /// called before an access that needs the exact time.
+    public func drive(cycles: @escaping () -> UInt64, synchronize: @escaping () -> Void) {
+        source = cycles
+        self.synchronize = synchronize
+    }
+
     /// Cycles since the board's reset.
     public var cycles: UInt64 { source() }
 

@@ -480,7 +480,7 @@ extension String {
 }
 
 /// The whole file at `path`, or nil (no Foundation in this module).
-func readWholeFile(_ path: String) -> [UInt8]? {
+public func readWholeFile(_ path: String) -> [UInt8]? {
     guard let f = fopen(path, "rb") else { return nil }
     defer { fclose(f) }
     var bytes: [UInt8] = []
