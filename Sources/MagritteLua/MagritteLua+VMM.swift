@@ -469,6 +469,13 @@ extension MagritteLua {
             default: throw LuaError("add: idle must be \"spin\", \"wait\" or \"hypercall\" (teachos' idle= boot argument)")
             }
             config.commandLine = args.filter { !$0.isEmpty }.joined(separator: " ")
+            switch call.field(2, "initrd") {
+            case .none: break
+            case .string(let path):
+                guard let bytes = readWholeFile(path) else { throw LuaError("add: cannot read the initrd '\(path)'") }
+                config.initrd = bytes
+            default: throw LuaError("add: initrd must be the path of an initial RAM disk (QEMU's -initrd)")
+            }
             let g: Guest
             do { g = try v.vmm.addGuest(config, imagePath: image) } catch let e as VMMError { throw LuaError("add: \(e.message)") }
             v.pushGuest(g)
