@@ -141,8 +141,13 @@ public final class Guest {
         }
     }
 
+    /// Called with every byte the guest writes to its console, as it comes (an interactive
+    /// front end prints it raw; `onConsoleLine` only sees complete lines).
+    public var onOutput: ((UInt8) -> Void)?
+
     func received(_ byte: UInt8) {
         console.append(byte)
+        onOutput?(byte)
         if byte == 10 {
             let line = String(decoding: partialLine, as: UTF8.self)
             partialLine.removeAll()

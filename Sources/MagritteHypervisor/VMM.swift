@@ -49,6 +49,11 @@ public final class VMM: TrapHandler {
     public let trace: VMMTrace
     /// Called for each complete console line of a guest.
     public var onConsoleLine: ((Guest, String) -> Void)?
+    /// Called after every slice (the place to flush output).
+    public var onSliceEnd: (() -> Void)?
+    /// Emulated cycles per second of the guests' clocks (their boards' GuestClock): used to wait
+    /// for console input in host time while every guest is idle.
+    static let frequency: UInt64 = 100_000_000
 
     /// The machine's time base: executed cycles plus the idle time the VMM skipped when every
     /// guest waited. Virtual Count registers derive from it (2 cycles per tick).
@@ -190,8 +195,17 @@ public final class VMM: TrapHandler {
             let runnable = alive.filter { $0.state == .runnable }
             if runnable.isEmpty {
                 // Everyone waits: skip time to the earliest virtual timer event that can end a
-                // wait (the timer's line unmasked in the guest's Status.IM7).
+                // wait (the timer's line unmasked in the guest's Status.IM7). With a console
+                // connected, the wait happens in host time, so that typing can end it.
                 let wakes = alive.filter { $0.cp0.status & (1 << 15) != 0 }.compactMap { nextTimerCycle($0) }
+                if let g = alive.first(where: { $0.board.consoleInput != nil }), let input = g.board.consoleInput, paceIdleToHostClock {
+                    let skip = (wakes.min() ?? now &+ VMM.frequency / 10) &- now
+                    let nanoseconds = min(skip &* (1_000_000_000 / VMM.frequency), 100_000_000)
+                    let bytes = input.waitForInput(timeoutNanoseconds: nanoseconds)
+                    if !bytes.isEmpty { g.board.uart.receive(bytes) }
+                    skippedCycles &+= skip
+                    continue
+                }
                 guard let t = wakes.min() else { save(); return .deadlock }
                 if t > now { skippedCycles &+= t - now }
                 continue
@@ -201,6 +215,22 @@ public final class VMM: TrapHandler {
             switchTo(guest)
             let used = runSlice(min(budget, slice))
             budget -= min(used, budget)
+            serviceConsoles()
+            onSliceEnd?()
+        }
+    }
+
+    /// Whether an idle machine waits for console input in host time (`run` with a guest's
+    /// `board.consoleInput` set, on a terminal) instead of skipping to the next timer event.
+    public var paceIdleToHostClock = false
+
+    /// Moves console input into the guests' UARTs (guests whose board has a `consoleInput`).
+    func serviceConsoles() {
+        for g in guests where g.state != .poweredOff {
+            guard let input = g.board.consoleInput else { continue }
+            let bytes = input.poll()
+            if !bytes.isEmpty { g.board.uart.receive(bytes) }
+            g.board.uart.tick()
         }
     }
 

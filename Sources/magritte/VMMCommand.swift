@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import ArgumentParser
 import MagritteHypervisor
 import MagritteMachine
@@ -53,6 +58,9 @@ struct VMMCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Write the flows of --table as an SVG sequence diagram to this file.", valueName: "file"))
     var svg: String?
 
+    @Option(help: ArgumentHelp("Connect the terminal to this guest's UART: its output goes to stdout as it comes (not line by line), stdin is its input.", valueName: "name"))
+    var console: String?
+
     @Flag(help: "Print per-guest figures on stderr at the end: traps, emulated instructions, TLB fills, idle time.")
     var stats = false
 
@@ -95,7 +103,22 @@ struct VMMCommand: ParsableCommand {
         }
         let width = vmm.guests.map(\.name.count).max() ?? 0
         let output = ConsoleOutput()
+        var input: StdinConsole?
+        if let console {
+            guard let g = vmm.guests.first(where: { $0.name == console }) else {
+                complain("--console \(console): no guest of that name (guests: \(vmm.guests.map(\.name).joined(separator: ", ")))")
+                throw ExitCode(1)
+            }
+            let stdin = StdinConsole()
+            input = stdin
+            g.board.consoleInput = stdin
+            g.onOutput = { output.put($0) }
+            vmm.paceIdleToHostClock = isatty(0) != 0
+            vmm.onSliceEnd = { output.flush() }
+        }
+        defer { input?.close() }
         vmm.onConsoleLine = { guest, line in
+            if guest.name == console { return }  // printed raw, as it comes
             let pad = String(repeating: " ", count: width - guest.name.count)
             for byte in (guest.name + pad + "| " + line + "\n").utf8 { output.put(byte) }
             output.flush()
@@ -103,7 +126,7 @@ struct VMMCommand: ParsableCommand {
         let start = monotonicSeconds()
         let outcome = vmm.run(maxInstructions: maxInstructions ?? .max)
         let elapsed = monotonicSeconds() - start
-        for g in vmm.guests where !g.pendingLine.isEmpty {
+        for g in vmm.guests where !g.pendingLine.isEmpty && g.name != console {
             for byte in (g.name + "| " + g.pendingLine + "\n").utf8 { output.put(byte) }
         }
         output.flush()
