@@ -23,6 +23,10 @@ extension CPU {
         let r = regs
         batchBreak = false
         let start = cycles
+        // The observer for this batch, loaded once: reading `self.observer` before every
+        // instruction costs a retain and a release each time. An observer set during the batch
+        // takes over at the next one (`observer`'s didSet ends the batch).
+        let batchObserver = observing ? observer : nil
 
         @inline(__always) func now() -> UInt64 { start &+ (budget &- remaining) }
         // Slow paths may call out (observers, the trap handler) and read the time: publish it.
@@ -58,7 +62,7 @@ extension CPU {
             if observing {
                 if observerStopPC == pc {
                     observerStopPC = nil
-                } else if let observer {
+                } else if let observer = batchObserver {
                     sync()
                     if case .stop = observer.cpu(self, willExecuteAt: pc) {
                         observerStopPC = pc

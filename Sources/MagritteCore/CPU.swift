@@ -58,7 +58,9 @@ public final class CPU {
 
     /// Receives exceptions, mode changes, TLB writes, watched accesses and, while
     /// `observesInstructions` is set, every instruction. Nil costs nothing.
-    public var observer: (any CPUObserver)?
+    public var observer: (any CPUObserver)? {
+        didSet { batchBreak = true }
+    }
     /// Calls `observer.cpu(_:willExecuteAt:)` before every instruction (a slower loop).
     public var observesInstructions = false
     /// Virtual address ranges whose data accesses are reported to the observer.
