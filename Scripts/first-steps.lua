@@ -8,14 +8,7 @@
 -- Docs/lua-api.md describes every call used here.
 
 local image = arg and arg[1] or ".build/guests/tests/hello.elf"
-local f = io.open(image, "rb")
-if not f then
-  error(image .. " not found: build the guest programs with Scripts/build-guests, and run "
-        .. "this script from the repository root", 0)
-end
-f:close()
-
-local function hex(v) return string.format("0x%08x", v) end
+local hex = magritte.hex
 local function step(n, text) print(("\n== %d. %s"):format(n, text)) end
 
 step(1, "Create a Malta board, load the ELF file and reset the CPU to its entry point")

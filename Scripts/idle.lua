@@ -8,12 +8,6 @@
 --   magritte run Scripts/idle.lua
 
 local image = ".build/guests/os/teachos.elf"
-local f = io.open(image, "rb")
-if not f then
-  error(image .. " not found: build the guest programs with Scripts/build-guests, and run "
-        .. "this script from the repository root", 0)
-end
-f:close()
 
 local vmm = magritte.vmm{ram = "128M"}
 -- "account": the VMM notices a spinning guest (same pc, same registers, a tight loop) and counts

@@ -7,14 +7,8 @@
 --   magritte run Scripts/machine-switch.lua
 
 local image = ".build/guests/os/teachos.elf"
-local f = io.open(image, "rb")
-if not f then
-  error(image .. " not found: build the guest programs with Scripts/build-guests, and run "
-        .. "this script from the repository root", 0)
-end
-f:close()
 
-local function hex(v) return string.format("0x%08x", v) end
+local hex = magritte.hex
 
 local vmm = magritte.vmm{ram = "128M"}
 -- Both spin when idle, so both always want the CPU and the policy decides everything.

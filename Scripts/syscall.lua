@@ -11,14 +11,8 @@
 -- `eret` to EPC + 4. Docs/lua-api.md describes every call used here.
 
 local image = ".build/guests/os/teachos.elf"
-local f = io.open(image, "rb")
-if not f then
-  error(image .. " not found: build the guest programs with Scripts/build-guests, and run "
-        .. "this script from the repository root", 0)
-end
-f:close()
 
-local function hex(v) return string.format("0x%08x", v) end
+local hex = magritte.hex
 local function step(n, text) print(("\n== %d. %s"):format(n, text)) end
 local syscalls = {[0] = "exit", "write", "getpid", "yield", "sleep", "sbrk", "time"}  -- teachos' abi.h
 

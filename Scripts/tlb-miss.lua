@@ -12,14 +12,8 @@
 -- instruction runs again and now hits. Docs/lua-api.md describes every call used here.
 
 local image = ".build/guests/os/teachos.elf"
-local f = io.open(image, "rb")
-if not f then
-  error(image .. " not found: build the guest programs with Scripts/build-guests, and run "
-        .. "this script from the repository root", 0)
-end
-f:close()
 
-local function hex(v) return string.format("0x%08x", v) end
+local hex = magritte.hex
 local function step(n, text) print(("\n== %d. %s"):format(n, text)) end
 local function entrylo(lo)
   return ("PFN %s  C %d  D %d  V %d  G %d"):format(hex((lo >> 6) << 12), (lo >> 3) & 7, (lo >> 2) & 1,

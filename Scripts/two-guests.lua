@@ -10,12 +10,6 @@
 -- Docs/lua-api.md ("Virtual machines") describes every call used here.
 
 local image = ".build/guests/os/teachos.elf"
-local f = io.open(image, "rb")
-if not f then
-  error(image .. " not found: build the guest programs with Scripts/build-guests, and run "
-        .. "this script from the repository root", 0)
-end
-f:close()
 
 -- The machine: 256 MiB of RAM, of which each guest gets 32 MiB it believes start at 0.
 local vmm = magritte.vmm{ram = "256M"}

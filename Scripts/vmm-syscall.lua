@@ -15,14 +15,8 @@
 --   5. the process resumes after its syscall.
 
 local image = ".build/guests/os/teachos.elf"
-local f = io.open(image, "rb")
-if not f then
-  error(image .. " not found: build the guest programs with Scripts/build-guests, and run "
-        .. "this script from the repository root", 0)
-end
-f:close()
 
-local function hex(v) return string.format("0x%08x", v) end
+local hex = magritte.hex
 
 local vmm = magritte.vmm{ram = "64M"}
 local g = vmm:add{image = image, name = "teachos", idle = "wait"}

@@ -477,7 +477,11 @@ extension MagritteLua {
             default: throw LuaError("add: initrd must be the path of an initial RAM disk (QEMU's -initrd)")
             }
             let g: Guest
-            do { g = try v.vmm.addGuest(config, imagePath: image) } catch let e as VMMError { throw LuaError("add: \(e.message)") }
+            let elf: ELFImage
+            do { elf = try ELFImage(contentsOfFile: image) } catch let error as ELFError {
+                throw LuaError("add: \(image): \(error.message)" + missingGuestHint(image, error))
+            }
+            do { g = try v.vmm.addGuest(config, image: elf) } catch let e as VMMError { throw LuaError("add: \(e.message)") }
             v.pushGuest(g)
             return 1
         }

@@ -156,7 +156,7 @@ public final class MagritteLua {
         do {
             try m.board.load(path: path)
         } catch {
-            throw LuaError("cannot load \(path): \(error.message)")
+            throw LuaError("cannot load \(path): \(error.message)" + missingGuestHint(path, error))
         }
         m.board.boot()
         m.console.removeAll()
@@ -197,4 +197,11 @@ final class HookHandle {
             return h
         }
     }
+}
+
+/// For an image of `.build/guests` that is not there, how to get it: the guest programs are
+/// build outputs, and the scenarios name them relative to the repository root.
+func missingGuestHint(_ path: String, _ error: ELFError) -> String {
+    guard error.kind == .unreadable, path.contains(".build/guests/") else { return "" }
+    return " (build the guest programs with Scripts/build-guests, and run from the repository root)"
 }

@@ -23,6 +23,8 @@ fails(function() magritte.machine{ram = "5G"} end, "too large")
 fails(function() magritte.machine{ram = 12345} end, "multiple of 4 KiB")
 fails(function() magritte.machine{tlb = 0} end, "tlb must be")
 fails(function() magritte.machine{image = "/nonexistent.elf"} end, "cannot load /nonexistent.elf")
+-- A guest program that was not built: the error says how to get it.
+fails(function() magritte.machine{image = ".build/guests/tests/nope.elf"} end, "build the guest programs with Scripts/build-guests")
 fails(function() magritte.machine{echo = "yes"} end, "echo must be a boolean")
 
 -- append reaches the guest's command line (teachos prints it)

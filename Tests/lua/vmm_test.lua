@@ -203,6 +203,8 @@ do
   assert(err(vmm.on, vmm, "trap", print, "nobody") == "no guest named 'nobody' (guests: hello, hello-2)")
   assert(err(vmm.on, vmm, "trap", print, true) == "bad argument #3 to 'on' (guest or guest name expected, got boolean)")
   assert(err(vmm.add, vmm) == "bad argument #1 to 'add' (table expected, got no value)")
+  assert(err(vmm.add, vmm, {image = ".build/guests/tests/nope.elf"}):find("build the guest programs with Scripts/build-guests", 1, true))
+  assert(err(vmm.add, vmm, {image = "/nonexistent.elf"}) == "add: /nonexistent.elf: cannot read /nonexistent.elf: No such file or directory")
   assert(err(vmm.add, vmm, {}) == "add: image must be the path of an ELF file")
   assert(err(vmm.add, vmm, {image = "/nonexistent.elf"}):find("^add: /nonexistent.elf"))
   assert(err(vmm.add, vmm, {image = HELLO, name = "hello"}) == "add: a guest named hello already exists")
