@@ -26,10 +26,15 @@ import Darwin
 struct DifferentialTests {
     @Test(
         "Random blocks agree with QEMU",
-        .enabled(if: DifftestTools.shared.missing == nil, DifftestTools.shared.skipComment),
         arguments: DifftestSettings.seeds)
     func randomProgram(seed: Int) throws {
         let tools = DifftestTools.shared
+        // QEMU is the oracle and the random programs are new each seed: nothing recorded can
+        // stand in for it, so a missing tool fails the test instead of skipping it.
+        if let missing = tools.missing {
+            Issue.record(Comment(rawValue: "the differential test needs \(missing) on PATH (apt-get install qemu-system-mips python3)"))
+            return
+        }
         let dir = DifftestSettings.workDirectory.appendingPathComponent("seed-\(seed)")
         try? FileManager.default.removeItem(at: dir)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -139,10 +144,6 @@ struct DifftestTools: Sendable {
         let absent = [("python3", python), ("clang", clang), ("ld.lld", ldLLD), ("qemu-system-mipsel", qemu)]
             .filter { $0.1 == nil }.map(\.0)
         return absent.isEmpty ? nil : absent.joined(separator: ", ")
-    }
-
-    var skipComment: Comment {
-        Comment(rawValue: "differential test skipped: \(missing ?? "nothing") not found on PATH")
     }
 
     /// Runs a build step; throws with its output when it fails.

@@ -11,7 +11,9 @@ import Testing
 /// line, line by line, except the deviations listed below.
 ///
 /// Skipped, with a message, when the packages are not in `.cache/linux` (CI runs
-/// `Scripts/fetch-linux` first); the QEMU half is skipped when QEMU is not installed.
+/// `Scripts/fetch-linux` first). Without QEMU the report is compared with QEMU's recorded one
+/// (`Tests/linux/expected-report.txt`, `Scripts/update-linux-expected`), which must have been
+/// recorded with the same packages.
 @Suite(.serialized) struct LinuxTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let directory = root.appendingPathComponent(".cache/linux")
@@ -30,6 +32,23 @@ import Testing
         }
     }
     static let skipMessage = "the Debian kernel and initramfs are not in .cache/linux: Scripts/fetch-linux could not get them (it needs apt-get with the mipsel architecture)"
+
+    /// The packages in .cache/linux, as `Scripts/update-linux-expected` names them.
+    static var packages: String? {
+        (try? String(contentsOf: directory.appendingPathComponent("VERSION"), encoding: .utf8))
+            .map { $0.split(separator: "\n").joined(separator: ";") }
+    }
+
+    /// QEMU's report as recorded by `Scripts/update-linux-expected`, and the packages it was
+    /// recorded with.
+    static func recordedReport() -> (packages: String?, lines: [String]) {
+        let file = root.appendingPathComponent("Tests/linux/expected-report.txt")
+        guard let text = try? String(contentsOf: file, encoding: .utf8) else { return (nil, []) }
+        var lines = text.components(separatedBy: "\n")
+        if lines.last == "" { lines.removeLast() }
+        guard let first = lines.first, first.hasPrefix("# packages: ") else { return (nil, []) }
+        return (String(first.dropFirst("# packages: ".count)), Array(lines.dropFirst()))
+    }
 
     /// Report lines where Magritte's CPU is not QEMU's, each with the line Magritte must print
     /// instead and why (see Docs/linux.md and Docs/qemu-differences.md).
@@ -71,7 +90,6 @@ import Testing
     @Test(.enabled(if: packagesAvailable, Comment(rawValue: skipMessage)))
     func bootsToInitAndMatchesQEMU() throws {
         let qemu = Self.qemuAvailable ? try Self.startQEMU() : nil
-        if qemu == nil { print("LinuxTests: qemu-system-mipsel not found: checking Magritte alone") }
 
         var bytes: [UInt8] = []
         var config = MaltaConfiguration(ramSize: 128 << 20)
@@ -93,11 +111,25 @@ import Testing
         let mine = Self.report(output)
         #expect(mine.count > 40, "no complete report from /init:\n\(output.suffix(3000))")
 
-        guard let (process, pipe) = qemu else { return }
-        let qemuOutput = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        let theirs = Self.report(qemuOutput)
-        try #require(theirs.count > 40, "no complete report from QEMU:\n\(qemuOutput.suffix(3000))")
+        // The oracle: QEMU's report now, or the one recorded from it for these packages.
+        let recorded = Self.recordedReport()
+        let theirs: [String]
+        if let (process, pipe) = qemu {
+            let qemuOutput = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            theirs = Self.report(qemuOutput)
+            try #require(theirs.count > 40, "no complete report from QEMU:\n\(qemuOutput.suffix(3000))")
+            if recorded.packages == Self.packages {
+                #expect(recorded.lines == theirs, "Tests/linux/expected-report.txt differs from QEMU's report: run Scripts/update-linux-expected")
+            } else {
+                print("LinuxTests: Tests/linux/expected-report.txt was recorded with other packages (\(recorded.packages ?? "none")): run Scripts/update-linux-expected")
+            }
+        } else {
+            try #require(recorded.packages == Self.packages,
+                         "qemu-system-mipsel not found, and Tests/linux/expected-report.txt was recorded with other packages (\(recorded.packages ?? "none")) than .cache/linux's (\(Self.packages ?? "none")): install QEMU or run Scripts/update-linux-expected where it is")
+            print("LinuxTests: qemu-system-mipsel not found: compared with QEMU's recorded report, Tests/linux/expected-report.txt")
+            theirs = recorded.lines
+        }
         var problems = ""
         for i in 0..<max(mine.count, theirs.count) {
             let m = i < mine.count ? mine[i] : "<none>"

@@ -283,7 +283,7 @@ import Testing
         }
 
         guard Self.qemuAvailable else {
-            print("skipping the QEMU comparison of teachos idle=\(idle): qemu-system-mipsel not found")
+            print("teachos idle=\(idle): qemu-system-mipsel not found: compared with QEMU's recorded output, Guests/os/expected.txt, only")
             return
         }
         let qemu = try Self.runOnQEMU(idle: idle)
