@@ -45,11 +45,13 @@ let package = Package(
             ],
             swiftSettings: optimize),
         .executableTarget(name: "magritte-bench", dependencies: ["MagritteMachine", "MagritteHypervisor", "MagritteLua"], swiftSettings: optimize),
-        .testTarget(name: "MagritteCoreTests", dependencies: ["MagritteCore"]),
-        .testTarget(name: "MagritteMachineTests", dependencies: ["MagritteMachine"]),
-        .testTarget(name: "OracleTests", dependencies: ["MagritteMachine"]),
-        .testTarget(name: "MagritteLuaTests", dependencies: ["MagritteLua"]),
-        .testTarget(name: "HypervisorTests", dependencies: ["MagritteHypervisor", "MagritteMachine", "MagritteCore"]),
+        // What the test targets share: the repository's paths, host tools, running processes.
+        .target(name: "MagritteTestSupport", path: "Tests/Support"),
+        .testTarget(name: "MagritteCoreTests", dependencies: ["MagritteCore", "MagritteTestSupport"]),
+        .testTarget(name: "MagritteMachineTests", dependencies: ["MagritteMachine", "MagritteTestSupport"]),
+        .testTarget(name: "OracleTests", dependencies: ["MagritteMachine", "MagritteTestSupport"]),
+        .testTarget(name: "MagritteLuaTests", dependencies: ["MagritteLua", "MagritteTestSupport"]),
+        .testTarget(name: "HypervisorTests", dependencies: ["MagritteHypervisor", "MagritteMachine", "MagritteCore", "MagritteTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,6 +1,7 @@
 import Foundation
 import MagritteCore
 import MagritteMachine
+import MagritteTestSupport
 import Testing
 @testable import MagritteHypervisor
 
@@ -42,20 +43,10 @@ import Testing
         let elf = FileManager.default.temporaryDirectory.appendingPathComponent("echo-\(UUID().uuidString).elf")
         try Data(try miniELF(Self.echoNext).bytes).write(to: elf)
         defer { try? FileManager.default.removeItem(at: elf) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: VMMCommandTests.executable!)
-        p.arguments = ["vmm", elf.path, elf.path, "--name", "echo", "--name", "other", "--console", "echo", "--max-instructions", "5000000"]
-        let stdin = Pipe(), stdout = Pipe()
-        p.standardInput = stdin
-        p.standardOutput = stdout
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        stdin.fileHandleForWriting.write(Data("y".utf8))
-        try stdin.fileHandleForWriting.close()
-        let out = String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(out == "z\n", "\(out)")           // raw, without a prefix; the other guest never got input
-        #expect(p.terminationStatus == 2)           // the other guest still waits at the limit
+        let r = try runProcess(VMMCommandTests.executable!, ["vmm", elf.path, elf.path, "--name", "echo", "--name", "other", "--console", "echo",
+                                                             "--max-instructions", "5000000"], input: Data("y".utf8))
+        #expect(r.out == "z\n", "\(r.out)")         // raw, without a prefix; the other guest never got input
+        #expect(r.status == 2)                      // the other guest still waits at the limit
 
         let bad = try VMMCommandTests.vmm([elf.path, "--console", "nobody"])
         #expect(bad.status == 1 && bad.err.contains("no guest of that name"))

@@ -1,12 +1,13 @@
 import Foundation
 import MagritteCore
 import MagritteMachine
+import MagritteTestSupport
 import Testing
 @testable import MagritteHypervisor
 
 /// Unmodified guests under the VMM print exactly what they print on bare Malta.
 @Suite struct GuestsUnderVMMTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = Repository.root
     static func guest(_ name: String) -> String { root.appendingPathComponent(".build/guests/\(name).elf").path }
 
     /// Runs `path` alone on bare Malta and returns its console.

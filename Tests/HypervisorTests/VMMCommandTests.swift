@@ -1,22 +1,14 @@
 import Foundation
 import MagritteCore
 import MagritteMachine
+import MagritteTestSupport
 import Testing
 @testable import MagritteHypervisor
 
 /// `magritte vmm`, run as a process: console lines per guest, exit statuses, errors, tables.
 @Suite struct VMMCommandTests {
     /// The `magritte` built next to this test bundle (`swift build --build-tests` builds it).
-    static let executable: String? = {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent("magritte").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        return nil
-    }()
+    static let executable = Tools.magritte
 
     struct Result {
         var status: Int32
@@ -25,22 +17,8 @@ import Testing
     }
 
     static func vmm(_ arguments: [String]) throws -> Result {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try #require(executable))
-        p.arguments = ["vmm"] + arguments
-        let errURL = FileManager.default.temporaryDirectory.appendingPathComponent("vmm-err-\(UUID().uuidString)")
-        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: errURL) }
-        let err = try FileHandle(forWritingTo: errURL), out = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        try err.close()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Result(status: p.terminationStatus, out: String(decoding: data, as: UTF8.self),
-                      err: String(decoding: (try? Data(contentsOf: errURL)) ?? Data(), as: UTF8.self))
+        let r = try runProcess(try #require(executable), ["vmm"] + arguments)
+        return Result(status: r.status, out: r.out, err: r.err)
     }
 
     static let hello = GuestsUnderVMMTests.guest("tests/hello")

@@ -1,4 +1,5 @@
 import Foundation
+import MagritteTestSupport
 
 /// Assembles MIPS source with the toolchain's clang into a flat binary linked at 0x80100000
 /// (for core tests). Returns nil when clang/ld.lld/llvm-objcopy cannot be found.
@@ -32,25 +33,10 @@ enum Toolchain {
     }
 
     /// Finds a tool next to `swift` (the toolchain's own LLVM) or on PATH.
-    static func find(_ name: String) -> String? {
-        var dirs: [String] = []
-        if let path = ProcessInfo.processInfo.environment["PATH"] { dirs += path.split(separator: ":").map(String.init) }
-        let candidates = ["/opt/swift/usr/bin"] + dirs
-        for d in candidates where FileManager.default.isExecutableFile(atPath: d + "/" + name) { return d + "/" + name }
-        return nil
-    }
+    static func find(_ name: String) -> String? { Tools.find(name) }
 
     static func run(_ tool: String, _ args: [String]) throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: tool)
-        p.arguments = args
-        let err = Pipe()
-        p.standardError = err
-        try p.run()
-        p.waitUntilExit()
-        if p.terminationStatus != 0 {
-            let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            throw Failure(description: "\(tool) failed: \(msg)")
-        }
+        let r = try runProcess(tool, args, timeout: 120)
+        if !r.succeeded { throw Failure(description: "\(tool) failed: \(r.err)") }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import MagritteTestSupport
 import Testing
 import CMagritteLua
 import MagritteMachine
@@ -10,7 +11,7 @@ import MagritteMachine
 /// after removal, errors and re-entry in callbacks, machines without an image, coroutines,
 /// machines that Lua collects).
 @Suite struct BindingFuzzTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = Repository.root
     static let hello = root.appendingPathComponent(".build/guests/tests/hello.elf").path
     static let guestsBuilt = FileManager.default.fileExists(atPath: hello)
 

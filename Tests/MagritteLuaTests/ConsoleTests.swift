@@ -1,4 +1,5 @@
 import Foundation
+import MagritteTestSupport
 import Testing
 @testable import MagritteLua
 
@@ -6,25 +7,12 @@ import Testing
 /// pipe, and the console through a pseudo-terminal against a golden transcript
 /// (Tests/console/repl.session → repl.transcript; MAGRITTE_UPDATE_TRANSCRIPTS=1 rewrites it).
 @Suite struct ConsoleTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = Repository.root
 
     /// The `magritte` built next to this test bundle (`swift build --build-tests` builds it).
-    static let executable: String? = {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent("magritte").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        return nil
-    }()
+    static let executable = Tools.magritte
 
-    static let python: String? = ["/usr/bin/python3", "/usr/local/bin/python3"].first {
-        FileManager.default.isExecutableFile(atPath: $0)
-    } ?? ProcessInfo.processInfo.environment["PATH"]?.split(separator: ":").map { "\($0)/python3" }.first {
-        FileManager.default.isExecutableFile(atPath: $0)
-    }
+    static let python = Tools.python
 
     static var hasPTY: Bool { FileManager.default.fileExists(atPath: "/dev/ptmx") }
 
@@ -49,29 +37,8 @@ import Testing
     /// Runs `program` with `arguments` in `directory`, stdin from `input`.
     static func run(_ program: String, _ arguments: [String], in directory: URL? = nil, input: String = "",
                     environment: [String: String] = [:]) throws -> Output {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: program)
-        p.arguments = arguments
-        if let directory { p.currentDirectoryURL = directory }
-        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let stdin = Pipe(), stdout = Pipe()
-        // stderr to a file, so that reading stdout to its end cannot block on a full stderr pipe.
-        let errURL = FileManager.default.temporaryDirectory.appendingPathComponent("magritte-stderr-\(UUID().uuidString)")
-        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: errURL) }
-        let stderr = try FileHandle(forWritingTo: errURL)
-        p.standardInput = stdin
-        p.standardOutput = stdout
-        p.standardError = stderr
-        try p.run()
-        try stderr.close()
-        stdin.fileHandleForWriting.write(Data(input.utf8))
-        try stdin.fileHandleForWriting.close()
-        let outData = stdout.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let errData = (try? Data(contentsOf: errURL)) ?? Data()
-        return Output(status: p.terminationStatus, out: String(decoding: outData, as: UTF8.self),
-                      err: String(decoding: errData, as: UTF8.self))
+        let r = try runProcess(program, arguments, in: directory, input: Data(input.utf8), environment: environment)
+        return Output(status: r.status, out: r.out, err: r.err)
     }
 
     static let passing = """

@@ -1,4 +1,5 @@
 import Foundation
+import MagritteTestSupport
 import Testing
 @testable import MagritteLua
 
@@ -8,7 +9,7 @@ import Testing
 ///
 /// They need the guest programs (Scripts/build-guests); without them each is skipped.
 @Suite(.serialized) struct LuaScriptTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = Repository.root
 
     static func files(in dir: String) -> [String] {
         let url = root.appendingPathComponent(dir)

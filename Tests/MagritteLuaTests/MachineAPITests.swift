@@ -1,10 +1,11 @@
 import Foundation
+import MagritteTestSupport
 import Testing
 @testable import MagritteLua
 
 /// The Lua API on real guest programs (built by Scripts/build-guests).
 @Suite struct MachineAPITests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = Repository.root
     static func guest(_ name: String) -> String { root.appendingPathComponent(".build/guests/\(name).elf").path }
 
     func run(_ script: String) throws -> [String] {

@@ -1,17 +1,11 @@
 import Foundation
 import MagritteCore
+import MagritteTestSupport
 @testable import MagritteMachine
 
 /// Host tools the tests use when present (clang and ld.lld ship with Swift; QEMU is optional).
 enum Toolchain {
-    static func find(_ name: String) -> String? {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        for dir in path.split(separator: ":") {
-            let candidate = "\(dir)/\(name)"
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return nil
-    }
+    static func find(_ name: String) -> String? { Tools.find(name) }
 
     static let clang = find("clang")
     static let lld = find("ld.lld")
@@ -21,33 +15,12 @@ enum Toolchain {
 
     /// Runs `tool`; returns its stdout, whether it exited with status 0, and its stderr.
     static func run(_ tool: String, _ arguments: [String], timeout: Double = 60) -> (out: Data, ok: Bool, error: String) {
-        let dir = FileManager.default.temporaryDirectory
-        let id = UUID().uuidString
-        let outURL = dir.appendingPathComponent("magritte-\(id).out"), errURL = dir.appendingPathComponent("magritte-\(id).err")
-        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        defer {
-            try? FileManager.default.removeItem(at: outURL)
-            try? FileManager.default.removeItem(at: errURL)
-        }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: tool)
-        p.arguments = arguments
         do {
-            p.standardOutput = try FileHandle(forWritingTo: outURL)
-            p.standardError = try FileHandle(forWritingTo: errURL)
-            p.standardInput = FileHandle.nullDevice
-            try p.run()
+            let r = try runProcess(tool, arguments, timeout: timeout)
+            return (r.stdout, r.succeeded, r.err)
         } catch {
             return (Data(), false, "\(error)")
         }
-        let deadline = Date().addingTimeInterval(timeout)
-        while p.isRunning && Date() < deadline { usleep(10_000) }
-        if p.isRunning { p.terminate() }
-        p.waitUntilExit()
-        let out = (try? Data(contentsOf: outURL)) ?? Data()
-        let err = String(decoding: (try? Data(contentsOf: errURL)) ?? Data(), as: UTF8.self)
-        return (out, p.terminationReason == .exit && p.terminationStatus == 0, err)
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import MagritteMachine
+import MagritteTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -124,19 +125,10 @@ struct DifftestTools: Sendable {
     static let shared = DifftestTools()
 
     init() {
-        let env = ProcessInfo.processInfo.environment
-        var dirs = (env["PATH"] ?? "/usr/bin:/bin").split(separator: ":").map(String.init)
-        if let swift = Self.find("swift", in: dirs) {
-            dirs.append(URL(fileURLWithPath: swift).resolvingSymlinksInPath().deletingLastPathComponent().path)
-        }
-        python = Self.find("python3", in: dirs)
-        clang = Self.find("clang", in: dirs)
-        ldLLD = Self.find("ld.lld", in: dirs)
-        qemu = Self.find("qemu-system-mipsel", in: dirs)
-    }
-
-    static func find(_ name: String, in dirs: [String]) -> String? {
-        dirs.lazy.map { $0 + "/" + name }.first { FileManager.default.isExecutableFile(atPath: $0) }
+        python = Tools.python
+        clang = Tools.clang
+        ldLLD = Tools.lld
+        qemu = Tools.qemu
     }
 
     /// The tools that are missing, or nil.
@@ -165,64 +157,4 @@ struct DifftestError: Error, CustomStringConvertible {
 /// The bytes the guest writes to the console UART.
 final class ConsoleCapture {
     var bytes: [UInt8] = []
-}
-
-struct ProcessResult {
-    var status: Int32
-    var stdout: Data
-    var stderr: Data
-    var timedOut: Bool
-}
-
-/// Runs a program with stdin from /dev/null and its output in temporary files (so a full pipe
-/// never blocks it), killed after `timeout` seconds.
-///
-/// posix_spawn and a waitpid poll rather than Foundation's `Process`: on Linux, `Process`
-/// termination handlers stop arriving once the parallel test cases have blocked every thread of
-/// the cooperative pool, and a run that must be killed then hangs the whole test run.
-func runProcess(_ executable: String, _ arguments: [String], timeout: TimeInterval) throws -> ProcessResult {
-    let fm = FileManager.default
-    let base = fm.temporaryDirectory.appendingPathComponent("magritte-proc-\(UUID().uuidString)").path
-    let outPath = base + ".out"
-    let errPath = base + ".err"
-    defer {
-        unlink(outPath)
-        unlink(errPath)
-    }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
-    let envp: [UnsafeMutablePointer<CChar>?] =
-        ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer {
-        for p in argv { free(p) }
-        for p in envp { free(p) }
-    }
-    var pid: pid_t = 0
-    let rc = posix_spawn(&pid, executable, &actions, nil, argv, envp)
-    guard rc == 0 else {
-        throw DifftestError(message: "cannot run \(executable): \(String(cString: strerror(rc)))")
-    }
-    var status: Int32 = 0
-    var timedOut = false
-    let deadline = Date().addingTimeInterval(timeout)
-    while true {
-        let r = waitpid(pid, &status, WNOHANG)
-        if r == pid || (r < 0 && errno != EINTR) { break }
-        if Date() > deadline {
-            timedOut = true
-            kill(pid, SIGKILL)
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-            break
-        }
-        usleep(2000)
-    }
-    let exitStatus: Int32 = status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
-    return ProcessResult(
-        status: exitStatus, stdout: fm.contents(atPath: outPath) ?? Data(), stderr: fm.contents(atPath: errPath) ?? Data(),
-        timedOut: timedOut)
 }

@@ -1,5 +1,6 @@
 import Foundation
 import MagritteMachine
+import MagritteTestSupport
 import Testing
 
 /// Every program in Guests/tests runs on Magritte's Malta and on QEMU's; the console output must
@@ -7,7 +8,7 @@ import Testing
 /// the MIPS32 manual and Magritte follows the manual. Without QEMU the comparison is with QEMU's
 /// recorded output (`Guests/tests/expected/`, which must equal QEMU's when QEMU is there).
 @Suite struct GuestProgramTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = Repository.root
     static let guests = root.appendingPathComponent(".build/guests/tests")
     /// QEMU's output of each program, recorded by Scripts/update-expected: the oracle when QEMU is absent.
     static let recorded = root.appendingPathComponent("Guests/tests/expected")
@@ -79,12 +80,7 @@ import Testing
     static let noULR = "hardware register 29 (UserLocal) exists only with Config3.ULRI; a 24Kc raises RI (QEMU models it anyway)"
     static let noMIPS16 = "Config1.CA (MIPS16e) is clear: Magritte has no MIPS16e; QEMU's 24Kc claims it"
 
-    static var qemuAvailable: Bool {
-        FileManager.default.isExecutableFile(atPath: "/usr/bin/qemu-system-mipsel")
-            || (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").contains {
-                FileManager.default.isExecutableFile(atPath: "\($0)/qemu-system-mipsel")
-            }
-    }
+    static var qemuAvailable: Bool { Tools.qemu != nil }
 
     @Test func corpusIsBuilt() {
         #expect(Self.programs.count >= 40, "run Scripts/build-guests first (found \(Self.programs.count) programs)")
@@ -151,16 +147,7 @@ import Testing
     }
 
     func runOnQEMU(_ elf: String) throws -> [String] {
-        let p = Process()
-        p.executableURL = Self.root.appendingPathComponent("Scripts/qemu-run")
-        p.arguments = [elf]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return lines(String(decoding: data, as: UTF8.self))
+        lines(try runProcess(Self.root.appendingPathComponent("Scripts/qemu-run").path, [elf], timeout: 120).out)
     }
 
     func lines(_ text: String) -> [String] {

@@ -1,6 +1,7 @@
 import Foundation
 import MagritteCore
 import MagritteMachine
+import MagritteTestSupport
 import Testing
 
 /// Debian bookworm's mipsel Malta kernel (`linux-image-6.1.0-*-4kc-malta`) with the busybox
@@ -15,7 +16,7 @@ import Testing
 /// (`Tests/linux/expected-report.txt`, `Scripts/update-linux-expected`), which must have been
 /// recorded with the same packages.
 @Suite(.serialized) struct LinuxTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = Repository.root
     static let directory = root.appendingPathComponent(".cache/linux")
     static let kernel = directory.appendingPathComponent("vmlinuz").path
     static let initrd = directory.appendingPathComponent("initrd.gz").path
@@ -26,11 +27,7 @@ import Testing
     static var packagesAvailable: Bool {
         FileManager.default.isReadableFile(atPath: kernel) && FileManager.default.isReadableFile(atPath: initrd)
     }
-    static var qemuAvailable: Bool {
-        (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":").contains {
-            FileManager.default.isExecutableFile(atPath: "\($0)/qemu-system-mipsel")
-        }
-    }
+    static var qemuAvailable: Bool { Tools.qemu != nil }
     static let skipMessage = "the Debian kernel and initramfs are not in .cache/linux: Scripts/fetch-linux could not get them (it needs apt-get with the mipsel architecture)"
 
     /// The packages in .cache/linux, as `Scripts/update-linux-expected` names them.

@@ -1,6 +1,7 @@
 import Foundation
 import MagritteCore
 import MagritteMachine
+import MagritteTestSupport
 import Testing
 
 /// teachos (`Guests/os/teachos`, `Docs/guest-os.md`) on Magritte's Malta, in each idle mode:
@@ -13,18 +14,14 @@ import Testing
 /// Needs `.build/guests/os/teachos.elf` (`Scripts/build-guests`); the QEMU comparison is skipped,
 /// with a message, when `qemu-system-mipsel` is not installed.
 @Suite struct TeachOSTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = Repository.root
     static let elf = root.appendingPathComponent(".build/guests/os/teachos.elf").path
     static let expectedFile = root.appendingPathComponent("Guests/os/expected.txt").path
     static let idleModes = ["spin", "wait", "hypercall"]
     /// teachos runs about 17 million instructions (idle=spin); a hang stops at this many.
     static let budget: UInt64 = 60_000_000
 
-    static var qemuAvailable: Bool {
-        (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":").contains {
-            FileManager.default.isExecutableFile(atPath: "\($0)/qemu-system-mipsel")
-        }
-    }
+    static var qemuAvailable: Bool { Tools.qemu != nil }
 
     // MARK: Running it
 
@@ -91,16 +88,7 @@ import Testing
     }
 
     static func runOnQEMU(idle: String) throws -> [String] {
-        let p = Process()
-        p.executableURL = root.appendingPathComponent("Scripts/qemu-run")
-        p.arguments = [elf, "-append", "idle=\(idle)"]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return lines(String(decoding: data, as: UTF8.self))
+        lines(try runProcess(root.appendingPathComponent("Scripts/qemu-run").path, [elf, "-append", "idle=\(idle)"], timeout: 120).out)
     }
 
     static func lines(_ text: String) -> [String] {
