@@ -20,7 +20,7 @@ extension MagritteLua {
     /// The options table {guest =, bare =} at `i` (absent: any guest, with the bare flow).
     func lectureOptions(_ v: LuaVMM, _ call: LuaCall, _ i: Int32, _ what: String) throws -> (guest: Guest?, bare: Bool) {
         guard !call.isNoneOrNil(i) else { return (nil, true) }
-        try call.checkTable(i)
+        try call.options(i, what, ["guest", "bare"])
         var bare = true
         switch call.field(i, "bare") {
         case .none: break
@@ -28,7 +28,7 @@ extension MagritteLua {
         default: throw LuaError("\(what): bare must be true or false")
         }
         var guest: Guest?
-        lua_getfield(call.L, i, "guest")
+        call.pushRawField(i, "guest")
         defer { mg_pop(call.L, 1) }
         if mg_isnil(call.L, -1) == 0 { guest = try guestArgument(v, call, lua_gettop(call.L)) }
         return (guest, bare)

@@ -58,7 +58,7 @@ extension MagritteLua {
             if lua_type(call.L, 2) == LUA_TNUMBER {
                 steps = try self.steps(call.integer(2))
             } else if !call.isNoneOrNil(2) {
-                try call.checkTable(2)
+                try call.options(2, "run", ["steps", "until_output"])
                 switch call.field(2, "steps") {
                 case .none: break
                 case .integer(let n): steps = try self.steps(n)
@@ -109,7 +109,6 @@ extension MagritteLua {
             case "instruction": kind = .instruction
             case "memory":
                 guard !call.isNoneOrNil(4) else { throw LuaError("on('memory', fn, {address = a, size = n, access = 'rw'}) needs a range") }
-                try call.checkTable(4)
                 kind = try memoryKind(call, tableAt: 4)
             default:
                 throw LuaError("unknown event '\(event)' (mode_change, exception, tlb_write, output, poweroff, instruction, memory)")
@@ -188,7 +187,7 @@ extension MagritteLua {
 
         // Trace and inspection
         c.method("trace") { [unowned self] m, call in
-            let n = try call.optionalInteger(2).map { max(0, Int($0)) } ?? 20
+            let n = try call.optionalInteger(2).map { try count($0, "trace", "the number of events", upTo: m.trace.capacity) } ?? 20
             let items = m.trace.ordered.suffix(n)
             let L = lua.L
             lua_createtable(L, Int32(items.count), 0)
@@ -201,9 +200,9 @@ extension MagritteLua {
         }
         c.method("trace_instructions") { [unowned self] m, call in
             if lua_type(call.L, 2) == LUA_TNUMBER {
-                let n = try call.integer(2)
+                let n = try count(call.integer(2), "trace_instructions", "the number of instructions", upTo: 1 << 20)
                 m.instructionTrace.free()
-                m.instructionTrace = FixedRing(capacity: n > 0 ? Int(min(n, 1 << 20)) : 1)
+                m.instructionTrace = FixedRing(capacity: max(n, 1))
                 m.tracingInstructions = n > 0
                 m.hooksChanged()
                 return 0
@@ -245,6 +244,13 @@ extension MagritteLua {
         }
     }
 
+    /// A count argument that must lie in 0...`limit` (a negative or huge one is a mistake, not
+    /// a request to clamp).
+    func count(_ n: Int64, _ what: String, _ noun: String, upTo limit: Int) throws -> Int {
+        guard n >= 0 && n <= limit else { throw LuaError("\(what): \(noun) must be 0..\(limit) (got \(n))") }
+        return Int(n)
+    }
+
     func steps(_ n: Int64) throws -> UInt64 {
         guard n >= 0 else { throw LuaError("the number of steps must not be negative") }
         return UInt64(n)
@@ -267,6 +273,7 @@ extension MagritteLua {
     }
 
     func memoryKind(_ call: LuaCall, tableAt i: Int32) throws -> HookKind {
+        try call.options(i, "on('memory')", ["address", "size", "access"])
         guard case .integer(let a) = call.field(i, "address"), a >= 0, a <= 0xFFFF_FFFF else {
             throw LuaError("memory range needs address = <32-bit address>")
         }

@@ -310,7 +310,7 @@ extension MagritteLua {
         var slice: UInt64?
         var echo = false
         if !call.isNoneOrNil(1) {
-            try call.checkTable(1)
+            try call.options(1, "magritte.vmm", ["ram", "tlb", "slice", "echo"])
             switch call.field(1, "ram") {
             case .none: break
             case .integer(let n): ram = Int(clamping: n)
@@ -369,7 +369,7 @@ extension MagritteLua {
     func runArguments(_ call: LuaCall) throws -> (UInt64?, String?) {
         if lua_type(call.L, 2) == LUA_TNUMBER { return (try steps(call.integer(2)), nil) }
         guard !call.isNoneOrNil(2) else { return (nil, nil) }
-        try call.checkTable(2)
+        try call.options(2, "run", ["steps", "until_output"])
         var n: UInt64?, pattern: String?
         switch call.field(2, "steps") {
         case .none: break
@@ -434,7 +434,7 @@ extension MagritteLua {
         })
 
         c.method("add") { v, call in
-            try call.checkTable(2)
+            try call.options(2, "add", ["image", "name", "ram", "append", "args", "idle", "initrd"])
             try notRunning(v, "add")
             guard case .string(let image) = call.field(2, "image") else { throw LuaError("add: image must be the path of an ELF file") }
             var config = GuestConfiguration(name: "")
@@ -531,7 +531,7 @@ extension MagritteLua {
             var last = 20
             var kind: String?, guest: String?
             if !call.isNoneOrNil(2) {
-                try call.checkTable(2)
+                try call.options(2, "events", ["last", "kind", "guest"])
                 switch call.field(2, "last") {
                 case .none: break
                 case .integer(let n) where n >= 0: last = Int(clamping: n)
@@ -542,7 +542,7 @@ extension MagritteLua {
                 case .string(let s): kind = try vmmEvent(s)
                 default: throw LuaError("events: kind must be an event name such as \"reflect\"")
                 }
-                lua_getfield(call.L, 2, "guest")
+                call.pushRawField(2, "guest")
                 if mg_isnil(call.L, -1) == 0 { guest = try guestArgument(v, call, lua_gettop(call.L)).name }
                 mg_pop(call.L, 1)
             }

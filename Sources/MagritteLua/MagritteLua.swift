@@ -100,7 +100,7 @@ public final class MagritteLua {
         var initrd: String?
         var echo = false
         if !call.isNoneOrNil(1) {
-            try call.checkTable(1)
+            try call.options(1, "magritte.machine", ["ram", "tlb", "append", "image", "initrd", "echo"])
             switch call.field(1, "ram") {
             case .none: break
             case .integer(let n):
