@@ -632,7 +632,9 @@ final class Hook {
     let isBreakpoint: Bool
     var enabled = true
     var hits = 0
-    let description: String
+    var description: String
+    /// For a hook on one guest of a VMM (`g:break_at`, `g:on`, ...): that guest's index.
+    var guestIndex: Int?
 
     init(kind: HookKind, function: Int32?, isBreakpoint: Bool, description: String) {
         self.kind = kind
