@@ -101,16 +101,7 @@ extension MagritteLua {
             }
             let options = try lectureOptions(v, call, 4, "svg")
             let rows = wanted.map { flows(v, $0, guest: options.guest, bare: options.bare) }.filter { !$0.isEmpty }
-            let svg = SequenceDiagram.svg(rows: rows)
-            guard let path = try call.optionalString(3) else {
-                lua.push(svg)
-                return 1
-            }
-            guard let file = fopen(path, "w") else { throw LuaError("svg: cannot write \(path)") }
-            let ok = fputs(svg, file) >= 0
-            guard fclose(file) == 0, ok else { throw LuaError("svg: cannot write \(path)") }
-            lua.push(rows.count)
-            return 1
+            return try pushOrWrite(SequenceDiagram.svg(rows: rows), to: try call.optionalString(3), "svg", count: rows.count)
         }
     }
 }

@@ -55,6 +55,8 @@ final class LuaVMM: HookOwner {
     /// Registry reference of a table with weak values: guest index → its userdata, so that a
     /// guest is always the same Lua value (`runnable[1] == a` in a policy).
     var guestCache: Int32 = LUA_NOREF
+    /// The slices of this VMM's runs, for `vmm:timeline`.
+    var timeline: Timeline!
 
     init(_ vmm: VMM, api: MagritteLua) {
         self.vmm = vmm
@@ -68,6 +70,7 @@ final class LuaVMM: HookOwner {
         lua_setmetatable(L, -2)
         guestCache = luaL_ref(L, mg_registryindex())
         vmm.onConsoleLine = { [unowned(unsafe) self] g, line in self.consoleLine(g, line) }
+        timeline = Timeline(vmm)
     }
 
     deinit {
@@ -78,6 +81,7 @@ final class LuaVMM: HookOwner {
         vmm.trace.listener = nil
         vmm.policy = nil
         vmm.onConsoleLine = nil
+        vmm.onSliceEnd = nil
         // Lua collects userdata before it closes the state, so the registry is still there.
         for h in hooks.values { if let ref = h.function { luaL_unref(L, mg_registryindex(), ref) } }
         if let policyRef { luaL_unref(L, mg_registryindex(), policyRef) }
@@ -686,11 +690,27 @@ extension MagritteLua {
             }
             return 1
         }
+        c.method("timeline") { [unowned self] v, call in
+            try pushOrWrite(v.timeline.svg(), to: try call.optionalString(2), "timeline", count: v.timeline.slices.count)
+        }
         c.method("tlb") { [unowned self] v, call in
             let n = v.vmm.cpu.configuration.tlbEntries
             return try pushTLB(v, count: n, call) { v.vmm.cpu.tlbEntry($0) }
         }
         defineGuest()
+    }
+
+    /// A picture's text: pushed, or written to `path` with `count` (what it drew) pushed.
+    func pushOrWrite(_ text: String, to path: String?, _ what: String, count: Int) throws -> Int32 {
+        guard let path else {
+            lua.push(text)
+            return 1
+        }
+        guard let file = fopen(path, "w") else { throw LuaError("\(what): cannot write \(path)") }
+        let ok = fputs(text, file) >= 0
+        guard fclose(file) == 0, ok else { throw LuaError("\(what): cannot write \(path)") }
+        lua.push(count)
+        return 1
     }
 
     /// `tlb([i])`: entry `i` or all of them, as `cpu:tlb` shows them.
