@@ -691,7 +691,10 @@ extension MagritteLua {
             return 1
         }
         c.method("timeline") { [unowned self] v, call in
-            try pushOrWrite(v.timeline.svg(), to: try call.optionalString(2), "timeline", count: v.timeline.slices.count)
+            // Only an .svg path: a stray argument (a number, a word) must not make a file.
+            let path = try call.optionalString(2)
+            if let path, !path.hasSuffix(".svg") { throw LuaError("timeline: the path must end in .svg (got \"\(path)\")") }
+            return try pushOrWrite(v.timeline.svg(), to: path, "timeline", count: v.timeline.slices.count)
         }
         c.method("tlb") { [unowned self] v, call in
             let n = v.vmm.cpu.configuration.tlbEntries

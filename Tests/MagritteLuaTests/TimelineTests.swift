@@ -89,9 +89,10 @@ import Testing
         let out = try m.lua.run("""
             local vmm = magritte.vmm{ram = "16M"}
             local ok, err = pcall(vmm.timeline, vmm, "/nonexistent/dir/t.svg")
-            return vmm:timeline():match("^<svg") ~= nil, err
+            local ok2, err2 = pcall(vmm.timeline, vmm, 5)
+            return vmm:timeline():match("^<svg") ~= nil, err, err2
             """, name: "=test")
-        #expect(out == ["true", "timeline: cannot write /nonexistent/dir/t.svg"])
+        #expect(out == ["true", "timeline: cannot write /nonexistent/dir/t.svg", "timeline: the path must end in .svg (got \"5\")"])
         #expect(try Lanes.parse(try m.lua.run("return magritte.vmm{ram = '16M'}:timeline()")[0]).order.isEmpty)
     }
 
