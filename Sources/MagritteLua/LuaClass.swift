@@ -50,8 +50,9 @@ public final class LuaClass<T: AnyObject> {
         if mg_rawgetregistry(L, name) == LUA_TTABLE {
             lua_pushstring(L, "__name")
             lua_rawget(L, -2)
-            let ours = lua.string(at: -1) == name
-            mg_pop(L, 1)
+            lua.push(name)
+            let ours = lua_rawequal(L, -1, -2) != 0  // interned strings: a pointer compare
+            mg_pop(L, 2)
             if ours { return }
         }
         mg_pop(L, 1)
