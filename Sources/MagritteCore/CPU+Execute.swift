@@ -319,7 +319,7 @@ extension CPU {
                 if batchBreak { break loop }
             case .ll:
                 let va = r[rs] &+ imm
-                guard let v = loadWord(va, pc: cur, delay: inSlot) else { reload(); break loop }
+                sync(); guard let v = loadWord(va, pc: cur, delay: inSlot) else { reload(); break loop }
                 r[rd] = v
                 llBit = true
                 llVirtual = va
@@ -408,7 +408,7 @@ extension CPU {
                 }
                 switch d.op {
                 case .mfc0: r[rd] = readCP0(Int(imm & 31), Int(imm >> 5), now: now())
-                case .mtc0: writeCP0(Int(imm & 31), Int(imm >> 5), r[rt], now: now(), pc: cur)
+                case .mtc0: sync(); writeCP0(Int(imm & 31), Int(imm >> 5), r[rt], now: now(), pc: cur)
                 case .di, .ei:
                     r[rd] = cp0.status
                     if d.op == .di { cp0.status &= ~StatusBits.ie } else { cp0.status |= StatusBits.ie }

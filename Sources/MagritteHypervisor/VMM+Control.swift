@@ -128,10 +128,37 @@ extension VMM {
         return ((0..<32).map { cpu.gpr($0) }, cpu.hi, cpu.lo, cpu.pc)
     }
 
+    /// The instructions `g` has retired, exact also inside a run (its statistics are brought up
+    /// to date at the end of each quantum).
+    public func retiredInstructions(of g: Guest) -> UInt64 {
+        let s = g.statistics.kernelInstructions &+ g.statistics.userInstructions
+        return current === g ? s &+ (cpu.retiredInstructions &- g.modeMark) : s
+    }
+
     /// Reads `size` bytes (1, 2, 4) at guest-virtual `va` through the guest's own translation
     /// (kseg0/kseg1 unmapped, the rest through its virtual TLB), without side effects; nil when the
     /// guest has no valid mapping there or the address is not its RAM.
     public func readGuestMemory(_ g: Guest, virtual va: UInt32, size: Int) -> UInt32? {
         readGuest(g, va, size: size)
+    }
+
+    /// Writes `size` bytes (1, 2, 4) at guest-virtual `va` through the guest's own translation
+    /// (a mapped page must be dirty, i.e. writable, as for the guest's stores); false when the
+    /// guest has no writable mapping there or the address is not its RAM.
+    public func writeGuestMemory(_ g: Guest, virtual va: UInt32, size: Int, value: UInt32) -> Bool {
+        guard let gpa = guestPhysical(g, va, store: true) else { return false }
+        return writeGuestMemory(g, physical: gpa, size: size, value: value)
+    }
+
+    /// Reads `size` bytes at guest-physical `gpa` (the guest's RAM only, no device); nil outside it.
+    public func readGuestMemory(_ g: Guest, physical gpa: UInt32, size: Int) -> UInt32? {
+        guard let ma = g.machineAddress(gpa), gpa &+ UInt32(size) <= UInt32(g.ramSize) else { return nil }
+        return cpu.readPhysical(ma, size: size)
+    }
+
+    /// Writes `size` bytes at guest-physical `gpa` (the guest's RAM only); false outside it.
+    public func writeGuestMemory(_ g: Guest, physical gpa: UInt32, size: Int, value: UInt32) -> Bool {
+        guard let ma = g.machineAddress(gpa), gpa &+ UInt32(size) <= UInt32(g.ramSize) else { return false }
+        return cpu.writePhysical(ma, size: size, value: value)
     }
 }

@@ -101,6 +101,36 @@ public struct LuaCall {
         guard mg_istable(L, i) != 0 else { throw argError(i, "table") }
     }
 
+    /// Checks that argument `i` is an options table whose keys are all among `valid`: a
+    /// misspelt key (`m:run{step = 10}`) is an error naming the valid ones, not an option
+    /// silently ignored. `what` names the call in the message ("run", "magritte.machine").
+    /// The walk is raw (`lua_next`), so a metatable on the table cannot raise through Swift.
+    public func options(_ i: Int32, _ what: String, _ valid: [String]) throws {
+        try checkTable(i)
+        let t = lua_absindex(L, i)
+        let base = lua_gettop(L)
+        defer { lua_settop(L, base) }
+        lua_pushnil(L)
+        while lua_next(L, t) != 0 {
+            let key = lua_type(L, -2) == LUA_TSTRING ? state.string(at: -2) : nil
+            if let key, valid.contains(key) {
+                mg_pop(L, 1)
+                continue
+            }
+            // Not the key itself on the stack for `describe` (tostring may convert it in place).
+            lua_pushvalue(L, -2)
+            let shown = key.map { "'\($0)'" } ?? "[\(state.describe(at: -1))]"
+            throw LuaError("\(what): unknown option \(shown) (valid options: \(valid.sorted().joined(separator: ", ")))")
+        }
+    }
+
+    /// Pushes field `name` of the table at `i` without metamethods (rawget cannot raise).
+    public func pushRawField(_ i: Int32, _ name: String) {
+        let t = lua_absindex(L, i)
+        state.push(name)
+        lua_rawget(L, t)
+    }
+
     /// A field of the table at `i` without metamethods (rawget cannot raise).
     public func field(_ i: Int32, _ name: String) -> LuaFieldValue {
         let t = lua_absindex(L, i)

@@ -3,9 +3,16 @@ import CMagritteLua
 /// A Swift class exposed to Lua as userdata: one metatable per type with methods, readable and
 /// writable fields, `__tostring` and `__gc` (which releases the Swift object).
 ///
-/// The userdata holds a retained `Unmanaged` reference. `__index` looks the key up in the
-/// methods table first, then asks the field getter; `__newindex` calls the field setter. Unknown
-/// keys are errors that name the type and the key, so a typo does not silently read nil.
+/// The userdata is an `mg_box`: a tag and a retained `Unmanaged` reference. `__index` looks the
+/// key up in the methods table first, then asks the field getter; `__newindex` calls the field
+/// setter. Unknown keys are errors that name the type and the key, so a typo does not silently
+/// read nil.
+///
+/// Scripts can reach everything through the `debug` library (the registry, metatables,
+/// upvalues), so nothing here trusts Lua-side state: an object is taken from a userdata only if
+/// it carries the object tag and the metatable now registered for the class, and is then cast
+/// to `T` (`object`); metatables are read and written raw, and one a script replaced in the
+/// registry is made again; `__gc` (in C) releases once and nils the reference.
 public final class LuaClass<T: AnyObject> {
     public typealias Method = (T, LuaCall) throws -> Int32
     public typealias Getter = (T, LuaState) throws -> Void
@@ -36,10 +43,20 @@ public final class LuaClass<T: AnyObject> {
     /// All keys a completer may offer.
     public var keys: [String] { Array(methods.keys) + Array(getters.keys) }
 
-    /// Creates the metatable in `lua` (once per state).
-    func install(in lua: LuaState) {
+    /// Pushes the class's metatable, creating it in `lua` the first time (and again if a script
+    /// put something else under its name in the registry).
+    func pushMetatable(in lua: LuaState) {
         let L = lua.L
-        guard luaL_newmetatable(L, name) != 0 else { mg_pop(L, 1); return }
+        if mg_rawgetregistry(L, name) == LUA_TTABLE {
+            lua_pushstring(L, "__name")
+            lua_rawget(L, -2)
+            lua.push(name)
+            let ours = lua_rawequal(L, -1, -2) != 0  // interned strings: a pointer compare
+            mg_pop(L, 2)
+            if ours { return }
+        }
+        mg_pop(L, 1)
+        lua_createtable(L, 0, 8)
         // methods table
         lua_createtable(L, 0, Int32(methods.count))
         for (key, body) in methods {
@@ -63,40 +80,35 @@ public final class LuaClass<T: AnyObject> {
             return 1
         })
         lua_setfield(L, -2, "__tostring")
-        lua_pushcclosure(L, { L in
-            let ud = lua_touserdata(L!, 1)!
-            let p = ud.load(as: UnsafeMutableRawPointer?.self)
-            if let p {
-                Unmanaged<AnyObject>.fromOpaque(p).release()
-                ud.storeBytes(of: nil, as: UnsafeMutableRawPointer?.self)
-            }
-            return 0
-        }, 0)
+        mg_pushgc(L, mg_objecttag())
         lua_setfield(L, -2, "__gc")
         lua.push(name)
         lua_setfield(L, -2, "__name")
-        mg_pop(L, 1)
+        lua_pushvalue(L, -1)
+        mg_rawsetregistry(L, name)
     }
 
     /// Pushes `object` as a new userdata of this class.
     public func push(_ object: T, in lua: LuaState) {
-        install(in: lua)
-        let ud = mg_newuserdata(lua.L, MemoryLayout<UnsafeMutableRawPointer>.size)!
-        ud.storeBytes(of: Unmanaged<AnyObject>.passRetained(object).toOpaque(), as: UnsafeMutableRawPointer?.self)
-        _ = mg_getmetatable_named(lua.L, name)
+        mg_pushbox(lua.L, mg_objecttag(), Unmanaged<AnyObject>.passRetained(object).toOpaque())
+        pushMetatable(in: lua)
         lua_setmetatable(lua.L, -2)
     }
 
     /// The object at argument `i`, or an error naming the expected type (and `hint`).
     public func check(_ call: LuaCall, _ i: Int32, hint: String? = nil) throws -> T {
         if let obj = object(call.L, i) { return obj }
-        let got = i > call.count ? "no value" : call.state.typeName(at: i)
+        var got = i > call.count ? "no value" : call.state.typeName(at: i)
+        if let box = mg_tobox(call.L, i, mg_objecttag()) {
+            got = box.pointee.object == nil ? "a Magritte value released by its __gc"
+                : mg_hasmetatable(call.L, i, name) == 0 ? "a Magritte value of another class, or one whose metatable was replaced" : got
+        }
         throw LuaError("\(call.argument(i)) (\(name) expected, got \(got)\(hint.map { "; \($0)" } ?? ""))")
     }
 
+    /// The object of the userdata at `i` if it is a live one of this class (never raises).
     func object(_ L: OpaquePointer, _ i: Int32) -> T? {
-        guard let ud = luaL_testudata(L, i, name) else { return nil }
-        guard let p = ud.load(as: UnsafeMutableRawPointer?.self) else { return nil }
+        guard let box = mg_tobox(L, i, mg_objecttag()), let p = box.pointee.object, mg_hasmetatable(L, i, name) != 0 else { return nil }
         return Unmanaged<AnyObject>.fromOpaque(p).takeUnretainedValue() as? T
     }
 
@@ -106,11 +118,17 @@ public final class LuaClass<T: AnyObject> {
         let obj = try check(call, 1)
         let L = call.L
         if lua_type(L, 2) == LUA_TSTRING, let key = call.state.string(at: 2) {
-            _ = mg_getmetatable_named(L, name)
-            lua_getfield(L, -1, "__methods")
-            lua_getfield(L, -1, key)
-            if !(mg_isnil(L, -1) != 0) { return 1 }
-            mg_pop(L, 3)
+            // Raw: a script may have given these tables metatables of its own.
+            _ = mg_rawgetregistry(L, name)
+            lua_pushstring(L, "__methods")
+            lua_rawget(L, -2)
+            if lua_type(L, -1) == LUA_TTABLE {
+                call.state.push(key)
+                lua_rawget(L, -2)
+                if !(mg_isnil(L, -1) != 0) { return 1 }
+                mg_pop(L, 1)
+            }
+            mg_pop(L, 2)
             if let get = getters[key] {
                 try get(obj, call.state)
                 return 1

@@ -31,6 +31,8 @@ final class LuaMachine: HookOwner {
     var undelivered: [UInt8] = []
     var echo = false
     var outputPattern: String?
+    /// Where the current (unfinished) line of `sinceRun` starts: `until_output` is tried on it.
+    var lineStart = 0
 
     // Hooks by id, and the enabled ones by kind (in id order).
     var hooks: [Int: Hook] = [:]
@@ -97,12 +99,11 @@ final class LuaMachine: HookOwner {
         for h in hooks.values { if let ref = h.function { luaL_unref(L, mg_registryindex(), ref) } }
     }
 
-    /// The retired-instruction counter, safe to read inside a run. The core's
-    /// `retiredInstructions` (cycles - idle - faulted) can underflow there: the CPU adds a
-    /// batch's instructions to `cycles` only when the batch ends, but counts a faulted
-    /// instruction at once. Inside a run this is the count at the start of the current batch.
+    /// The retired-instruction counter, exact inside a run too: the CPU publishes its position
+    /// in the batch (`currentCycles`) before every call out of its loop, the `ll` and `mtc0`
+    /// paths included. (Guarded all the same: a faulted instruction is counted at once.)
     var retired: UInt64 {
-        let executed = cpu.cycles &- cpu.idleCycles
+        let executed = cpu.currentCycles &- cpu.idleCycles
         return executed >= cpu.faultedInstructions ? executed - cpu.faultedInstructions : 0
     }
 
@@ -116,21 +117,29 @@ final class LuaMachine: HookOwner {
             undelivered.append(byte)
             if byte == 10 { deliverOutput() }
         }
-        // Match after every byte (prompts have no newline) while the output is small; past
-        // 64 KiB only at line ends, to keep the cost linear.
-        if let pattern = outputPattern, byte == 10 || sinceRun.count < 65536 {
-            if matches(pattern) {
+        // Tried on the current line (its newline included once it comes), after every byte
+        // so that prompts without a newline match; a line past 4 KiB only at its end. Each
+        // byte costs at most one match over one line, however long the output grows.
+        if let pattern = outputPattern {
+            if byte == 10 || sinceRun.count - lineStart <= Self.partialLineLimit, matches(pattern) {
                 outputPattern = nil
                 stop(reason: "output", info: ["pattern": .string(pattern)])
             }
+            if byte == 10 { lineStart = sinceRun.count }
         }
     }
 
-    /// Whether the output of this run matches a Lua pattern (string.find under pcall).
+    /// The longest unfinished line `until_output` is tried on after every byte.
+    static let partialLineLimit = 4096
+
+    /// Whether the current line of this run's output matches a Lua pattern (string.find under
+    /// pcall).
     func matches(_ pattern: String) -> Bool {
         find(pattern) {
             sinceRun.withUnsafeBufferPointer { b in
-                b.withMemoryRebound(to: CChar.self) { c in _ = lua_pushlstring(L, c.baseAddress, c.count) }
+                b.withMemoryRebound(to: CChar.self) { c in
+                    _ = lua_pushlstring(L, c.baseAddress.map { $0 + lineStart }, c.count - lineStart)
+                }
             }
         }
     }
@@ -158,6 +167,7 @@ final class LuaMachine: HookOwner {
         pendingError = nil
         interrupted = false
         sinceRun.removeAll()
+        lineStart = 0
         outputPattern = pattern
         if let pattern, matches(pattern) { return ("output", ["pattern": .string(pattern)]) }
         if let e = pendingError {
@@ -471,14 +481,12 @@ extension HookOwner {
     func find(_ pattern: String, pushSubject: () -> Void) -> Bool {
         let base = lua_gettop(L)
         defer { lua_settop(L, base) }
-        lua_getglobal(L, "string")
-        lua_getfield(L, -1, "find")
+        let handler = callbackHandler()
         pushSubject()
         lua.push(pattern)
-        do {
-            try lua.pcall(nargs: 2, nresults: 1)
-        } catch {
-            fail(LuaError("bad output pattern: \(error.message)"))
+        // string.find is looked up inside the protected call (a script may have replaced it).
+        if mg_pfind(L, handler) != LUA_OK {
+            fail(LuaError("bad output pattern: \(lua.string(at: -1) ?? "(error object is not a string)")"))
             return false
         }
         return mg_isnil(L, -1) == 0
@@ -624,7 +632,9 @@ final class Hook {
     let isBreakpoint: Bool
     var enabled = true
     var hits = 0
-    let description: String
+    var description: String
+    /// For a hook on one guest of a VMM (`g:break_at`, `g:on`, ...): that guest's index.
+    var guestIndex: Int?
 
     init(kind: HookKind, function: Int32?, isBreakpoint: Bool, description: String) {
         self.kind = kind

@@ -25,23 +25,12 @@ public final class LuaState {
         guard let L = luaL_newstate() else { fatalError("Lua could not allocate its state") }
         self.L = L
         main = L
+        mg_setswift({ L, box in callSwiftFunction(L!, box!) }, { object in Unmanaged<AnyObject>.fromOpaque(object!).release() })
         luaL_openlibs(L)
-        // Remember the Swift object for callbacks that only get the lua_State.
-        lua_pushlightuserdata(L, Unmanaged.passUnretained(self).toOpaque())
-        lua_setfield(L, mg_registryindex(), LuaState.selfKey)
+        mg_textonly(L)
     }
 
     deinit { lua_close(main) }
-
-    static let selfKey = "magritte.state"
-
-    /// The `LuaState` owning `L`.
-    static func from(_ L: OpaquePointer) -> LuaState {
-        lua_getfield(L, mg_registryindex(), selfKey)
-        let p = lua_touserdata(L, -1)!
-        mg_pop(L, 1)
-        return Unmanaged<LuaState>.fromOpaque(p).takeUnretainedValue()
-    }
 
     public var top: Int32 {
         get { lua_gettop(L) }
@@ -99,7 +88,11 @@ public final class LuaState {
             push(a)
             lua_rawseti(L, -2, lua_Integer(i + 1))
         }
-        lua_setglobal(L, "arg")
+        if mg_psetglobal(L, "arg") != LUA_OK {
+            let message = string(at: -1) ?? "cannot set arg"
+            mg_pop(L, 1)
+            throw LuaError(message)
+        }
         let base = top
         if luaL_loadfilex(L, path, "t") != LUA_OK {
             let message = string(at: -1) ?? "cannot load \(path)"
@@ -132,9 +125,7 @@ public final class LuaState {
     /// Runs under `lua_pcall`, since a `__tostring` metamethod may raise an error.
     public func describe(at i: Int32) -> String {
         let index = lua_absindex(L, i)
-        lua_getglobal(L, "tostring")
-        lua_pushvalue(L, index)
-        if mg_pcall(L, 1, 1, 0) != LUA_OK {
+        if mg_ptostring(L, index) != LUA_OK {
             let message = string(at: -1) ?? "?"
             mg_pop(L, 1)
             return "(error in __tostring: \(message))"
@@ -150,25 +141,14 @@ public final class LuaState {
 
     /// Pushes a Swift function callable from Lua; `name` appears in its argument errors.
     public func push(function: @escaping LuaFunction, name: String? = nil) {
-        let box = Unmanaged.passRetained(FunctionBox(function, state: self, name: name))
-        let ud = mg_newuserdata(L, MemoryLayout<UnsafeRawPointer>.size)!
-        ud.storeBytes(of: box.toOpaque(), as: UnsafeMutableRawPointer.self)
-        if luaL_newmetatable(L, "magritte.function") != 0 {
-            lua_pushcclosure(L, { L in
-                let ud = lua_touserdata(L!, 1)!
-                Unmanaged<FunctionBox>.fromOpaque(ud.load(as: UnsafeMutableRawPointer.self)).release()
-                return 0
-            }, 0)
-            lua_setfield(L, -2, "__gc")
-        }
-        lua_setmetatable(L, -2)
-        mg_pushswiftclosure(L, { L in callSwiftFunction(L!) }, 1)
+        mg_pushswiftfunction(L, Unmanaged.passRetained(FunctionBox(function, state: self, name: name)).toOpaque())
     }
 
     /// Sets global `name` to a Swift function.
     public func register(_ name: String, _ function: @escaping LuaFunction) {
         push(function: function)
-        lua_setglobal(L, name)
+        // Protected: a script may have given _G a __newindex that raises.
+        if mg_psetglobal(L, name) != LUA_OK { mg_pop(L, 1) }
     }
 }
 
@@ -188,9 +168,10 @@ final class FunctionBox {
     }
 }
 
-private func callSwiftFunction(_ L: OpaquePointer) -> Int32 {
-    let ud = lua_touserdata(L, mg_upvalueindex(2))!
-    let box = Unmanaged<FunctionBox>.fromOpaque(ud.load(as: UnsafeMutableRawPointer.self)).takeUnretainedValue()
+/// The C trampoline's call into Swift: `pointer` is the FunctionBox of the closure's checked
+/// upvalue (only boxes carry the function tag the trampoline checks).
+private func callSwiftFunction(_ L: OpaquePointer, _ pointer: UnsafeMutableRawPointer) -> Int32 {
+    let box = Unmanaged<FunctionBox>.fromOpaque(pointer).takeUnretainedValue()
     let state = box.state
     let call = LuaCall(L: L, state: state, context: .function(box.name))
     // Work on the caller's thread (a coroutine's, perhaps) until the function returns.

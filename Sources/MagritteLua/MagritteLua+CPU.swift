@@ -52,18 +52,9 @@ extension MagritteLua {
             return 1
         }
         c.method("dump") { [unowned self] v, _ in
-            var s = ""
-            for row in 0..<8 {
-                for col in 0..<4 {
-                    let i = row * 4 + col
-                    let name = Names.gprs[i] + String(repeating: " ", count: 4 - Names.gprs[i].count)
-                    s += "\(name) \(hex(v.cpu.gpr(i)))  "
-                }
-                s += "\n"
-            }
-            s += "pc   \(hex(v.cpu.pc))  hi   \(hex(v.cpu.hi))  lo   \(hex(v.cpu.lo))  mode \(v.cpu.mode)\n"
-            s += "status \(hex(v.cpu.cp0.status))  cause \(hex(v.cpu.cause))  epc \(hex(v.cpu.cp0.epc))  badvaddr \(hex(v.cpu.cp0.badVAddr))"
-            lua.push(s)
+            let cpu = v.cpu
+            lua.push(registerDump(gprs: (0..<32).map { cpu.gpr($0) }, pc: cpu.pc, hi: cpu.hi, lo: cpu.lo, mode: cpu.mode,
+                                  status: cpu.cp0.status, cause: cpu.cause, epc: cpu.cp0.epc, badVAddr: cpu.cp0.badVAddr))
             return 1
         }
 
@@ -144,4 +135,21 @@ func cp0Index(_ call: LuaCall, _ k: Int32) throws -> (Int, Int) {
         throw LuaError("unknown CP0 register '\(name)' (e.g. status, cause, epc, badvaddr, entryhi, count, compare, ebase)")
     }
     return rs
+}
+
+/// The registers as `cpu:dump()` and `g:dump()` print them.
+func registerDump(gprs: [UInt32], pc: UInt32, hi: UInt32, lo: UInt32, mode: Mode, status: UInt32, cause: UInt32, epc: UInt32,
+                  badVAddr: UInt32) -> String {
+    var s = ""
+    for row in 0..<8 {
+        for col in 0..<4 {
+            let i = row * 4 + col
+            let name = Names.gprs[i] + String(repeating: " ", count: 4 - Names.gprs[i].count)
+            s += "\(name) \(hex(gprs[i]))  "
+        }
+        s += "\n"
+    }
+    s += "pc   \(hex(pc))  hi   \(hex(hi))  lo   \(hex(lo))  mode \(mode)\n"
+    s += "status \(hex(status))  cause \(hex(cause))  epc \(hex(epc))  badvaddr \(hex(badVAddr))"
+    return s
 }

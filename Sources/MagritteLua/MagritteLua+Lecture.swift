@@ -20,7 +20,7 @@ extension MagritteLua {
     /// The options table {guest =, bare =} at `i` (absent: any guest, with the bare flow).
     func lectureOptions(_ v: LuaVMM, _ call: LuaCall, _ i: Int32, _ what: String) throws -> (guest: Guest?, bare: Bool) {
         guard !call.isNoneOrNil(i) else { return (nil, true) }
-        try call.checkTable(i)
+        try call.options(i, what, ["guest", "bare"])
         var bare = true
         switch call.field(i, "bare") {
         case .none: break
@@ -28,7 +28,7 @@ extension MagritteLua {
         default: throw LuaError("\(what): bare must be true or false")
         }
         var guest: Guest?
-        lua_getfield(call.L, i, "guest")
+        call.pushRawField(i, "guest")
         defer { mg_pop(call.L, 1) }
         if mg_isnil(call.L, -1) == 0 { guest = try guestArgument(v, call, lua_gettop(call.L)) }
         return (guest, bare)
@@ -101,16 +101,7 @@ extension MagritteLua {
             }
             let options = try lectureOptions(v, call, 4, "svg")
             let rows = wanted.map { flows(v, $0, guest: options.guest, bare: options.bare) }.filter { !$0.isEmpty }
-            let svg = SequenceDiagram.svg(rows: rows)
-            guard let path = try call.optionalString(3) else {
-                lua.push(svg)
-                return 1
-            }
-            guard let file = fopen(path, "w") else { throw LuaError("svg: cannot write \(path)") }
-            let ok = fputs(svg, file) >= 0
-            guard fclose(file) == 0, ok else { throw LuaError("svg: cannot write \(path)") }
-            lua.push(rows.count)
-            return 1
+            return try pushOrWrite(SequenceDiagram.svg(rows: rows), to: try call.optionalString(3), "svg", count: rows.count)
         }
     }
 }

@@ -58,7 +58,7 @@ extension MagritteLua {
             if lua_type(call.L, 2) == LUA_TNUMBER {
                 steps = try self.steps(call.integer(2))
             } else if !call.isNoneOrNil(2) {
-                try call.checkTable(2)
+                try call.options(2, "run", ["steps", "until_output"])
                 switch call.field(2, "steps") {
                 case .none: break
                 case .integer(let n): steps = try self.steps(n)
@@ -91,42 +91,10 @@ extension MagritteLua {
 
         // Events and breakpoints
         c.method("on") { [unowned self] m, call in
-            let event = try call.string(2)
-            try call.checkFunction(3)
-            let kind: HookKind
-            var desc = "on \(event)"
-            switch event {
-            case "mode_change", "mode":
-                let (from, to) = try modeFilter(call, 4)
-                kind = .mode(from: from, to: to)
-            case "exception":
-                let code = try call.optionalString(4).map { try exceptionCode($0) }
-                if let code { desc += " \(code)" }
-                kind = .exception(code)
-            case "tlb_write": kind = .tlbWrite
-            case "output": kind = .output
-            case "poweroff": kind = .poweroff
-            case "instruction": kind = .instruction
-            case "memory":
-                guard !call.isNoneOrNil(4) else { throw LuaError("on('memory', fn, {address = a, size = n, access = 'rw'}) needs a range") }
-                try call.checkTable(4)
-                kind = try memoryKind(call, tableAt: 4)
-            default:
-                throw LuaError("unknown event '\(event)' (mode_change, exception, tlb_write, output, poweroff, instruction, memory)")
-            }
-            return pushHook(m, Hook(kind: kind, function: ref(call, 3), isBreakpoint: false, description: desc))
+            pushHook(m, try eventHook(call, events: Self.machineEvents))
         }
-        c.method("break_at") { [unowned self] m, call in
-            let pc = try call.word(2, "address")
-            let cond = try optionalFunction(call, 3)
-            return pushHook(m, Hook(kind: .pc(pc), function: cond, isBreakpoint: true, description: "break at 0x\(hex(pc))"))
-        }
-        c.method("break_on_mode") { [unowned self] m, call in
-            let (from, to) = try modeFilter(call, 2)
-            let cond = try optionalFunction(call, 4)
-            let desc = "break on mode change \(from.map { "\($0)" } ?? "any") -> \(to.map { "\($0)" } ?? "any")"
-            return pushHook(m, Hook(kind: .mode(from: from, to: to), function: cond, isBreakpoint: true, description: desc))
-        }
+        c.method("break_at") { [unowned self] m, call in pushHook(m, try breakAtHook(call)) }
+        c.method("break_on_mode") { [unowned self] m, call in pushHook(m, try breakOnModeHook(call)) }
         c.method("break_on_exception") { [unowned self] m, call in
             let code = try call.optionalString(2).map { try exceptionCode($0) }
             let cond = try optionalFunction(call, 3)
@@ -137,17 +105,7 @@ extension MagritteLua {
             let cond = try optionalFunction(call, 2)
             return pushHook(m, Hook(kind: .tlbWrite, function: cond, isBreakpoint: true, description: "break on TLB write"))
         }
-        c.method("watch") { [unowned self] m, call in
-            let address = try call.word(2, "address")
-            let size = try call.optionalInteger(3) ?? 4
-            guard size >= 1 && size <= 0x1_0000_0000 - Int64(address) else { throw LuaError("watch: size must be at least 1 and stay below 4 GiB") }
-            let access = try call.optionalString(4) ?? "rw"
-            guard ["r", "w", "rw", "wr"].contains(access) else { throw LuaError("watch: access must be \"r\", \"w\" or \"rw\"") }
-            let cond = try optionalFunction(call, 5)
-            let range = address...(address &+ UInt32(size - 1))
-            return pushHook(m, Hook(kind: .memory(range, reads: access.contains("r"), writes: access.contains("w")), function: cond,
-                                    isBreakpoint: true, description: "watch \(access) 0x\(hex(address)) +\(size)"))
-        }
+        c.method("watch") { [unowned self] m, call in pushHook(m, try watchHook(call)) }
         c.method("hooks") { [unowned self] m, _ in
             let L = lua.L
             lua_createtable(L, Int32(m.hooks.count), 0)
@@ -188,7 +146,7 @@ extension MagritteLua {
 
         // Trace and inspection
         c.method("trace") { [unowned self] m, call in
-            let n = try call.optionalInteger(2).map { max(0, Int($0)) } ?? 20
+            let n = try call.optionalInteger(2).map { try count($0, "trace", "the number of events", upTo: m.trace.capacity) } ?? 20
             let items = m.trace.ordered.suffix(n)
             let L = lua.L
             lua_createtable(L, Int32(items.count), 0)
@@ -201,9 +159,9 @@ extension MagritteLua {
         }
         c.method("trace_instructions") { [unowned self] m, call in
             if lua_type(call.L, 2) == LUA_TNUMBER {
-                let n = try call.integer(2)
+                let n = try count(call.integer(2), "trace_instructions", "the number of instructions", upTo: 1 << 20)
                 m.instructionTrace.free()
-                m.instructionTrace = FixedRing(capacity: n > 0 ? Int(min(n, 1 << 20)) : 1)
+                m.instructionTrace = FixedRing(capacity: max(n, 1))
                 m.tracingInstructions = n > 0
                 m.hooksChanged()
                 return 0
@@ -218,10 +176,8 @@ extension MagritteLua {
             return 1
         }
         c.method("disasm") { [unowned self] m, call in
-            let start = try call.optionalWord(2, "address") ?? m.cpu.pc
-            let count = try call.optionalInteger(3) ?? 8
-            guard (1...100_000).contains(count) else { throw LuaError("disasm: count must be 1..100000") }
-            lua.push(disassemble(m, from: start, count: Int(count)))
+            let (start, count) = try disasmArguments(call, pc: m.cpu.pc)
+            lua.push(disassemble(m, from: start, count: count))
             return 1
         }
         c.method("symbol") { [unowned self] m, call in
@@ -237,12 +193,77 @@ extension MagritteLua {
         }
     }
 
+    static let machineEvents = ["mode_change", "exception", "tlb_write", "output", "poweroff", "instruction", "memory"]
+
+    /// The hook of `on(event, fn, ...)` for one of `events` (a machine's, or a guest's few).
+    func eventHook(_ call: LuaCall, events: [String]) throws -> Hook {
+        let event = try call.string(2)
+        try call.checkFunction(3)
+        guard events.contains(event) || event == "mode" && events.contains("mode_change") else {
+            throw LuaError("unknown event '\(event)' (\(events.joined(separator: ", ")))")
+        }
+        let kind: HookKind
+        var desc = "on \(event)"
+        switch event {
+        case "mode_change", "mode":
+            let (from, to) = try modeFilter(call, 4)
+            kind = .mode(from: from, to: to)
+        case "exception":
+            let code = try call.optionalString(4).map { try exceptionCode($0) }
+            if let code { desc += " \(code)" }
+            kind = .exception(code)
+        case "tlb_write": kind = .tlbWrite
+        case "output": kind = .output
+        case "poweroff": kind = .poweroff
+        case "instruction": kind = .instruction
+        default:
+            guard !call.isNoneOrNil(4) else { throw LuaError("on('memory', fn, {address = a, size = n, access = 'rw'}) needs a range") }
+            kind = try memoryKind(call, tableAt: 4)
+        }
+        return Hook(kind: kind, function: ref(call, 3), isBreakpoint: false, description: desc)
+    }
+
+    /// `break_at(pc [, condition])`
+    func breakAtHook(_ call: LuaCall) throws -> Hook {
+        let pc = try call.word(2, "address")
+        let cond = try optionalFunction(call, 3)
+        return Hook(kind: .pc(pc), function: cond, isBreakpoint: true, description: "break at 0x\(hex(pc))")
+    }
+
+    /// `break_on_mode([from [, to [, condition]]])`
+    func breakOnModeHook(_ call: LuaCall) throws -> Hook {
+        let (from, to) = try modeFilter(call, 2)
+        let cond = try optionalFunction(call, 4)
+        let desc = "break on mode change \(from.map { "\($0)" } ?? "any") -> \(to.map { "\($0)" } ?? "any")"
+        return Hook(kind: .mode(from: from, to: to), function: cond, isBreakpoint: true, description: desc)
+    }
+
+    /// `watch(address [, size = 4 [, access = "rw" [, condition]]])`
+    func watchHook(_ call: LuaCall) throws -> Hook {
+        let address = try call.word(2, "address")
+        let size = try call.optionalInteger(3) ?? 4
+        guard size >= 1 && size <= 0x1_0000_0000 - Int64(address) else { throw LuaError("watch: size must be at least 1 and stay below 4 GiB") }
+        let access = try call.optionalString(4) ?? "rw"
+        guard ["r", "w", "rw", "wr"].contains(access) else { throw LuaError("watch: access must be \"r\", \"w\" or \"rw\"") }
+        let cond = try optionalFunction(call, 5)
+        let range = address...(address &+ UInt32(size - 1))
+        return Hook(kind: .memory(range, reads: access.contains("r"), writes: access.contains("w")), function: cond,
+                    isBreakpoint: true, description: "watch \(access) 0x\(hex(address)) +\(size)")
+    }
+
     /// A machine can run once it has an image, or once a script has moved pc off the reset
     /// vector (code it wrote itself).
     func checkRunnable(_ m: LuaMachine, _ what: String) throws {
         guard m.board.image != nil || m.cpu.pc != 0xBFC0_0000 else {
             throw LuaError("\(what): no image loaded (use m:load(path) or magritte.machine{image = path})")
         }
+    }
+
+    /// A count argument that must lie in 0...`limit` (a negative or huge one is a mistake, not
+    /// a request to clamp).
+    func count(_ n: Int64, _ what: String, _ noun: String, upTo limit: Int) throws -> Int {
+        guard n >= 0 && n <= limit else { throw LuaError("\(what): \(noun) must be 0..\(limit) (got \(n))") }
+        return Int(n)
     }
 
     func steps(_ n: Int64) throws -> UInt64 {
@@ -267,6 +288,7 @@ extension MagritteLua {
     }
 
     func memoryKind(_ call: LuaCall, tableAt i: Int32) throws -> HookKind {
+        try call.options(i, "on('memory')", ["address", "size", "access"])
         guard case .integer(let a) = call.field(i, "address"), a >= 0, a <= 0xFFFF_FFFF else {
             throw LuaError("memory range needs address = <32-bit address>")
         }
@@ -320,26 +342,42 @@ extension MagritteLua {
         }
     }
 
+    /// `disasm([address = pc [, count = 8]])`'s arguments.
+    func disasmArguments(_ call: LuaCall, pc: UInt32) throws -> (UInt32, Int) {
+        let start = try call.optionalWord(2, "address") ?? pc
+        let count = try call.optionalInteger(3) ?? 8
+        guard (1...100_000).contains(count) else { throw LuaError("disasm: count must be 1..100000") }
+        return (start, Int(count))
+    }
+
     func disassemble(_ m: LuaMachine, from start: UInt32, count: Int) -> String {
+        disassemble(image: m.board.image, pc: m.cpu.pc, from: start, count: count) { a in
+            // Through the current translation; kseg0/kseg1 code also from user mode (a
+            // disassembly of the kernel is wanted whatever mode the CPU is in).
+            let unmapped = a >= 0x8000_0000 && a < 0xC000_0000
+            return m.cpu.readVirtual(a, size: 4) ?? (unmapped ? m.cpu.readPhysical(a & 0x1FFF_FFFF, size: 4) : nil)
+        }
+    }
+
+    /// `count` instructions from `start` as `read` finds them, with the symbols of `image` and
+    /// "=>" at `pc` (a machine's `m:disasm` and a guest's `g:disasm`).
+    func disassemble(image: ELFImage?, pc: UInt32, from start: UInt32, count: Int, read: (UInt32) -> UInt32?) -> String {
         var out = ""
         var names: [UInt32: String] = [:]
         var ranks: [UInt32: Int] = [:]
-        for s in m.board.image?.symbols ?? [] where !s.name.isEmpty && rank(s) >= ranks[s.address, default: -1] {
+        for s in image?.symbols ?? [] where !s.name.isEmpty && rank(s) >= ranks[s.address, default: -1] {
             names[s.address] = s.name
             ranks[s.address] = rank(s)
         }
         for i in 0..<count {
             let a = start &+ UInt32(4 * i)
             if let n = names[a] { out += "\(hex(a)) <\(n)>:\n" }
-            let marker = a == m.cpu.pc ? "=>" : "  "
-            // Through the current translation; kseg0/kseg1 code also from user mode (a
-            // disassembly of the kernel is wanted whatever mode the CPU is in).
-            let unmapped = a >= 0x8000_0000 && a < 0xC000_0000
-            guard let w = m.cpu.readVirtual(a, size: 4) ?? (unmapped ? m.cpu.readPhysical(a & 0x1FFF_FFFF, size: 4) : nil) else {
+            let marker = a == pc ? "=>" : "  "
+            guard let w = read(a) else {
                 out += "\(marker) \(hex(a)):  (not mapped)\n"
                 continue
             }
-            let text = Disassembler.text(word: w, pc: a) { t in self.symbolize(m, t) }
+            let text = Disassembler.text(word: w, pc: a) { t in self.symbolize(image, t) }
             out += "\(marker) \(hex(a)):  \(hex(w))  \(text)\n"
         }
         return out

@@ -6,7 +6,7 @@ extension MagritteLua {
 
     func defineMemory() {
         let c = memoryClass
-        c.description { v in v.physical ? "magritte.memory(physical)" : "magritte.memory(virtual)" }
+        c.description { v in "magritte.memory(\(v.owner.isEmpty ? "" : v.owner + ", ")\(v.space))" }
         for (name, size) in [("read8", 1), ("read16", 2), ("read32", 4)] {
             c.method(name) { v, call in
                 let a = try call.word(2, "address")
@@ -91,17 +91,11 @@ extension MagritteLua {
     }
 }
 
-private func read(_ v: MemoryView, _ a: UInt32, _ size: Int) throws -> UInt32 {
-    let value = v.physical ? v.machine.cpu.readPhysical(a, size: size) : v.machine.cpu.readVirtual(a, size: size)
-    guard let value else {
-        throw LuaError("\(v.physical ? "physical" : "virtual") address 0x\(hex(a)) cannot be read (\(v.physical ? "nothing answers there" : "not mapped in the current mode"))")
-    }
+func read(_ v: MemoryView, _ a: UInt32, _ size: Int) throws -> UInt32 {
+    guard let value = v.read(a, size) else { throw LuaError("\(v.space) address 0x\(hex(a)) cannot be read (\(v.unreadable))") }
     return value
 }
 
 private func write(_ v: MemoryView, _ a: UInt32, _ size: Int, _ value: UInt32) throws {
-    let ok = v.physical ? v.machine.cpu.writePhysical(a, size: size, value: value) : v.machine.cpu.writeVirtual(a, size: size, value: value)
-    guard ok else {
-        throw LuaError("\(v.physical ? "physical" : "virtual") address 0x\(hex(a)) cannot be written (\(v.physical ? "nothing answers there" : "not mapped writable in the current mode"))")
-    }
+    guard v.write(a, size, value) else { throw LuaError("\(v.space) address 0x\(hex(a)) cannot be written (\(v.unwritable))") }
 }

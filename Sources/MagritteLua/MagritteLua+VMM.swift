@@ -21,6 +21,20 @@ final class LuaVMM: HookOwner {
     /// Enabled hooks in id order: on VMM events, and on console lines.
     var eventHooks: [Hook] = []
     var outputHooks: [Hook] = []
+    /// Enabled hooks on single guests, as a machine has them (`g:break_at`, `g:watch`,
+    /// `g:on("instruction" | "memory" | "mode_change")`); the CPU reports to `GuestObserver`
+    /// while there are pc, instruction or memory hooks.
+    var pcHooks: [UInt32: [Hook]] = [:]
+    var instructionHooks: [Hook] = []
+    var memoryHooks: [Hook] = []
+    var modeHooks: [Hook] = []
+    /// Per guest index, the pc where a breakpoint of that guest last stopped the run: resuming
+    /// there runs the instruction instead of stopping again (even after other guests ran).
+    var resumeAt: [Int: UInt32] = [:]
+    /// Per guest index, the pc and the guest's retired count at the last instruction reported:
+    /// the same again is the instruction retried after a fault the VMM handled unseen (a hidden
+    /// TLB fill), which the guest does not see run twice, so neither do its hooks.
+    var lastReported: [Int: (pc: UInt32, retired: UInt64)] = [:]
     /// Hooks removed while a run may be walking the lists (kept until it ends).
     var removedHooks: [Hook] = []
 
@@ -41,6 +55,8 @@ final class LuaVMM: HookOwner {
     /// Registry reference of a table with weak values: guest index → its userdata, so that a
     /// guest is always the same Lua value (`runnable[1] == a` in a policy).
     var guestCache: Int32 = LUA_NOREF
+    /// The slices of this VMM's runs, for `vmm:timeline`.
+    var timeline: Timeline!
 
     init(_ vmm: VMM, api: MagritteLua) {
         self.vmm = vmm
@@ -54,15 +70,18 @@ final class LuaVMM: HookOwner {
         lua_setmetatable(L, -2)
         guestCache = luaL_ref(L, mg_registryindex())
         vmm.onConsoleLine = { [unowned(unsafe) self] g, line in self.consoleLine(g, line) }
+        timeline = Timeline(vmm)
     }
 
     deinit {
         // The CPU holds its trap handler, the VMM, strongly: break that cycle so the VMM and its
         // RAM go with this object.
         vmm.cpu.trapHandler = nil
+        vmm.cpu.observer = nil
         vmm.trace.listener = nil
         vmm.policy = nil
         vmm.onConsoleLine = nil
+        vmm.onSliceEnd = nil
         // Lua collects userdata before it closes the state, so the registry is still there.
         for h in hooks.values { if let ref = h.function { luaL_unref(L, mg_registryindex(), ref) } }
         if let policyRef { luaL_unref(L, mg_registryindex(), policyRef) }
@@ -149,15 +168,102 @@ final class LuaVMM: HookOwner {
     func hooksChanged() {
         eventHooks = []
         outputHooks = []
+        pcHooks = [:]
+        instructionHooks = []
+        memoryHooks = []
+        modeHooks = []
+        var watches: [ClosedRange<UInt32>] = []
         for (_, h) in hooks.sorted(by: { $0.key < $1.key }) where h.enabled {
-            guard case .vmm(let event, _) = h.kind else { continue }
-            if event == "output" { outputHooks.append(h) } else { eventHooks.append(h) }
+            switch h.kind {
+            case .vmm(let event, _): if event == "output" { outputHooks.append(h) } else { eventHooks.append(h) }
+            case .pc(let pc): pcHooks[pc, default: []].append(h)
+            case .instruction: instructionHooks.append(h)
+            case .memory(let range, _, _):
+                memoryHooks.append(h)
+                watches.append(range)
+            case .mode: modeHooks.append(h)
+            default: break
+            }
         }
-        vmm.trace.listener = eventHooks.isEmpty ? nil : { [unowned(unsafe) self] e in self.event(e) }
+        vmm.trace.listener = eventHooks.isEmpty && modeHooks.isEmpty ? nil : { [unowned(unsafe) self] e in self.event(e) }
+        let observes = !pcHooks.isEmpty || !instructionHooks.isEmpty
+        if observes || !watches.isEmpty {
+            if vmm.cpu.observer == nil { vmm.cpu.observer = GuestObserver(self) }
+        } else if vmm.cpu.observer != nil {
+            vmm.cpu.observer = nil
+        }
+        vmm.cpu.observesInstructions = observes
+        if vmm.cpu.memoryWatches != watches { vmm.cpu.memoryWatches = watches }
+    }
+
+    // MARK: Events of single guests (from GuestObserver and the trace)
+
+    /// Before each instruction while guests have pc or instruction hooks: those of the guest
+    /// loaded on the CPU fire; a stop ends the run before the instruction.
+    func willExecute(at pc: UInt32) -> ObserverAction {
+        guard inRun, let g = vmm.current else { return .proceed }
+        let retired = vmm.retiredInstructions(of: g)
+        if let l = lastReported[g.index], l.pc == pc, l.retired == retired { return .proceed }
+        lastReported[g.index] = (pc, retired)
+
+        if let p = resumeAt.removeValue(forKey: g.index), p == pc { return .proceed }
+        let info: () -> [String: TraceValue] = { ["pc": .integer(Int64(pc)), "guest": .string(g.name)] }
+        for h in instructionHooks where h.guestIndex == g.index {
+            fire(h, reason: "instruction", info: info()) { lua_pushinteger(L, lua_Integer(pc)); return 1 }
+        }
+        if let hs = pcHooks[pc] {
+            for h in hs where h.guestIndex == g.index {
+                fire(h, reason: "breakpoint", info: info()) { lua_pushinteger(L, lua_Integer(pc)); return 1 }
+            }
+        }
+        guard stopReason == nil && pendingError == nil else {
+            resumeAt[g.index] = pc
+            return .stop
+        }
+        return .proceed
+    }
+
+    func didAccessMemory(_ access: MemoryAccess) {
+        guard inRun, let g = vmm.current else { return }
+        var info: [String: TraceValue]?
+        for h in memoryHooks where h.guestIndex == g.index {
+            guard case .memory(let range, let reads, let writes) = h.kind, access.isWrite ? writes : reads,
+                  access.virtual <= range.upperBound && access.virtual &+ UInt32(access.size - 1) >= range.lowerBound else { continue }
+            let i = info ?? [
+                "address": .integer(Int64(access.virtual)), "size": .integer(Int64(access.size)), "value": .integer(Int64(access.value)),
+                "write": .boolean(access.isWrite), "pc": .integer(Int64(access.pc)), "guest": .string(g.name),
+                "physical": .integer(Int64(access.physical &- g.memoryBase)),
+            ]
+            info = i
+            fire(h, reason: "watch", info: i) { self.pushTable(i); return 1 }
+        }
+    }
+
+    /// A guest's virtual mode changed (seen in the VMM's trace): its mode hooks fire.
+    func modeChanged(_ e: VMMEvent) {
+        guard let g = vmm.guests.first(where: { $0.name == e.guest }) else { return }
+        var info: [String: TraceValue]?
+        for h in modeHooks where h.guestIndex == g.index {
+            guard case .mode(let from, let to) = h.kind, from == nil || from == e.modeBefore, to == nil || to == e.modeAfter else { continue }
+            let cause: String
+            switch e.kind {
+            case .reflect(let c, _): cause = c.description
+            case .realReturn: cause = "eret"
+            case .emulate(let text): cause = String(text.prefix { $0 != " " })
+            default: cause = e.name
+            }
+            let i = info ?? [
+                "from": .string(e.modeBefore.description), "to": .string(e.modeAfter.description), "cause": .string(cause),
+                "pc": .integer(Int64(e.pc)), "instructions": .integer(Int64(e.instructions)), "guest": .string(g.name),
+            ]
+            info = i
+            fire(h, reason: "mode_change", info: i) { self.pushTable(i); return 1 }
+        }
     }
 
     func event(_ e: VMMEvent) {
         guard inRun else { return }
+        if !modeHooks.isEmpty && e.modeBefore != e.modeAfter { modeChanged(e) }
         var info: [String: TraceValue]?  // made for the first hook that wants this event
         let name = e.name
         for h in eventHooks {
@@ -282,6 +388,19 @@ final class LuaVMM: HookOwner {
     }
 }
 
+/// The VMM's CPU observer while guests have breakpoints, instruction hooks or watches (the CPU
+/// holds its observer strongly; the VMM object clears it when it goes).
+final class GuestObserver: CPUObserver {
+    unowned(unsafe) let owner: LuaVMM
+    init(_ owner: LuaVMM) { self.owner = owner }
+
+    func cpu(_ cpu: CPU, willExecuteAt pc: UInt32) -> ObserverAction { owner.willExecute(at: pc) }
+    func cpu(_ cpu: CPU, didAccessMemory access: MemoryAccess) -> ObserverAction {
+        owner.didAccessMemory(access)
+        return .proceed
+    }
+}
+
 /// A guest of a Lua VMM (`vmm:add{…}`); it keeps its VMM alive.
 final class LuaGuest {
     let owner: LuaVMM
@@ -291,6 +410,23 @@ final class LuaGuest {
         self.guest = guest
     }
     var vmm: VMM { owner.vmm }
+}
+
+extension MemoryView {
+    /// `g.mem` (guest-virtual, through the guest's own translation) or `g.phys` (guest-physical).
+    convenience init(_ g: LuaGuest, physical: Bool) {
+        let name = g.guest.name
+        if physical {
+            self.init(space: "guest physical", owner: name, unreadable: "not the guest's RAM", unwritable: "not the guest's RAM",
+                      read: { a, n in g.vmm.readGuestMemory(g.guest, physical: a, size: n) },
+                      write: { a, n, v in g.vmm.writeGuestMemory(g.guest, physical: a, size: n, value: v) })
+        } else {
+            self.init(space: "guest virtual", owner: name, unreadable: "not mapped by the guest, or not its RAM",
+                      unwritable: "not mapped writable by the guest, or not its RAM",
+                      read: { a, n in g.vmm.readGuestMemory(g.guest, virtual: a, size: n) },
+                      write: { a, n, v in g.vmm.writeGuestMemory(g.guest, virtual: a, size: n, value: v) })
+        }
+    }
 }
 
 /// What a callback must not do to the VMM that runs it.
@@ -310,7 +446,7 @@ extension MagritteLua {
         var slice: UInt64?
         var echo = false
         if !call.isNoneOrNil(1) {
-            try call.checkTable(1)
+            try call.options(1, "magritte.vmm", ["ram", "tlb", "slice", "echo"])
             switch call.field(1, "ram") {
             case .none: break
             case .integer(let n): ram = Int(clamping: n)
@@ -369,7 +505,7 @@ extension MagritteLua {
     func runArguments(_ call: LuaCall) throws -> (UInt64?, String?) {
         if lua_type(call.L, 2) == LUA_TNUMBER { return (try steps(call.integer(2)), nil) }
         guard !call.isNoneOrNil(2) else { return (nil, nil) }
-        try call.checkTable(2)
+        try call.options(2, "run", ["steps", "until_output"])
         var n: UInt64?, pattern: String?
         switch call.field(2, "steps") {
         case .none: break
@@ -434,7 +570,7 @@ extension MagritteLua {
         })
 
         c.method("add") { v, call in
-            try call.checkTable(2)
+            try call.options(2, "add", ["image", "name", "ram", "append", "args", "idle", "initrd"])
             try notRunning(v, "add")
             guard case .string(let image) = call.field(2, "image") else { throw LuaError("add: image must be the path of an ELF file") }
             var config = GuestConfiguration(name: "")
@@ -531,7 +667,7 @@ extension MagritteLua {
             var last = 20
             var kind: String?, guest: String?
             if !call.isNoneOrNil(2) {
-                try call.checkTable(2)
+                try call.options(2, "events", ["last", "kind", "guest"])
                 switch call.field(2, "last") {
                 case .none: break
                 case .integer(let n) where n >= 0: last = Int(clamping: n)
@@ -542,7 +678,7 @@ extension MagritteLua {
                 case .string(let s): kind = try vmmEvent(s)
                 default: throw LuaError("events: kind must be an event name such as \"reflect\"")
                 }
-                lua_getfield(call.L, 2, "guest")
+                call.pushRawField(2, "guest")
                 if mg_isnil(call.L, -1) == 0 { guest = try guestArgument(v, call, lua_gettop(call.L)).name }
                 mg_pop(call.L, 1)
             }
@@ -554,11 +690,30 @@ extension MagritteLua {
             }
             return 1
         }
+        c.method("timeline") { [unowned self] v, call in
+            // Only an .svg path: a stray argument (a number, a word) must not make a file.
+            let path = try call.optionalString(2)
+            if let path, !path.hasSuffix(".svg") { throw LuaError("timeline: the path must end in .svg (got \"\(path)\")") }
+            return try pushOrWrite(v.timeline.svg(), to: path, "timeline", count: v.timeline.slices.count)
+        }
         c.method("tlb") { [unowned self] v, call in
             let n = v.vmm.cpu.configuration.tlbEntries
             return try pushTLB(v, count: n, call) { v.vmm.cpu.tlbEntry($0) }
         }
         defineGuest()
+    }
+
+    /// A picture's text: pushed, or written to `path` with `count` (what it drew) pushed.
+    func pushOrWrite(_ text: String, to path: String?, _ what: String, count: Int) throws -> Int32 {
+        guard let path else {
+            lua.push(text)
+            return 1
+        }
+        guard let file = fopen(path, "w") else { throw LuaError("\(what): cannot write \(path)") }
+        let ok = fputs(text, file) >= 0
+        guard fclose(file) == 0, ok else { throw LuaError("\(what): cannot write \(path)") }
+        lua.push(count)
+        return 1
     }
 
     /// `tlb([i])`: entry `i` or all of them, as `cpu:tlb` shows them.
@@ -682,14 +837,37 @@ extension MagritteLua {
         c.method("tlb") { [unowned self] g, call in
             try pushTLB(g.owner, count: g.guest.tlb.count, call) { g.guest.tlb[$0] }
         }
+        // Memory, registers and code as a machine's (`g.mem`, `g.phys`: Docs/lua-api.md "Memory").
+        c.field("mem", get: { [unowned self] g, _ in memoryClass.push(MemoryView(g, physical: false), in: lua) })
+        c.field("phys", get: { [unowned self] g, _ in memoryClass.push(MemoryView(g, physical: true), in: lua) })
         c.method("read32") { g, call in
-            let a = try call.word(2, "address")
-            guard let w = g.vmm.readGuestMemory(g.guest, virtual: a, size: 4) else {
-                throw LuaError("guest virtual address 0x\(hex(a)) cannot be read (not mapped by the guest, or not its RAM)")
-            }
-            call.state.push(w)
+            call.state.push(try read(MemoryView(g, physical: false), try call.word(2, "address"), 4))
             return 1
         }
+        c.method("disasm") { [unowned self] g, call in
+            let pc = g.vmm.registers(of: g.guest).pc
+            let (start, count) = try disasmArguments(call, pc: pc)
+            lua.push(disassemble(image: g.guest.image, pc: pc, from: start, count: count) { g.vmm.readGuestMemory(g.guest, virtual: $0, size: 4) })
+            return 1
+        }
+        c.method("dump") { [unowned self] g, _ in
+            let r = g.vmm.registers(of: g.guest)
+            let cp0 = { g.vmm.virtualCP0(g.guest, $0, 0) }
+            lua.push(registerDump(gprs: r.gprs, pc: r.pc, hi: r.hi, lo: r.lo, mode: g.guest.mode, status: cp0(12), cause: cp0(13),
+                                  epc: cp0(14), badVAddr: cp0(8)))
+            return 1
+        }
+        // Breakpoints, watches and events of this guest alone, as a machine's (the same
+        // arguments; handles in vmm:hooks()).
+        func guestHook(_ g: LuaGuest, _ h: Hook) -> Int32 {
+            h.guestIndex = g.guest.index
+            h.description += " in \(g.guest.name)"
+            return pushHook(g.owner, h)
+        }
+        c.method("break_at") { [unowned self] g, call in guestHook(g, try breakAtHook(call)) }
+        c.method("break_on_mode") { [unowned self] g, call in guestHook(g, try breakOnModeHook(call)) }
+        c.method("watch") { [unowned self] g, call in guestHook(g, try watchHook(call)) }
+        c.method("on") { [unowned self] g, call in guestHook(g, try eventHook(call, events: ["mode_change", "instruction", "memory"])) }
         c.method("symbol") { g, call in
             let name = try call.string(2)
             if let s = g.guest.image?.symbols.first(where: { $0.name == name }) { call.state.push(s.address) } else { call.state.pushNil() }

@@ -100,7 +100,7 @@ public final class MagritteLua {
         var initrd: String?
         var echo = false
         if !call.isNoneOrNil(1) {
-            try call.checkTable(1)
+            try call.options(1, "magritte.machine", ["ram", "tlb", "append", "image", "initrd", "echo"])
             switch call.field(1, "ram") {
             case .none: break
             case .integer(let n):
@@ -170,13 +170,40 @@ final class CPUView {
     var cpu: CPU { machine.cpu }
 }
 
-/// Memory through the current translation (`m.mem`) or physical (`m.phys`).
+/// An address space as `m.mem`, `m.phys`, `g.mem` and `g.phys` show it: one set of methods
+/// (Docs/lua-api.md, "Memory") over the accessors of a machine or of a guest. The accessors
+/// keep what they read alive.
 final class MemoryView {
-    let machine: LuaMachine
-    let physical: Bool
-    init(_ m: LuaMachine, physical: Bool) {
-        machine = m
-        self.physical = physical
+    /// "virtual", "physical", "guest virtual", "guest physical": for messages.
+    let space: String
+    /// Who answers: the description of the view.
+    let owner: String
+    let read: (UInt32, Int) -> UInt32?
+    let write: (UInt32, Int, UInt32) -> Bool
+    /// Why a read or a write failed.
+    let unreadable: String
+    let unwritable: String
+
+    init(space: String, owner: String, unreadable: String, unwritable: String,
+         read: @escaping (UInt32, Int) -> UInt32?, write: @escaping (UInt32, Int, UInt32) -> Bool) {
+        self.space = space
+        self.owner = owner
+        self.unreadable = unreadable
+        self.unwritable = unwritable
+        self.read = read
+        self.write = write
+    }
+
+    /// `m.mem` (through the current translation) or `m.phys`.
+    convenience init(_ m: LuaMachine, physical: Bool) {
+        if physical {
+            self.init(space: "physical", owner: "", unreadable: "nothing answers there", unwritable: "nothing answers there",
+                      read: { a, n in m.cpu.readPhysical(a, size: n) }, write: { a, n, v in m.cpu.writePhysical(a, size: n, value: v) })
+        } else {
+            self.init(space: "virtual", owner: "", unreadable: "not mapped in the current mode",
+                      unwritable: "not mapped writable in the current mode",
+                      read: { a, n in m.cpu.readVirtual(a, size: n) }, write: { a, n, v in m.cpu.writeVirtual(a, size: n, value: v) })
+        }
     }
 }
 

@@ -58,6 +58,9 @@ struct VMMCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Write the flows of --table as an SVG sequence diagram to this file.", valueName: "file"))
     var svg: String?
 
+    @Option(help: ArgumentHelp("Write a timeline of the run as SVG to this file: per guest, when it ran, spun, waited and was switched to, with its exits per slice.", valueName: "file"))
+    var timeline: String?
+
     @Option(help: ArgumentHelp("Connect the terminal to this guest's UART: its output goes to stdout as it comes (not line by line), stdin is its input.", valueName: "name"))
     var console: String?
 
@@ -123,6 +126,7 @@ struct VMMCommand: ParsableCommand {
             for byte in (guest.name + pad + "| " + line + "\n").utf8 { output.put(byte) }
             output.flush()
         }
+        let slices = timeline.map { _ in Timeline(vmm) }
         let start = monotonicSeconds()
         let outcome = vmm.run(maxInstructions: maxInstructions ?? .max)
         let elapsed = monotonicSeconds() - start
@@ -140,6 +144,10 @@ struct VMMCommand: ParsableCommand {
                 complain("cannot write \(svg)")
                 throw ExitCode(1)
             }
+        }
+        if let timeline, let slices, !writeFile(timeline, slices.svg()) {
+            complain("cannot write \(timeline)")
+            throw ExitCode(1)
         }
         if stats {
             var err = StandardError()
