@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "MagritteCore", targets: ["MagritteCore"]),
         .library(name: "MagritteMachine", targets: ["MagritteMachine"]),
         .library(name: "MagritteHypervisor", targets: ["MagritteHypervisor"]),
+        .library(name: "MagritteGDB", targets: ["MagritteGDB"]),
         .executable(name: "magritte", targets: ["magritte"]),
     ],
     dependencies: [
@@ -30,6 +31,7 @@ let package = Package(
         .target(name: "MagritteCore", swiftSettings: optimizeAlways),
         .target(name: "MagritteMachine", dependencies: ["MagritteCore"], swiftSettings: optimizeAlways),
         .target(name: "MagritteHypervisor", dependencies: ["MagritteCore", "MagritteMachine"], swiftSettings: optimizeAlways),
+        .target(name: "MagritteGDB", dependencies: ["MagritteCore", "MagritteMachine", "MagritteHypervisor"], swiftSettings: optimize),
         .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
         .target(name: "CMagritteLua", dependencies: ["CLua"]),
         .systemLibrary(name: "CEditLine", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
@@ -40,6 +42,7 @@ let package = Package(
                 "MagritteMachine",
                 "MagritteHypervisor",
                 "MagritteLua",
+                "MagritteGDB",
                 "CEditLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -49,6 +52,7 @@ let package = Package(
         .testTarget(name: "MagritteMachineTests", dependencies: ["MagritteMachine"]),
         .testTarget(name: "OracleTests", dependencies: ["MagritteMachine"]),
         .testTarget(name: "MagritteLuaTests", dependencies: ["MagritteLua"]),
+        .testTarget(name: "GDBTests", dependencies: ["MagritteGDB", "MagritteHypervisor", "MagritteMachine", "MagritteCore"]),
         .testTarget(name: "HypervisorTests", dependencies: ["MagritteHypervisor", "MagritteMachine", "MagritteCore"]),
     ],
     swiftLanguageModes: [.v6]
