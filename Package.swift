@@ -35,7 +35,7 @@ let package = Package(
         .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
         .target(name: "CMagritteLua", dependencies: ["CLua"]),
         .systemLibrary(name: "CEditLine", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
-        .target(name: "MagritteLua", dependencies: ["CMagritteLua", "MagritteMachine", "MagritteHypervisor"], swiftSettings: optimize),
+        .target(name: "MagritteLua", dependencies: ["CMagritteLua", "MagritteMachine", "MagritteHypervisor", "MagritteGDB"], swiftSettings: optimize),
         .executableTarget(
             name: "magritte",
             dependencies: [

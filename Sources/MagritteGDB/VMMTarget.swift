@@ -76,18 +76,27 @@ public final class VMMTarget: GDBTarget {
         return .trap(thread: thread)
     }
 
+    /// Runs every guest as the scheduler would (`thread` nil), or only guest `thread`: gdb
+    /// single-steps MIPS in software, continuing one thread to a temporary breakpoint, and
+    /// expects that thread to be the one that stops.
     public func resume(thread: Int?, interrupted: () -> Bool) -> GDBStop {
+        let alone = thread.flatMap { guest($0) }
         let watcher = StopPointWatcher(breakpoints: points.breakpoints, watchpoints: points.watchpoints, foresees: true)
         watcher.onStop = { [unowned vmm] in vmm.stop() }
         while true {
-            let outcome = vmm.cpu.debugged(by: watcher, observeAll: false) { vmm.run(maxInstructions: slice) }
+            let outcome = vmm.cpu.debugged(by: watcher, observeAll: false) {
+                alone.map { vmm.step($0, instructions: slice) } ?? vmm.run(maxInstructions: slice)
+            }
+            let stopped = alone.map { $0.index + 1 } ?? currentThread
             switch outcome {
-            case .allPoweredOff: return .exited(code: 0)
+            case .allPoweredOff:
+                if vmm.guests.allSatisfy({ $0.state == .poweredOff }) { return .exited(code: 0) }
+                return .trap(thread: stopped)
             case .stopped, .deadlock:
-                if let hit = watcher.watchHit { return .watch(hit.kind, address: hit.address, thread: currentThread) }
-                return .trap(thread: currentThread)
+                if let hit = watcher.watchHit { return .watch(hit.kind, address: hit.address, thread: stopped) }
+                return .trap(thread: stopped)
             case .instructionLimit:
-                if interrupted() { return .interrupted(thread: currentThread) }
+                if interrupted() { return .interrupted(thread: stopped) }
             }
         }
     }

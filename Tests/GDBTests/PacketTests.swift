@@ -20,7 +20,7 @@ import Testing
     }
 
     @Test func readsPacketsSplitAnyWay() {
-        let wire = Array("+$m80001000,4#d6-$?#3f\u{03}".utf8)
+        let wire = Array("+".utf8) + framePacket(Array("m80001000,4".utf8)) + Array("-$?#3f\u{03}".utf8)
         for cut in 0...wire.count {
             var reader = PacketReader()
             let events = reader.feed(wire[..<cut]) + reader.feed(wire[cut...])
