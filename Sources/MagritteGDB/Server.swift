@@ -36,13 +36,8 @@ public final class GDBServer {
         guard fd >= 0 else { throw GDBError("gdb: cannot create a socket: \(String(cString: strerror(errno)))") }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = port.bigEndian
-        addr.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-        let bound = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
+        var addr = loopback(port: port)
+        let bound = withLoopback(port: port) { bind(fd, $0, $1) }
         guard bound == 0, listen(fd, 1) == 0 else {
             let reason = String(cString: strerror(errno))
             close(fd)
@@ -178,4 +173,21 @@ func sendNoSignal(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int {
     setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, socklen_t(MemoryLayout<Int32>.size))
     return Darwin.send(fd, bytes.baseAddress, bytes.count, 0)
     #endif
+}
+
+/// 127.0.0.1:`port`.
+func loopback(port: UInt16) -> sockaddr_in {
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = port.bigEndian
+    addr.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+    return addr
+}
+
+/// Calls `body` (bind, connect) with 127.0.0.1:`port` as a `sockaddr` and its length.
+func withLoopback<R>(port: UInt16, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
+    var addr = loopback(port: port)
+    return withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
 }

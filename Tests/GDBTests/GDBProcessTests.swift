@@ -3,6 +3,7 @@ import MagritteCore
 import MagritteHypervisor
 import MagritteMachine
 import Testing
+import MagritteGDB
 
 /// The real gdb-multiarch, in batch mode, against `magritte boot --gdb` and `magritte vmm --gdb`
 /// on guest programs of Guests/tests. What gdb prints is checked against Magritte's own API at
@@ -206,5 +207,25 @@ import Testing
         let bp = try #require(s.gdb.firstMatch(of: /Breakpoint 1 at 0x([0-9a-f]+)/).map { String($0.1) }, "\(s.gdb)")
         #expect(s.gdb.contains("Breakpoint 1, 0x\(bp) in main ()"), "\(s.gdb)")
         #expect(s.out.contains("gdb:\tdetached\npc:\t0x\(bp)\nrun:\tpoweroff"), "\(s.out)\n\(s.err)")
+    }
+
+    /// `--gdb` with a port that is taken or not a port: a clear message, no run.
+    @Test func badPortsAreRefused() throws {
+        let taken = try GDBServer(port: 0)
+        for (port, status, message) in [("\(taken.port)", Int32(1), "magritte: gdb: cannot listen on 127.0.0.1:\(taken.port): Address already in use"),
+                                        ("70000", Int32(64), "The value '70000' is invalid for '--gdb <port>'")] {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: try #require(Self.executable))
+            p.arguments = ["boot", Self.hello, "--gdb", port]
+            let err = Pipe()
+            p.standardError = err
+            p.standardOutput = FileHandle.nullDevice
+            p.standardInput = FileHandle.nullDevice
+            try p.run()
+            let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            #expect(p.terminationStatus == status, "\(text)")
+            #expect(text.contains(message), "\(text)")
+        }
     }
 }
