@@ -76,20 +76,22 @@ public final class MachineTarget: GDBTarget {
 
     public func resume(thread: Int?, interrupted: () -> Bool) -> GDBStop {
         let stop = StopPointWatcher(breakpoints: points.breakpoints, watchpoints: points.watchpoints, foresees: true)
+        // The first instruction is observed even without breakpoints, as in `step`.
+        var first = true
         while true {
             if machine.poweredOff { return .exited(code: 0) }
-            let outcome = cpu.debugged(by: stop, observeAll: false) { machine.run(maxInstructions: slice) }
+            let outcome = cpu.debugged(by: stop, observeAll: first) { machine.run(maxInstructions: first ? 1 : slice) }
+            defer { first = false }
             switch outcome {
             case .poweredOff: return .exited(code: 0)
             case .stopped, .deadlock:
                 if let hit = stop.watchHit { return .watch(hit.kind, address: hit.address, thread: 1) }
                 return .trap(thread: 1)
             case .instructionLimit:
-                if interrupted() { return .interrupted(thread: 1) }
+                if !first && interrupted() { return .interrupted(thread: 1) }
             }
         }
     }
-
 
     public func detach() {
         points = StopPoints()

@@ -138,4 +138,28 @@ import Testing
         #expect(t.writeRegister(GDBRegister.pc, 0x8000_1004, thread: 1) && machine.cpu.pc == 0x8000_1004)
         #expect(t.readRegister(GDBRegister.f0, thread: 1) == nil)  // the session answers 0 for FPU registers
     }
+
+    /// A breakpoint hit, deleted, the machine run on, the breakpoint set again: the next pass
+    /// over it stops (the CPU's "skip the observer once here" mark must not survive the run).
+    @Test func aBreakpointSetAgainIsHitOnTheNextPass() throws {
+        let machine = Self.spinningMachine()
+        let session = GDBSession(target: MachineTarget(machine: machine))
+        func send(_ p: String, polls: Int = 0) -> String {
+            var n = 0
+            return String(decoding: session.handle(Array(p.utf8), interrupted: { n += 1; return n > polls }) ?? [], as: UTF8.self)
+        }
+        #expect(send("Z0,80001000,4") == "OK")
+        #expect(send("c") == "T05thread:1;")
+        #expect(machine.cpu.pc == 0x8000_1000)
+        #expect(send("z0,80001000,4") == "OK")
+        for polls in [0, 1] {
+            #expect(send("c", polls: polls) == "T02thread:1;")
+            #expect(send("Z0,80001000,4") == "OK")
+            let before = machine.cpu.retiredInstructions
+            #expect(send("c") == "T05thread:1;")
+            #expect(machine.cpu.pc == 0x8000_1000)
+            #expect(machine.cpu.retiredInstructions - before <= 2, "polls \(polls)")
+            #expect(send("z0,80001000,4") == "OK")
+        }
+    }
 }
