@@ -20,8 +20,10 @@ public final class GDBServer {
     /// The port listened on (the one the system chose when 0 was asked for).
     public let port: UInt16
     private var listener: Int32
-    /// Called with every packet received and reply sent (for `--gdb-log` style tracing and tests).
+    /// Called with every packet received and reply sent (for tracing).
     public var log: ((String) -> Void)?
+    /// Called with what the user should know: a second debugger turned away.
+    public var notice: ((String) -> Void)?
 
     /// How a served session ended.
     public enum End: Equatable, Sendable { case detached, killed, disconnected }
@@ -66,7 +68,7 @@ public final class GDBServer {
         defer { close(fd) }
         var nodelay: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &nodelay, socklen_t(MemoryLayout<Int32>.size))
-        let connection = Connection(fd: fd, log: log)
+        let connection = Connection(fd: fd, listener: listener, log: log, notice: notice)
         return connection.serve(GDBSession(target: target))
     }
 }
@@ -74,15 +76,20 @@ public final class GDBServer {
 /// One debugger's connection: reads packets, acknowledges them (until no-ack mode), answers.
 final class Connection {
     let fd: Int32
+    /// The listening socket: a second debugger that connects is turned away at once.
+    let listener: Int32
     let log: ((String) -> Void)?
+    let notice: ((String) -> Void)?
     var reader = PacketReader()
     /// Events read while the target ran and not yet handled.
     var pending: [PacketEvent] = []
     var closed = false
     var lastReply: [UInt8] = []
 
-    init(fd: Int32, log: ((String) -> Void)?) {
+    init(fd: Int32, listener: Int32, log: ((String) -> Void)?, notice: ((String) -> Void)?) {
+        self.notice = notice
         self.fd = fd
+        self.listener = listener
         self.log = log
     }
 
@@ -139,9 +146,17 @@ final class Connection {
     /// Bytes from the socket; [] when none are ready (non-blocking), nil when it closed.
     func receive(blocking: Bool) -> [UInt8]? {
         if closed { return nil }
-        if !blocking {
-            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&p, 1, 0) > 0 else { return [] }
+        var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: listener, events: Int16(POLLIN), revents: 0)]
+        while true {
+            let n = poll(&fds, 2, blocking ? -1 : 0)
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 {
+                closed = true
+                return nil
+            }
+            if fds[1].revents != 0 { refuseSecondDebugger() }
+            if fds[0].revents != 0 { break }
+            if !blocking { return [] }
         }
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
@@ -151,6 +166,15 @@ final class Connection {
             closed = true
             return nil
         }
+    }
+
+    /// Accepts and closes a connection made while a debugger is being served: gdb there says
+    /// "Remote connection closed"; the session goes on.
+    func refuseSecondDebugger() {
+        let other = accept(listener, nil, nil)
+        guard other >= 0 else { return }
+        notice?("gdb: refused a second debugger (one is connected already)")
+        close(other)
     }
 
     func send(_ bytes: [UInt8]) {

@@ -18,12 +18,18 @@ extension MagritteLua {
             try checkRunnable(m, "gdb")
             let server: GDBServer
             do { server = try GDBServer(port: UInt16(port)) } catch { throw LuaError("\(error)") }
-            var note = "magritte: waiting for gdb on 127.0.0.1:\(server.port) (target remote :\(server.port))\n"
-            note.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+            server.notice = { MagritteLua.tellStderr($0) }
+            MagritteLua.tellStderr("waiting for gdb on 127.0.0.1:\(server.port) (target remote :\(server.port))")
             let end: GDBServer.End
             do { end = try server.serve(MachineTarget(machine: m.board)) } catch { throw LuaError("\(error)") }
             lua.push("\(end)")
             return 1
         }
+    }
+
+    /// "magritte: LINE" on stderr.
+    static func tellStderr(_ line: String) {
+        var text = "magritte: \(line)\n"
+        text.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
     }
 }

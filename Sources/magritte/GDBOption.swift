@@ -10,6 +10,7 @@ func serveDebugger(_ target: any GDBTarget, port: UInt16) throws {
         complain(error.message)
         throw ExitCode(1)
     }
+    server.notice = { complain($0) }
     var stderr = StandardError()
     print("magritte: waiting for gdb on 127.0.0.1:\(server.port) (target remote :\(server.port))", to: &stderr)
     let end: GDBServer.End

@@ -5,7 +5,7 @@ import Testing
 @testable import MagritteGDB
 
 /// The TCP server with a raw client: acknowledgements, no-ack mode, Ctrl-C while the machine
-/// runs, a debugger that disconnects mid-run, a port already taken.
+/// runs, a second debugger, a debugger that disconnects mid-run, a port already taken.
 @Suite(.serialized) struct ServerTests {
     /// A Malta spinning at 0x80001000 (`b .` and its delay slot) forever.
     static func spinningMachine() -> Malta {
@@ -94,6 +94,11 @@ import Testing
         #expect(machine.cpu.retiredInstructions > before)
         let pc = machine.cpu.pc
         #expect(pc == 0x8000_1000 || pc == 0x8000_1004)
+        // A second debugger is turned away; the first one's session goes on.
+        let second = try Client(port: port)
+        #expect(second.read(1) == "")  // closed by the stub
+        c.packet("p25")
+        #expect(c.reply() == (pc == 0x8000_1000 ? "00100080" : "04100080"))
         c.packet("D")
         #expect(c.reply() == "OK")
         served.done.wait()
