@@ -8,7 +8,8 @@ import MagritteHypervisor
 public final class VMMTarget: GDBTarget {
     public let vmm: VMM
     var points = StopPoints()
-    /// Guest instructions run between two looks at the socket.
+    /// Instructions a guest that runs alone (gdb's software single-step) runs between two looks
+    /// at the socket; when all run, the socket is polled at the end of each VMM slice.
     public var slice: UInt64 = 100_000
 
     public init(vmm: VMM) { self.vmm = vmm }
@@ -80,25 +81,42 @@ public final class VMMTarget: GDBTarget {
     /// single-steps MIPS in software, continuing one thread to a temporary breakpoint, and
     /// expects that thread to be the one that stops.
     public func resume(thread: Int?, interrupted: () -> Bool) -> GDBStop {
-        let alone = thread.flatMap { guest($0) }
         let watcher = StopPointWatcher(breakpoints: points.breakpoints, watchpoints: points.watchpoints, foresees: true)
         watcher.onStop = { [unowned vmm] in vmm.stop() }
-        while true {
-            let outcome = vmm.cpu.debugged(by: watcher, observeAll: false) {
-                alone.map { vmm.step($0, instructions: slice) } ?? vmm.run(maxInstructions: slice)
+        if let t = thread, let g = guest(t) { return runAlone(g, watcher, interrupted) }
+        // All guests: one uninterrupted `run`, the socket polled at the end of each slice, so
+        // the schedule is the one a run without gdb has.
+        var pressedCtrlC = false
+        let outcome = withoutActuallyEscaping(interrupted) { interrupted in
+            let previous = vmm.onSliceEnd
+            vmm.onSliceEnd = { [unowned vmm] in
+                previous?()
+                if interrupted() {
+                    pressedCtrlC = true
+                    vmm.stop()
+                }
             }
-            let stopped = alone.map { $0.index + 1 } ?? currentThread
-            switch outcome {
-            case .allPoweredOff:
-                if vmm.guests.allSatisfy({ $0.state == .poweredOff }) { return .exited(code: 0) }
-                return .trap(thread: stopped)
-            case .stopped, .deadlock:
-                if let hit = watcher.watchHit { return .watch(hit.kind, address: hit.address, thread: stopped) }
-                return .trap(thread: stopped)
-            case .instructionLimit:
-                if interrupted() { return .interrupted(thread: stopped) }
-            }
+            defer { vmm.onSliceEnd = previous }
+            return vmm.cpu.debugged(by: watcher, observeAll: false) { vmm.run() }
         }
+        return stop(outcome, watcher, thread: currentThread, pressedCtrlC: pressedCtrlC)
+    }
+
+    func runAlone(_ g: Guest, _ watcher: StopPointWatcher, _ interrupted: () -> Bool) -> GDBStop {
+        while true {
+            let outcome = vmm.cpu.debugged(by: watcher, observeAll: false) { vmm.step(g, instructions: slice) }
+            if outcome == .instructionLimit {
+                if interrupted() { return .interrupted(thread: g.index + 1) }
+                continue
+            }
+            return stop(outcome, watcher, thread: g.index + 1, pressedCtrlC: false)
+        }
+    }
+
+    func stop(_ outcome: VMMRunOutcome, _ watcher: StopPointWatcher, thread: Int, pressedCtrlC: Bool) -> GDBStop {
+        if let hit = watcher.watchHit { return .watch(hit.kind, address: hit.address, thread: thread) }
+        if outcome == .allPoweredOff && vmm.guests.allSatisfy({ $0.state == .poweredOff }) { return .exited(code: 0) }
+        return pressedCtrlC ? .interrupted(thread: thread) : .trap(thread: thread)
     }
 
     public func detach() {
