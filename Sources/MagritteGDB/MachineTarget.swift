@@ -9,8 +9,6 @@ public final class MachineTarget: GDBTarget {
     public let machine: Malta
     var cpu: CPU { machine.cpu }
     var points = StopPoints()
-    /// Instructions run between two looks at the socket while the machine runs.
-    public var slice: UInt64 = 100_000
 
     public init(machine: Malta) { self.machine = machine }
 
@@ -74,23 +72,32 @@ public final class MachineTarget: GDBTarget {
         return .trap(thread: 1)
     }
 
+    /// One uninterrupted `Malta.run`, the socket polled at the end of each batch: the batches,
+    /// and so what the devices show the guest, are those of a run without gdb.
     public func resume(thread: Int?, interrupted: () -> Bool) -> GDBStop {
+        if machine.poweredOff { return .exited(code: 0) }
         let stop = StopPointWatcher(breakpoints: points.breakpoints, watchpoints: points.watchpoints, foresees: true)
-        // The first instruction is observed even without breakpoints, as in `step`.
-        var first = true
-        while true {
-            if machine.poweredOff { return .exited(code: 0) }
-            let outcome = cpu.debugged(by: stop, observeAll: first) { machine.run(maxInstructions: first ? 1 : slice) }
-            defer { first = false }
-            switch outcome {
-            case .poweredOff: return .exited(code: 0)
-            case .stopped, .deadlock:
-                if let hit = stop.watchHit { return .watch(hit.kind, address: hit.address, thread: 1) }
-                return .trap(thread: 1)
-            case .instructionLimit:
-                if !first && interrupted() { return .interrupted(thread: 1) }
+        var pressedCtrlC = false
+        let outcome = withoutActuallyEscaping(interrupted) { interrupted in
+            let previous = machine.onBatchEnd
+            machine.onBatchEnd = { [unowned cpu] in
+                previous?()
+                // The first batch is observed whatever the stop points, as in `step`; after it,
+                // only as much as they need.
+                cpu.observesInstructions = stop.observesInstructions
+                // Polled once per batch until something stopped the run (the board calls this
+                // once more after the batch that stopped: a second request would outlive it).
+                if !stop.stopped && !pressedCtrlC && interrupted() {
+                    pressedCtrlC = true
+                    cpu.requestStop()
+                }
             }
+            defer { machine.onBatchEnd = previous }
+            return cpu.debugged(by: stop, observeAll: true) { machine.run() }
         }
+        if outcome == .poweredOff { return .exited(code: 0) }
+        if let hit = stop.watchHit { return .watch(hit.kind, address: hit.address, thread: 1) }
+        return pressedCtrlC ? .interrupted(thread: 1) : .trap(thread: 1)
     }
 
     public func detach() {
@@ -110,6 +117,8 @@ final class StopPointWatcher: CPUObserver {
     /// while single-stepping, where gdb steps over the access on purpose).
     let foresees: Bool
     var onStop: (() -> Void)?
+    /// Whether it stopped the CPU (a breakpoint or a watchpoint).
+    private(set) var stopped = false
     private(set) var watchHit: (kind: GDBStopPoint.Kind, address: UInt32)?
 
     init(breakpoints: Set<UInt32>, watchpoints: [GDBStopPoint], foresees: Bool) {
@@ -123,6 +132,7 @@ final class StopPointWatcher: CPUObserver {
 
     func cpu(_ cpu: CPU, willExecuteAt pc: UInt32) -> ObserverAction {
         if breakpoints.contains(pc) {
+            stopped = true
             onStop?()
             return .stop
         }
@@ -140,6 +150,7 @@ final class StopPointWatcher: CPUObserver {
         guard let w = watchpoints.first(where: { $0.matches(access: address, size: size, isWrite: isWrite) }) else { return .proceed }
         // gdb finds the watchpoint by the address: report one inside the watched range.
         watchHit = (w.kind, max(address, w.address))
+        stopped = true
         onStop?()
         return .stop
     }

@@ -167,4 +167,27 @@ import Testing
             #expect(send("z0,80001000,4") == "OK")
         }
     }
+
+    /// `continue` under gdb is one run of the board, with the batches of a run without gdb.
+    @Test func continueIsTheRunWithoutGDB() throws {
+        func hello(_ out: @escaping (UInt8) -> Void) throws -> Malta {
+            let m = Malta(configuration: MaltaConfiguration(ramSize: 32 << 20), output: out)
+            try m.load(path: GDBProcessTests.hello)
+            m.boot()
+            return m
+        }
+        var plainOut: [UInt8] = [], debuggedOut: [UInt8] = []
+        let plain = try hello { plainOut.append($0) }
+        #expect(plain.run() == .poweredOff)
+        let debugged = try hello { debuggedOut.append($0) }
+        var batches = 0
+        debugged.onBatchEnd = { batches += 1 }
+        let session = GDBSession(target: MachineTarget(machine: debugged))
+        #expect(session.handle(Array("c".utf8), interrupted: { false }).map { String(decoding: $0, as: UTF8.self) } == "W00")
+        #expect(debuggedOut == plainOut && !plainOut.isEmpty)
+        #expect(debugged.cpu.cycles == plain.cpu.cycles)
+        #expect(debugged.cpu.retiredInstructions == plain.cpu.retiredInstructions)
+        #expect(batches > 0)  // the board's own callback still runs
+        #expect(debugged.cpu.observer == nil && !debugged.cpu.observesInstructions)
+    }
 }
