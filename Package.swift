@@ -5,6 +5,7 @@ import PackageDescription
 //   MagritteCore     — CPU core: decode, execute, CP0, TLB, exceptions, disassembler
 //   MagritteMachine  — board and devices: physical bus, RAM, UART, Malta, ELF loader
 //   MagritteHypervisor — the trap-and-emulate VMM
+//   MagritteGDB      — the GDB remote stub over a bare machine or a VMM's guests
 //   MagritteLua      — the Lua 5.4 bridge (C shim CMagritteLua over the system's liblua5.4)
 //   magritte         — the command line and the Lua console (line editing: CEditLine over libedit)
 let optimize: [SwiftSetting] = [
