@@ -228,4 +228,11 @@ import MagritteGDB
             #expect(text.contains(message), "\(text)")
         }
     }
+
+    @Test func killEndsMagritte() throws {
+        let s = try Self.debug(["boot", Self.hello], elf: Self.hello, commands: ["stepi", "kill"])
+        #expect(s.gdb.contains("[Inferior 1 (Remote target) killed]"), "\(s.gdb)")
+        #expect(s.status == 137 && s.err.contains("magritte: killed by the debugger"), "\(s.err)")
+        #expect(!s.out.contains("hello from the guest"))
+    }
 }
