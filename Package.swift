@@ -5,6 +5,7 @@ import PackageDescription
 //   MagritteCore     — CPU core: decode, execute, CP0, TLB, exceptions, disassembler
 //   MagritteMachine  — board and devices: physical bus, RAM, UART, Malta, ELF loader
 //   MagritteHypervisor — the trap-and-emulate VMM
+//   MagritteGDB      — the GDB remote stub over a bare machine or a VMM's guests
 //   MagritteLua      — the Lua 5.4 bridge (C shim CMagritteLua over the system's liblua5.4)
 //   magritte         — the command line and the Lua console (line editing: CEditLine over libedit)
 let optimize: [SwiftSetting] = [
@@ -21,6 +22,7 @@ let package = Package(
         .library(name: "MagritteCore", targets: ["MagritteCore"]),
         .library(name: "MagritteMachine", targets: ["MagritteMachine"]),
         .library(name: "MagritteHypervisor", targets: ["MagritteHypervisor"]),
+        .library(name: "MagritteGDB", targets: ["MagritteGDB"]),
         .executable(name: "magritte", targets: ["magritte"]),
     ],
     dependencies: [
@@ -30,16 +32,18 @@ let package = Package(
         .target(name: "MagritteCore", swiftSettings: optimizeAlways),
         .target(name: "MagritteMachine", dependencies: ["MagritteCore"], swiftSettings: optimizeAlways),
         .target(name: "MagritteHypervisor", dependencies: ["MagritteCore", "MagritteMachine"], swiftSettings: optimizeAlways),
+        .target(name: "MagritteGDB", dependencies: ["MagritteCore", "MagritteMachine", "MagritteHypervisor"], swiftSettings: optimize),
         .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
         .target(name: "CMagritteLua", dependencies: ["CLua"]),
         .systemLibrary(name: "CEditLine", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
-        .target(name: "MagritteLua", dependencies: ["CMagritteLua", "MagritteMachine", "MagritteHypervisor"], swiftSettings: optimize),
+        .target(name: "MagritteLua", dependencies: ["CMagritteLua", "MagritteMachine", "MagritteHypervisor", "MagritteGDB"], swiftSettings: optimize),
         .executableTarget(
             name: "magritte",
             dependencies: [
                 "MagritteMachine",
                 "MagritteHypervisor",
                 "MagritteLua",
+                "MagritteGDB",
                 "CEditLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -51,6 +55,7 @@ let package = Package(
         .testTarget(name: "MagritteMachineTests", dependencies: ["MagritteMachine", "MagritteTestSupport"]),
         .testTarget(name: "OracleTests", dependencies: ["MagritteMachine", "MagritteTestSupport"]),
         .testTarget(name: "MagritteLuaTests", dependencies: ["MagritteLua", "MagritteTestSupport"]),
+        .testTarget(name: "GDBTests", dependencies: ["MagritteGDB", "MagritteHypervisor", "MagritteMachine", "MagritteCore", "MagritteTestSupport"]),
         .testTarget(name: "HypervisorTests", dependencies: ["MagritteHypervisor", "MagritteMachine", "MagritteCore", "MagritteTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -41,6 +41,7 @@ public final class MagritteLua {
         defineHandle()
         defineVMM()
         defineModule()
+        defineGDB()
     }
 
     /// Interrupts whatever runs: a guest in `run` stops at the next instruction boundary and Lua

@@ -5,6 +5,7 @@ import Darwin
 #endif
 import ArgumentParser
 import MagritteCore
+import MagritteGDB
 import MagritteMachine
 
 /// `magritte boot FILE.elf`: runs a kernel on the Malta with the console on stdin/stdout.
@@ -36,16 +37,19 @@ struct Boot: ParsableCommand {
     @Flag(help: "Print instruction count, host time, speed and exceptions on stderr at the end.")
     var stats = false
 
+    @Option(help: ArgumentHelp("Wait for gdb on 127.0.0.1:PORT before the first instruction (0: any free port; Docs/gdb.md).", valueName: "port"))
+    var gdb: UInt16?
+
     func run() throws {
         try bootAndRun(kernel: file, initrd: initrd, ram: ram, commandLine: commandLine,
-                       maxInstructions: maxInstructions, stats: stats)
+                       maxInstructions: maxInstructions, stats: stats, gdb: gdb)
     }
 }
 
 /// Boots `kernel` (and `initrd`) on a Malta with the console on stdin/stdout and exits as
 /// `magritte boot` documents.
 func bootAndRun(kernel file: String, initrd: String?, ram: Int, commandLine: String,
-                maxInstructions: UInt64?, stats: Bool) throws {
+                maxInstructions: UInt64?, stats: Bool, gdb: UInt16? = nil) throws {
     var config = MaltaConfiguration(ramSize: ram)
     config.commandLine = commandLine
     let output = ConsoleOutput()
@@ -74,6 +78,7 @@ func bootAndRun(kernel file: String, initrd: String?, ram: Int, commandLine: Str
     // On a terminal, an idle guest waits for the host's clock instead of racing ahead of it.
     malta.paceIdleToHostClock = isatty(0) != 0
     malta.onBatchEnd = { output.flush() }
+    if let gdb { try serveDebugger(MachineTarget(machine: malta), port: gdb) }
 
     let start = monotonicSeconds()
     let outcome = malta.run(maxInstructions: maxInstructions ?? .max)

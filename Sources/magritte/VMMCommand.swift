@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import ArgumentParser
+import MagritteGDB
 import MagritteHypervisor
 import MagritteMachine
 
@@ -67,6 +68,9 @@ struct VMMCommand: ParsableCommand {
     @Flag(help: "Print per-guest figures on stderr at the end: traps, emulated instructions, TLB fills, idle time.")
     var stats = false
 
+    @Option(help: ArgumentHelp("Wait for gdb on 127.0.0.1:PORT before the first instruction; each guest is a thread (Docs/gdb.md).", valueName: "port"))
+    var gdb: UInt16?
+
     func validate() throws {
         if images.isEmpty { throw ValidationError("give at least one guest image") }
         if names.count > images.count { throw ValidationError("\(names.count) names for \(images.count) images") }
@@ -127,6 +131,7 @@ struct VMMCommand: ParsableCommand {
             output.flush()
         }
         let slices = timeline.map { _ in Timeline(vmm) }
+        if let gdb { try serveDebugger(VMMTarget(vmm: vmm), port: gdb) }
         let start = monotonicSeconds()
         let outcome = vmm.run(maxInstructions: maxInstructions ?? .max)
         let elapsed = monotonicSeconds() - start

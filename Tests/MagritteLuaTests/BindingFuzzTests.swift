@@ -142,6 +142,10 @@ import MagritteMachine
             a[1] = bounded()
             n = math.max(n, 1)
           end
+          if name == "gdb" then  -- it waits for a debugger: give it a port it must refuse
+            a[1] = ({70000, -1, 2^53, "x", 0.5})[math.random(5)]
+            n = math.max(n, 1)
+          end
           return a, n
         end
 

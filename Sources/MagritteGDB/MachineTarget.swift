@@ -1,0 +1,211 @@
+import MagritteCore
+import MagritteMachine
+
+/// A bare Malta as a one-thread GDB target: the CPU's registers, memory through its current
+/// translation (RAM and the boot ROM; device registers are not read, reading a UART would
+/// consume its input), breakpoints checked before each instruction, watchpoints through the
+/// CPU's memory watches.
+public final class MachineTarget: GDBTarget {
+    public let machine: Malta
+    var cpu: CPU { machine.cpu }
+    var points = StopPoints()
+
+    public init(machine: Malta) { self.machine = machine }
+
+    public let threads = [1]
+    public func threadDescription(_ thread: Int) -> String? { "cpu" }
+
+    public func readRegister(_ n: Int, thread: Int) -> UInt32? {
+        switch n {
+        case 0..<32: return cpu.gpr(n)
+        case GDBRegister.status: return cpu.cp0.status
+        case GDBRegister.lo: return cpu.lo
+        case GDBRegister.hi: return cpu.hi
+        case GDBRegister.badVAddr: return cpu.cp0.badVAddr
+        case GDBRegister.cause: return cpu.cause
+        case GDBRegister.pc: return cpu.pc
+        default: return nil
+        }
+    }
+
+    public func writeRegister(_ n: Int, _ value: UInt32, thread: Int) -> Bool {
+        switch n {
+        case 0..<32: cpu.setGPR(n, value)
+        case GDBRegister.status: cpu.setStatus(value)
+        case GDBRegister.lo: cpu.lo = value
+        case GDBRegister.hi: cpu.hi = value
+        case GDBRegister.badVAddr: cpu.cp0.badVAddr = value
+        case GDBRegister.cause: cpu.writeCP0(13, 0, value)
+        case GDBRegister.pc: cpu.jump(to: value)
+        default: return false
+        }
+        return true
+    }
+
+    public func readByte(_ address: UInt32, thread: Int) -> UInt8? {
+        guard let pa = cpu.physicalAddress(of: address) else { return nil }
+        if machine.bus.ramPage(frame: pa >> 12) == nil && !MachineTarget.isROM(pa) { return nil }
+        return cpu.readPhysical(pa, size: 1).map { UInt8(truncatingIfNeeded: $0) }
+    }
+
+    public func writeByte(_ address: UInt32, _ value: UInt8, thread: Int) -> Bool {
+        guard let pa = cpu.physicalAddress(of: address, forWrite: true), machine.bus.ramPage(frame: pa >> 12) != nil else { return false }
+        return cpu.writePhysical(pa, size: 1, value: UInt32(value))
+    }
+
+    /// The boot ROM and flash window (reads have no side effects there).
+    static func isROM(_ pa: UInt32) -> Bool {
+        (Malta.Address.flash..<Malta.Address.fpga).contains(pa) || (Malta.Address.bootROM..<0x2000_0000).contains(pa)
+    }
+
+    public func insert(_ point: GDBStopPoint) -> Bool { points.insert(point) }
+    public func remove(_ point: GDBStopPoint) -> Bool { points.remove(point) }
+
+    public func step(thread: Int) -> GDBStop {
+        if machine.poweredOff { return .exited(code: 0) }
+        let stop = StopPointWatcher(breakpoints: [], watchpoints: points.watchpoints, foresees: false)
+        // Observed even without breakpoints: that consumes the CPU's "skip the observer once
+        // here" mark left by a breakpoint stop, which would otherwise hide a later hit.
+        let outcome = cpu.debugged(by: stop, observeAll: true) { machine.run(maxInstructions: 1) }
+        if outcome == .poweredOff { return .exited(code: 0) }
+        if let hit = stop.watchHit { return .watch(hit.kind, address: hit.address, thread: 1) }
+        return .trap(thread: 1)
+    }
+
+    /// One uninterrupted `Malta.run`, the socket polled at the end of each batch: the batches,
+    /// and so what the devices show the guest, are those of a run without gdb.
+    public func resume(thread: Int?, interrupted: () -> Bool) -> GDBStop {
+        if machine.poweredOff { return .exited(code: 0) }
+        let stop = StopPointWatcher(breakpoints: points.breakpoints, watchpoints: points.watchpoints, foresees: true)
+        var pressedCtrlC = false
+        let outcome = withoutActuallyEscaping(interrupted) { interrupted in
+            let previous = machine.onBatchEnd
+            machine.onBatchEnd = { [unowned cpu] in
+                previous?()
+                // The first batch is observed whatever the stop points, as in `step`; after it,
+                // only as much as they need.
+                cpu.observesInstructions = stop.observesInstructions
+                // Polled once per batch until something stopped the run (the board calls this
+                // once more after the batch that stopped: a second request would outlive it).
+                if !stop.stopped && !pressedCtrlC && interrupted() {
+                    pressedCtrlC = true
+                    cpu.requestStop()
+                }
+            }
+            defer { machine.onBatchEnd = previous }
+            return cpu.debugged(by: stop, observeAll: true) { machine.run() }
+        }
+        if outcome == .poweredOff { return .exited(code: 0) }
+        if let hit = stop.watchHit { return .watch(hit.kind, address: hit.address, thread: 1) }
+        return pressedCtrlC ? .interrupted(thread: 1) : .trap(thread: 1)
+    }
+
+    public func detach() {
+        points = StopPoints()
+    }
+}
+
+/// The CPU observer of a debugger's run: stops before an instruction at a breakpoint, and
+/// before a load or store that will touch a watchpoint (as QEMU does: gdb treats MIPS
+/// watchpoints as non-steppable, so it steps over the access itself and then compares the old
+/// and new values). An access it could not foresee (the code page not mapped yet) stops just
+/// after it, through the CPU's memory watches.
+final class StopPointWatcher: CPUObserver {
+    let breakpoints: Set<UInt32>
+    let watchpoints: [GDBStopPoint]
+    /// Whether to look at each instruction before it runs for accesses to watchpoints (not
+    /// while single-stepping, where gdb steps over the access on purpose).
+    let foresees: Bool
+    var onStop: (() -> Void)?
+    /// Whether it stopped the CPU (a breakpoint or a watchpoint).
+    private(set) var stopped = false
+    private(set) var watchHit: (kind: GDBStopPoint.Kind, address: UInt32)?
+
+    init(breakpoints: Set<UInt32>, watchpoints: [GDBStopPoint], foresees: Bool) {
+        self.breakpoints = breakpoints
+        self.watchpoints = watchpoints
+        self.foresees = foresees
+    }
+
+    /// Whether the CPU must call `willExecuteAt` before every instruction.
+    var observesInstructions: Bool { !breakpoints.isEmpty || (foresees && !watchpoints.isEmpty) }
+
+    func cpu(_ cpu: CPU, willExecuteAt pc: UInt32) -> ObserverAction {
+        if breakpoints.contains(pc) {
+            stopped = true
+            onStop?()
+            return .stop
+        }
+        guard foresees, !watchpoints.isEmpty, watchHit == nil, let word = cpu.readVirtual(pc, size: 4),
+              let access = StopPointWatcher.dataAccess(decode(word), cpu) else { return .proceed }
+        return hit(access.address, size: access.size, isWrite: access.isWrite)
+    }
+
+    func cpu(_ cpu: CPU, didAccessMemory access: MemoryAccess) -> ObserverAction {
+        guard watchHit == nil else { return .proceed }
+        return hit(access.virtual, size: access.size, isWrite: access.isWrite)
+    }
+
+    func hit(_ address: UInt32, size: Int, isWrite: Bool) -> ObserverAction {
+        guard let w = watchpoints.first(where: { $0.matches(access: address, size: size, isWrite: isWrite) }) else { return .proceed }
+        // gdb finds the watchpoint by the address: report one inside the watched range.
+        watchHit = (w.kind, max(address, w.address))
+        stopped = true
+        onStop?()
+        return .stop
+    }
+
+    /// The data access instruction `d` will make with the CPU's registers now, or nil.
+    static func dataAccess(_ d: DecodedInstruction, _ cpu: CPU) -> (address: UInt32, size: Int, isWrite: Bool)? {
+        let size: Int, isWrite: Bool
+        switch d.op {
+        case .lb, .lbu: (size, isWrite) = (1, false)
+        case .lh, .lhu: (size, isWrite) = (2, false)
+        case .lw, .ll: (size, isWrite) = (4, false)
+        case .lwl, .lwr: (size, isWrite) = (4, false)
+        case .sb: (size, isWrite) = (1, true)
+        case .sh: (size, isWrite) = (2, true)
+        case .sw, .sc, .swl, .swr: (size, isWrite) = (4, true)
+        default: return nil
+        }
+        var address = cpu.gpr(Int(d.rs)) &+ d.imm
+        if d.op == .lwl || d.op == .lwr || d.op == .swl || d.op == .swr { address &= ~3 }  // the aligned word
+        return (address, size, isWrite)
+    }
+}
+
+/// The breakpoints and watchpoints the debugger inserted.
+struct StopPoints {
+    var breakpoints = Set<UInt32>()
+    var watchpoints: [GDBStopPoint] = []
+
+    mutating func insert(_ point: GDBStopPoint) -> Bool {
+        if point.kind == .software { breakpoints.insert(point.address) } else { watchpoints.append(point) }
+        return true
+    }
+
+    mutating func remove(_ point: GDBStopPoint) -> Bool {
+        if point.kind == .software { return breakpoints.remove(point.address) != nil }
+        guard let i = watchpoints.firstIndex(of: point) else { return false }
+        watchpoints.remove(at: i)
+        return true
+    }
+}
+
+extension CPU {
+    /// Runs `body` with `watcher` as the observer (before every instruction when `observeAll`
+    /// or when it has breakpoints) and its watchpoints as memory watches, then puts back what
+    /// was there (a Lua machine's hooks).
+    func debugged<R>(by watcher: StopPointWatcher, observeAll: Bool, _ body: () -> R) -> R {
+        let saved = (observer, observesInstructions, memoryWatches)
+        observer = watcher
+        observesInstructions = observeAll || watcher.observesInstructions
+        memoryWatches = watcher.watchpoints.map { $0.address...($0.address &+ max($0.length, 1) &- 1) }
+        defer {
+            observer = saved.0
+            observesInstructions = saved.1
+            memoryWatches = saved.2
+        }
+        return body()
+    }
+}

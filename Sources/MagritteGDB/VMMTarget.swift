@@ -1,0 +1,125 @@
+import MagritteCore
+import MagritteHypervisor
+
+/// The guests of a VMM as the threads of one GDB target: thread N is guest N-1. Registers are
+/// the selected guest's own (its virtual CP0 for status, cause and badvaddr), memory goes through
+/// its own translation, and a breakpoint or watchpoint stops whichever guest reaches it at its
+/// own virtual address.
+public final class VMMTarget: GDBTarget {
+    public let vmm: VMM
+    var points = StopPoints()
+    /// Instructions a guest that runs alone (gdb's software single-step) runs between two looks
+    /// at the socket; when all run, the socket is polled at the end of each VMM slice.
+    public var slice: UInt64 = 100_000
+
+    public init(vmm: VMM) { self.vmm = vmm }
+
+    public var threads: [Int] { vmm.guests.map { $0.index + 1 } }
+
+    func guest(_ thread: Int) -> Guest? {
+        vmm.guests.first { $0.index + 1 == thread }
+    }
+
+    public func threadDescription(_ thread: Int) -> String? {
+        guard let g = guest(thread) else { return nil }
+        return "\(g.name) (\(g.state == .poweredOff ? "off" : g.state == .waiting ? "waiting" : "runnable"))"
+    }
+
+    public func readRegister(_ n: Int, thread: Int) -> UInt32? {
+        guard let g = guest(thread) else { return nil }
+        let r = vmm.registers(of: g)
+        switch n {
+        case 0..<32: return r.gprs[n]
+        case GDBRegister.status: return vmm.virtualCP0(g, 12, 0)
+        case GDBRegister.lo: return r.lo
+        case GDBRegister.hi: return r.hi
+        case GDBRegister.badVAddr: return vmm.virtualCP0(g, 8, 0)
+        case GDBRegister.cause: return vmm.virtualCP0(g, 13, 0)
+        case GDBRegister.pc: return r.pc
+        default: return nil
+        }
+    }
+
+    public func writeRegister(_ n: Int, _ value: UInt32, thread: Int) -> Bool {
+        guard let g = guest(thread) else { return false }
+        let r = vmm.registers(of: g)
+        switch n {
+        case 0..<32: vmm.setRegister(of: g, n, value)
+        case GDBRegister.lo: vmm.setHiLo(of: g, hi: r.hi, lo: value)
+        case GDBRegister.hi: vmm.setHiLo(of: g, hi: value, lo: r.lo)
+        case GDBRegister.pc: vmm.setPC(of: g, value)
+        default: return false  // the virtual CP0 changes only through the guest's own mtc0
+        }
+        return true
+    }
+
+    public func readByte(_ address: UInt32, thread: Int) -> UInt8? {
+        guard let g = guest(thread) else { return nil }
+        return vmm.readGuestMemory(g, virtual: address, size: 1).map { UInt8(truncatingIfNeeded: $0) }
+    }
+
+    public func writeByte(_ address: UInt32, _ value: UInt8, thread: Int) -> Bool {
+        guard let g = guest(thread) else { return false }
+        return vmm.writeGuestMemory(g, virtual: address, size: 1, value: UInt32(value))
+    }
+
+    public func insert(_ point: GDBStopPoint) -> Bool { points.insert(point) }
+    public func remove(_ point: GDBStopPoint) -> Bool { points.remove(point) }
+
+    var currentThread: Int { (vmm.current?.index ?? 0) + 1 }
+
+    public func step(thread: Int) -> GDBStop {
+        guard let g = guest(thread) else { return .trap(thread: currentThread) }
+        if g.state == .poweredOff { return .trap(thread: thread) }
+        let watcher = StopPointWatcher(breakpoints: [], watchpoints: points.watchpoints, foresees: false)
+        _ = vmm.cpu.debugged(by: watcher, observeAll: true) { vmm.step(g, instructions: 1) }
+        if let hit = watcher.watchHit { return .watch(hit.kind, address: hit.address, thread: thread) }
+        return .trap(thread: thread)
+    }
+
+    /// Runs every guest as the scheduler would (`thread` nil), or only guest `thread`: gdb
+    /// single-steps MIPS in software, continuing one thread to a temporary breakpoint, and
+    /// expects that thread to be the one that stops.
+    public func resume(thread: Int?, interrupted: () -> Bool) -> GDBStop {
+        let watcher = StopPointWatcher(breakpoints: points.breakpoints, watchpoints: points.watchpoints, foresees: true)
+        watcher.onStop = { [unowned vmm] in vmm.stop() }
+        if let t = thread, let g = guest(t) { return runAlone(g, watcher, interrupted) }
+        // All guests: one uninterrupted `run`, the socket polled at the end of each slice, so
+        // the schedule is the one a run without gdb has.
+        var pressedCtrlC = false
+        let outcome = withoutActuallyEscaping(interrupted) { interrupted in
+            let previous = vmm.onSliceEnd
+            vmm.onSliceEnd = { [unowned vmm] in
+                previous?()
+                if interrupted() {
+                    pressedCtrlC = true
+                    vmm.stop()
+                }
+            }
+            defer { vmm.onSliceEnd = previous }
+            return vmm.cpu.debugged(by: watcher, observeAll: false) { vmm.run() }
+        }
+        return stop(outcome, watcher, thread: currentThread, pressedCtrlC: pressedCtrlC)
+    }
+
+    func runAlone(_ g: Guest, _ watcher: StopPointWatcher, _ interrupted: () -> Bool) -> GDBStop {
+        while true {
+            let outcome = vmm.cpu.debugged(by: watcher, observeAll: false) { vmm.step(g, instructions: slice) }
+            if outcome == .instructionLimit {
+                if interrupted() { return .interrupted(thread: g.index + 1) }
+                continue
+            }
+            return stop(outcome, watcher, thread: g.index + 1, pressedCtrlC: false)
+        }
+    }
+
+    func stop(_ outcome: VMMRunOutcome, _ watcher: StopPointWatcher, thread: Int, pressedCtrlC: Bool) -> GDBStop {
+        if let hit = watcher.watchHit { return .watch(hit.kind, address: hit.address, thread: thread) }
+        if outcome == .allPoweredOff && vmm.guests.allSatisfy({ $0.state == .poweredOff }) { return .exited(code: 0) }
+        return pressedCtrlC ? .interrupted(thread: thread) : .trap(thread: thread)
+    }
+
+    public func detach() {
+        points = StopPoints()
+    }
+}

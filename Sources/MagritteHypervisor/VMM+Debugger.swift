@@ -1,0 +1,43 @@
+import MagritteCore
+
+/// What a debugger (the GDB stub) changes in a guest, next to what VMM+Control.swift reads:
+/// registers and memory, as the guest itself would write them.
+extension VMM {
+    /// Sets general register `n` (1...31; 0 stays 0) of `g`.
+    public func setRegister(of g: Guest, _ n: Int, _ value: UInt32) {
+        precondition((0..<32).contains(n), "GPR number out of range")
+        guard n != 0 else { return }
+        if current === g { cpu.setGPR(n, value) } else { g.gprs[n] = value }
+    }
+
+    /// Sets HI and LO of `g`.
+    public func setHiLo(of g: Guest, hi: UInt32, lo: UInt32) {
+        if current === g {
+            cpu.hi = hi
+            cpu.lo = lo
+        } else {
+            g.hi = hi
+            g.lo = lo
+        }
+    }
+
+    /// Makes `g` continue at `pc` (not in a delay slot), as a debugger's jump.
+    public func setPC(of g: Guest, _ pc: UInt32) {
+        if current === g {
+            cpu.setPosition(pc: pc, npc: pc &+ 4, inDelaySlot: false)
+        } else {
+            g.pc = pc
+            g.npc = pc &+ 4
+            g.inDelaySlot = false
+        }
+    }
+
+    /// Writes `size` bytes (1, 2, 4) at guest-virtual `va` through the guest's own translation;
+    /// false when the guest has no writable mapping there or it is not its RAM. Decoded code
+    /// there is forgotten.
+    public func writeGuestMemory(_ g: Guest, virtual va: UInt32, size: Int, value: UInt32) -> Bool {
+        guard let gpa = guestPhysical(g, va, store: true), let ma = g.machineAddress(gpa),
+              UInt64(gpa) + UInt64(size) <= UInt64(g.ramSize) else { return false }
+        return cpu.writePhysical(ma, size: size, value: value)
+    }
+}
