@@ -1,0 +1,245 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Which engine executes guest code.
+public enum Engine: String, Sendable, CaseIterable, CustomStringConvertible {
+    /// The interpreter (every host).
+    case interpreter
+    /// Blocks of guest code translated to x86-64 (x86-64 Linux hosts; elsewhere the interpreter runs).
+    case jit
+
+    /// Whether this host can run translated code.
+    public static var jitSupported: Bool {
+        #if arch(x86_64) && os(Linux)
+        true
+        #else
+        false
+        #endif
+    }
+
+    /// The default: the translator where it exists.
+    public static var hostDefault: Engine { jitSupported ? .jit : .interpreter }
+
+    public var description: String { rawValue }
+}
+
+/// The translator's counters.
+public struct JITStatistics: Sendable, Equatable {
+    /// Blocks translated (since the CPU was made).
+    public var blocks: UInt64 = 0
+    /// Host code bytes written.
+    public var bytes: UInt64 = 0
+    /// Times the code cache was emptied because it was full (or by a reset).
+    public var flushes: UInt64 = 0
+    /// Frames whose blocks were dropped because the guest or the host wrote to them.
+    public var invalidations: UInt64 = 0
+    /// Guest instructions in all blocks translated.
+    public var guestInstructions: UInt64 = 0
+    /// Host time spent translating, in nanoseconds.
+    public var translationNanoseconds: UInt64 = 0
+}
+
+/// The block the generated code works on (besides the GPR array): offsets are fixed here.
+enum JITState {
+    static let hi = 0
+    static let lo = 4
+    static let pc = 8
+    static let npc = 12
+    static let target = 16
+    static let delay = 20
+    static let interpreterNext = 21
+    static let softTLB = 24
+    static let size = 32
+    static let tagOffset = MemoryLayout<SoftTLBEntry>.offset(of: \SoftTLBEntry.tag)!
+    static let addendOffset = MemoryLayout<SoftTLBEntry>.offset(of: \SoftTLBEntry.addend)!
+}
+
+/// A slot of the direct-mapped block table.
+struct JITEntry {
+    /// Guest virtual pc (0xFFFFFFFF = empty).
+    var pc: UInt32 = 0xFFFF_FFFF
+    var frame: UInt32 = 0
+    var generation: UInt32 = 0
+    /// Guest instructions in the block (0: the first instruction is not translated).
+    var instructions: UInt32 = 0
+    var code: UnsafeRawPointer? = nil
+}
+
+/// The code cache, the block table and the per-frame generations of one CPU.
+final class JIT {
+    typealias BlockFunction = @convention(c) (UnsafeMutableRawPointer, UnsafeMutableRawPointer) -> UInt32
+
+    static let tableSize = 1 << 14
+    static let pageSize = 4096
+    let capacity: Int
+    let code: UnsafeMutableRawPointer
+    var used = 0
+    let table: UnsafeMutablePointer<JITEntry>
+    /// Per physical frame: bumped when the frame is written, so its old blocks stop matching.
+    let generations: UnsafeMutablePointer<UInt32>
+    /// Per physical frame: whether blocks were translated from it since its last invalidation.
+    let translatedFrames: UnsafeMutablePointer<UInt8>
+    let state: UnsafeMutableRawPointer
+    var statistics = JITStatistics()
+
+    /// Nil when the host refuses the code memory.
+    init?(capacity: Int = 64 << 20) {
+        self.capacity = capacity
+        guard let m = mmap(nil, capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0),
+              m != MAP_FAILED else { return nil }
+        code = m
+        table = .allocate(capacity: JIT.tableSize)
+        table.initialize(repeating: JITEntry(), count: JIT.tableSize)
+        generations = calloc(CPU.physicalFrames, 4)!.bindMemory(to: UInt32.self, capacity: CPU.physicalFrames)
+        translatedFrames = calloc(CPU.physicalFrames, 1)!.bindMemory(to: UInt8.self, capacity: CPU.physicalFrames)
+        state = .allocate(byteCount: JITState.size, alignment: 16)
+        state.initializeMemory(as: UInt8.self, repeating: 0, count: JITState.size)
+    }
+
+    deinit {
+        munmap(code, capacity)
+        table.deallocate()
+        free(generations)
+        free(translatedFrames)
+        state.deallocate()
+    }
+
+    /// Forgets every block and starts the code cache again.
+    func flush() {
+        table.update(repeating: JITEntry(), count: JIT.tableSize)
+        used = 0
+        statistics.flushes += 1
+    }
+
+    /// Drops the blocks translated from physical frame `frame`.
+    @inline(__always)
+    func invalidate(frame: Int) {
+        if translatedFrames[frame] != 0 {
+            translatedFrames[frame] = 0
+            generations[frame] &+= 1
+            statistics.invalidations += 1
+        }
+    }
+
+    /// Copies `bytes` into the code cache (W^X: the pages written are writable, not executable,
+    /// while they are written). Nil when it does not fit even in an empty cache.
+    func install(_ bytes: [UInt8]) -> UnsafeRawPointer? {
+        let size = (bytes.count + 15) & ~15
+        if used + size > capacity {
+            guard size <= capacity else { return nil }
+            flush()
+        }
+        let first = used & ~(JIT.pageSize - 1)
+        let last = (used + size + JIT.pageSize - 1) & ~(JIT.pageSize - 1)
+        let region = code + first
+        guard mprotect(region, last - first, PROT_READ | PROT_WRITE) == 0 else { return nil }
+        let at = code + used
+        bytes.withUnsafeBytes { at.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+        guard mprotect(region, last - first, PROT_READ | PROT_EXEC) == 0 else { return nil }
+        used += size
+        statistics.bytes += UInt64(bytes.count)
+        return UnsafeRawPointer(at)
+    }
+}
+
+extension CPU {
+    /// The engine this CPU runs: the configured one, or the interpreter where the host has no
+    /// translator.
+    public var engine: Engine {
+        configuration.engine == .jit && Engine.jitSupported ? .jit : .interpreter
+    }
+
+    /// The translator's counters (all zero under the interpreter).
+    public var jitStatistics: JITStatistics { jit?.statistics ?? JITStatistics() }
+
+    /// Host code of the block at `pc` in the current address space, translated now if needed,
+    /// for debugging (`llvm-objdump -D -b binary -m i386:x86-64`). Nil when the first
+    /// instruction is not translated or the page is not RAM.
+    public func hostCode(at pc: UInt32) -> [UInt8]? {
+        guard let pa = physicalAddress(of: pc), pc & 3 == 0, let page = bus.ramPage(frame: pa >> 12) else { return nil }
+        return JITTranslator.translate(pc: pc, words: UnsafePointer(page.assumingMemoryBound(to: UInt32.self)))?.code
+    }
+
+    /// Drops translated blocks of `frame` (a store or a host write changed it).
+    @inline(__always)
+    func invalidateTranslations(frame: Int) {
+        jit?.invalidate(frame: frame)
+    }
+
+    /// Runs up to `budget` instruction slots with translated blocks where it can and the
+    /// interpreter elsewhere; returns how many were used. A block runs only when all of its
+    /// instructions fit in the budget, so the batch (and the timer) ends exactly where the
+    /// interpreter's would.
+    func executeTranslated(_ budget: UInt64) -> UInt64 {
+        guard let jit = jit ?? makeJIT() else { return executeFast(budget) }
+        var remaining = budget
+        batchBreak = false
+        let st = jit.state
+        while remaining > 0 {
+            var step: UInt64 = 1
+            if !inDelaySlot && (pc & 0xFFFF_F003) == codeTag {
+                let index = Int((pc >> 2) & UInt32(JIT.tableSize - 1))
+                var e = jit.table[index]
+                let frame = Int(codeFrame)
+                if _slowPath(e.pc != pc || e.frame != codeFrame || e.generation != jit.generations[frame]) {
+                    e = translateBlock(jit, frame: frame)
+                    jit.table[index] = e
+                }
+                if let code = e.code {
+                    if UInt64(e.instructions) <= remaining {
+                        st.storeBytes(of: hi, toByteOffset: JITState.hi, as: UInt32.self)
+                        st.storeBytes(of: lo, toByteOffset: JITState.lo, as: UInt32.self)
+                        st.storeBytes(of: currentSoftTLB, toByteOffset: JITState.softTLB, as: UnsafeMutablePointer<SoftTLBEntry>.self)
+                        let f = unsafeBitCast(code, to: JIT.BlockFunction.self)
+                        let done = UInt64(f(UnsafeMutableRawPointer(regs), st))
+                        hi = st.load(fromByteOffset: JITState.hi, as: UInt32.self)
+                        lo = st.load(fromByteOffset: JITState.lo, as: UInt32.self)
+                        pc = st.load(fromByteOffset: JITState.pc, as: UInt32.self)
+                        npc = st.load(fromByteOffset: JITState.npc, as: UInt32.self)
+                        inDelaySlot = st.load(fromByteOffset: JITState.delay, as: UInt8.self) != 0
+                        cycles &+= done
+                        remaining &-= done
+                        if st.load(fromByteOffset: JITState.interpreterNext, as: UInt8.self) == 0 || remaining == 0 { continue }
+                    } else {
+                        step = remaining  // the rest of the batch is shorter than the block
+                    }
+                }
+            }
+            remaining &-= executeFast(step)
+            if batchBreak { break }
+        }
+        return budget &- remaining
+    }
+
+    @inline(never)
+    func makeJIT() -> JIT? {
+        jit = JIT()
+        return jit
+    }
+
+    @inline(never)
+    func translateBlock(_ jit: JIT, frame: Int) -> JITEntry {
+        let t0 = HostClock.nowNanoseconds
+        var e = JITEntry(pc: pc, frame: UInt32(frame), generation: jit.generations[frame], instructions: 0, code: nil)
+        if let block = JITTranslator.translate(pc: pc, words: UnsafePointer(codeHost)), let code = jit.install(block.code) {
+            e.instructions = UInt32(block.instructions)
+            e.code = code
+            jit.translatedFrames[frame] = 1
+            jit.statistics.blocks += 1
+            jit.statistics.guestInstructions += UInt64(block.instructions)
+        }
+        jit.statistics.translationNanoseconds &+= HostClock.nowNanoseconds &- t0
+        return e
+    }
+}
+
+enum HostClock {
+    static var nowNanoseconds: UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}
