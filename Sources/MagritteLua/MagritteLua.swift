@@ -93,7 +93,7 @@ public final class MagritteLua {
         mg_pop(L, 3)
     }
 
-    /// magritte.machine{ram = "64M", tlb = 16, image = "x.elf", append = "...", initrd = "f.gz", echo = false}
+    /// magritte.machine{ram = "64M", tlb = 16, image = "x.elf", append = "...", initrd = "f.gz", echo = false, engine = "jit"}
     func newMachine(_ call: LuaCall) throws -> Int32 {
         var config = MaltaConfiguration()
         var image: String?
@@ -136,6 +136,11 @@ public final class MagritteLua {
             case .none: break
             case .boolean(let b): echo = b
             default: throw LuaError("echo must be a boolean")
+            }
+            switch call.field(1, "engine") {
+            case .none: break
+            case .string(let s) where Engine(rawValue: s) != nil: config.cpu.engine = Engine(rawValue: s)!
+            default: throw LuaError("engine must be \"jit\" or \"interpreter\"")
             }
         }
         let board = Malta(configuration: config)

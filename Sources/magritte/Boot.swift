@@ -36,17 +36,21 @@ struct Boot: ParsableCommand {
     @Flag(help: "Print instruction count, host time, speed and exceptions on stderr at the end.")
     var stats = false
 
+    @Option(help: ArgumentHelp("The CPU engine: jit (translated code, x86-64 Linux hosts) or interpreter.", valueName: "name"))
+    var engine: Engine = .hostDefault
+
     func run() throws {
         try bootAndRun(kernel: file, initrd: initrd, ram: ram, commandLine: commandLine,
-                       maxInstructions: maxInstructions, stats: stats)
+                       maxInstructions: maxInstructions, stats: stats, engine: engine)
     }
 }
 
 /// Boots `kernel` (and `initrd`) on a Malta with the console on stdin/stdout and exits as
 /// `magritte boot` documents.
 func bootAndRun(kernel file: String, initrd: String?, ram: Int, commandLine: String,
-                maxInstructions: UInt64?, stats: Bool) throws {
+                maxInstructions: UInt64?, stats: Bool, engine: Engine) throws {
     var config = MaltaConfiguration(ramSize: ram)
+    config.cpu.engine = engine
     config.commandLine = commandLine
     let output = ConsoleOutput()
     let malta = Malta(configuration: config, output: { output.put($0) })
@@ -105,6 +109,11 @@ func printStats(_ cpu: CPU, seconds: Double) {
     print("instructions: \(n)", to: &err)
     print("host time: \(format(seconds, digits: 3)) s", to: &err)
     print("MIPS: \(format(seconds > 0 ? Double(n) / seconds / 1e6 : 0, digits: 1))", to: &err)
+    print("engine: \(cpu.engine)", to: &err)
+    if cpu.engine == .jit {
+        let j = cpu.jitStatistics
+        print("jit: \(j.blocks) blocks, \(j.bytes) bytes, \(j.flushes) flushes, \(j.invalidations) invalidations, translation \(format(Double(j.translationNanoseconds) / 1e9, digits: 3)) s", to: &err)
+    }
     let taken = ExceptionCode.allCases.filter { cpu.exceptionCounts[Int($0.rawValue)] > 0 }
     if taken.isEmpty {
         print("exceptions: none", to: &err)
