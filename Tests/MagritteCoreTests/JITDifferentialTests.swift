@@ -158,6 +158,7 @@ struct JITDifferentialTests {
     func randomPrograms(half: Int) {
         var translated: UInt64 = 0
         var compared = 0
+        var links: UInt64 = 0
         for k in stride(from: half, to: Self.programs, by: 2) {
             let seed = UInt64(k) &* 7919 &+ 1
             let a = Self.machine(seed: seed, engine: .interpreter)
@@ -177,11 +178,13 @@ struct JITDifferentialTests {
             }
             #expect(memcmp(a.bus.ram, b.bus.ram, a.bus.ramSize) == 0, "seed \(seed): RAM differs")
             translated += b.cpu.jitStatistics.guestInstructions
+            links += b.cpu.jitStatistics.links
             compared += 1
         }
         #expect(compared > 0)
         // The comparison means something only if the translator ran.
         #expect(translated > UInt64(compared) * 20)
+        #expect(links > 0, "no block was chained")
     }
 }
 

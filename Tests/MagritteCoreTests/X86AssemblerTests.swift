@@ -48,6 +48,9 @@ struct X86AssemblerTests {
         ("setb cl", { $0.set(.b, .rcx) }),
         ("cmove ecx, edx", { $0.cmov(.e, .rcx, .rdx) }),
         ("cmovne ecx, dword ptr [rdi + 0x10]", { $0.cmov(.ne, .rcx, A.Mem(base: .rdi, disp: 16)) }),
+        ("add dword ptr [rsi + 0x24], 0x5", { $0.alu(.add, A.Mem(base: .rsi, disp: 36), imm: 5) }),
+        ("mov qword ptr [rsi + 0x28], rax", { $0.mov64(A.Mem(base: .rsi, disp: 40), .rax) }),
+        ("lea rax, [rip - 0x7]", { $0.leaRIP(.rax, target: $0.bytes.count) }),
         ("ret", { $0.ret() }),
     ]
 
@@ -108,7 +111,9 @@ struct X86AssemblerTests {
             let address = parts.first?.trimmingCharacters(in: .whitespaces) ?? ""
             guard parts.count == 2, address.hasSuffix(":"), UInt64(address.dropLast(), radix: 16) != nil else { return nil }
             var text = parts[1].replacingOccurrences(of: "\t", with: " ")
-            if let r = text.range(of: " <") { text = String(text[..<r.lowerBound]) }
+            for marker in [" <", " #"] {
+                if let r = text.range(of: marker) { text = String(text[..<r.lowerBound]) }
+            }
             return text.trimmingCharacters(in: .whitespaces)
         }
     }

@@ -38,6 +38,8 @@ public struct JITStatistics: Sendable, Equatable {
     public var invalidations: UInt64 = 0
     /// Guest instructions in all blocks translated.
     public var guestInstructions: UInt64 = 0
+    /// Direct jumps patched from a block's end to the next block.
+    public var links: UInt64 = 0
     /// Host time spent translating, in nanoseconds.
     public var translationNanoseconds: UInt64 = 0
 }
@@ -52,7 +54,13 @@ enum JITState {
     static let delay = 20
     static let interpreterNext = 21
     static let softTLB = 24
-    static let size = 32
+    /// Instructions the batch still allows (chained blocks check and lower it).
+    static let left = 32
+    /// Instructions completed by the chained blocks before the current one.
+    static let accumulated = 36
+    /// The chain slot whose successor was not linked yet (0: none), for the caller to link.
+    static let link = 40
+    static let size = 48
     static let tagOffset = MemoryLayout<SoftTLBEntry>.offset(of: \SoftTLBEntry.tag)!
     static let addendOffset = MemoryLayout<SoftTLBEntry>.offset(of: \SoftTLBEntry.addend)!
 }
@@ -124,6 +132,28 @@ final class JIT {
         }
     }
 
+    /// Makes `bytes` bytes at `at` writable (W^X: not executable meanwhile), runs `body`, and
+    /// makes them executable again.
+    func patch(_ at: UnsafeMutableRawPointer, bytes: Int, _ body: () -> Void) -> Bool {
+        let first = (at - code) & ~(JIT.pageSize - 1)
+        let last = ((at - code) + bytes + JIT.pageSize - 1) & ~(JIT.pageSize - 1)
+        guard mprotect(code + first, last - first, PROT_READ | PROT_WRITE) == 0 else { return false }
+        body()
+        return mprotect(code + first, last - first, PROT_READ | PROT_EXEC) == 0
+    }
+
+    /// Points the chain slot at `slot` to the block at `target` of `instructions` instructions.
+    func link(slot: UInt, to target: UnsafeRawPointer, instructions: UInt32) {
+        guard let p = UnsafeMutableRawPointer(bitPattern: slot), p >= code, p + JITTranslator.slotSize <= code + used,
+              p.load(fromByteOffset: JITTranslator.slotNeedOffset, as: UInt32.self) == JITTranslator.unlinked else { return }
+        let rel = Int32(UnsafeRawPointer(p + JITTranslator.slotSize) .distance(to: target))
+        _ = patch(p, bytes: JITTranslator.slotSize) {
+            p.storeBytes(of: instructions, toByteOffset: JITTranslator.slotNeedOffset, as: UInt32.self)
+            p.storeBytes(of: rel, toByteOffset: JITTranslator.slotJumpOffset, as: Int32.self)
+        }
+        statistics.links += 1
+    }
+
     /// Copies `bytes` into the code cache (W^X: the pages written are writable, not executable,
     /// while they are written). Nil when it does not fit even in an empty cache.
     func install(_ bytes: [UInt8]) -> UnsafeRawPointer? {
@@ -134,11 +164,10 @@ final class JIT {
         }
         let first = used & ~(JIT.pageSize - 1)
         let last = (used + size + JIT.pageSize - 1) & ~(JIT.pageSize - 1)
-        let region = code + first
-        guard mprotect(region, last - first, PROT_READ | PROT_WRITE) == 0 else { return nil }
         let at = code + used
-        bytes.withUnsafeBytes { at.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
-        guard mprotect(region, last - first, PROT_READ | PROT_EXEC) == 0 else { return nil }
+        guard patch(code + first, bytes: last - first, {
+            bytes.withUnsafeBytes { at.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+        }) else { return nil }
         used += size
         statistics.bytes += UInt64(bytes.count)
         return UnsafeRawPointer(at)
@@ -178,8 +207,14 @@ extension CPU {
         var remaining = budget
         batchBreak = false
         let st = jit.state
+        // A chain slot the last block left unlinked, and the cache generation it belongs to.
+        var pendingLink: UInt = 0
+        var pendingFlushes: UInt64 = 0
         while remaining > 0 {
             var step: UInt64 = 1
+            // Only the lookup right after the block that left it may link it.
+            let link = pendingLink
+            pendingLink = 0
             if !inDelaySlot && (pc & 0xFFFF_F003) == codeTag {
                 let index = Int((pc >> 2) & UInt32(JIT.tableSize - 1))
                 var e = jit.table[index]
@@ -188,11 +223,18 @@ extension CPU {
                     e = translateBlock(jit, frame: frame)
                     jit.table[index] = e
                 }
+                if link != 0, let code = e.code, pendingFlushes == jit.statistics.flushes {
+                    // The last block ended in this page at this pc: jump here directly next time.
+                    jit.link(slot: link, to: code, instructions: e.instructions)
+                }
                 if let code = e.code {
                     if UInt64(e.instructions) <= remaining {
                         st.storeBytes(of: hi, toByteOffset: JITState.hi, as: UInt32.self)
                         st.storeBytes(of: lo, toByteOffset: JITState.lo, as: UInt32.self)
                         st.storeBytes(of: currentSoftTLB, toByteOffset: JITState.softTLB, as: UnsafeMutablePointer<SoftTLBEntry>.self)
+                        st.storeBytes(of: UInt32(truncatingIfNeeded: min(remaining, 0xFFFF_FFF0)), toByteOffset: JITState.left, as: UInt32.self)
+                        st.storeBytes(of: 0, toByteOffset: JITState.accumulated, as: UInt32.self)
+                        st.storeBytes(of: 0, toByteOffset: JITState.link, as: UInt.self)
                         let f = unsafeBitCast(code, to: JIT.BlockFunction.self)
                         let done = UInt64(f(UnsafeMutableRawPointer(regs), st))
                         hi = st.load(fromByteOffset: JITState.hi, as: UInt32.self)
@@ -202,6 +244,8 @@ extension CPU {
                         inDelaySlot = st.load(fromByteOffset: JITState.delay, as: UInt8.self) != 0
                         cycles &+= done
                         remaining &-= done
+                        pendingLink = st.load(fromByteOffset: JITState.link, as: UInt.self)
+                        pendingFlushes = jit.statistics.flushes
                         if st.load(fromByteOffset: JITState.interpreterNext, as: UInt8.self) == 0 || remaining == 0 { continue }
                     } else {
                         step = remaining  // the rest of the batch is shorter than the block

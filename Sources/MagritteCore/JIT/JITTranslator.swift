@@ -50,9 +50,28 @@ struct JITTranslator {
         for (i, d) in insts.enumerated() {
             t.emit(d, index: i)
         }
+        let page = pc & 0xFFFF_F000
         if !endsWithBranch {
-            t.exitTo(pc: pc &+ UInt32(4 * insts.count), completed: insts.count, interpreterNext: stoppedAtUntranslated)
+            let next = pc &+ UInt32(4 * insts.count)
+            if !stoppedAtUntranslated && next & 0xFFFF_F000 == page {
+                t.chainSlot(to: next, completed: insts.count)
+            } else {
+                t.exitTo(pc: next, completed: insts.count, interpreterNext: stoppedAtUntranslated)
+            }
         } else {
+            let b = insts[insts.count - 2]
+            let bpc = pc &+ UInt32(4 * (insts.count - 2))
+            var successors: [UInt32] = []
+            switch b.op {
+            case .j, .jal: successors = [((bpc &+ 4) & 0xF000_0000) | b.imm]
+            case .jr, .jrhb, .jalr, .jalrhb: break
+            case .beql, .bnel, .blezl, .bgtzl, .bltzl, .bgezl, .bltzall, .bgezall: successors = [bpc &+ 4 &+ b.imm]
+            default: successors = [bpc &+ 4 &+ b.imm, bpc &+ 8]
+            }
+            var seen = Set<UInt32>()
+            for x in successors where x & 0xFFFF_F000 == page && seen.insert(x).inserted {
+                t.chainIf(target: x, completed: insts.count)
+            }
             t.exitToTarget(completed: insts.count)
         }
         t.emitStubs()
@@ -98,8 +117,57 @@ struct JITTranslator {
         }
         a.mov8(A.Mem(base: .rsi, disp: Int32(JITState.delay)), imm: delay ? 1 : 0)
         a.mov8(A.Mem(base: .rsi, disp: Int32(JITState.interpreterNext)), imm: interpreterNext ? 1 : 0)
+        returnCompleted(completed)
+    }
+
+    /// Returns `completed` plus what the chained blocks before this one completed.
+    private mutating func returnCompleted(_ completed: Int) {
         a.mov(.rax, imm: UInt32(completed))
+        a.alu(.add, .rax, A.Mem(base: .rsi, disp: Int32(JITState.accumulated)))
         a.ret()
+    }
+
+    // MARK: Chaining
+
+    /// Size of a chain slot, and where its two patched fields are.
+    static let slotSize = 36
+    static let slotNeedOffset = 11
+    static let slotJumpOffset = 32
+    /// The instruction count an unlinked slot asks for: never available, so it always exits.
+    static let unlinked: UInt32 = 0xFFFF_FFFF
+
+    /// At the end of the block, when state.target is `target`: go to its chain slot.
+    private mutating func chainIf(target: UInt32, completed: Int) {
+        a.mov(.rax, JITTranslator.target)
+        a.alu(.cmp, .rax, imm: target)
+        let other = a.jcc(.ne)
+        chainSlot(to: target, completed: completed)
+        a.bind(other)
+    }
+
+    /// The block's end towards `next` (same page): once linked, a direct jump to the block
+    /// there when the batch has room for all of it; else (and until linked) an exit that asks
+    /// the caller to link it.
+    private mutating func chainSlot(to next: UInt32, completed: Int) {
+        let left = A.Mem(base: .rsi, disp: Int32(JITState.left))
+        let start = a.bytes.count
+        a.mov(.rax, left)
+        a.alu(.sub, .rax, imm: UInt32(completed))
+        a.alu(.cmp, .rax, imm: JITTranslator.unlinked)  // patched: the next block's length
+        let short = a.jcc(.b)
+        a.mov(left, .rax)
+        a.alu(.add, A.Mem(base: .rsi, disp: Int32(JITState.accumulated)), imm: UInt32(completed))
+        let jump = a.jmp()  // patched: the next block
+        precondition(a.bytes.count - start == JITTranslator.slotSize, "chain slot layout")
+        a.bind(short)
+        a.bind(jump)
+        a.mov(A.Mem(base: .rsi, disp: Int32(JITState.pc)), imm: next)
+        a.mov(A.Mem(base: .rsi, disp: Int32(JITState.npc)), imm: next &+ 4)
+        a.mov8(A.Mem(base: .rsi, disp: Int32(JITState.delay)), imm: 0)
+        a.mov8(A.Mem(base: .rsi, disp: Int32(JITState.interpreterNext)), imm: 0)
+        a.leaRIP(.rax, target: start)
+        a.mov64(A.Mem(base: .rsi, disp: Int32(JITState.link)), .rax)
+        returnCompleted(completed)
     }
 
     private mutating func exitTo(pc: UInt32, completed: Int, interpreterNext: Bool) {
@@ -114,8 +182,7 @@ struct JITTranslator {
         a.mov(A.Mem(base: .rsi, disp: Int32(JITState.npc)), .rax)
         a.mov8(A.Mem(base: .rsi, disp: Int32(JITState.delay)), imm: 0)
         a.mov8(A.Mem(base: .rsi, disp: Int32(JITState.interpreterNext)), imm: 0)
-        a.mov(.rax, imm: UInt32(completed))
-        a.ret()
+        returnCompleted(completed)
     }
 
     private mutating func emitStubs() {

@@ -67,6 +67,7 @@ struct X86Assembler {
     }
     mutating func mov16(_ dst: Mem, _ src: Reg) { emit(0x66, 0x89); modrm(src.rawValue, dst) }
     mutating func mov64(_ dst: Reg, _ src: Mem) { emit(0x48, 0x8B); modrm(dst.rawValue, src) }
+    mutating func mov64(_ dst: Mem, _ src: Reg) { emit(0x48, 0x89); modrm(src.rawValue, dst) }
     mutating func movzx8(_ dst: Reg, _ src: Mem) { emit(0x0F, 0xB6); modrm(dst.rawValue, src) }
     mutating func movzx16(_ dst: Reg, _ src: Mem) { emit(0x0F, 0xB7); modrm(dst.rawValue, src) }
     mutating func movsx8(_ dst: Reg, _ src: Mem) { emit(0x0F, 0xBE); modrm(dst.rawValue, src) }
@@ -78,6 +79,7 @@ struct X86Assembler {
     mutating func alu(_ op: ALU, _ dst: Mem, _ src: Reg) { emit(op.rawValue << 3 | 1); modrm(src.rawValue, dst) }
     mutating func alu(_ op: ALU, _ dst: Reg, _ src: Reg) { emit(op.rawValue << 3 | 1); modrm(src.rawValue, dst) }
     mutating func alu(_ op: ALU, _ dst: Reg, imm: UInt32) { emit(0x81); modrm(op.rawValue, dst); emit32(imm) }
+    mutating func alu(_ op: ALU, _ dst: Mem, imm: UInt32) { emit(0x81); modrm(op.rawValue, dst); emit32(imm) }
     mutating func alu(_ op: ALU, _ dst: Mem, imm8: Int8) { emit(0x83); modrm(op.rawValue, dst); emit(UInt8(bitPattern: imm8)) }
     mutating func alu64(_ op: ALU, _ dst: Reg, _ src: Mem) { emit(0x48, op.rawValue << 3 | 3); modrm(dst.rawValue, src) }
     mutating func test(_ a: Reg, _ b: Reg) { emit(0x85); modrm(b.rawValue, a) }
@@ -95,6 +97,12 @@ struct X86Assembler {
     }
     mutating func cmov(_ c: Cond, _ dst: Reg, _ src: Reg) { emit(0x0F, 0x40 | c.rawValue); modrm(dst.rawValue, src) }
     mutating func cmov(_ c: Cond, _ dst: Reg, _ src: Mem) { emit(0x0F, 0x40 | c.rawValue); modrm(dst.rawValue, src) }
+
+    /// lea r64, [rip + (target - end of this instruction)]: the host address of offset `target`.
+    mutating func leaRIP(_ dst: Reg, target: Int) {
+        emit(0x48, 0x8D, (dst.rawValue & 7) << 3 | 5)
+        emit32(UInt32(bitPattern: Int32(target - (bytes.count + 4))))
+    }
 
     // MARK: Control
 
