@@ -242,7 +242,6 @@ extension CPU {
                         pc = st.load(fromByteOffset: JITState.pc, as: UInt32.self)
                         npc = st.load(fromByteOffset: JITState.npc, as: UInt32.self)
                         inDelaySlot = st.load(fromByteOffset: JITState.delay, as: UInt8.self) != 0
-                        cycles &+= done
                         remaining &-= done
                         pendingLink = st.load(fromByteOffset: JITState.link, as: UInt.self)
                         pendingFlushes = jit.statistics.flushes
@@ -252,9 +251,11 @@ extension CPU {
                     }
                 }
             }
-            remaining &-= executeFast(step)
+            remaining &-= executeFast(step, elapsed: budget &- remaining)
             if batchBreak { break }
         }
+        // As in the interpreter, `cycles` (which devices read) moves only at the end of a batch.
+        cycles &+= budget &- remaining
         return budget &- remaining
     }
 
