@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import ArgumentParser
+import MagritteCore
 import MagritteHypervisor
 import MagritteMachine
 
@@ -64,6 +65,9 @@ struct VMMCommand: ParsableCommand {
     @Flag(help: "Print per-guest figures on stderr at the end: traps, emulated instructions, TLB fills, idle time.")
     var stats = false
 
+    @Option(help: ArgumentHelp("The CPU engine: jit (translated code, x86-64 Linux hosts) or interpreter.", valueName: "name"))
+    var engine: Engine = .hostDefault
+
     func validate() throws {
         if images.isEmpty { throw ValidationError("give at least one guest image") }
         if names.count > images.count { throw ValidationError("\(names.count) names for \(images.count) images") }
@@ -76,7 +80,7 @@ struct VMMCommand: ParsableCommand {
 
     func run() throws {
         let vmm: VMM
-        do { vmm = try VMM(ramSize: ram) } catch {
+        do { vmm = try VMM(ramSize: ram, engine: engine) } catch {
             complain(error.message)
             throw ExitCode(1)
         }
@@ -143,6 +147,7 @@ struct VMMCommand: ParsableCommand {
         }
         if stats {
             var err = StandardError()
+            print("engine: \(vmm.cpu.engine)", to: &err)
             for line in vmm.report(seconds: elapsed) { print(line, to: &err) }
         }
         switch outcome {

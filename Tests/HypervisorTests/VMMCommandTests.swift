@@ -24,10 +24,13 @@ import Testing
         var err: String
     }
 
-    static func vmm(_ arguments: [String]) throws -> Result {
+    static func vmm(_ arguments: [String]) throws -> Result { try magritte(["vmm"] + arguments) }
+
+    /// Runs `magritte ARGUMENTS` with no input.
+    static func magritte(_ arguments: [String]) throws -> Result {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try #require(executable))
-        p.arguments = ["vmm"] + arguments
+        p.arguments = arguments
         let errURL = FileManager.default.temporaryDirectory.appendingPathComponent("vmm-err-\(UUID().uuidString)")
         _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: errURL) }
