@@ -65,30 +65,30 @@ enum JITState {
     static let addendOffset = MemoryLayout<SoftTLBEntry>.offset(of: \SoftTLBEntry.addend)!
 }
 
-/// A slot of the direct-mapped block table.
+/// A block's slot in its frame's table (one slot per guest word of the frame).
 struct JITEntry {
-    /// Guest virtual pc (0xFFFFFFFF = empty).
+    /// Guest virtual pc the block was translated for (0xFFFFFFFF = empty): the code writes
+    /// virtual pcs, so a frame mapped at two addresses keeps one of them at a time.
     var pc: UInt32 = 0xFFFF_FFFF
-    var frame: UInt32 = 0
-    var generation: UInt32 = 0
     /// Guest instructions in the block (0: the first instruction is not translated).
     var instructions: UInt32 = 0
     var code: UnsafeRawPointer? = nil
 }
 
-/// The code cache, the block table and the per-frame generations of one CPU.
+/// The code cache and the per-frame block tables of one CPU.
 final class JIT {
     typealias BlockFunction = @convention(c) (UnsafeMutableRawPointer, UnsafeMutableRawPointer) -> UInt32
 
-    static let tableSize = 1 << 14
     static let pageSize = 4096
     let capacity: Int
     let code: UnsafeMutableRawPointer
     var used = 0
-    let table: UnsafeMutablePointer<JITEntry>
-    /// Per physical frame: bumped when the frame is written, so its old blocks stop matching.
-    let generations: UnsafeMutablePointer<UInt32>
-    /// Per physical frame: whether blocks were translated from it since its last invalidation.
+    /// Per physical frame: its blocks by word offset (1024 slots), made when the frame gets its
+    /// first block; emptied when the frame is written.
+    let frameBlocks: UnsafeMutablePointer<UnsafeMutablePointer<JITEntry>?>
+    /// The frames that have a table (to empty them all on a flush, and free them).
+    var framesWithTables: [Int] = []
+    /// Per physical frame: whether its table holds anything since it was last emptied.
     let translatedFrames: UnsafeMutablePointer<UInt8>
     let state: UnsafeMutableRawPointer
     var statistics = JITStatistics()
@@ -99,9 +99,8 @@ final class JIT {
         guard let m = mmap(nil, capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0),
               m != MAP_FAILED else { return nil }
         code = m
-        table = .allocate(capacity: JIT.tableSize)
-        table.initialize(repeating: JITEntry(), count: JIT.tableSize)
-        generations = calloc(CPU.physicalFrames, 4)!.bindMemory(to: UInt32.self, capacity: CPU.physicalFrames)
+        frameBlocks = calloc(CPU.physicalFrames, MemoryLayout<UnsafeMutablePointer<JITEntry>?>.stride)!
+            .bindMemory(to: UnsafeMutablePointer<JITEntry>?.self, capacity: CPU.physicalFrames)
         translatedFrames = calloc(CPU.physicalFrames, 1)!.bindMemory(to: UInt8.self, capacity: CPU.physicalFrames)
         state = .allocate(byteCount: JITState.size, alignment: 16)
         state.initializeMemory(as: UInt8.self, repeating: 0, count: JITState.size)
@@ -109,15 +108,18 @@ final class JIT {
 
     deinit {
         munmap(code, capacity)
-        table.deallocate()
-        free(generations)
+        for f in framesWithTables { frameBlocks[f]?.deallocate() }
+        free(frameBlocks)
         free(translatedFrames)
         state.deallocate()
     }
 
     /// Forgets every block and starts the code cache again.
     func flush() {
-        table.update(repeating: JITEntry(), count: JIT.tableSize)
+        for f in framesWithTables where translatedFrames[f] != 0 {
+            frameBlocks[f]!.update(repeating: JITEntry(), count: 1024)
+            translatedFrames[f] = 0
+        }
         used = 0
         statistics.flushes += 1
     }
@@ -127,9 +129,19 @@ final class JIT {
     func invalidate(frame: Int) {
         if translatedFrames[frame] != 0 {
             translatedFrames[frame] = 0
-            generations[frame] &+= 1
+            frameBlocks[frame]?.update(repeating: JITEntry(), count: 1024)
             statistics.invalidations += 1
         }
+    }
+
+    /// The block table of `frame`, made on first use.
+    @inline(never)
+    func makeTable(frame: Int) -> UnsafeMutablePointer<JITEntry> {
+        let t = UnsafeMutablePointer<JITEntry>.allocate(capacity: 1024)
+        t.initialize(repeating: JITEntry(), count: 1024)
+        frameBlocks[frame] = t
+        framesWithTables.append(frame)
+        return t
     }
 
     /// Makes `bytes` bytes at `at` writable (W^X: not executable meanwhile), runs `body`, and
@@ -207,7 +219,7 @@ extension CPU {
         var remaining = budget
         batchBreak = false
         let st = jit.state
-        // A chain slot the last block left unlinked, and the cache generation it belongs to.
+        // A chain slot the last block left unlinked, and the flush count of the cache it is in.
         var pendingLink: UInt = 0
         var pendingFlushes: UInt64 = 0
         while remaining > 0 {
@@ -216,12 +228,13 @@ extension CPU {
             let link = pendingLink
             pendingLink = 0
             if !inDelaySlot && (pc & 0xFFFF_F003) == codeTag {
-                let index = Int((pc >> 2) & UInt32(JIT.tableSize - 1))
-                var e = jit.table[index]
                 let frame = Int(codeFrame)
-                if _slowPath(e.pc != pc || e.frame != codeFrame || e.generation != jit.generations[frame]) {
+                let table = jit.frameBlocks[frame] ?? jit.makeTable(frame: frame)
+                let slot = Int((pc >> 2) & 1023)
+                var e = table[slot]
+                if _slowPath(e.pc != pc) {
                     e = translateBlock(jit, frame: frame)
-                    jit.table[index] = e
+                    table[slot] = e
                 }
                 if link != 0, let code = e.code, pendingFlushes == jit.statistics.flushes {
                     // The last block ended in this page at this pc: jump here directly next time.
@@ -268,14 +281,16 @@ extension CPU {
     @inline(never)
     func translateBlock(_ jit: JIT, frame: Int) -> JITEntry {
         let t0 = HostClock.nowNanoseconds
-        var e = JITEntry(pc: pc, frame: UInt32(frame), generation: jit.generations[frame], instructions: 0, code: nil)
+        var e = JITEntry(pc: pc, instructions: 0, code: nil)
         if let block = JITTranslator.translate(pc: pc, words: UnsafePointer(codeHost)), let code = jit.install(block.code) {
             e.instructions = UInt32(block.instructions)
             e.code = code
-            jit.translatedFrames[frame] = 1
             jit.statistics.blocks += 1
             jit.statistics.guestInstructions += UInt64(block.instructions)
         }
+        // After `install` (which may flush): even "not translated" depends on the frame's
+        // contents, so a write to the frame must forget the entry.
+        jit.translatedFrames[frame] = 1
         jit.statistics.translationNanoseconds &+= HostClock.nowNanoseconds &- t0
         return e
     }
