@@ -83,8 +83,6 @@ struct JITTranslator {
     private var exits: [Exit]
     /// Nullified-slot exits of branch-likely instructions (not taken).
     private var nullified: [(index: Int, fixup: A.Fixup)] = []
-    /// Whether the instruction being emitted is a delay slot.
-    private var inSlot = false
 
     private init(start: UInt32, count: Int) {
         self.start = start
@@ -363,10 +361,7 @@ struct JITTranslator {
         default:
             preconditionFailure("JITOpRules lists \(d.op) but the translator has no code for it")
         }
-        if JITOpRules.flow(d.op).map({ if case .none = $0 { false } else { true } }) == true {
-            isBranchEnded = true
-            inSlot = true
-        }
+        if let flow = JITOpRules.flow(d.op), case .none = flow {} else { isBranchEnded = true }
     }
 
     private mutating func binary(_ op: A.ALU, _ d: DecodedInstruction, store: Bool = true) {
