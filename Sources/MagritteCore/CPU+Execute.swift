@@ -10,19 +10,23 @@ extension CPU {
     /// The ordinary loop.
     func executeFast(_ budget: UInt64) -> UInt64 { execute(budget, observing: false) }
 
+    /// The ordinary loop for part of a batch the translator runs (`executeTranslated`): `elapsed`
+    /// slots of the batch are done, and `cycles` stays at the batch's start, as in one batch.
+    func executeFast(_ budget: UInt64, elapsed: UInt64) -> UInt64 { execute(budget, observing: false, elapsed: elapsed) }
+
     /// The loop that reports every instruction to the observer.
     func executeObserved(_ budget: UInt64) -> UInt64 { execute(budget, observing: true) }
 
     /// Executes up to `budget` instruction slots; returns how many were used.
     @inline(__always)
-    func execute(_ budget: UInt64, observing: Bool) -> UInt64 {
+    func execute(_ budget: UInt64, observing: Bool, elapsed: UInt64? = nil) -> UInt64 {
         var pc = self.pc
         var npc = self.npc
         var delay = self.inDelaySlot
         var remaining = budget
         let r = regs
         batchBreak = false
-        let start = cycles
+        let start = cycles &+ (elapsed ?? 0)
         // The observer for this batch, loaded once: reading `self.observer` before every
         // instruction costs a retain and a release each time. An observer set during the batch
         // takes over at the next one (`observer`'s didSet ends the batch).
@@ -440,7 +444,7 @@ extension CPU {
             }
         }
         let used = budget - remaining
-        cycles &+= used
+        if elapsed == nil { cycles &+= used }
         self.pc = pc
         self.npc = npc
         self.inDelaySlot = delay

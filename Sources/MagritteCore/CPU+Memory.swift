@@ -229,6 +229,7 @@ extension CPU {
             if let decoded = decodedPages[Int(frame)] {
                 // A page with decoded code: keep stores on this path and forget the old decode.
                 decoded[Int((pa & 0xFFF) >> 2)] = .undecoded
+                invalidateTranslations(frame: Int(frame))
             } else if memoryWatches.isEmpty || !pageIsWatched(va) {
                 let slot = 256 + Int((va >> 12) & 255)
                 currentSoftTLB[slot] = SoftTLBEntry(tag: va & 0xFFFF_F000, addend: UInt(bitPattern: page) &- UInt(va & 0xFFFF_F000))
@@ -278,6 +279,7 @@ extension CPU {
             forgetWriteMappings(toHostPage: page)
         }
         codeTag = pc & 0xFFFF_F000
+        codeFrame = UInt32(frame)
         codeDecoded = decoded
         codeHost = page.assumingMemoryBound(to: UInt32.self)
         return true
@@ -305,6 +307,7 @@ extension CPU {
         let last = min(Int((UInt64(address) + UInt64(length) - 1) >> 12), CPU.physicalFrames - 1)
         for f in first...last {
             decodedPages[f]?.update(repeating: .undecoded, count: 1024)
+            invalidateTranslations(frame: f)
         }
     }
 

@@ -90,6 +90,10 @@ public final class CPU {
     var codeTag: UInt32 = 0xFFFF_FFFF
     var codeDecoded: UnsafeMutablePointer<DecodedInstruction>
     var codeHost: UnsafeMutablePointer<UInt32>
+    /// The physical frame of that page.
+    var codeFrame: UInt32 = 0
+    /// The translator's code cache and block table, made on first use (`Docs/jit.md`).
+    var jit: JIT? = nil
 
     public init(bus: any PhysicalBus, configuration: CPUConfiguration = CPUConfiguration()) {
         precondition((1...64).contains(configuration.tlbEntries), "tlbEntries must be 1...64")
@@ -156,6 +160,7 @@ public final class CPU {
         for i in 0..<CPU.physicalFrames where decodedPages[i] != nil {
             decodedPages[i]!.update(repeating: .undecoded, count: 1024)
         }
+        jit?.flush()
         jump(to: 0xBFC0_0000)
         statusChanged(pc: pc, cause: .host)
         recomputeTimer()
@@ -289,7 +294,8 @@ public final class CPU {
             var batch = budget
             if nextTimerCycle != .max { batch = min(batch, nextTimerCycle - cycles) }
             if batch == 0 { batch = 1 }
-            let done = observesInstructions ? executeObserved(batch) : executeFast(batch)
+            let done = observesInstructions ? executeObserved(batch)
+                : engine == .jit && memoryWatches.isEmpty ? executeTranslated(batch) : executeFast(batch)
             budget -= done
         }
     }

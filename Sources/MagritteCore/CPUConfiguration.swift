@@ -10,6 +10,8 @@ public struct CPUConfiguration: Sendable, Equatable {
     public var instructionsPerCountTick: UInt64 = 2
     /// Processor identification (CP0 PRId).
     public var processorID: UInt32 = 0x0001_9300
+    /// The engine: translated blocks (`Docs/jit.md`) where the host has the translator, else the interpreter.
+    public var engine: Engine = .hostDefault
 
     public init() {}
 

@@ -86,8 +86,9 @@ public final class VMM: TrapHandler {
     var supervisorSegments = false
 
     /// Builds a VMM over a machine with `ramSize` bytes of RAM (guests' RAM comes from it) and a
-    /// physical TLB of `tlbEntries` entries.
-    public init(ramSize: Int = 256 << 20, tlbEntries: Int = 64, traceCapacity: Int = 200_000) throws(VMMError) {
+    /// physical TLB of `tlbEntries` entries, running guest code with `engine`.
+    public init(ramSize: Int = 256 << 20, tlbEntries: Int = 64, traceCapacity: Int = 200_000,
+                engine: Engine = .hostDefault) throws(VMMError) {
         guard ramSize >= 2 << 20, ramSize <= MaltaBus.maxRAMSize, ramSize % 4096 == 0 else {
             throw VMMError("machine RAM must be a multiple of 4 KiB from 2 MiB to 256 MiB")
         }
@@ -95,6 +96,7 @@ public final class VMM: TrapHandler {
         bus = MaltaBus(ramSize: ramSize)
         var config = CPUConfiguration(tlbEntries: tlbEntries, segmentationControl: true)
         config.instructionsPerCountTick = VMM.ticksPerCycle
+        config.engine = engine
         cpu = CPU(bus: bus, configuration: config)
         physicalTLB = [TLBEntry](repeating: TLBEntry(), count: tlbEntries)
         trace = VMMTrace(capacity: traceCapacity)

@@ -25,6 +25,7 @@ extension MagritteLua {
             if let i = m.board.image { lua.push(i.entry) } else { lua.pushNil() }
         })
         c.field("echo", get: { m, lua in lua.push(m.echo) }, set: { m, call, i in m.echo = call.boolean(i) })
+        c.field("engine", get: { m, lua in lua.push(m.cpu.engine.rawValue) })
         c.field("stop_reason", get: { m, lua in
             if let r = m.stopReason { lua.push(r) } else { lua.pushNil() }
         })

@@ -445,8 +445,9 @@ extension MagritteLua {
         var ram = 256 << 20, tlb = 64
         var slice: UInt64?
         var echo = false
+        var engine = Engine.hostDefault
         if !call.isNoneOrNil(1) {
-            try call.options(1, "magritte.vmm", ["ram", "tlb", "slice", "echo"])
+            try call.options(1, "magritte.vmm", ["ram", "tlb", "slice", "echo", "engine"])
             switch call.field(1, "ram") {
             case .none: break
             case .integer(let n): ram = Int(clamping: n)
@@ -469,9 +470,14 @@ extension MagritteLua {
             case .boolean(let b): echo = b
             default: throw LuaError("echo must be a boolean")
             }
+            switch call.field(1, "engine") {
+            case .none: break
+            case .string(let s) where Engine(rawValue: s) != nil: engine = Engine(rawValue: s)!
+            default: throw LuaError("engine must be \"jit\" or \"interpreter\"")
+            }
         }
         let vmm: VMM
-        do { vmm = try VMM(ramSize: ram, tlbEntries: tlb) } catch { throw LuaError("ram: \(error.message) (got \(ram))") }
+        do { vmm = try VMM(ramSize: ram, tlbEntries: tlb, engine: engine) } catch { throw LuaError("ram: \(error.message) (got \(ram))") }
         if let slice { vmm.slice = slice }
         let v = LuaVMM(vmm, api: self)
         v.echo = echo
@@ -546,6 +552,7 @@ extension MagritteLua {
         c.field("cycles", get: { v, lua in lua.push(v.vmm.now) })
         c.field("ram", get: { v, lua in lua.push(v.vmm.bus.ramSize) })
         c.field("tlb_entries", get: { v, lua in lua.push(v.vmm.cpu.configuration.tlbEntries) })
+        c.field("engine", get: { v, lua in lua.push(v.vmm.cpu.engine.rawValue) })
         c.field("stop_reason", get: { v, lua in if let r = v.stopReason { lua.push(r) } else { lua.pushNil() } })
         c.field("echo", get: { v, lua in lua.push(v.echo) }, set: { v, call, i in v.echo = call.boolean(i) })
         c.field("slice", get: { v, lua in lua.push(v.vmm.slice) }, set: { v, call, i in

@@ -94,14 +94,14 @@ public final class MagritteLua {
         mg_pop(L, 3)
     }
 
-    /// magritte.machine{ram = "64M", tlb = 16, image = "x.elf", append = "...", initrd = "f.gz", echo = false}
+    /// magritte.machine{ram = "64M", tlb = 16, image = "x.elf", append = "...", initrd = "f.gz", echo = false, engine = "jit"}
     func newMachine(_ call: LuaCall) throws -> Int32 {
         var config = MaltaConfiguration()
         var image: String?
         var initrd: String?
         var echo = false
         if !call.isNoneOrNil(1) {
-            try call.options(1, "magritte.machine", ["ram", "tlb", "append", "image", "initrd", "echo"])
+            try call.options(1, "magritte.machine", ["ram", "tlb", "append", "image", "initrd", "echo", "engine"])
             switch call.field(1, "ram") {
             case .none: break
             case .integer(let n):
@@ -137,6 +137,11 @@ public final class MagritteLua {
             case .none: break
             case .boolean(let b): echo = b
             default: throw LuaError("echo must be a boolean")
+            }
+            switch call.field(1, "engine") {
+            case .none: break
+            case .string(let s) where Engine(rawValue: s) != nil: config.cpu.engine = Engine(rawValue: s)!
+            default: throw LuaError("engine must be \"jit\" or \"interpreter\"")
             }
         }
         let board = Malta(configuration: config)

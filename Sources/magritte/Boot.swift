@@ -40,17 +40,21 @@ struct Boot: ParsableCommand {
     @Option(help: ArgumentHelp("Wait for gdb on 127.0.0.1:PORT before the first instruction (0: any free port; Docs/gdb.md).", valueName: "port"))
     var gdb: UInt16?
 
+    @Option(help: ArgumentHelp("The CPU engine: jit (translated code, x86-64 Linux hosts) or interpreter.", valueName: "name"))
+    var engine: Engine = .hostDefault
+
     func run() throws {
         try bootAndRun(kernel: file, initrd: initrd, ram: ram, commandLine: commandLine,
-                       maxInstructions: maxInstructions, stats: stats, gdb: gdb)
+                       maxInstructions: maxInstructions, stats: stats, engine: engine, gdb: gdb)
     }
 }
 
 /// Boots `kernel` (and `initrd`) on a Malta with the console on stdin/stdout and exits as
 /// `magritte boot` documents.
 func bootAndRun(kernel file: String, initrd: String?, ram: Int, commandLine: String,
-                maxInstructions: UInt64?, stats: Bool, gdb: UInt16? = nil) throws {
+                maxInstructions: UInt64?, stats: Bool, engine: Engine, gdb: UInt16? = nil) throws {
     var config = MaltaConfiguration(ramSize: ram)
+    config.cpu.engine = engine
     config.commandLine = commandLine
     let output = ConsoleOutput()
     let malta = Malta(configuration: config, output: { output.put($0) })
@@ -110,6 +114,11 @@ func printStats(_ cpu: CPU, seconds: Double) {
     print("instructions: \(n)", to: &err)
     print("host time: \(format(seconds, digits: 3)) s", to: &err)
     print("MIPS: \(format(seconds > 0 ? Double(n) / seconds / 1e6 : 0, digits: 1))", to: &err)
+    print("engine: \(cpu.engine)", to: &err)
+    if cpu.engine == .jit {
+        let j = cpu.jitStatistics
+        print("jit: \(j.blocks) blocks of \(j.guestInstructions) instructions, \(j.bytes) bytes, \(j.links) links, \(j.flushes) flushes, \(j.invalidations) invalidations, translation \(format(Double(j.translationNanoseconds) / 1e9, digits: 4)) s", to: &err)
+    }
     let taken = ExceptionCode.allCases.filter { cpu.exceptionCounts[Int($0.rawValue)] > 0 }
     if taken.isEmpty {
         print("exceptions: none", to: &err)

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import ArgumentParser
+import MagritteCore
 
 /// `magritte linux`: boots Debian's Malta kernel with the busybox initramfs that
 /// `Scripts/fetch-linux` builds, and gives a shell on the terminal (see Docs/linux.md).
@@ -34,6 +35,9 @@ struct Linux: ParsableCommand {
     @Flag(help: "Print instruction count, host time, speed and exceptions on stderr at the end.")
     var stats = false
 
+    @Option(help: ArgumentHelp("The CPU engine: jit (translated code, x86-64 Linux hosts) or interpreter.", valueName: "name"))
+    var engine: Engine = .hostDefault
+
     func run() throws {
         let directory = dir ?? getenv("MAGRITTE_LINUX_DIR").map { String(cString: $0) } ?? ".cache/linux"
         let kernel = directory + "/vmlinuz", initrd = directory + "/initrd.gz"
@@ -45,6 +49,6 @@ struct Linux: ParsableCommand {
         if check { commandLine += " magritte.check" }
         if !extra.isEmpty { commandLine += " " + extra }
         try bootAndRun(kernel: kernel, initrd: initrd, ram: ram, commandLine: commandLine,
-                       maxInstructions: nil, stats: stats)
+                       maxInstructions: nil, stats: stats, engine: engine)
     }
 }

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import ArgumentParser
+import MagritteCore
 import MagritteGDB
 import MagritteHypervisor
 import MagritteMachine
@@ -71,6 +72,9 @@ struct VMMCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Wait for gdb on 127.0.0.1:PORT before the first instruction; each guest is a thread (Docs/gdb.md).", valueName: "port"))
     var gdb: UInt16?
 
+    @Option(help: ArgumentHelp("The CPU engine: jit (translated code, x86-64 Linux hosts) or interpreter.", valueName: "name"))
+    var engine: Engine = .hostDefault
+
     func validate() throws {
         if images.isEmpty { throw ValidationError("give at least one guest image") }
         if names.count > images.count { throw ValidationError("\(names.count) names for \(images.count) images") }
@@ -83,7 +87,7 @@ struct VMMCommand: ParsableCommand {
 
     func run() throws {
         let vmm: VMM
-        do { vmm = try VMM(ramSize: ram) } catch {
+        do { vmm = try VMM(ramSize: ram, engine: engine) } catch {
             complain(error.message)
             throw ExitCode(1)
         }
@@ -156,6 +160,7 @@ struct VMMCommand: ParsableCommand {
         }
         if stats {
             var err = StandardError()
+            print("engine: \(vmm.cpu.engine)", to: &err)
             for line in vmm.report(seconds: elapsed) { print(line, to: &err) }
         }
         switch outcome {

@@ -16,8 +16,11 @@ import Testing
         var err: String
     }
 
-    static func vmm(_ arguments: [String]) throws -> Result {
-        let r = try runProcess(try #require(executable), ["vmm"] + arguments)
+    static func vmm(_ arguments: [String]) throws -> Result { try magritte(["vmm"] + arguments) }
+
+    /// Runs `magritte ARGUMENTS` with no input.
+    static func magritte(_ arguments: [String]) throws -> Result {
+        let r = try runProcess(try #require(executable), arguments)
         return Result(status: r.status, out: r.out, err: r.err)
     }
 

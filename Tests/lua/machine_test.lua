@@ -26,6 +26,13 @@ fails(function() magritte.machine{image = "/nonexistent.elf"} end, "cannot load 
 -- A guest program that was not built: the error says how to get it.
 fails(function() magritte.machine{image = ".build/guests/tests/nope.elf"} end, "build the guest programs with Scripts/build-guests")
 fails(function() magritte.machine{echo = "yes"} end, "echo must be a boolean")
+fails(function() magritte.machine{engine = "fast"} end, 'engine must be "jit" or "interpreter"')
+fails(function() magritte.machine{engine = 1} end, 'engine must be "jit" or "interpreter"')
+assert(magritte.machine{engine = "interpreter"}.engine == "interpreter")
+-- The translator runs the same guest to the same instruction count.
+local jit_, int_ = magritte.machine{image = HELLO, engine = "jit"}, magritte.machine{image = HELLO, engine = "interpreter"}
+jit_:run(); int_:run()
+assert(jit_.instructions == int_.instructions and jit_.cycles == int_.cycles and jit_.console == int_.console)
 
 -- append reaches the guest's command line (teachos prints it)
 local os_ = magritte.machine{image = TEACHOS, append = "idle=wait"}

@@ -1,0 +1,305 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Which engine executes guest code.
+public enum Engine: String, Sendable, CaseIterable, CustomStringConvertible {
+    /// The interpreter (every host).
+    case interpreter
+    /// Blocks of guest code translated to x86-64 (x86-64 Linux hosts; elsewhere the interpreter runs).
+    case jit
+
+    /// Whether this host can run translated code.
+    public static var jitSupported: Bool {
+        #if arch(x86_64) && os(Linux)
+        true
+        #else
+        false
+        #endif
+    }
+
+    /// The default: the translator where it exists.
+    public static var hostDefault: Engine { jitSupported ? .jit : .interpreter }
+
+    public var description: String { rawValue }
+}
+
+/// The translator's counters.
+public struct JITStatistics: Sendable, Equatable {
+    /// Blocks translated (since the CPU was made).
+    public var blocks: UInt64 = 0
+    /// Host code bytes written.
+    public var bytes: UInt64 = 0
+    /// Times the code cache was emptied because it was full (or by a reset).
+    public var flushes: UInt64 = 0
+    /// Frames whose blocks were dropped because the guest or the host wrote to them.
+    public var invalidations: UInt64 = 0
+    /// Guest instructions in all blocks translated.
+    public var guestInstructions: UInt64 = 0
+    /// Direct jumps patched from a block's end to the next block.
+    public var links: UInt64 = 0
+    /// Host time spent translating, in nanoseconds.
+    public var translationNanoseconds: UInt64 = 0
+}
+
+/// The block the generated code works on (besides the GPR array): offsets are fixed here.
+enum JITState {
+    static let hi = 0
+    static let lo = 4
+    static let pc = 8
+    static let npc = 12
+    static let target = 16
+    static let delay = 20
+    static let interpreterNext = 21
+    static let softTLB = 24
+    /// Instructions the batch still allows (chained blocks check and lower it).
+    static let left = 32
+    /// Instructions completed by the chained blocks before the current one.
+    static let accumulated = 36
+    /// The chain slot whose successor was not linked yet (0: none), for the caller to link.
+    static let link = 40
+    static let size = 48
+    static let tagOffset = MemoryLayout<SoftTLBEntry>.offset(of: \SoftTLBEntry.tag)!
+    static let addendOffset = MemoryLayout<SoftTLBEntry>.offset(of: \SoftTLBEntry.addend)!
+}
+
+/// A block's slot in its frame's table (one slot per guest word of the frame).
+struct JITEntry {
+    /// Guest virtual pc the block was translated for (0xFFFFFFFF = empty): the code writes
+    /// virtual pcs, so a frame mapped at two addresses keeps one of them at a time.
+    var pc: UInt32 = 0xFFFF_FFFF
+    /// Guest instructions in the block (0: the first instruction is not translated).
+    var instructions: UInt32 = 0
+    var code: UnsafeRawPointer? = nil
+}
+
+/// The code cache and the per-frame block tables of one CPU.
+final class JIT {
+    typealias BlockFunction = @convention(c) (UnsafeMutableRawPointer, UnsafeMutableRawPointer) -> UInt32
+
+    static let pageSize = 4096
+    let capacity: Int
+    let code: UnsafeMutableRawPointer
+    var used = 0
+    /// Per physical frame: its blocks by word offset (1024 slots), made when the frame gets its
+    /// first block; emptied when the frame is written.
+    let frameBlocks: UnsafeMutablePointer<UnsafeMutablePointer<JITEntry>?>
+    /// The frames that have a table (to empty them all on a flush, and free them).
+    var framesWithTables: [Int] = []
+    /// Per physical frame: whether its table holds anything since it was last emptied.
+    let translatedFrames: UnsafeMutablePointer<UInt8>
+    let state: UnsafeMutableRawPointer
+    var statistics = JITStatistics()
+
+    /// Nil when the host refuses the code memory.
+    init?(capacity: Int = 64 << 20) {
+        self.capacity = capacity
+        guard let m = mmap(nil, capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0),
+              m != MAP_FAILED else { return nil }
+        code = m
+        frameBlocks = calloc(CPU.physicalFrames, MemoryLayout<UnsafeMutablePointer<JITEntry>?>.stride)!
+            .bindMemory(to: UnsafeMutablePointer<JITEntry>?.self, capacity: CPU.physicalFrames)
+        translatedFrames = calloc(CPU.physicalFrames, 1)!.bindMemory(to: UInt8.self, capacity: CPU.physicalFrames)
+        state = .allocate(byteCount: JITState.size, alignment: 16)
+        state.initializeMemory(as: UInt8.self, repeating: 0, count: JITState.size)
+    }
+
+    deinit {
+        munmap(code, capacity)
+        for f in framesWithTables { frameBlocks[f]?.deallocate() }
+        free(frameBlocks)
+        free(translatedFrames)
+        state.deallocate()
+    }
+
+    /// Forgets every block and starts the code cache again.
+    func flush() {
+        for f in framesWithTables where translatedFrames[f] != 0 {
+            frameBlocks[f]!.update(repeating: JITEntry(), count: 1024)
+            translatedFrames[f] = 0
+        }
+        used = 0
+        statistics.flushes += 1
+    }
+
+    /// Drops the blocks translated from physical frame `frame`.
+    @inline(__always)
+    func invalidate(frame: Int) {
+        if translatedFrames[frame] != 0 {
+            translatedFrames[frame] = 0
+            frameBlocks[frame]?.update(repeating: JITEntry(), count: 1024)
+            statistics.invalidations += 1
+        }
+    }
+
+    /// The block table of `frame`, made on first use.
+    @inline(never)
+    func makeTable(frame: Int) -> UnsafeMutablePointer<JITEntry> {
+        let t = UnsafeMutablePointer<JITEntry>.allocate(capacity: 1024)
+        t.initialize(repeating: JITEntry(), count: 1024)
+        frameBlocks[frame] = t
+        framesWithTables.append(frame)
+        return t
+    }
+
+    /// Makes `bytes` bytes at `at` writable (W^X: not executable meanwhile), runs `body`, and
+    /// makes them executable again.
+    func patch(_ at: UnsafeMutableRawPointer, bytes: Int, _ body: () -> Void) -> Bool {
+        let first = (at - code) & ~(JIT.pageSize - 1)
+        let last = ((at - code) + bytes + JIT.pageSize - 1) & ~(JIT.pageSize - 1)
+        guard mprotect(code + first, last - first, PROT_READ | PROT_WRITE) == 0 else { return false }
+        body()
+        return mprotect(code + first, last - first, PROT_READ | PROT_EXEC) == 0
+    }
+
+    /// Points the chain slot at `slot` to the block at `target` of `instructions` instructions.
+    func link(slot: UInt, to target: UnsafeRawPointer, instructions: UInt32) {
+        guard let p = UnsafeMutableRawPointer(bitPattern: slot), p >= code, p + JITTranslator.slotSize <= code + used,
+              p.load(fromByteOffset: JITTranslator.slotNeedOffset, as: UInt32.self) == JITTranslator.unlinked else { return }
+        let rel = Int32(UnsafeRawPointer(p + JITTranslator.slotSize) .distance(to: target))
+        _ = patch(p, bytes: JITTranslator.slotSize) {
+            p.storeBytes(of: instructions, toByteOffset: JITTranslator.slotNeedOffset, as: UInt32.self)
+            p.storeBytes(of: rel, toByteOffset: JITTranslator.slotJumpOffset, as: Int32.self)
+        }
+        statistics.links += 1
+    }
+
+    /// Copies `bytes` into the code cache (W^X: the pages written are writable, not executable,
+    /// while they are written). Nil when it does not fit even in an empty cache.
+    func install(_ bytes: [UInt8]) -> UnsafeRawPointer? {
+        let size = (bytes.count + 15) & ~15
+        if used + size > capacity {
+            guard size <= capacity else { return nil }
+            flush()
+        }
+        let first = used & ~(JIT.pageSize - 1)
+        let last = (used + size + JIT.pageSize - 1) & ~(JIT.pageSize - 1)
+        let at = code + used
+        guard patch(code + first, bytes: last - first, {
+            bytes.withUnsafeBytes { at.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+        }) else { return nil }
+        used += size
+        statistics.bytes += UInt64(bytes.count)
+        return UnsafeRawPointer(at)
+    }
+}
+
+extension CPU {
+    /// The engine this CPU runs: the configured one, or the interpreter where the host has no
+    /// translator.
+    public var engine: Engine {
+        configuration.engine == .jit && Engine.jitSupported ? .jit : .interpreter
+    }
+
+    /// The translator's counters (all zero under the interpreter).
+    public var jitStatistics: JITStatistics { jit?.statistics ?? JITStatistics() }
+
+    /// Host code of the block at `pc` in the current address space, translated now if needed,
+    /// for debugging (`llvm-objdump -D -b binary -m i386:x86-64`). Nil when the first
+    /// instruction is not translated or the page is not RAM.
+    public func hostCode(at pc: UInt32) -> [UInt8]? {
+        guard let pa = physicalAddress(of: pc), pc & 3 == 0, let page = bus.ramPage(frame: pa >> 12) else { return nil }
+        return JITTranslator.translate(pc: pc, words: UnsafePointer(page.assumingMemoryBound(to: UInt32.self)))?.code
+    }
+
+    /// Drops translated blocks of `frame` (a store or a host write changed it).
+    @inline(__always)
+    func invalidateTranslations(frame: Int) {
+        jit?.invalidate(frame: frame)
+    }
+
+    /// Runs up to `budget` instruction slots with translated blocks where it can and the
+    /// interpreter elsewhere; returns how many were used. A block runs only when all of its
+    /// instructions fit in the budget, so the batch (and the timer) ends exactly where the
+    /// interpreter's would.
+    func executeTranslated(_ budget: UInt64) -> UInt64 {
+        guard let jit = jit ?? makeJIT() else { return executeFast(budget) }
+        var remaining = budget
+        batchBreak = false
+        let st = jit.state
+        // A chain slot the last block left unlinked, and the flush count of the cache it is in.
+        var pendingLink: UInt = 0
+        var pendingFlushes: UInt64 = 0
+        while remaining > 0 {
+            var step: UInt64 = 1
+            // Only the lookup right after the block that left it may link it.
+            let link = pendingLink
+            pendingLink = 0
+            if !inDelaySlot && (pc & 0xFFFF_F003) == codeTag {
+                let frame = Int(codeFrame)
+                let table = jit.frameBlocks[frame] ?? jit.makeTable(frame: frame)
+                let slot = Int((pc >> 2) & 1023)
+                var e = table[slot]
+                if _slowPath(e.pc != pc) {
+                    e = translateBlock(jit, frame: frame)
+                    table[slot] = e
+                }
+                if link != 0, let code = e.code, pendingFlushes == jit.statistics.flushes {
+                    // The last block ended in this page at this pc: jump here directly next time.
+                    jit.link(slot: link, to: code, instructions: e.instructions)
+                }
+                if let code = e.code {
+                    if UInt64(e.instructions) <= remaining {
+                        st.storeBytes(of: hi, toByteOffset: JITState.hi, as: UInt32.self)
+                        st.storeBytes(of: lo, toByteOffset: JITState.lo, as: UInt32.self)
+                        st.storeBytes(of: currentSoftTLB, toByteOffset: JITState.softTLB, as: UnsafeMutablePointer<SoftTLBEntry>.self)
+                        st.storeBytes(of: UInt32(truncatingIfNeeded: min(remaining, 0xFFFF_FFF0)), toByteOffset: JITState.left, as: UInt32.self)
+                        st.storeBytes(of: 0, toByteOffset: JITState.accumulated, as: UInt32.self)
+                        st.storeBytes(of: 0, toByteOffset: JITState.link, as: UInt.self)
+                        let f = unsafeBitCast(code, to: JIT.BlockFunction.self)
+                        let done = UInt64(f(UnsafeMutableRawPointer(regs), st))
+                        hi = st.load(fromByteOffset: JITState.hi, as: UInt32.self)
+                        lo = st.load(fromByteOffset: JITState.lo, as: UInt32.self)
+                        pc = st.load(fromByteOffset: JITState.pc, as: UInt32.self)
+                        npc = st.load(fromByteOffset: JITState.npc, as: UInt32.self)
+                        inDelaySlot = st.load(fromByteOffset: JITState.delay, as: UInt8.self) != 0
+                        remaining &-= done
+                        pendingLink = st.load(fromByteOffset: JITState.link, as: UInt.self)
+                        pendingFlushes = jit.statistics.flushes
+                        if st.load(fromByteOffset: JITState.interpreterNext, as: UInt8.self) == 0 || remaining == 0 { continue }
+                    } else {
+                        step = remaining  // the rest of the batch is shorter than the block
+                    }
+                }
+            }
+            remaining &-= executeFast(step, elapsed: budget &- remaining)
+            if batchBreak { break }
+        }
+        // As in the interpreter, `cycles` (which devices read) moves only at the end of a batch.
+        cycles &+= budget &- remaining
+        return budget &- remaining
+    }
+
+    @inline(never)
+    func makeJIT() -> JIT? {
+        jit = JIT()
+        return jit
+    }
+
+    @inline(never)
+    func translateBlock(_ jit: JIT, frame: Int) -> JITEntry {
+        let t0 = HostClock.nowNanoseconds
+        var e = JITEntry(pc: pc, instructions: 0, code: nil)
+        if let block = JITTranslator.translate(pc: pc, words: UnsafePointer(codeHost)), let code = jit.install(block.code) {
+            e.instructions = UInt32(block.instructions)
+            e.code = code
+            jit.statistics.blocks += 1
+            jit.statistics.guestInstructions += UInt64(block.instructions)
+        }
+        // After `install` (which may flush): even "not translated" depends on the frame's
+        // contents, so a write to the frame must forget the entry.
+        jit.translatedFrames[frame] = 1
+        jit.statistics.translationNanoseconds &+= HostClock.nowNanoseconds &- t0
+        return e
+    }
+}
+
+enum HostClock {
+    static var nowNanoseconds: UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}

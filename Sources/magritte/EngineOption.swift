@@ -1,0 +1,5 @@
+import ArgumentParser
+import MagritteCore
+
+/// `--engine jit|interpreter` (boot, linux).
+extension Engine: ExpressibleByArgument {}
