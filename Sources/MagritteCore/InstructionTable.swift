@@ -27,8 +27,11 @@
 ///   assumed to run in the same context.
 /// - `alwaysTraps`: always raises an exception (syscall, break, sdbbp, a coprocessor
 ///   instruction without the coprocessor, a reserved word).
-/// - `endsBlock` (derived): a branch or jump, `changesState` or `alwaysTraps`: the last
-///   instruction of a straight-line block (a branch's delay slot still follows it).
+/// - `conditionalTrap`: raises a Trap exception when its condition holds (teq, tgei, …).
+/// - `endsBlock` (derived): a branch or jump, `changesState`, `alwaysTraps` or
+///   `conditionalTrap`: the last instruction of a straight-line block (a branch's delay slot
+///   still follows it). Loads, stores and rdhwr can fault too but do not end a block: a
+///   translator leaves the block at such a fault as the interpreter does.
 public struct OpInfo: Sendable {
     public let mnemonic: String
     public let format: OperandFormat
@@ -38,10 +41,11 @@ public struct OpInfo: Sendable {
     public let privileged: Bool
     public let changesState: Bool
     public let alwaysTraps: Bool
+    public let conditionalTrap: Bool
     /// The less specific op whose encoding contains this one's (`sll` for `nop`).
     public let refines: Op?
 
-    public var endsBlock: Bool { branch.kind != .none || changesState || alwaysTraps }
+    public var endsBlock: Bool { branch.kind != .none || changesState || alwaysTraps || conditionalTrap }
 
     /// One encoding: a word `w` matches when `w & mask == match`.
     public struct Pattern: Sendable, Equatable {
@@ -196,11 +200,12 @@ private let copOp: UInt32 = 0xFFFF_FFFF         // a COP0 CO operation with no o
 private func entry(
     _ op: Op, _ format: OperandFormat, _ patterns: [OpInfo.Pattern],
     memory: MemoryOperand? = nil, branch: BranchInfo = .none, privileged: Bool = false,
-    changesState: Bool = false, alwaysTraps: Bool = false, refines: Op? = nil, mnemonic: String? = nil
+    changesState: Bool = false, alwaysTraps: Bool = false, conditionalTrap: Bool = false, refines: Op? = nil,
+    mnemonic: String? = nil
 ) -> (Op, OpInfo) {
     (op, OpInfo(mnemonic: mnemonic ?? String(describing: op), format: format, patterns: patterns, memory: memory,
                 branch: branch, privileged: privileged, changesState: changesState, alwaysTraps: alwaysTraps,
-                refines: refines))
+                conditionalTrap: conditionalTrap, refines: refines))
 }
 
 private func load(_ size: Int, signed: Bool = false, _ kind: MemoryOperand.Kind = .plain) -> MemoryOperand {
@@ -316,18 +321,18 @@ private let entries: [(Op, OpInfo)] = [
     entry(.synci, .memory, [p(0x041F_0000, regimm)]),
     entry(.sync, .stype, [p(0x0000_000F, special)]),
     // Traps and system
-    entry(.tge, .rsRtCode, [p(0x0000_0030, special)]),
-    entry(.tgeu, .rsRtCode, [p(0x0000_0031, special)]),
-    entry(.tlt, .rsRtCode, [p(0x0000_0032, special)]),
-    entry(.tltu, .rsRtCode, [p(0x0000_0033, special)]),
-    entry(.teq, .rsRtCode, [p(0x0000_0034, special)]),
-    entry(.tne, .rsRtCode, [p(0x0000_0036, special)]),
-    entry(.tgei, .rsSimm, [p(0x0408_0000, regimm)]),
-    entry(.tgeiu, .rsSimm, [p(0x0409_0000, regimm)]),
-    entry(.tlti, .rsSimm, [p(0x040A_0000, regimm)]),
-    entry(.tltiu, .rsSimm, [p(0x040B_0000, regimm)]),
-    entry(.teqi, .rsSimm, [p(0x040C_0000, regimm)]),
-    entry(.tnei, .rsSimm, [p(0x040E_0000, regimm)]),
+    entry(.tge, .rsRtCode, [p(0x0000_0030, special)], conditionalTrap: true),
+    entry(.tgeu, .rsRtCode, [p(0x0000_0031, special)], conditionalTrap: true),
+    entry(.tlt, .rsRtCode, [p(0x0000_0032, special)], conditionalTrap: true),
+    entry(.tltu, .rsRtCode, [p(0x0000_0033, special)], conditionalTrap: true),
+    entry(.teq, .rsRtCode, [p(0x0000_0034, special)], conditionalTrap: true),
+    entry(.tne, .rsRtCode, [p(0x0000_0036, special)], conditionalTrap: true),
+    entry(.tgei, .rsSimm, [p(0x0408_0000, regimm)], conditionalTrap: true),
+    entry(.tgeiu, .rsSimm, [p(0x0409_0000, regimm)], conditionalTrap: true),
+    entry(.tlti, .rsSimm, [p(0x040A_0000, regimm)], conditionalTrap: true),
+    entry(.tltiu, .rsSimm, [p(0x040B_0000, regimm)], conditionalTrap: true),
+    entry(.teqi, .rsSimm, [p(0x040C_0000, regimm)], conditionalTrap: true),
+    entry(.tnei, .rsSimm, [p(0x040E_0000, regimm)], conditionalTrap: true),
     entry(.syscall, .code20, [p(0x0000_000C, special)], alwaysTraps: true),
     entry(.break, .breakCode, [p(0x0000_000D, special)], alwaysTraps: true),
     entry(.sdbbp, .code20, [p(0x7000_003F, special)], alwaysTraps: true),
@@ -361,7 +366,7 @@ let instructionTable: [OpInfo] = {
     var table = [OpInfo?](repeating: nil, count: Op.allCases.count)
     for (op, info) in entries { table[Int(op.rawValue)] = info }
     let missing = OpInfo(mnemonic: "<missing>", format: .none, patterns: [], memory: nil, branch: .none,
-                         privileged: false, changesState: false, alwaysTraps: true, refines: nil)
+                         privileged: false, changesState: false, alwaysTraps: true, conditionalTrap: false, refines: nil)
     return table.map { $0 ?? missing }
 }()
 

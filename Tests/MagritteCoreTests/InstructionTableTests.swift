@@ -122,10 +122,11 @@ import Testing
                 // COP0 (opcode 16), or CACHE.
                 #expect(info.patterns.allSatisfy { $0.match >> 26 == 16 || op == .cache }, "\(op)")
             }
-            if info.alwaysTraps { #expect(info.endsBlock, "\(op)") }
+            if info.alwaysTraps || info.conditionalTrap { #expect(info.endsBlock && !(info.alwaysTraps && info.conditionalTrap), "\(op)") }
         }
         #expect(Op.jrhb.info.mnemonic == "jr.hb" && Op.reserved.info.mnemonic == Disassembler.unknown)
         #expect(Op.mtc0.info.endsBlock && Op.eret.info.endsBlock && Op.wait.info.endsBlock && Op.syscall.info.endsBlock)
+        #expect(Op.teq.info.conditionalTrap && Op.tnei.info.endsBlock && !Op.syscall.info.conditionalTrap)
         #expect(!Op.addiu.info.endsBlock && !Op.lw.info.endsBlock && !Op.mfc0.info.endsBlock && !Op.tlbp.info.endsBlock)
         #expect(Op.lh.info.memory == MemoryOperand(size: 2, signed: true, isStore: false, kind: .plain))
         #expect(Op.sc.info.memory == MemoryOperand(size: 4, signed: false, isStore: true, kind: .conditional))
