@@ -395,8 +395,8 @@ extension CPU {
                 switch reg {
                 case 0: r[rd] = cp0.ebase & 0x3FF
                 case 1: r[rd] = 32
-                case 2: r[rd] = coldCount(now())
-                default: r[rd] = UInt32(truncatingIfNeeded: configuration.instructionsPerCountTick)
+                case 2: r[rd] = countAt(now())
+                default: r[rd] = UInt32(configuration.instructionsPerCountTick)
                 }
 
             // MARK: Coprocessor 0 (privileged unless CU0)
@@ -415,7 +415,7 @@ extension CPU {
                     batchBreak = true
                 case .rdpgpr, .wrpgpr: r[rd] = r[rt]  // one shadow set: the current one
                 case .tlbr: tlbRead()
-                case .tlbwi: sync(); tlbWriteIndexed(pc: cur)
+                case .tlbwi: sync(); tlbWrite(Int((cp0.index & 0x7FFF_FFFF) % UInt32(configuration.tlbEntries)), pc: cur)
                 case .tlbwr: sync(); tlbWrite(Int(randomAt(now())), pc: cur)
                 case .tlbp: tlbProbe()
                 case .eret:
@@ -439,19 +439,12 @@ extension CPU {
                 fatalError("undecoded instruction reached dispatch")
             }
         }
-        let used = budget &- remaining
+        let used = budget - remaining
         cycles &+= used
         self.pc = pc
         self.npc = npc
         self.inDelaySlot = delay
         return used
-    }
-
-    // Out of the loop: their checked conversions and divisions would keep values alive across
-    // the loop's fast paths (the package builds with -O, not -Ounchecked).
-    @inline(never) func coldCount(_ now: UInt64) -> UInt32 { countAt(now) }
-    @inline(never) func tlbWriteIndexed(pc: UInt32) {
-        tlbWrite(Int((cp0.index & 0x7FFF_FFFF) % UInt32(configuration.tlbEntries)), pc: pc)
     }
 
     /// An aligned word load through the software TLB, falling back to the slow path.
