@@ -8,13 +8,12 @@ import PackageDescription
 //   MagritteGDB      — the GDB remote stub over a bare machine or a VMM's guests
 //   MagritteLua      — the Lua 5.4 bridge (C shim CMagritteLua over the system's liblua5.4)
 //   magritte         — the command line and the Lua console (line editing: CEditLine over libedit)
-let optimize: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"], .when(configuration: .release))
-]
-// The emulator itself is optimized even in debug builds: the tests run guests for hundreds of
-// millions of instructions, which an unoptimized interpreter does at a few MIPS.
-let optimizeAlways: [SwiftSetting] = optimize + [.unsafeFlags(["-O"], .when(configuration: .debug))]
-
+//
+// No target has unsafe build flags, so that a package can depend on Magritte by version
+// (Examples/embed, checked by Scripts/check-embedding). Release builds use the default -O; the hot
+// paths are written not to need -Ounchecked (wrapping arithmetic, unchecked pointers,
+// @exclusivity(unchecked) on the CPU's hot state). The tests run guests for hundreds of millions
+// of instructions: Scripts/test builds them with -O (see there).
 let package = Package(
     name: "Magritte",
     platforms: [.macOS(.v13)],
@@ -23,20 +22,21 @@ let package = Package(
         .library(name: "MagritteMachine", targets: ["MagritteMachine"]),
         .library(name: "MagritteHypervisor", targets: ["MagritteHypervisor"]),
         .library(name: "MagritteGDB", targets: ["MagritteGDB"]),
+        .library(name: "MagritteLua", targets: ["MagritteLua"]),
         .executable(name: "magritte", targets: ["magritte"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        .target(name: "MagritteCore", swiftSettings: optimizeAlways),
-        .target(name: "MagritteMachine", dependencies: ["MagritteCore"], swiftSettings: optimizeAlways),
-        .target(name: "MagritteHypervisor", dependencies: ["MagritteCore", "MagritteMachine"], swiftSettings: optimizeAlways),
-        .target(name: "MagritteGDB", dependencies: ["MagritteCore", "MagritteMachine", "MagritteHypervisor"], swiftSettings: optimize),
+        .target(name: "MagritteCore"),
+        .target(name: "MagritteMachine", dependencies: ["MagritteCore"]),
+        .target(name: "MagritteHypervisor", dependencies: ["MagritteCore", "MagritteMachine"]),
+        .target(name: "MagritteGDB", dependencies: ["MagritteCore", "MagritteMachine", "MagritteHypervisor"]),
         .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
         .target(name: "CMagritteLua", dependencies: ["CLua"]),
         .systemLibrary(name: "CEditLine", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
-        .target(name: "MagritteLua", dependencies: ["CMagritteLua", "MagritteMachine", "MagritteHypervisor", "MagritteGDB"], swiftSettings: optimize),
+        .target(name: "MagritteLua", dependencies: ["CMagritteLua", "MagritteMachine", "MagritteHypervisor", "MagritteGDB"]),
         .executableTarget(
             name: "magritte",
             dependencies: [
@@ -46,9 +46,8 @@ let package = Package(
                 "MagritteGDB",
                 "CEditLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
-            swiftSettings: optimize),
-        .executableTarget(name: "magritte-bench", dependencies: ["MagritteMachine", "MagritteHypervisor", "MagritteLua"], swiftSettings: optimize),
+            ]),
+        .executableTarget(name: "magritte-bench", dependencies: ["MagritteMachine", "MagritteHypervisor", "MagritteLua"]),
         // What the test targets share: the repository's paths, host tools, running processes.
         .target(name: "MagritteTestSupport", path: "Tests/Support"),
         .testTarget(name: "MagritteCoreTests", dependencies: ["MagritteCore", "MagritteTestSupport"]),

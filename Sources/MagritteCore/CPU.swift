@@ -10,51 +10,51 @@ public final class CPU {
 
     /// GPRs 0–31, then the sink slot 32 that absorbs writes to `$zero`.
     @usableFromInline let regs: UnsafeMutablePointer<UInt32>
-    public var hi: UInt32 = 0
-    public var lo: UInt32 = 0
+    @exclusivity(unchecked) public var hi: UInt32 = 0
+    @exclusivity(unchecked) public var lo: UInt32 = 0
     /// Address of the next instruction to execute.
-    public internal(set) var pc: UInt32 = 0xBFC0_0000
+    @exclusivity(unchecked) public internal(set) var pc: UInt32 = 0xBFC0_0000
     /// Address of the instruction after it (the branch target when `pc` is a delay slot).
-    public internal(set) var npc: UInt32 = 0xBFC0_0004
+    @exclusivity(unchecked) public internal(set) var npc: UInt32 = 0xBFC0_0004
     /// Whether the instruction at `pc` is in the delay slot of the branch at `pc - 4`.
-    public internal(set) var inDelaySlot = false
+    @exclusivity(unchecked) public internal(set) var inDelaySlot = false
 
-    public var cp0 = CP0State()
+    @exclusivity(unchecked) public var cp0 = CP0State()
     let tlbEntries: UnsafeMutablePointer<TLBEntry>
     let tlbIndexMask: UInt32
 
     // Time. `cycles` is the guest time base: one per executed instruction slot, plus idle
     // cycles skipped while in WAIT. Count = countBase + (cycles - countEpoch) / ratio.
     /// Cycles elapsed (instruction slots plus WAIT idle time).
-    public internal(set) var cycles: UInt64 = 0
+    @exclusivity(unchecked) public internal(set) var cycles: UInt64 = 0
     /// Instruction slots that raised an exception instead of completing.
-    public internal(set) var faultedInstructions: UInt64 = 0
+    @exclusivity(unchecked) public internal(set) var faultedInstructions: UInt64 = 0
     /// Cycles spent idle in WAIT.
-    public internal(set) var idleCycles: UInt64 = 0
-    var countBase: UInt32 = 0
-    var countEpoch: UInt64 = 0
+    @exclusivity(unchecked) public internal(set) var idleCycles: UInt64 = 0
+    @exclusivity(unchecked) var countBase: UInt32 = 0
+    @exclusivity(unchecked) var countEpoch: UInt64 = 0
     /// Cycle at which Count next equals Compare (UInt64.max when the counter is stopped).
-    var nextTimerCycle: UInt64 = .max
+    @exclusivity(unchecked) var nextTimerCycle: UInt64 = .max
 
     /// Hardware interrupt lines IP2–IP7 as Cause bits 15:10 (bit 10 = line 0).
-    var hardwareIP: UInt32 = 0
-    var timerPending = false
-    var waiting = false
+    @exclusivity(unchecked) var hardwareIP: UInt32 = 0
+    @exclusivity(unchecked) var timerPending = false
+    @exclusivity(unchecked) var waiting = false
     /// Set from outside the loop (devices, host) to end the current batch.
-    var batchBreak = false
+    @exclusivity(unchecked) var batchBreak = false
     // The batch in progress, published by the loop before it calls out of line.
-    var inBatch = false
-    var batchStart: UInt64 = 0
-    var batchBudget: UInt64 = 0
-    var batchRemaining: UInt64 = 0
-    var stopRequested = false
+    @exclusivity(unchecked) var inBatch = false
+    @exclusivity(unchecked) var batchStart: UInt64 = 0
+    @exclusivity(unchecked) var batchBudget: UInt64 = 0
+    @exclusivity(unchecked) var batchRemaining: UInt64 = 0
+    @exclusivity(unchecked) var stopRequested = false
 
     // LL/SC
-    var llBit = false
-    var llVirtual: UInt32 = 0
-    var llValue: UInt32 = 0
+    @exclusivity(unchecked) var llBit = false
+    @exclusivity(unchecked) var llVirtual: UInt32 = 0
+    @exclusivity(unchecked) var llValue: UInt32 = 0
 
-    public internal(set) var mode: Mode = .kernel
+    @exclusivity(unchecked) public internal(set) var mode: Mode = .kernel
 
     /// Receives exceptions, mode changes, TLB writes, watched accesses and, while
     /// `observesInstructions` is set, every instruction. Nil costs nothing.
@@ -72,26 +72,26 @@ public final class CPU {
     public weak var trapHandler: (any TrapHandler)?
     /// The pc at which `run` last stopped for an observer, so that resuming there does not stop
     /// again before the instruction has run.
-    var observerStopPC: UInt32? = nil
+    @exclusivity(unchecked) var observerStopPC: UInt32? = nil
     /// Exceptions taken, by ExcCode.
     public internal(set) var exceptionCounts = [UInt64](repeating: 0, count: 32)
 
     // Address translation: per mode, the action for each 512 MiB region (va >> 29).
-    var segments = SegmentMap()
-    var segmentsBuiltWithERL = false
+    @exclusivity(unchecked) var segments = SegmentMap()
+    @exclusivity(unchecked) var segmentsBuiltWithERL = false
     // Software TLB: 3 modes × (256 read + 256 write) entries, page → host addend.
     let softTLB: UnsafeMutablePointer<SoftTLBEntry>
     /// The read half of the current mode's software TLB; the write half follows 256 entries on.
-    var currentSoftTLB: UnsafeMutablePointer<SoftTLBEntry>
+    @exclusivity(unchecked) var currentSoftTLB: UnsafeMutablePointer<SoftTLBEntry>
     // Decoded-instruction cache per physical frame (1024 slots each), created on first fetch.
     let decodedPages: UnsafeMutablePointer<UnsafeMutablePointer<DecodedInstruction>?>
     static let physicalFrames = 1 << 20
     // The page the fetch loop is in: tag is its virtual base (0xFFFFFFFF = none).
-    var codeTag: UInt32 = 0xFFFF_FFFF
-    var codeDecoded: UnsafeMutablePointer<DecodedInstruction>
-    var codeHost: UnsafeMutablePointer<UInt32>
+    @exclusivity(unchecked) var codeTag: UInt32 = 0xFFFF_FFFF
+    @exclusivity(unchecked) var codeDecoded: UnsafeMutablePointer<DecodedInstruction>
+    @exclusivity(unchecked) var codeHost: UnsafeMutablePointer<UInt32>
     /// The physical frame of that page.
-    var codeFrame: UInt32 = 0
+    @exclusivity(unchecked) var codeFrame: UInt32 = 0
     /// The translator's code cache and block table, made on first use (`Docs/jit.md`).
     var jit: JIT? = nil
 

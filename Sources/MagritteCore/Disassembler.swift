@@ -1,8 +1,9 @@
 /// MIPS32r2 disassembly, text-identical to `llvm-objdump -d` (LLVM 21).
 ///
-/// Which words are instructions is decided by `decode(_:)` in `Instruction.swift`, the single
-/// source of truth of the encoding: the disassembler switches on `decode(word).op` and only takes
-/// operand fields from the raw word. What llvm prints for each form (aliases such as `move`,
+/// Which words are instructions is decided by `decode(_:)` in `Instruction.swift`; what to print
+/// comes from the instruction table (`InstructionTable.swift`): the disassembler prints
+/// `decode(word).op.info.mnemonic` and the operands its `format` names, taking the fields from the
+/// raw word, after llvm's aliases. What llvm prints for each form (aliases such as `move`,
 /// `b`, `jr` for `jalr $zero`, hexadecimal immediates, branch targets as absolute addresses with a
 /// `<symbol+0xoffset>` annotation, the `.set push` wrapper around `rdhwr`) was established against
 /// the oracle and is checked for every implemented form by `DisassemblerTests`; the rules and the
@@ -133,92 +134,78 @@ extension Disassembler {
         func memory() -> String { hex(simm) + "(" + r[rs] + ")" }
 
         let op = decode(w).op
+        let m = op.info.mnemonic
+        // llvm's aliases first; everything else prints its table entry's plain form.
         switch op {
         case .undecoded, .reserved: return unknown
-        case .cop: return coprocessor(w, target: target)
-
-        case .nop, .ssnop, .ehb, .pause, .tlbr, .tlbwi, .tlbwr, .tlbp, .eret, .deret: return name(op)
-
-        // ALU, register
-        case .sll, .srl, .sra, .rotr: return ins(name(op), r[rd], r[rt], hex(sa))
-        case .sllv, .srlv, .srav, .rotrv: return ins(name(op), r[rd], r[rt], r[rs])
-        case .addu, .or: return rt == 0 ? ins("move", r[rd], r[rs]) : ins(name(op), r[rd], r[rs], r[rt])
-        case .nor: return rt == 0 ? ins("not", r[rd], r[rs]) : ins("nor", r[rd], r[rs], r[rt])
-        case .sub: return rs == 0 ? ins("neg", r[rd], r[rt]) : ins("sub", r[rd], r[rs], r[rt])
-        case .subu: return rs == 0 ? ins("negu", r[rd], r[rt]) : ins("subu", r[rd], r[rs], r[rt])
-        case .add, .and, .xor, .slt, .sltu, .movz, .movn, .mul: return ins(name(op), r[rd], r[rs], r[rt])
-        case .mfhi, .mflo: return ins(name(op), r[rd])
-        case .mthi, .mtlo: return ins(name(op), r[rs])
-        case .mult, .multu, .madd, .maddu, .msub, .msubu: return ins(name(op), r[rs], r[rt])
-        case .div, .divu: return ins(name(op), r[0], r[rs], r[rt])
-        // llvm's decoder binds one operand to both the rt and rd fields and so ORs them; they must
-        // be equal anyway (MIPS32 leaves rt != rd UNPREDICTABLE).
-        case .clz, .clo: return ins(name(op), r[rt | rd], r[rs])
-        case .ext: return ins("ext", r[rt], r[rs], hex(sa), hex(UInt32(rd) + 1))
-        case .ins: return ins("ins", r[rt], r[rs], hex(sa), hex(Int64(rd) - Int64(sa) + 1))
-        case .wsbh, .seb, .seh: return ins(name(op), r[rd], r[rt])
-
-        // ALU, immediate
-        case .addi, .addiu, .slti, .sltiu: return ins(name(op), r[rt], r[rs], hex(simm))
-        case .andi, .ori, .xori: return ins(name(op), r[rt], r[rs], hex(uimm))
-        case .lui: return ins("lui", r[rt], hex(uimm))
-
-        // Branches and jumps
-        case .beq:
-            if rs == 0 && rt == 0 { return ins("b", target()) }
-            return rt == 0 ? ins("beqz", r[rs], target()) : ins("beq", r[rs], r[rt], target())
-        case .bne: return rt == 0 ? ins("bnez", r[rs], target()) : ins("bne", r[rs], r[rt], target())
-        case .beql: return rt == 0 ? ins("beqzl", r[rs], target()) : ins("beql", r[rs], r[rt], target())
-        case .bnel: return rt == 0 ? ins("bnezl", r[rs], target()) : ins("bnel", r[rs], r[rt], target())
-        case .bgezal: return rs == 0 ? ins("bal", target()) : ins("bgezal", r[rs], target())
+        case .addu where rt == 0, .or where rt == 0: return ins("move", r[rd], r[rs])
+        case .nor where rt == 0: return ins("not", r[rd], r[rs])
+        case .sub where rs == 0: return ins("neg", r[rd], r[rt])
+        case .subu where rs == 0: return ins("negu", r[rd], r[rt])
+        case .beq where rs == 0 && rt == 0: return ins("b", target())
+        case .beq where rt == 0: return ins("beqz", r[rs], target())
+        case .bne where rt == 0: return ins("bnez", r[rs], target())
+        case .beql where rt == 0: return ins("beqzl", r[rs], target())
+        case .bnel where rt == 0: return ins("bnezl", r[rs], target())
+        case .bgezal where rs == 0: return ins("bal", target())
         case .bltzal where rs == 0 && w & 0xFFFF == 0xFFFF:
             // llvm's `nal` alias is `bltzal $zero` with offset -1 (a target of pc itself); it has
             // no operand, so only objdump's annotation follows, after a space.
             return "nal" + (annotate(UInt64(pc)).map { " <" + $0 + ">" } ?? "")
-        case .blez, .bgtz, .bltz, .bgez, .bltzal, .blezl, .bgtzl, .bltzl, .bgezl, .bltzall, .bgezall:
-            return ins(name(op), r[rs], target())
-        case .j, .jal:
+        case .jalr where rd == 0: return ins("jr", r[rs])
+        default: break
+        }
+
+        switch op.info.format {
+        case .none: return m
+        case .coprocessor: return coprocessor(w, target: target)
+        case .rdRtSa: return ins(m, r[rd], r[rt], hex(sa))
+        case .rdRtRs: return ins(m, r[rd], r[rt], r[rs])
+        case .rdRsRt: return ins(m, r[rd], r[rs], r[rt])
+        case .rdRt: return ins(m, r[rd], r[rt])
+        case .rd: return ins(m, r[rd])
+        case .rs: return ins(m, r[rs])
+        case .rsRt: return ins(m, r[rs], r[rt])
+        case .zeroRsRt: return ins(m, r[0], r[rs], r[rt])
+        // llvm's decoder binds one operand to both the rt and rd fields and so ORs them; they must
+        // be equal anyway (MIPS32 leaves rt != rd UNPREDICTABLE).
+        case .clz: return ins(m, r[rt | rd], r[rs])
+        case .ext: return ins(m, r[rt], r[rs], hex(sa), hex(UInt32(rd) + 1))
+        case .ins: return ins(m, r[rt], r[rs], hex(sa), hex(Int64(rd) - Int64(sa) + 1))
+        case .rtRsSimm: return ins(m, r[rt], r[rs], hex(simm))
+        case .rtRsUimm: return ins(m, r[rt], r[rs], hex(uimm))
+        case .rtUimm: return ins(m, r[rt], hex(uimm))
+        case .rsRtBranch: return ins(m, r[rs], r[rt], target())
+        case .rsBranch: return ins(m, r[rs], target())
+        case .jump:
             // llvm prints the 28-bit field as is but annotates the address in pc's 256 MB region.
             let field = UInt64(w & 0x03FF_FFFF) << 2
             let note = annotate(UInt64(pc & 0xF000_0000) + field).map { " <" + $0 + ">" } ?? ""
-            return ins(name(op), hex(field) + note)
-        case .jr: return ins("jr", r[rs])
-        case .jrhb: return ins("jr.hb", r[rs])
-        case .jalr:
-            if rd == 31 { return ins("jalr", r[rs]) }
-            return rd == 0 ? ins("jr", r[rs]) : ins("jalr", r[rd], r[rs])
-        case .jalrhb: return rd == 31 ? ins("jalr.hb", r[rs]) : ins("jalr.hb", r[rd], r[rs])
-
-        // Loads and stores
-        case .lb, .lbu, .lh, .lhu, .lw, .lwl, .lwr, .ll, .sb, .sh, .sw, .swl, .swr, .sc:
-            return ins(name(op), r[rt], memory())
-        case .cache, .pref: return ins(name(op), hex(UInt32(rt)), memory())
-        case .synci: return ins("synci", memory())
-        case .sync: return sa == 0 ? "sync" : "sync " + hex(sa)  // sic: a space, not a tab
-
-        // Traps and system
-        case .tge, .tgeu, .tlt, .tltu, .teq, .tne:
+            return ins(m, hex(field) + note)
+        case .jalr: return rd == 31 ? ins(m, r[rs]) : ins(m, r[rd], r[rs])
+        case .rtMemory: return ins(m, r[rt], memory())
+        case .hintMemory: return ins(m, hex(UInt32(rt)), memory())
+        case .memory: return ins(m, memory())
+        case .stype: return sa == 0 ? m : m + " " + hex(sa)  // sic: a space, not a tab
+        case .rsRtCode:
             let code = w >> 6 & 0x3FF
-            return code == 0 ? ins(name(op), r[rs], r[rt]) : ins(name(op), r[rs], r[rt], hex(code))
-        case .tgei, .tgeiu, .tlti, .tltiu, .teqi, .tnei: return ins(name(op), r[rs], hex(simm))
-        case .syscall, .sdbbp, .wait:
-            let code = w >> 6 & (op == .wait ? 0x7FFFF : 0xFFFFF)
-            return code == 0 ? name(op) : ins(name(op), hex(code))
-        case .break:
+            return code == 0 ? ins(m, r[rs], r[rt]) : ins(m, r[rs], r[rt], hex(code))
+        case .rsSimm: return ins(m, r[rs], hex(simm))
+        case .code20, .code19:
+            let code = w >> 6 & (op.info.format == .code19 ? 0x7FFFF : 0xFFFFF)
+            return code == 0 ? m : ins(m, hex(code))
+        case .breakCode:
             let code1 = w >> 16 & 0x3FF, code2 = w >> 6 & 0x3FF
-            if code2 != 0 { return ins("break", hex(code1), hex(code2)) }
-            return code1 == 0 ? "break" : ins("break", hex(code1))
+            if code2 != 0 { return ins(m, hex(code1), hex(code2)) }
+            return code1 == 0 ? m : ins(m, hex(code1))
         case .rdhwr:
             // Hardware registers print as numbers; llvm wraps rdhwr in `.set` directives so that
             // its output assembles for MIPS32r1 too.
             let sel = w >> 6 & 7
-            let text = sel == 0 ? ins("rdhwr", r[rt], "$\(rd)") : ins("rdhwr", r[rt], "$\(rd)", hex(sel))
+            let text = sel == 0 ? ins(m, r[rt], "$\(rd)") : ins(m, r[rt], "$\(rd)", hex(sel))
             return ".set\tpush\n\t.set\tmips32r2\n\t" + text + "\n\t.set\tpop"
-
-        // Coprocessor 0
-        case .mfc0, .mtc0: return ins(name(op), r[rt], "$\(rd)", hex(w & 7))
-        case .di, .ei: return rt == 0 ? name(op) : ins(name(op), r[rt])
-        case .rdpgpr, .wrpgpr: return ins(name(op), r[rd], r[rt])
+        case .cp0: return ins(m, r[rt], "$\(rd)", hex(w & 7))
+        case .optionalRt: return rt == 0 ? m : ins(m, r[rt])
         }
     }
 
@@ -259,10 +246,6 @@ extension Disassembler {
         default: return unknown
         }
     }
-
-    /// Mnemonics by `Op.rawValue`: the case names, computed once rather than per instruction.
-    static let mnemonics: [String] = Op.allCases.map { String(describing: $0) }
-    static func name(_ op: Op) -> String { mnemonics[Int(op.rawValue)] }
 
     /// llvm's `formatImm` with hexadecimal immediates: `0x1f`, `-0x10`.
     static func hex(_ v: Int64) -> String { v < 0 ? "-0x" + String(v.magnitude, radix: 16) : "0x" + String(v, radix: 16) }

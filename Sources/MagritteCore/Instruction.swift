@@ -1,9 +1,11 @@
 /// The instruction set, decoded once: every MIPS32r2 integer instruction the 24Kc implements.
 ///
-/// This file is the single source of truth for the encoding. `decode(_:)` turns a word into a
-/// `DecodedInstruction` whose `op` drives both the interpreter's dispatch (`CPU+Execute.swift`)
-/// and the disassembler (`Disassembler.swift`). Anything `decode` does not recognise becomes
-/// `.reserved`, which executes as a Reserved Instruction exception.
+/// `decode(_:)` turns a word into a `DecodedInstruction` whose `op` drives the interpreter's
+/// dispatch (`CPU+Execute.swift`); everything else known about an op (mnemonic, operands,
+/// encodings, memory access, branch rule, privilege, block ends) is in its instruction-table
+/// entry, `op.info` (`InstructionTable.swift`), which `InstructionTableTests` checks `decode`
+/// against. Anything `decode` does not recognise becomes `.reserved`, which executes as a
+/// Reserved Instruction exception.
 public enum Op: UInt8, Sendable, CaseIterable {
     /// Not yet decoded (a fresh slot in the decoded-page cache). Never returned by `decode`.
     case undecoded = 0

@@ -31,13 +31,4 @@ extension VMM {
             g.inDelaySlot = false
         }
     }
-
-    /// Writes `size` bytes (1, 2, 4) at guest-virtual `va` through the guest's own translation;
-    /// false when the guest has no writable mapping there or it is not its RAM. Decoded code
-    /// there is forgotten.
-    public func writeGuestMemory(_ g: Guest, virtual va: UInt32, size: Int, value: UInt32) -> Bool {
-        guard let gpa = guestPhysical(g, va, store: true), let ma = g.machineAddress(gpa),
-              UInt64(gpa) + UInt64(size) <= UInt64(g.ramSize) else { return false }
-        return cpu.writePhysical(ma, size: size, value: value)
-    }
 }

@@ -78,25 +78,12 @@ extension VMM {
         cpu.setPosition(pc: next, npc: next &+ 4, inDelaySlot: false)
     }
 
+    /// Where the branch at `bpc` goes after its delay slot (`DecodedInstruction.nextPC`, the
+    /// instruction table's branch rule), with the guest's current registers.
     func branchTarget(_ g: Guest, at bpc: UInt32) -> UInt32 {
         guard let w = fetch(g, bpc) else { return bpc &+ 8 }
         let d = decode(w)
-        let rs = cpu.gpr(Int(d.rs)), rt = d.rt < 32 ? cpu.gpr(Int(d.rt)) : 0
-        let s = Int32(bitPattern: rs)
-        let target = bpc &+ 4 &+ d.imm
-        let taken: Bool
-        switch d.op {
-        case .beq, .beql: taken = rs == rt
-        case .bne, .bnel: taken = rs != rt
-        case .blez, .blezl: taken = s <= 0
-        case .bgtz, .bgtzl: taken = s > 0
-        case .bltz, .bltzl, .bltzal, .bltzall: taken = s < 0
-        case .bgez, .bgezl, .bgezal, .bgezall: taken = s >= 0
-        case .j, .jal: return ((bpc &+ 4) & 0xF000_0000) | d.imm
-        case .jr, .jrhb, .jalr, .jalrhb: return rs
-        default: return bpc &+ 8
-        }
-        return taken ? target : bpc &+ 8
+        return d.nextPC(afterBranchAt: bpc, rs: cpu.gpr(Int(d.rs)), rt: d.rt < 32 ? cpu.gpr(Int(d.rt)) : 0)
     }
 
     // MARK: Guest memory as the VMM sees it
@@ -193,22 +180,12 @@ extension VMM {
     func emulateDevice(_ g: Guest, _ trap: Trap, gpa: UInt32) {
         guard let w = fetch(g, trap.pc) else { reflect(g, .busErrorData, pc: trap.pc, inDelaySlot: trap.inDelaySlot); return }
         let d = decode(w)
-        let size: Int
-        var signed = false
-        var isStore = false
-        switch d.op {
-        case .lb: size = 1; signed = true
-        case .lbu: size = 1
-        case .lh: size = 2; signed = true
-        case .lhu: size = 2
-        case .lw, .lwl, .lwr, .ll: size = 4
-        case .sb: size = 1; isStore = true
-        case .sh: size = 2; isStore = true
-        case .sw, .swl, .swr: size = 4; isStore = true
-        default:
+        // Size, sign and direction from the instruction table; SC to a device is a bus error.
+        guard let access = d.op.info.memory, access.kind != .conditional else {
             reflect(g, .busErrorData, pc: trap.pc, inDelaySlot: trap.inDelaySlot)
             return
         }
+        let size = access.size, signed = access.signed, isStore = access.isStore
         let address = size == 4 ? gpa & ~3 : gpa
         g.statistics.deviceAccesses &+= 1
         if isStore {
@@ -404,7 +381,7 @@ extension VMM {
 
     /// Whether `pc` lies in a tight backward loop (a branch at most 16 instructions on, or the
     /// one just before when `pc` is its delay slot, back to at most 64 bytes before it) whose body
-    /// has no stores, calls, system calls, `mtc0` or `wait`.
+    /// has no stores, calls, traps or state changes (`mtc0`, `wait`, …: the instruction table).
     func isIdleLoop(_ g: Guest, at pc: UInt32) -> Bool {
         if let known = g.idleLoops[pc] { return known }
         var result = false
@@ -412,9 +389,10 @@ extension VMM {
             let bpc = pc &+ UInt32(bitPattern: Int32(4 * i))
             guard let w = fetch(g, bpc) else { continue }
             let d = decode(w)
-            switch d.op {
-            case .beq, .bne, .blez, .bgtz, .bltz, .bgez, .beql, .bnel, .blezl, .bgtzl, .bltzl, .bgezl, .j:
-                let target = d.op == .j ? ((bpc &+ 4) & 0xF000_0000) | d.imm : bpc &+ 4 &+ d.imm
+            let branch = d.op.info.branch
+            switch branch.kind {
+            case .conditional, .conditionalLikely, .jump:
+                guard !branch.links, let target = d.takenTarget(at: bpc) else { continue }
                 guard target <= pc, bpc &- target <= 64 else {
                     if i < 0 { continue }  // the instruction before is a branch elsewhere
                     break search
@@ -423,10 +401,8 @@ extension VMM {
                 var a = target
                 while a <= bpc &+ 4 {
                     guard let x = fetch(g, a) else { result = false; break }
-                    switch decode(x).op {
-                    case .sb, .sh, .sw, .swl, .swr, .sc, .syscall, .mtc0, .wait, .jal, .jalr, .bltzal, .bgezal: result = false
-                    default: break
-                    }
+                    let info = decode(x).op.info
+                    if info.memory?.isStore == true || info.branch.links || info.changesState || info.alwaysTraps { result = false }
                     a &+= 4
                 }
                 break search
