@@ -97,6 +97,19 @@ import Testing
     }
 
     /// The properties agree with each other and with what decode fills in.
+    /// What the translator compiles is plain code: nothing privileged, nothing that changes
+    /// translation, interrupt or mode state, nothing that always traps (those run in the
+    /// interpreter), and its view of control flow is the table's.
+    @Test func theTranslatorCompilesOnlyPlainCode() {
+        for op in JITOpRules.translated {
+            let info = op.info
+            #expect(!info.privileged && !info.changesState && !info.alwaysTraps, "\(op)")
+            #expect(info.memory.map { $0.kind == .plain } ?? true, "\(op): only plain loads and stores are translated")
+            let flow = JITOpRules.flow(op)
+            #expect((flow == .branch || flow == .branchLikely) == (info.branch.kind != .none), "\(op)")
+        }
+    }
+
     @Test func propertiesAreConsistent() {
         for op in Op.allCases {
             let info = op.info

@@ -1,10 +1,12 @@
-/// The per-instruction facts the translator needs, in one place (to be read from the shared
-/// instruction table once it exists).
+/// Which instructions the translator emits host code for, and how each transfers control.
 ///
-/// An op the translator does not list here ends a block before it, and the interpreter
-/// executes it: CP0, traps, syscall/break, LL/SC, LWL/LWR/SWL/SWR, CACHE, RDHWR, WAIT, ERET and
-/// anything reserved. Those are exactly the instructions that can change translation,
-/// interrupt or mode state, or that always call out.
+/// The control-flow facts come from the shared instruction table (`Op.info.branch`,
+/// `InstructionTable.swift`); what is the translator's own is the list of ops its code generator
+/// implements. An op not listed ends a block before it, and the interpreter executes it: CP0,
+/// traps, syscall/break, LL/SC, LWL/LWR/SWL/SWR, CACHE, RDHWR, WAIT, ERET and anything reserved —
+/// the instructions the table marks as changing state or always trapping, and a few plain ones the
+/// generator does not do yet. `InstructionTableTests` checks that none of the listed ops is
+/// privileged, changes state or always traps.
 enum JITOpRules {
     /// How an op transfers control.
     enum Flow {
@@ -16,25 +18,29 @@ enum JITOpRules {
         case branchLikely
     }
 
-    /// Whether the translator emits host code for `op`, and how it changes control flow.
+    /// The ops the code generator implements (`JITTranslator`).
+    static let translated: Set<Op> = [
+        .sll, .srl, .sra, .sllv, .srlv, .srav, .rotr, .rotrv,
+        .add, .addu, .sub, .subu, .and, .or, .xor, .nor, .slt, .sltu,
+        .movz, .movn, .mfhi, .mthi, .mflo, .mtlo,
+        .mult, .multu, .div, .divu, .madd, .maddu, .msub, .msubu, .mul,
+        .clz, .clo, .ext, .ins, .wsbh, .seb, .seh,
+        .nop, .ssnop, .ehb, .pause, .sync, .pref, .synci,
+        .addi, .addiu, .slti, .sltiu, .andi, .ori, .xori, .lui,
+        .lb, .lbu, .lh, .lhu, .lw, .sb, .sh, .sw,
+        .beq, .bne, .blez, .bgtz, .bltz, .bgez, .bltzal, .bgezal,
+        .beql, .bnel, .blezl, .bgtzl, .bltzl, .bgezl, .bltzall, .bgezall,
+        .j, .jal, .jr, .jalr, .jrhb, .jalrhb,
+    ]
+
+    /// Whether the translator emits host code for `op` (nil: it does not), and how it changes
+    /// control flow, as the instruction table says.
     static func flow(_ op: Op) -> Flow? {
-        switch op {
-        case .sll, .srl, .sra, .sllv, .srlv, .srav, .rotr, .rotrv,
-             .add, .addu, .sub, .subu, .and, .or, .xor, .nor, .slt, .sltu,
-             .movz, .movn, .mfhi, .mthi, .mflo, .mtlo,
-             .mult, .multu, .div, .divu, .madd, .maddu, .msub, .msubu, .mul,
-             .clz, .clo, .ext, .ins, .wsbh, .seb, .seh,
-             .nop, .ssnop, .ehb, .pause, .sync, .pref, .synci,
-             .addi, .addiu, .slti, .sltiu, .andi, .ori, .xori, .lui,
-             .lb, .lbu, .lh, .lhu, .lw, .sb, .sh, .sw:
-            return Flow.none
-        case .beq, .bne, .blez, .bgtz, .bltz, .bgez, .bltzal, .bgezal,
-             .j, .jal, .jr, .jalr, .jrhb, .jalrhb:
-            return .branch
-        case .beql, .bnel, .blezl, .bgtzl, .bltzl, .bgezl, .bltzall, .bgezall:
-            return .branchLikely
-        default:
-            return nil
+        guard translated.contains(op) else { return nil }
+        switch op.info.branch.kind {
+        case .none: return Flow.none
+        case .conditionalLikely: return .branchLikely
+        case .conditional, .jump, .jumpRegister: return .branch
         }
     }
 }
