@@ -112,7 +112,10 @@ public final class VMM: TrapHandler {
     @discardableResult
     public func addGuest(_ configuration: GuestConfiguration, imagePath path: String) throws(VMMError) -> Guest {
         let elf: ELFImage
-        do { elf = try ELFImage(contentsOfFile: path) } catch { throw VMMError("\(path): \(error.message)") }
+        do { elf = try ELFImage(contentsOfFile: path) } catch {
+            // "cannot read PATH: …" already names the file.
+            throw VMMError(error.kind == .unreadable ? error.message : "\(path): \(error.message)")
+        }
         return try addGuest(configuration, image: elf)
     }
 

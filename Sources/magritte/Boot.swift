@@ -13,8 +13,10 @@ struct Boot: ParsableCommand {
         abstract: "Boot an ELF kernel on the Malta board, as qemu-system-mipsel -M malta -kernel does.",
         discussion: """
             The console UART (16550 at ISA port 0x3F8) is connected to stdin and stdout. Exit \
-            status: 0 when the guest powers off (SOFTRES), 2 when the instruction limit is hit, \
-            3 when the guest waits for input that can never come, 1 on errors.
+            status: 0 when the guest powers off (SOFTRES) or Ctrl-A x ends it, 2 when the \
+            instruction limit is hit, 3 when the guest waits for input that can never come, 1 on \
+            errors. On a terminal, Ctrl-C goes to the guest (as on QEMU's -nographic console); \
+            Ctrl-A x ends the emulator, Ctrl-A Ctrl-A sends Ctrl-A, Ctrl-A h lists these.
             """)
 
     @Argument(help: "The kernel: an ELF32 little-endian MIPS executable.")
@@ -70,6 +72,7 @@ func bootAndRun(kernel file: String, initrd: String?, ram: Int, commandLine: Str
     }
     malta.boot()
     let input = StdinConsole()
+    input.onQuit = { [unowned malta] in malta.cpu.requestStop() }
     malta.consoleInput = input
     // On a terminal, an idle guest waits for the host's clock instead of racing ahead of it.
     malta.paceIdleToHostClock = isatty(0) != 0
@@ -82,6 +85,10 @@ func bootAndRun(kernel file: String, initrd: String?, ram: Int, commandLine: Str
     input.close()
 
     if stats { printStats(malta.cpu, seconds: elapsed) }
+    if input.quitRequested {
+        complain("ended by Ctrl-A x")
+        return
+    }
     let pc = "0x" + String(malta.cpu.pc, radix: 16)
     switch outcome {
     case .poweredOff:

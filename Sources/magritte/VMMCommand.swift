@@ -66,6 +66,10 @@ struct VMMCommand: ParsableCommand {
 
     func validate() throws {
         if images.isEmpty { throw ValidationError("give at least one guest image") }
+        for name in names where name.isEmpty || name.contains(where: \.isNewline) || name.contains("|") {
+            // Output lines are "NAME| text": a name must be one visible, unambiguous word.
+            throw ValidationError("--name \(name.debugDescription): a guest's name must be non-empty, on one line and without '|'")
+        }
         if names.count > images.count { throw ValidationError("\(names.count) names for \(images.count) images") }
         if commandLines.count > images.count { throw ValidationError("\(commandLines.count) command lines for \(images.count) images") }
         if guestRAM.count > images.count { throw ValidationError("\(guestRAM.count) RAM sizes for \(images.count) images") }
@@ -90,11 +94,10 @@ struct VMMCommand: ParsableCommand {
             if i < commandLines.count { config.commandLine = commandLines[i] }
             if i < guestRAM.count { config.ramSize = guestRAM[i] }
             if i < initrds.count, !initrds[i].isEmpty {
-                guard let bytes = readWholeFile(initrds[i]) else {
-                    complain("cannot read the initrd '\(initrds[i])'")
+                do { config.initrd = try readFile(initrds[i], limit: MaltaBus.maxRAMSize) } catch {
+                    complain("cannot read the initrd '\(initrds[i])': \(error.reason)")
                     throw ExitCode(1)
                 }
-                config.initrd = bytes
             }
             do { try vmm.addGuest(config, imagePath: image) } catch {
                 complain(error.message)
@@ -110,6 +113,7 @@ struct VMMCommand: ParsableCommand {
                 throw ExitCode(1)
             }
             let stdin = StdinConsole()
+            stdin.onQuit = { [unowned vmm] in vmm.stop() }
             input = stdin
             g.board.consoleInput = stdin
             g.onOutput = { output.put($0) }

@@ -208,6 +208,63 @@ import Testing
         #expect(missing.err.contains("cannot open nope.lua"))
     }
 
+    /// The command line as lua's (issue 13, item 4): a script with `arg`, -e, -i, -v, -, and
+    /// unknown commands and options named as such.
+    @Test(.enabled(if: executable != nil, "needs the magritte executable (swift build --build-tests)"))
+    func commandLineAsLua() throws {
+        let dir = try Self.directory([
+            "args.lua": "print(arg[0], arg[1], arg[2], arg[-1], select('#', ...), ...)",
+            "noext": "print('no extension', ...)",
+        ])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let exe = Self.executable!
+        let script = try Self.run(exe, ["args.lua", "a", "--b"], in: dir)
+        #expect(script.status == 0 && script.out == "args.lua\ta\t--b\t\(exe)\t2\ta\t--b\n", "\(script)")
+        let withOptions = try Self.run(exe, ["-e", "x = 6", "args.lua", "z"], in: dir)
+        #expect(withOptions.out == "args.lua\tz\tnil\tx = 6\t1\tz\n", "\(withOptions)")
+        #expect(try Self.run(exe, ["noext", "q"], in: dir).out == "no extension\tq\n")
+        let chunks = try Self.run(exe, ["-e", "x = 6", "-e", "print(x * 7, arg[0] == nil, arg[1])"], in: dir)
+        #expect(chunks.status == 0 && chunks.out == "42\tfalse\t-e\n", "\(chunks)")
+        let version = try Self.run(exe, ["-v"], in: dir)
+        #expect(version.status == 0 && version.out.hasPrefix("Magritte 0.1 (Lua 5.4)\n"), "\(version)")
+        #expect(try Self.run(exe, ["--version"], in: dir).out == version.out)
+        let interactive = try Self.run(exe, ["-i", "-e", "y = 5"], in: dir, input: "print(y + 1)\n")
+        #expect(interactive.status == 0 && interactive.out == version.out + "6\n", "\(interactive)")
+        let stdin = try Self.run(exe, ["-", "p"], in: dir, input: "print(arg[0], ...)\n")
+        #expect(stdin.out == "-\tp\n", "\(stdin)")
+
+        let failing = try Self.run(exe, ["-e", "error('boom')"], in: dir)
+        #expect(failing.status == 1 && failing.err.hasPrefix("magritte: (command line):1: boom\nstack traceback:"), "\(failing)")
+        let syntax = try Self.run(exe, ["-e", "x = = 1"], in: dir)
+        #expect(syntax.status == 1 && syntax.err.hasPrefix("magritte: [string \"(command line)\"]") || syntax.err.hasPrefix("magritte: (command line):1:"), "\(syntax)")
+        let missing = try Self.run(exe, ["nope.lua"], in: dir)
+        #expect(missing.status == 1 && missing.err.contains("cannot open nope.lua"), "\(missing)")
+        let noChunk = try Self.run(exe, ["-e"], in: dir)
+        #expect(noChunk.status == 1 && noChunk.err == "magritte: '-e' needs an argument (a Lua chunk)\n")
+        let unknown = try Self.run(exe, ["bot", "x.elf"], in: dir)
+        #expect(unknown.status == 1 && unknown.err.hasPrefix("magritte: unknown command 'bot' (commands: repl, run, test, boot, vmm, linux, disasm;"), "\(unknown)")
+        let option = try Self.run(exe, ["-x"], in: dir)
+        #expect(option.status == 1 && option.err.hasPrefix("magritte: unrecognized option '-x'"), "\(option)")
+        #expect(try Self.run(exe, ["--help"], in: dir).out.contains("magritte [-e CHUNK]... [-i] [-v] [SCRIPT.lua [ARGS...]]"))
+    }
+
+    /// A test file calling os.exit fails its test; the run goes on to its TAP summary.
+    @Test(.enabled(if: executable != nil, "needs the magritte executable (swift build --build-tests)"))
+    func osExitInATestFileDoesNotEndTheRun() throws {
+        let dir = try Self.directory([
+            "a_test.lua": "test('exits', function() os.exit(3) end)\ntest('after', function() end)",
+            "b_test.lua": "os.exit(0)",
+            "c_test.lua": "test('last', function() end)",
+        ])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = try Self.run(Self.executable!, ["test", "."], in: dir)
+        #expect(run.status == 1)
+        #expect(run.out.contains("not ok 1 - ./a_test.lua: exits\n") || run.out.contains("not ok 1 - a_test.lua: exits\n"), "\(run.out)")
+        #expect(run.out.contains("os.exit(3) in a test file"), "\(run.out)")
+        #expect(run.out.contains("os.exit(0) in a test file"), "\(run.out)")
+        #expect(run.out.hasSuffix("\n2 passed, 2 failed\n"), "\(run.out)")
+    }
+
     @Test(.enabled(if: executable != nil, "needs the magritte executable (swift build --build-tests)"))
     func consoleRunsStandardInputWhenItIsNotATerminal() throws {
         let ok = try Self.run(Self.executable!, [], input: "x = 6\nprint(x * 7)\n")
@@ -259,6 +316,51 @@ import Testing
         let history = try String(contentsOf: dir.appendingPathComponent("home/.magritte_history"), encoding: .utf8)
         #expect(history.contains("function\\040f(x)\\012\\040\\040return\\040x\\040*\\0402\\012end\n"))
         #expect(history.contains("=10,\\040\"ten\"\n"))
+    }
+
+    /// Runs a pty-session.py session (Tests/console/NAME) on the magritte executable with
+    /// `arguments`, in `directory`; the rendered screen, its last line the exit status.
+    static func session(_ name: String, _ arguments: [String], in directory: URL) throws -> String {
+        let console = Self.root.appendingPathComponent("Tests/console")
+        let run = try Self.run(Self.python!, [console.appendingPathComponent("pty-session.py").path,
+                                              console.appendingPathComponent(name).path, Self.executable!] + arguments,
+                               in: directory)
+        try #require(run.status == 0, "the session \(name) failed:\n\(run.err)")
+        return run.out
+    }
+
+    @Test(.enabled(if: executable != nil, "needs the magritte executable (swift build --build-tests)"),
+          .enabled(if: python != nil, "needs python3 to drive a pseudo-terminal"),
+          .enabled(if: hasPTY, "no pseudo-terminals here (/dev/ptmx)"),
+          .timeLimit(.minutes(2)))
+    func bootConsoleKeys() throws {
+        let dir = try Self.directory([".keep": ""])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Self.loopingGuest().write(to: dir.appendingPathComponent("loop.elf"))
+        let screen = try Self.session("boot-keys.session", ["boot", "loop.elf"], in: dir)
+        #expect(screen.hasSuffix("magritte: ended by Ctrl-A x\n[exit status 0]\n"), "\(screen)")
+    }
+
+    static let linuxDirectory = root.appendingPathComponent(".cache/linux")
+    static var linuxAvailable: Bool {
+        FileManager.default.isReadableFile(atPath: linuxDirectory.appendingPathComponent("vmlinuz").path)
+            && FileManager.default.isReadableFile(atPath: linuxDirectory.appendingPathComponent("initrd.gz").path)
+    }
+
+    /// Tests/console/linux.session: the first shell command answers within 2 s of its Enter,
+    /// Ctrl-C interrupts the guest's `sleep 100`, Ctrl-A x ends `magritte linux` with status 0.
+    @Test(.enabled(if: executable != nil, "needs the magritte executable (swift build --build-tests)"),
+          .enabled(if: python != nil, "needs python3 to drive a pseudo-terminal"),
+          .enabled(if: hasPTY, "no pseudo-terminals here (/dev/ptmx)"),
+          .enabled(if: linuxAvailable, "the Debian kernel and initramfs are not in .cache/linux: run Scripts/fetch-linux"),
+          .timeLimit(.minutes(30)))
+    func linuxShellAnswersAtOnce() throws {
+        let dir = try Self.directory([".keep": ""])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let screen = try Self.session("linux.session", ["linux", "--dir", Self.linuxDirectory.path], in: dir)
+        #expect(screen.contains("~ # echo hi\nhi\n"), "\(screen)")
+        #expect(screen.contains("~ # sleep 100\n^C\n~ # ") || screen.contains("~ # sleep 100\n\n~ # "), "\(screen)")
+        #expect(screen.hasSuffix("magritte: ended by Ctrl-A x\n[exit status 0]\n"), "\(screen)")
     }
 
     /// Whether `text` matches `golden` line by line, where a golden line "…" stands for any number

@@ -238,8 +238,9 @@ public final class Malta {
 
     /// Reads the initrd file at `path` (see `load(initrd:)`).
     public func loadInitrd(path: String) throws(ConfigurationError) {
-        guard let bytes = readWholeFile(path) else {
-            throw ConfigurationError("cannot read the initrd '\(path)'")
+        let bytes: [UInt8]
+        do { bytes = try readFile(path, limit: MaltaBus.maxRAMSize) } catch {
+            throw ConfigurationError("cannot read the initrd '\(path)': \(error.reason)")
         }
         try load(initrd: bytes)
     }
@@ -406,7 +407,16 @@ public final class Malta {
             nanosleep(&ts, nil)
             return []
         }()
-        if !bytes.isEmpty { uart.receive(bytes) }
+        if !bytes.isEmpty {
+            uart.receive(bytes)
+            // The guest idled past the host's clock, so in guest time the bytes came `ahead`
+            // ago: the UART's character timeout is due now, and the lead is forgiven (pacing
+            // starts again from here). Otherwise the answer to a keystroke would wait until
+            // the host's clock caught up with the guest's, seconds after a boot that ran the
+            // guest faster than real time (issue 13, item 1).
+            uart.expireReceiveTimeout()
+            pacingAnchor = (hostNanoseconds(), clock.nanoseconds)
+        }
     }
 
     /// CLOCK_MONOTONIC in nanoseconds.
@@ -479,17 +489,7 @@ extension String {
     }
 }
 
-/// The whole file at `path`, or nil (no Foundation in this module).
+/// The whole regular file at `path` (at most 256 MiB), or nil: `readFile` without the reason.
 public func readWholeFile(_ path: String) -> [UInt8]? {
-    guard let f = fopen(path, "rb") else { return nil }
-    defer { fclose(f) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 1 << 16)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, f) }
-        if n > 0 { bytes.append(contentsOf: chunk[0..<n]) }
-        if n < chunk.count { break }
-        if bytes.count > 256 << 20 { return nil }
-    }
-    return ferror(f) == 0 ? bytes : nil
+    try? readFile(path, limit: MaltaBus.maxRAMSize)
 }
