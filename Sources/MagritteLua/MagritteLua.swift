@@ -217,13 +217,16 @@ func missingGuestHint(_ path: String, _ error: ELFError) -> String {
 /// prints them, and what a value offers, from the names Tab completion offers.
 extension MagritteLua {
     /// The Lua side: `show(value, hex)` renders tables readably (sorted keys, nested up to 3
-    /// levels, 64 entries a level, one line when short); `hex` shows integers as 0x…
+    /// levels, 64 entries a level, on one line when it fits in 80 columns, else several entries
+    /// a line); `hex` shows integers as `magritte.hex` does.
     static let showSource = #"""
         local format, concat, sort, type, tostring, mtype, next = string.format, table.concat, table.sort, type, tostring, math.type, next
         local getmetatable = debug.getmetatable
         local show
         local function number(v, hex)
             if hex and mtype(v) == "integer" then
+                -- As magritte.hex: 32-bit words in 8 digits (-2^31 .. -1 wrap), others as they are.
+                if v >= -0x80000000 and v <= 0xffffffff then return format("0x%08x", v & 0xffffffff) end
                 return v < 0 and format("-0x%x", -v) or format("0x%x", v)
             end
             return tostring(v)

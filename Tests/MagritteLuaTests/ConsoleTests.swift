@@ -341,6 +341,65 @@ import Testing
         #expect(screen.hasSuffix("magritte: ended by Ctrl-A x\n[exit status 0]\n"), "\(screen)")
     }
 
+    /// `bytes` (an ELF with section headers) with every code section's size made to run 256 MiB
+    /// past the end of the file.
+    static func truncatedCode(_ bytes: Data) -> Data {
+        var b = [UInt8](bytes)
+        func u32(_ o: Int) -> Int { Int(b[o]) | Int(b[o + 1]) << 8 | Int(b[o + 2]) << 16 | Int(b[o + 3]) << 24 }
+        func u16(_ o: Int) -> Int { Int(b[o]) | Int(b[o + 1]) << 8 }
+        let shoff = u32(32), shentsize = u16(46), shnum = u16(48)
+        for i in 0..<shnum {
+            let h = shoff + i * shentsize
+            if u32(h + 8) & 4 != 0 {  // SHF_EXECINSTR
+                for (k, v) in [0, 0, 0, 0x10].enumerated() { b[h + 20 + k] = UInt8(v) }
+            }
+        }
+        return Data(b)
+    }
+
+    /// Bad input on the command line (issue 13, item 11): devices and FIFOs are refused before
+    /// anything is read (no 1 GiB read of /dev/zero, no open() waiting for a FIFO's writer), a
+    /// code section past the end of the file is an error as in llvm-objdump, guest names must be
+    /// one non-empty line, and a missing image is named once.
+    @Test(.enabled(if: executable != nil, "needs the magritte executable (swift build --build-tests)"),
+          .timeLimit(.minutes(2)))
+    func badFilesAreRefusedBeforeReading() throws {
+        let dir = try Self.directory([".keep": ""])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Self.loopingGuest().write(to: dir.appendingPathComponent("loop.elf"))
+        try #require(mkfifo(dir.appendingPathComponent("fifo").path, 0o600) == 0)
+        let exe = Self.executable!
+        for (arguments, message) in [
+            (["boot", "/dev/zero"], "cannot read /dev/zero: is a device, not a regular file"),
+            (["boot", "fifo"], "cannot read fifo: is a FIFO, not a regular file"),
+            (["vmm", "/dev/zero"], "cannot read /dev/zero: is a device, not a regular file"),
+            (["disasm", "fifo"], "cannot read fifo: is a FIFO, not a regular file"),
+            (["boot", "loop.elf", "--initrd", "/dev/zero"], "cannot read the initrd '/dev/zero': is a device, not a regular file"),
+            (["boot", "loop.elf", "--initrd", "fifo"], "cannot read the initrd 'fifo': is a FIFO, not a regular file"),
+            (["vmm", "loop.elf", "--initrd", "fifo"], "cannot read the initrd 'fifo': is a FIFO, not a regular file"),
+            (["-e", "magritte.machine{image = '/dev/zero'}"], "cannot read /dev/zero: is a device, not a regular file"),
+            (["-e", "magritte.machine{image = 'loop.elf', initrd = 'fifo'}"], "cannot read the initrd 'fifo': is a FIFO"),
+            (["vmm", "nosuch.elf"], "magritte: cannot read nosuch.elf: No such file or directory\n"),
+        ] {
+            let r = try Self.run(exe, arguments, in: dir)
+            #expect(r.status == 1 && r.err.contains(message), "\(arguments): \(r.err)")
+            #expect(r.err.components(separatedBy: arguments.last!).count <= 3, "\(arguments) names the file once: \(r.err)")
+        }
+        #expect(try Self.run(exe, ["vmm", "nosuch.elf"], in: dir).err == "magritte: cannot read nosuch.elf: No such file or directory\n")
+        for name in ["", "a\nb", "a|b"] {
+            let r = try Self.run(exe, ["vmm", "loop.elf", "--name", name, "--max-instructions", "10"], in: dir)
+            #expect(r.status == 64 && r.err.contains("a guest's name must be non-empty, on one line and without '|'"), "\(name.debugDescription): \(r.err)")
+        }
+
+        let guest = Self.root.appendingPathComponent(".build/guests/tests/alu_rr.elf")
+        if let elf = try? Data(contentsOf: guest) {
+            try Self.truncatedCode(elf).write(to: dir.appendingPathComponent("cut.elf"))
+            let r = try Self.run(exe, ["disasm", "cut.elf"], in: dir)
+            #expect(r.status == 1 && r.out.isEmpty, "\(r)")
+            #expect(r.err.hasPrefix("magritte: cut.elf: section .text: offset 0x") && r.err.contains("runs past the end of the file"), "\(r.err)")
+        }
+    }
+
     static let linuxDirectory = root.appendingPathComponent(".cache/linux")
     static var linuxAvailable: Bool {
         FileManager.default.isReadableFile(atPath: linuxDirectory.appendingPathComponent("vmlinuz").path)
