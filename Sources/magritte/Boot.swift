@@ -38,20 +38,24 @@ struct Boot: ParsableCommand {
     @Flag(help: "Print instruction count, host time, speed and exceptions on stderr at the end.")
     var stats = false
 
+    @Flag(help: "Print a progress line (time, instructions, MIPS) on stderr every second; on a terminal, lines appear anyway after 3 s without console output.")
+    var progress = false
+
     func run() throws {
         try bootAndRun(kernel: file, initrd: initrd, ram: ram, commandLine: commandLine,
-                       maxInstructions: maxInstructions, stats: stats)
+                       maxInstructions: maxInstructions, stats: stats, progress: progress)
     }
 }
 
 /// Boots `kernel` (and `initrd`) on a Malta with the console on stdin/stdout and exits as
 /// `magritte boot` documents.
 func bootAndRun(kernel file: String, initrd: String?, ram: Int, commandLine: String,
-                maxInstructions: UInt64?, stats: Bool) throws {
+                maxInstructions: UInt64?, stats: Bool, progress: Bool) throws {
     var config = MaltaConfiguration(ramSize: ram)
     config.commandLine = commandLine
     let output = ConsoleOutput()
-    let malta = Malta(configuration: config, output: { output.put($0) })
+    let reporter = ProgressReporter(flag: progress)
+    let malta = Malta(configuration: config, output: { output.put($0); reporter.noteOutput() })
     do {
         try malta.load(path: file)
     } catch {
@@ -76,7 +80,10 @@ func bootAndRun(kernel file: String, initrd: String?, ram: Int, commandLine: Str
     malta.consoleInput = input
     // On a terminal, an idle guest waits for the host's clock instead of racing ahead of it.
     malta.paceIdleToHostClock = isatty(0) != 0
-    malta.onBatchEnd = { output.flush() }
+    malta.onBatchEnd = { [unowned malta] in
+        output.flush()
+        reporter.tick(instructions: malta.cpu.retiredInstructions)
+    }
 
     let start = monotonicSeconds()
     let outcome = malta.run(maxInstructions: maxInstructions ?? .max)

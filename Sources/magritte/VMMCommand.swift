@@ -64,6 +64,9 @@ struct VMMCommand: ParsableCommand {
     @Flag(help: "Print per-guest figures on stderr at the end: traps, emulated instructions, TLB fills, idle time.")
     var stats = false
 
+    @Flag(help: "Print a progress line (time, guest instructions, MIPS, the guests' states) on stderr every second.")
+    var progress = false
+
     func validate() throws {
         if images.isEmpty { throw ValidationError("give at least one guest image") }
         for name in names where name.isEmpty || name.contains(where: \.isNewline) || name.contains("|") {
@@ -107,6 +110,7 @@ struct VMMCommand: ParsableCommand {
         let width = vmm.guests.map(\.name.count).max() ?? 0
         let output = ConsoleOutput()
         var input: StdinConsole?
+        let reporter = ProgressReporter(flag: progress)
         if let console {
             guard let g = vmm.guests.first(where: { $0.name == console }) else {
                 complain("--console \(console): no guest of that name (guests: \(vmm.guests.map(\.name).joined(separator: ", ")))")
@@ -116,16 +120,27 @@ struct VMMCommand: ParsableCommand {
             stdin.onQuit = { [unowned vmm] in vmm.stop() }
             input = stdin
             g.board.consoleInput = stdin
-            g.onOutput = { output.put($0) }
+            g.onOutput = { output.put($0); reporter.noteOutput() }
             vmm.paceIdleToHostClock = isatty(0) != 0
             vmm.onSliceEnd = { output.flush() }
         }
         defer { input?.close() }
+        let flushConsole = vmm.onSliceEnd
+        vmm.onSliceEnd = { [unowned vmm] in
+            flushConsole?()
+            var instructions: UInt64 = 0
+            for g in vmm.guests { instructions += g.statistics.instructions }
+            reporter.tick(instructions: instructions) {
+                vmm.guests.map { "\($0.name) \($0.state == .runnable ? "running" : $0.state == .waiting ? "waiting" : "off")" }
+                    .joined(separator: ", ")
+            }
+        }
         vmm.onConsoleLine = { guest, line in
             if guest.name == console { return }  // printed raw, as it comes
             let pad = String(repeating: " ", count: width - guest.name.count)
             for byte in (guest.name + pad + "| " + line + "\n").utf8 { output.put(byte) }
             output.flush()
+            reporter.noteOutput()
         }
         let start = monotonicSeconds()
         let outcome = vmm.run(maxInstructions: maxInstructions ?? .max)

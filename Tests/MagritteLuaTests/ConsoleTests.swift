@@ -400,6 +400,26 @@ import Testing
         }
     }
 
+    /// `--progress` (issue 13, item 7): a line a second on stderr with time, instructions and
+    /// speed, and for the VMM the guests' states.
+    @Test(.enabled(if: executable != nil, "needs the magritte executable (swift build --build-tests)"),
+          .timeLimit(.minutes(3)))
+    func progressLines() throws {
+        let dir = try Self.directory([".keep": ""])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Self.loopingGuest().write(to: dir.appendingPathComponent("loop.elf"))
+        let n = "150000000"
+        let boot = try Self.run(Self.executable!, ["boot", "loop.elf", "--progress", "--max-instructions", n], in: dir)
+        #expect(boot.status == 2)
+        let line = try Regex("magritte: progress: [0-9.]+ s, [0-9.]+ G instructions, [0-9.]+ MIPS\n")
+        #expect(boot.err.contains(line), "\(boot.err)")
+        let vmm = try Self.run(Self.executable!, ["vmm", "loop.elf", "loop.elf", "--progress", "--max-instructions", n], in: dir)
+        let states = try Regex("magritte: progress: [0-9.]+ s, [0-9.]+ G instructions, [0-9.]+ MIPS; loop running, loop-2 running\n")
+        #expect(vmm.err.contains(states), "\(vmm.err)")
+        let quiet = try Self.run(Self.executable!, ["boot", "loop.elf", "--max-instructions", n], in: dir)
+        #expect(!quiet.err.contains("progress"), "without --progress and not on a terminal: \(quiet.err)")
+    }
+
     static let linuxDirectory = root.appendingPathComponent(".cache/linux")
     static var linuxAvailable: Bool {
         FileManager.default.isReadableFile(atPath: linuxDirectory.appendingPathComponent("vmlinuz").path)
