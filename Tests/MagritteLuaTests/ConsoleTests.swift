@@ -248,6 +248,19 @@ import Testing
         #expect(try Self.run(exe, ["--help"], in: dir).out.contains("magritte [-e CHUNK]... [-i] [-v] [SCRIPT.lua [ARGS...]]"))
     }
 
+    /// An error in an event callback prints one traceback, from the callback down to the chunk.
+    @Test(.enabled(if: executable != nil, "needs the magritte executable (swift build --build-tests)"),
+          .enabled(if: FileManager.default.fileExists(atPath: root.appendingPathComponent(".build/guests/tests/hello.elf").path),
+                   "needs Scripts/build-guests"))
+    func callbackErrorHasOneTraceback() throws {
+        let r = try Self.run(Self.executable!, [
+            "-e", "m = magritte.machine{image = '.build/guests/tests/hello.elf'}; m:on('exception', function() error('cb fail') end); m:run()",
+        ], in: Self.root)
+        #expect(r.status == 1 && r.err.hasPrefix("magritte: (command line):1: cb fail\nstack traceback:\n"), "\(r.err)")
+        #expect(r.err.components(separatedBy: "stack traceback:").count == 2, "\(r.err)")
+        #expect(r.err.contains("in method 'run'"), "\(r.err)")
+    }
+
     /// A test file calling os.exit fails its test; the run goes on to its TAP summary.
     @Test(.enabled(if: executable != nil, "needs the magritte executable (swift build --build-tests)"))
     func osExitInATestFileDoesNotEndTheRun() throws {
