@@ -60,7 +60,8 @@ private func restoreTerminal() {
 /// On a terminal, canonical mode, echo, CR→NL translation and signal keys are switched off (the
 /// guest echoes, Enter sends CR and Ctrl-C reaches the guest as on QEMU's `-nographic` serial
 /// console). As there, Ctrl-A is an escape: Ctrl-A x ends the emulator (`onQuit`), Ctrl-A
-/// Ctrl-A sends one Ctrl-A, Ctrl-A h lists these. SIGTERM restores the terminal and exits 143.
+/// Ctrl-A sends one Ctrl-A, Ctrl-A h lists these. SIGINT and SIGTERM sent from elsewhere restore
+/// the terminal and exit with 130 and 143.
 final class StdinConsole: ConsoleInput {
     private var atEnd = false
     /// Ctrl-A was typed: the next byte is a command.
@@ -86,6 +87,11 @@ final class StdinConsole: ConsoleInput {
         }
         if tcsetattr(0, TCSANOW, &raw) == 0 {
             terminalChanged = true
+            // Ctrl-C is now a byte for the guest; a SIGINT sent by `kill` still ends the emulator.
+            signal(SIGINT) { _ in
+                restoreTerminal()
+                _exit(130)
+            }
             signal(SIGTERM) { _ in
                 restoreTerminal()
                 _exit(143)
