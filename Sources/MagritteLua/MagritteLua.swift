@@ -143,7 +143,8 @@ public final class MagritteLua {
             default: throw LuaError("echo must be a boolean")
             }
         }
-        let board = Malta(configuration: config)
+        let board: Malta
+        do { board = try Malta.make(configuration: config) } catch { throw LuaError("machine: \(error.message)") }
         let machine = LuaMachine(board: board, api: self)
         machine.echo = echo
         if let image { try load(machine, image) }

@@ -55,7 +55,11 @@ func bootAndRun(kernel file: String, initrd: String?, ram: Int, commandLine: Str
     config.commandLine = commandLine
     let output = ConsoleOutput()
     let reporter = ProgressReporter(flag: progress)
-    let malta = Malta(configuration: config, output: { output.put($0); reporter.noteOutput() })
+    let malta: Malta
+    do { malta = try Malta.make(configuration: config, output: { output.put($0); reporter.noteOutput() }) } catch {
+        complain(error.message)
+        throw ExitCode(1)
+    }
     do {
         try malta.load(path: file)
     } catch {

@@ -261,6 +261,29 @@ import Testing
         #expect(r.err.contains("in method 'run'"), "\(r.err)")
     }
 
+    /// Running out of memory for machines is a Lua error, and the machines made before still run
+    /// (issue 13, item 10: it was a crash in the CPU's allocation). Under `ulimit -v` 3 GB.
+    @Test(.enabled(if: executable != nil, "needs the magritte executable (swift build --build-tests)"),
+          .enabled(if: FileManager.default.fileExists(atPath: root.appendingPathComponent(".build/guests/tests/hello.elf").path),
+                   "needs Scripts/build-guests"),
+          .timeLimit(.minutes(2)))
+    func outOfMemoryIsAnError() throws {
+        let chunk = """
+            ms = {}
+            for i = 1, 40 do
+              local ok, m = pcall(magritte.machine, {ram = "256M", image = ".build/guests/tests/hello.elf"})
+              if not ok then print(m) break end
+              ms[i] = m
+            end
+            print(#ms > 0, #ms < 40, (ms[1]:run()), (ms[#ms]:run()))
+            """
+        let r = try Self.run("/bin/sh", ["-c", "ulimit -v 3000000 && exec \"$0\" -e \"$1\"", Self.executable!, chunk], in: Self.root)
+        #expect(r.status == 0, "\(r)")
+        #expect(r.out.contains("machine: cannot allocate "), "\(r.out)")
+        #expect(r.out.contains("the host is out of memory (or of address space under a ulimit)\n"), "\(r.out)")
+        #expect(r.out.hasSuffix("true\ttrue\tpoweroff\tpoweroff\n"), "\(r.out)")
+    }
+
     /// A test file calling os.exit fails its test; the run goes on to its TAP summary.
     @Test(.enabled(if: executable != nil, "needs the magritte executable (swift build --build-tests)"))
     func osExitInATestFileDoesNotEndTheRun() throws {

@@ -152,9 +152,30 @@ public final class Malta {
     public var poweredOff: Bool { fpga.poweredOff || piix4.poweredOff }
 
     /// Builds the board. `output` receives every byte the guest writes to the console UART.
-    public init(configuration: MaltaConfiguration = MaltaConfiguration(), output: ((UInt8) -> Void)? = nil) {
+    /// A host without the memory for the guest's RAM is fatal here; `Malta.make` throws instead.
+    public convenience init(configuration: MaltaConfiguration = MaltaConfiguration(), output: ((UInt8) -> Void)? = nil) {
+        self.init(configuration: configuration, bus: MaltaBus(ramSize: configuration.ramSize), output: output)
+    }
+
+    /// Builds the board, or throws (leaving nothing allocated) when the host cannot give the
+    /// guest's RAM: what front ends use, so that running out of memory is an error message.
+    public static func make(configuration: MaltaConfiguration = MaltaConfiguration(), output: ((UInt8) -> Void)? = nil) throws(ConfigurationError) -> Malta {
+        let bus = try MaltaBus.make(ramSize: configuration.ramSize)
+        // The CPU's table of decoded pages (8 MiB) and the devices are allocated by code that
+        // cannot fail softly: check that the host still has that much (and some to spare).
+        let needed = CPU.physicalFrames * MemoryLayout<UnsafeMutableRawPointer?>.stride + (16 << 20)
+        // (mmap, not malloc: the compiler may drop a malloc that is freed unused.)
+        let probe = mmap(nil, needed, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let probe, probe != MAP_FAILED else {
+            throw ConfigurationError("cannot allocate the CPU's tables (\(needed >> 20) MiB) beside \(configuration.ramSize >> 20) MiB of guest RAM: the host is out of memory (or of address space under a ulimit)")
+        }
+        munmap(probe, needed)
+        return Malta(configuration: configuration, bus: bus, output: output)
+    }
+
+    private init(configuration: MaltaConfiguration, bus: MaltaBus, output: ((UInt8) -> Void)?) {
         self.configuration = configuration
-        bus = MaltaBus(ramSize: configuration.ramSize)
+        self.bus = bus
         isa = ISAPortSpace()
         uart = UART16550()
         uart.output = output
