@@ -92,7 +92,10 @@ public final class VMM: TrapHandler {
             throw VMMError("machine RAM must be a multiple of 4 KiB from 2 MiB to 256 MiB")
         }
         guard (1...64).contains(tlbEntries) else { throw VMMError("the physical TLB has 1 to 64 entries") }
-        bus = MaltaBus(ramSize: ramSize)
+        do {
+            bus = try MaltaBus.make(ramSize: ramSize)
+            try Malta.checkRoomForCPU(beside: bus)
+        } catch { throw VMMError(error.message) }
         var config = CPUConfiguration(tlbEntries: tlbEntries, segmentationControl: true)
         config.instructionsPerCountTick = VMM.ticksPerCycle
         cpu = CPU(bus: bus, configuration: config)

@@ -282,6 +282,10 @@ import Testing
         #expect(r.out.contains("machine: cannot allocate "), "\(r.out)")
         #expect(r.out.contains("the host is out of memory (or of address space under a ulimit)\n"), "\(r.out)")
         #expect(r.out.hasSuffix("true\ttrue\tpoweroff\tpoweroff\n"), "\(r.out)")
+
+        let vmms = "vs = {} for i = 1, 40 do local ok, v = pcall(magritte.vmm, {}) if not ok then print(v) break end vs[i] = v end print(#vs > 0, #vs < 40)"
+        let v = try Self.run("/bin/sh", ["-c", "ulimit -v 3000000 && exec \"$0\" -e \"$1\"", Self.executable!, vmms], in: Self.root)
+        #expect(v.status == 0 && v.out.contains("the host is out of memory") && v.out.hasSuffix("true\ttrue\n"), "\(v)")
     }
 
     /// A test file calling os.exit fails its test; the run goes on to its TAP summary.

@@ -161,16 +161,21 @@ public final class Malta {
     /// guest's RAM: what front ends use, so that running out of memory is an error message.
     public static func make(configuration: MaltaConfiguration = MaltaConfiguration(), output: ((UInt8) -> Void)? = nil) throws(ConfigurationError) -> Malta {
         let bus = try MaltaBus.make(ramSize: configuration.ramSize)
-        // The CPU's table of decoded pages (8 MiB) and the devices are allocated by code that
-        // cannot fail softly: check that the host still has that much (and some to spare).
+        try checkRoomForCPU(beside: bus)
+        return Malta(configuration: configuration, bus: bus, output: output)
+    }
+
+    /// Throws unless the host can still give a CPU's tables: the table of decoded pages (8 MiB)
+    /// and the devices are allocated by code that cannot fail softly, so a front end checks
+    /// first (for `bus`, whose RAM is already mapped).
+    public static func checkRoomForCPU(beside bus: MaltaBus) throws(ConfigurationError) {
         let needed = CPU.physicalFrames * MemoryLayout<UnsafeMutableRawPointer?>.stride + (16 << 20)
         // (mmap, not malloc: the compiler may drop a malloc that is freed unused.)
         let probe = mmap(nil, needed, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
         guard let probe, probe != MAP_FAILED else {
-            throw ConfigurationError("cannot allocate the CPU's tables (\(needed >> 20) MiB) beside \(configuration.ramSize >> 20) MiB of guest RAM: the host is out of memory (or of address space under a ulimit)")
+            throw ConfigurationError("cannot allocate the CPU's tables (\(needed >> 20) MiB) beside \(bus.ramSize >> 20) MiB of guest RAM: the host is out of memory (or of address space under a ulimit)")
         }
         munmap(probe, needed)
-        return Malta(configuration: configuration, bus: bus, output: output)
     }
 
     private init(configuration: MaltaConfiguration, bus: MaltaBus, output: ((UInt8) -> Void)?) {
