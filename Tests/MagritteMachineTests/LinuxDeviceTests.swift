@@ -241,7 +241,7 @@ import Testing
     }
 
     /// teachos with idle=wait to power-off, `input` as its console and `now` as the host clock.
-    func run(paced: Bool, input: ConsoleInput, now: @escaping () -> UInt64) throws -> (String, Malta) {
+    func run(paced: Bool, input: ConsoleInput, now: @escaping () -> UInt64, batch: UInt64? = nil) throws -> (String, Malta) {
         var bytes: [UInt8] = []
         var config = MaltaConfiguration()
         config.commandLine = "idle=wait"
@@ -250,6 +250,7 @@ import Testing
         board.consoleInput = input
         board.paceIdleToHostClock = paced
         board.hostNanoseconds = now
+        if let batch { board.pacedBatchSize = batch }
         board.boot()
         #expect(board.run(maxInstructions: 100_000_000) == .poweredOff)
         return (String(decoding: bytes, as: UTF8.self), board)
@@ -292,9 +293,13 @@ import Testing
     @Test(.enabled(if: built, "needs Scripts/build-guests (teachos)"))
     func inputDuringAWaitForgivesTheGuestsLead() throws {
         let host = TypingHost()
-        let (_, board) = try run(paced: true, input: host, now: { host.now })
+        // Small batches, so that the board paces after every idle stretch: without the
+        // forgiveness, the later waits would make up the lead and the host would catch up with
+        // all of guest time.
+        let (_, board) = try run(paced: true, input: host, now: { host.now }, batch: 1000)
         let lead = try #require(host.requests.first)
         #expect(lead > 2_000_000, "the first wait is for the guest's lead (\(lead) ns)")
+        #expect(host.requests.count > 1, "the guest idles again after the key")
         #expect(board.uart.hasReceivedData || board.uart.queuedInputCount > 0)
         let total = board.clock.nanoseconds
         #expect(host.waited <= total - lead + 1_000_000, "waited \(host.waited) ns of \(total) ns, lead \(lead) ns")
