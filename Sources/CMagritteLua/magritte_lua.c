@@ -1,3 +1,4 @@
+#include <string.h>
 #include "magritte_lua.h"
 #include <string.h>
 
@@ -228,6 +229,12 @@ int mg_traceback(lua_State *L) {
     if (msg == NULL) {
         if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
         msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    }
+    /* An error from a callback already carries the traceback from the callback down to the
+     * outermost call (collected where it was raised): one is enough. */
+    if (strstr(msg, "\nstack traceback:") != NULL) {
+        lua_settop(L, 1);
+        return 1;
     }
     luaL_traceback(L, L, msg, 1);
     return 1;

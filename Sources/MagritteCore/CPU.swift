@@ -85,7 +85,7 @@ public final class CPU {
     @exclusivity(unchecked) var currentSoftTLB: UnsafeMutablePointer<SoftTLBEntry>
     // Decoded-instruction cache per physical frame (1024 slots each), created on first fetch.
     let decodedPages: UnsafeMutablePointer<UnsafeMutablePointer<DecodedInstruction>?>
-    static let physicalFrames = 1 << 20
+    public static let physicalFrames = 1 << 20
     // The page the fetch loop is in: tag is its virtual base (0xFFFFFFFF = none).
     @exclusivity(unchecked) var codeTag: UInt32 = 0xFFFF_FFFF
     @exclusivity(unchecked) var codeDecoded: UnsafeMutablePointer<DecodedInstruction>

@@ -38,6 +38,9 @@ public struct Flow: Sendable, Equatable {
     public var steps: [FlowStep]
     /// Figures about the rest of the run (e.g. how many misses the VMM answered unseen).
     public var note: String?
+    /// For a TLB miss: the VPN2 the handler installed, i.e. the page of the access, so that the
+    /// bare-hardware twin is the same access and not another one by the same instruction.
+    public var page: UInt32? = nil
 }
 
 /// Builds the lecture's tables from real runs: "System Call with VMM" and "TLB Miss with VMM"
@@ -164,8 +167,10 @@ public enum LectureTables {
             FlowStep(.vmm, "Trap handler: unprivileged code trying to return from a trap: real return to \(hex(target)) in user mode"),
             FlowStep(.process, "Resume execution @PC of the instruction (\(hex(target))): the instruction is retried; \(hit ? "TLB hit" : "it missed again")"),
         ]
+        var page: UInt32?
+        if case .tlbWrite(_, let entry, _, _) = written.kind { page = entry.vpn2 }
         return Flow(title: "TLB miss with a VMM — guest \(ep.trap.guest), from this run", guest: ep.trap.guest, pc: pc, lanes: [.process, .os, .vmm],
-                    steps: steps, note: note(ep))
+                    steps: steps, note: note(ep), page: page)
     }
 
     /// "mfc0 ×2 (…), mtc0 ×1" in order of first use.
@@ -195,20 +200,23 @@ public enum LectureTables {
     /// Runs the guest's image alone on bare Malta (same RAM and command line) until its first
     /// `flow` from a user process has completed, and describes it. Nil when there is none within
     /// `maxInstructions`.
-    /// With `pc`, the first instance whose trapping instruction is at `pc` is preferred.
-    public static func bareFlow(_ flow: LectureFlow, like guest: Guest, pc: UInt32? = nil, maxInstructions: UInt64 = 100_000_000) -> Flow? {
+    /// With `pc`, the first instance whose trapping instruction is at `pc` is preferred, and with
+    /// `page` too, the first whose handler installs that VPN2 (the same access).
+    public static func bareFlow(_ flow: LectureFlow, like guest: Guest, pc: UInt32? = nil, page: UInt32? = nil,
+                                maxInstructions: UInt64 = 100_000_000) -> Flow? {
+        if let pc, let page, let f = bareRun(flow, like: guest, pc: pc, page: page, maxInstructions: maxInstructions) { return f }
         if let pc, let f = bareRun(flow, like: guest, pc: pc, maxInstructions: maxInstructions) { return f }
         return bareRun(flow, like: guest, pc: nil, maxInstructions: maxInstructions)
     }
 
-    static func bareRun(_ flow: LectureFlow, like guest: Guest, pc: UInt32?, maxInstructions: UInt64) -> Flow? {
+    static func bareRun(_ flow: LectureFlow, like guest: Guest, pc: UInt32?, page: UInt32? = nil, maxInstructions: UInt64) -> Flow? {
         guard let image = guest.image else { return nil }
         var config = MaltaConfiguration(ramSize: guest.ramSize)
         config.commandLine = guest.configuration.commandLine
         let board = Malta(configuration: config)
         do { try board.load(elf: image) } catch { return nil }
         board.boot()
-        let recorder = BareFlowRecorder(flow: flow, pc: pc)
+        let recorder = BareFlowRecorder(flow: flow, pc: pc, page: page)
         board.cpu.observer = recorder
         _ = board.run(maxInstructions: maxInstructions)
         board.cpu.observer = nil
@@ -242,7 +250,7 @@ public enum LectureTables {
             return "No \(flow == .syscall ? "system call" : "TLB miss reflected to a refill handler") from a guest's user process in the recorded trace.\n"
         }
         var out = render(vmmFlow) + "\n"
-        if let g = guests.first(where: { $0.name == vmmFlow.guest }), let bare = bareFlow(flow, like: g, pc: vmmFlow.pc) {
+        if let g = guests.first(where: { $0.name == vmmFlow.guest }), let bare = bareFlow(flow, like: g, pc: vmmFlow.pc, page: vmmFlow.page) {
             out += render(bare) + "\n"
         }
         return out
@@ -304,11 +312,14 @@ final class BareFlowRecorder: CPUObserver {
     var missedAgain = false
 
     let wantedPC: UInt32?
+    /// The VPN2 the handler must install (the same access as a VMM run's), or nil for any.
+    let wantedPage: UInt32?
     var badVAddr: UInt32 = 0
 
-    init(flow: LectureFlow, pc: UInt32?) {
+    init(flow: LectureFlow, pc: UInt32?, page: UInt32? = nil) {
         self.flow = flow
         wantedPC = pc
+        wantedPage = page
     }
 
     func cpu(_ cpu: CPU, didChangeMode c: ModeChange) -> ObserverAction {
@@ -346,12 +357,12 @@ final class BareFlowRecorder: CPUObserver {
                 done = true
                 return .stop
             }
-            if !writes.isEmpty {
+            if let first = writes.first, wantedPage == nil || first.entry.vpn2 == wantedPage {
                 done = true
                 awaitingRetry = true
                 return .proceed
             }
-            started = false  // a miss the handler did not answer with a TLB write: keep looking
+            started = false  // no TLB write, or one for another page (another access): keep looking
         }
         return .proceed
     }
@@ -377,11 +388,13 @@ final class BareFlowRecorder: CPUObserver {
         case .tlbMiss:
             let w = writes[0]
             func pfn(_ lo: UInt32) -> String { lo & 2 == 0 ? "invalid" : "PFN 0x" + String(lo >> 6, radix: 16) }
-            return Flow(title: "Standard TLB miss — the same guest (\(guest)) alone on bare Malta", guest: guest, pc: trapPC, lanes: [.process, .os], steps: [
+            var bare = Flow(title: "Standard TLB miss — the same guest (\(guest)) alone on bare Malta", guest: guest, pc: trapPC, lanes: [.process, .os], steps: [
                 FlowStep(.process, "\(badVAddr == trapPC ? "Fetch the instruction at" : code == .tlbStore ? "Store to \(hex(badVAddr)) at pc" : "Load from \(hex(badVAddr)) at pc") \(hex(trapPC)): TLB miss (\(code)): trap to the refill handler at \(hex(vector))"),
                 FlowStep(.os, "OS TLB miss handler: extract VPN from VA, page-table lookup, get the PFN, update the TLB (TLB \(w.index): VPN2 \(hex(w.entry.vpn2)) ASID \(w.entry.asid) -> \(pfn(w.entry.lo0)), \(pfn(w.entry.lo1)), at \(hex(w.pc))); return from trap (\(handler) instructions)"),
                 FlowStep(.process, "Resume execution @PC of the trapping instruction (\(hex(target))): the instruction is retried; \(missedAgain ? "it missed again" : "TLB hit")"),
             ], note: nil)
+            bare.page = w.entry.vpn2
+            return bare
         }
     }
 }

@@ -93,7 +93,10 @@ public final class VMM: TrapHandler {
             throw VMMError("machine RAM must be a multiple of 4 KiB from 2 MiB to 256 MiB")
         }
         guard (1...64).contains(tlbEntries) else { throw VMMError("the physical TLB has 1 to 64 entries") }
-        bus = MaltaBus(ramSize: ramSize)
+        do {
+            bus = try MaltaBus.make(ramSize: ramSize)
+            try Malta.checkRoomForCPU(beside: bus)
+        } catch { throw VMMError(error.message) }
         var config = CPUConfiguration(tlbEntries: tlbEntries, segmentationControl: true)
         config.instructionsPerCountTick = VMM.ticksPerCycle
         config.engine = engine
@@ -114,7 +117,10 @@ public final class VMM: TrapHandler {
     @discardableResult
     public func addGuest(_ configuration: GuestConfiguration, imagePath path: String) throws(VMMError) -> Guest {
         let elf: ELFImage
-        do { elf = try ELFImage(contentsOfFile: path) } catch { throw VMMError("\(path): \(error.message)") }
+        do { elf = try ELFImage(contentsOfFile: path) } catch {
+            // "cannot read PATH: …" already names the file.
+            throw VMMError(error.kind == .unreadable ? error.message : "\(path): \(error.message)")
+        }
         return try addGuest(configuration, image: elf)
     }
 

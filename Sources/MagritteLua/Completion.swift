@@ -21,11 +21,23 @@ extension MagritteLua {
 
     /// The names offered after `path` and `separator` ("" for a bare name, "." or ":").
     func completionNames(path: [String], separator: String) -> [String] {
+        lua_rawgeti(lua.L, mg_registryindex(), lua_Integer(LUA_RIDX_GLOBALS))
+        defer { mg_pop(lua.L, 1) }
+        return completionNames(from: lua_gettop(lua.L), path: path, separator: separator)
+    }
+
+    /// The names Tab offers after the value at `index` and `separator` ("." for fields and
+    /// methods, ":" for methods): what `help(value)` lists.
+    func completionNames(ofValueAt index: Int32, separator: String) -> [String] {
+        completionNames(from: lua_absindex(lua.L, index), path: [], separator: separator)
+    }
+
+    private func completionNames(from root: Int32, path: [String], separator: String) -> [String] {
         let L = lua.L
         let base = lua_gettop(L)
         defer { lua_settop(L, base) }
         pushCompleter()
-        lua_rawgeti(L, mg_registryindex(), lua_Integer(LUA_RIDX_GLOBALS))
+        lua_pushvalue(L, root)
         lua_createtable(L, Int32(path.count), 0)
         for (i, name) in path.enumerated() {
             lua.push(name)
@@ -52,18 +64,25 @@ extension MagritteLua {
 
     /// Pushes the completer function (compiled once per state, kept in the registry).
     private func pushCompleter() {
+        pushRegistryFunction(Completion.registryKey, source: Completion.completer, name: "=(completion)")
+    }
+
+    /// Pushes the function that the Lua chunk `source` returns, compiled the first time and kept
+    /// in the registry under `key`. The chunks are the module's own: one that does not compile
+    /// is a bug in Magritte.
+    func pushRegistryFunction(_ key: String, source: String, name: String) {
         let L = lua.L
-        lua_getfield(L, mg_registryindex(), Completion.registryKey)
+        lua_getfield(L, mg_registryindex(), key)
         if mg_isfunction(L, -1) != 0 { return }
         mg_pop(L, 1)
         do {
-            try lua.load(Completion.completer, name: "=(completion)")
+            try lua.load(source, name: name)
             try lua.pcall(nargs: 0, nresults: 1)
         } catch {
-            fatalError("the completer does not compile: \(error)")
+            fatalError("\(name) does not compile: \(error)")
         }
         lua_pushvalue(L, -1)
-        lua_setfield(L, mg_registryindex(), Completion.registryKey)
+        lua_setfield(L, mg_registryindex(), key)
     }
 
     /// Pushes `{[metatable name] = {field names}}` for every Magritte class of this state: the

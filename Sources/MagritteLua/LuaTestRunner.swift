@@ -288,6 +288,12 @@ enum TestLibrary {
             comment(concat(parts, "\t"))
         end
 
+        -- os.exit would end the whole run without its TAP summary: in a test file it fails the
+        -- test (or the file's loading) that calls it, and the run goes on.
+        os.exit = function(code)
+            error(format("os.exit(%s) in a test file: magritte test does not let one file end the run (fail with error() or assert_*)", tostring(code)), 2)
+        end
+
         --- test(name, function() ... end): registers a test; tests run in order after the file.
         function test(name, body)
             if type(name) ~= "string" then error("test: the first argument must be the test's name (a string)", 2) end

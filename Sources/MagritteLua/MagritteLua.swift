@@ -76,7 +76,11 @@ public final class MagritteLua {
             return 1
         }, name: "magritte.disasm_word")
         lua_setfield(L, -2, "disasm_word")
-        lua.push(function: { call in
+        lua.push(function: { [unowned self] call in
+            if lua_type(call.state.L, 1) == LUA_TTABLE {
+                call.state.push(show(at: 1, hex: true))  // a table's integers in hex
+                return 1
+            }
             let v = try call.word(1)
             call.state.push("0x" + hex(v))
             return 1
@@ -84,6 +88,7 @@ public final class MagritteLua {
         lua_setfield(L, -2, "hex")
         lua.push(Names.exceptionList)
         lua_setfield(L, -2, "exceptions")
+        defineShowAndHelp()
         lua_pushvalue(L, -1)
         lua_setglobal(L, "magritte")
         // require("magritte") finds it too
@@ -144,7 +149,8 @@ public final class MagritteLua {
             default: throw LuaError("engine must be \"jit\" or \"interpreter\"")
             }
         }
-        let board = Malta(configuration: config)
+        let board: Malta
+        do { board = try Malta.make(configuration: config) } catch { throw LuaError("machine: \(error.message)") }
         let machine = LuaMachine(board: board, api: self)
         machine.echo = echo
         if let image { try load(machine, image) }
@@ -237,4 +243,181 @@ final class HookHandle {
 func missingGuestHint(_ path: String, _ error: ELFError) -> String {
     guard error.kind == .unreadable, path.contains(".build/guests/") else { return "" }
     return " (build the guest programs with Scripts/build-guests, and run from the repository root)"
+}
+
+// MARK: Showing values and help
+
+/// `magritte.show`, `magritte.hex` of a table and the global `help`: values as the console
+/// prints them, and what a value offers, from the names Tab completion offers.
+extension MagritteLua {
+    /// The Lua side: `show(value, hex)` renders tables readably (sorted keys, nested up to 3
+    /// levels, 64 entries a level, on one line when it fits in 80 columns, else several entries
+    /// a line); `hex` shows integers as `magritte.hex` does.
+    static let showSource = #"""
+        local format, concat, sort, type, tostring, mtype, next = string.format, table.concat, table.sort, type, tostring, math.type, next
+        local getmetatable = debug.getmetatable
+        local show
+        local function number(v, hex)
+            if hex and mtype(v) == "integer" then
+                -- As magritte.hex: 32-bit words in 8 digits (-2^31 .. -1 wrap), others as they are.
+                if v >= -0x80000000 and v <= 0xffffffff then return format("0x%08x", v & 0xffffffff) end
+                return v < 0 and format("-0x%x", -v) or format("0x%x", v)
+            end
+            return tostring(v)
+        end
+        local function key(k, hex)
+            if type(k) == "string" and k:match("^[%a_][%w_]*$") then return k end
+            return "[" .. show(k, hex, 0, "") .. "]"
+        end
+        function show(v, hex, depth, indent)
+            local t = type(v)
+            if t == "number" then return number(v, hex) end
+            if t == "string" then return depth == nil and v or (format("%q", v):gsub("\\\n", "\\n")) end
+            if t ~= "table" then return tostring(v) end
+            local mt = getmetatable(v)
+            if type(mt) == "table" and mt.__tostring ~= nil then return tostring(v) end
+            depth, indent = depth or 3, indent or ""
+            if next(v) == nil then return "{}" end
+            if depth <= 0 then return "{…}" end
+            local n, keys = #v, {}
+            for k in next, v do
+                if not (mtype(k) == "integer" and k >= 1 and k <= n) then keys[#keys + 1] = k end
+            end
+            sort(keys, function(a, b)
+                local ta, tb = type(a), type(b)
+                if ta == tb and (ta == "number" or ta == "string") then return a < b end
+                if ta ~= tb then return ta < tb end
+                return tostring(a) < tostring(b)
+            end)
+            local inner, parts = indent .. "  ", {}
+            for i = 1, math.min(n, 64) do parts[#parts + 1] = show(v[i], hex, depth - 1, inner) end
+            if n > 64 then parts[#parts + 1] = format("… (%d more)", n - 64) end
+            for i = 1, math.min(#keys, 64) do
+                parts[#parts + 1] = key(keys[i], hex) .. " = " .. show(v[keys[i]], hex, depth - 1, inner)
+            end
+            if #keys > 64 then parts[#parts + 1] = format("… (%d more)", #keys - 64) end
+            local line = "{" .. concat(parts, ", ") .. "}"
+            if #line + #indent <= 80 and not line:find("\n") then return line end
+            -- Several short entries a line, up to 80 columns; a multi-line entry on its own.
+            local lines, current = {}, nil
+            for i, p in ipairs(parts) do
+                local piece = p .. (i < #parts and "," or "")
+                if current and not p:find("\n") and #inner + #current + 1 + #piece <= 80 then
+                    current = current .. " " .. piece
+                else
+                    if current then lines[#lines + 1] = current end
+                    current = piece
+                end
+                if p:find("\n") then lines[#lines + 1] = current; current = nil end
+            end
+            if current then lines[#lines + 1] = current end
+            return "{\n" .. inner .. concat(lines, "\n" .. inner) .. "\n" .. indent .. "}"
+        end
+        return function(v, hex) return show(v, hex) end
+        """#
+
+    /// Defines `magritte.show(value [, "hex"])` and the global `help([value])`; the module table
+    /// is on top of the stack.
+    func defineShowAndHelp() {
+        let L = lua.L
+        lua.push(function: { [unowned self] call in
+            let option = try call.optionalString(2)
+            guard option == nil || option == "hex" else {
+                throw LuaError("show: the second argument is \"hex\" (integers in hex) or nothing")
+            }
+            call.state.push(show(at: 1, hex: option == "hex"))
+            return 1
+        }, name: "magritte.show")
+        lua_setfield(L, -2, "show")
+        lua.push(function: { [unowned self] call in
+            let text = call.count == 0 ? helpOverview() : help(at: 1)
+            lua_getglobal(call.state.L, "print")
+            call.state.push(text)
+            lua_callk(call.state.L, 1, 0, 0, nil)
+            return 0
+        }, name: "help")
+        lua_setglobal(L, "help")
+    }
+
+    static let showKey = "magritte.show"
+
+    /// The value at `index` as `magritte.show` renders it.
+    public func show(at index: Int32, hex: Bool = false) -> String {
+        let L = lua.L
+        let i = lua_absindex(L, index)
+        pushRegistryFunction(MagritteLua.showKey, source: MagritteLua.showSource, name: "=(show)")
+        lua_pushvalue(L, i)
+        lua_pushboolean(L, hex ? 1 : 0)
+        do {
+            try lua.pcall(nargs: 2, nresults: 1)
+        } catch {
+            return lua.describe(at: i)
+        }
+        defer { mg_pop(L, 1) }
+        return lua.string(at: -1) ?? lua.describe(at: i)
+    }
+
+    /// `help()`: how to start, and what the module offers.
+    func helpOverview() -> String {
+        """
+        help(value) lists what a value offers (the names Tab completes): help(m), help(m.cpu), help(magritte).
+        Start: m = magritte.machine{image = ".build/guests/tests/alu_rr.elf"}; m:run(); m.cpu:regs()
+        magritte.show(v) prints tables readably (the console does it for results); magritte.hex(v) in hex.
+        Documentation: Docs/lua-api.md (the API), Docs/console.md (this console).
+
+        """ + helpOnModule()
+    }
+
+    private func helpOnModule() -> String {
+        lua_getglobal(lua.L, "magritte")
+        defer { mg_pop(lua.L, 1) }
+        return help(at: -1)
+    }
+
+    /// `help(value)`: its type, then its fields and its methods, as completion lists them.
+    func help(at index: Int32) -> String {
+        let L = lua.L
+        let i = lua_absindex(L, index)
+        let methods = completionNames(ofValueAt: i, separator: ":").sorted()
+        let methodSet = Set(methods)
+        let fields = completionNames(ofValueAt: i, separator: ".").filter { !methodSet.contains($0) }.sorted()
+        var title = lua.describe(at: i)
+        if luaL_getmetafield(L, i, "__name") != LUA_TNIL {
+            title = lua.string(at: -1) ?? title
+            mg_pop(L, 1)
+        } else if lua_type(L, i) == LUA_TTABLE {
+            lua_getglobal(L, "magritte")
+            title = lua_rawequal(L, -1, i) != 0 ? "magritte (the module)" : "a table"
+            mg_pop(L, 1)
+        }
+        var out = title
+        if fields.isEmpty && methods.isEmpty {
+            let type = String(cString: lua_typename(L, lua_type(L, i)))
+            return out + " (\(type)): nothing to list"
+        }
+        if !fields.isEmpty { out += "\n" + MagritteLua.wrap("fields:  ", fields) }
+        if !methods.isEmpty {
+            // A table's functions are called with ".", an object's methods with ":".
+            out += "\n" + (lua_type(L, i) == LUA_TTABLE
+                ? MagritteLua.wrap("functions: ", methods) : MagritteLua.wrap("methods: ", methods.map { ":" + $0 }))
+        }
+        return out
+    }
+
+    /// `label` and the names, comma-separated, wrapped under the label at 96 columns.
+    static func wrap(_ label: String, _ names: [String]) -> String {
+        var lines: [String] = []
+        var line = "  " + label
+        let indent = String(repeating: " ", count: line.count)
+        for (n, name) in names.enumerated() {
+            let piece = name + (n == names.count - 1 ? "" : ",")
+            if line.count + piece.count > 96 && line != indent {
+                lines.append(String(line.dropLast()))
+                line = indent
+            }
+            line += piece + " "
+        }
+        lines.append(String(line.dropLast()))
+        return lines.joined(separator: "\n")
+    }
 }

@@ -14,8 +14,10 @@ struct Boot: ParsableCommand {
         abstract: "Boot an ELF kernel on the Malta board, as qemu-system-mipsel -M malta -kernel does.",
         discussion: """
             The console UART (16550 at ISA port 0x3F8) is connected to stdin and stdout. Exit \
-            status: 0 when the guest powers off (SOFTRES), 2 when the instruction limit is hit, \
-            3 when the guest waits for input that can never come, 1 on errors.
+            status: 0 when the guest powers off (SOFTRES) or Ctrl-A x ends it, 2 when the \
+            instruction limit is hit, 3 when the guest waits for input that can never come, 1 on \
+            errors. On a terminal, Ctrl-C goes to the guest (as on QEMU's -nographic console); \
+            Ctrl-A x ends the emulator, Ctrl-A Ctrl-A sends Ctrl-A, Ctrl-A h lists these.
             """)
 
     @Argument(help: "The kernel: an ELF32 little-endian MIPS executable.")
@@ -43,21 +45,29 @@ struct Boot: ParsableCommand {
     @Option(help: ArgumentHelp("The CPU engine: jit (translated code, x86-64 Linux hosts) or interpreter.", valueName: "name"))
     var engine: Engine = .hostDefault
 
+    @Flag(help: "Print a progress line (time, instructions, MIPS) on stderr every second; on a terminal, lines appear anyway after 3 s without console output.")
+    var progress = false
+
     func run() throws {
         try bootAndRun(kernel: file, initrd: initrd, ram: ram, commandLine: commandLine,
-                       maxInstructions: maxInstructions, stats: stats, engine: engine, gdb: gdb)
+                       maxInstructions: maxInstructions, stats: stats, progress: progress, engine: engine, gdb: gdb)
     }
 }
 
 /// Boots `kernel` (and `initrd`) on a Malta with the console on stdin/stdout and exits as
 /// `magritte boot` documents.
 func bootAndRun(kernel file: String, initrd: String?, ram: Int, commandLine: String,
-                maxInstructions: UInt64?, stats: Bool, engine: Engine, gdb: UInt16? = nil) throws {
+                maxInstructions: UInt64?, stats: Bool, progress: Bool, engine: Engine, gdb: UInt16? = nil) throws {
     var config = MaltaConfiguration(ramSize: ram)
     config.cpu.engine = engine
     config.commandLine = commandLine
     let output = ConsoleOutput()
-    let malta = Malta(configuration: config, output: { output.put($0) })
+    let reporter = ProgressReporter(flag: progress)
+    let malta: Malta
+    do { malta = try Malta.make(configuration: config, output: { output.put($0); reporter.noteOutput() }) } catch {
+        complain(error.message)
+        throw ExitCode(1)
+    }
     do {
         try malta.load(path: file)
     } catch {
@@ -78,10 +88,14 @@ func bootAndRun(kernel file: String, initrd: String?, ram: Int, commandLine: Str
     }
     malta.boot()
     let input = StdinConsole()
+    input.onQuit = { [unowned malta] in malta.cpu.requestStop() }
     malta.consoleInput = input
     // On a terminal, an idle guest waits for the host's clock instead of racing ahead of it.
     malta.paceIdleToHostClock = isatty(0) != 0
-    malta.onBatchEnd = { output.flush() }
+    malta.onBatchEnd = { [unowned malta] in
+        output.flush()
+        reporter.tick(instructions: malta.cpu.retiredInstructions)
+    }
     if let gdb { try serveDebugger(MachineTarget(machine: malta), port: gdb) }
 
     let start = monotonicSeconds()
@@ -91,6 +105,10 @@ func bootAndRun(kernel file: String, initrd: String?, ram: Int, commandLine: Str
     input.close()
 
     if stats { printStats(malta.cpu, seconds: elapsed) }
+    if input.quitRequested {
+        complain("ended by Ctrl-A x")
+        return
+    }
     let pc = "0x" + String(malta.cpu.pc, radix: 16)
     switch outcome {
     case .poweredOff:

@@ -40,8 +40,8 @@ final class Console {
 
     // MARK: Interactive
 
-    func interact() {
-        printBanner()
+    func interact(banner: Bool = true) {
+        if banner { printBanner() }
         let editor = LineEditor(program: "magritte", historyPath: Console.historyPath) { [unowned self] before in
             complete(before)
         }
@@ -64,9 +64,14 @@ final class Console {
         return home + (home.hasSuffix("/") ? "" : "/") + ".magritte_history"
     }
 
-    func printBanner() {
+    /// "Magritte 0.1 (Lua 5.4)": what -v prints.
+    var versionLine: String {
         let version = (try? lua.run("return magritte.version, _VERSION", name: "=banner")) ?? []
-        write("Magritte \(version.first ?? "?") (\(version.dropFirst().first ?? "Lua")) — a MIPS Malta emulator\n")
+        return "Magritte \(version.first ?? "?") (\(version.dropFirst().first ?? "Lua"))"
+    }
+
+    func printBanner() {
+        write(versionLine + " — a MIPS Malta emulator\n")
         write("Try m = magritte.machine{image = \"…\"} and m:run(). Tab completes, Ctrl-C stops a guest, Ctrl-D exits.\n")
     }
 
@@ -146,6 +151,43 @@ final class Console {
 
     // MARK: Running
 
+    /// The global `arg`, as lua.c makes it: arg[0] the script, the script's arguments at 1…,
+    /// the options before it at -1, -2…, the program last; without a script, arg[0] is the
+    /// program and the options follow it.
+    func setArguments(program: String, options: [String], script: String?, after: [String]) {
+        let before = [program] + options
+        let all = before + (script.map { [$0] } ?? []) + after
+        lua_createtable(L, Int32(after.count), Int32(before.count + 1))
+        let zero = script == nil ? 0 : before.count
+        for (i, a) in all.enumerated() {
+            lua.push(a)
+            lua_rawseti(L, -2, lua_Integer(i - zero))
+        }
+        lua_setglobal(L, "arg")
+    }
+
+    /// Compiles `source` onto the stack; a syntax error is reported ("magritte: …").
+    func load(_ source: String, name: String) -> Bool {
+        do {
+            try lua.load(source, name: name)
+            return true
+        } catch {
+            report("magritte: " + error.message)
+            return false
+        }
+    }
+
+    /// Compiles the file at `path` (nil: standard input; a #! line is skipped) onto the stack;
+    /// errors are reported.
+    func loadFile(_ path: String?) -> Bool {
+        guard luaL_loadfilex(L, path, nil) == LUA_OK else {
+            report("magritte: " + (lua.string(at: -1) ?? "cannot load \(path ?? "stdin")"))
+            mg_pop(L, 1)
+            return false
+        }
+        return true
+    }
+
     /// Calls the function on top of the stack with Ctrl-C armed; prints its results through the
     /// global `print` (tab-separated, as lua.c) or its error with a traceback. Returns whether
     /// it succeeded.
@@ -172,6 +214,11 @@ final class Console {
         }
         let n = lua_gettop(L) - base
         if printResults && n > 0 {
+            // Tables print readably (magritte.show), not as "table: 0x…".
+            for i in (base + 1)...(base + n) where lua_type(L, i) == LUA_TTABLE {
+                lua.push(api.show(at: i))
+                mg_replace(L, i)
+            }
             lua_getglobal(L, "print")
             mg_insert(L, base + 1)
             if mg_pcall(L, n, 0, 0) != LUA_OK {
@@ -181,8 +228,9 @@ final class Console {
         return true
     }
 
-    /// Runs all of standard input as one chunk (as `lua -`). Errors go to stderr.
-    func runStandardInput() -> Bool {
+    /// Runs all of standard input as one chunk (as `lua -`), with `arguments` as `...`. Errors
+    /// go to stderr.
+    func runStandardInput(arguments: [String] = []) -> Bool {
         var source = readAll(0)
         if source.first == UInt8(ascii: "#") {  // a #! line, as luaL_loadfile skips it
             source = Array(source.drop(while: { $0 != 10 }))
@@ -194,7 +242,7 @@ final class Console {
             report("magritte: " + (lua.string(at: -1) ?? "cannot load stdin"))
             return false
         }
-        return execute(printResults: false, errorPrefix: "magritte: ")
+        return execute(printResults: false, errorPrefix: "magritte: ", arguments: arguments)
     }
 
     /// `execute` with errors reported as "magritte: message", as lua.c reports a script's.

@@ -42,16 +42,30 @@ struct Disasm: ParsableCommand {
             complain(error.kind == .unreadable ? error.message : "\(file): \(error.message)")
             throw ExitCode(1)
         }
-        print(listing(of: image, file: file), terminator: "")
+        do {
+            print(try listing(of: image, file: file), terminator: "")
+        } catch {
+            complain("\(file): \(error.message)")
+            throw ExitCode(1)
+        }
     }
 }
 
-/// The `llvm-objdump -d` output for `image`.
-func listing(of image: ELFImage, file: String) -> String {
+/// A code section that `magritte disasm` cannot list.
+struct ListingError: Error {
+    let message: String
+}
+
+/// The `llvm-objdump -d` output for `image`. A code section whose bytes run past the end of the
+/// file is an error, as llvm-objdump reports it (not an empty listing).
+func listing(of image: ELFImage, file: String) throws(ListingError) -> String {
     var blocks: [(name: String, start: UInt32, bytes: ArraySlice<UInt8>)] = []
     let code = image.sections.filter(\.isExecutableCode)
     if !code.isEmpty {
-        for s in code where UInt64(s.offset) + UInt64(s.size) <= UInt64(image.bytes.count) {
+        for s in code {
+            guard UInt64(s.offset) + UInt64(s.size) <= UInt64(image.bytes.count) else {
+                throw ListingError(message: "section \(s.name): offset 0x\(String(s.offset, radix: 16)) + size 0x\(String(s.size, radix: 16)) runs past the end of the file (\(image.bytes.count) bytes)")
+            }
             blocks.append((s.name, s.address, image.bytes[Int(s.offset)..<Int(s.offset) + Int(s.size)]))
         }
     } else {

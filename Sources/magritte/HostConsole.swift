@@ -57,16 +57,29 @@ private func restoreTerminal() {
 
 /// The host's stdin as the guest console's input, read without blocking between batches.
 ///
-/// On a terminal, canonical mode, echo and CR→NL translation are switched off (the guest
-/// echoes, and Enter sends CR as on QEMU's `-nographic` console); signals stay on, and
-/// Ctrl-C restores the terminal and exits with status 130.
+/// On a terminal, canonical mode, echo, CR→NL translation and signal keys are switched off (the
+/// guest echoes, Enter sends CR and Ctrl-C reaches the guest as on QEMU's `-nographic` serial
+/// console). As there, Ctrl-A is an escape: Ctrl-A x ends the emulator (`onQuit`), Ctrl-A
+/// Ctrl-A sends one Ctrl-A, Ctrl-A h lists these. SIGINT and SIGTERM sent from elsewhere restore
+/// the terminal and exit with 130 and 143.
 final class StdinConsole: ConsoleInput {
     private var atEnd = false
+    /// Ctrl-A was typed: the next byte is a command.
+    private var escape = false
+    /// Whether Ctrl-A x was typed.
+    private(set) var quitRequested = false
+    /// Called once when Ctrl-A x is typed: stop the machine (its run then returns).
+    var onQuit: (() -> Void)?
+    /// Whether Ctrl-A escapes are recognised (on a terminal).
+    let escapes: Bool
+
+    static let escapeByte: UInt8 = 0x01
 
     init() {
-        guard isatty(0) != 0, tcgetattr(0, &savedTerminal) == 0 else { return }
+        guard isatty(0) != 0, tcgetattr(0, &savedTerminal) == 0 else { escapes = false; return }
+        escapes = true
         var raw = savedTerminal
-        raw.c_lflag &= ~tcflag_t(ICANON | ECHO)
+        raw.c_lflag &= ~tcflag_t(ICANON | ECHO | ISIG)
         raw.c_iflag &= ~tcflag_t(ICRNL | IXON)
         withUnsafeMutableBytes(of: &raw.c_cc) { cc in
             cc[Int(VMIN)] = 1
@@ -74,6 +87,7 @@ final class StdinConsole: ConsoleInput {
         }
         if tcsetattr(0, TCSANOW, &raw) == 0 {
             terminalChanged = true
+            // Ctrl-C is now a byte for the guest; a SIGINT sent by `kill` still ends the emulator.
             signal(SIGINT) { _ in
                 restoreTerminal()
                 _exit(130)
@@ -83,6 +97,34 @@ final class StdinConsole: ConsoleInput {
                 _exit(143)
             }
         }
+    }
+
+    /// `bytes` less the Ctrl-A escapes, which it carries out.
+    func filter(_ bytes: [UInt8]) -> [UInt8] {
+        guard escapes else { return bytes }
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        for b in bytes {
+            if quitRequested { break }
+            if !escape {
+                if b == Self.escapeByte { escape = true } else { out.append(b) }
+                continue
+            }
+            escape = false
+            switch b {
+            case UInt8(ascii: "x"), UInt8(ascii: "X"):
+                quitRequested = true
+                onQuit?()
+            case Self.escapeByte, UInt8(ascii: "a"):
+                out.append(Self.escapeByte)
+            case UInt8(ascii: "h"), UInt8(ascii: "?"):
+                var err = StandardError()
+                print("\r\nC-a x    end the emulator\r\nC-a C-a  send C-a to the guest\r\nC-a h    this help\r", to: &err)
+            default:
+                break  // an unknown command is dropped, as QEMU's
+            }
+        }
+        return out
     }
 
     /// Puts the terminal back as it was.
@@ -126,7 +168,9 @@ final class StdinConsole: ConsoleInput {
             if errno != EINTR && errno != EAGAIN { atEnd = true }
             return []
         }
-        return Array(buffer[0..<n])
+        let bytes = filter(Array(buffer[0..<n]))
+        if quitRequested { atEnd = true }
+        return bytes
     }
 }
 

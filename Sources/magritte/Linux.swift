@@ -38,6 +38,9 @@ struct Linux: ParsableCommand {
     @Option(help: ArgumentHelp("The CPU engine: jit (translated code, x86-64 Linux hosts) or interpreter.", valueName: "name"))
     var engine: Engine = .hostDefault
 
+    @Flag(help: "Print a progress line (time, instructions, MIPS) on stderr every second.")
+    var progress = false
+
     func run() throws {
         let directory = dir ?? getenv("MAGRITTE_LINUX_DIR").map { String(cString: $0) } ?? ".cache/linux"
         let kernel = directory + "/vmlinuz", initrd = directory + "/initrd.gz"
@@ -48,7 +51,9 @@ struct Linux: ParsableCommand {
         var commandLine = "console=ttyS0"
         if check { commandLine += " magritte.check" }
         if !extra.isEmpty { commandLine += " " + extra }
+        // The kernel decompresses itself for about 4 billion instructions before its first line.
+        complain("booting \(kernel): it decompresses itself first, silently (about 10 s)")
         try bootAndRun(kernel: kernel, initrd: initrd, ram: ram, commandLine: commandLine,
-                       maxInstructions: nil, stats: stats, engine: engine)
+                       maxInstructions: nil, stats: stats, progress: progress, engine: engine)
     }
 }

@@ -4,7 +4,6 @@ import Glibc
 import Darwin
 #endif
 import ArgumentParser
-import CMagritteLua
 import MagritteLua
 
 /// `magritte run SCRIPT.lua [args…]`: runs a Lua script as `lua SCRIPT.lua args…` would.
@@ -26,19 +25,8 @@ struct Run: ParsableCommand {
 
     func run() throws {
         let console = Console()
-        let L = console.L
-        let program = CommandLine.arguments.first ?? "magritte"
-        lua_createtable(L, Int32(arguments.count), 3)
-        for (i, a) in ([program, "run", script] + arguments).enumerated() {
-            console.lua.push(a)
-            lua_rawseti(L, -2, lua_Integer(i - 2))
-        }
-        lua_setglobal(L, "arg")
-        let status = script == "-" ? luaL_loadfilex(L, nil, nil) : luaL_loadfilex(L, script, nil)
-        if status != LUA_OK {
-            complain(console.lua.string(at: -1) ?? "cannot load \(script)")
-            throw ExitCode(1)
-        }
+        console.setArguments(program: CommandLine.arguments.first ?? "magritte", options: ["run"], script: script, after: arguments)
+        guard script == "-" ? console.loadFile(nil) : console.loadFile(script) else { throw ExitCode(1) }
         guard console.execute(printResults: false, errorPrefix: "magritte: ", arguments: arguments) else {
             throw ExitCode(1)
         }

@@ -75,8 +75,15 @@ struct VMMCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The CPU engine: jit (translated code, x86-64 Linux hosts) or interpreter.", valueName: "name"))
     var engine: Engine = .hostDefault
 
+    @Flag(help: "Print a progress line (time, guest instructions, MIPS, the guests' states) on stderr every second.")
+    var progress = false
+
     func validate() throws {
         if images.isEmpty { throw ValidationError("give at least one guest image") }
+        for name in names where name.isEmpty || name.contains(where: \.isNewline) || name.contains("|") {
+            // Output lines are "NAME| text": a name must be one visible, unambiguous word.
+            throw ValidationError("--name \(name.debugDescription): a guest's name must be non-empty, on one line and without '|'")
+        }
         if names.count > images.count { throw ValidationError("\(names.count) names for \(images.count) images") }
         if commandLines.count > images.count { throw ValidationError("\(commandLines.count) command lines for \(images.count) images") }
         if guestRAM.count > images.count { throw ValidationError("\(guestRAM.count) RAM sizes for \(images.count) images") }
@@ -101,11 +108,10 @@ struct VMMCommand: ParsableCommand {
             if i < commandLines.count { config.commandLine = commandLines[i] }
             if i < guestRAM.count { config.ramSize = guestRAM[i] }
             if i < initrds.count, !initrds[i].isEmpty {
-                guard let bytes = readWholeFile(initrds[i]) else {
-                    complain("cannot read the initrd '\(initrds[i])'")
+                do { config.initrd = try readFile(initrds[i], limit: MaltaBus.maxRAMSize) } catch {
+                    complain("cannot read the initrd '\(initrds[i])': \(error.reason)")
                     throw ExitCode(1)
                 }
-                config.initrd = bytes
             }
             do { try vmm.addGuest(config, imagePath: image) } catch {
                 complain(error.message)
@@ -115,24 +121,37 @@ struct VMMCommand: ParsableCommand {
         let width = vmm.guests.map(\.name.count).max() ?? 0
         let output = ConsoleOutput()
         var input: StdinConsole?
+        let reporter = ProgressReporter(flag: progress)
         if let console {
             guard let g = vmm.guests.first(where: { $0.name == console }) else {
                 complain("--console \(console): no guest of that name (guests: \(vmm.guests.map(\.name).joined(separator: ", ")))")
                 throw ExitCode(1)
             }
             let stdin = StdinConsole()
+            stdin.onQuit = { [unowned vmm] in vmm.stop() }
             input = stdin
             g.board.consoleInput = stdin
-            g.onOutput = { output.put($0) }
+            g.onOutput = { output.put($0); reporter.noteOutput() }
             vmm.paceIdleToHostClock = isatty(0) != 0
             vmm.onSliceEnd = { output.flush() }
         }
         defer { input?.close() }
+        let flushConsole = vmm.onSliceEnd
+        vmm.onSliceEnd = { [unowned vmm] in
+            flushConsole?()
+            var instructions: UInt64 = 0
+            for g in vmm.guests { instructions += g.statistics.instructions }
+            reporter.tick(instructions: instructions) {
+                vmm.guests.map { "\($0.name) \($0.state == .runnable ? "running" : $0.state == .waiting ? "waiting" : "off")" }
+                    .joined(separator: ", ")
+            }
+        }
         vmm.onConsoleLine = { guest, line in
             if guest.name == console { return }  // printed raw, as it comes
             let pad = String(repeating: " ", count: width - guest.name.count)
             for byte in (guest.name + pad + "| " + line + "\n").utf8 { output.put(byte) }
             output.flush()
+            reporter.noteOutput()
         }
         let slices = timeline.map { _ in Timeline(vmm) }
         if let gdb { try serveDebugger(VMMTarget(vmm: vmm), port: gdb) }

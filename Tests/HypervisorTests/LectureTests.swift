@@ -55,6 +55,20 @@ import Testing
         #expect(bare.steps[1].text.contains("PFN 0x\(String(pfn, radix: 16))"))
     }
 
+    /// The bare twin of a VMM TLB miss is the same access: same instruction, same page installed,
+    /// and so the same ending (issue 13, item 9: it used to load another address and miss again).
+    @Test func bareTwinOfATLBMissIsTheSameAccess() throws {
+        let (vmm, g) = try #require(Self.run)
+        let flow = try #require(LectureTables.flow(.tlbMiss, trace: vmm.trace.events))
+        let page = try #require(flow.page)
+        let bare = try #require(LectureTables.bareFlow(.tlbMiss, like: g, pc: flow.pc, page: page))
+        #expect(bare.pc == flow.pc && bare.page == page)
+        #expect(bare.steps[1].text.contains("VPN2 \(hex(page))"), "\(bare.steps[1].text)")
+        #expect(bare.steps[2].text.hasSuffix(flow.steps[6].text.hasSuffix("TLB hit") ? "TLB hit" : "it missed again"), "\(bare.steps[2].text)")
+        let table = LectureTables.render(.tlbMiss, trace: vmm.trace.events, guests: vmm.guests)
+        #expect(table.contains("VPN2 \(hex(page))"))
+    }
+
     @Test func noFlowInATraceWithoutOne() throws {
         let vmm = try VMM()
         _ = try vmm.addGuest(GuestConfiguration(name: "h"), imagePath: GuestsUnderVMMTests.guest("tests/hello"))

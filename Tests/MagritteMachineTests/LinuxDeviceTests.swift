@@ -235,18 +235,25 @@ import Testing
     static var built: Bool { FileManager.default.isReadableFile(atPath: path) }
 
     func run(paced: Bool) throws -> (String, FakeHost, Malta) {
+        let host = FakeHost()
+        let (output, board) = try run(paced: paced, input: host, now: { host.now })
+        return (output, host, board)
+    }
+
+    /// teachos with idle=wait to power-off, `input` as its console and `now` as the host clock.
+    func run(paced: Bool, input: ConsoleInput, now: @escaping () -> UInt64, batch: UInt64? = nil) throws -> (String, Malta) {
         var bytes: [UInt8] = []
         var config = MaltaConfiguration()
         config.commandLine = "idle=wait"
         let board = Malta(configuration: config) { bytes.append($0) }
         try board.load(path: Self.path)
-        let host = FakeHost()
-        board.consoleInput = host
+        board.consoleInput = input
         board.paceIdleToHostClock = paced
-        board.hostNanoseconds = { host.now }
+        board.hostNanoseconds = now
+        if let batch { board.pacedBatchSize = batch }
         board.boot()
         #expect(board.run(maxInstructions: 100_000_000) == .poweredOff)
-        return (String(decoding: bytes, as: UTF8.self), host, board)
+        return (String(decoding: bytes, as: UTF8.self), board)
     }
 
     @Test(.enabled(if: built, "needs Scripts/build-guests (teachos)"))
@@ -263,5 +270,38 @@ import Testing
         // last stretch may end the run before it is paced).
         let total = board.clock.nanoseconds
         #expect(host.waited >= idle && host.waited <= total, "waited \(host.waited) ns for \(idle) ns idle, \(total) ns in all")
+    }
+
+    /// A key pressed 1 ms into the first wait: the wait ends, the byte reaches the UART and the
+    /// guest's lead over the host's clock is forgiven, never waited for later (before, the answer
+    /// to the first command typed in `magritte linux` waited until the host caught up).
+    final class TypingHost: ConsoleInput {
+        var now: UInt64 = 0
+        var waited: UInt64 = 0
+        var requests: [UInt64] = []
+        func poll() -> [UInt8] { [] }
+        func waitForInput() -> [UInt8]? { nil }
+        func waitForInput(timeoutNanoseconds nanoseconds: UInt64) -> [UInt8] {
+            requests.append(nanoseconds)
+            let slept = requests.count == 1 ? min(nanoseconds, 1_000_000) : nanoseconds
+            now += slept
+            waited += slept
+            return requests.count == 1 ? [UInt8(ascii: "x")] : []
+        }
+    }
+
+    @Test(.enabled(if: built, "needs Scripts/build-guests (teachos)"))
+    func inputDuringAWaitForgivesTheGuestsLead() throws {
+        let host = TypingHost()
+        // Small batches, so that the board paces after every idle stretch: without the
+        // forgiveness, the later waits would make up the lead and the host would catch up with
+        // all of guest time.
+        let (_, board) = try run(paced: true, input: host, now: { host.now }, batch: 1000)
+        let lead = try #require(host.requests.first)
+        #expect(lead > 2_000_000, "the first wait is for the guest's lead (\(lead) ns)")
+        #expect(host.requests.count > 1, "the guest idles again after the key")
+        #expect(board.uart.hasReceivedData || board.uart.queuedInputCount > 0)
+        let total = board.clock.nanoseconds
+        #expect(host.waited <= total - lead + 1_000_000, "waited \(host.waited) ns of \(total) ns, lead \(lead) ns")
     }
 }

@@ -10,8 +10,10 @@ a line (blank lines and lines starting with '#' are ignored):
 
     send TEXT      write TEXT to the terminal (after 0.1 s); Python escapes: \\r is Enter, \\t Tab, \\x03
                    Ctrl-C, \\x04 Ctrl-D, \\x1b[A the up arrow
+    type TEXT      as send, one character every 0.05 s, as a person types
     expect REGEX   wait (up to 30 s) until the output since the last expect matches REGEX
                    (Python re, searched in the raw output decoded as UTF-8)
+    timeout SECONDS  how long the following expects wait (30 s until set)
     sleep SECONDS
     eof            wait for the program to exit; its status is the transcript's last line
 
@@ -97,6 +99,7 @@ def main():
     output = bytearray()
     mark = 0  # where the next expect starts looking
     status = None
+    timeout = TIMEOUT
 
     def pump(timeout):
         nonlocal status
@@ -124,7 +127,14 @@ def main():
         sys.exit(2)
 
     for verb, arg in steps:
-        if verb == "send":
+        if verb == "type":
+            time.sleep(0.1)
+            for c in arg.encode("latin-1").decode("unicode_escape"):
+                os.write(fd, c.encode("utf-8"))
+                time.sleep(0.05)
+        elif verb == "timeout":
+            timeout = float(arg)
+        elif verb == "send":
             # Let the line editor switch the terminal to raw mode after its prompt, or the
             # terminal itself echoes what is typed ahead (as on a real terminal).
             time.sleep(0.1)
@@ -133,14 +143,14 @@ def main():
             time.sleep(float(arg))
         elif verb == "expect":
             pattern = re.compile(arg)
-            deadline = time.time() + TIMEOUT
+            deadline = time.time() + timeout
             while True:
                 m = pattern.search(output[mark:].decode("utf-8", "replace"))
                 if m:
                     mark += len(output[mark:].decode("utf-8", "replace")[: m.end()].encode("utf-8"))
                     break
                 if time.time() > deadline:
-                    fail("timed out waiting for /%s/" % arg)
+                    fail("timed out after %g s waiting for /%s/" % (timeout, arg))
                 if not pump(0.1) and status is not None:
                     fail("the program exited (status %s) before /%s/" % (status, arg))
         elif verb == "eof":

@@ -152,9 +152,35 @@ public final class Malta {
     public var poweredOff: Bool { fpga.poweredOff || piix4.poweredOff }
 
     /// Builds the board. `output` receives every byte the guest writes to the console UART.
-    public init(configuration: MaltaConfiguration = MaltaConfiguration(), output: ((UInt8) -> Void)? = nil) {
+    /// A host without the memory for the guest's RAM is fatal here; `Malta.make` throws instead.
+    public convenience init(configuration: MaltaConfiguration = MaltaConfiguration(), output: ((UInt8) -> Void)? = nil) {
+        self.init(configuration: configuration, bus: MaltaBus(ramSize: configuration.ramSize), output: output)
+    }
+
+    /// Builds the board, or throws (leaving nothing allocated) when the host cannot give the
+    /// guest's RAM: what front ends use, so that running out of memory is an error message.
+    public static func make(configuration: MaltaConfiguration = MaltaConfiguration(), output: ((UInt8) -> Void)? = nil) throws(ConfigurationError) -> Malta {
+        let bus = try MaltaBus.make(ramSize: configuration.ramSize)
+        try checkRoomForCPU(beside: bus)
+        return Malta(configuration: configuration, bus: bus, output: output)
+    }
+
+    /// Throws unless the host can still give a CPU's tables: the table of decoded pages (8 MiB)
+    /// and the devices are allocated by code that cannot fail softly, so a front end checks
+    /// first (for `bus`, whose RAM is already mapped).
+    public static func checkRoomForCPU(beside bus: MaltaBus) throws(ConfigurationError) {
+        let needed = CPU.physicalFrames * MemoryLayout<UnsafeMutableRawPointer?>.stride + (16 << 20)
+        // (mmap, not malloc: the compiler may drop a malloc that is freed unused.)
+        let probe = mmap(nil, needed, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let probe, probe != MAP_FAILED else {
+            throw ConfigurationError("cannot allocate the CPU's tables (\(needed >> 20) MiB) beside \(bus.ramSize >> 20) MiB of guest RAM: the host is out of memory (or of address space under a ulimit)")
+        }
+        munmap(probe, needed)
+    }
+
+    private init(configuration: MaltaConfiguration, bus: MaltaBus, output: ((UInt8) -> Void)?) {
         self.configuration = configuration
-        bus = MaltaBus(ramSize: configuration.ramSize)
+        self.bus = bus
         isa = ISAPortSpace()
         uart = UART16550()
         uart.output = output
@@ -238,8 +264,9 @@ public final class Malta {
 
     /// Reads the initrd file at `path` (see `load(initrd:)`).
     public func loadInitrd(path: String) throws(ConfigurationError) {
-        guard let bytes = readWholeFile(path) else {
-            throw ConfigurationError("cannot read the initrd '\(path)'")
+        let bytes: [UInt8]
+        do { bytes = try readFile(path, limit: MaltaBus.maxRAMSize) } catch {
+            throw ConfigurationError("cannot read the initrd '\(path)': \(error.reason)")
         }
         try load(initrd: bytes)
     }
@@ -406,7 +433,16 @@ public final class Malta {
             nanosleep(&ts, nil)
             return []
         }()
-        if !bytes.isEmpty { uart.receive(bytes) }
+        if !bytes.isEmpty {
+            uart.receive(bytes)
+            // The guest idled past the host's clock, so in guest time the bytes came `ahead`
+            // ago: the UART's character timeout is due now, and the lead is forgiven (pacing
+            // starts again from here). Otherwise the answer to a keystroke would wait until
+            // the host's clock caught up with the guest's, seconds after a boot that ran the
+            // guest faster than real time (issue 13, item 1).
+            uart.expireReceiveTimeout()
+            pacingAnchor = (hostNanoseconds(), clock.nanoseconds)
+        }
     }
 
     /// CLOCK_MONOTONIC in nanoseconds.
@@ -479,17 +515,7 @@ extension String {
     }
 }
 
-/// The whole file at `path`, or nil (no Foundation in this module).
+/// The whole regular file at `path` (at most 256 MiB), or nil: `readFile` without the reason.
 public func readWholeFile(_ path: String) -> [UInt8]? {
-    guard let f = fopen(path, "rb") else { return nil }
-    defer { fclose(f) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 1 << 16)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, f) }
-        if n > 0 { bytes.append(contentsOf: chunk[0..<n]) }
-        if n < chunk.count { break }
-        if bytes.count > 256 << 20 { return nil }
-    }
-    return ferror(f) == 0 ? bytes : nil
+    try? readFile(path, limit: MaltaBus.maxRAMSize)
 }

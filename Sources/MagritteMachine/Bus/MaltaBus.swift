@@ -55,15 +55,36 @@ public final class MaltaBus: PhysicalBus {
     public var unassignedLowWindowReadsZero = true
 
     /// Creates the bus with `ramSize` bytes of zeroed RAM (1 MiB ... 256 MiB, a multiple of 4 KiB).
-    public init(ramSize: Int) {
+    /// The host not having the memory is fatal here; `MaltaBus.make(ramSize:)` throws instead.
+    public convenience init(ramSize: Int) {
+        guard let ram = MaltaBus.mapRAM(ramSize) else { fatalError(MaltaBus.noRAM(ramSize).message) }
+        self.init(ramSize: ramSize, ram: ram)
+    }
+
+    /// A bus with `ramSize` bytes of RAM, or an error when the host cannot give that much memory.
+    public static func make(ramSize: Int) throws(ConfigurationError) -> MaltaBus {
+        guard let ram = mapRAM(ramSize) else { throw noRAM(ramSize) }
+        return MaltaBus(ramSize: ramSize, ram: ram)
+    }
+
+    static func noRAM(_ ramSize: Int) -> ConfigurationError {
+        ConfigurationError("cannot allocate \(ramSize >> 20) MiB of guest RAM: the host is out of memory (or of address space under a ulimit)")
+    }
+
+    /// `ramSize` bytes of zeroed, page-aligned memory, or nil. An anonymous mapping is only
+    /// backed when touched.
+    static func mapRAM(_ ramSize: Int) -> UnsafeMutableRawPointer? {
         precondition(ramSize >= MaltaBus.minRAMSize && ramSize <= MaltaBus.maxRAMSize && ramSize % 4096 == 0,
                      "RAM size must be a multiple of 4 KiB between 1 MiB and 256 MiB")
+        let p = mmap(nil, ramSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let p, p != MAP_FAILED else { return nil }
+        return p
+    }
+
+    private init(ramSize: Int, ram: UnsafeMutableRawPointer) {
         self.ramSize = ramSize
         ramFrames = UInt32(ramSize >> 12)
-        // An anonymous mapping is page-aligned, zero-filled and only backed when touched.
-        let p = mmap(nil, ramSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-        guard let p, p != MAP_FAILED else { fatalError("cannot map \(ramSize) bytes of guest RAM") }
-        ram = p
+        self.ram = ram
     }
 
     deinit { munmap(ram, ramSize) }

@@ -343,19 +343,29 @@ private struct Reader {
     }
 }
 
-struct FileError: Error {
-    let reason: String
+public struct FileError: Error, Sendable {
+    public let reason: String
 }
 
-/// Reads a whole file with POSIX calls (the machine layer does not need Foundation).
-func readFile(_ path: String) throws(FileError) -> [UInt8] {
-    let fd = open(path, O_RDONLY)
+/// Reads a whole regular file of at most `limit` bytes with POSIX calls (the machine layer does
+/// not need Foundation). The file type and size are checked before anything is read: a
+/// directory, a device (`/dev/zero`) or a FIFO is refused at once (the open does not wait for
+/// a FIFO's writer), and so is a file larger than `limit`.
+public func readFile(_ path: String, limit: Int = ELFImage.maxFileSize) throws(FileError) -> [UInt8] {
+    let fd = open(path, O_RDONLY | O_NONBLOCK)
     if fd < 0 { throw FileError(reason: String(cString: strerror(errno))) }
     defer { close(fd) }
     var info = stat()
     if fstat(fd, &info) != 0 { throw FileError(reason: String(cString: strerror(errno))) }
-    if (info.st_mode & S_IFMT) == S_IFDIR { throw FileError(reason: "is a directory") }
-    if Int(info.st_size) > ELFImage.maxFileSize { throw FileError(reason: "file too large (\(info.st_size) bytes)") }
+    switch info.st_mode & S_IFMT {
+    case S_IFREG: break
+    case S_IFDIR: throw FileError(reason: "is a directory")
+    case S_IFIFO: throw FileError(reason: "is a FIFO, not a regular file")
+    case S_IFCHR, S_IFBLK: throw FileError(reason: "is a device, not a regular file")
+    case S_IFSOCK: throw FileError(reason: "is a socket, not a regular file")
+    default: throw FileError(reason: "is not a regular file")
+    }
+    if Int(info.st_size) > limit { throw FileError(reason: "file too large (\(info.st_size) bytes, at most \(limit))") }
     var result: [UInt8] = []
     result.reserveCapacity(Int(info.st_size))
     var chunk = [UInt8](repeating: 0, count: 1 << 16)
@@ -367,7 +377,7 @@ func readFile(_ path: String) throws(FileError) -> [UInt8] {
         }
         if got == 0 { break }
         result.append(contentsOf: chunk[0..<got])
-        if result.count > ELFImage.maxFileSize { throw FileError(reason: "file too large") }
+        if result.count > limit { throw FileError(reason: "file too large (more than \(limit) bytes)") }
     }
     return result
 }
