@@ -97,6 +97,8 @@ public final class Malta {
     /// The boot ROM at physical 0x1FC00000 (4 MiB) and its flash original at 0x1E000000.
     public let bootROM: ReadOnlyMemory
     public let flash: ReadOnlyMemory
+    /// The entry address the boot ROM jumps to (what `writeROMs` last wrote).
+    private(set) var romEntry: UInt32 = 0
     /// The loaded kernel, if any.
     public private(set) var image: ELFImage?
     /// The initial RAM disk `boot()` places in RAM and announces on the command line.
@@ -330,7 +332,8 @@ public final class Malta {
         cpu.jump(to: start)
     }
 
-    private func writeROMs(entry: UInt32) {
+    func writeROMs(entry: UInt32) {
+        romEntry = entry
         bootROM.replace(with: BootParameters.bootROM(entry: entry, ramSize: bus.ramSize, boardID: true))
         flash.replace(with: BootParameters.bootROM(entry: entry, ramSize: bus.ramSize, boardID: false))
     }
@@ -382,6 +385,9 @@ public final class Malta {
             }
         }
     }
+
+    /// Forgets the pacing anchor (guest time moved: a snapshot was restored).
+    func resetPacing() { pacingAnchor = nil }
 
     /// Waits (for console input) while guest time is ahead of the host's since pacing began.
     private func pace() {
@@ -480,7 +486,7 @@ extension String {
 }
 
 /// The whole file at `path`, or nil (no Foundation in this module).
-public func readWholeFile(_ path: String) -> [UInt8]? {
+public func readWholeFile(_ path: String, limit: Int = 256 << 20) -> [UInt8]? {
     guard let f = fopen(path, "rb") else { return nil }
     defer { fclose(f) }
     var bytes: [UInt8] = []
@@ -489,7 +495,7 @@ public func readWholeFile(_ path: String) -> [UInt8]? {
         let n = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, f) }
         if n > 0 { bytes.append(contentsOf: chunk[0..<n]) }
         if n < chunk.count { break }
-        if bytes.count > 256 << 20 { return nil }
+        if bytes.count > limit { return nil }
     }
     return ferror(f) == 0 ? bytes : nil
 }
