@@ -31,6 +31,8 @@ final class LuaMachine: HookOwner {
     var undelivered: [UInt8] = []
     var echo = false
     var outputPattern: String?
+    /// Checkpoints for going back (`m:time_travel()`), nil until asked for.
+    var timeTravel: TimeTravel?
 
     // Hooks by id, and the enabled ones by kind (in id order).
     var hooks: [Int: Hook] = [:]
@@ -165,6 +167,7 @@ final class LuaMachine: HookOwner {
             throw e
         }
         wasPoweredOff = board.poweredOff
+        timeTravel?.discardFuture()  // the state may have been changed by hand since
         let outer = api.running
         api.running = self
         running = true

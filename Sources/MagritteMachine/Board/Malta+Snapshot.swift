@@ -33,6 +33,10 @@ public struct MaltaSnapshot: Sendable {
     /// Physical frame numbers of the RAM pages stored, ascending, and their bytes (4 KiB each).
     let frames: [UInt32]
     let pageBytes: [UInt8]
+    /// What the guest had written to its console when the snapshot was taken, if the owner of
+    /// the console output keeps it (the board does not: Lua machines and guests of a VMM do).
+    /// Stored in the file; `Malta.restore` leaves it to the owner to put back.
+    public var console: [UInt8] = []
 
     /// RAM pages stored (those not all zero).
     public var storedPages: Int { frames.count }
@@ -175,6 +179,7 @@ extension MaltaSnapshot {
         p.put(instructionCount)
         p.put(cycles)
         p.put(state)
+        p.put(console)
         p.put(UInt32(frames.count))
         pageBytes.withUnsafeBufferPointer { all in
             for (i, frame) in frames.enumerated() {
@@ -239,6 +244,7 @@ extension MaltaSnapshot {
         let config = Configuration(ramSize: ramSize, cpu: cpu, cpuFrequency: frequency, rtcStartTime: rtc)
         let instructions = try r.u64(), cycles = try r.u64()
         let state = try r.byteArray(limit: 1 << 30)
+        let console = try r.byteArray(limit: 1 << 30)
         let count = Int(try r.u32())
         guard count <= ramSize >> 12 else { throw SnapshotError("the snapshot is corrupt (\(count) RAM pages in \(ramSize >> 12))") }
         var frames: [UInt32] = []
@@ -262,7 +268,7 @@ extension MaltaSnapshot {
         var s = SnapshotReader(state)
         try Malta(configuration: config.malta).restoreDeviceState(from: &s)
         self.init(configuration: config, instructionCount: instructions, cycles: cycles, state: state,
-                  frames: frames, pageBytes: pages)
+                  frames: frames, pageBytes: pages, console: console)
     }
 
     /// Reads and checks the snapshot file at `path` (see `init(decoding:)`).

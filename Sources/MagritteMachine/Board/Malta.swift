@@ -148,6 +148,8 @@ public final class Malta {
     private var pacingAnchor: (host: UInt64, guest: UInt64)?
     /// Called between batches and before blocking for input: the place to flush output.
     public var onBatchEnd: (() -> Void)?
+    /// Called in `run` after the devices were serviced (time travel takes its checkpoints there).
+    var onServiced: (() -> Void)?
 
     /// Whether the guest has written the reset magic to SOFTRES, or powered the board off
     /// through the PIIX4, since `boot()`.
@@ -355,13 +357,24 @@ public final class Malta {
         while true {
             if poweredOff { return .poweredOff }
             if remaining == 0 { return .instructionLimit }
+            // Batches end at multiples of the batch size in executed instruction slots, and
+            // devices are serviced only there (and when the CPU idles): guest time alone fixes
+            // where, so a run split into several calls (stepping, breakpoints, time travel's
+            // re-execution) behaves exactly as one call.
+            let quantum = max(1, paceIdleToHostClock ? pacedBatchSize : batchSize)
             let before = cpu.cycles &- cpu.idleCycles
             let idleBefore = cpu.idleCycles
-            let reason = cpu.run(instructions: min(remaining, paceIdleToHostClock ? pacedBatchSize : batchSize))
-            let used = (cpu.cycles &- cpu.idleCycles) &- before
+            let reason = cpu.run(instructions: min(remaining, quantum - before % quantum))
+            let after = cpu.cycles &- cpu.idleCycles
+            let used = after &- before
             remaining -= min(used, remaining)
             if used > 0 { idleServiced = false }
-            serviceDevices()
+            if after / quantum != before / quantum || reason == .waitingForInterrupt {
+                serviceDevices()
+                onServiced?()
+            } else {
+                onBatchEnd?()
+            }
             if paceIdleToHostClock && cpu.idleCycles != idleBefore && !poweredOff { pace() }
             switch reason {
             case .budgetExhausted:
