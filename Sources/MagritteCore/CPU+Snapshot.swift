@@ -1,4 +1,8 @@
 extension CPU {
+    /// Instructions executed: those that completed and those that raised an exception (every
+    /// instruction slot but WAIT's idle time); exact inside callbacks. Time travel's position.
+    public var executedInstructions: UInt64 { currentCycles &- idleCycles }
+
     /// Forgets everything derived from guest memory and the TLB that the CPU keeps to go fast:
     /// decoded instructions, the software TLB, the current code page. Call after guest state
     /// was replaced wholesale (a snapshot restored); a translator extends this to drop its code.

@@ -73,6 +73,7 @@ extension MagritteLua {
             m.timeTravel = makeTimeTravel(m, interval: interval, memory: memory)
             return 0
         }
+        c.field("executed", get: { m, lua in lua.push(m.cpu.executedInstructions) })
         c.field("history", get: { m, lua in
             guard let t = m.timeTravel else { lua.pushNil(); return }
             m.pushTable(["start": .integer(Int64(t.startOfHistory)), "checkpoints": .integer(Int64(t.checkpoints.count)),
@@ -107,7 +108,7 @@ extension MagritteLua {
         }
         let stop = body(t)
         m.observerStop = nil
-        var info: [String: TraceValue] = ["instructions": .integer(Int64(m.cpu.retiredInstructions))]
+        var info: [String: TraceValue] = ["executed": .integer(Int64(m.cpu.executedInstructions))]
         let reason: String
         switch stop {
         case .reached: reason = "reached"

@@ -218,11 +218,11 @@ import Testing
             try Self.expectRefused(flipped, "checksum")
         }
         // Corrupt state under a correct checksum: a flag byte of the CPU state set to 5.
-        // The machine state begins after the configuration and counters (8+4+1+8+4+8+8+8+8 = 57
+        // The machine state begins after the configuration and counters (8+4+1+8+4+8+8+8+8+8 = 65
         // bytes) and its 4-byte length; the CPU's segmentation flag follows the ROM entry and
         // the TLB size (8 bytes in).
         var state = good
-        state[MaltaSnapshot.headerSize + 57 + 4 + 8] = 5
+        state[MaltaSnapshot.headerSize + 65 + 4 + 8] = 5
         try Self.expectRefused(Self.withChecksum(state), "corrupt")
         // A page list that claims more pages than are there.
         var cut = Array(good.dropLast(10))

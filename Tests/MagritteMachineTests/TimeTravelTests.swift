@@ -20,8 +20,8 @@ import Testing
     /// A straight run of `n` instructions on a fresh board, in one call.
     static func straight(_ n: UInt64) throws -> Board {
         let b = try teachos()
-        while b.malta.cpu.retiredInstructions < n {
-            #expect(b.malta.run(maxInstructions: n - b.malta.cpu.retiredInstructions) == .instructionLimit)
+        while b.malta.cpu.executedInstructions < n {
+            #expect(b.malta.run(maxInstructions: n - b.malta.cpu.executedInstructions) == .instructionLimit)
         }
         return b
     }
@@ -29,7 +29,7 @@ import Testing
     /// Whether `a` is in the state `b` is: registers, CP0, counters, RAM, and the continuation.
     static func expectSameState(_ a: Board, _ b: Board, _ note: String, sourceLocation: SourceLocation = #_sourceLocation) {
         let (x, y) = (a.malta.cpu, b.malta.cpu)
-        #expect(x.retiredInstructions == y.retiredInstructions && x.pc == y.pc && x.cycles == y.cycles, "\(note)", sourceLocation: sourceLocation)
+        #expect(x.executedInstructions == y.executedInstructions && x.pc == y.pc && x.cycles == y.cycles, "\(note)", sourceLocation: sourceLocation)
         #expect((0..<32).map(x.gpr) == (0..<32).map(y.gpr) && x.cp0 == y.cp0 && x.cause == y.cause, "\(note)", sourceLocation: sourceLocation)
         #expect(a.sameRAM(as: b), "\(note): RAM differs", sourceLocation: sourceLocation)
         #expect(a.continuation(200_000) == b.continuation(200_000), "\(note): the continuation differs", sourceLocation: sourceLocation)
@@ -39,8 +39,8 @@ import Testing
         let whole = try Self.straight(3_000_000)
         let pieces = try Self.teachos()
         var sizes: [UInt64] = [1, 7, 999_999, 13, 250_000, 1, 1]
-        while pieces.malta.cpu.retiredInstructions < 3_000_000 {
-            let left = 3_000_000 - pieces.malta.cpu.retiredInstructions
+        while pieces.malta.cpu.executedInstructions < 3_000_000 {
+            let left = 3_000_000 - pieces.malta.cpu.executedInstructions
             _ = pieces.malta.run(maxInstructions: min(left, sizes.isEmpty ? 77_777 : sizes.removeFirst()))
         }
         Self.expectSameState(pieces, whole, "pieces")
@@ -51,11 +51,11 @@ import Testing
         let travel = TimeTravel(board: board.malta, interval: 500_000)
         #expect(board.malta.run(maxInstructions: 3_500_000) == .instructionLimit)
         #expect(travel.checkpoints.count >= 7)
-        let end = board.malta.cpu.retiredInstructions
+        let end = board.malta.cpu.executedInstructions
         let reference = board.malta.snapshot()
 
         #expect(travel.stepBack(1_234_567) == .reached)
-        #expect(board.malta.cpu.retiredInstructions == end - 1_234_567)
+        #expect(board.malta.cpu.executedInstructions == end - 1_234_567)
         Self.expectSameState(board, try Self.straight(end - 1_234_567), "back 1234567")
 
         #expect(travel.goTo(instruction: end) == .reached)
@@ -67,12 +67,12 @@ import Testing
         _ = travel.goTo(instruction: end)
         let clock = ContinuousClock()
         let elapsed = clock.measure { #expect(travel.stepBack(1) == .reached) }
-        #expect(board.malta.cpu.retiredInstructions == end - 1)
+        #expect(board.malta.cpu.executedInstructions == end - 1)
         Self.expectSameState(board, try Self.straight(end - 1), "back 1")
         print("step_back(1) at instruction \(end), checkpoints every \(travel.interval): \(elapsed)")
 
         #expect(travel.goTo(instruction: 0) == .reached)
-        #expect(travel.stepBack(1) == .startOfHistory && board.malta.cpu.retiredInstructions == 0)
+        #expect(travel.stepBack(1) == .startOfHistory && board.malta.cpu.executedInstructions == 0)
     }
 
     /// Forward positions of the hits of `conditions` from a fresh boot up to `end`.
@@ -85,14 +85,14 @@ import Testing
             self.watched = watched
         }
         func cpu(_ cpu: CPU, willExecuteAt pc: UInt32) -> ObserverAction {
-            if pc == self.pc { hits.append(cpu.retiredInstructions) }
+            if pc == self.pc { hits.append(cpu.executedInstructions) }
             return .proceed
         }
         func cpu(_ cpu: CPU, didTakeException trap: Trap) -> ObserverAction { .proceed }
         func cpu(_ cpu: CPU, didChangeMode change: ModeChange) -> ObserverAction { .proceed }
         func cpu(_ cpu: CPU, didWriteTLB index: Int, entry: TLBEntry, pc: UInt32) -> ObserverAction { .proceed }
         func cpu(_ cpu: CPU, didAccessMemory access: MemoryAccess) -> ObserverAction {
-            if access.isWrite { hits.append(cpu.retiredInstructions) }
+            if access.isWrite { hits.append(cpu.executedInstructions) }
             return .proceed
         }
     }
@@ -112,12 +112,12 @@ import Testing
         let conditions = TimeTravel.Conditions(breakpoints: [trap])
         for expected in seen.hits.reversed().prefix(4) {
             #expect(travel.continueBack(until: conditions) == .breakpoint(pc: trap))
-            #expect(board.malta.cpu.pc == trap && board.malta.cpu.retiredInstructions == expected)
+            #expect(board.malta.cpu.pc == trap && board.malta.cpu.executedInstructions == expected)
         }
         // Before the first hit there is none: back to the start.
         _ = travel.goTo(instruction: seen.hits[0])
         #expect(travel.continueBack(until: conditions) == .startOfHistory)
-        #expect(board.malta.cpu.retiredInstructions == 0)
+        #expect(board.malta.cpu.executedInstructions == 0)
     }
 
     @Test func continueBackStopsAfterThePreviousWatchedWrite() throws {
@@ -138,7 +138,7 @@ import Testing
             guard case .watchpoint(let address, true) = stop else { Issue.record("\(stop)"); return }
             #expect(range.contains(address))
             // Stopped after the store, in the state the forward run's callback saw.
-            #expect(board.malta.cpu.retiredInstructions == expected)
+            #expect(board.malta.cpu.executedInstructions == expected)
         }
     }
 }

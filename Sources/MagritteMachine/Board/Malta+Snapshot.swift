@@ -28,6 +28,8 @@ public struct MaltaSnapshot: Sendable {
     public let instructionCount: UInt64
     /// `CPU.cycles` when the snapshot was taken.
     public let cycles: UInt64
+    /// `CPU.executedInstructions` when the snapshot was taken (time travel's position).
+    public let executed: UInt64
     /// The CPU's and the devices' state (`saveState` of each, in a fixed order).
     let state: [UInt8]
     /// Physical frame numbers of the RAM pages stored, ascending, and their bytes (4 KiB each).
@@ -65,7 +67,7 @@ extension Malta {
             pages.append(contentsOf: page)
         }
         return MaltaSnapshot(configuration: .init(configuration), instructionCount: cpu.retiredInstructions,
-                             cycles: cpu.cycles, state: w.bytes, frames: frames, pageBytes: pages)
+                             cycles: cpu.cycles, executed: cpu.executedInstructions, state: w.bytes, frames: frames, pageBytes: pages)
     }
 
     /// Puts the board in the state of `snapshot`: the next `run` continues exactly as the run
@@ -178,6 +180,7 @@ extension MaltaSnapshot {
         p.put(configuration.rtcStartTime)
         p.put(instructionCount)
         p.put(cycles)
+        p.put(executed)
         p.put(state)
         p.put(console)
         p.put(UInt32(frames.count))
@@ -242,7 +245,7 @@ extension MaltaSnapshot {
             throw SnapshotError("the snapshot is corrupt (an impossible machine configuration)")
         }
         let config = Configuration(ramSize: ramSize, cpu: cpu, cpuFrequency: frequency, rtcStartTime: rtc)
-        let instructions = try r.u64(), cycles = try r.u64()
+        let instructions = try r.u64(), cycles = try r.u64(), executed = try r.u64()
         let state = try r.byteArray(limit: 1 << 30)
         let console = try r.byteArray(limit: 1 << 30)
         let count = Int(try r.u32())
@@ -263,11 +266,11 @@ extension MaltaSnapshot {
             frames.append(frame)
         }
         guard r.atEnd else { throw SnapshotError("the snapshot is corrupt (\(r.remaining) bytes after the RAM pages)") }
-        guard instructions <= cycles else { throw SnapshotError("the snapshot is corrupt (inconsistent counters)") }
+        guard instructions <= executed, executed <= cycles else { throw SnapshotError("the snapshot is corrupt (inconsistent counters)") }
         // The state must restore: try it on a scratch board of the snapshot's configuration.
         var s = SnapshotReader(state)
         try Malta(configuration: config.malta).restoreDeviceState(from: &s)
-        self.init(configuration: config, instructionCount: instructions, cycles: cycles, state: state,
+        self.init(configuration: config, instructionCount: instructions, cycles: cycles, executed: executed, state: state,
                   frames: frames, pageBytes: pages, console: console)
     }
 

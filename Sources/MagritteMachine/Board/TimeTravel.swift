@@ -10,7 +10,9 @@ import MagritteCore
 /// for `bc`, `goTo(instruction:)`; each returns why it stopped (`Stop`), `.startOfHistory`
 /// when nothing earlier is recorded (gdb's `replaylog:begin`).
 ///
-/// Positions are `CPU.retiredInstructions`. Re-execution is exact because guest time fixes
+/// Positions are `CPU.executedInstructions`: instructions executed, those that raised an
+/// exception included, so that every instruction is one step (a SYSCALL and its handler's
+/// first instruction are two positions; they are one in `retiredInstructions`). Re-execution is exact because guest time fixes
 /// everything the board does (`Malta.run` services devices at fixed points of guest time);
 /// console input that arrives while recording is not logged here, so going back across it
 /// replays without it (record/replay's job).
@@ -67,7 +69,7 @@ public final class TimeTravel {
     public let interval: UInt64
     /// At most this many bytes of checkpoints are kept; beyond, the oldest are dropped.
     public var memoryBudget: Int
-    /// Checkpoints, oldest first, by instruction count.
+    /// Checkpoints, oldest first, by position (`MaltaSnapshot.executed`).
     public private(set) var checkpoints: [MaltaSnapshot] = []
     /// Returns the console output so far, stored with each checkpoint (nil: none kept).
     public var console: (() -> [UInt8])?
@@ -89,10 +91,10 @@ public final class TimeTravel {
 
     deinit { board.onServiced = nil }
 
-    /// The instruction count now.
-    public var position: UInt64 { board.cpu.retiredInstructions }
+    /// The position now (`CPU.executedInstructions`).
+    public var position: UInt64 { board.cpu.executedInstructions }
     /// The oldest instruction count that can be reached.
-    public var startOfHistory: UInt64 { checkpoints.first?.instructionCount ?? 0 }
+    public var startOfHistory: UInt64 { checkpoints.first?.executed ?? 0 }
     /// Bytes the checkpoints hold.
     public var memoryUsed: Int { checkpoints.reduce(0) { $0 + $1.byteCount } }
 
@@ -101,7 +103,7 @@ public final class TimeTravel {
     /// future is no longer the machine's.
     public func discardFuture() {
         let now = position
-        checkpoints.removeAll { $0.instructionCount > now }
+        checkpoints.removeAll { $0.executed > now }
         if checkpoints.isEmpty { checkpoints = [takeCheckpoint()] }
     }
 
@@ -118,7 +120,7 @@ public final class TimeTravel {
         return goTo(instruction: now - n)
     }
 
-    /// Puts the machine where it was (or will be) when `instruction` instructions had retired:
+    /// Puts the machine where it was (or will be) when `instruction` instructions had executed:
     /// restores the nearest checkpoint at or before it and runs forward.
     @discardableResult
     public func goTo(instruction target: UInt64) -> Stop {
@@ -128,9 +130,9 @@ public final class TimeTravel {
         }
         let now = position
         if target == now { return .reached }
-        let base = checkpoints.last { $0.instructionCount <= target }!
+        let base = checkpoints.last { $0.executed <= target }!
         // Forward within reach of the current state: no need to go back first.
-        if !(target > now && base.instructionCount <= now) { restore(base) }
+        if !(target > now && base.executed <= now) { restore(base) }
         return replay { self.runForward(to: target) }
     }
 
@@ -139,7 +141,7 @@ public final class TimeTravel {
     @discardableResult
     public func continueBack(until conditions: Conditions) -> Stop {
         let end = position
-        var index = checkpoints.lastIndex { $0.instructionCount < end } ?? 0
+        var index = checkpoints.lastIndex { $0.executed < end } ?? 0
         var spanEnd = end
         while true {
             let start = checkpoints[index]
@@ -156,7 +158,7 @@ public final class TimeTravel {
                 restore(checkpoints[0])
                 return .startOfHistory
             }
-            spanEnd = start.instructionCount
+            spanEnd = start.executed
             index -= 1
         }
     }
@@ -170,9 +172,8 @@ public final class TimeTravel {
     }
 
     private func checkpointIfDue() {
-        // Services come every `interval` executed slots; faulted ones do not retire, so half an
-        // interval of retired instructions is the test.
-        guard let last = checkpoints.last, position >= last.instructionCount + interval / 2 + 1 else { return }
+        // Services come every `interval` executed instructions (and when the CPU idles).
+        guard let last = checkpoints.last, position >= last.executed + interval / 2 + 1 else { return }
         checkpoints.append(takeCheckpoint())
         var used = memoryUsed
         while used > memoryBudget && checkpoints.count > 2 {
@@ -234,7 +235,7 @@ private final class HitCounter: CPUObserver {
     }
 
     private func hit(_ stop: TimeTravel.Stop, _ cpu: CPU) -> ObserverAction {
-        guard cpu.retiredInstructions < before else { return .proceed }
+        guard cpu.executedInstructions < before else { return .proceed }
         hits += 1
         lastHit = stop
         return hits == stopAt ? .stop : .proceed
