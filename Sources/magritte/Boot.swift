@@ -36,16 +36,32 @@ struct Boot: ParsableCommand {
     @Flag(help: "Print instruction count, host time, speed and exceptions on stderr at the end.")
     var stats = false
 
+    @OptionGroup var session: SessionLog
+
     func run() throws {
         try bootAndRun(kernel: file, initrd: initrd, ram: ram, commandLine: commandLine,
-                       maxInstructions: maxInstructions, stats: stats)
+                       maxInstructions: maxInstructions, stats: stats, session: session)
+    }
+}
+
+/// `--record FILE` / `--replay FILE`: the console input of a session, logged by instruction
+/// (Docs/time-travel.md).
+struct SessionLog: ParsableArguments {
+    @Option(help: ArgumentHelp("Write the console input, by instruction, to this file (replay it with --replay).", valueName: "file"))
+    var record: String?
+
+    @Option(help: ArgumentHelp("Feed the console input recorded with --record instead of reading stdin: the session runs again exactly.", valueName: "file"))
+    var replay: String?
+
+    func validate() throws {
+        if record != nil && replay != nil { throw ValidationError("--record and --replay cannot be used together") }
     }
 }
 
 /// Boots `kernel` (and `initrd`) on a Malta with the console on stdin/stdout and exits as
 /// `magritte boot` documents.
 func bootAndRun(kernel file: String, initrd: String?, ram: Int, commandLine: String,
-                maxInstructions: UInt64?, stats: Bool) throws {
+                maxInstructions: UInt64?, stats: Bool, session: SessionLog = SessionLog()) throws {
     var config = MaltaConfiguration(ramSize: ram)
     config.commandLine = commandLine
     let output = ConsoleOutput()
@@ -74,12 +90,26 @@ func bootAndRun(kernel file: String, initrd: String?, ram: Int, commandLine: Str
     // On a terminal, an idle guest waits for the host's clock instead of racing ahead of it.
     malta.paceIdleToHostClock = isatty(0) != 0
     malta.onBatchEnd = { output.flush() }
+    if let path = session.replay {
+        do { malta.consoleInput = ReplayInput(try InputLog(contentsOfFile: path), board: malta) } catch {
+            complain(error.message)
+            throw ExitCode(1)
+        }
+    } else if session.record != nil {
+        malta.inputLog = InputLog(recording: malta)
+    }
 
     let start = monotonicSeconds()
     let outcome = malta.run(maxInstructions: maxInstructions ?? .max)
     let elapsed = monotonicSeconds() - start
     output.flush()
     input.close()
+    if let path = session.record, let log = malta.inputLog {
+        do { try log.write(toFile: path) } catch {
+            complain(error.message)
+            throw ExitCode(1)
+        }
+    }
 
     if stats { printStats(malta.cpu, seconds: elapsed) }
     let pc = "0x" + String(malta.cpu.pc, radix: 16)

@@ -34,6 +34,8 @@ struct Linux: ParsableCommand {
     @Flag(help: "Print instruction count, host time, speed and exceptions on stderr at the end.")
     var stats = false
 
+    @OptionGroup var session: SessionLog
+
     func run() throws {
         let directory = dir ?? getenv("MAGRITTE_LINUX_DIR").map { String(cString: $0) } ?? ".cache/linux"
         let kernel = directory + "/vmlinuz", initrd = directory + "/initrd.gz"
@@ -45,6 +47,6 @@ struct Linux: ParsableCommand {
         if check { commandLine += " magritte.check" }
         if !extra.isEmpty { commandLine += " " + extra }
         try bootAndRun(kernel: kernel, initrd: initrd, ram: ram, commandLine: commandLine,
-                       maxInstructions: nil, stats: stats)
+                       maxInstructions: nil, stats: stats, session: session)
     }
 }

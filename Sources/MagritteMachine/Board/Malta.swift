@@ -150,6 +150,11 @@ public final class Malta {
     public var onBatchEnd: (() -> Void)?
     /// Called in `run` after the devices were serviced (time travel takes its checkpoints there).
     var onServiced: (() -> Void)?
+    /// When set, every console input delivered to the UART is appended to it with the position
+    /// (`CPU.executedInstructions`) at which it was: `ReplayInput` delivers it there again.
+    public var inputLog: InputLog?
+    /// Console input that arrived while waiting (idle or pacing), delivered at the next service.
+    private var inbox: [UInt8] = []
 
     /// Whether the guest has written the reset magic to SOFTRES, or powered the board off
     /// through the PIIX4, since `boot()`.
@@ -393,7 +398,10 @@ public final class Malta {
                 guard let input = consoleInput else { return .deadlock }
                 onBatchEnd?()
                 guard let bytes = input.waitForInput() else { return .deadlock }
-                uart.receive(bytes)
+                // Delivered by a service here and now (a point fixed by guest time, which the
+                // input log records).
+                inbox += bytes
+                serviceDevices()
                 idleServiced = false
             }
         }
@@ -425,7 +433,7 @@ public final class Malta {
             nanosleep(&ts, nil)
             return []
         }()
-        if !bytes.isEmpty { uart.receive(bytes) }
+        inbox += bytes  // delivered at the next service
     }
 
     /// CLOCK_MONOTONIC in nanoseconds.
@@ -436,10 +444,14 @@ public final class Malta {
     }
 
     /// Polls the console input into the UART and advances device clocks.
+    /// Console input is delivered only here, where `inputLog` records it.
     public func serviceDevices() {
-        if let input = consoleInput {
-            let bytes = input.poll()
-            if !bytes.isEmpty { uart.receive(bytes) }
+        var bytes = inbox
+        inbox = []
+        if let input = consoleInput { bytes += input.poll() }
+        if !bytes.isEmpty {
+            uart.receive(bytes)
+            inputLog?.record(bytes, at: cpu.executedInstructions)
         }
         uart.tick()
         cbusUART.tick()
