@@ -60,7 +60,12 @@ extension Malta {
         saveDeviceState(to: &w)
         var frames: [UInt32] = []
         var pages: [UInt8] = []
-        for frame in 0..<UInt32(bus.ramSize >> 12) {
+        // A page of the anonymous RAM mapping that is not resident has never been written (or
+        // was dropped by a restore): it reads zero, no need to look.
+        let count = bus.ramSize >> 12
+        var resident = [UInt8](repeating: 1, count: count)
+        if mincore(bus.ram, bus.ramSize, &resident) != 0 { resident = [UInt8](repeating: 1, count: count) }
+        for frame in 0..<UInt32(count) where resident[Int(frame)] & 1 != 0 {
             let page = UnsafeRawBufferPointer(start: bus.ramPage(frame: frame)!, count: 4096)
             if memcmp(page.baseAddress!, Malta.zeroPage, 4096) == 0 { continue }
             frames.append(frame)
