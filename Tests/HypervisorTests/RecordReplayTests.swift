@@ -73,6 +73,39 @@ import Testing
         #expect(other.output == recorded.output && other.executed != recorded.executed)
     }
 
+    /// Going back across typed input and forward again replays the input (`TimeTravel.inputs`).
+    @Test func timeTravelReplaysTheInputItCrosses() throws {
+        var out: [UInt8] = []
+        let board = Malta(configuration: MaltaConfiguration(ramSize: 16 << 20)) { out.append($0) }
+        try board.load(elf: miniELF(Self.echoUntilQ))
+        board.boot()
+        board.batchSize = 100_000
+        board.consoleInput = Typist(["ab", "c", "xyz", "q"], every: 3)
+        let travel = TimeTravel(board: board, interval: 150_000)
+        travel.console = { out }
+        travel.onRestore = { out = $0.console }
+        #expect(board.run(maxInstructions: 50_000_000) == .poweredOff)
+        let end = board.cpu.executedInstructions
+        let (full, registers) = (out, (0..<32).map(board.cpu.gpr))
+        #expect(String(decoding: full, as: UTF8.self) == "bcdyz{" && travel.inputs.entries.count == 4)
+        let middle = travel.inputs.entries[1].position - 10  // before "c" is typed
+
+        #expect(travel.goTo(instruction: middle) == .reached)
+        #expect(String(decoding: out, as: UTF8.self) == "bc")
+        #expect(travel.goTo(instruction: end) == .reached)
+        #expect(out == full && (0..<32).map(board.cpu.gpr) == registers && board.poweredOff)
+        #expect(travel.stepBack(end) == .reached && out.isEmpty)
+        #expect(travel.goTo(instruction: end) == .reached && out == full)
+
+        // Going back, then running live: the recorded future input is dropped, new input is read.
+        _ = travel.goTo(instruction: middle)
+        travel.discardFuture()
+        #expect(travel.inputs.entries.count == 1)
+        board.consoleInput = Typist(["Q", "q"], every: 1)
+        #expect(board.run(maxInstructions: 50_000_000) == .poweredOff)
+        #expect(String(decoding: out, as: UTF8.self) == "bcR" && travel.inputs.entries.count == 3)
+    }
+
     @Test func badLogsAreRefused() {
         func refused(_ text: String, _ message: String, sourceLocation: SourceLocation = #_sourceLocation) {
             do {

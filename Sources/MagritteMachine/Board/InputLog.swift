@@ -40,6 +40,11 @@ public final class InputLog {
         entries.append(Entry(position: position, bytes: bytes))
     }
 
+    /// Keeps the first `count` entries (time travel discarding a future).
+    func truncate(to count: Int) {
+        if count < entries.count { entries.removeLast(entries.count - count) }
+    }
+
     static let header = "magritte-input-log 1"
 
     public var text: String {
@@ -115,8 +120,17 @@ public final class ReplayInput: ConsoleInput {
         board.paceIdleToHostClock = false
     }
 
+    /// Replays `log` from entry `index` on, on a board already set up as when it was recorded.
+    init(_ log: InputLog, board: Malta, from index: Int) {
+        self.log = log
+        self.board = board
+        next = index
+    }
+
     /// Entries not delivered yet.
     public var remaining: Int { log.entries.count - next }
+    /// The entries delivered (recorded and replayed).
+    var delivered: Int { next }
 
     public func poll() -> [UInt8] {
         guard next < log.entries.count, log.entries[next].position <= board.cpu.executedInstructions else { return [] }

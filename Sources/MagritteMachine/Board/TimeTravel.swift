@@ -13,9 +13,8 @@ import MagritteCore
 /// Positions are `CPU.executedInstructions`: instructions executed, those that raised an
 /// exception included, so that every instruction is one step (a SYSCALL and its handler's
 /// first instruction are two positions; they are one in `retiredInstructions`). Re-execution is exact because guest time fixes
-/// everything the board does (`Malta.run` services devices at fixed points of guest time);
-/// console input that arrives while recording is not logged here, so going back across it
-/// replays without it (record/replay's job).
+/// everything the board does (`Malta.run` services devices at fixed points of guest time) and
+/// the console input delivered while recording is logged (`inputs`) and replayed.
 public final class TimeTravel {
     /// Why `goTo`, `stepBack` or `continueBack` stopped.
     public enum Stop: Equatable, Sendable {
@@ -76,15 +75,23 @@ public final class TimeTravel {
     /// Called after a checkpoint was restored, before re-execution: the owner of the console
     /// output puts `snapshot.console` back (re-execution then appends to it).
     public var onRestore: ((MaltaSnapshot) -> Void)?
+    /// The console input delivered while recording (the board's `inputLog`, created if it had
+    /// none), replayed by re-execution; the number of its entries at each checkpoint; how many
+    /// the state now has seen (nil: all, the machine is live).
+    public let inputs: InputLog
+    private var inputsAtCheckpoint: [UInt64: Int] = [:]
+    private var inputsSeen: Int?
 
     /// Starts recording on `board` (it must not be running): the first checkpoint, the start
-    /// of history, is taken now. The board keeps a strong reference to nothing of this object.
+    /// of history, is taken now, and console input is logged (`board.inputLog`) from now on.
     public init(board: Malta, interval: UInt64 = 1_000_000, memoryBudget: Int = 512 << 20) {
         precondition(interval > 0, "the checkpoint interval must be at least one instruction")
         self.board = board
         self.interval = interval
         self.memoryBudget = memoryBudget
         board.batchSize = min(board.batchSize, interval)
+        if board.inputLog == nil { board.inputLog = InputLog(recording: board) }
+        inputs = board.inputLog!
         board.onServiced = { [unowned self] in self.checkpointIfDue() }
         checkpoints = [takeCheckpoint()]
     }
@@ -103,6 +110,8 @@ public final class TimeTravel {
     /// future is no longer the machine's.
     public func discardFuture() {
         let now = position
+        if let seen = inputsSeen { inputs.truncate(to: seen) }
+        inputsSeen = nil
         checkpoints.removeAll { $0.executed > now }
         if checkpoints.isEmpty { checkpoints = [takeCheckpoint()] }
     }
@@ -168,6 +177,7 @@ public final class TimeTravel {
     private func takeCheckpoint() -> MaltaSnapshot {
         var s = board.snapshot()
         if let console { s.console = console() }
+        inputsAtCheckpoint[s.executed] = inputs.entries.count
         return s
     }
 
@@ -183,11 +193,12 @@ public final class TimeTravel {
 
     private func restore(_ s: MaltaSnapshot) {
         try! board.restore(s)  // a checkpoint of this board: same configuration
+        inputsSeen = inputsAtCheckpoint[s.executed] ?? 0
         onRestore?(s)
     }
 
-    /// Runs `body` with the console input detached (re-execution must not block for input or
-    /// take new input) and, if given, `observer` in place of the CPU's with the watched ranges
+    /// Runs `body` with the recorded console input in place of the host's (re-execution must
+    /// not block for input or take new input) and, if given, `observer` in place of the CPU's with the watched ranges
     /// of `conditions` added.
     @discardableResult
     private func replay<T>(observer: (any CPUObserver)? = nil, _ conditions: Conditions = Conditions(), _ body: () -> T) -> T {
@@ -196,8 +207,13 @@ public final class TimeTravel {
         cpu.observer = observer
         cpu.observesInstructions = !conditions.breakpoints.isEmpty
         if !conditions.watchpoints.isEmpty { cpu.memoryWatches = savedWatches + conditions.watchpoints.map(\.range) }
-        board.consoleInput = nil
+        // The console input recorded, from where the state is (no new input, no waiting).
+        let replayed = ReplayInput(inputs, board: board, from: inputsSeen ?? inputs.entries.count)
+        board.consoleInput = replayed
+        board.inputLog = nil
         defer {
+            inputsSeen = replayed.delivered
+            board.inputLog = inputs
             cpu.observer = savedObserver
             cpu.observesInstructions = savedObserves
             if !conditions.watchpoints.isEmpty { cpu.memoryWatches = savedWatches }
@@ -210,7 +226,7 @@ public final class TimeTravel {
     private func runForward(to target: UInt64) -> Stop {
         while position < target {
             let outcome = board.run(maxInstructions: target - position)
-            if outcome == .stopped { return .reached }  // a HitCounter stopped it
+            if outcome == .stopped || position >= target { return .reached }  // (or a HitCounter stopped it)
             if outcome != .instructionLimit { return .halted(outcome) }
         }
         return .reached
