@@ -59,17 +59,20 @@ extension Malta {
         var w = SnapshotWriter()
         saveDeviceState(to: &w)
         var frames: [UInt32] = []
-        var pages: [UInt8] = []
+        let pages: [UInt8]
         // A page of the anonymous RAM mapping that is not resident has never been written (or
         // was dropped by a restore): it reads zero, no need to look.
         let count = bus.ramSize >> 12
         var resident = [UInt8](repeating: 1, count: count)
         if mincore(bus.ram, bus.ramSize, &resident) != 0 { resident = [UInt8](repeating: 1, count: count) }
         for frame in 0..<UInt32(count) where resident[Int(frame)] & 1 != 0 {
-            let page = UnsafeRawBufferPointer(start: bus.ramPage(frame: frame)!, count: 4096)
-            if memcmp(page.baseAddress!, Malta.zeroPage, 4096) == 0 { continue }
-            frames.append(frame)
-            pages.append(contentsOf: page)
+            if memcmp(bus.ramPage(frame: frame)!, Malta.zeroPage, 4096) != 0 { frames.append(frame) }
+        }
+        pages = [UInt8](unsafeUninitializedCapacity: frames.count * 4096) { buffer, initialized in
+            for (i, frame) in frames.enumerated() {
+                (buffer.baseAddress! + i * 4096).update(from: bus.ramPage(frame: frame)!.assumingMemoryBound(to: UInt8.self), count: 4096)
+            }
+            initialized = frames.count * 4096
         }
         return MaltaSnapshot(configuration: .init(configuration), instructionCount: cpu.retiredInstructions,
                              cycles: cpu.cycles, executed: cpu.executedInstructions, state: w.bytes, frames: frames, pageBytes: pages)

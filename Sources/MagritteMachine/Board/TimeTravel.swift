@@ -81,6 +81,8 @@ public final class TimeTravel {
     public let inputs: InputLog
     private var inputsAtCheckpoint: [UInt64: Int] = [:]
     private var inputsSeen: Int?
+    /// The recorded input being replayed, during re-execution.
+    private var replaying: ReplayInput?
 
     /// Starts recording on `board` (it must not be running): the first checkpoint, the start
     /// of history, is taken now, and console input is logged (`board.inputLog`) from now on.
@@ -177,7 +179,7 @@ public final class TimeTravel {
     private func takeCheckpoint() -> MaltaSnapshot {
         var s = board.snapshot()
         if let console { s.console = console() }
-        inputsAtCheckpoint[s.executed] = inputs.entries.count
+        inputsAtCheckpoint[s.executed] = replaying?.delivered ?? inputs.entries.count
         return s
     }
 
@@ -211,7 +213,9 @@ public final class TimeTravel {
         let replayed = ReplayInput(inputs, board: board, from: inputsSeen ?? inputs.entries.count)
         board.consoleInput = replayed
         board.inputLog = nil
+        replaying = replayed
         defer {
+            replaying = nil
             inputsSeen = replayed.delivered
             board.inputLog = inputs
             cpu.observer = savedObserver
