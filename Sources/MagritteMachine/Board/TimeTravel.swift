@@ -184,8 +184,9 @@ public final class TimeTravel {
     }
 
     private func checkpointIfDue() {
-        // Services come every `interval` executed instructions (and when the CPU idles).
-        guard let last = checkpoints.last, position >= last.executed + interval / 2 + 1 else { return }
+        // One checkpoint at the first service after each multiple of the interval (services
+        // come at every batch, and the batch size is at most the interval).
+        guard let last = checkpoints.last, position / interval > last.executed / interval else { return }
         checkpoints.append(takeCheckpoint())
         var used = memoryUsed
         while used > memoryBudget && checkpoints.count > 2 {
