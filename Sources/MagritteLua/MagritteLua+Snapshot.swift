@@ -103,6 +103,7 @@ extension MagritteLua {
     /// Runs a time-travel operation and returns its reason and details to Lua.
     func travel(_ m: LuaMachine, _ what: String, _ body: (TimeTravel) -> TimeTravel.Stop) throws -> Int32 {
         try notRunning(m, what)
+        try checkRunnable(m, what)
         guard let t = m.timeTravel else {
             throw LuaError("\(what): no history is recorded: call m:time_travel() before running")
         }
