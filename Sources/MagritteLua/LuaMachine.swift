@@ -33,6 +33,8 @@ final class LuaMachine: HookOwner {
     var outputPattern: String?
     /// Where the current (unfinished) line of `sinceRun` starts: `until_output` is tried on it.
     var lineStart = 0
+    /// Checkpoints for going back (`m:time_travel()`), nil until asked for.
+    var timeTravel: TimeTravel?
 
     // Hooks by id, and the enabled ones by kind (in id order).
     var hooks: [Int: Hook] = [:]
@@ -175,6 +177,7 @@ final class LuaMachine: HookOwner {
             throw e
         }
         wasPoweredOff = board.poweredOff
+        timeTravel?.discardFuture()  // the state may have been changed by hand since
         let outer = api.running
         api.running = self
         running = true

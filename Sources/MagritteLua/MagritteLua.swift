@@ -32,10 +32,12 @@ public final class MagritteLua {
     let vmmClass = LuaClass<LuaVMM>("magritte.vmm")
     let guestClass = LuaClass<LuaGuest>("magritte.guest")
     let guestCP0Class = LuaClass<LuaGuest>("magritte.guest_cp0")
+    let snapshotClass = LuaClass<LuaSnapshot>("magritte.snapshot")
 
     public init() {
         lua = LuaState()
         defineMachine()
+        defineSnapshot()
         defineCPU()
         defineMemory()
         defineHandle()

@@ -48,16 +48,33 @@ struct Boot: ParsableCommand {
     @Flag(help: "Print a progress line (time, instructions, MIPS) on stderr every second; on a terminal, lines appear anyway after 3 s without console output.")
     var progress = false
 
+    @OptionGroup var session: SessionLog
+
     func run() throws {
         try bootAndRun(kernel: file, initrd: initrd, ram: ram, commandLine: commandLine,
-                       maxInstructions: maxInstructions, stats: stats, progress: progress, engine: engine, gdb: gdb)
+                       maxInstructions: maxInstructions, stats: stats, progress: progress, engine: engine, gdb: gdb, session: session)
+    }
+}
+
+/// `--record FILE` / `--replay FILE`: the console input of a session, logged by instruction
+/// (Docs/time-travel.md).
+struct SessionLog: ParsableArguments {
+    @Option(help: ArgumentHelp("Write the console input, by instruction, to this file (replay it with --replay).", valueName: "file"))
+    var record: String?
+
+    @Option(help: ArgumentHelp("Feed the console input recorded with --record instead of reading stdin: the session runs again exactly.", valueName: "file"))
+    var replay: String?
+
+    func validate() throws {
+        if record != nil && replay != nil { throw ValidationError("--record and --replay cannot be used together") }
     }
 }
 
 /// Boots `kernel` (and `initrd`) on a Malta with the console on stdin/stdout and exits as
 /// `magritte boot` documents.
 func bootAndRun(kernel file: String, initrd: String?, ram: Int, commandLine: String,
-                maxInstructions: UInt64?, stats: Bool, progress: Bool, engine: Engine, gdb: UInt16? = nil) throws {
+                maxInstructions: UInt64?, stats: Bool, progress: Bool, engine: Engine, gdb: UInt16? = nil,
+                session: SessionLog = SessionLog()) throws {
     var config = MaltaConfiguration(ramSize: ram)
     config.cpu.engine = engine
     config.commandLine = commandLine
@@ -96,6 +113,14 @@ func bootAndRun(kernel file: String, initrd: String?, ram: Int, commandLine: Str
         output.flush()
         reporter.tick(instructions: malta.cpu.retiredInstructions)
     }
+    if let path = session.replay {
+        do { malta.consoleInput = ReplayInput(try InputLog(contentsOfFile: path), board: malta) } catch {
+            complain(error.message)
+            throw ExitCode(1)
+        }
+    } else if session.record != nil {
+        malta.inputLog = InputLog(recording: malta)
+    }
     if let gdb { try serveDebugger(MachineTarget(machine: malta), port: gdb) }
 
     let start = monotonicSeconds()
@@ -103,6 +128,12 @@ func bootAndRun(kernel file: String, initrd: String?, ram: Int, commandLine: Str
     let elapsed = monotonicSeconds() - start
     output.flush()
     input.close()
+    if let path = session.record, let log = malta.inputLog {
+        do { try log.write(toFile: path) } catch {
+            complain(error.message)
+            throw ExitCode(1)
+        }
+    }
 
     if stats { printStats(malta.cpu, seconds: elapsed) }
     if input.quitRequested {

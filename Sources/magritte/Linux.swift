@@ -41,6 +41,8 @@ struct Linux: ParsableCommand {
     @Flag(help: "Print a progress line (time, instructions, MIPS) on stderr every second.")
     var progress = false
 
+    @OptionGroup var session: SessionLog
+
     func run() throws {
         let directory = dir ?? getenv("MAGRITTE_LINUX_DIR").map { String(cString: $0) } ?? ".cache/linux"
         let kernel = directory + "/vmlinuz", initrd = directory + "/initrd.gz"
@@ -52,8 +54,8 @@ struct Linux: ParsableCommand {
         if check { commandLine += " magritte.check" }
         if !extra.isEmpty { commandLine += " " + extra }
         // The kernel decompresses itself for about 4 billion instructions before its first line.
-        complain("booting \(kernel): it decompresses itself first, silently (about 10 s)")
+        complain("booting \(kernel): it decompresses itself first, silently (seconds of nothing on the console)")
         try bootAndRun(kernel: kernel, initrd: initrd, ram: ram, commandLine: commandLine,
-                       maxInstructions: nil, stats: stats, progress: progress, engine: engine)
+                       maxInstructions: nil, stats: stats, progress: progress, engine: engine, session: session)
     }
 }

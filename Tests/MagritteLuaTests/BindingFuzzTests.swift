@@ -138,7 +138,7 @@ import MagritteMachine
           local a = {}
           local n = math.random(0, 5)
           for i = 1, n do a[i] = value() end
-          if name == "run" or name == "step" then
+          if name == "run" or name == "step" or name == "go_to" then
             a[1] = bounded()
             n = math.max(n, 1)
           end
@@ -146,6 +146,8 @@ import MagritteMachine
             a[1] = ({70000, -1, 2^53, "x", 0.5})[math.random(5)]
             n = math.max(n, 1)
           end
+          -- A path would write a snapshot file in the working directory: one that cannot be written.
+          if name == "snapshot" and (type(a[1]) == "string" or type(a[1]) == "number") then a[1] = "/nonexistent/fuzz.snap" end
           return a, n
         end
 

@@ -97,6 +97,8 @@ public final class Malta {
     /// The boot ROM at physical 0x1FC00000 (4 MiB) and its flash original at 0x1E000000.
     public let bootROM: ReadOnlyMemory
     public let flash: ReadOnlyMemory
+    /// The entry address the boot ROM jumps to (what `writeROMs` last wrote).
+    private(set) var romEntry: UInt32 = 0
     /// The loaded kernel, if any.
     public private(set) var image: ELFImage?
     /// The initial RAM disk `boot()` places in RAM and announces on the command line.
@@ -146,6 +148,13 @@ public final class Malta {
     private var pacingAnchor: (host: UInt64, guest: UInt64)?
     /// Called between batches and before blocking for input: the place to flush output.
     public var onBatchEnd: (() -> Void)?
+    /// Called in `run` after the devices were serviced (time travel takes its checkpoints there).
+    var onServiced: (() -> Void)?
+    /// When set, every console input delivered to the UART is appended to it with the position
+    /// (`CPU.executedInstructions`) at which it was: `ReplayInput` delivers it there again.
+    public var inputLog: InputLog?
+    /// Console input that arrived while waiting (idle or pacing), delivered at the next service.
+    private var inbox: [UInt8] = []
 
     /// Whether the guest has written the reset magic to SOFTRES, or powered the board off
     /// through the PIIX4, since `boot()`.
@@ -357,7 +366,8 @@ public final class Malta {
         cpu.jump(to: start)
     }
 
-    private func writeROMs(entry: UInt32) {
+    func writeROMs(entry: UInt32) {
+        romEntry = entry
         bootROM.replace(with: BootParameters.bootROM(entry: entry, ramSize: bus.ramSize, boardID: true))
         flash.replace(with: BootParameters.bootROM(entry: entry, ramSize: bus.ramSize, boardID: false))
     }
@@ -379,13 +389,24 @@ public final class Malta {
         while true {
             if poweredOff { return .poweredOff }
             if remaining == 0 { return .instructionLimit }
+            // Batches end at multiples of the batch size in executed instruction slots, and
+            // devices are serviced only there (and when the CPU idles): guest time alone fixes
+            // where, so a run split into several calls (stepping, breakpoints, time travel's
+            // re-execution) behaves exactly as one call.
+            let quantum = max(1, paceIdleToHostClock ? pacedBatchSize : batchSize)
             let before = cpu.cycles &- cpu.idleCycles
             let idleBefore = cpu.idleCycles
-            let reason = cpu.run(instructions: min(remaining, paceIdleToHostClock ? pacedBatchSize : batchSize))
-            let used = (cpu.cycles &- cpu.idleCycles) &- before
+            let reason = cpu.run(instructions: min(remaining, quantum - before % quantum))
+            let after = cpu.cycles &- cpu.idleCycles
+            let used = after &- before
             remaining -= min(used, remaining)
             if used > 0 { idleServiced = false }
-            serviceDevices()
+            if after / quantum != before / quantum || reason == .waitingForInterrupt {
+                serviceDevices()
+                onServiced?()
+            } else {
+                onBatchEnd?()
+            }
             if paceIdleToHostClock && cpu.idleCycles != idleBefore && !poweredOff { pace() }
             switch reason {
             case .budgetExhausted:
@@ -404,11 +425,17 @@ public final class Malta {
                 guard let input = consoleInput else { return .deadlock }
                 onBatchEnd?()
                 guard let bytes = input.waitForInput() else { return .deadlock }
-                uart.receive(bytes)
+                // Delivered by a service here and now (a point fixed by guest time, which the
+                // input log records).
+                inbox += bytes
+                serviceDevices()
                 idleServiced = false
             }
         }
     }
+
+    /// Forgets the pacing anchor (guest time moved: a snapshot was restored).
+    func resetPacing() { pacingAnchor = nil }
 
     /// Waits (for console input) while guest time is ahead of the host's since pacing began.
     private func pace() {
@@ -434,13 +461,12 @@ public final class Malta {
             return []
         }()
         if !bytes.isEmpty {
-            uart.receive(bytes)
-            // The guest idled past the host's clock, so in guest time the bytes came `ahead`
-            // ago: the UART's character timeout is due now, and the lead is forgiven (pacing
-            // starts again from here). Otherwise the answer to a keystroke would wait until
-            // the host's clock caught up with the guest's, seconds after a boot that ran the
-            // guest faster than real time (issue 13, item 1).
-            uart.expireReceiveTimeout()
+            // Delivered at the next service (a point fixed by guest time, which the input log
+            // records). The guest idled past the host's clock, so the lead is forgiven: pacing
+            // starts again from here. Otherwise the answer to a keystroke would wait until the
+            // host's clock caught up with the guest's, seconds after a boot that ran the guest
+            // faster than real time (issue 13, item 1).
+            inbox += bytes
             pacingAnchor = (hostNanoseconds(), clock.nanoseconds)
         }
     }
@@ -453,10 +479,17 @@ public final class Malta {
     }
 
     /// Polls the console input into the UART and advances device clocks.
+    /// Console input is delivered only here, where `inputLog` records it.
     public func serviceDevices() {
-        if let input = consoleInput {
-            let bytes = input.poll()
-            if !bytes.isEmpty { uart.receive(bytes) }
+        var bytes = inbox
+        inbox = []
+        if let input = consoleInput { bytes += input.poll() }
+        if !bytes.isEmpty {
+            uart.receive(bytes)
+            // Typed bytes are handed over at once: the UART's character timeout is due now
+            // rather than one batch later (in guest time the bytes may have come long ago).
+            uart.expireReceiveTimeout()
+            inputLog?.record(bytes, at: cpu.executedInstructions)
         }
         uart.tick()
         cbusUART.tick()
@@ -515,7 +548,7 @@ extension String {
     }
 }
 
-/// The whole regular file at `path` (at most 256 MiB), or nil: `readFile` without the reason.
-public func readWholeFile(_ path: String) -> [UInt8]? {
-    try? readFile(path, limit: MaltaBus.maxRAMSize)
+/// The whole regular file at `path` (at most `limit` bytes), or nil: `readFile` without the reason.
+public func readWholeFile(_ path: String, limit: Int = MaltaBus.maxRAMSize) -> [UInt8]? {
+    try? readFile(path, limit: limit)
 }

@@ -1,3 +1,5 @@
+import MagritteCore
+
 /// The Galileo GT-64120 system controller of the Malta's Core LV card, as far as Linux uses it
 /// (`arch/mips/mti-malta`, `arch/mips/pci/ops-gt64xxx_pci0.c`): its 4 KiB register file at
 /// physical 0x1BE00000, the PCI configuration mechanism (PCI_0 configuration address at 0xCF8,
@@ -233,5 +235,29 @@ public final class PCIConfigSpace {
         guard let mask = writeMask[r] else { return }
         dwords[r] = (dwords[r] & ~mask) | (value & mask)
         onWrite?(r)
+    }
+}
+
+extension GT64120 {
+    /// Appends the register file and the host bridge's configuration space (the functions of
+    /// other devices are saved with them).
+    public func saveState(to w: inout SnapshotWriter) {
+        w.put(registers)
+        hostBridge.saveState(to: &w)
+    }
+
+    public func restoreState(from r: inout SnapshotReader) throws(SnapshotError) {
+        let regs = try r.words(count: 1024)
+        try hostBridge.restoreState(from: &r)
+        registers = regs
+    }
+}
+
+extension PCIConfigSpace {
+    public func saveState(to w: inout SnapshotWriter) { w.put(dwords) }
+
+    /// Replaces the 64 dwords (without calling `onWrite`).
+    public func restoreState(from r: inout SnapshotReader) throws(SnapshotError) {
+        dwords = try r.words(count: 64)
     }
 }

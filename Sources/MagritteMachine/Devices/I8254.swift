@@ -1,3 +1,5 @@
+import MagritteCore
+
 /// The PIIX4's Intel 8254 programmable interval timer (ISA ports 0x40–0x43), counting at
 /// 1.193182 MHz of guest time (`GuestClock`), register-compatible with QEMU's `hw/timer/i8254.c`:
 /// control words (counter select, access mode LSB/MSB/both, latch, modes 0–5, read-back),
@@ -152,5 +154,38 @@ public final class I8254: Device {
             channels[port].writeState = 3
         }
         return true
+    }
+}
+
+extension I8254 {
+    /// Appends the three channels (reload value, load time, modes, latches).
+    public func saveState(to w: inout SnapshotWriter) {
+        for c in channels {
+            w.put(c.count)
+            w.put(c.loadCycle)
+            for v in [c.mode, c.rwMode, c.readState, c.writeState, c.writeLatch, c.countLatched, c.latchedStatus] { w.put(v) }
+            w.put(c.latchedCount)
+            w.put(c.bcd)
+            w.put(c.statusLatched)
+            w.put(c.nullCount)
+        }
+    }
+
+    public func restoreState(from r: inout SnapshotReader) throws(SnapshotError) {
+        var new: [Channel] = []
+        for _ in 0..<3 {
+            var c = Channel()
+            c.count = try r.u32()
+            c.loadCycle = try r.u64()
+            let b = try r.raw(7)
+            (c.mode, c.rwMode, c.readState, c.writeState, c.writeLatch, c.countLatched, c.latchedStatus) = (b[0], b[1], b[2], b[3], b[4], b[5], b[6])
+            c.latchedCount = try r.u16()
+            c.bcd = try r.bool()
+            c.statusLatched = try r.bool()
+            c.nullCount = try r.bool()
+            guard (1...0x1_0000).contains(c.count) else { throw SnapshotError("the snapshot is corrupt (a PIT count of \(c.count))") }
+            new.append(c)
+        }
+        channels = new
     }
 }

@@ -1,3 +1,5 @@
+import MagritteCore
+
 /// The PIIX4's two cascaded Intel 8259A programmable interrupt controllers, as QEMU models them
 /// (`hw/intc/i8259.c`): the slave's output drives the master's IRQ 2, the master's output is
 /// the Malta's CPU hardware interrupt 0 (Cause.IP2).
@@ -254,4 +256,36 @@ public final class I8259Pair {
         master.intack(irq)
         return vector
     }
+}
+
+extension I8259Pair {
+    /// Appends both controllers' registers, modes and output levels.
+    public func saveState(to w: inout SnapshotWriter) {
+        for c in [master, slave] {
+            for v in [c.irr, c.imr, c.isr, c.lastIRR, c.elcr, c.irqBase, c.priorityAdd] { w.put(v) }
+            for v in [c.readISR, c.poll, c.specialMask, c.autoEOI, c.rotateOnAutoEOI, c.specialFullyNested,
+                      c.init4, c.singleMode, c.output] { w.put(v) }
+            w.put(c.initState)
+        }
+    }
+
+    /// Replaces both controllers' state (output levels set without calling `onOutputChange`:
+    /// the CPU's interrupt lines are restored with the CPU).
+    public func restoreState(from r: inout SnapshotReader) throws(SnapshotError) {
+        for c in [master, slave] {
+            let b = try r.raw(7)
+            var flags: [Bool] = []
+            for _ in 0..<9 { flags.append(try r.bool()) }
+            let initState = try r.int(in: 0...3)
+            (c.irr, c.imr, c.isr, c.lastIRR, c.elcr, c.irqBase, c.priorityAdd) = (b[0], b[1], b[2], b[3], b[4] & c.elcrMask, b[5], b[6] & 7)
+            (c.readISR, c.poll, c.specialMask, c.autoEOI, c.rotateOnAutoEOI) = (flags[0], flags[1], flags[2], flags[3], flags[4])
+            (c.specialFullyNested, c.init4, c.singleMode) = (flags[5], flags[6], flags[7])
+            c.restoreOutput(flags[8])
+            c.initState = initState
+        }
+    }
+}
+
+extension I8259Pair.Controller {
+    fileprivate func restoreOutput(_ level: Bool) { output = level }
 }

@@ -1,3 +1,5 @@
+import MagritteCore
+
 /// The PIIX4's real-time clock, a Motorola MC146818 (ISA ports 0x70 index, 0x71 data), as QEMU's
 /// `hw/rtc/mc146818rtc.c` presents it, but running on *guest* time (`GuestClock`) from a fixed
 /// start date instead of the host's clock.
@@ -299,5 +301,23 @@ struct CivilTime: Equatable {
         let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
         let days = era * 146_097 + doe - 719_468
         return days * 86_400 + Int64(hour) * 3600 + Int64(minute) * 60 + Int64(second)
+    }
+}
+
+extension MC146818 {
+    /// Appends the CMOS bytes, the index, the clock offset and the interrupt state.
+    public func saveState(to w: inout SnapshotWriter) {
+        w.put(cmos)
+        w.put(index)
+        w.put(offset)
+        w.put(flagsEvaluatedAt)
+        w.put(interruptAsserted)
+    }
+
+    public func restoreState(from r: inout SnapshotReader) throws(SnapshotError) {
+        let bytes = try r.byteArray(limit: 128)
+        guard bytes.count == 128 else { throw SnapshotError("the snapshot is corrupt (RTC CMOS of \(bytes.count) bytes)") }
+        let index = try r.int(in: 0...127), offset = try r.i64(), evaluated = try r.i64(), asserted = try r.bool()
+        (cmos, self.index, self.offset, flagsEvaluatedAt, interruptAsserted) = (bytes, index, offset, evaluated, asserted)
     }
 }

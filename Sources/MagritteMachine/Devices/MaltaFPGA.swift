@@ -1,3 +1,5 @@
+import MagritteCore
+
 /// The Malta board's FPGA registers at physical 0x1F000000 (1 MiB window), as QEMU models them
 /// (`hw/mips/malta.c`, `malta_fpga_read`/`malta_fpga_write`).
 ///
@@ -112,5 +114,22 @@ public final class MaltaFPGA: Device {
         default: break
         }
         return true
+    }
+}
+
+extension MaltaFPGA {
+    /// Appends the LEDs, the ASCII display, the I2C and GPIO registers and the SOFTRES state.
+    public func saveState(to w: inout SnapshotWriter) {
+        for v in [leds, breakReset, gpout, i2cOutputEnable, i2cOutput, i2cSelect] { w.put(v) }
+        w.put(display)
+        w.put(poweredOff)
+    }
+
+    public func restoreState(from r: inout SnapshotReader) throws(SnapshotError) {
+        let b = try r.raw(6), text = try r.byteArray(limit: 8), off = try r.bool()
+        guard text.count == 8 else { throw SnapshotError("the snapshot is corrupt (an ASCII display of \(text.count) characters)") }
+        (leds, breakReset, gpout, i2cOutputEnable, i2cOutput, i2cSelect) = (b[0], b[1], b[2], b[3], b[4], b[5])
+        display = text
+        poweredOff = off
     }
 }

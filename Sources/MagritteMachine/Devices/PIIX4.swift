@@ -1,3 +1,5 @@
+import MagritteCore
+
 /// The PCI functions of the Malta's Intel PIIX4 south bridge that Linux needs beyond its ISA
 /// devices (the i8259s, the PIT and the RTC are separate devices on the ISA bus):
 ///
@@ -100,5 +102,24 @@ public final class PIIX4 {
             }
             return true
         }
+    }
+}
+
+extension PIIX4 {
+    /// Appends both PCI functions' configuration spaces and the PM registers.
+    public func saveState(to w: inout SnapshotWriter) {
+        isaBridge.saveState(to: &w)
+        powerManagement.saveState(to: &w)
+        w.put(pmEnable)
+        w.put(pmControl)
+        w.put(poweredOff)
+    }
+
+    public func restoreState(from r: inout SnapshotReader) throws(SnapshotError) {
+        try isaBridge.restoreState(from: &r)
+        try powerManagement.restoreState(from: &r)
+        pmEnable = try r.u16()
+        pmControl = try r.u16()
+        poweredOff = try r.bool()
     }
 }

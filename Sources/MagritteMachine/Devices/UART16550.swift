@@ -1,3 +1,5 @@
+import MagritteCore
+
 /// A National Semiconductor 16550A UART, register-compatible with QEMU's `hw/char/serial.c`
 /// (what Linux's 8250 driver and YAMON-style polling loops expect).
 ///
@@ -345,5 +347,46 @@ public final class UART16550: Device {
         guard level != interruptAsserted else { return }
         interruptAsserted = level
         onInterruptChange?(level)
+    }
+}
+
+extension UART16550 {
+    /// Appends the registers, the receive FIFO, the host input not yet received and the
+    /// interrupt state (`Docs/time-travel.md`).
+    public func saveState(to w: inout SnapshotWriter) {
+        for v in [rbr, ier, iir, lcr, mcr, lsr, msr, scr, fcr] { w.put(v) }
+        w.put(divisor)
+        w.put(rxFIFO)
+        w.put(rxTriggerLevel)
+        w.put(thrInterruptPending)
+        w.put(timeoutPending)
+        w.put(readSinceTick)
+        w.put(Array(pending[pendingHead...]))
+        w.put(transmittedCount)
+        w.put(interruptAsserted)
+    }
+
+    /// Replaces the state with what `saveState` wrote (the interrupt output is set without
+    /// calling `onInterruptChange`: the controller it drives is restored with it).
+    public func restoreState(from r: inout SnapshotReader) throws(SnapshotError) {
+        let regs = try r.raw(9)
+        let divisor = try r.u16()
+        let fifo = try r.byteArray(limit: UART16550.fifoSize)
+        let trigger = try r.int(in: 1...14)
+        let thr = try r.bool(), timeout = try r.bool(), read = try r.bool()
+        let queued = try r.byteArray(limit: 1 << 30)
+        let transmitted = try r.int(in: 0...Int.max)
+        let asserted = try r.bool()
+        (rbr, ier, iir, lcr, mcr, lsr, msr, scr, fcr) = (regs[0], regs[1], regs[2], regs[3], regs[4], regs[5], regs[6], regs[7], regs[8])
+        self.divisor = divisor
+        rxFIFO = fifo
+        rxTriggerLevel = trigger
+        thrInterruptPending = thr
+        timeoutPending = timeout
+        readSinceTick = read
+        pending = queued
+        pendingHead = 0
+        transmittedCount = transmitted
+        interruptAsserted = asserted
     }
 }

@@ -1,0 +1,146 @@
+extension CPU {
+    /// Instructions executed: those that completed and those that raised an exception (every
+    /// instruction slot but WAIT's idle time); exact inside callbacks. Time travel's position.
+    public var executedInstructions: UInt64 { currentCycles &- idleCycles }
+
+    /// Forgets everything derived from guest memory and the TLB that the CPU keeps to go fast:
+    /// decoded instructions, the software TLB, the current code page. Call after guest state
+    /// was replaced wholesale (a snapshot restored); a translator extends this to drop its code.
+    public func invalidateCaches() {
+        for i in 0..<CPU.physicalFrames where decodedPages[i] != nil {
+            decodedPages[i]!.update(repeating: .undecoded, count: 1024)
+        }
+        flushSoftTLB()
+        codeDecoded = CPU.emptyPage
+        codeHost = CPU.emptyWords
+        jit?.flush()  // RAM was replaced under the translated blocks
+        batchBreak = true
+    }
+
+    /// Appends the CPU's whole architectural and timing state (registers, CP0, TLB, counters,
+    /// pending timer and interrupt lines, WAIT and LL state) to `w`. Host-side settings (the
+    /// observer, watches, the trap handler) are not state of the guest and are not saved.
+    /// Call between runs, not from inside a callback.
+    public func saveState(to w: inout SnapshotWriter) {
+        w.put(UInt32(configuration.tlbEntries))
+        w.put(configuration.segmentationControl)
+        w.put(configuration.instructionsPerCountTick)
+        w.put(configuration.processorID)
+        for i in 0..<32 { w.put(regs[i]) }
+        w.put(hi)
+        w.put(lo)
+        w.put(pc)
+        w.put(npc)
+        w.put(inDelaySlot)
+        for v in cp0.snapshotWords { w.put(v) }
+        for i in 0..<configuration.tlbEntries {
+            let e = tlbEntries[i]
+            w.put(e.vpn2)
+            w.put(e.pageMask)
+            w.put(e.asid)
+            w.put(e.global)
+            w.put(e.lo0)
+            w.put(e.lo1)
+        }
+        w.put(cycles)
+        w.put(faultedInstructions)
+        w.put(idleCycles)
+        w.put(countBase)
+        w.put(countEpoch)
+        w.put(hardwareIP)
+        w.put(timerPending)
+        w.put(waiting)
+        w.put(llBit)
+        w.put(llVirtual)
+        w.put(llValue)
+        w.put(exceptionCounts)
+    }
+
+    /// Replaces the CPU's state with what `saveState` wrote. Everything is read and checked
+    /// before anything changes: on error the CPU is untouched. Caches are flushed.
+    public func restoreState(from r: inout SnapshotReader) throws(SnapshotError) {
+        let tlbCount = Int(try r.u32()), sc = try r.bool(), ratio = try r.u64(), prid = try r.u32()
+        guard tlbCount == configuration.tlbEntries, sc == configuration.segmentationControl,
+              ratio == configuration.instructionsPerCountTick, prid == configuration.processorID else {
+            throw SnapshotError("the snapshot is of another CPU model (\(tlbCount) TLB entries, PRId 0x\(String(prid, radix: 16)), "
+                + "this one has \(configuration.tlbEntries) and 0x\(String(configuration.processorID, radix: 16)))")
+        }
+        var gprs = [UInt32](repeating: 0, count: 32)
+        for i in 0..<32 { gprs[i] = try r.u32() }
+        let hi = try r.u32(), lo = try r.u32(), pc = try r.u32(), npc = try r.u32(), delay = try r.bool()
+        var words = [UInt32]()
+        for _ in 0..<CP0State.snapshotWordCount { words.append(try r.u32()) }
+        var tlb: [TLBEntry] = []
+        for _ in 0..<tlbCount {
+            var e = TLBEntry()
+            e.vpn2 = try r.u32()
+            e.pageMask = try r.u32()
+            e.asid = try r.u8()
+            e.global = try r.bool()
+            e.lo0 = try r.u32()
+            e.lo1 = try r.u32()
+            tlb.append(e)
+        }
+        let cycles = try r.u64(), faulted = try r.u64(), idle = try r.u64()
+        let countBase = try r.u32(), countEpoch = try r.u64(), ip = try r.u32()
+        let timerPending = try r.bool(), waiting = try r.bool()
+        let llBit = try r.bool(), llVirtual = try r.u32(), llValue = try r.u32()
+        let counts = try r.doubleWords(count: 32)
+        guard faulted &+ idle <= cycles, ip & ~0xFC00 == 0 else {
+            throw SnapshotError("the snapshot is corrupt (inconsistent CPU counters)")
+        }
+
+        // Nothing can fail from here on.
+        regs[0] = 0
+        for i in 1..<32 { regs[i] = gprs[i] }
+        self.hi = hi
+        self.lo = lo
+        self.pc = pc
+        self.npc = npc
+        inDelaySlot = delay
+        cp0 = CP0State(snapshotWords: words)
+        for i in 0..<tlbCount { tlbEntries[i] = tlb[i] }
+        self.cycles = cycles
+        faultedInstructions = faulted
+        idleCycles = idle
+        self.countBase = countBase
+        self.countEpoch = countEpoch
+        hardwareIP = ip
+        self.timerPending = timerPending
+        self.waiting = waiting
+        self.llBit = llBit
+        self.llVirtual = llVirtual
+        self.llValue = llValue
+        exceptionCounts = counts
+        stopRequested = false
+        observerStopPC = nil
+        // Derived state: the mode and its software TLB, the segment map (without telling the
+        // observer: nothing happened in the guest).
+        let watcher = observer
+        observer = nil
+        statusChanged(pc: pc, cause: .host)
+        observer = watcher
+        rebuildSegments(erl: cp0.status & StatusBits.erl != 0)
+        recomputeTimer()
+        invalidateCaches()
+    }
+}
+
+extension CP0State {
+    static let snapshotWordCount = 30
+
+    /// Every field, in a fixed order (the snapshot format's).
+    var snapshotWords: [UInt32] {
+        [index, entryLo0, entryLo1, context, pageMask, wired, hwrEna, badVAddr, entryHi, compare,
+         status, intCtl, srsCtl, cause, epc, ebase, config0, errorEPC, llAddr, segCtl0, segCtl1,
+         segCtl2, srsMap, watchLo, watchHi, errCtl, tagLo, dataLo, desave, 0]
+    }
+
+    init(snapshotWords w: [UInt32]) {
+        self.init()
+        (index, entryLo0, entryLo1, context, pageMask, wired, hwrEna, badVAddr) = (w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7])
+        (entryHi, compare, status, intCtl, srsCtl, cause, epc, ebase) = (w[8], w[9], w[10], w[11], w[12], w[13], w[14], w[15])
+        (config0, errorEPC, llAddr, segCtl0, segCtl1, segCtl2, srsMap) = (w[16], w[17], w[18], w[19], w[20], w[21], w[22])
+        (watchLo, watchHi, errCtl, tagLo, dataLo, desave) = (w[23], w[24], w[25], w[26], w[27], w[28])
+    }
+}

@@ -1,0 +1,149 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import MagritteCore
+
+/// Console input as it reached a guest, by position (`CPU.executedInstructions`): what
+/// `magritte boot|linux --record FILE` writes and `--replay FILE` feeds back, so that an
+/// interactive session runs again exactly (see `Docs/time-travel.md`).
+///
+/// The board delivers input only when it services its devices, at points fixed by guest time
+/// (`Malta.run`); `quantum` is the batch size those points follow, which a replay must use too.
+/// The file is text: a line `magritte-input-log 1 QUANTUM`, then one line per delivery, the
+/// position and the bytes in hex.
+public final class InputLog {
+    public struct Entry: Equatable, Sendable {
+        public var position: UInt64
+        public var bytes: [UInt8]
+        public init(position: UInt64, bytes: [UInt8]) {
+            self.position = position
+            self.bytes = bytes
+        }
+    }
+
+    public let quantum: UInt64
+    public private(set) var entries: [Entry] = []
+
+    public init(quantum: UInt64, entries: [Entry] = []) {
+        self.quantum = quantum
+        self.entries = entries
+    }
+
+    /// The log to record on `board` as it is set up now (its batch size, paced or not).
+    public convenience init(recording board: Malta) {
+        self.init(quantum: board.paceIdleToHostClock ? board.pacedBatchSize : board.batchSize)
+    }
+
+    func record(_ bytes: [UInt8], at position: UInt64) {
+        entries.append(Entry(position: position, bytes: bytes))
+    }
+
+    /// Keeps the first `count` entries (time travel discarding a future).
+    func truncate(to count: Int) {
+        if count < entries.count { entries.removeLast(entries.count - count) }
+    }
+
+    static let header = "magritte-input-log 1"
+
+    public var text: String {
+        var out = "\(InputLog.header) \(quantum)\n"
+        for e in entries {
+            out += "\(e.position) " + e.bytes.map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined() + "\n"
+        }
+        return out
+    }
+
+    /// Parses the text of a log; a foreign or malformed file is refused with its line.
+    public convenience init(text: String) throws(SnapshotError) {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        let head = lines.first.map { $0.split(separator: " ") } ?? []
+        guard head.count == 3, head[0] == "magritte-input-log" else {
+            throw SnapshotError("not a Magritte input log (the first line is not \"magritte-input-log 1 N\")")
+        }
+        guard head[1] == "1" else { throw SnapshotError("the input log has format version \(head[1]); this Magritte reads version 1") }
+        guard let quantum = UInt64(head[2]), quantum > 0 else { throw SnapshotError("the input log's batch size '\(head[2])' is not a positive number") }
+        var entries: [Entry] = []
+        for (i, line) in lines.dropFirst().enumerated() where !line.isEmpty {
+            let parts = line.split(separator: " ")
+            guard parts.count == 2, let position = UInt64(parts[0]), let bytes = hexBytes(parts[1]), !bytes.isEmpty,
+                  position >= entries.last?.position ?? 0 else {
+                throw SnapshotError("the input log is corrupt at line \(i + 2): '\(line.prefix(60))'")
+            }
+            entries.append(Entry(position: position, bytes: bytes))
+        }
+        self.init(quantum: quantum, entries: entries)
+    }
+
+    public convenience init(contentsOfFile path: String) throws(SnapshotError) {
+        guard let bytes = readWholeFile(path) else {
+            throw SnapshotError("cannot read the input log '\(path)': \(String(cString: strerror(errno)))")
+        }
+        try self.init(text: String(decoding: bytes, as: UTF8.self))
+    }
+
+    public func write(toFile path: String) throws(SnapshotError) {
+        guard let f = fopen(path, "w") else {
+            throw SnapshotError("cannot write the input log '\(path)': \(String(cString: strerror(errno)))")
+        }
+        let ok = fputs(text, f) >= 0
+        guard fclose(f) == 0, ok else { throw SnapshotError("cannot write the input log '\(path)': \(String(cString: strerror(errno)))") }
+    }
+}
+
+private func hexBytes(_ s: Substring) -> [UInt8]? {
+    guard s.count % 2 == 0 else { return nil }
+    var out: [UInt8] = []
+    var i = s.startIndex
+    while i < s.endIndex {
+        let j = s.index(i, offsetBy: 2)
+        guard let b = UInt8(s[i..<j], radix: 16) else { return nil }
+        out.append(b)
+        i = j
+    }
+    return out
+}
+
+/// Console input that replays an `InputLog`: each entry's bytes at its position. Set it as the
+/// board's `consoleInput` after `prepare(board)`; host input is not read.
+public final class ReplayInput: ConsoleInput {
+    public let log: InputLog
+    private unowned let board: Malta
+    private var next = 0
+
+    /// Replays `log` on `board`, whose batch size becomes the log's (and pacing off).
+    public init(_ log: InputLog, board: Malta) {
+        self.log = log
+        self.board = board
+        board.batchSize = log.quantum
+        board.paceIdleToHostClock = false
+    }
+
+    /// Replays `log` from entry `index` on, on a board already set up as when it was recorded.
+    init(_ log: InputLog, board: Malta, from index: Int) {
+        self.log = log
+        self.board = board
+        next = index
+    }
+
+    /// Entries not delivered yet.
+    public var remaining: Int { log.entries.count - next }
+    /// The entries delivered (recorded and replayed).
+    var delivered: Int { next }
+
+    public func poll() -> [UInt8] {
+        guard next < log.entries.count, log.entries[next].position <= board.cpu.executedInstructions else { return [] }
+        defer { next += 1 }
+        return log.entries[next].bytes
+    }
+
+    /// Idle with nothing to wake the guest: the next entry is due now (the service that follows
+    /// delivers it), or the replay is over.
+    public func waitForInput() -> [UInt8]? {
+        guard next < log.entries.count, log.entries[next].position <= board.cpu.executedInstructions else { return nil }
+        return []
+    }
+
+    public func waitForInput(timeoutNanoseconds: UInt64) -> [UInt8] { [] }
+}

@@ -1,0 +1,372 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import MagritteCore
+
+/// The whole state of a `Malta` at one instant: CPU (registers, CP0, TLB, counters, pending
+/// timer and interrupt lines, WAIT and LL state), every device (UARTs with their FIFOs and
+/// queued input, i8259 pair, i8254, RTC, GT-64120, PIIX4, FPGA), the boot ROM's entry and the
+/// RAM pages that are not all zero. See `Docs/time-travel.md`.
+///
+/// A value is valid by construction: `Malta.snapshot()` makes one, and decoding a file checks
+/// it entirely (format, checksum, and the state restored into a scratch board) before it
+/// returns, so `Malta.restore` can only refuse a snapshot of another configuration — and does
+/// so before it changes anything.
+public struct MaltaSnapshot: Sendable {
+    /// What a snapshot can be restored into: these must equal the board's.
+    public struct Configuration: Sendable, Equatable {
+        public var ramSize: Int
+        public var cpu: CPUConfiguration
+        public var cpuFrequency: UInt64
+        public var rtcStartTime: Int64
+    }
+
+    public let configuration: Configuration
+    /// `CPU.retiredInstructions` when the snapshot was taken.
+    public let instructionCount: UInt64
+    /// `CPU.cycles` when the snapshot was taken.
+    public let cycles: UInt64
+    /// `CPU.executedInstructions` when the snapshot was taken (time travel's position).
+    public let executed: UInt64
+    /// The CPU's and the devices' state (`saveState` of each, in a fixed order).
+    let state: [UInt8]
+    /// Physical frame numbers of the RAM pages stored, ascending, and their bytes (4 KiB each).
+    let frames: [UInt32]
+    let pageBytes: [UInt8]
+    /// What the guest had written to its console when the snapshot was taken, if the owner of
+    /// the console output keeps it (the board does not: Lua machines and guests of a VMM do).
+    /// Stored in the file; `Malta.restore` leaves it to the owner to put back.
+    public var console: [UInt8] = []
+
+    /// RAM pages stored (those not all zero).
+    public var storedPages: Int { frames.count }
+    /// Bytes the snapshot holds in memory.
+    public var byteCount: Int { state.count + pageBytes.count + frames.count * 4 }
+
+    /// The file format's identification and version (`Docs/time-travel.md`).
+    public static let magic: [UInt8] = Array("MAGRSNAP".utf8)
+    public static let formatVersion: UInt32 = 1
+    /// Kind of machine in the file: 1 is a bare Malta.
+    static let kindMalta: UInt32 = 1
+    static let headerSize = 8 + 4 + 4 + 8 + 8
+}
+
+extension Malta {
+    /// The whole state now (see `MaltaSnapshot`). Call between runs.
+    public func snapshot() -> MaltaSnapshot {
+        var w = SnapshotWriter()
+        saveDeviceState(to: &w)
+        var frames: [UInt32] = []
+        let pages: [UInt8]
+        // A page of the anonymous RAM mapping that is not resident has never been written (or
+        // was dropped by a restore): it reads zero, no need to look.
+        let count = bus.ramSize >> 12
+        var resident = [UInt8](repeating: 1, count: count)
+        if mincore(bus.ram, bus.ramSize, &resident) != 0 { resident = [UInt8](repeating: 1, count: count) }
+        for frame in 0..<UInt32(count) where resident[Int(frame)] & 1 != 0 {
+            if memcmp(bus.ramPage(frame: frame)!, Malta.zeroPage, 4096) != 0 { frames.append(frame) }
+        }
+        pages = [UInt8](unsafeUninitializedCapacity: frames.count * 4096) { buffer, initialized in
+            for (i, frame) in frames.enumerated() {
+                (buffer.baseAddress! + i * 4096).update(from: bus.ramPage(frame: frame)!.assumingMemoryBound(to: UInt8.self), count: 4096)
+            }
+            initialized = frames.count * 4096
+        }
+        return MaltaSnapshot(configuration: .init(configuration), instructionCount: cpu.retiredInstructions,
+                             cycles: cpu.cycles, executed: cpu.executedInstructions, state: w.bytes, frames: frames, pageBytes: pages)
+    }
+
+    /// Puts the board in the state of `snapshot`: the next `run` continues exactly as the run
+    /// that took it did. Refuses (and changes nothing) a snapshot of another configuration.
+    /// Host-side settings stay: the console output and input, the observer, watches, pacing.
+    public func restore(_ snapshot: MaltaSnapshot) throws(SnapshotError) {
+        let mine = MaltaSnapshot.Configuration(configuration)
+        guard snapshot.configuration == mine else {
+            throw SnapshotError("the snapshot is of another machine configuration (\(snapshot.configuration.summary); this machine: \(mine.summary))")
+        }
+        var r = SnapshotReader(snapshot.state)
+        do {
+            try restoreDeviceState(from: &r)
+        } catch {
+            // Unreachable for a snapshot value (checked when it was made or decoded).
+            preconditionFailure("a checked snapshot failed to restore: \(error)")
+        }
+        // RAM: drop every page (an anonymous private mapping reads zero after MADV_DONTNEED),
+        // then copy the stored ones.
+        if madvise(bus.ram, bus.ramSize, MADV_DONTNEED) != 0 {
+            bus.ram.initializeMemory(as: UInt8.self, repeating: 0, count: bus.ramSize)
+        }
+        snapshot.pageBytes.withUnsafeBytes { raw in
+            for (i, frame) in snapshot.frames.enumerated() {
+                bus.ramPage(frame: frame)!.copyMemory(from: raw.baseAddress! + i * 4096, byteCount: 4096)
+            }
+        }
+        cpu.invalidateCaches()
+        resetPacing()
+    }
+
+    /// Writes `snapshot()` to `path` (replacing the file atomically).
+    @discardableResult
+    public func snapshot(toFile path: String) throws(SnapshotError) -> MaltaSnapshot {
+        let s = snapshot()
+        try s.write(toFile: path)
+        return s
+    }
+
+    /// Reads the snapshot file at `path` and restores it (see `restore(_:)`).
+    public func restore(fromFile path: String) throws(SnapshotError) {
+        try restore(MaltaSnapshot(contentsOfFile: path))
+    }
+
+    /// The CPU, then every device, in the snapshot format's order.
+    func saveDeviceState(to w: inout SnapshotWriter) {
+        w.put(romEntry)
+        cpu.saveState(to: &w)
+        uart.saveState(to: &w)
+        cbusUART.saveState(to: &w)
+        fpga.saveState(to: &w)
+        pic.saveState(to: &w)
+        rtc.saveState(to: &w)
+        pit.saveState(to: &w)
+        systemController.saveState(to: &w)
+        piix4.saveState(to: &w)
+    }
+
+    func restoreDeviceState(from r: inout SnapshotReader) throws(SnapshotError) {
+        let entry = try r.u32()
+        try cpu.restoreState(from: &r)
+        try uart.restoreState(from: &r)
+        try cbusUART.restoreState(from: &r)
+        try fpga.restoreState(from: &r)
+        try pic.restoreState(from: &r)
+        try rtc.restoreState(from: &r)
+        try pit.restoreState(from: &r)
+        try systemController.restoreState(from: &r)
+        try piix4.restoreState(from: &r)
+        guard r.atEnd else { throw SnapshotError("the snapshot is corrupt (\(r.remaining) bytes of machine state left over)") }
+        if entry != romEntry { writeROMs(entry: entry) }
+    }
+
+    nonisolated(unsafe) static let zeroPage: UnsafeMutableRawPointer = calloc(1, 4096)!
+}
+
+extension MaltaSnapshot.Configuration {
+    init(_ c: MaltaConfiguration) {
+        self.init(ramSize: c.ramSize, cpu: c.cpu, cpuFrequency: c.cpuFrequency, rtcStartTime: c.rtcStartTime)
+    }
+
+    var summary: String {
+        "\(ramSize >> 20) MiB RAM, \(cpu.tlbEntries) TLB entries, PRId 0x\(String(cpu.processorID, radix: 16)), "
+            + "\(cpuFrequency) Hz, RTC start \(rtcStartTime)"
+    }
+
+    var malta: MaltaConfiguration {
+        var c = MaltaConfiguration(ramSize: ramSize)
+        c.cpu = cpu
+        c.cpuFrequency = cpuFrequency
+        c.rtcStartTime = rtcStartTime
+        return c
+    }
+}
+
+// MARK: The file format
+
+extension MaltaSnapshot {
+    /// The file's bytes: a header (magic, version, kind, payload length, FNV-1a checksum of the
+    /// payload) and the payload (configuration, counters, machine state, RAM pages each stored
+    /// raw or run-length encoded, whichever is shorter).
+    public func encoded() -> [UInt8] {
+        var p = SnapshotWriter()
+        p.put(configuration.ramSize)
+        p.put(UInt32(configuration.cpu.tlbEntries))
+        p.put(configuration.cpu.segmentationControl)
+        p.put(configuration.cpu.instructionsPerCountTick)
+        p.put(configuration.cpu.processorID)
+        p.put(configuration.cpuFrequency)
+        p.put(configuration.rtcStartTime)
+        p.put(instructionCount)
+        p.put(cycles)
+        p.put(executed)
+        p.put(state)
+        p.put(console)
+        p.put(UInt32(frames.count))
+        pageBytes.withUnsafeBufferPointer { all in
+            for (i, frame) in frames.enumerated() {
+                let page = UnsafeBufferPointer(rebasing: all[i * 4096..<(i + 1) * 4096])
+                p.put(frame)
+                let rle = RunLength.encode(page)
+                if rle.count < 4096 {
+                    p.put(UInt8(1))
+                    p.put(rle)
+                } else {
+                    p.put(UInt8(0))
+                    p.append(UnsafeRawBufferPointer(page))
+                }
+            }
+        }
+        var h = SnapshotWriter()
+        for b in MaltaSnapshot.magic { h.put(b) }
+        h.put(MaltaSnapshot.formatVersion)
+        h.put(MaltaSnapshot.kindMalta)
+        h.put(UInt64(p.bytes.count))
+        h.put(fnv1a(p.bytes))
+        return h.bytes + p.bytes
+    }
+
+    /// Decodes and checks a snapshot file's bytes. A truncated, corrupt, foreign or
+    /// wrong-version file is refused with an error saying which.
+    public init(decoding bytes: [UInt8]) throws(SnapshotError) {
+        guard bytes.count >= 8, Array(bytes[0..<8]) == MaltaSnapshot.magic else {
+            throw SnapshotError("not a Magritte snapshot (the file does not begin with \"MAGRSNAP\")")
+        }
+        var h = SnapshotReader(bytes, position: 8)
+        guard bytes.count >= MaltaSnapshot.headerSize else { throw SnapshotError("the snapshot is truncated (\(bytes.count) bytes, shorter than its header)") }
+        let version = try h.u32()
+        guard version == MaltaSnapshot.formatVersion else {
+            throw SnapshotError("the snapshot has format version \(version); this Magritte reads version \(MaltaSnapshot.formatVersion)")
+        }
+        let kind = try h.u32()
+        guard kind == MaltaSnapshot.kindMalta else {
+            throw SnapshotError("the snapshot is of another kind of machine (kind \(kind)), not of a bare Malta")
+        }
+        let length = try h.u64(), checksum = try h.u64()
+        guard UInt64(h.remaining) == length else {
+            throw SnapshotError(UInt64(h.remaining) < length
+                ? "the snapshot is truncated (\(h.remaining) of \(length) payload bytes)"
+                : "the snapshot is corrupt (\(UInt64(h.remaining) - length) bytes after its end)")
+        }
+        let payload = Array(bytes[MaltaSnapshot.headerSize...])
+        guard fnv1a(payload) == checksum else { throw SnapshotError("the snapshot is corrupt (checksum mismatch)") }
+
+        var r = SnapshotReader(payload)
+        let ramSize = try r.int(in: MaltaBus.minRAMSize...MaltaBus.maxRAMSize)
+        var cpu = CPUConfiguration()
+        cpu.tlbEntries = Int(try r.u32())
+        cpu.segmentationControl = try r.bool()
+        cpu.instructionsPerCountTick = try r.u64()
+        cpu.processorID = try r.u32()
+        let frequency = try r.u64(), rtc = try r.i64()
+        guard ramSize % 4096 == 0, (1...64).contains(cpu.tlbEntries), cpu.instructionsPerCountTick >= 1,
+              (1...1_000_000_000).contains(frequency) else {
+            throw SnapshotError("the snapshot is corrupt (an impossible machine configuration)")
+        }
+        let config = Configuration(ramSize: ramSize, cpu: cpu, cpuFrequency: frequency, rtcStartTime: rtc)
+        let instructions = try r.u64(), cycles = try r.u64(), executed = try r.u64()
+        let state = try r.byteArray(limit: 1 << 30)
+        let console = try r.byteArray(limit: 1 << 30)
+        let count = Int(try r.u32())
+        guard count <= ramSize >> 12 else { throw SnapshotError("the snapshot is corrupt (\(count) RAM pages in \(ramSize >> 12))") }
+        var frames: [UInt32] = []
+        var pages: [UInt8] = []
+        pages.reserveCapacity(count * 4096)
+        for _ in 0..<count {
+            let frame = try r.u32()
+            guard Int(frame) < ramSize >> 12, frame >= frames.last.map({ $0 + 1 }) ?? 0 else {
+                throw SnapshotError("the snapshot is corrupt (RAM page \(frame) out of order or outside RAM)")
+            }
+            switch try r.u8() {
+            case 0: pages += try r.raw(4096)
+            case 1: pages += try RunLength.decode(r.byteArray(limit: 8192), count: 4096)
+            default: throw SnapshotError("the snapshot is corrupt (unknown page encoding)")
+            }
+            frames.append(frame)
+        }
+        guard r.atEnd else { throw SnapshotError("the snapshot is corrupt (\(r.remaining) bytes after the RAM pages)") }
+        guard instructions <= executed, executed <= cycles else { throw SnapshotError("the snapshot is corrupt (inconsistent counters)") }
+        // The state must restore: try it on a scratch board of the snapshot's configuration.
+        var s = SnapshotReader(state)
+        try Malta(configuration: config.malta).restoreDeviceState(from: &s)
+        self.init(configuration: config, instructionCount: instructions, cycles: cycles, executed: executed, state: state,
+                  frames: frames, pageBytes: pages, console: console)
+    }
+
+    /// Reads and checks the snapshot file at `path` (see `init(decoding:)`).
+    public init(contentsOfFile path: String) throws(SnapshotError) {
+        guard let bytes = readWholeFile(path, limit: 1 << 30) else {
+            throw SnapshotError("cannot read the snapshot file '\(path)': \(String(cString: strerror(errno)))")
+        }
+        try self.init(decoding: bytes)
+    }
+
+    /// Writes the snapshot to `path` through a temporary file renamed into place, so a
+    /// failure never leaves half a file under the name.
+    public func write(toFile path: String) throws(SnapshotError) {
+        let bytes = encoded()
+        let temporary = path + ".tmp-\(getpid())"
+        guard let f = fopen(temporary, "wb") else {
+            throw SnapshotError("cannot write the snapshot file '\(path)': \(String(cString: strerror(errno)))")
+        }
+        let written = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }
+        let closed = fclose(f) == 0
+        guard written == bytes.count, closed, rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw SnapshotError("cannot write the snapshot file '\(path)': \(reason)")
+        }
+    }
+}
+
+/// 64-bit FNV-1a over `bytes`.
+func fnv1a(_ bytes: [UInt8]) -> UInt64 {
+    var h: UInt64 = 0xCBF2_9CE4_8422_2325
+    bytes.withUnsafeBufferPointer { for b in $0 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 } }
+    return h
+}
+
+/// A byte-oriented run-length code for RAM pages: a control byte c < 128 is followed by c + 1
+/// literal bytes; c ≥ 128 by one byte repeated c − 125 times (3 to 130).
+enum RunLength {
+    static func encode(_ input: UnsafeBufferPointer<UInt8>) -> [UInt8] {
+        var out: [UInt8] = []
+        var i = 0
+        var literalStart = 0
+        func flushLiterals(upTo end: Int) {
+            var s = literalStart
+            while s < end {
+                let n = min(128, end - s)
+                out.append(UInt8(n - 1))
+                out.append(contentsOf: input[s..<s + n])
+                s += n
+            }
+        }
+        while i < input.count {
+            var run = 1
+            while i + run < input.count && run < 130 && input[i + run] == input[i] { run += 1 }
+            if run >= 3 {
+                flushLiterals(upTo: i)
+                out.append(UInt8(run + 125))
+                out.append(input[i])
+                i += run
+                literalStart = i
+            } else {
+                i += run
+            }
+        }
+        flushLiterals(upTo: input.count)
+        return out
+    }
+
+    static func decode(_ input: [UInt8], count: Int) throws(SnapshotError) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(count)
+        var i = 0
+        while i < input.count {
+            let c = Int(input[i])
+            i += 1
+            if c < 128 {
+                guard i + c + 1 <= input.count else { throw SnapshotError("the snapshot is corrupt (a RAM page's encoding is cut short)") }
+                out += input[i..<i + c + 1]
+                i += c + 1
+            } else {
+                guard i < input.count else { throw SnapshotError("the snapshot is corrupt (a RAM page's encoding is cut short)") }
+                out += repeatElement(input[i], count: c - 125)
+                i += 1
+            }
+            guard out.count <= count else { throw SnapshotError("the snapshot is corrupt (a RAM page longer than 4 KiB)") }
+        }
+        guard out.count == count else { throw SnapshotError("the snapshot is corrupt (a RAM page shorter than 4 KiB)") }
+        return out
+    }
+}
