@@ -252,6 +252,12 @@ u32 run_in_mode(u32 ksu, u32 (*fn)(u32), u32 arg);
 /* exc_clear(); rt_mark = USEG(fn); run_in_mode(...): show_exc then prints epc=mark+N with N
  * the offset of the faulting instruction in fn. */
 u32 probe_mode(u32 ksu, u32 (*fn)(u32), u32 arg);
+/* Probe bodies for probe_mode, one access each: lw/lhu at addr (v0 = 0x5a5a5a5a if it faults),
+ * sw of 0x77777777 to addr, jalr to addr. */
+u32 probe_lw(u32 addr);
+u32 probe_lhu(u32 addr);
+u32 probe_sw(u32 addr);
+u32 probe_jalr(u32 addr);
 
 /* ---- Timer ------------------------------------------------------------------------------ */
 
