@@ -369,22 +369,3 @@ u32 probe_mode(u32 ksu, u32 (*fn)(u32), u32 arg) {
     rt_mark = USEG(fn);
     return run_in_mode(ksu, fn, arg);
 }
-
-u32 probe_lw(u32 addr) {
-    u32 v = 0x5a5a5a5a;
-    __asm__ volatile("lw %0, 0(%1)" : "+r"(v) : "r"(addr) : "memory");
-    return v;
-}
-u32 probe_lhu(u32 addr) {
-    u32 v = 0x5a5a5a5a;
-    __asm__ volatile("lhu %0, 0(%1)" : "+r"(v) : "r"(addr) : "memory");
-    return v;
-}
-u32 probe_sw(u32 addr) {
-    __asm__ volatile("sw %0, 0(%1)" : : "r"(0x77777777), "r"(addr) : "memory");
-    return 0;
-}
-u32 probe_jalr(u32 addr) {
-    __asm__ volatile("jalr %0\n\tnop" : : "r"(addr) : "ra", "memory");
-    return 0;
-}

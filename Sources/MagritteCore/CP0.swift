@@ -171,6 +171,31 @@ public enum CauseBits {
     public static var writable: UInt32 { CP0Register.cause.writeMask }
 }
 
+/// EntryHi fields.
+public enum EntryHiBits {
+    /// VPN2: the virtual page pair (bits 31:13).
+    public static let vpn2Mask: UInt32 = 0xFFFF_E000
+    public static let asidMask: UInt32 = 0xFF
+}
+
+/// EntryLo0/1 fields.
+public enum EntryLoBits {
+    public static let global: UInt32 = 1 << 0
+    public static let valid: UInt32 = 1 << 1
+    public static let dirty: UInt32 = 1 << 2
+    public static let cacheShift: UInt32 = 3
+    /// C = 3: cacheable, noncoherent, write-back.
+    public static let cacheable: UInt32 = 3 << 3
+    public static let pfnShift: UInt32 = 6
+
+    /// EntryLo mapping the 4 KiB frame at physical `address`.
+    @inline(__always)
+    public static func frame(_ address: UInt32) -> UInt32 { (address >> 12) << pfnShift }
+    /// The physical address of EntryLo's frame.
+    @inline(__always)
+    public static func address(_ lo: UInt32) -> UInt32 { (lo >> pfnShift) << 12 }
+}
+
 /// What the owner of a CP0 state (the CPU, or the VMM for a guest) decides: the TLB size and
 /// whether there is segmentation control.
 public struct CP0Shape: Sendable, Equatable {
@@ -243,6 +268,16 @@ public struct CP0State: Sendable, Equatable {
 
     /// The current address space (EntryHi.ASID).
     public var asid: UInt8 { UInt8(truncatingIfNeeded: entryHi) }
+
+    /// The physical address of `va` where a CPU without segmentation control does not map
+    /// it: kseg0 and kseg1 always, kuseg while Status.ERL is set. Nil: it goes through the TLB
+    /// (or is an address error for the mode).
+    @inline(__always)
+    public func unmappedPhysical(_ va: UInt32) -> UInt32? {
+        if va >= 0x8000_0000 && va < 0xC000_0000 { return va & 0x1FFF_FFFF }
+        if va < 0x8000_0000 && status & StatusBits.erl != 0 { return va }
+        return nil
+    }
 
     // MARK: MFC0 and MTC0
 

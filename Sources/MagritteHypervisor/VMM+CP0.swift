@@ -43,7 +43,7 @@ extension VMM {
             }
             rearmTimer(g)
         case .entryHi(let old):
-            if (old ^ g.cp0.entryHi) & 0xFF != 0 { setPhysicalASID(g) }
+            if (old ^ g.cp0.entryHi) & EntryHiBits.asidMask != 0 { setPhysicalASID(g) }
         }
     }
 
@@ -71,10 +71,10 @@ extension VMM {
         let entry = g.cp0.entryToWrite
         replaceVirtualTLB(g, i, entry)
         var even: UInt32?, odd: UInt32?
-        if entry.pageMask == 0, entry.global || entry.asid == g.cp0.asid, entry.vpn2 < 0x8000_0000 || entry.vpn2 >= 0xC000_0000 {
+        if entry.pageMask == 0, entry.global || entry.asid == g.cp0.asid, g.cp0.unmappedPhysical(entry.vpn2) == nil {
             func machine(_ lo: UInt32) -> (UInt32?, Bool) {
-                guard lo & 2 != 0, let m = g.machineAddress((lo >> 6) << 12) else { return (nil, false) }
-                return (m, lo & 4 != 0)
+                guard lo & EntryLoBits.valid != 0, let m = g.machineAddress(EntryLoBits.address(lo)) else { return (nil, false) }
+                return (m, lo & EntryLoBits.dirty != 0)
             }
             let e = machine(entry.lo0), o = machine(entry.lo1)
             if e.0 != nil || o.0 != nil {

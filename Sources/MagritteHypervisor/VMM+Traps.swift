@@ -89,8 +89,7 @@ extension VMM {
     /// Translates a guest virtual address as the guest's CPU would (kseg0/kseg1 unmapped, the
     /// rest through its virtual TLB), without side effects. Nil: no valid mapping.
     func guestPhysical(_ g: Guest, _ va: UInt32, store: Bool = false) -> UInt32? {
-        if va >= 0x8000_0000 && va < 0xC000_0000 { return va & 0x1FFF_FFFF }
-        if va < 0x8000_0000 && g.cp0.status & StatusBits.erl != 0 { return va }
+        if let pa = g.cp0.unmappedPhysical(va) { return pa }
         switch TLBEntry.lookup(g.tlb, va, asid: g.cp0.asid) {
         case .mapped(let gpa, let dirty): return store && !dirty ? nil : gpa
         default: return nil
@@ -110,12 +109,10 @@ extension VMM {
         guard let va = trap.badVAddr else { reflect(g, trap); return }
         let store = trap.code != .tlbLoad
         let fetchFault = trap.code == .tlbLoad && va == trap.pc
-        let unmapped = (va >= 0x8000_0000 && va < 0xC000_0000) || (va < 0x8000_0000 && g.cp0.status & StatusBits.erl != 0)
-        if unmapped {
+        if let gpa = g.cp0.unmappedPhysical(va) {
             // The guest believes this unmapped: fill from the pmap, or emulate the device.
-            let gpa = va < 0x8000_0000 ? va : va & 0x1FFF_FFFF
             if let ma = g.machineAddress(gpa) {
-                let pair = va & 0xFFFF_E000
+                let pair = va & EntryHiBits.vpn2Mask
                 let evenGPA = gpa & ~0x1FFF, oddGPA = evenGPA | 0x1000
                 installPhysical(va: pair, even: g.machineAddress(evenGPA), odd: g.machineAddress(oddGPA), dirtyEven: true, dirtyOdd: true)
                 g.statistics.ksegFills &+= 1
@@ -148,7 +145,7 @@ extension VMM {
                 if case .mapped(let p, let d) = TLBEntry.lookup(g.tlb, v, asid: g.cp0.asid), let m = g.machineAddress(p) { return (m & ~0xFFF, d) }
                 return (nil, false)
             }
-            let pair = va & 0xFFFF_E000
+            let pair = va & EntryHiBits.vpn2Mask
             let even = half(pair), odd = half(pair | 0x1000)
             installPhysical(va: pair, even: even.0, odd: odd.0, dirtyEven: even.1, dirtyOdd: odd.1)
             g.statistics.hiddenTLBFills &+= 1

@@ -85,13 +85,21 @@ public final class VMM: TrapHandler {
     static let supervisorSegCtl: (UInt32, UInt32, UInt32) = (0x0020_0010, 0x0010_0010, 0x0030_0030)
     var supervisorSegments = false
 
+    /// The physical TLB sizes the VMM accepts. The smallest is what one guest instruction may
+    /// need mapped at once: a branch, its delay slot on the next page pair and the slot's data
+    /// access on a third (the VMM replaces entries round robin, so a retried access finds the
+    /// other two still there).
+    public static let physicalTLBSizes = 3...64
+
     /// Builds a VMM over a machine with `ramSize` bytes of RAM (guests' RAM comes from it) and a
     /// physical TLB of `tlbEntries` entries.
     public init(ramSize: Int = 256 << 20, tlbEntries: Int = 64, traceCapacity: Int = 200_000) throws(VMMError) {
         guard ramSize >= 2 << 20, ramSize <= MaltaBus.maxRAMSize, ramSize % 4096 == 0 else {
             throw VMMError("machine RAM must be a multiple of 4 KiB from 2 MiB to 256 MiB")
         }
-        guard (1...64).contains(tlbEntries) else { throw VMMError("the physical TLB has 1 to 64 entries") }
+        guard VMM.physicalTLBSizes.contains(tlbEntries) else {
+            throw VMMError("the physical TLB has \(VMM.physicalTLBSizes.lowerBound) to \(VMM.physicalTLBSizes.upperBound) entries (a guest's instruction, its branch's delay slot and its data access may each need a page pair of their own)")
+        }
         bus = MaltaBus(ramSize: ramSize)
         var config = CPUConfiguration(tlbEntries: tlbEntries, segmentationControl: true)
         config.instructionsPerCountTick = VMM.ticksPerCycle
@@ -390,10 +398,10 @@ public final class VMM: TrapHandler {
     /// Installs a 4 KiB page pair VPN2 → (even, odd) machine frames for the current physical ASID.
     func installPhysical(va: UInt32, even: UInt32?, odd: UInt32?, dirtyEven: Bool, dirtyOdd: Bool) {
         let asid = UInt32(cpu.cp0.asid)
-        let vpn2 = va & 0xFFFF_E000
+        let vpn2 = va & EntryHiBits.vpn2Mask
         func lo(_ mfn: UInt32?, _ d: Bool) -> UInt32 {
             guard let mfn else { return 0 }
-            return (mfn >> 12) << 6 | 3 << 3 | (d ? 4 : 0) | 2
+            return EntryLoBits.frame(mfn) | EntryLoBits.cacheable | (d ? EntryLoBits.dirty : 0) | EntryLoBits.valid
         }
         let entry = TLBEntry(entryHi: vpn2 | asid, pageMask: 0, entryLo0: lo(even, dirtyEven), entryLo1: lo(odd, dirtyOdd))
         var slot: Int?
