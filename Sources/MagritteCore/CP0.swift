@@ -111,10 +111,11 @@ public struct CP0Register: Sendable, Equatable {
         return n
     }()
 
-    /// Whether (`number`, `select`) reads 0 without being in the table: the other selects of
-    /// registers a 24Kc has (or QEMU models) that Magritte keeps at zero (SRSConf, Config4–7,
-    /// other Watch selects, Framemask, register 22, performance counters, CacheErr,
-    /// TagHi/DataHi). Anything else a 24Kc lacks reads all ones, as on QEMU (pre-R6).
+    /// Whether (`number`, `select`) reads 0 without being in the table: registers or selects a
+    /// 24Kc has (or QEMU models) that Magritte keeps at zero, as QEMU's 24Kc reads them
+    /// (PageGrain, SRSConf, Config4–7, WatchLo/WatchHi 1–7, registers 21 and 22, DEPC,
+    /// performance counters, CacheErr, the other TagLo/DataLo selects, TagHi/DataHi). Anything
+    /// else a 24Kc lacks reads all ones, as on QEMU (pre-R6).
     public static func readsZero(_ number: Int, _ select: Int) -> Bool {
         switch (number, select) {
         case (5, 1), (6, 1...5), (16, 4...7), (18, _), (19, _), (21, _), (22, _), (24, 0), (25, _), (27, _), (28, _), (29, _):
@@ -169,6 +170,11 @@ public enum CauseBits {
     /// IP2, the Malta's i8259 line (hardware line 0).
     public static let ip2: UInt32 = 1 << 10
     public static var writable: UInt32 { CP0Register.cause.writeMask }
+}
+
+extension ExceptionCode {
+    /// TLB Modified, TLB Load or TLB Store: the exceptions of a failed TLB translation.
+    public var isTLB: Bool { self == .tlbModified || self == .tlbLoad || self == .tlbStore }
 }
 
 /// EntryHi fields.

@@ -113,7 +113,7 @@ extension CPU {
     /// TLB exceptions also set Context and EntryHi from `badVAddr`. No instruction slot is used.
     public func inject(_ code: ExceptionCode, badVAddr: UInt32? = nil, refill: Bool = false, coprocessor: UInt32 = 0) {
         waiting = false
-        let tlb = code == .tlbLoad || code == .tlbStore || code == .tlbModified
+        let tlb = code.isTLB
         enterException(code, pc: pc, inDelaySlot: inDelaySlot, badVAddr: badVAddr, refill: refill,
                        coprocessor: coprocessor, translationFault: tlb, usesSlot: false)
     }

@@ -84,7 +84,7 @@ extension VMM {
     public func inject(_ code: ExceptionCode, into g: Guest, badVAddr: UInt32? = nil, refill: Bool? = nil) throws(VMMError) {
         precondition(guests.contains { $0 === g }, "inject: the guest belongs to another VMM")
         guard g.state != .poweredOff else { throw VMMError("guest \(g.name) is powered off") }
-        let tlb = code == .tlbLoad || code == .tlbStore || code == .tlbModified
+        let tlb = code.isTLB
         let needsAddress = tlb || code == .addressErrorLoad || code == .addressErrorStore
         if needsAddress && badVAddr == nil { throw VMMError("\(code) needs the faulting address") }
         var isRefill = false

@@ -37,7 +37,7 @@ extension VMM {
         let vector = g.cp0.enterException(trap)
         let code = trap.code
         g.statistics.reflected[Int(code.rawValue)] &+= 1
-        if code == .tlbLoad || code == .tlbStore || code == .tlbModified { g.statistics.reflectedTLBMisses &+= 1 }
+        if code.isTLB { g.statistics.reflectedTLBMisses &+= 1 }
         applyMode(g)
         cpu.setPosition(pc: vector, npc: vector &+ 4, inDelaySlot: false)
         record(.reflect(code, vector: vector), g, pc: trap.pc, modeBefore: before)
@@ -46,7 +46,7 @@ extension VMM {
     /// Reflects exception `code` raised by the VMM's emulation (not by the physical CPU).
     func reflect(_ g: Guest, _ code: ExceptionCode, pc: UInt32, inDelaySlot: Bool, badVAddr: UInt32? = nil, refill: Bool = false,
                  coprocessor: UInt32 = 0) {
-        let tlb = code == .tlbLoad || code == .tlbStore || code == .tlbModified
+        let tlb = code.isTLB
         reflect(g, Trap(code: code, pc: pc, inDelaySlot: inDelaySlot, badVAddr: badVAddr, isRefill: refill, coprocessor: coprocessor,
                         isTranslationFault: tlb))
     }
