@@ -252,6 +252,27 @@ u32 run_in_mode(u32 ksu, u32 (*fn)(u32), u32 arg);
 /* exc_clear(); rt_mark = USEG(fn); run_in_mode(...): show_exc then prints epc=mark+N with N
  * the offset of the faulting instruction in fn. */
 u32 probe_mode(u32 ksu, u32 (*fn)(u32), u32 arg);
+/* Probe bodies for probe_mode, one access each: lw/lhu at addr (v0 = 0x5a5a5a5a if it faults),
+ * sw of 0x77777777 to addr, jalr to addr. (Inline here, so programs that do not use them keep
+ * their layout.) */
+static inline u32 probe_lw(u32 addr) {
+    u32 v = 0x5a5a5a5a;
+    __asm__ volatile("lw %0, 0(%1)" : "+r"(v) : "r"(addr) : "memory");
+    return v;
+}
+static inline u32 probe_lhu(u32 addr) {
+    u32 v = 0x5a5a5a5a;
+    __asm__ volatile("lhu %0, 0(%1)" : "+r"(v) : "r"(addr) : "memory");
+    return v;
+}
+static inline u32 probe_sw(u32 addr) {
+    __asm__ volatile("sw %0, 0(%1)" : : "r"(0x77777777), "r"(addr) : "memory");
+    return 0;
+}
+static inline u32 probe_jalr(u32 addr) {
+    __asm__ volatile("jalr %0\n\tnop" : : "r"(addr) : "ra", "memory");
+    return 0;
+}
 
 /* ---- Timer ------------------------------------------------------------------------------ */
 

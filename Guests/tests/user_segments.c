@@ -6,23 +6,10 @@
 
 static u32 data[4] = {0x11111111, 0x22222222, 0x33333333, 0x44444444};
 
-static u32 u_load(u32 addr) {
-    u32 v = 0x5a5a5a5a;
-    __asm__ volatile("lw %0, 0(%1)" : "+r"(v) : "r"(addr) : "memory");
-    return v;
-}
 static u32 u_loadb(u32 addr) {
     u32 v = 0x5a5a5a5a;
     __asm__ volatile("lbu %0, 0(%1)" : "+r"(v) : "r"(addr) : "memory");
     return v;
-}
-static u32 u_store(u32 addr) {
-    __asm__ volatile("sw %0, 0(%1)" : : "r"(0x77777777), "r"(addr) : "memory");
-    return 0;
-}
-static u32 u_jump(u32 addr) {
-    __asm__ volatile("jalr %0\n\tnop" : : "r"(addr) : "ra", "memory");
-    return 0;
 }
 static u32 u_mfc0(u32 arg) {
     u32 v = 0x5a5a5a5a;
@@ -77,21 +64,21 @@ int main(void) {
     install_handlers();
     tlb_clear_all();
     u32 d = USEG(data);
-    U("lw useg (mapped) data", u_load, d);
+    U("lw useg (mapped) data", probe_lw, d);
     U("sum over useg data, store", u_sum, d);
     printf("  data[3] via kseg0: %08x\n", data[3]);
-    U("lw kseg0 80001000", u_load, 0x80001000);
+    U("lw kseg0 80001000", probe_lw, 0x80001000);
     U("lbu kseg0 80000013", u_loadb, 0x80000013);
-    U("lw kseg1 a0001000", u_load, 0xa0001000);
-    U("lw kseg2 c0000000", u_load, 0xc0000000);
-    U("lw kseg3 e0000000", u_load, 0xe0000000);
-    U("lw ffffffff-3", u_load, 0xfffffffc);
-    U("lw 7ffffffc (useg, unmapped)", u_load, 0x7ffffffc);
-    U("sw kseg0 80001000", u_store, 0x80001000);
-    U("sw kseg1 b80003f8 (the UART)", u_store, 0xb80003f8);
-    U("sw kseg2 c0001000", u_store, 0xc0001000);
-    U("jump to kseg0 80100000", u_jump, 0x80100000);
-    U("jump to kseg2 c0000000", u_jump, 0xc0000000);
+    U("lw kseg1 a0001000", probe_lw, 0xa0001000);
+    U("lw kseg2 c0000000", probe_lw, 0xc0000000);
+    U("lw kseg3 e0000000", probe_lw, 0xe0000000);
+    U("lw ffffffff-3", probe_lw, 0xfffffffc);
+    U("lw 7ffffffc (useg, unmapped)", probe_lw, 0x7ffffffc);
+    U("sw kseg0 80001000", probe_sw, 0x80001000);
+    U("sw kseg1 b80003f8 (the UART)", probe_sw, 0xb80003f8);
+    U("sw kseg2 c0001000", probe_sw, 0xc0001000);
+    U("jump to kseg0 80100000", probe_jalr, 0x80100000);
+    U("jump to kseg2 c0000000", probe_jalr, 0xc0000000);
     U("mfc0 Status", u_mfc0, 0);
     U("mtc0 EPC", u_mtc0, 0x1234);
     U("tlbp", u_tlbp, 0);
@@ -100,7 +87,7 @@ int main(void) {
     mtc0(C0_STATUS, mfc0(C0_STATUS) | ST_CU0);
     U("mfc0 Status with CU0=1", u_mfc0, 0);
     U("tlbp with CU0=1", u_tlbp, 0);
-    U("lw kseg0 with CU0=1", u_load, 0x80001000);
+    U("lw kseg0 with CU0=1", probe_lw, 0x80001000);
     mtc0(C0_STATUS, mfc0(C0_STATUS) & ~ST_CU0);
     return 0;
 }

@@ -50,7 +50,14 @@ struct SegmentMap {
 enum Translation {
     case physical(UInt32)
     case addressError
-    case tlb(TLBResult)
+    case tlb(TLBFault)
+}
+
+/// Why a mapped access failed in the TLB.
+enum TLBFault {
+    case refill
+    case invalid
+    case modified
 }
 
 enum AccessKind { case load, store, fetch }
@@ -61,16 +68,7 @@ extension CPU {
     /// Recomputes the mode and everything derived from Status (call after any Status change).
     func statusChanged(pc: UInt32, cause: ModeChangeCause) {
         let s = cp0.status
-        let newMode: Mode
-        if s & (StatusBits.exl | StatusBits.erl) != 0 {
-            newMode = .kernel
-        } else {
-            switch (s >> 3) & 3 {
-            case 0: newMode = .kernel
-            case 1: newMode = .supervisor
-            default: newMode = .user  // KSU=3 is reserved; treated as user as QEMU does
-            }
-        }
+        let newMode = StatusBits.mode(s)
         let erl = s & StatusBits.erl != 0
         if erl != segmentsBuiltWithERL { rebuildSegments(erl: erl) }
         if newMode != mode {
@@ -128,18 +126,11 @@ extension CPU {
         let seg = segments.table[Int(mode.rawValue) * 8 + Int(va >> 29)]
         if seg == SegmentMap.error { return .addressError }
         if seg != SegmentMap.mapped { return .physical(seg | (va & 0x1FFF_FFFF)) }
-        let asid = UInt8(truncatingIfNeeded: cp0.entryHi)
-        for i in 0..<configuration.tlbEntries {
-            let e = tlbEntries[i]
-            guard e.matches(va, asid: asid) else { continue }
-            let size = e.pageSize
-            let lo = va & size != 0 ? e.lo1 : e.lo0
-            if lo & 2 == 0 { return .tlb(.invalid) }
-            if kind == .store && lo & 4 == 0 { return .tlb(.modified) }
-            let pfnBase = ((lo >> 6) << 12) & ~(size &- 1)
-            return .physical(pfnBase | (va & (size &- 1)))
+        switch TLBEntry.lookup(tlb, va, asid: cp0.asid) {
+        case .miss: return .tlb(.refill)
+        case .invalid: return .tlb(.invalid)
+        case .mapped(let pa, let dirty): return kind == .store && !dirty ? .tlb(.modified) : .physical(pa)
         }
-        return .tlb(.refill)
     }
 
     /// Translates for a debugger: the physical address `va` maps to in the current mode and
@@ -155,20 +146,12 @@ extension CPU {
         switch t {
         case .physical: break
         case .addressError:
-            enterException(store ? .addressErrorStore : .addressErrorLoad, pc: pc, inDelaySlot: delay, badVAddr: va)
+            // The mode may not use the segment: a translation fault (EntryHi and Context change).
+            enterException(store ? .addressErrorStore : .addressErrorLoad, pc: pc, inDelaySlot: delay, badVAddr: va,
+                           translationFault: true)
         case .tlb(let r):
-            cp0.context = (cp0.context & 0xFF80_0000) | ((va >> 9) & 0x007F_FFF0)
-            cp0.entryHi = (va & 0xFFFF_E000) | (cp0.entryHi & 0xFF)
-            let code: ExceptionCode
-            switch r {
-            case .modified: code = .tlbModified
-            default: code = store ? .tlbStore : .tlbLoad
-            }
-            if case .refill = r {
-                enterException(code, pc: pc, inDelaySlot: delay, badVAddr: va, refill: true)
-            } else {
-                enterException(code, pc: pc, inDelaySlot: delay, badVAddr: va)
-            }
+            let code: ExceptionCode = r == .modified ? .tlbModified : store ? .tlbStore : .tlbLoad
+            enterException(code, pc: pc, inDelaySlot: delay, badVAddr: va, refill: r == .refill, translationFault: true)
         }
     }
 

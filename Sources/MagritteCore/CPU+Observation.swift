@@ -34,14 +34,19 @@ public struct Trap: Sendable, Equatable {
     public var isRefill: Bool
     /// Cause.CE for a Coprocessor Unusable exception.
     public var coprocessor: UInt32
+    /// `badVAddr` failed translation (a TLB exception, or an address error because the mode
+    /// may not use its segment), rather than being misaligned: EntryHi and Context take it too.
+    public var isTranslationFault: Bool
 
-    public init(code: ExceptionCode, pc: UInt32, inDelaySlot: Bool, badVAddr: UInt32? = nil, isRefill: Bool = false, coprocessor: UInt32 = 0) {
+    public init(code: ExceptionCode, pc: UInt32, inDelaySlot: Bool, badVAddr: UInt32? = nil, isRefill: Bool = false, coprocessor: UInt32 = 0,
+                isTranslationFault: Bool = false) {
         self.code = code
         self.pc = pc
         self.inDelaySlot = inDelaySlot
         self.badVAddr = badVAddr
         self.isRefill = isRefill
         self.coprocessor = coprocessor
+        self.isTranslationFault = isTranslationFault
     }
 
     /// Where execution restarts after the handler: the branch when in a delay slot (EPC).
@@ -107,14 +112,10 @@ extension CPU {
     /// debuggers and scripts): EPC is the next instruction (or its branch in a delay slot);
     /// TLB exceptions also set Context and EntryHi from `badVAddr`. No instruction slot is used.
     public func inject(_ code: ExceptionCode, badVAddr: UInt32? = nil, refill: Bool = false, coprocessor: UInt32 = 0) {
-        if let va = badVAddr, code == .tlbLoad || code == .tlbStore || code == .tlbModified {
-            cp0.context = (cp0.context & 0xFF80_0000) | ((va >> 9) & 0x007F_FFF0)
-            cp0.entryHi = (va & 0xFFFF_E000) | (cp0.entryHi & 0xFF)
-            flushSoftTLB()
-        }
         waiting = false
+        let tlb = code.isTLB
         enterException(code, pc: pc, inDelaySlot: inDelaySlot, badVAddr: badVAddr, refill: refill,
-                       coprocessor: coprocessor, usesSlot: false)
+                       coprocessor: coprocessor, translationFault: tlb, usesSlot: false)
     }
 
     /// Restores the instruction position, including a pending branch (machine switch, debugger):

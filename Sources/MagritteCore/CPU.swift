@@ -21,7 +21,6 @@ public final class CPU {
 
     @exclusivity(unchecked) public var cp0 = CP0State()
     let tlbEntries: UnsafeMutablePointer<TLBEntry>
-    let tlbIndexMask: UInt32
 
     // Time. `cycles` is the guest time base: one per executed instruction slot, plus idle
     // cycles skipped while in WAIT. Count = countBase + (cycles - countEpoch) / ratio.
@@ -104,9 +103,6 @@ public final class CPU {
         regs.initialize(repeating: 0, count: 33)
         tlbEntries = .allocate(capacity: configuration.tlbEntries)
         tlbEntries.initialize(repeating: TLBEntry(), count: configuration.tlbEntries)
-        var m: UInt32 = 0
-        repeat { m = m << 1 | 1 } while m < UInt32(configuration.tlbEntries)
-        tlbIndexMask = m
         softTLB = .allocate(capacity: 3 * 512)
         softTLB.initialize(repeating: SoftTLBEntry(), count: 3 * 512)
         currentSoftTLB = softTLB
@@ -202,18 +198,15 @@ public final class CPU {
 
     @inline(__always)
     func countAt(_ now: UInt64) -> UInt32 {
-        if cp0.cause & CauseBits.dc != 0 { return countBase }
-        return countBase &+ UInt32(truncatingIfNeeded: (now &- countEpoch) / configuration.instructionsPerCountTick)
+        CountTimer.count(base: countBase, epoch: countEpoch, now: now, ratio: configuration.instructionsPerCountTick,
+                         stopped: cp0.cause & CauseBits.dc != 0)
     }
 
     /// The CP0 Random register now: deterministic, between Wired and the last TLB entry.
     public var random: UInt32 { randomAt(cycles) }
 
     func randomAt(_ now: UInt64) -> UInt32 {
-        let n = UInt64(configuration.tlbEntries)
-        let wired = UInt64(cp0.wired)
-        if wired >= n { return UInt32(n - 1) }
-        return UInt32(n - 1 - now % (n - wired))
+        TLBEntry.random(now: now, tlbEntries: configuration.tlbEntries, wired: cp0.wired)
     }
 
     /// A TLB entry (for debuggers and tests).
@@ -257,16 +250,14 @@ public final class CPU {
 
     /// Cause as software reads it.
     public var cause: UInt32 {
-        var c = cp0.cause | hardwareIP
-        if timerPending { c |= CauseBits.ti | (1 << 15) }
-        return c
+        cp0.causeAsRead(hardwareIP: hardwareIP, timerPending: timerPending)
     }
 
     /// Whether an enabled interrupt is pending (the CPU takes it at the next boundary).
     public var interruptPending: Bool {
         let s = cp0.status
         guard s & StatusBits.ie != 0, s & (StatusBits.exl | StatusBits.erl) == 0 else { return false }
-        return (cause & s & 0xFF00) != 0
+        return (cause & s & StatusBits.im) != 0
     }
 
     /// Runs up to `instructions` instruction slots (an instruction that raises an exception
@@ -302,7 +293,7 @@ public final class CPU {
 
     var canWakeOnTimer: Bool {
         let s = cp0.status
-        return s & StatusBits.ie != 0 && s & (StatusBits.exl | StatusBits.erl) == 0 && s & (1 << 15) != 0
+        return s & StatusBits.ie != 0 && s & (StatusBits.exl | StatusBits.erl) == 0 && s & StatusBits.im7 != 0
     }
 
     func fireTimer() {
@@ -313,12 +304,8 @@ public final class CPU {
     /// Recomputes `nextTimerCycle` after Count, Compare, Cause.DC or the cycle counter moved.
     func recomputeTimer() {
         if cp0.cause & CauseBits.dc != 0 { nextTimerCycle = .max; return }
-        let ratio = configuration.instructionsPerCountTick
-        let ticks = (cycles &- countEpoch) / ratio
-        let now = countBase &+ UInt32(truncatingIfNeeded: ticks)
-        var delta = UInt64(cp0.compare &- now)
-        if delta == 0 { delta = 1 << 32 }
-        nextTimerCycle = countEpoch &+ (ticks &+ delta) &* ratio
+        nextTimerCycle = CountTimer.nextMatch(base: countBase, epoch: countEpoch, now: cycles,
+                                              ratio: configuration.instructionsPerCountTick, compare: cp0.compare)
     }
 }
 

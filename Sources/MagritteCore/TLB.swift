@@ -31,20 +31,67 @@ public struct TLBEntry: Sendable, Equatable {
     public var entryLo1: UInt32 { lo1 | (global ? 1 : 0) }
 
     /// Whether this entry maps `va` for address space `asid`.
-    @inline(__always)
-    func matches(_ va: UInt32, asid: UInt8) -> Bool {
+    @inlinable @inline(__always)
+    public func matches(_ va: UInt32, asid: UInt8) -> Bool {
         (va ^ vpn2) & ~(pageMask | 0x1FFF) == 0 && (global || self.asid == asid)
     }
 
     /// Size in bytes of each of the two pages.
+    @inlinable @inline(__always)
+    public var pageSize: UInt32 { (pageMask >> 1 | 0xFFF) &+ 1 }
+
+    /// What `va` translates to through this (matching) entry.
+    @inlinable @inline(__always)
+    public func translate(_ va: UInt32) -> TLBLookup {
+        let size = pageSize
+        let lo = va & size != 0 ? lo1 : lo0
+        if lo & 2 == 0 { return .invalid }
+        let base = ((lo >> 6) << 12) & ~(size &- 1)
+        return .mapped(physical: base | (va & (size &- 1)), dirty: lo & 4 != 0)
+    }
+
+    // MARK: Rules over a whole TLB (the CPU's entries, a guest's virtual TLB)
+
+    /// Looks `va` up in address space `asid`: the first matching entry decides. (Over a
+    /// buffer, not a generic collection: the lookup stays cheap in debug builds too.)
+    @inlinable
+    public static func lookup(_ tlb: UnsafeBufferPointer<TLBEntry>, _ va: UInt32, asid: UInt8) -> TLBLookup {
+        for i in 0..<tlb.count where tlb[i].matches(va, asid: asid) {
+            return tlb[i].translate(va)
+        }
+        return .miss
+    }
+
+    @inlinable
+    public static func lookup(_ tlb: [TLBEntry], _ va: UInt32, asid: UInt8) -> TLBLookup {
+        tlb.withUnsafeBufferPointer { lookup($0, va, asid: asid) }
+    }
+
+    /// TLBP: the index of the entry matching EntryHi's VPN2 and ASID, nil when none does.
+    @inlinable
+    public static func probe(_ tlb: UnsafeBufferPointer<TLBEntry>, entryHi: UInt32) -> Int? {
+        let asid = UInt8(truncatingIfNeeded: entryHi)
+        for i in 0..<tlb.count where tlb[i].matches(entryHi, asid: asid) {
+            return i
+        }
+        return nil
+    }
+
+    /// Random: deterministic at time `now`, between Wired and the last entry.
     @inline(__always)
-    var pageSize: UInt32 { (pageMask >> 1 | 0xFFF) &+ 1 }
+    public static func random(now: UInt64, tlbEntries: Int, wired: UInt32) -> UInt32 {
+        let n = UInt64(tlbEntries), w = UInt64(wired)
+        if w >= n { return UInt32(n - 1) }
+        return UInt32(n - 1 - now % (n - w))
+    }
 }
 
-/// The result of a TLB lookup for one access.
-enum TLBResult {
-    case hit(physical: UInt32)
-    case refill
+/// The result of a TLB lookup.
+public enum TLBLookup: Equatable, Sendable {
+    /// No entry matches: a refill.
+    case miss
+    /// The matching entry's page is not valid.
     case invalid
-    case modified
+    /// Mapped to `physical`; a store needs `dirty` (else a TLB Modified exception).
+    case mapped(physical: UInt32, dirty: Bool)
 }

@@ -94,6 +94,8 @@ public final class Guest {
     public internal(set) var cp0 = CP0State()
     /// The guest's TLB as it wrote it (VPN → guest-physical).
     public internal(set) var tlb: [TLBEntry]
+    /// Entries of a guest's virtual TLB (a 24Kc's).
+    static let tlbEntries = 16
     var countBase: UInt32 = 0
     var countEpoch: UInt64 = 0
     var timerPending = false
@@ -121,7 +123,7 @@ public final class Guest {
     var spinStreak = 0
     /// Whether the code at a pc is a tight backward loop without stores (cached per pc).
     var idleLoops: [UInt32: Bool] = [:]
-    var waitKind = "wait"
+    var waitKind = WaitKind.wait
     var waitStart: UInt64 = 0
     var modeMark: UInt64 = 0
 
@@ -137,7 +139,7 @@ public final class Guest {
         board.uart.output = { [unowned self] byte in self.received(byte) }
         // The i8259 pair's output is the Malta's CPU interrupt line 0 (Cause.IP2).
         board.pic.onOutputChange = { [unowned self] level in
-            if level { self.hardwareIP |= 1 << 10 } else { self.hardwareIP &= ~(1 << 10) }
+            if level { self.hardwareIP |= CauseBits.ip2 } else { self.hardwareIP &= ~CauseBits.ip2 }
         }
     }
 
@@ -162,14 +164,11 @@ public final class Guest {
 
     /// Whether the guest's virtual CPU is in kernel mode (KSU=0, EXL or ERL).
     public var inKernelMode: Bool {
-        cp0.status & (StatusBits.exl | StatusBits.erl) != 0 || (cp0.status >> 3) & 3 == 0
+        cp0.mode == .kernel
     }
 
     /// The guest's virtual mode.
-    public var mode: Mode {
-        if inKernelMode { return .kernel }
-        return (cp0.status >> 3) & 3 == 1 ? .supervisor : .user
-    }
+    public var mode: Mode { cp0.mode }
 
     /// Guest-physical → machine-physical, or nil outside the guest's RAM.
     @inline(__always)

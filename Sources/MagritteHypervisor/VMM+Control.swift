@@ -48,7 +48,7 @@ extension VMM {
                 if interruptPending(g) {
                     wake(g)
                 } else {
-                    guard g.cp0.status & (1 << 15) != 0, let t = nextTimerCycle(g) else { save(); return .deadlock }
+                    guard g.cp0.status & StatusBits.im7 != 0, let t = nextTimerCycle(g) else { save(); return .deadlock }
                     if t > now { skippedCycles &+= t - now }
                     updateTimer(g)
                     guard interruptPending(g) else { save(); return .deadlock }
@@ -84,12 +84,12 @@ extension VMM {
     public func inject(_ code: ExceptionCode, into g: Guest, badVAddr: UInt32? = nil, refill: Bool? = nil) throws(VMMError) {
         precondition(guests.contains { $0 === g }, "inject: the guest belongs to another VMM")
         guard g.state != .poweredOff else { throw VMMError("guest \(g.name) is powered off") }
-        let tlb = code == .tlbLoad || code == .tlbStore || code == .tlbModified
+        let tlb = code.isTLB
         let needsAddress = tlb || code == .addressErrorLoad || code == .addressErrorStore
         if needsAddress && badVAddr == nil { throw VMMError("\(code) needs the faulting address") }
         var isRefill = false
         if tlb, let va = badVAddr {
-            if case .miss = lookup(g, va, asid: UInt8(truncatingIfNeeded: g.cp0.entryHi)) { isRefill = code != .tlbModified }
+            if case .miss = TLBEntry.lookup(g.tlb, va, asid: g.cp0.asid) { isRefill = code != .tlbModified }
             isRefill = refill ?? isRefill
         }
         if g.state == .waiting { wake(g) }

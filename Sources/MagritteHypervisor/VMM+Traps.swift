@@ -28,42 +28,27 @@ extension VMM {
 
     // MARK: Reflection
 
+    /// Delivers `trap` to the guest as its CPU would take it (the shared exception entry,
+    /// `CP0State.enterException`, on its virtual CP0), then runs the guest's vector at reduced
+    /// privilege (supervisor mode).
     func reflect(_ g: Guest, _ trap: Trap) {
-        reflect(g, trap.code, pc: trap.pc, inDelaySlot: trap.inDelaySlot, badVAddr: trap.badVAddr,
-                refill: trap.isRefill, coprocessor: trap.coprocessor)
-    }
-
-    /// Delivers exception `code` to the guest as its CPU would take it: virtual EPC, Cause,
-    /// BadVAddr and Status.EXL, then the guest's vector at reduced privilege (supervisor mode).
-    func reflect(_ g: Guest, _ code: ExceptionCode, pc: UInt32, inDelaySlot: Bool, badVAddr: UInt32? = nil,
-                 refill: Bool = false, coprocessor: UInt32 = 0) {
         let before = g.mode
         accountMode(g)
-        let exl = g.cp0.status & StatusBits.exl != 0
-        if !exl {
-            g.cp0.epc = inDelaySlot ? pc &- 4 : pc
-            if inDelaySlot { g.cp0.cause |= CauseBits.bd } else { g.cp0.cause &= ~CauseBits.bd }
-        }
-        g.cp0.cause = (g.cp0.cause & ~0x7C) | UInt32(code.rawValue) << 2
-        if code == .coprocessorUnusable {
-            g.cp0.cause = (g.cp0.cause & ~(3 << CauseBits.ceShift)) | (coprocessor & 3) << CauseBits.ceShift
-        }
-        if let badVAddr {
-            g.cp0.badVAddr = badVAddr
-            if code == .tlbLoad || code == .tlbStore || code == .tlbModified {
-                g.cp0.context = (g.cp0.context & 0xFF80_0000) | ((badVAddr >> 9) & 0x007F_FFF0)
-                g.cp0.entryHi = (badVAddr & 0xFFFF_E000) | (g.cp0.entryHi & 0xFF)
-            }
-        }
-        let offset: UInt32 = refill && !exl ? 0 : (code == .interrupt && g.cp0.cause & CauseBits.iv != 0 ? 0x200 : 0x180)
-        let base: UInt32 = g.cp0.status & StatusBits.bev != 0 ? 0xBFC0_0200 : g.cp0.ebase & 0xFFFF_F000
-        let vector = base &+ offset
-        g.cp0.status |= StatusBits.exl
+        let vector = g.cp0.enterException(trap)
+        let code = trap.code
         g.statistics.reflected[Int(code.rawValue)] &+= 1
-        if code == .tlbLoad || code == .tlbStore || code == .tlbModified { g.statistics.reflectedTLBMisses &+= 1 }
+        if code.isTLB { g.statistics.reflectedTLBMisses &+= 1 }
         applyMode(g)
         cpu.setPosition(pc: vector, npc: vector &+ 4, inDelaySlot: false)
-        record(.reflect(code, vector: vector), g, pc: pc, modeBefore: before)
+        record(.reflect(code, vector: vector), g, pc: trap.pc, modeBefore: before)
+    }
+
+    /// Reflects exception `code` raised by the VMM's emulation (not by the physical CPU).
+    func reflect(_ g: Guest, _ code: ExceptionCode, pc: UInt32, inDelaySlot: Bool, badVAddr: UInt32? = nil, refill: Bool = false,
+                 coprocessor: UInt32 = 0) {
+        let tlb = code.isTLB
+        reflect(g, Trap(code: code, pc: pc, inDelaySlot: inDelaySlot, badVAddr: badVAddr, isRefill: refill, coprocessor: coprocessor,
+                        isTranslationFault: tlb))
     }
 
     /// Continues after the emulated instruction at `trap.pc` (at the branch target when it sat
@@ -91,29 +76,11 @@ extension VMM {
     /// Translates a guest virtual address as the guest's CPU would (kseg0/kseg1 unmapped, the
     /// rest through its virtual TLB), without side effects. Nil: no valid mapping.
     func guestPhysical(_ g: Guest, _ va: UInt32, store: Bool = false) -> UInt32? {
-        if va >= 0x8000_0000 && va < 0xC000_0000 { return va & 0x1FFF_FFFF }
-        if va < 0x8000_0000 && g.cp0.status & StatusBits.erl != 0 { return va }
-        switch lookup(g, va, asid: UInt8(truncatingIfNeeded: g.cp0.entryHi)) {
+        if let pa = g.cp0.unmappedPhysical(va) { return pa }
+        switch TLBEntry.lookup(g.tlb, va, asid: g.cp0.asid) {
         case .mapped(let gpa, let dirty): return store && !dirty ? nil : gpa
         default: return nil
         }
-    }
-
-    enum VirtualLookup {
-        case miss
-        case invalid
-        case mapped(gpa: UInt32, dirty: Bool)
-    }
-
-    func lookup(_ g: Guest, _ va: UInt32, asid: UInt8) -> VirtualLookup {
-        for e in g.tlb where (va ^ e.vpn2) & ~(e.pageMask | 0x1FFF) == 0 && (e.global || e.asid == asid) {
-            let size = (e.pageMask >> 1 | 0xFFF) &+ 1
-            let lo = va & size != 0 ? e.lo1 : e.lo0
-            if lo & 2 == 0 { return .invalid }
-            let base = ((lo >> 6) << 12) & ~(size &- 1)
-            return .mapped(gpa: base | (va & (size &- 1)), dirty: lo & 4 != 0)
-        }
-        return .miss
     }
 
     func fetch(_ g: Guest, _ va: UInt32) -> UInt32? { readGuest(g, va, size: 4) }
@@ -129,12 +96,10 @@ extension VMM {
         guard let va = trap.badVAddr else { reflect(g, trap); return }
         let store = trap.code != .tlbLoad
         let fetchFault = trap.code == .tlbLoad && va == trap.pc
-        let unmapped = (va >= 0x8000_0000 && va < 0xC000_0000) || (va < 0x8000_0000 && g.cp0.status & StatusBits.erl != 0)
-        if unmapped {
+        if let gpa = g.cp0.unmappedPhysical(va) {
             // The guest believes this unmapped: fill from the pmap, or emulate the device.
-            let gpa = va < 0x8000_0000 ? va : va & 0x1FFF_FFFF
             if let ma = g.machineAddress(gpa) {
-                let pair = va & 0xFFFF_E000
+                let pair = va & EntryHiBits.vpn2Mask
                 let evenGPA = gpa & ~0x1FFF, oddGPA = evenGPA | 0x1000
                 installPhysical(va: pair, even: g.machineAddress(evenGPA), odd: g.machineAddress(oddGPA), dirtyEven: true, dirtyOdd: true)
                 g.statistics.ksegFills &+= 1
@@ -148,7 +113,7 @@ extension VMM {
             }
             return
         }
-        switch lookup(g, va, asid: UInt8(truncatingIfNeeded: g.cp0.entryHi)) {
+        switch TLBEntry.lookup(g.tlb, va, asid: g.cp0.asid) {
         case .miss:
             reflect(g, store ? .tlbStore : .tlbLoad, pc: trap.pc, inDelaySlot: trap.inDelaySlot, badVAddr: va, refill: true)
         case .invalid:
@@ -163,12 +128,11 @@ extension VMM {
                 return
             }
             // Disco's second-level TLB: the guest's own entry answers; the guest never knows.
-            let asid = UInt8(truncatingIfNeeded: g.cp0.entryHi)
             func half(_ v: UInt32) -> (UInt32?, Bool) {
-                if case .mapped(let p, let d) = lookup(g, v, asid: asid), let m = g.machineAddress(p) { return (m & ~0xFFF, d) }
+                if case .mapped(let p, let d) = TLBEntry.lookup(g.tlb, v, asid: g.cp0.asid), let m = g.machineAddress(p) { return (m & ~0xFFF, d) }
                 return (nil, false)
             }
-            let pair = va & 0xFFFF_E000
+            let pair = va & EntryHiBits.vpn2Mask
             let even = half(pair), odd = half(pair | 0x1000)
             installPhysical(va: pair, even: even.0, odd: odd.0, dirtyEven: even.1, dirtyOdd: odd.1)
             g.statistics.hiddenTLBFills &+= 1
@@ -223,7 +187,7 @@ extension VMM {
         switch d.op {
         case .mfc0:
             let reg = Int(d.imm & 31), sel = Int(d.imm >> 5)
-            if reg == 22 && sel == 7 {
+            if (reg, sel) == CP0Register.hypercall.id {
                 hypercall(g, trap, dest: d.rd)
                 return
             }
@@ -234,7 +198,7 @@ extension VMM {
             if d.rd < 32 { cpu.setGPR(Int(d.rd), g.cp0.status) }
             if d.op == .di { g.cp0.status &= ~StatusBits.ie } else { g.cp0.status |= StatusBits.ie }
         case .tlbr: tlbRead(g)
-        case .tlbwi: written = tlbWrite(g, Int((g.cp0.index & 0x7FFF_FFFF) % UInt32(g.tlb.count)), pc: trap.pc)
+        case .tlbwi: written = tlbWrite(g, g.cp0.indexedEntry(tlbEntries: g.tlb.count), pc: trap.pc)
         case .tlbwr: written = tlbWrite(g, Int(virtualRandom(g)), pc: trap.pc)
         case .tlbp: tlbProbe(g)
         case .cache, .rdpgpr, .wrpgpr:
@@ -246,7 +210,7 @@ extension VMM {
         case .wait:
             count(g, d.op, word: w, trap.pc)
             advance(g, trap)
-            idle(g, kind: "wait")
+            idle(g, kind: .wait)
             return
         default:
             reflect(g, .reservedInstruction, pc: trap.pc, inDelaySlot: trap.inDelaySlot)
@@ -296,15 +260,8 @@ extension VMM {
     func eret(_ g: Guest, _ trap: Trap) {
         let before = g.mode
         accountMode(g)
-        let target: UInt32
-        if g.cp0.status & StatusBits.erl != 0 {
-            g.cp0.status &= ~StatusBits.erl
-            target = g.cp0.errorEPC
-            flushGuest(g)  // kuseg was unmapped under ERL
-        } else {
-            g.cp0.status &= ~StatusBits.exl
-            target = g.cp0.epc
-        }
+        let (target, leftErrorLevel) = g.cp0.returnFromException()
+        if leftErrorLevel { flushGuest(g) }  // kuseg was unmapped under ERL
         cpu.clearLinkedLoad()
         applyMode(g)
         cpu.setPosition(pc: target, npc: target &+ 4, inDelaySlot: false)
@@ -316,14 +273,12 @@ extension VMM {
 
     /// Cause as the guest reads it.
     func virtualCause(_ g: Guest) -> UInt32 {
-        var c = g.cp0.cause | g.hardwareIP
-        if g.timerPending { c |= CauseBits.ti | (1 << 15) }
-        return c
+        g.cp0.causeAsRead(hardwareIP: g.hardwareIP, timerPending: g.timerPending)
     }
 
     /// An interrupt is pending and not masked by IM (what ends a WAIT).
     func interruptPending(_ g: Guest) -> Bool {
-        virtualCause(g) & g.cp0.status & 0xFF00 != 0
+        virtualCause(g) & g.cp0.status & StatusBits.im != 0
     }
 
     /// Takes a pending, enabled virtual interrupt at the current instruction boundary.
@@ -334,8 +289,8 @@ extension VMM {
     }
 
     /// Deschedules the guest until its next virtual interrupt (WAIT or the idle hypercall).
-    func idle(_ g: Guest, kind: String) {
-        record(.idle(kind), g, pc: cpu.pc)
+    func idle(_ g: Guest, kind: WaitKind) {
+        record(.idle(kind.rawValue), g, pc: cpu.pc)
         if interruptPending(g) {
             deliverInterrupt(g)
             return
@@ -348,7 +303,7 @@ extension VMM {
 
     func wake(_ g: Guest) {
         let waited = now &- g.waitStart
-        if g.waitKind == "hypercall" { g.statistics.hypercallIdleCycles &+= waited } else { g.statistics.waitCycles &+= waited }
+        if g.waitKind == .hypercall { g.statistics.hypercallIdleCycles &+= waited } else { g.statistics.waitCycles &+= waited }
         g.state = .runnable
         record(.wake, g, pc: g.pc)
     }
@@ -420,18 +375,18 @@ extension VMM {
         g.statistics.hypercalls &+= 1
         record(.hypercall(function: function), g, pc: trap.pc)
         var result: UInt32 = 0
-        switch function {
-        case 0: result = 0x4D47_5254  // 'MGRT'
-        case 1:
+        switch Hypercall(rawValue: function) {
+        case .probe: result = Hypercall.probeAnswer
+        case .idle:
             if dest < 32 { cpu.setGPR(Int(dest), 0) }
             advance(g, trap)
-            idle(g, kind: "hypercall")
+            idle(g, kind: .hypercall)
             return
-        case 2:
+        case .yield:
             sliceEnd = true
             cpu.requestStop()
-        case 3:
-            let p = cpu.gpr(5), n = min(cpu.gpr(6), 1 << 16)
+        case .consoleWrite:
+            let p = cpu.gpr(5), n = min(cpu.gpr(6), Hypercall.maxConsoleBytes)
             var written: UInt32 = 0
             for i in 0..<n {
                 guard let b = readGuest(g, p &+ i, size: 1) else { break }
@@ -439,24 +394,52 @@ extension VMM {
                 written += 1
             }
             result = written
-        case 4:
-            let p = cpu.gpr(5), n = min(cpu.gpr(6), 64)
+        case .tlbWrite:
+            let p = cpu.gpr(5), n = min(cpu.gpr(6), Hypercall.maxTLBRecords)
             var done: UInt32 = 0
             for i in 0..<n {
-                let r = p &+ i * 20
+                let r = p &+ i * Hypercall.tlbRecordSize
                 guard let idx = readGuest(g, r, size: 4), let hi = readGuest(g, r &+ 4, size: 4), let lo0 = readGuest(g, r &+ 8, size: 4),
                       let lo1 = readGuest(g, r &+ 12, size: 4), let mask = readGuest(g, r &+ 16, size: 4) else { break }
-                let entry = TLBEntry(entryHi: hi & 0xFFFF_E0FF, pageMask: mask & 0x1FFF_E000, entryLo0: lo0 & 0x03FF_FFFF, entryLo1: lo1 & 0x03FF_FFFF)
-                let i = idx == 0xFFFF_FFFF ? Int(virtualRandom(g)) : Int(idx % UInt32(g.tlb.count))
+                let entry = TLBEntry(entryHi: hi & CP0Register.entryHi.writeMask, pageMask: mask & CP0Register.pageMask.writeMask,
+                                     entryLo0: lo0 & CP0Register.entryLo0.writeMask, entryLo1: lo1 & CP0Register.entryLo1.writeMask)
+                let i = idx == Hypercall.randomIndex ? Int(virtualRandom(g)) : Int(idx % UInt32(g.tlb.count))
                 replaceVirtualTLB(g, i, entry)
                 done += 1
             }
             result = done
-        default: result = 0xFFFF_FFFF
+        case nil: result = Hypercall.unknown
         }
         if dest < 32 { cpu.setGPR(Int(dest), result) }
         advance(g, trap)
     }
+}
+
+/// The hypercall functions (a0 of `mfc0 $v0, $22, 7`; Docs/hypercalls.md).
+enum Hypercall: UInt32 {
+    case probe = 0
+    case idle = 1
+    case yield = 2
+    case consoleWrite = 3
+    case tlbWrite = 4
+
+    /// What `probe` returns: 'MGRT'.
+    static let probeAnswer: UInt32 = 0x4D47_5254
+    /// What an unknown function returns (-1).
+    static let unknown: UInt32 = 0xFFFF_FFFF
+    /// At most this many bytes per console write.
+    static let maxConsoleBytes: UInt32 = 1 << 16
+    /// At most this many records per batched TLB write; each is `tlbRecordSize` bytes (index,
+    /// EntryHi, EntryLo0, EntryLo1, PageMask); index 0xFFFFFFFF means Random.
+    static let maxTLBRecords: UInt32 = 64
+    static let tlbRecordSize: UInt32 = 20
+    static let randomIndex: UInt32 = 0xFFFF_FFFF
+}
+
+/// Why a guest waits: WAIT, or the idle hypercall.
+enum WaitKind: String {
+    case wait
+    case hypercall
 }
 
 extension String {

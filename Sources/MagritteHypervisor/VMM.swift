@@ -85,6 +85,12 @@ public final class VMM: TrapHandler {
     static let supervisorSegCtl: (UInt32, UInt32, UInt32) = (0x0020_0010, 0x0010_0010, 0x0030_0030)
     var supervisorSegments = false
 
+    /// The physical TLB sizes the VMM accepts. The smallest is what one guest instruction may
+    /// need mapped at once: a branch, its delay slot on the next page pair and the slot's data
+    /// access on a third (the VMM replaces entries round robin, so a retried access finds the
+    /// other two still there).
+    public static let physicalTLBSizes = 3...64
+
     /// Builds a VMM over a machine with `ramSize` bytes of RAM (guests' RAM comes from it) and a
     /// physical TLB of `tlbEntries` entries, running guest code with `engine`.
     public init(ramSize: Int = 256 << 20, tlbEntries: Int = 64, traceCapacity: Int = 200_000,
@@ -92,7 +98,9 @@ public final class VMM: TrapHandler {
         guard ramSize >= 2 << 20, ramSize <= MaltaBus.maxRAMSize, ramSize % 4096 == 0 else {
             throw VMMError("machine RAM must be a multiple of 4 KiB from 2 MiB to 256 MiB")
         }
-        guard (1...64).contains(tlbEntries) else { throw VMMError("the physical TLB has 1 to 64 entries") }
+        guard VMM.physicalTLBSizes.contains(tlbEntries) else {
+            throw VMMError("the physical TLB has \(VMM.physicalTLBSizes.lowerBound) to \(VMM.physicalTLBSizes.upperBound) entries (a guest's instruction, its branch's delay slot and its data access may each need a page pair of their own)")
+        }
         do {
             bus = try MaltaBus.make(ramSize: ramSize)
             try Malta.checkRoomForCPU(beside: bus)
@@ -103,9 +111,7 @@ public final class VMM: TrapHandler {
         cpu = CPU(bus: bus, configuration: config)
         physicalTLB = [TLBEntry](repeating: TLBEntry(), count: tlbEntries)
         trace = VMMTrace(capacity: traceCapacity)
-        cpu.writeCP0(5, 2, VMM.segCtl.0)
-        cpu.writeCP0(5, 3, VMM.segCtl.1)
-        cpu.writeCP0(5, 4, VMM.segCtl.2)
+        writeSegCtl(VMM.segCtl)
         cpu.setStatus(0)  // VMM context: kernel mode, interrupts off
         cpu.trapHandler = self
     }
@@ -138,7 +144,7 @@ public final class VMM: TrapHandler {
             throw VMMError("guest \(configuration.name) needs \(size >> 20) MiB of RAM but only \(free >> 20) MiB of the machine's \(bus.ramSize >> 20) MiB are free")
         }
         do { try image.validate(ramSize: size) } catch { throw VMMError("guest \(configuration.name): \(error.message)") }
-        let guest = Guest(configuration: configuration, index: guests.count, memoryBase: nextRAM, tlbEntries: 16)
+        let guest = Guest(configuration: configuration, index: guests.count, memoryBase: nextRAM, tlbEntries: Guest.tlbEntries)
         nextRAM += UInt32(size)
         guest.image = image
         guest.onLine = { [unowned self] g, line in self.onConsoleLine?(g, line) }
@@ -205,7 +211,7 @@ public final class VMM: TrapHandler {
                 // Everyone waits: skip time to the earliest virtual timer event that can end a
                 // wait (the timer's line unmasked in the guest's Status.IM7). With a console
                 // connected, the wait happens in host time, so that typing can end it.
-                let wakes = alive.filter { $0.cp0.status & (1 << 15) != 0 }.compactMap { nextTimerCycle($0) }
+                let wakes = alive.filter { $0.cp0.status & StatusBits.im7 != 0 }.compactMap { nextTimerCycle($0) }
                 if let g = alive.first(where: { $0.board.consoleInput != nil }), let input = g.board.consoleInput, paceIdleToHostClock {
                     let skip = (wakes.min() ?? now &+ VMM.frequency / 10) &- now
                     let nanoseconds = min(skip &* (1_000_000_000 / VMM.frequency), 100_000_000)
@@ -320,15 +326,17 @@ public final class VMM: TrapHandler {
     /// processes; never kernel, never interrupts, CU0 clear so privileged instructions trap.
     func applyMode(_ g: Guest) {
         let mode = g.mode
-        let ksu: UInt32 = mode == .user ? 2 : 1
         if (mode == .supervisor) != supervisorSegments {
             supervisorSegments = mode == .supervisor
-            let s = supervisorSegments ? VMM.supervisorSegCtl : VMM.segCtl
-            cpu.writeCP0(5, 2, s.0)
-            cpu.writeCP0(5, 3, s.1)
-            cpu.writeCP0(5, 4, s.2)
+            writeSegCtl(supervisorSegments ? VMM.supervisorSegCtl : VMM.segCtl)
         }
-        cpu.setStatus(ksu << 3)
+        cpu.setStatus(mode == .user ? StatusBits.ksuUser : StatusBits.ksuSupervisor)
+    }
+
+    func writeSegCtl(_ s: (UInt32, UInt32, UInt32)) {
+        cpu.writeCP0(CP0Register.segCtl0, s.0)
+        cpu.writeCP0(CP0Register.segCtl1, s.1)
+        cpu.writeCP0(CP0Register.segCtl2, s.2)
     }
 
     func accountMode(_ g: Guest) {
@@ -341,8 +349,7 @@ public final class VMM: TrapHandler {
     // MARK: Virtual time
 
     func virtualCount(_ g: Guest) -> UInt32 {
-        if g.cp0.cause & CauseBits.dc != 0 { return g.countBase }
-        return g.countBase &+ UInt32(truncatingIfNeeded: (now &- g.countEpoch) / VMM.ticksPerCycle)
+        CountTimer.count(base: g.countBase, epoch: g.countEpoch, now: now, ratio: VMM.ticksPerCycle, stopped: g.cp0.cause & CauseBits.dc != 0)
     }
 
     /// The machine cycle at which the guest's Count next equals its Compare (nil: stopped).
@@ -352,11 +359,7 @@ public final class VMM: TrapHandler {
 
     /// Recomputes when the guest's timer fires, after Count, Compare or Cause.DC changed.
     func rearmTimer(_ g: Guest) {
-        let ticks = (now &- g.countEpoch) / VMM.ticksPerCycle
-        let count = g.countBase &+ UInt32(truncatingIfNeeded: ticks)
-        var delta = UInt64(g.cp0.compare &- count)
-        if delta == 0 { delta = 1 << 32 }
-        g.nextTimer = g.countEpoch &+ (ticks &+ delta) &* VMM.ticksPerCycle
+        g.nextTimer = CountTimer.nextMatch(base: g.countBase, epoch: g.countEpoch, now: now, ratio: VMM.ticksPerCycle, compare: g.cp0.compare)
     }
 
     /// Raises the virtual timer interrupt (Cause.TI, IP7) once Count has reached Compare.
@@ -387,8 +390,8 @@ public final class VMM: TrapHandler {
     }
 
     func setPhysicalASID(_ g: Guest) {
-        let p = physicalASID(g, UInt8(truncatingIfNeeded: g.cp0.entryHi))
-        cpu.writeCP0(10, 0, UInt32(p))
+        let p = physicalASID(g, g.cp0.asid)
+        cpu.writeCP0(CP0Register.entryHi, UInt32(p))
     }
 
     func setPhysical(_ i: Int, _ e: TLBEntry) {
@@ -402,11 +405,11 @@ public final class VMM: TrapHandler {
 
     /// Installs a 4 KiB page pair VPN2 → (even, odd) machine frames for the current physical ASID.
     func installPhysical(va: UInt32, even: UInt32?, odd: UInt32?, dirtyEven: Bool, dirtyOdd: Bool) {
-        let asid = cpu.readCP0(10, 0) & 0xFF
-        let vpn2 = va & 0xFFFF_E000
+        let asid = UInt32(cpu.cp0.asid)
+        let vpn2 = va & EntryHiBits.vpn2Mask
         func lo(_ mfn: UInt32?, _ d: Bool) -> UInt32 {
             guard let mfn else { return 0 }
-            return (mfn >> 12) << 6 | 3 << 3 | (d ? 4 : 0) | 2
+            return EntryLoBits.frame(mfn) | EntryLoBits.cacheable | (d ? EntryLoBits.dirty : 0) | EntryLoBits.valid
         }
         let entry = TLBEntry(entryHi: vpn2 | asid, pageMask: 0, entryLo0: lo(even, dirtyEven), entryLo1: lo(odd, dirtyOdd))
         var slot: Int?

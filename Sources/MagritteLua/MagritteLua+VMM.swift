@@ -457,8 +457,10 @@ extension MagritteLua {
             }
             switch call.field(1, "tlb") {
             case .none: break
-            case .integer(let n) where (1...64).contains(n): tlb = Int(n)
-            default: throw LuaError("tlb must be a number of physical TLB entries from 1 to 64")
+            case .integer(let n) where VMM.physicalTLBSizes.contains(Int(n)): tlb = Int(n)
+            default:
+                let r = VMM.physicalTLBSizes
+                throw LuaError("tlb must be a number of physical TLB entries from \(r.lowerBound) to \(r.upperBound)")
             }
             switch call.field(1, "slice") {
             case .none: break
