@@ -7,10 +7,15 @@ import MagritteMachine
 /// CPU's memory watches.
 public final class MachineTarget: GDBTarget {
     public let machine: Malta
+    /// The machine's history, when it records one: gdb can then go back (`bs`, `bc`).
+    public let timeTravel: TimeTravel?
     var cpu: CPU { machine.cpu }
     var points = StopPoints()
 
-    public init(machine: Malta) { self.machine = machine }
+    public init(machine: Malta, timeTravel: TimeTravel? = nil) {
+        self.machine = machine
+        self.timeTravel = timeTravel
+    }
 
     public let threads = [1]
     public func threadDescription(_ thread: Int) -> String? { "cpu" }
@@ -39,6 +44,7 @@ public final class MachineTarget: GDBTarget {
         case GDBRegister.pc: cpu.jump(to: value)
         default: return false
         }
+        timeTravel?.discardFuture()
         return true
     }
 
@@ -50,6 +56,7 @@ public final class MachineTarget: GDBTarget {
 
     public func writeByte(_ address: UInt32, _ value: UInt8, thread: Int) -> Bool {
         guard let pa = cpu.physicalAddress(of: address, forWrite: true), machine.bus.ramPage(frame: pa >> 12) != nil else { return false }
+        timeTravel?.discardFuture()
         return cpu.writePhysical(pa, size: 1, value: UInt32(value))
     }
 

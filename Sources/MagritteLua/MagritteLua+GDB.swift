@@ -21,7 +21,7 @@ extension MagritteLua {
             server.notice = { MagritteLua.tellStderr($0) }
             MagritteLua.tellStderr("waiting for gdb on 127.0.0.1:\(server.port) (target remote :\(server.port))")
             let end: GDBServer.End
-            do { end = try server.serve(MachineTarget(machine: m.board)) } catch { throw LuaError("\(error)") }
+            do { end = try server.serve(MachineTarget(machine: m.board, timeTravel: m.timeTravel)) } catch { throw LuaError("\(error)") }
             lua.push("\(end)")
             return 1
         }

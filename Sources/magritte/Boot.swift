@@ -121,7 +121,8 @@ func bootAndRun(kernel file: String, initrd: String?, ram: Int, commandLine: Str
     } else if session.record != nil {
         malta.inputLog = InputLog(recording: malta)
     }
-    if let gdb { try serveDebugger(MachineTarget(machine: malta), port: gdb) }
+    // Under gdb the machine records its history, so that reverse-stepi and reverse-continue work.
+    if let gdb { try serveDebugger(MachineTarget(machine: malta, timeTravel: TimeTravel(board: malta)), port: gdb) }
 
     let start = monotonicSeconds()
     let outcome = malta.run(maxInstructions: maxInstructions ?? .max)

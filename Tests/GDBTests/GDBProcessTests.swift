@@ -150,6 +150,39 @@ import MagritteGDB
         #expect(s.status == 0, "\(s.err)")
     }
 
+    /// `magritte boot --gdb` records the machine's history: reverse-stepi goes back one
+    /// instruction (into the delay slot of main's `jal puts`), reverse-continue back to the
+    /// previous breakpoint hit with every register as it was there, and then, with no earlier
+    /// hit, to the start of history (gdb: "No more reverse-execution history"); forward again
+    /// the run ends as without gdb.
+    @Test func reverseStepAndContinue() throws {
+        let s = try Self.debug(["boot", Self.hello], elf: Self.hello, commands: [
+            "break main", "continue", "stepi", "stepi", "print/x $pc", "reverse-stepi", "print/x $pc",
+            "reverse-continue", "info registers", "reverse-continue", "print/x $pc", "delete", "continue",
+        ])
+        let bp = try #require(s.gdb.firstMatch(of: /Breakpoint 1 at 0x([0-9a-f]+)/).flatMap { UInt32($0.1, radix: 16) }, "\(s.gdb)")
+        let printed = s.gdb.matches(of: /\$\d+ = 0x([0-9a-f]+)/).compactMap { UInt32($0.1, radix: 16) }
+        try #require(printed.count == 3, "\(s.gdb)")
+        // Two steps: through the jal and its delay slot into puts, then one more; one back.
+        #expect(s.gdb.contains(" in puts ()"), "\(s.gdb)")
+        #expect(printed[1] == printed[0] &- 4, "\(s.gdb)")
+        // reverse-continue stops at main's breakpoint, the state exactly as when it was first hit.
+        #expect(s.gdb.components(separatedBy: "Breakpoint 1, 0x\(String(bp, radix: 16)) in main ()").count == 3, "\(s.gdb)")
+        let m = try Self.bareMachine(stoppedAt: bp)
+        let regs = Self.registers(in: s.gdb)
+        let gprNames = ["zero", "at", "v0", "v1", "a0", "a1", "a2", "a3", "t0", "t1", "t2", "t3", "t4", "t5", "t6", "t7",
+                        "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "t8", "t9", "k0", "k1", "gp", "sp", "s8", "ra"]
+        for (i, name) in gprNames.enumerated() { #expect(regs[name] == m.cpu.gpr(i), "\(name)") }
+        #expect(regs["pc"] == bp && regs["status"] == m.cpu.cp0.status && regs["cause"] == m.cpu.cause)
+        #expect(regs["lo"] == m.cpu.lo && regs["hi"] == m.cpu.hi)
+        // No earlier hit: back to where the history starts, the kernel's entry.
+        #expect(s.gdb.contains("No more reverse-execution history."), "\(s.gdb)")
+        #expect(printed[2] == 0x8010_0000, "\(s.gdb)")
+        #expect(s.gdb.contains("[Inferior 1 (Remote target) exited normally]"), "\(s.gdb)")
+        #expect(s.out.contains("hello from the guest\n"))
+        #expect(s.status == 0, "\(s.err)")
+    }
+
     /// The session shown in Docs/gdb.md is what gdb prints today.
     @Test func theDocumentedTranscriptIsReal() throws {
         let doc = try String(contentsOf: Self.root.appendingPathComponent("Docs/gdb.md"), encoding: .utf8)

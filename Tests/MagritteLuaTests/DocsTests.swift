@@ -80,6 +80,9 @@ import Testing
                 }
                 if k + 1 < all.count, all[k + 1].info == "text", all[k + 1].line == b.line + b.body.count + 2 {
                     e.expectedText = all[k + 1].body.map(\.trimmingTrailingSpaces).joined(separator: "\n")
+                } else if e.definesTests, let report = all[(k + 1)...].first(where: { $0.body.first == "TAP version 13" }) {
+                    // A block of tests: its report is the TAP transcript shown after it.
+                    e.expectedText = report.body.map(\.trimmingTrailingSpaces).joined(separator: "\n")
                 }
                 examples.append(e)
             }
@@ -123,7 +126,7 @@ import Testing
         try (example.code + "\n").write(to: file, atomically: true, encoding: .utf8)
         var report = ""
         _ = FileManager.default.changeCurrentDirectoryPath(root.path)  // guest paths are relative to the root
-        let runner = LuaTestRunner { report += $0 }
+        let runner = LuaTestRunner { report += $0 + "\n" }
         _ = runner.run(files: [file.path])
         return normalized(report.replacingOccurrences(of: file.path, with: name))
     }
@@ -149,7 +152,13 @@ import Testing
         for document in documents {
             for b in blocks(document) where b.info == "sh" || b.info == "sh run" {
                 var pending = "", start = b.line
+                var hereDocument: String?  // the end marker of a here-document being skipped
                 for (k, raw) in b.body.enumerated() {
+                    if let end = hereDocument {
+                        if raw.trimmingCharacters(in: .whitespaces) == end { hereDocument = nil }
+                        continue
+                    }
+                    if let m = raw.firstMatch(of: /<<-?\s*'?"?([A-Za-z_]+)/) { hereDocument = String(m.1) }
                     if pending.isEmpty { start = b.line + k }
                     let line = raw.trimmingCharacters(in: .whitespaces)
                     if line.hasSuffix("\\") { pending += line.dropLast() + " "; continue }
@@ -196,8 +205,14 @@ import Testing
     /// The simple commands of a command line (split at `&&`, `||`, `;` and `|`).
     static func simpleCommands(_ words: [String]) -> [[String]] {
         var result: [[String]] = [], current: [String] = []
-        for w in words {
-            if ["&&", "||", ";", "|"].contains(w) { result.append(current); current = [] } else { current.append(w) }
+        // A subshell's parentheses are not part of the words.
+        for word in words {
+            var w = Substring(word)
+            while w.first == "(" { w = w.dropFirst() }
+            while w.last == ")" { w = w.dropLast() }
+            if w.isEmpty { continue }
+            let token = String(w)
+            if ["&&", "||", ";", "|"].contains(token) { result.append(current); current = [] } else { current.append(token) }
         }
         result.append(current)
         return result.filter { !$0.isEmpty }
@@ -205,7 +220,7 @@ import Testing
 
     /// Commands the examples may use that are not the project's own (installed or system tools).
     static let systemCommands: Set<String> = ["apt-get", "qemu-system-mipsel", "gdb-multiarch", "git", "cd", "ls", "cat",
-                                              "llvm-objdump", "python3", "time", "export"]
+                                              "llvm-objdump", "llvm-objcopy", "python3", "time", "export", "rm", "mkdir"]
 
     static let helpCache = HelpCache()
     final class HelpCache: @unchecked Sendable {
@@ -229,6 +244,7 @@ import Testing
             // swift run [-c release] [--skip-build] magritte ARGS
             w.removeFirst(2)
             while let f = w.first, f.hasPrefix("-") { w.removeFirst(); if f == "-c" { w.removeFirst() } }
+            if w.first != "magritte" { return nil }  // another package's product (Examples/embed)
         }
         guard let program = w.first else { return nil }
         if program == "magritte" {

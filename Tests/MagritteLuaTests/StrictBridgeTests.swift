@@ -15,9 +15,9 @@ import Testing
 
     /// Every options table of the API, with a misspelt key, and the message it must give.
     static let misspelt: [(String, String)] = [
-        ("magritte.machine{imag = 'x'}", "magritte.machine: unknown option 'imag' (valid options: append, echo, image, initrd, ram, tlb)"),
-        ("magritte.machine{'x'}", "magritte.machine: unknown option [1] (valid options: append, echo, image, initrd, ram, tlb)"),
-        ("magritte.vmm{slices = 5}", "magritte.vmm: unknown option 'slices' (valid options: echo, ram, slice, tlb)"),
+        ("magritte.machine{imag = 'x'}", "magritte.machine: unknown option 'imag' (valid options: append, echo, engine, image, initrd, ram, tlb)"),
+        ("magritte.machine{'x'}", "magritte.machine: unknown option [1] (valid options: append, echo, engine, image, initrd, ram, tlb)"),
+        ("magritte.vmm{slices = 5}", "magritte.vmm: unknown option 'slices' (valid options: echo, engine, ram, slice, tlb)"),
         ("local m = magritte.machine{ram = '1M'}; m:run{step = 10}", "run: unknown option 'step' (valid options: steps, until_output)"),
         ("local m = magritte.machine{ram = '1M'}; m:on('memory', print, {adress = 0})",
          "on('memory'): unknown option 'adress' (valid options: access, address, size)"),
