@@ -399,7 +399,7 @@ enum TestLibrary {
         end
 
         --- assert_error(f [, pattern [, msg]]): calling f raises an error (whose message matches
-        --- pattern); returns the error.
+        --- pattern, a Lua pattern, or contains it as plain text); returns the error.
         function assert_error(f, pattern, msg)
             if type(f) ~= "function" then error("assert_error: the first argument must be a function", 2) end
             local results = table.pack(pcall(f))
@@ -410,7 +410,13 @@ enum TestLibrary {
                     "  but the function returned" .. (#got > 0 and (" " .. concat(got, ", ")) or " normally")})
             end
             local e = results[2]
-            if pattern ~= nil and not tostring(e):find(pattern) then
+            -- The pattern is a Lua pattern, or else plain text the message contains (messages are
+            -- full of parentheses, dots and dashes).
+            local function matches(s)
+                local ok, found = pcall(string.find, s, pattern)
+                return (ok and found) or s:find(pattern, 1, true)
+            end
+            if pattern ~= nil and not matches(tostring(e)) then
                 fail("assert_error", msg, {"  pattern: " .. show(pattern), "  error:   " .. show(tostring(e))})
             end
             return e

@@ -51,7 +51,13 @@ import Testing
 
     @Test(.enabled(if: guestsBuilt, "needs Scripts/build-guests"), .serialized, arguments: files(in: "Tests/lua"))
     func testScript(_ path: String) throws {
-        _ = try Self.run(path)
+        // As `magritte test Tests/lua` runs it: the runner's assertions (assert_eq,
+        // assert_error, …) are the one Lua test helper; a file without test() is one test.
+        _ = FileManager.default.changeCurrentDirectoryPath(Self.root.path)
+        var report: [String] = []
+        let runner = LuaTestRunner { report.append($0) }
+        let passed = runner.run(files: [path])
+        #expect(passed && runner.failed == 0, "\(path):\n\(report.joined(separator: "\n"))")
     }
 
     @Test(.enabled(if: guestsBuilt, "needs Scripts/build-guests"), .serialized, arguments: files(in: "Scripts"))

@@ -1,14 +1,8 @@
 -- The CPU: registers by name and number, HI/LO, pc, mode bits, CP0 and the TLB.
--- Plain asserts: run by `magritte test Tests/lua` and by `swift test` (LuaScriptTests).
+-- Run by `magritte test Tests/lua` and by `swift test` (LuaScriptTests), with the runner's assertions.
 
 local HELLO = ".build/guests/tests/hello.elf"
 local TEACHOS = ".build/guests/os/teachos.elf"
-
-local function fails(f, pattern)
-  local ok, e = pcall(f)
-  assert(not ok, "expected an error matching " .. pattern)
-  assert(tostring(e):find(pattern, 1, true), "error '" .. tostring(e) .. "' does not mention '" .. pattern .. "'")
-end
 
 local m = magritte.machine{image = HELLO}
 local cpu = m.cpu
@@ -24,11 +18,11 @@ cpu.s8 = 7
 assert(cpu.fp == 7 and cpu.gpr[30] == 7)
 cpu.zero = 5                          -- $zero stays 0
 assert(cpu.zero == 0 and cpu.gpr[0] == 0)
-fails(function() cpu.t0 = 2^32 end, "does not fit in 32 bits")
-fails(function() cpu.t0 = "x" end, "bad value for magritte.cpu.t0")
-fails(function() return cpu.gpr[32] end, "register number must be 0..31")
-fails(function() return cpu.gpr.nosuch end, "unknown register 'nosuch'")
-fails(function() return cpu.nosuch end, "no field or method 'nosuch'")
+assert_error(function() cpu.t0 = 2^32 end, "does not fit in 32 bits")
+assert_error(function() cpu.t0 = "x" end, "bad value for magritte.cpu.t0")
+assert_error(function() return cpu.gpr[32] end, "register number must be 0..31")
+assert_error(function() return cpu.gpr.nosuch end, "unknown register 'nosuch'")
+assert_error(function() return cpu.nosuch end, "no field or method 'nosuch'")
 
 -- regs() is a table of everything; dump() a printable block
 local r = cpu:regs()
@@ -45,7 +39,7 @@ cpu.pc = entry
 
 -- Mode and Status bits
 assert(cpu.mode == "kernel" and not cpu.exl and not cpu.erl and not cpu.ie)
-fails(function() cpu.mode = "user" end, "read-only")
+assert_error(function() cpu.mode = "user" end, "read-only")
 
 -- CP0 by name, by number, with a select
 local cp0 = cpu.cp0
@@ -59,9 +53,9 @@ cp0:write(14, 0, 0x80001234)          -- EPC
 assert(cp0.epc == 0x80001234)
 cp0.status = cp0.status | 1           -- IE
 assert(cpu.ie)
-fails(function() return cp0.nosuch end, "unknown CP0 register 'nosuch'")
-fails(function() return cp0[32] end, "0..31")
-fails(function() cp0:read(12, 8) end, "select 0..7")
+assert_error(function() return cp0.nosuch end, "unknown CP0 register 'nosuch'")
+assert_error(function() return cp0[32] end, "0..31")
+assert_error(function() cp0:read(12, 8) end, "select 0..7")
 
 -- Mode changes through CP0 writes (outside a run, callbacks still see them)
 local changes = {}
@@ -88,4 +82,4 @@ for i, e in ipairs(os_.cpu:tlb()) do
 end
 assert(valid > 0 and #os_.cpu:tlb() == 16)
 assert(os_.cpu:tlb(0).index == 0)
-fails(function() os_.cpu:tlb(16) end, "index must be 0..15")
+assert_error(function() os_.cpu:tlb(16) end, "index must be 0..15")

@@ -1,15 +1,9 @@
 -- Events, breakpoints, watches, handles and the trace.
--- Plain asserts: run by `magritte test Tests/lua` and by `swift test` (LuaScriptTests).
+-- Run by `magritte test Tests/lua` and by `swift test` (LuaScriptTests), with the runner's assertions.
 
 local HELLO = ".build/guests/tests/hello.elf"
 local SYSCALLS = ".build/guests/tests/syscall_break.elf"
 local TEACHOS = ".build/guests/os/teachos.elf"
-
-local function fails(f, pattern)
-  local ok, e = pcall(f)
-  assert(not ok, "expected an error matching " .. pattern)
-  assert(tostring(e):find(pattern, 1, true), "error '" .. tostring(e) .. "' does not mention '" .. pattern .. "'")
-end
 
 -- exception events: the table's fields, and a filter by name
 local m = magritte.machine{image = SYSCALLS}
@@ -62,7 +56,7 @@ assert(modes[#modes].to == "kernel" and ku >= 1)
 to_kernel:remove()
 assert(u:run() == "poweroff")
 for _, ev in ipairs(modes) do assert(ev.from ~= ev.to) end
-fails(function() u:break_on_mode("root") end, "unknown mode 'root'")
+assert_error(function() u:break_on_mode("root") end, "unknown mode 'root'")
 
 -- TLB writes
 local os_ = magritte.machine{image = TEACHOS}
@@ -87,9 +81,9 @@ local reads = 0
 local r = os_:on("memory", function(a) reads = reads + 1 end, {address = kstats + 12, size = 4, access = "r"})
 assert(os_:run(3000000) == "steps" and reads > 0 and r.hits == reads)
 r:remove()
-fails(function() os_:on("memory", print) end, "needs a range")
-fails(function() os_:watch(0, 0) end, "size must be at least 1")
-fails(function() os_:watch(0, 4, "x") end, 'access must be "r", "w" or "rw"')
+assert_error(function() os_:on("memory", print) end, "needs a range")
+assert_error(function() os_:watch(0, 0) end, "size must be at least 1")
+assert_error(function() os_:watch(0, 4, "x") end, 'access must be "r", "w" or "rw"')
 
 -- output (whole lines) and poweroff callbacks
 m:reset()
@@ -129,7 +123,7 @@ assert(tr[1].instructions <= tr[2].instructions and tr[2].pc > 0)
 assert(#hello:trace() == 3 and #hello:trace(1) == 1, "default: the last 20 events")
 
 -- errors
-fails(function() m:on("nosuch", print) end, "unknown event 'nosuch'")
-fails(function() m:on("exception", 5) end, "bad argument #2 to 'on' (function expected, got number)")
-fails(function() m:break_on_exception("nope") end, "unknown exception 'nope'")
-fails(function() m:break_at("main") end, "bad argument #1 to 'break_at'")
+assert_error(function() m:on("nosuch", print) end, "unknown event 'nosuch'")
+assert_error(function() m:on("exception", 5) end, "bad argument #2 to 'on' (function expected, got number)")
+assert_error(function() m:break_on_exception("nope") end, "unknown exception 'nope'")
+assert_error(function() m:break_at("main") end, "bad argument #1 to 'break_at'")

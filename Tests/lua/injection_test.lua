@@ -1,14 +1,8 @@
 -- Injection: interrupt lines, exceptions raised as the hardware would, console input.
--- Plain asserts: run by `magritte test Tests/lua` and by `swift test` (LuaScriptTests).
+-- Run by `magritte test Tests/lua` and by `swift test` (LuaScriptTests), with the runner's assertions.
 
 local HELLO = ".build/guests/tests/hello.elf"
 local TEACHOS = ".build/guests/os/teachos.elf"
-
-local function fails(f, pattern)
-  local ok, e = pcall(f)
-  assert(not ok, "expected an error matching " .. pattern)
-  assert(tostring(e):find(pattern, 1, true), "error '" .. tostring(e) .. "' does not mention '" .. pattern .. "'")
-end
 
 -- m:raise at the current instruction: CP0 as the hardware sets it, the vector, the callbacks
 local m = magritte.machine{image = HELLO}
@@ -36,9 +30,9 @@ assert(seen.cause == "TLBL" and seen.refill and seen.badvaddr == 0x00403123)
 assert(m.cpu.cp0.badvaddr == 0x00403123 and m.cpu.cp0.entryhi & 0xffffe000 == 0x00402000)
 assert((m.cpu.cp0.context >> 4) & 0x7ffff == 0x00403123 >> 13)
 assert(m.cpu.pc == 0xbfc00200, "the refill vector: BEV base + 0x000")
-fails(function() m:raise("TLBS") end, "needs the faulting address")
-fails(function() m:raise("AdEL") end, "needs the faulting address")
-fails(function() m:raise("nosuch") end, "unknown exception 'nosuch'")
+assert_error(function() m:raise("TLBS") end, "needs the faulting address")
+assert_error(function() m:raise("AdEL") end, "needs the faulting address")
+assert_error(function() m:raise("nosuch") end, "unknown exception 'nosuch'")
 m:raise("AdES", 0x80000001)
 assert(seen.cause == "AdES" and m.cpu.cp0.badvaddr == 0x80000001)
 m:raise("reserved_instruction")
@@ -46,7 +40,7 @@ assert(seen.cause == "RI")
 
 -- A callback's error during m:raise is raised by m:raise
 local h = m:on("exception", function() error("from the callback") end)
-fails(function() m:raise("Bp") end, "from the callback")
+assert_error(function() m:raise("Bp") end, "from the callback")
 h:remove()
 
 -- Interrupt lines: Cause.IP2..IP7 follow the lines; taken only when enabled
@@ -69,7 +63,7 @@ assert(os_.instructions - before <= 1, "taken at the next instruction boundary")
 assert(os_.cpu.cp0.cause & (1 << 30) == 0, "not the timer (TI clear)")
 os_:interrupt(5, false)
 irq:remove()
-fails(function() os_:interrupt(6) end, "hardware line must be 0..5")
+assert_error(function() os_:interrupt(6) end, "hardware line must be 0..5")
 
 -- The timer interrupt: Count reached Compare, TI and IP7 are set when the break stops (the
 -- handler has not run yet). Count may be past Compare: the kernel had interrupts masked then.

@@ -4,12 +4,6 @@
 
 local TEACHOS = ".build/guests/os/teachos.elf"
 
-local function errorOf(f, ...)
-  local ok, e = pcall(f, ...)
-  assert(not ok, "expected an error")
-  return e
-end
-
 local vmm = magritte.vmm{}
 local g = vmm:add{image = TEACHOS, name = "os", idle = "wait"}
 
@@ -56,9 +50,9 @@ os.remove(path)
 assert(written:sub(1, 4) == "<svg")
 
 -- Bad arguments are errors that say what is wrong.
-assert(errorOf(vmm.flow, vmm, "pagefault"):find("unknown flow 'pagefault'", 1, true))
-assert(errorOf(vmm.table, vmm, "syscall", {bare = 1}):find("bare must be true or false", 1, true))
-assert(errorOf(vmm.svg, vmm, {}):find("give the flows", 1, true))
-assert(errorOf(vmm.svg, vmm, "syscall", "/nonexistent/dir/x.svg"):find("cannot write", 1, true))
-assert(errorOf(vmm.flow, vmm, 42):find("unknown flow", 1, true))
+assert(assert_error(function() return vmm.flow(vmm, "pagefault") end):find("unknown flow 'pagefault'", 1, true))
+assert(assert_error(function() return vmm.table(vmm, "syscall", {bare = 1}) end):find("bare must be true or false", 1, true))
+assert(assert_error(function() return vmm.svg(vmm, {}) end):find("give the flows", 1, true))
+assert(assert_error(function() return vmm.svg(vmm, "syscall", "/nonexistent/dir/x.svg") end):find("cannot write", 1, true))
+assert(assert_error(function() return vmm.flow(vmm, 42) end):find("unknown flow", 1, true))
 print("lecture tables: ok")

@@ -1,15 +1,9 @@
 -- Machines: creation options, loading, reset, run control and every run reason.
--- Plain asserts: run by `magritte test Tests/lua` and by `swift test` (LuaScriptTests).
+-- Run by `magritte test Tests/lua` and by `swift test` (LuaScriptTests), with the runner's assertions.
 -- Needs the guests (Scripts/build-guests); paths are relative to the repository root.
 
 local HELLO = ".build/guests/tests/hello.elf"
 local TEACHOS = ".build/guests/os/teachos.elf"
-
-local function fails(f, pattern)
-  local ok, e = pcall(f)
-  assert(not ok, "expected an error matching " .. pattern)
-  assert(tostring(e):find(pattern, 1, true), "error '" .. tostring(e) .. "' does not mention '" .. pattern .. "'")
-end
 
 -- Creation
 local m = magritte.machine{image = HELLO, ram = "64M", tlb = 32}
@@ -19,15 +13,15 @@ assert(m.image == HELLO and m.entry == m:symbol("_start") and m.cpu.pc == m.entr
 assert(m.cpu.a3 == 64 << 20, "the boot loader passes the RAM size in a3")
 assert(magritte.machine{ram = 16 << 20}.cpu.a3 == 0, "no image: nothing booted")
 assert(require("magritte") == magritte and magritte.version)
-fails(function() magritte.machine{ram = "5G"} end, "too large")
-fails(function() magritte.machine{ram = 12345} end, "multiple of 4 KiB")
-fails(function() magritte.machine{tlb = 0} end, "tlb must be")
-fails(function() magritte.machine{image = "/nonexistent.elf"} end, "cannot load /nonexistent.elf")
+assert_error(function() magritte.machine{ram = "5G"} end, "too large")
+assert_error(function() magritte.machine{ram = 12345} end, "multiple of 4 KiB")
+assert_error(function() magritte.machine{tlb = 0} end, "tlb must be")
+assert_error(function() magritte.machine{image = "/nonexistent.elf"} end, "cannot load /nonexistent.elf")
 -- A guest program that was not built: the error says how to get it.
-fails(function() magritte.machine{image = ".build/guests/tests/nope.elf"} end, "build the guest programs with Scripts/build-guests")
-fails(function() magritte.machine{echo = "yes"} end, "echo must be a boolean")
-fails(function() magritte.machine{engine = "fast"} end, 'engine must be "jit" or "interpreter"')
-fails(function() magritte.machine{engine = 1} end, 'engine must be "jit" or "interpreter"')
+assert_error(function() magritte.machine{image = ".build/guests/tests/nope.elf"} end, "build the guest programs with Scripts/build-guests")
+assert_error(function() magritte.machine{echo = "yes"} end, "echo must be a boolean")
+assert_error(function() magritte.machine{engine = "fast"} end, 'engine must be "jit" or "interpreter"')
+assert_error(function() magritte.machine{engine = 1} end, 'engine must be "jit" or "interpreter"')
 assert(magritte.machine{engine = "interpreter"}.engine == "interpreter")
 -- The translator runs the same guest to the same instruction count.
 local jit_, int_ = magritte.machine{image = HELLO, engine = "jit"}, magritte.machine{image = HELLO, engine = "interpreter"}
@@ -75,9 +69,9 @@ assert(reason == "output" and info.pattern == "dec (%-%d+)")
 assert(not m.powered_off and m.console:sub(-6) == "dec -4", m.console)
 reason = m:run{until_output = "no such text", steps = 5000}
 assert(reason == "steps")
-fails(function() m:run{until_output = "("} end, "bad output pattern")
-fails(function() m:run{steps = -1} end, "must not be negative")
-fails(function() m:run{steps = "many"} end, "steps must be an integer")
+assert_error(function() m:run{until_output = "("} end, "bad output pattern")
+assert_error(function() m:run{steps = -1} end, "must not be negative")
+assert_error(function() m:run{steps = "many"} end, "steps must be an integer")
 
 -- callback: a callback returned "stop"
 m:reset()
@@ -108,9 +102,9 @@ assert(m.echo == true)
 m.echo = false
 
 -- errors
-fails(function() magritte.machine():run() end, "no image loaded")
-fails(function() magritte.machine():reset() end, "no image loaded")
-fails(function() m:load("/nonexistent.elf") end, "cannot load")
-fails(function() m.instructions = 5 end, "read-only")
-fails(function() return m.nosuch end, "no field or method 'nosuch'")
-fails(function() m.run() end, "calling 'run' on bad self")
+assert_error(function() magritte.machine():run() end, "no image loaded")
+assert_error(function() magritte.machine():reset() end, "no image loaded")
+assert_error(function() m:load("/nonexistent.elf") end, "cannot load")
+assert_error(function() m.instructions = 5 end, "read-only")
+assert_error(function() return m.nosuch end, "no field or method 'nosuch'")
+assert_error(function() m.run() end, "calling 'run' on bad self")

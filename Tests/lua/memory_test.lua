@@ -1,15 +1,9 @@
 -- Memory by virtual address (m.mem, through the current translation) and by physical address
 -- (m.phys): 8/16/32-bit reads and writes, strings and bytes, and what cannot be reached.
--- Plain asserts: run by `magritte test Tests/lua` and by `swift test` (LuaScriptTests).
+-- Run by `magritte test Tests/lua` and by `swift test` (LuaScriptTests), with the runner's assertions.
 
 local HELLO = ".build/guests/tests/hello.elf"
 local TEACHOS = ".build/guests/os/teachos.elf"
-
-local function fails(f, pattern)
-  local ok, e = pcall(f)
-  assert(not ok, "expected an error matching " .. pattern)
-  assert(tostring(e):find(pattern, 1, true), "error '" .. tostring(e) .. "' does not mention '" .. pattern .. "'")
-end
 
 local m = magritte.machine{image = HELLO}
 local mem, phys = m.mem, m.phys
@@ -52,14 +46,14 @@ h:remove()
 assert(seen and seen.cause == "Bp" and seen.pc == main, "the new instruction ran")
 
 -- What cannot be reached
-fails(function() mem:read32(0x00001000) end, "virtual address 0x00001000 cannot be read")
-fails(function() mem:write32(0x00001000, 1) end, "cannot be written")
-fails(function() mem:read32(2^32) end, "does not fit in 32 bits")
-fails(function() phys:read32(0x20000000) end, "physical address 0x20000000 cannot be read (nothing answers there)")
+assert_error(function() mem:read32(0x00001000) end, "virtual address 0x00001000 cannot be read")
+assert_error(function() mem:write32(0x00001000, 1) end, "cannot be written")
+assert_error(function() mem:read32(2^32) end, "does not fit in 32 bits")
+assert_error(function() phys:read32(0x20000000) end, "physical address 0x20000000 cannot be read (nothing answers there)")
 assert(phys:read32(0x10000000) == 0, "unassigned addresses below 512 MiB read 0, as on QEMU's Malta")
-fails(function() mem:read_bytes(0x80400000, -1) end, "count must be 0..16M")
-fails(function() mem:write_string(0x80400000, 42) end, "string expected, got number")
-fails(function() mem:read32() end, "bad argument #1 to 'read32'")
+assert_error(function() mem:read_bytes(0x80400000, -1) end, "count must be 0..16M")
+assert_error(function() mem:write_string(0x80400000, 42) end, "string expected, got number")
+assert_error(function() mem:read32() end, "bad argument #1 to 'read32'")
 
 -- User addresses go through the TLB with the current ASID: readable while teachos' process
 -- has them mapped, unreadable when no entry matches.
@@ -70,9 +64,9 @@ bp2:remove()
 assert(os_.cpu.mode == "user")
 os_:step()                            -- the refill: the first user instruction misses
 assert(os_.cpu.pc == 0x80000000 and os_.cpu.cp0.badvaddr == 0x00400000)
-fails(function() os_.mem:read32(0x00400000) end, "not mapped")
+assert_error(function() os_.mem:read32(0x00400000) end, "not mapped")
 assert(os_.phys:read32(0x00400000) ~= 0, "the user image at physical 0x00400000")
 os_:break_on_mode("kernel", "user")
 assert(os_:run() == "mode_change")
 assert(os_.mem:read32(0x00400000) == os_.phys:read32(0x00400000), "mapped 1:1 by the refill")
-fails(function() os_.mem:read32(0x80000000) end, "not mapped in the current mode")  -- kseg0 from user mode
+assert_error(function() os_.mem:read32(0x80000000) end, "not mapped in the current mode")  -- kseg0 from user mode

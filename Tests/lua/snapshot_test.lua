@@ -1,14 +1,8 @@
 -- Snapshots and time travel from Lua (Docs/time-travel.md): m:snapshot, m:restore, m:time_travel,
 -- m:step_back, m:go_to, m:run_back and their errors.
--- Plain asserts: run by `magritte test Tests/lua` and by `swift test` (LuaScriptTests).
+-- Run by `magritte test Tests/lua` and by `swift test` (LuaScriptTests), with the runner's assertions.
 
 local TEACHOS = ".build/guests/os/teachos.elf"
-
-local function fails(f, pattern)
-  local ok, e = pcall(f)
-  assert(not ok, "expected an error matching " .. pattern)
-  assert(tostring(e):find(pattern, 1, true), "error '" .. tostring(e) .. "' does not mention '" .. pattern .. "'")
-end
 
 -- Snapshot, run on, restore, run again: the same instructions, registers and console.
 local m = magritte.machine{image = TEACHOS, ram = "32M", append = "idle=wait"}
@@ -39,24 +33,24 @@ assert(again.cpu.pc == m.cpu.pc)
 -- Bad files and other configurations are refused; the machine is unchanged.
 local f = io.open(path, "wb") f:write("not a snapshot") f:close()
 local pc, n = other.cpu.pc, other.instructions
-fails(function() other:restore(path) end, "restore: not a Magritte snapshot")
-fails(function() other:restore("/nonexistent/x.snap") end, "cannot read the snapshot file")
-fails(function() other:restore({}) end, "snapshot or file name expected")
-fails(function() magritte.machine{ram = "64M"}:restore(s) end, "another machine configuration")
-fails(function() m:snapshot("/nonexistent/dir/x.snap") end, "snapshot: cannot write the snapshot file")
+assert_error(function() other:restore(path) end, "restore: not a Magritte snapshot")
+assert_error(function() other:restore("/nonexistent/x.snap") end, "cannot read the snapshot file")
+assert_error(function() other:restore({}) end, "snapshot or file name expected")
+assert_error(function() magritte.machine{ram = "64M"}:restore(s) end, "another machine configuration")
+assert_error(function() m:snapshot("/nonexistent/dir/x.snap") end, "snapshot: cannot write the snapshot file")
 assert(other.cpu.pc == pc and other.instructions == n)
 os.remove(path)
 
 -- A callback cannot restore or travel while the machine runs.
 local h = m:on("exception", function() m:restore(s) end)
-fails(function() m:run(200000) end, "restore: not while the machine runs")
+assert_error(function() m:run(200000) end, "restore: not while the machine runs")
 h:remove()
 
 -- Time travel: no history until asked for.
 local tt = magritte.machine{image = TEACHOS, append = "idle=wait"}
-fails(function() tt:step_back() end, "step_back: no history is recorded")
+assert_error(function() tt:step_back() end, "step_back: no history is recorded")
 assert(tt.history == nil)
-fails(function() tt:time_travel{interval = 0} end, "interval must be a positive number")
+assert_error(function() tt:time_travel{interval = 0} end, "interval must be a positive number")
 tt:time_travel{interval = 300000, memory = 64 << 20}
 local bp = tt:break_on_exception("Sys")
 local hits = {}

@@ -1,6 +1,6 @@
 -- teachos end to end through the Lua API: what the events say agrees with the kernel's own
 -- counters (kstats, Docs/guest-os.md), and every process's output arrives.
--- Plain asserts: run by `magritte test Tests/lua` and by `swift test` (LuaScriptTests).
+-- Run by `magritte test Tests/lua` and by `swift test` (LuaScriptTests), with the runner's assertions.
 
 local TEACHOS = ".build/guests/os/teachos.elf"
 

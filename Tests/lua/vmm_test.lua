@@ -1,6 +1,6 @@
 -- The VMM through the Lua API (Docs/lua-api.md, "Virtual machines"): guests side by side print
 -- what they print on bare Malta; pause, step, injection, events, breakpoints, the policy, errors.
--- Plain asserts: run by `magritte test Tests/lua` and by `swift test` (LuaScriptTests).
+-- Run by `magritte test Tests/lua` and by `swift test` (LuaScriptTests), with the runner's assertions.
 
 local TEACHOS = ".build/guests/os/teachos.elf"
 local HELLO = ".build/guests/tests/hello.elf"
@@ -17,12 +17,6 @@ end
 local function same(a, b, what)
   assert(#a == #b, what .. ": " .. #a .. " lines vs " .. #b)
   for i = 1, #a do assert(a[i] == b[i], what .. ", line " .. i .. ": " .. a[i] .. " vs " .. b[i]) end
-end
-
-local function errorOf(f, ...)
-  local ok, e = pcall(f, ...)
-  assert(not ok, "expected an error")
-  return e
 end
 
 -- 1. Two teachos guests side by side print what bare teachos prints.
@@ -137,7 +131,7 @@ do
   assert(reason == "stopped" and info.guest == "h", reason)
   for _, x in ipairs(vmm:hooks()) do x:remove() end
   vmm:on("wake", function() end)  -- a hook on an event that never comes
-  local e = errorOf(function()
+  local e = assert_error(function()
     vmm:on("trap", function() error("boom in a VMM callback") end)
     vmm:run()
   end)
@@ -178,10 +172,10 @@ do
   local vmm = magritte.vmm()
   local a = vmm:add{image = HELLO, name = "a"}
   vmm.policy = function() error("no idea", 0) end
-  local e = errorOf(vmm.run, vmm)
+  local e = assert_error(function() return vmm.run(vmm) end)
   assert(e:find("^policy: no idea"), e)
   vmm.policy = function() return 42 end
-  e = errorOf(vmm.run, vmm)
+  e = assert_error(function() return vmm.run(vmm) end)
   assert(e:find("policy: must return one of the runnable guests it was given, or nil (got 42)", 1, true), e)
   assert(a.instructions == 0, "nothing ran")
   vmm.policy = function() return nil end   -- nil: round robin
@@ -193,7 +187,10 @@ do
   local vmm = magritte.vmm()
   local g = vmm:add{image = HELLO}
   assert(g.name == "hello" and vmm:add{image = HELLO}.name == "hello-2")
-  local function err(f, ...) return (errorOf(f, ...)):match("^[^\n]*") end
+  local function err(f, ...)
+    local args = table.pack(...)
+    return (assert_error(function() return f(table.unpack(args, 1, args.n)) end)):match("^[^\n]*")
+  end
   assert(err(vmm.run, vmm, "x") == "bad argument #1 to 'run' (table expected, got string)")
   assert(err(vmm.run, 5) == "calling 'run' on bad self (magritte.vmm expected, got number; call it as obj:run(...))")
   assert(err(g.step, g, "x") == "bad argument #1 to 'step' (integer expected, got string)")
