@@ -157,7 +157,7 @@ final class JIT {
     /// Points the chain slot at `slot` to the block at `target` of `instructions` instructions.
     func link(slot: UInt, to target: UnsafeRawPointer, instructions: UInt32) {
         guard let p = UnsafeMutableRawPointer(bitPattern: slot), p >= code, p + JITTranslator.slotSize <= code + used,
-              p.load(fromByteOffset: JITTranslator.slotNeedOffset, as: UInt32.self) == JITTranslator.unlinked else { return }
+              p.loadUnaligned(fromByteOffset: JITTranslator.slotNeedOffset, as: UInt32.self) == JITTranslator.unlinked else { return }
         let rel = Int32(UnsafeRawPointer(p + JITTranslator.slotSize) .distance(to: target))
         _ = patch(p, bytes: JITTranslator.slotSize) {
             p.storeBytes(of: instructions, toByteOffset: JITTranslator.slotNeedOffset, as: UInt32.self)
