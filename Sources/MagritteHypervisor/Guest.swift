@@ -79,31 +79,31 @@ public final class Guest {
     /// Machine-physical address of guest-physical 0 (the pmap is PFN → MFN = PFN + base >> 12).
     public let memoryBase: UInt32
     public var ramSize: Int { configuration.ramSize }
-    public internal(set) var image: ELFImage?
-    public internal(set) var state: GuestState = .runnable
+    @exclusivity(unchecked) public internal(set) var image: ELFImage?
+    @exclusivity(unchecked) public internal(set) var state: GuestState = .runnable
     /// A paused guest is not scheduled by `run` (VMM+Control.swift); `step` still runs it.
-    public internal(set) var paused = false
+    @exclusivity(unchecked) public internal(set) var paused = false
 
     // The virtual CPU. GPRs live in the physical CPU while the guest runs.
-    var gprs = [UInt32](repeating: 0, count: 32)
-    var hi: UInt32 = 0
-    var lo: UInt32 = 0
-    var pc: UInt32 = 0
-    var npc: UInt32 = 4
-    var inDelaySlot = false
-    public internal(set) var cp0 = CP0State()
+    @exclusivity(unchecked) var gprs = [UInt32](repeating: 0, count: 32)
+    @exclusivity(unchecked) var hi: UInt32 = 0
+    @exclusivity(unchecked) var lo: UInt32 = 0
+    @exclusivity(unchecked) var pc: UInt32 = 0
+    @exclusivity(unchecked) var npc: UInt32 = 4
+    @exclusivity(unchecked) var inDelaySlot = false
+    @exclusivity(unchecked) public internal(set) var cp0 = CP0State()
     /// The guest's TLB as it wrote it (VPN → guest-physical).
-    public internal(set) var tlb: [TLBEntry]
+    @exclusivity(unchecked) public internal(set) var tlb: [TLBEntry]
     /// Entries of a guest's virtual TLB (a 24Kc's).
     static let tlbEntries = 16
-    var countBase: UInt32 = 0
-    var countEpoch: UInt64 = 0
-    var timerPending = false
+    @exclusivity(unchecked) var countBase: UInt32 = 0
+    @exclusivity(unchecked) var countEpoch: UInt64 = 0
+    @exclusivity(unchecked) var timerPending = false
     /// Machine cycle at which the virtual Count next reaches Compare.
-    var nextTimer: UInt64 = .max
-    var hardwareIP: UInt32 = 0
+    @exclusivity(unchecked) var nextTimer: UInt64 = .max
+    @exclusivity(unchecked) var hardwareIP: UInt32 = 0
     /// ASID → physical ASID while this guest's translations are in the physical TLB.
-    var asidMap: [UInt8: UInt8] = [:]
+    @exclusivity(unchecked) var asidMap: [UInt8: UInt8] = [:]
 
     /// The guest's own Malta board: its devices (UART, i8259 pair, i8254, RTC, GT-64120,
     /// PIIX4, FPGA, boot ROM), which the VMM emulates on the guest's behalf; its CPU never runs
@@ -113,19 +113,19 @@ public final class Guest {
     public var fpga: MaltaFPGA { board.fpga }
 
     // Console, split into lines.
-    public internal(set) var console: [UInt8] = []
-    var partialLine: [UInt8] = []
-    var onLine: ((Guest, String) -> Void)?
+    @exclusivity(unchecked) public internal(set) var console: [UInt8] = []
+    @exclusivity(unchecked) var partialLine: [UInt8] = []
+    @exclusivity(unchecked) var onLine: ((Guest, String) -> Void)?
 
-    public internal(set) var statistics = GuestStatistics()
+    @exclusivity(unchecked) public internal(set) var statistics = GuestStatistics()
     /// Where the idle-loop detector last saw the guest (pc and a hash of its registers).
-    var lastSample: (pc: UInt32, hash: UInt64, ran: UInt64)?
-    var spinStreak = 0
+    @exclusivity(unchecked) var lastSample: (pc: UInt32, hash: UInt64, ran: UInt64)?
+    @exclusivity(unchecked) var spinStreak = 0
     /// Whether the code at a pc is a tight backward loop without stores (cached per pc).
-    var idleLoops: [UInt32: Bool] = [:]
-    var waitKind = WaitKind.wait
-    var waitStart: UInt64 = 0
-    var modeMark: UInt64 = 0
+    @exclusivity(unchecked) var idleLoops: [UInt32: Bool] = [:]
+    @exclusivity(unchecked) var waitKind = WaitKind.wait
+    @exclusivity(unchecked) var waitStart: UInt64 = 0
+    @exclusivity(unchecked) var modeMark: UInt64 = 0
 
     init(configuration: GuestConfiguration, index: Int, memoryBase: UInt32, tlbEntries: Int) {
         self.name = configuration.name
@@ -145,7 +145,7 @@ public final class Guest {
 
     /// Called with every byte the guest writes to its console, as it comes (an interactive
     /// front end prints it raw; `onConsoleLine` only sees complete lines).
-    public var onOutput: ((UInt8) -> Void)?
+    @exclusivity(unchecked) public var onOutput: ((UInt8) -> Void)?
 
     func received(_ byte: UInt8) {
         console.append(byte)

@@ -93,14 +93,14 @@ extension VMMEvent {
 /// A bounded log of VMM events (oldest dropped first), with a listener for live use.
 public final class VMMTrace {
     public let capacity: Int
-    private var items: [VMMEvent] = []
-    private var head = 0
+    @exclusivity(unchecked) private var items: [VMMEvent] = []
+    @exclusivity(unchecked) private var head = 0
     /// Every event ever recorded (also those dropped from the buffer).
-    public internal(set) var total: UInt64 = 0
+    @exclusivity(unchecked) public internal(set) var total: UInt64 = 0
     /// Called for each event as it happens (Lua hooks, breakpoints). Nil costs nothing.
-    public var listener: ((VMMEvent) -> Void)?
+    @exclusivity(unchecked) public var listener: ((VMMEvent) -> Void)?
     /// Whether events are stored at all (listeners still see them).
-    public var recording = true
+    @exclusivity(unchecked) public var recording = true
 
     init(capacity: Int) { self.capacity = max(1, capacity) }
 

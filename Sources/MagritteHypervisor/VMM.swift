@@ -37,20 +37,20 @@ public final class VMM: TrapHandler {
     /// The physical machine: CPU with supervisor mode and segmentation control, and RAM.
     public let cpu: CPU
     public let bus: MaltaBus
-    public private(set) var guests: [Guest] = []
-    public private(set) var current: Guest?
+    @exclusivity(unchecked) public private(set) var guests: [Guest] = []
+    @exclusivity(unchecked) public private(set) var current: Guest?
     /// Instructions a guest runs before the VMM's timer switches machines.
-    public var slice: UInt64 = 200_000
+    @exclusivity(unchecked) public var slice: UInt64 = 200_000
     /// Picks the next guest; nil means round robin. Receives the runnable guests and the one
     /// that ran last.
-    public var policy: (([Guest], Guest?) -> Guest?)?
-    public var spinPolicy: SpinPolicy = .account
+    @exclusivity(unchecked) public var policy: (([Guest], Guest?) -> Guest?)?
+    @exclusivity(unchecked) public var spinPolicy: SpinPolicy = .account
     /// Every VMM event, bounded.
     public let trace: VMMTrace
     /// Called for each complete console line of a guest.
-    public var onConsoleLine: ((Guest, String) -> Void)?
+    @exclusivity(unchecked) public var onConsoleLine: ((Guest, String) -> Void)?
     /// Called after every slice (the place to flush output).
-    public var onSliceEnd: (() -> Void)?
+    @exclusivity(unchecked) public var onSliceEnd: (() -> Void)?
     /// Emulated cycles per second of the guests' clocks (their boards' GuestClock): used to wait
     /// for console input in host time while every guest is idle.
     static let frequency: UInt64 = 100_000_000
@@ -58,22 +58,22 @@ public final class VMM: TrapHandler {
     /// The machine's time base: executed cycles plus the idle time the VMM skipped when every
     /// guest waited. Virtual Count registers derive from it (2 cycles per tick).
     public var now: UInt64 { cpu.currentCycles &+ skippedCycles }
-    var skippedCycles: UInt64 = 0
-    var nextRAM: UInt32 = 0x0010_0000
-    var stopRequested = false
-    var sliceEnd = false
+    @exclusivity(unchecked) var skippedCycles: UInt64 = 0
+    @exclusivity(unchecked) var nextRAM: UInt32 = 0x0010_0000
+    @exclusivity(unchecked) var stopRequested = false
+    @exclusivity(unchecked) var sliceEnd = false
     /// The trace text of instruction words the guests trapped on.
-    var disassembly: [UInt32: String] = [:]
+    @exclusivity(unchecked) var disassembly: [UInt32: String] = [:]
 
     // Physical ASIDs: 1...255 handed out per (guest, guest ASID); 0 is never used.
-    var nextASID: Int = 1
+    @exclusivity(unchecked) var nextASID: Int = 1
     /// The index of the guest each physical ASID belongs to (-1: none).
-    var asidOwner = [Int](repeating: -1, count: 256)
+    @exclusivity(unchecked) var asidOwner = [Int](repeating: -1, count: 256)
     /// The physical TLB as the VMM wrote it (it is the only writer): scanned on every guest TLB
     /// write without calling into the CPU for each entry.
-    var physicalTLB: [TLBEntry] = []
+    @exclusivity(unchecked) var physicalTLB: [TLBEntry] = []
     // The VMM's replacement index in the physical TLB.
-    var nextTLBSlot = 0
+    @exclusivity(unchecked) var nextTLBSlot = 0
 
     static let quantum: UInt64 = 4096
     static let ticksPerCycle: UInt64 = 2
@@ -83,7 +83,7 @@ public final class VMM: TrapHandler {
     /// SegCtl while a guest is in its own supervisor mode: kseg0, kseg1 and kseg3 become
     /// kernel-only (MK), so the physical supervisor mode faults there as the guest's would.
     static let supervisorSegCtl: (UInt32, UInt32, UInt32) = (0x0020_0010, 0x0010_0010, 0x0030_0030)
-    var supervisorSegments = false
+    @exclusivity(unchecked) var supervisorSegments = false
 
     /// The physical TLB sizes the VMM accepts. The smallest is what one guest instruction may
     /// need mapped at once: a branch, its delay slot on the next page pair and the slot's data
@@ -236,7 +236,7 @@ public final class VMM: TrapHandler {
 
     /// Whether an idle machine waits for console input in host time (`run` with a guest's
     /// `board.consoleInput` set, on a terminal) instead of skipping to the next timer event.
-    public var paceIdleToHostClock = false
+    @exclusivity(unchecked) public var paceIdleToHostClock = false
 
     /// Moves console input into the guests' UARTs (guests whose board has a `consoleInput`).
     func serviceConsoles() {
