@@ -524,7 +524,3 @@ struct UnmanagedList<T: AnyObject> {
     subscript(i: Int) -> Unmanaged<T> { base.unsafelyUnwrapped[i] }
 }
 
-func hex(_ v: UInt32) -> String {
-    let s = String(v, radix: 16)
-    return String(repeating: "0", count: max(0, 8 - s.count)) + s
-}

@@ -48,12 +48,12 @@ struct TraceRecord {
     var text: String {
         switch event {
         case .exception(let trap):
-            "\(trap.code)\(trap.isRefill ? " (refill)" : "") at 0x\(hex(trap.pc))"
-                + (trap.inDelaySlot ? " in a delay slot" : "") + (trap.badVAddr.map { ", BadVAddr 0x\(hex($0))" } ?? "")
+            "\(trap.code)\(trap.isRefill ? " (refill)" : "") at 0x\(Hex.word(trap.pc))"
+                + (trap.inDelaySlot ? " in a delay slot" : "") + (trap.badVAddr.map { ", BadVAddr 0x\(Hex.word($0))" } ?? "")
         case .mode(let change):
             "\(change.from) -> \(change.to) (\(Names.cause(change.cause)))"
         case .tlbWrite(let index, let entry, _):
-            "TLB[\(index)] = EntryHi 0x\(hex(entry.entryHi)) Lo0 0x\(hex(entry.entryLo0)) Lo1 0x\(hex(entry.entryLo1))"
+            "TLB[\(index)] = EntryHi 0x\(Hex.word(entry.entryHi)) Lo0 0x\(Hex.word(entry.entryLo0)) Lo1 0x\(Hex.word(entry.entryLo1))"
         case .poweroff:
             "power off"
         }

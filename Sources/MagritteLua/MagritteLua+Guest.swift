@@ -38,7 +38,7 @@ extension MagritteLua {
         let c = guestClass
         c.description { g in
             let s = g.guest
-            return "magritte.guest(\(s.name), \(s.ramSize >> 20) MiB, pc 0x\(hex(g.vmm.registers(of: s).pc)), \(s.mode), \(state(s)))"
+            return "magritte.guest(\(s.name), \(s.ramSize >> 20) MiB, pc 0x\(Hex.word(g.vmm.registers(of: s).pc)), \(s.mode), \(state(s)))"
         }
         c.field("name", get: { g, lua in lua.push(g.guest.name) })
         c.field("index", get: { g, lua in lua.push(g.guest.index + 1) })
