@@ -62,8 +62,8 @@ extension CPU {
         let tlbCount = Int(try r.u32()), sc = try r.bool(), ratio = try r.u64(), prid = try r.u32()
         guard tlbCount == configuration.tlbEntries, sc == configuration.segmentationControl,
               ratio == configuration.instructionsPerCountTick, prid == configuration.processorID else {
-            throw SnapshotError("the snapshot is of another CPU model (\(tlbCount) TLB entries, PRId 0x\(String(prid, radix: 16)), "
-                + "this one has \(configuration.tlbEntries) and 0x\(String(configuration.processorID, radix: 16)))")
+            throw SnapshotError("the snapshot is of another CPU model (\(tlbCount) TLB entries, PRId \(Hex.prefixed(prid)), "
+                + "this one has \(configuration.tlbEntries) and \(Hex.prefixed(configuration.processorID)))")
         }
         var gprs = [UInt32](repeating: 0, count: 32)
         for i in 0..<32 { gprs[i] = try r.u32() }

@@ -73,12 +73,12 @@ public enum Disassembler {
                 if named[mid].address <= target { lo = mid } else { hi = mid }
             }
             let offset = target - named[lo].address
-            return offset == 0 ? named[lo].name : named[lo].name + "+0x" + String(offset, radix: 16)
+            return offset == 0 ? named[lo].name : named[lo].name + "+" + Hex.prefixed(offset)
         }
 
         var out = ""
         for (h, head) in heads.enumerated() {
-            out += "\n" + pad(String(head.address, radix: 16), 8, "0") + " <" + head.name + ">:\n"
+            out += "\n" + Hex.padded(head.address, width: 8) + " <" + head.name + ">:\n"
             let first = Int((head.address - UInt64(start)) / 4)
             let limit = h + 1 < heads.count ? Int((heads[h + 1].address - UInt64(start)) / 4) : words.count
             var i = first
@@ -92,7 +92,7 @@ public enum Disassembler {
                 out += pad(String(pc, radix: 16), 8, " ") + ":"
                 if showRawBytes {
                     for shift in stride(from: 0, to: 32, by: 8) {
-                        out += " " + pad(String((word >> UInt32(shift)) & 0xFF, radix: 16), 2, "0")
+                        out += " " + Hex.padded((word >> UInt32(shift)) & 0xFF, width: 2)
                     }
                     out += "  \t"
                 } else {
@@ -129,9 +129,9 @@ extension Disassembler {
         /// untruncated 64-bit sum.
         func target() -> String {
             let t = UInt64(pc) &+ UInt64(bitPattern: (simm << 2) + 4)
-            return hex(t & 0xFFFF_FFFF) + (annotate(t).map { " <" + $0 + ">" } ?? "")
+            return Hex.prefixed(t & 0xFFFF_FFFF) + (annotate(t).map { " <" + $0 + ">" } ?? "")
         }
-        func memory() -> String { hex(simm) + "(" + r[rs] + ")" }
+        func memory() -> String { Hex.prefixed(simm) + "(" + r[rs] + ")" }
 
         let op = decode(w).op
         let m = op.info.mnemonic
@@ -159,7 +159,7 @@ extension Disassembler {
         switch op.info.format {
         case .none: return m
         case .coprocessor: return coprocessor(w, target: target)
-        case .rdRtSa: return ins(m, r[rd], r[rt], hex(sa))
+        case .rdRtSa: return ins(m, r[rd], r[rt], Hex.prefixed(sa))
         case .rdRtRs: return ins(m, r[rd], r[rt], r[rs])
         case .rdRsRt: return ins(m, r[rd], r[rs], r[rt])
         case .rdRt: return ins(m, r[rd], r[rt])
@@ -170,41 +170,41 @@ extension Disassembler {
         // llvm's decoder binds one operand to both the rt and rd fields and so ORs them; they must
         // be equal anyway (MIPS32 leaves rt != rd UNPREDICTABLE).
         case .clz: return ins(m, r[rt | rd], r[rs])
-        case .ext: return ins(m, r[rt], r[rs], hex(sa), hex(UInt32(rd) + 1))
-        case .ins: return ins(m, r[rt], r[rs], hex(sa), hex(Int64(rd) - Int64(sa) + 1))
-        case .rtRsSimm: return ins(m, r[rt], r[rs], hex(simm))
-        case .rtRsUimm: return ins(m, r[rt], r[rs], hex(uimm))
-        case .rtUimm: return ins(m, r[rt], hex(uimm))
+        case .ext: return ins(m, r[rt], r[rs], Hex.prefixed(sa), Hex.prefixed(UInt32(rd) + 1))
+        case .ins: return ins(m, r[rt], r[rs], Hex.prefixed(sa), Hex.prefixed(Int64(rd) - Int64(sa) + 1))
+        case .rtRsSimm: return ins(m, r[rt], r[rs], Hex.prefixed(simm))
+        case .rtRsUimm: return ins(m, r[rt], r[rs], Hex.prefixed(uimm))
+        case .rtUimm: return ins(m, r[rt], Hex.prefixed(uimm))
         case .rsRtBranch: return ins(m, r[rs], r[rt], target())
         case .rsBranch: return ins(m, r[rs], target())
         case .jump:
             // llvm prints the 28-bit field as is but annotates the address in pc's 256 MB region.
             let field = UInt64(w & 0x03FF_FFFF) << 2
             let note = annotate(UInt64(pc & 0xF000_0000) + field).map { " <" + $0 + ">" } ?? ""
-            return ins(m, hex(field) + note)
+            return ins(m, Hex.prefixed(field) + note)
         case .jalr: return rd == 31 ? ins(m, r[rs]) : ins(m, r[rd], r[rs])
         case .rtMemory: return ins(m, r[rt], memory())
-        case .hintMemory: return ins(m, hex(UInt32(rt)), memory())
+        case .hintMemory: return ins(m, Hex.prefixed(UInt32(rt)), memory())
         case .memory: return ins(m, memory())
-        case .stype: return sa == 0 ? m : m + " " + hex(sa)  // sic: a space, not a tab
+        case .stype: return sa == 0 ? m : m + " " + Hex.prefixed(sa)  // sic: a space, not a tab
         case .rsRtCode:
             let code = w >> 6 & 0x3FF
-            return code == 0 ? ins(m, r[rs], r[rt]) : ins(m, r[rs], r[rt], hex(code))
-        case .rsSimm: return ins(m, r[rs], hex(simm))
+            return code == 0 ? ins(m, r[rs], r[rt]) : ins(m, r[rs], r[rt], Hex.prefixed(code))
+        case .rsSimm: return ins(m, r[rs], Hex.prefixed(simm))
         case .code20, .code19:
             let code = w >> 6 & (op.info.format == .code19 ? 0x7FFFF : 0xFFFFF)
-            return code == 0 ? m : ins(m, hex(code))
+            return code == 0 ? m : ins(m, Hex.prefixed(code))
         case .breakCode:
             let code1 = w >> 16 & 0x3FF, code2 = w >> 6 & 0x3FF
-            if code2 != 0 { return ins(m, hex(code1), hex(code2)) }
-            return code1 == 0 ? m : ins(m, hex(code1))
+            if code2 != 0 { return ins(m, Hex.prefixed(code1), Hex.prefixed(code2)) }
+            return code1 == 0 ? m : ins(m, Hex.prefixed(code1))
         case .rdhwr:
             // Hardware registers print as numbers; llvm wraps rdhwr in `.set` directives so that
             // its output assembles for MIPS32r1 too.
             let sel = w >> 6 & 7
-            let text = sel == 0 ? ins(m, r[rt], "$\(rd)") : ins(m, r[rt], "$\(rd)", hex(sel))
+            let text = sel == 0 ? ins(m, r[rt], "$\(rd)") : ins(m, r[rt], "$\(rd)", Hex.prefixed(sel))
             return ".set\tpush\n\t.set\tmips32r2\n\t" + text + "\n\t.set\tpop"
-        case .cp0: return ins(m, r[rt], "$\(rd)", hex(w & 7))
+        case .cp0: return ins(m, r[rt], "$\(rd)", Hex.prefixed(w & 7))
         case .optionalRt: return rt == 0 ? m : ins(m, r[rt])
         }
     }
@@ -214,7 +214,7 @@ extension Disassembler {
     static func coprocessor(_ w: UInt32, target: () -> String) -> String {
         let rs = Int(w >> 21 & 31), rt = Int(w >> 16 & 31), rd = Int(w >> 11 & 31)
         let r = registerNames
-        let memory = hex(Int64(Int16(truncatingIfNeeded: w))) + "(" + r[rs] + ")"
+        let memory = Hex.prefixed(Int64(Int16(truncatingIfNeeded: w))) + "(" + r[rs] + ")"
         switch w >> 26 {
         case 0 where w & 0x0002_07C0 == 0:  // MOVF/MOVT
             let cc = rt >> 2
@@ -234,7 +234,7 @@ extension Disassembler {
             default: return unknown
             }
         case 18 where (rs == 0 || rs == 4) && w & 0x7F8 == 0:
-            return (rs == 0 ? "mfc2\t" : "mtc2\t") + r[rt] + ", $\(rd), " + hex(w & 7)
+            return (rs == 0 ? "mfc2\t" : "mtc2\t") + r[rt] + ", $\(rd), " + Hex.prefixed(w & 7)
         case 49: return "lwc1\t$f\(rt), " + memory
         case 53: return "ldc1\t$f\(rt), " + memory
         case 57: return "swc1\t$f\(rt), " + memory
@@ -248,9 +248,6 @@ extension Disassembler {
     }
 
     /// llvm's `formatImm` with hexadecimal immediates: `0x1f`, `-0x10`.
-    static func hex(_ v: Int64) -> String { v < 0 ? "-0x" + String(v.magnitude, radix: 16) : "0x" + String(v, radix: 16) }
-    static func hex(_ v: UInt32) -> String { "0x" + String(v, radix: 16) }
-    static func hex(_ v: UInt64) -> String { "0x" + String(v, radix: 16) }
 
     static func pad(_ s: String, _ width: Int, _ fill: Character) -> String {
         s.count >= width ? s : String(repeating: fill, count: width - s.count) + s

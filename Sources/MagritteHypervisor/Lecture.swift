@@ -135,11 +135,11 @@ public enum LectureTables {
         let handler = ep.realReturn.instructions &- ep.reflect.instructions
         guard case .realReturn(let target) = ep.realReturn.kind else { return nil }
         var steps = [
-            FlowStep(.process, "System call: syscall at \(hex(pc)) traps (Cause Sys) — to the VMM, which owns the real kernel mode"),
-            FlowStep(.vmm, "Process trapped: call the OS trap handler at \(hex(ep.vector)) at reduced privilege (supervisor mode); virtual EPC = \(hex(pc)), Cause = Sys, Status.EXL = 1"),
+            FlowStep(.process, "System call: syscall at \(Hex.prefixedWord(pc)) traps (Cause Sys) — to the VMM, which owns the real kernel mode"),
+            FlowStep(.vmm, "Process trapped: call the OS trap handler at \(Hex.prefixedWord(ep.vector)) at reduced privilege (supervisor mode); virtual EPC = \(Hex.prefixedWord(pc)), Cause = Sys, Status.EXL = 1"),
             FlowStep(.os, "OS trap handler: decode the trap and execute the system call (\(handler) instructions); every privileged instruction traps to the VMM: \(summary(ep.emulated)); when done: issue return-from-trap (eret)"),
-            FlowStep(.vmm, "OS tried return from trap (eret at \(hex(ep.eret?.pc ?? 0)) traps: Coprocessor Unusable): do the real return to \(hex(target)) in user mode"),
-            FlowStep(.process, "Resume execution @PC after the trap: \(hex(target))\(target == pc &+ 4 ? " = syscall + 4" : "")"),
+            FlowStep(.vmm, "OS tried return from trap (eret at \(Hex.prefixedWord(ep.eret?.pc ?? 0)) traps: Coprocessor Unusable): do the real return to \(Hex.prefixedWord(target)) in user mode"),
+            FlowStep(.process, "Resume execution @PC after the trap: \(Hex.prefixedWord(target))\(target == pc &+ 4 ? " = syscall + 4" : "")"),
         ]
         if ep.switches > 0 { steps[2].text += " (the VMM switched machines \(ep.switches) times meanwhile)" }
         return Flow(title: "System call with a VMM — guest \(ep.trap.guest), from this run", guest: ep.trap.guest, pc: pc, lanes: [.process, .os, .vmm],
@@ -159,13 +159,13 @@ public enum LectureTables {
         let detail = written.text
         let mnemonic = writeText.prefix { $0 != " " && $0 != "\t" }
         let steps = [
-            FlowStep(.process, "\(access) memory at pc \(hex(pc)): TLB miss (\(code)): trap"),
-            FlowStep(.vmm, "VMM TLB miss handler: the guest's virtual TLB has no entry either, so call into the OS TLB refill handler at \(hex(ep.vector)) (reducing privilege); virtual BadVAddr, Context, EntryHi set"),
+            FlowStep(.process, "\(access) memory at pc \(Hex.prefixedWord(pc)): TLB miss (\(code)): trap"),
+            FlowStep(.vmm, "VMM TLB miss handler: the guest's virtual TLB has no entry either, so call into the OS TLB refill handler at \(Hex.prefixedWord(ep.vector)) (reducing privilege); virtual BadVAddr, Context, EntryHi set"),
             FlowStep(.os, "OS TLB miss handler: extract VPN from VA, do the page-table lookup, get the PFN, update the TLB (\(before.count) privileged instructions before it, emulated: \(summary(Array(before))))"),
-            FlowStep(.vmm, "Trap handler: unprivileged code trying to update the TLB (\(mnemonic) at \(hex(write.pc))); the OS installs VPN→PFN, the VMM writes \(detail); jump back to the OS (reducing privilege)"),
-            FlowStep(.os, "Return from trap (eret at \(hex(ep.eret?.pc ?? 0)))"),
-            FlowStep(.vmm, "Trap handler: unprivileged code trying to return from a trap: real return to \(hex(target)) in user mode"),
-            FlowStep(.process, "Resume execution @PC of the instruction (\(hex(target))): the instruction is retried; \(hit ? "TLB hit" : "it missed again")"),
+            FlowStep(.vmm, "Trap handler: unprivileged code trying to update the TLB (\(mnemonic) at \(Hex.prefixedWord(write.pc))); the OS installs VPN→PFN, the VMM writes \(detail); jump back to the OS (reducing privilege)"),
+            FlowStep(.os, "Return from trap (eret at \(Hex.prefixedWord(ep.eret?.pc ?? 0)))"),
+            FlowStep(.vmm, "Trap handler: unprivileged code trying to return from a trap: real return to \(Hex.prefixedWord(target)) in user mode"),
+            FlowStep(.process, "Resume execution @PC of the instruction (\(Hex.prefixedWord(target))): the instruction is retried; \(hit ? "TLB hit" : "it missed again")"),
         ]
         var page: UInt32?
         if case .tlbWrite(_, let entry, _, _) = written.kind { page = entry.vpn2 }
@@ -289,7 +289,6 @@ extension String {
     var trimmingSpaces: Substring { drop { $0 == " " } }
 }
 
-func hex(_ v: UInt32) -> String { "0x" + hex8(v) }
 
 /// Watches a bare run for the first instance of a flow made by a user process.
 final class BareFlowRecorder: CPUObserver {
@@ -379,19 +378,19 @@ final class BareFlowRecorder: CPUObserver {
         case .syscall:
             return Flow(title: "Standard system call — the same guest (\(guest)) alone on bare Malta", guest: guest, pc: trapPC, lanes: [.process, .hardware, .os], steps: [
                 FlowStep(.process, "Execute instructions (add, load, etc.): \(userRun) instructions in user mode"),
-                FlowStep(.process, "System call: syscall at \(hex(trapPC)): trap to the OS"),
-                FlowStep(.hardware, "Switch to kernel mode; jump to the trap handler at \(hex(vector)) (EPC = \(hex(epc)), Cause = Sys)"),
-                FlowStep(.os, "In kernel mode: handle the system call (\(handler) instructions, privileged ones included, no traps); return from trap (eret at \(hex(eretPC)))"),
-                FlowStep(.hardware, "Switch to user mode; return to user code at EPC = \(hex(target))"),
-                FlowStep(.process, "Resume execution @PC after the trap: \(hex(target))\(target == trapPC &+ 4 ? " = syscall + 4" : "")"),
+                FlowStep(.process, "System call: syscall at \(Hex.prefixedWord(trapPC)): trap to the OS"),
+                FlowStep(.hardware, "Switch to kernel mode; jump to the trap handler at \(Hex.prefixedWord(vector)) (EPC = \(Hex.prefixedWord(epc)), Cause = Sys)"),
+                FlowStep(.os, "In kernel mode: handle the system call (\(handler) instructions, privileged ones included, no traps); return from trap (eret at \(Hex.prefixedWord(eretPC)))"),
+                FlowStep(.hardware, "Switch to user mode; return to user code at EPC = \(Hex.prefixedWord(target))"),
+                FlowStep(.process, "Resume execution @PC after the trap: \(Hex.prefixedWord(target))\(target == trapPC &+ 4 ? " = syscall + 4" : "")"),
             ], note: nil)
         case .tlbMiss:
             let w = writes[0]
-            func pfn(_ lo: UInt32) -> String { lo & 2 == 0 ? "invalid" : "PFN 0x" + String(lo >> 6, radix: 16) }
+            func pfn(_ lo: UInt32) -> String { lo & 2 == 0 ? "invalid" : "PFN " + Hex.prefixed(lo >> 6) }
             var bare = Flow(title: "Standard TLB miss — the same guest (\(guest)) alone on bare Malta", guest: guest, pc: trapPC, lanes: [.process, .os], steps: [
-                FlowStep(.process, "\(badVAddr == trapPC ? "Fetch the instruction at" : code == .tlbStore ? "Store to \(hex(badVAddr)) at pc" : "Load from \(hex(badVAddr)) at pc") \(hex(trapPC)): TLB miss (\(code)): trap to the refill handler at \(hex(vector))"),
-                FlowStep(.os, "OS TLB miss handler: extract VPN from VA, page-table lookup, get the PFN, update the TLB (TLB \(w.index): VPN2 \(hex(w.entry.vpn2)) ASID \(w.entry.asid) -> \(pfn(w.entry.lo0)), \(pfn(w.entry.lo1)), at \(hex(w.pc))); return from trap (\(handler) instructions)"),
-                FlowStep(.process, "Resume execution @PC of the trapping instruction (\(hex(target))): the instruction is retried; \(missedAgain ? "it missed again" : "TLB hit")"),
+                FlowStep(.process, "\(badVAddr == trapPC ? "Fetch the instruction at" : code == .tlbStore ? "Store to \(Hex.prefixedWord(badVAddr)) at pc" : "Load from \(Hex.prefixedWord(badVAddr)) at pc") \(Hex.prefixedWord(trapPC)): TLB miss (\(code)): trap to the refill handler at \(Hex.prefixedWord(vector))"),
+                FlowStep(.os, "OS TLB miss handler: extract VPN from VA, page-table lookup, get the PFN, update the TLB (TLB \(w.index): VPN2 \(Hex.prefixedWord(w.entry.vpn2)) ASID \(w.entry.asid) -> \(pfn(w.entry.lo0)), \(pfn(w.entry.lo1)), at \(Hex.prefixedWord(w.pc))); return from trap (\(handler) instructions)"),
+                FlowStep(.process, "Resume execution @PC of the trapping instruction (\(Hex.prefixedWord(target))): the instruction is retried; \(missedAgain ? "it missed again" : "TLB hit")"),
             ], note: nil)
             bare.page = w.entry.vpn2
             return bare

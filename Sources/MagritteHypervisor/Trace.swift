@@ -60,11 +60,11 @@ public struct VMMEvent: Sendable, Equatable {
     public var text: String {
         switch kind {
         case .trap(let c): "trap \(c) into the VMM"
-        case .reflect(let c, let v): "reflect \(c) to the guest's handler at 0x\(hex8(v))"
+        case .reflect(let c, let v): "reflect \(c) to the guest's handler at 0x\(Hex.word(v))"
         case .emulate(let s): "emulate \(s)"
         case .tlbWrite(let i, let e, let even, let odd): VMMEvent.describe(i, e, even, odd)
-        case .hiddenFill(let va, let ma, let kseg): "\(kseg ? "kseg fill" : "hidden TLB fill") 0x\(hex8(va)) -> machine 0x\(hex8(ma))"
-        case .realReturn(let t): "real return to 0x\(hex8(t))"
+        case .hiddenFill(let va, let ma, let kseg): "\(kseg ? "kseg fill" : "hidden TLB fill") 0x\(Hex.word(va)) -> machine 0x\(Hex.word(ma))"
+        case .realReturn(let t): "real return to 0x\(Hex.word(t))"
         case .machineSwitch(let from): "machine switch \(from ?? "-") -> \(guest)"
         case .hypercall(let f): "hypercall \(f)"
         case .device(let s): "device \(s)"
@@ -80,11 +80,11 @@ extension VMMEvent {
     /// "virtual TLB 9: VPN2 0x00408000 ASID 3 -> PFN 0x426, PFN 0x427; physical TLB: VPN2
     /// 0x00408000 -> MFN 0x2526, MFN 0x2527"
     static func describe(_ i: Int, _ e: TLBEntry, _ even: UInt32?, _ odd: UInt32?) -> String {
-        func pfn(_ lo: UInt32) -> String { lo & 2 == 0 ? "invalid" : "PFN 0x" + String(lo >> 6, radix: 16) }
-        var text = "virtual TLB \(i): VPN2 0x\(hex8(e.vpn2)) ASID \(e.asid) -> \(pfn(e.lo0)), \(pfn(e.lo1))"
+        func pfn(_ lo: UInt32) -> String { lo & 2 == 0 ? "invalid" : "PFN " + Hex.prefixed(lo >> 6) }
+        var text = "virtual TLB \(i): VPN2 0x\(Hex.word(e.vpn2)) ASID \(e.asid) -> \(pfn(e.lo0)), \(pfn(e.lo1))"
         if even != nil || odd != nil {
-            let mfns = [even, odd].map { $0.map { "MFN 0x" + String($0 >> 12, radix: 16) } ?? "-" }
-            text += "; physical TLB: VPN2 0x\(hex8(e.vpn2)) -> \(mfns[0]), \(mfns[1])"
+            let mfns = [even, odd].map { $0.map { "MFN " + Hex.prefixed($0 >> 12) } ?? "-" }
+            text += "; physical TLB: VPN2 0x\(Hex.word(e.vpn2)) -> \(mfns[0]), \(mfns[1])"
         }
         return text
     }
@@ -127,13 +127,3 @@ public final class VMMTrace {
     }
 }
 
-/// Eight lower-case hex digits (formatted by hand: the VMM's trace calls it on hot paths).
-func hex8(_ v: UInt32) -> String {
-    String(unsafeUninitializedCapacity: 8) { buffer in
-        let digits: StaticString = "0123456789abcdef"
-        for i in 0..<8 {
-            buffer[i] = digits.utf8Start[Int((v >> (28 - 4 * UInt32(i))) & 0xF)]
-        }
-        return 8
-    }
-}

@@ -159,7 +159,7 @@ extension VMM {
                 return
             }
             if trace.isActive {
-                record(.device("write 0x\(hex8(address)) = 0x\(String(value & (size == 4 ? 0xFFFF_FFFF : (1 << (8 * UInt32(size))) - 1), radix: 16))"), g, pc: trap.pc)
+                record(.device("write 0x\(Hex.word(address)) = \(Hex.prefixed(value & (size == 4 ? 0xFFFF_FFFF : (1 << (8 * UInt32(size))) - 1)))"), g, pc: trap.pc)
             }
         } else {
             guard var v = g.deviceRead(address, size: size) else {
@@ -168,7 +168,7 @@ extension VMM {
             }
             if signed { v = size == 1 ? UInt32(bitPattern: Int32(Int8(truncatingIfNeeded: v))) : UInt32(bitPattern: Int32(Int16(truncatingIfNeeded: v))) }
             if d.rd < 32 { cpu.setGPR(Int(d.rd), v) }
-            if trace.isActive { record(.device("read 0x\(hex8(address)) -> 0x\(String(v, radix: 16))"), g, pc: trap.pc) }
+            if trace.isActive { record(.device("read 0x\(Hex.word(address)) -> \(Hex.prefixed(v))"), g, pc: trap.pc) }
         }
         advance(g, trap)
         if g.state == .runnable { deliverInterrupt(g) }

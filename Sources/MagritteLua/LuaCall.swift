@@ -1,4 +1,5 @@
 import CMagritteLua
+import MagritteCore
 
 /// The arguments of a Swift function called from Lua, read without raising Lua errors: a bad
 /// argument throws a `LuaError` naming the function and the argument as `luaL_check*` would
@@ -64,7 +65,7 @@ public struct LuaCall {
     public func word(_ i: Int32, _ what: String = "value") throws -> UInt32 {
         let v = try integer(i)
         guard v >= -(1 << 31) && v <= 0xFFFF_FFFF else {
-            throw LuaError("\(argument(i)) (\(what) \(v < 0 ? "-0x\(String(v.magnitude, radix: 16))" : "0x\(String(v, radix: 16))") does not fit in 32 bits)")
+            throw LuaError("\(argument(i)) (\(what) \(Hex.prefixed(v)) does not fit in 32 bits)")
         }
         return UInt32(truncatingIfNeeded: v)
     }

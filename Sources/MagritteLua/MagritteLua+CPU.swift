@@ -7,7 +7,7 @@ extension MagritteLua {
 
     func defineCPU() {
         let c = cpuClass
-        c.description { v in "magritte.cpu(pc 0x\(hex(v.cpu.pc)), \(v.cpu.mode))" }
+        c.description { v in "magritte.cpu(pc 0x\(Hex.word(v.cpu.pc)), \(v.cpu.mode))" }
         c.field("pc", get: { v, lua in lua.push(v.cpu.pc) }, set: { v, call, i in
             let pc = try call.word(i, "pc")
             try notRunning(v.machine, "setting pc")
@@ -145,11 +145,11 @@ func registerDump(gprs: [UInt32], pc: UInt32, hi: UInt32, lo: UInt32, mode: Mode
         for col in 0..<4 {
             let i = row * 4 + col
             let name = Names.gprs[i] + String(repeating: " ", count: 4 - Names.gprs[i].count)
-            s += "\(name) \(hex(gprs[i]))  "
+            s += "\(name) \(Hex.word(gprs[i]))  "
         }
         s += "\n"
     }
-    s += "pc   \(hex(pc))  hi   \(hex(hi))  lo   \(hex(lo))  mode \(mode)\n"
-    s += "status \(hex(status))  cause \(hex(cause))  epc \(hex(epc))  badvaddr \(hex(badVAddr))"
+    s += "pc   \(Hex.word(pc))  hi   \(Hex.word(hi))  lo   \(Hex.word(lo))  mode \(mode)\n"
+    s += "status \(Hex.word(status))  cause \(Hex.word(cause))  epc \(Hex.word(epc))  badvaddr \(Hex.word(badVAddr))"
     return s
 }

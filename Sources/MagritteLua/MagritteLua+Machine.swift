@@ -9,7 +9,7 @@ extension MagritteLua {
         let c = machineClass
         c.description { m in
             let name = m.board.image?.name ?? "no image"
-            return "magritte.machine(\(name), \(m.board.bus.ramSize >> 20) MiB, pc 0x\(hex(m.cpu.pc)), \(m.cpu.mode))"
+            return "magritte.machine(\(name), \(m.board.bus.ramSize >> 20) MiB, pc 0x\(Hex.word(m.cpu.pc)), \(m.cpu.mode))"
         }
         c.field("cpu", get: { [unowned self] m, _ in cpuClass.push(CPUView(m), in: lua) })
         c.field("mem", get: { [unowned self] m, _ in memoryClass.push(MemoryView(m, physical: false), in: lua) })
@@ -228,7 +228,7 @@ extension MagritteLua {
     func breakAtHook(_ call: LuaCall) throws -> Hook {
         let pc = try call.word(2, "address")
         let cond = try optionalFunction(call, 3)
-        return Hook(kind: .pc(pc), function: cond, isBreakpoint: true, description: "break at 0x\(hex(pc))")
+        return Hook(kind: .pc(pc), function: cond, isBreakpoint: true, description: "break at 0x\(Hex.word(pc))")
     }
 
     /// `break_on_mode([from [, to [, condition]]])`
@@ -249,7 +249,7 @@ extension MagritteLua {
         let cond = try optionalFunction(call, 5)
         let range = address...(address &+ UInt32(size - 1))
         return Hook(kind: .memory(range, reads: access.contains("r"), writes: access.contains("w")), function: cond,
-                    isBreakpoint: true, description: "watch \(access) 0x\(hex(address)) +\(size)")
+                    isBreakpoint: true, description: "watch \(access) 0x\(Hex.word(address)) +\(size)")
     }
 
     /// A machine can run once it has an image, or once a script has moved pc off the reset
@@ -330,7 +330,7 @@ extension MagritteLua {
             if best == nil || s.address > best!.address || s.address == best!.address && rank(s) > rank(best!) { best = s }
         }
         guard let b = best, address - b.address < 0x10000 else { return nil }
-        return address == b.address ? b.name : "\(b.name)+0x\(String(address - b.address, radix: 16))"
+        return address == b.address ? b.name : "\(b.name)+\(Hex.prefixed(address - b.address))"
     }
 
     /// Which of several symbols at one address names it: a function, else an object, else
@@ -372,14 +372,14 @@ extension MagritteLua {
         }
         for i in 0..<count {
             let a = start &+ UInt32(4 * i)
-            if let n = names[a] { out += "\(hex(a)) <\(n)>:\n" }
+            if let n = names[a] { out += "\(Hex.word(a)) <\(n)>:\n" }
             let marker = a == pc ? "=>" : "  "
             guard let w = read(a) else {
-                out += "\(marker) \(hex(a)):  (not mapped)\n"
+                out += "\(marker) \(Hex.word(a)):  (not mapped)\n"
                 continue
             }
             let text = Disassembler.text(word: w, pc: a) { t in self.symbolize(image, t) }
-            out += "\(marker) \(hex(a)):  \(hex(w))  \(text)\n"
+            out += "\(marker) \(Hex.word(a)):  \(Hex.word(w))  \(text)\n"
         }
         return out
     }

@@ -92,10 +92,10 @@ extension MagritteLua {
 }
 
 func read(_ v: MemoryView, _ a: UInt32, _ size: Int) throws -> UInt32 {
-    guard let value = v.read(a, size) else { throw LuaError("\(v.space) address 0x\(hex(a)) cannot be read (\(v.unreadable))") }
+    guard let value = v.read(a, size) else { throw LuaError("\(v.space) address 0x\(Hex.word(a)) cannot be read (\(v.unreadable))") }
     return value
 }
 
 private func write(_ v: MemoryView, _ a: UInt32, _ size: Int, _ value: UInt32) throws {
-    guard v.write(a, size, value) else { throw LuaError("\(v.space) address 0x\(hex(a)) cannot be written (\(v.unwritable))") }
+    guard v.write(a, size, value) else { throw LuaError("\(v.space) address 0x\(Hex.word(a)) cannot be written (\(v.unwritable))") }
 }

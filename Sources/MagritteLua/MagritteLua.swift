@@ -84,7 +84,7 @@ public final class MagritteLua {
                 return 1
             }
             let v = try call.word(1)
-            call.state.push("0x" + hex(v))
+            call.state.push("0x" + Hex.word(v))
             return 1
         }, name: "magritte.hex")
         lua_setfield(L, -2, "hex")

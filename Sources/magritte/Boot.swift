@@ -141,7 +141,7 @@ func bootAndRun(kernel file: String, initrd: String?, ram: Int, commandLine: Str
         complain("ended by Ctrl-A x")
         return
     }
-    let pc = "0x" + String(malta.cpu.pc, radix: 16)
+    let pc = Hex.prefixed(malta.cpu.pc)
     switch outcome {
     case .poweredOff:
         return

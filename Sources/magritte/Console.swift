@@ -35,6 +35,8 @@ final class Console {
     let api = MagritteLua()
     var lua: LuaState { api.lua }
     var L: OpaquePointer { api.lua.L }
+    /// The reading and running of chunks.
+    lazy var session = ReplSession(api)
 
     init() { Interrupt.install() }
 
@@ -83,60 +85,36 @@ final class Console {
         case end
     }
 
-    /// Reads a line, then more lines while the chunk is incomplete. As lua.c: a line is first
-    /// tried as `return <line>;` so that expressions print; `=expr` is `return expr`. The whole
-    /// chunk becomes one history entry.
+    /// Reads a line, then more lines while the chunk is incomplete (`ReplSession` decides); the
+    /// whole chunk becomes one history entry.
     func readChunk(_ editor: LineEditor) -> Chunk {
-        var line: String
-        switch editor.read(prompt: prompt(first: true)) {
-        case .end: return .end
-        case .interrupted: return .interrupted
-        case .line(let l): line = l
-        }
-        let typed = line
-        if line.hasPrefix("=") { line = "return " + line.dropFirst() }
-        if (try? lua.load("return " + line + ";", name: "=stdin")) != nil {
-            editor.remember(typed)
-            return .chunk(true)
-        }
-        var entry = typed
+        var first = true
         while true {
-            do {
-                try lua.load(line, name: "=stdin")
-                editor.remember(entry)
-                return .chunk(true)
-            } catch {
-                guard error.message.hasSuffix("<eof>") else {
-                    editor.remember(entry)
-                    report(error.message)
-                    return .chunk(false)
-                }
-            }
-            switch editor.read(prompt: prompt(first: false)) {
-            case .interrupted:
-                editor.remember(entry)
-                return .interrupted
+            switch editor.read(prompt: prompt(first: first)) {
             case .end:
+                guard let (entry, message) = session.end() else { return .end }
                 // As lua.c: Ctrl-D inside a chunk reports why it is incomplete; the session
                 // goes on (a second Ctrl-D at the first prompt ends it).
                 editor.remember(entry)
                 write("\n")  // after libedit's ^D
-                if let e = loadError(line) { report(e) }
+                if let message { report(message) }
                 return .chunk(false)
-            case .line(let more):
-                line += "\n" + more
-                entry += "\n" + more
+            case .interrupted:
+                if let entry = session.interrupt() { editor.remember(entry) }
+                return .interrupted
+            case .line(let line):
+                switch session.feed(line) {
+                case .needMore:
+                    first = false
+                case .chunk(let entry):
+                    editor.remember(entry)
+                    return .chunk(true)
+                case .syntaxError(let entry, let message):
+                    editor.remember(entry)
+                    report(message)
+                    return .chunk(false)
+                }
             }
-        }
-    }
-
-    private func loadError(_ source: String) -> String? {
-        do {
-            try lua.load(source, name: "=stdin")
-            mg_pop(L, 1)
-            return nil
-        } catch {
-            return error.message
         }
     }
 
@@ -189,43 +167,30 @@ final class Console {
     }
 
     /// Calls the function on top of the stack with Ctrl-C armed; prints its results through the
-    /// global `print` (tab-separated, as lua.c) or its error with a traceback. Returns whether
-    /// it succeeded.
+    /// global `print` (`ReplSession.run`) or its error with a traceback. Returns whether it
+    /// succeeded.
     @discardableResult
     func execute(printResults: Bool, arguments: [String] = []) -> Bool {
-        let base = lua_gettop(L) - 1
-        for a in arguments { lua.push(a) }
         fflush(mg_stdout())
         lua_sethook(L, nil, 0, 0)
         Interrupt.arm(api)
         defer {
             Interrupt.disarm()
             lua_sethook(L, nil, 0, 0)
-            lua_settop(L, base)
             fflush(mg_stdout())
         }
-        do {
-            try lua.pcall(nargs: Int32(arguments.count), nresults: LUA_MULTRET)
-        } catch {
+        switch session.run(printResults: printResults, arguments: arguments) {
+        case .ok:
+            return true
+        case .error(let message):
             // After Ctrl-C the terminal shows ^C: start the message on a line of its own.
             if Interrupt.happened && isatty(0) != 0 { write("\n") }
-            report(error.message)
+            report(message)
             return false
+        case .printError(let message):
+            report(message)
+            return true
         }
-        let n = lua_gettop(L) - base
-        if printResults && n > 0 {
-            // Tables print readably (magritte.show), not as "table: 0x…".
-            for i in (base + 1)...(base + n) where lua_type(L, i) == LUA_TTABLE {
-                lua.push(api.show(at: i))
-                mg_replace(L, i)
-            }
-            lua_getglobal(L, "print")
-            mg_insert(L, base + 1)
-            if mg_pcall(L, n, 0, 0) != LUA_OK {
-                report("error calling 'print' (\(lua.string(at: -1) ?? "?"))")
-            }
-        }
-        return true
     }
 
     /// Runs all of standard input as one chunk (as `lua -`), with `arguments` as `...`. Errors

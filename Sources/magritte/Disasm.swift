@@ -64,7 +64,7 @@ func listing(of image: ELFImage, file: String) throws(ListingError) -> String {
     if !code.isEmpty {
         for s in code {
             guard UInt64(s.offset) + UInt64(s.size) <= UInt64(image.bytes.count) else {
-                throw ListingError(message: "section \(s.name): offset 0x\(String(s.offset, radix: 16)) + size 0x\(String(s.size, radix: 16)) runs past the end of the file (\(image.bytes.count) bytes)")
+                throw ListingError(message: "section \(s.name): offset \(Hex.prefixed(s.offset)) + size \(Hex.prefixed(s.size)) runs past the end of the file (\(image.bytes.count) bytes)")
             }
             blocks.append((s.name, s.address, image.bytes[Int(s.offset)..<Int(s.offset) + Int(s.size)]))
         }

@@ -81,9 +81,9 @@ import Testing
     static func hostViolations(_ vmm: VMM) -> [String] {
         var issues: [String] = []
         let cpu = vmm.cpu
-        if cpu.mode == .kernel { issues.append("the physical CPU is in kernel mode at pc 0x\(hex8(cpu.pc))") }
+        if cpu.mode == .kernel { issues.append("the physical CPU is in kernel mode at pc 0x\(Hex.word(cpu.pc))") }
         if cpu.cp0.status & (StatusBits.exl | StatusBits.erl | StatusBits.cu0) != 0 {
-            issues.append("physical Status 0x\(hex8(cpu.cp0.status)) has EXL, ERL or CU0")
+            issues.append("physical Status 0x\(Hex.word(cpu.cp0.status)) has EXL, ERL or CU0")
         }
         var owners: [UInt8: Guest] = [:]
         for g in vmm.guests {
@@ -98,12 +98,12 @@ import Testing
             for lo in [e.lo0, e.lo1] where lo & 2 != 0 {
                 let frame = UInt64((lo >> 6) << 12)
                 guard !e.global, let g = owners[e.asid] else {
-                    issues.append("TLB \(i): valid entry 0x\(hex8(e.entryHi)) with no owning guest (global \(e.global))")
+                    issues.append("TLB \(i): valid entry 0x\(Hex.word(e.entryHi)) with no owning guest (global \(e.global))")
                     continue
                 }
                 let base = UInt64(g.memoryBase)
                 if frame < base || frame + size > base + UInt64(g.ramSize) {
-                    issues.append("TLB \(i) of \(g.name): 0x\(hex8(e.vpn2)) -> machine 0x\(String(frame, radix: 16)), outside its RAM")
+                    issues.append("TLB \(i) of \(g.name): 0x\(Hex.word(e.vpn2)) -> machine 0x\(String(frame, radix: 16)), outside its RAM")
                 }
             }
         }

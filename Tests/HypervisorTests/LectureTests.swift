@@ -27,13 +27,13 @@ import Testing
         let trap = try #require(vmm.trace.events.first { $0.kind == .trap(.syscall) && $0.pc == flow.pc })
         #expect(trap.modeBefore == .user)
         #expect(flow.steps[1].text.contains("0x80000180"))
-        #expect(flow.steps[4].text.contains(hex(flow.pc &+ 4) + " = syscall + 4"))
+        #expect(flow.steps[4].text.contains(Hex.prefixedWord(flow.pc &+ 4) + " = syscall + 4"))
 
         let bare = try #require(LectureTables.bareFlow(.syscall, like: g, pc: flow.pc))
         #expect(bare.lanes == [.process, .hardware, .os])
         #expect(bare.steps.map(\.lane) == [.process, .process, .hardware, .os, .hardware, .process])
         #expect(bare.pc == flow.pc)
-        #expect(bare.steps[4].text.contains(hex(flow.pc &+ 4)))
+        #expect(bare.steps[4].text.contains(Hex.prefixedWord(flow.pc &+ 4)))
         let text = LectureTables.render(.syscall, trace: vmm.trace.events, guests: vmm.guests)
         #expect(text.contains("System call with a VMM") && text.contains("Standard system call"))
         #expect(text.contains("| Process") && text.contains("| VMM") && text.contains("| Hardware"))
@@ -63,10 +63,10 @@ import Testing
         let page = try #require(flow.page)
         let bare = try #require(LectureTables.bareFlow(.tlbMiss, like: g, pc: flow.pc, page: page))
         #expect(bare.pc == flow.pc && bare.page == page)
-        #expect(bare.steps[1].text.contains("VPN2 \(hex(page))"), "\(bare.steps[1].text)")
+        #expect(bare.steps[1].text.contains("VPN2 \(Hex.prefixedWord(page))"), "\(bare.steps[1].text)")
         #expect(bare.steps[2].text.hasSuffix(flow.steps[6].text.hasSuffix("TLB hit") ? "TLB hit" : "it missed again"), "\(bare.steps[2].text)")
         let table = LectureTables.render(.tlbMiss, trace: vmm.trace.events, guests: vmm.guests)
-        #expect(table.contains("VPN2 \(hex(page))"))
+        #expect(table.contains("VPN2 \(Hex.prefixedWord(page))"))
     }
 
     @Test func noFlowInATraceWithoutOne() throws {

@@ -1,3 +1,5 @@
+import MagritteCore
+
 /// What QEMU's Malta `-kernel` boot leaves behind for the kernel, reproduced byte for byte:
 /// the YAMON-style argument/environment block in RAM, the boot ROM with its small boot loader,
 /// and the register values at the kernel's entry (`hw/mips/malta.c`: `load_kernel`,
@@ -34,7 +36,7 @@ public enum BootParameters {
             "memsize", String(lowSize),
             "ememsize", String(ramSize),
             "modetty0", "38400n8r",
-            "rngseed", rngSeed.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(),
+            "rngseed", rngSeed.map { Hex.padded($0, width: 2) }.joined(),
         ]
         var block = [UInt8](repeating: 0, count: entries * (4 + entrySize))
         for (i, s) in strings.enumerated() {

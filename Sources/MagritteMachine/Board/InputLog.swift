@@ -50,7 +50,7 @@ public final class InputLog {
     public var text: String {
         var out = "\(InputLog.header) \(quantum)\n"
         for e in entries {
-            out += "\(e.position) " + e.bytes.map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined() + "\n"
+            out += "\(e.position) " + e.bytes.map { Hex.padded($0, width: 2) }.joined() + "\n"
         }
         return out
     }

@@ -158,7 +158,7 @@ extension MaltaSnapshot.Configuration {
     }
 
     var summary: String {
-        "\(ramSize >> 20) MiB RAM, \(cpu.tlbEntries) TLB entries, PRId 0x\(String(cpu.processorID, radix: 16)), "
+        "\(ramSize >> 20) MiB RAM, \(cpu.tlbEntries) TLB entries, PRId \(Hex.prefixed(cpu.processorID)), "
             + "\(cpuFrequency) Hz, RTC start \(rtcStartTime)"
     }
 

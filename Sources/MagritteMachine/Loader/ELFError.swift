@@ -47,6 +47,4 @@ public struct ELFError: Error, Equatable, Sendable, CustomStringConvertible {
 }
 
 extension ELFError {
-    static func hex(_ v: UInt32) -> String { "0x" + String(v, radix: 16) }
-    static func hex(_ v: UInt64) -> String { "0x" + String(v, radix: 16) }
 }

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import MagritteCore
 
 /// A parsed, validated ELF32 little-endian MIPS executable: its loadable segments, entry point,
 /// sections and symbols.
@@ -150,7 +151,7 @@ public struct ELFImage: Sendable {
                 index: i, virtualAddress: r.u32(o + 8), fileAddress: r.u32(o + 12),
                 physicalAddress: r.u32(o + 12) & 0x1FFF_FFFF, fileOffset: r.u32(o + 4),
                 fileSize: r.u32(o + 16), memorySize: r.u32(o + 20), flags: r.u32(o + 24))
-            let where_ = "segment \(i) (vaddr \(ELFError.hex(s.virtualAddress)))"
+            let where_ = "segment \(i) (vaddr \(Hex.prefixed(s.virtualAddress)))"
             if s.memorySize < s.fileSize {
                 throw ELFError(.badSegmentSize, "\(where_): memory size \(s.memorySize) is smaller than its file size \(s.fileSize)")
             }
@@ -171,11 +172,11 @@ public struct ELFImage: Sendable {
         for (a, b) in zip(byPhysical, byPhysical.dropFirst())
         where UInt64(a.physicalAddress) + UInt64(a.memorySize) > UInt64(b.physicalAddress) {
             throw ELFError(.overlappingSegments,
-                           "segments \(a.index) and \(b.index) overlap in physical memory at \(ELFError.hex(b.physicalAddress))")
+                           "segments \(a.index) and \(b.index) overlap in physical memory at \(Hex.prefixed(b.physicalAddress))")
         }
         let entry = r.u32(24)
         guard segments.contains(where: { $0.contains(virtual: entry) }) else {
-            throw ELFError(.entryOutsideSegments, "entry point \(ELFError.hex(entry)) is not inside any loaded segment")
+            throw ELFError(.entryOutsideSegments, "entry point \(Hex.prefixed(entry)) is not inside any loaded segment")
         }
         self.entry = entry
         self.segments = segments
@@ -201,19 +202,19 @@ public struct ELFImage: Sendable {
     /// the boot parameter block at physical 0x2000.
     public func validate(ramSize: Int) throws(ELFError) {
         for s in segments {
-            let where_ = "segment \(s.index) (vaddr \(ELFError.hex(s.virtualAddress)), physical \(ELFError.hex(s.physicalAddress)))"
+            let where_ = "segment \(s.index) (vaddr \(Hex.prefixed(s.virtualAddress)), physical \(Hex.prefixed(s.physicalAddress)))"
             if Int(s.memorySize) > ramSize {
                 throw ELFError(.badSegmentSize, "\(where_): \(s.memorySize) bytes do not fit in \(ramSize >> 20) MiB of RAM")
             }
             let end = UInt64(s.physicalAddress) + UInt64(s.memorySize)
             if end > UInt64(ramSize) {
                 throw ELFError(.segmentOutsideRAM,
-                               "\(where_): physical \(ELFError.hex(s.physicalAddress))..<\(ELFError.hex(end)) is outside RAM (\(ramSize >> 20) MiB at 0)")
+                               "\(where_): physical \(Hex.prefixed(s.physicalAddress))..<\(Hex.prefixed(end)) is outside RAM (\(ramSize >> 20) MiB at 0)")
             }
             let boot = BootParameters.physicalRange
             if UInt64(s.physicalAddress) < UInt64(boot.upperBound) && end > UInt64(boot.lowerBound) {
                 throw ELFError(.overlapsBootParameters,
-                               "\(where_) overlaps the boot parameters at physical \(ELFError.hex(boot.lowerBound))..<\(ELFError.hex(boot.upperBound))")
+                               "\(where_) overlaps the boot parameters at physical \(Hex.prefixed(boot.lowerBound))..<\(Hex.prefixed(boot.upperBound))")
             }
         }
     }
@@ -245,7 +246,7 @@ public struct ELFImage: Sendable {
         while i + 1 < symbols.count && symbols[i + 1].address == symbols[i].address { i += 1 }
         let s = symbols[i]
         let offset = address - s.address
-        return offset == 0 ? s.name : s.name + "+0x" + String(offset, radix: 16)
+        return offset == 0 ? s.name : s.name + "+" + Hex.prefixed(offset)
     }
 
     static func machineName(_ m: UInt16) -> String {
