@@ -105,12 +105,12 @@ extension CPU {
             case .srl: r[rd] = r[rt] >> imm
             case .sra: r[rd] = UInt32(bitPattern: Int32(bitPattern: r[rt]) >> imm)
             case .rotr: r[rd] = r[rt] >> imm | r[rt] << ((32 &- imm) & 31)
-            case .sllv: r[rd] = r[rt] << (r[rs] & 31)
-            case .srlv: r[rd] = r[rt] >> (r[rs] & 31)
-            case .srav: r[rd] = UInt32(bitPattern: Int32(bitPattern: r[rt]) >> (r[rs] & 31))
+            case .sllv: r[rd] = r[rt] &<< r[rs]
+            case .srlv: r[rd] = r[rt] &>> r[rs]
+            case .srav: r[rd] = UInt32(bitPattern: Int32(bitPattern: r[rt]) &>> r[rs])
             case .rotrv:
-                let s = r[rs] & 31
-                r[rd] = r[rt] >> s | r[rt] << ((32 &- s) & 31)
+                let s = r[rs]
+                r[rd] = r[rt] &>> s | r[rt] &<< (32 &- s)
             case .nop, .ssnop, .ehb, .pause, .sync, .pref, .synci: break
             case .add, .addi, .sub:
                 let a = Int32(bitPattern: r[rs])
@@ -163,17 +163,17 @@ extension CPU {
                 if b == 0 { b = 1 }
                 lo = a / b
                 hi = a % b
-            case .clz: r[rd] = UInt32(r[rs].leadingZeroBitCount)
-            case .clo: r[rd] = UInt32((~r[rs]).leadingZeroBitCount)
+            case .clz: r[rd] = UInt32(truncatingIfNeeded: r[rs].leadingZeroBitCount)
+            case .clo: r[rd] = UInt32(truncatingIfNeeded: (~r[rs]).leadingZeroBitCount)
             case .seb: r[rd] = UInt32(bitPattern: Int32(Int8(truncatingIfNeeded: r[rt])))
             case .seh: r[rd] = UInt32(bitPattern: Int32(Int16(truncatingIfNeeded: r[rt])))
             case .wsbh:
                 let v = r[rt]
                 r[rd] = (v & 0xFF00_FF00) >> 8 | (v & 0x00FF_00FF) << 8
-            case .ext: r[rd] = (r[rs] >> UInt32(rt)) & imm
+            case .ext: r[rd] = (r[rs] &>> UInt32(truncatingIfNeeded: rt)) & imm
             case .ins:
-                let pos = UInt32(rt)
-                r[rd] = (r[rd] & ~(imm << pos)) | ((r[rs] & imm) << pos)
+                let pos = UInt32(truncatingIfNeeded: rt)
+                r[rd] = (r[rd] & ~(imm &<< pos)) | ((r[rs] & imm) &<< pos)
 
             // MARK: Branches and jumps (the target is relative to the delay slot, now in pc)
             case .beq: if r[rs] == r[rt] { npc = pc &+ imm }; delay = true
@@ -295,13 +295,13 @@ extension CPU {
                     sync(); guard let s = wordContaining(va, kind: .load, pc: cur, delay: inSlot) else { reload(); break loop }
                     w = s
                 }
-                let b = (va & 3) * 8
+                let b = (va & 3) &* 8
                 if d.op == .lwl {
-                    let keep: UInt32 = b == 24 ? 0 : 0xFFFF_FFFF >> (b + 8)
-                    r[rd] = (w << (24 - b)) | (r[rd] & keep)
+                    let keep: UInt32 = b == 24 ? 0 : 0xFFFF_FFFF &>> (b &+ 8)
+                    r[rd] = (w &<< (24 &- b)) | (r[rd] & keep)
                 } else {
-                    let keep: UInt32 = b == 0 ? 0 : ~(0xFFFF_FFFF >> b)
-                    r[rd] = (w >> b) | (r[rd] & keep)
+                    let keep: UInt32 = b == 0 ? 0 : ~(0xFFFF_FFFF &>> b)
+                    r[rd] = (w &>> b) | (r[rd] & keep)
                 }
                 if batchBreak { break loop }
             case .swl, .swr:
@@ -309,15 +309,15 @@ extension CPU {
                 let aligned = va & ~3
                 // Translate for a store first, so a read-only page faults as a store.
                 sync(); guard let w = wordContaining(va, kind: .store, pc: cur, delay: inSlot) else { reload(); break loop }
-                let b = (va & 3) * 8
+                let b = (va & 3) &* 8
                 let v = r[rt]
                 let merged: UInt32
                 if d.op == .swl {
-                    let keep: UInt32 = b == 24 ? 0 : ~(0xFFFF_FFFF >> (24 - b))
-                    merged = (w & keep) | (v >> (24 - b))
+                    let keep: UInt32 = b == 24 ? 0 : ~(0xFFFF_FFFF &>> (24 &- b))
+                    merged = (w & keep) | (v &>> (24 &- b))
                 } else {
-                    let keep: UInt32 = b == 0 ? 0 : 0xFFFF_FFFF >> (32 - b)
-                    merged = (w & keep) | (v << b)
+                    let keep: UInt32 = b == 0 ? 0 : 0xFFFF_FFFF &>> (32 &- b)
+                    merged = (w & keep) | (v &<< b)
                 }
                 sync(); guard slowStore(aligned, size: 4, value: merged, pc: cur, delay: inSlot) else { reload(); break loop }
                 if batchBreak { break loop }
@@ -443,7 +443,7 @@ extension CPU {
                 fatalError("undecoded instruction reached dispatch")
             }
         }
-        let used = budget - remaining
+        let used = budget &- remaining
         if elapsed == nil { cycles &+= used }
         self.pc = pc
         self.npc = npc
