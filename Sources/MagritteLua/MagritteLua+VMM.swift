@@ -125,6 +125,7 @@ final class LuaVMM: HookOwner {
         case .allPoweredOff: return ("poweroff", [:])
         case .instructionLimit: return ("steps", [:])
         case .stopped: return ("stopped", [:])
+        case .outOfHostMemory: throw LuaError("\(CPU.outOfHostMemoryMessage) in guest \(vmm.current?.name ?? "?")")
         case .deadlock:
             let on = vmm.guests.filter { $0.state != .poweredOff }
             if guest == nil, !on.isEmpty, on.allSatisfy(\.paused) { return ("paused", [:]) }
@@ -479,7 +480,8 @@ extension MagritteLua {
             }
         }
         let vmm: VMM
-        do { vmm = try VMM(ramSize: ram, tlbEntries: tlb, engine: engine) } catch { throw LuaError("ram: \(error.message) (got \(ram))") }
+        do { try VMM.checkRAMSize(ram) } catch { throw LuaError("ram: \(error.message) (got \(ram))") }
+        do { vmm = try VMM(ramSize: ram, tlbEntries: tlb, engine: engine) } catch { throw LuaError("vmm: \(error.message)") }
         if let slice { vmm.slice = slice }
         let v = LuaVMM(vmm, api: self)
         v.echo = echo
