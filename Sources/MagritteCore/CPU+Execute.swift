@@ -51,6 +51,7 @@ extension CPU {
             if _slowPath((pc & 0xFFFF_F003) != codeTag) {
                 batchRemaining = remaining &- 1  // the slot is used if the fetch faults
                 if !enterCodePage(pc, delay: delay) {
+                    if outOfHostMemory { break loop }  // nothing ran: the slot is not used
                     remaining &-= 1
                     reload()
                     if batchBreak { break loop }

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Address translation, the software TLB and the memory slow paths.
 ///
 /// The hot loop tries the current mode's software TLB (page → host addend, alignment folded
@@ -235,7 +241,9 @@ extension CPU {
 
     // MARK: Fetch slow path
 
-    /// Makes the page of `pc` the current code page. Returns false after raising an exception.
+    /// Makes the page of `pc` the current code page. Returns false after raising an exception,
+    /// or, when the host cannot give the page's decoded instructions, after setting
+    /// `outOfHostMemory` and requesting a stop (pc unchanged).
     @inline(never)
     func enterCodePage(_ pc: UInt32, delay: Bool) -> Bool {
         if pc & 3 != 0 {
@@ -256,7 +264,14 @@ extension CPU {
         if let d = decodedPages[frame] {
             decoded = d
         } else {
-            decoded = .allocate(capacity: 1024)
+            // malloc, not `allocate` (which traps): a host out of memory stops `run` cleanly.
+            guard !refuseDecodedPages, let raw = malloc(1024 * MemoryLayout<DecodedInstruction>.stride) else {
+                outOfHostMemory = true
+                stopRequested = true
+                batchBreak = true
+                return false
+            }
+            decoded = raw.bindMemory(to: DecodedInstruction.self, capacity: 1024)
             decoded.initialize(repeating: .undecoded, count: 1024)
             decodedPages[frame] = decoded
             forgetWriteMappings(toHostPage: page)

@@ -47,6 +47,13 @@ public final class CPU {
     @exclusivity(unchecked) var batchBudget: UInt64 = 0
     @exclusivity(unchecked) var batchRemaining: UInt64 = 0
     @exclusivity(unchecked) var stopRequested = false
+    /// Whether the last `run` stopped (with `.stopRequested`) because the host could not give
+    /// memory the CPU needed: a code page's decoded instructions. Running again retries.
+    @exclusivity(unchecked) public internal(set) var outOfHostMemory = false
+    /// What front ends say when a run ends for `outOfHostMemory`.
+    public static let outOfHostMemoryMessage = "out of host memory: the host cannot give the CPU a page of decoded instructions (the guest stopped before the instruction; running again retries)"
+    /// For tests: refuse decoded pages as a host out of memory would.
+    var refuseDecodedPages = false
 
     // LL/SC
     @exclusivity(unchecked) var llBit = false
@@ -114,7 +121,7 @@ public final class CPU {
     }
 
     deinit {
-        for i in 0..<CPU.physicalFrames { decodedPages[i]?.deallocate() }
+        for i in 0..<CPU.physicalFrames { free(decodedPages[i]) }  // malloc'd in enterCodePage
         free(decodedPages)
         regs.deallocate()
         tlbEntries.deallocate()
@@ -264,6 +271,7 @@ public final class CPU {
     /// uses its slot). Returns early on `requestStop()` or a WAIT that nothing can end.
     public func run(instructions: UInt64) -> StopReason {
         var budget = instructions
+        outOfHostMemory = false
         // A stop requested before this call (Ctrl-C between batches) is honoured, not lost.
         while true {
             if stopRequested { stopRequested = false; return .stopRequested }

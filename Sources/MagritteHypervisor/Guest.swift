@@ -127,7 +127,8 @@ public final class Guest {
     @exclusivity(unchecked) var waitStart: UInt64 = 0
     @exclusivity(unchecked) var modeMark: UInt64 = 0
 
-    init(configuration: GuestConfiguration, index: Int, memoryBase: UInt32, tlbEntries: Int) {
+    /// Throws when the host cannot give the guest's board (its staging RAM and CPU tables).
+    init(configuration: GuestConfiguration, index: Int, memoryBase: UInt32, tlbEntries: Int) throws(ConfigurationError) {
         self.name = configuration.name
         self.index = index
         self.configuration = configuration
@@ -135,7 +136,7 @@ public final class Guest {
         self.tlb = [TLBEntry](repeating: TLBEntry(), count: tlbEntries)
         var config = MaltaConfiguration(ramSize: configuration.ramSize)
         config.commandLine = configuration.commandLine
-        board = Malta(configuration: config)
+        board = try Malta.make(configuration: config)
         board.uart.output = { [unowned self] byte in self.received(byte) }
         // The i8259 pair's output is the Malta's CPU interrupt line 0 (Cause.IP2).
         board.pic.onOutputChange = { [unowned self] level in

@@ -36,11 +36,12 @@ extension VMM {
     public func step(_ g: Guest, instructions: UInt64) -> VMMRunOutcome {
         precondition(guests.contains { $0 === g }, "step: the guest belongs to another VMM")
         stopRequested = false
+        hostMemoryFailed = false
         discardStaleStop()
         var left = instructions
         var fruitless = 0
         while true {
-            if stopRequested { stopRequested = false; save(); return .stopped }
+            if stopRequested { stopRequested = false; save(); return takeStop() }
             if g.state == .poweredOff { save(); return .allPoweredOff }
             if left == 0 { save(); return .instructionLimit }
             if g.state == .waiting {

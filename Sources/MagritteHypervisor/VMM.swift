@@ -23,6 +23,9 @@ public enum VMMRunOutcome: Equatable, Sendable {
     /// Every guest that is still on waits for an interrupt that nothing can raise.
     case deadlock
     case stopped
+    /// The host could not give memory the CPU needed to go on (`CPU.outOfHostMemory`); the
+    /// guest is as it was before the instruction, and running again retries.
+    case outOfHostMemory
 }
 
 /// The virtual machine monitor: several unmodified guests on one physical MIPS CPU by
@@ -91,13 +94,18 @@ public final class VMM: TrapHandler {
     /// other two still there).
     public static let physicalTLBSizes = 3...64
 
+    /// Throws unless `ramSize` is a size of machine RAM the VMM accepts.
+    public static func checkRAMSize(_ ramSize: Int) throws(VMMError) {
+        guard ramSize >= 2 << 20, ramSize <= MaltaBus.maxRAMSize, ramSize % 4096 == 0 else {
+            throw VMMError("machine RAM must be a multiple of 4 KiB from 2 MiB to 256 MiB")
+        }
+    }
+
     /// Builds a VMM over a machine with `ramSize` bytes of RAM (guests' RAM comes from it) and a
     /// physical TLB of `tlbEntries` entries, running guest code with `engine`.
     public init(ramSize: Int = 256 << 20, tlbEntries: Int = 64, traceCapacity: Int = 200_000,
                 engine: Engine = .hostDefault) throws(VMMError) {
-        guard ramSize >= 2 << 20, ramSize <= MaltaBus.maxRAMSize, ramSize % 4096 == 0 else {
-            throw VMMError("machine RAM must be a multiple of 4 KiB from 2 MiB to 256 MiB")
-        }
+        try VMM.checkRAMSize(ramSize)
         guard VMM.physicalTLBSizes.contains(tlbEntries) else {
             throw VMMError("the physical TLB has \(VMM.physicalTLBSizes.lowerBound) to \(VMM.physicalTLBSizes.upperBound) entries (a guest's instruction, its branch's delay slot and its data access may each need a page pair of their own)")
         }
@@ -144,7 +152,10 @@ public final class VMM: TrapHandler {
             throw VMMError("guest \(configuration.name) needs \(size >> 20) MiB of RAM but only \(free >> 20) MiB of the machine's \(bus.ramSize >> 20) MiB are free")
         }
         do { try image.validate(ramSize: size) } catch { throw VMMError("guest \(configuration.name): \(error.message)") }
-        let guest = Guest(configuration: configuration, index: guests.count, memoryBase: nextRAM, tlbEntries: Guest.tlbEntries)
+        let guest: Guest
+        do {
+            guest = try Guest(configuration: configuration, index: guests.count, memoryBase: nextRAM, tlbEntries: Guest.tlbEntries)
+        } catch { throw VMMError("guest \(configuration.name): \(error.message)") }
         nextRAM += UInt32(size)
         guest.image = image
         guest.onLine = { [unowned self] g, line in self.onConsoleLine?(g, line) }
@@ -199,9 +210,10 @@ public final class VMM: TrapHandler {
     public func run(maxInstructions: UInt64 = .max) -> VMMRunOutcome {
         var budget = maxInstructions
         stopRequested = false
+        hostMemoryFailed = false
         discardStaleStop()
         while true {
-            if stopRequested { stopRequested = false; save(); return .stopped }
+            if stopRequested { stopRequested = false; save(); return takeStop() }
             let alive = guests.filter { $0.state != .poweredOff && !$0.paused }
             if alive.isEmpty { save(); return guests.contains { $0.state != .poweredOff } ? .deadlock : .allPoweredOff }
             if budget == 0 { save(); return .instructionLimit }
@@ -248,6 +260,15 @@ public final class VMM: TrapHandler {
         }
     }
 
+    /// Set with `stopRequested` when the CPU stopped for want of host memory.
+    var hostMemoryFailed = false
+
+    /// The outcome of a requested stop: `.outOfHostMemory` when that was its cause.
+    func takeStop() -> VMMRunOutcome {
+        defer { hostMemoryFailed = false }
+        return hostMemoryFailed ? .outOfHostMemory : .stopped
+    }
+
     /// Ends `run` at the next instruction boundary.
     public func stop() {
         stopRequested = true
@@ -271,6 +292,7 @@ public final class VMM: TrapHandler {
             if let t = nextTimerCycle(g), t > now { q = min(q, max(1, t - now)) }
             let before = cpu.retiredInstructions, slots = cpu.cycles
             _ = cpu.run(instructions: q)
+            if cpu.outOfHostMemory { hostMemoryFailed = true; stopRequested = true }
             let done = cpu.retiredInstructions - before
             // Count slots, as the CPU's budget does: a guest caught in an exception loop (its
             // vector outside its RAM) retires nothing, yet must use up its slice.

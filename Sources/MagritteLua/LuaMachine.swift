@@ -230,6 +230,7 @@ final class LuaMachine: HookOwner {
         case .instructionLimit: return ("steps", [:])
         case .deadlock: return ("deadlock", ["pc": .integer(Int64(cpu.pc))])
         case .stopped: return (stopReason ?? "stopped", stopInfo ?? [:])
+        case .outOfHostMemory: throw LuaError("\(CPU.outOfHostMemoryMessage) at pc 0x\(String(cpu.pc, radix: 16))")
         }
     }
 

@@ -125,6 +125,7 @@ final class LuaVMM: HookOwner {
         case .allPoweredOff: return ("poweroff", [:])
         case .instructionLimit: return ("steps", [:])
         case .stopped: return ("stopped", [:])
+        case .outOfHostMemory: throw LuaError("\(CPU.outOfHostMemoryMessage) in guest \(vmm.current?.name ?? "?")")
         case .deadlock:
             let on = vmm.guests.filter { $0.state != .poweredOff }
             if guest == nil, !on.isEmpty, on.allSatisfy(\.paused) { return ("paused", [:]) }

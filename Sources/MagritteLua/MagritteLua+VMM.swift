@@ -53,7 +53,8 @@ extension MagritteLua {
             }
         }
         let vmm: VMM
-        do { vmm = try VMM(ramSize: ram, tlbEntries: tlb, engine: engine) } catch { throw LuaError("ram: \(error.message) (got \(ram))") }
+        do { try VMM.checkRAMSize(ram) } catch { throw LuaError("ram: \(error.message) (got \(ram))") }
+        do { vmm = try VMM(ramSize: ram, tlbEntries: tlb, engine: engine) } catch { throw LuaError("vmm: \(error.message)") }
         if let slice { vmm.slice = slice }
         let v = LuaVMM(vmm, api: self)
         v.echo = echo

@@ -154,6 +154,9 @@ func bootAndRun(kernel file: String, initrd: String?, ram: Int, commandLine: Str
     case .stopped:
         complain("stopped at pc \(pc)")
         throw ExitCode(130)
+    case .outOfHostMemory:
+        complain("\(CPU.outOfHostMemoryMessage) at pc \(pc)")
+        throw ExitCode(1)
     }
 }
 

@@ -191,6 +191,9 @@ struct VMMCommand: ParsableCommand {
         case .deadlock:
             complain("the guests still on wait for an interrupt that nothing can raise: \(vmm.guests.filter { $0.state != .poweredOff }.map(\.name).joined(separator: ", "))")
             throw ExitCode(3)
+        case .outOfHostMemory:
+            complain("\(CPU.outOfHostMemoryMessage) in guest \(vmm.current?.name ?? "?")")
+            throw ExitCode(1)
         }
     }
 

@@ -253,6 +253,26 @@ import Testing
         let vmms = "vs = {} for i = 1, 40 do local ok, v = pcall(magritte.vmm, {}) if not ok then print(v) break end vs[i] = v end print(#vs > 0, #vs < 40)"
         let v = try Self.run("/bin/sh", ["-c", "ulimit -v 3000000 && exec \"$0\" -e \"$1\"", Self.executable!, vmms], in: Self.root)
         #expect(v.status == 0 && v.out.contains("the host is out of memory") && v.out.hasSuffix("true\ttrue\n"), "\(v)")
+        #expect(v.out.contains("vmm: cannot allocate ") && !v.out.contains("(got"), "\(v.out)")
+
+        // A guest's board that cannot be had: vmm:add is an error, and the VMM and its guest
+        // added before still run. Machines of 256 MiB, then of 2 MiB, use up the host's memory
+        // until one of 2 MiB fails; a guest of 2 MiB needs as much.
+        let guests = """
+            v = magritte.vmm{ram = "64M"}
+            v:add{image = ".build/guests/tests/hello.elf", name = "first", ram = "16M"}
+            ms = {}
+            for _, ram in ipairs{"256M", "2M"} do
+              while #ms < 1000 and pcall(function() ms[#ms + 1] = magritte.machine{ram = ram} end) do end
+            end
+            print(pcall(v.add, v, {image = ".build/guests/tests/hello.elf", name = "second", ram = "2M"}))
+            print(#v.guests, (v:run()), #ms < 1000)
+            """
+        let g = try Self.run("/bin/sh", ["-c", "ulimit -v 3000000 && exec \"$0\" -e \"$1\"", Self.executable!, guests], in: Self.root)
+        #expect(g.status == 0, "\(g)")
+        #expect(g.out.hasPrefix("false\t") && g.out.contains("add: guest second: cannot allocate "), "\(g.out)")
+        #expect(g.out.contains("the host is out of memory (or of address space under a ulimit)\n"), "\(g.out)")
+        #expect(g.out.hasSuffix("1\tpoweroff\ttrue\n"), "\(g.out)")
     }
 
     /// A test file calling os.exit fails its test; the run goes on to its TAP summary.

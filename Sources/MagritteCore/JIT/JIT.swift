@@ -98,17 +98,25 @@ final class JIT {
         self.capacity = capacity
         guard let m = mmap(nil, capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0),
               m != MAP_FAILED else { return nil }
+        guard let blocks = calloc(CPU.physicalFrames, MemoryLayout<UnsafeMutablePointer<JITEntry>?>.stride) else {
+            munmap(m, capacity)
+            return nil
+        }
+        guard let translated = calloc(CPU.physicalFrames, 1) else {
+            free(blocks)
+            munmap(m, capacity)
+            return nil
+        }
         code = m
-        frameBlocks = calloc(CPU.physicalFrames, MemoryLayout<UnsafeMutablePointer<JITEntry>?>.stride)!
-            .bindMemory(to: UnsafeMutablePointer<JITEntry>?.self, capacity: CPU.physicalFrames)
-        translatedFrames = calloc(CPU.physicalFrames, 1)!.bindMemory(to: UInt8.self, capacity: CPU.physicalFrames)
+        frameBlocks = blocks.bindMemory(to: UnsafeMutablePointer<JITEntry>?.self, capacity: CPU.physicalFrames)
+        translatedFrames = translated.bindMemory(to: UInt8.self, capacity: CPU.physicalFrames)
         state = .allocate(byteCount: JITState.size, alignment: 16)
         state.initializeMemory(as: UInt8.self, repeating: 0, count: JITState.size)
     }
 
     deinit {
         munmap(code, capacity)
-        for f in framesWithTables { frameBlocks[f]?.deallocate() }
+        for f in framesWithTables { free(frameBlocks[f]) }  // malloc'd in makeTable
         free(frameBlocks)
         free(translatedFrames)
         state.deallocate()
@@ -136,8 +144,10 @@ final class JIT {
 
     /// The block table of `frame`, made on first use.
     @inline(never)
-    func makeTable(frame: Int) -> UnsafeMutablePointer<JITEntry> {
-        let t = UnsafeMutablePointer<JITEntry>.allocate(capacity: 1024)
+    /// Nil when the host is out of memory (the page then runs in the interpreter).
+    func makeTable(frame: Int) -> UnsafeMutablePointer<JITEntry>? {
+        guard let raw = malloc(1024 * MemoryLayout<JITEntry>.stride) else { return nil }
+        let t = raw.bindMemory(to: JITEntry.self, capacity: 1024)
         t.initialize(repeating: JITEntry(), count: 1024)
         frameBlocks[frame] = t
         framesWithTables.append(frame)
@@ -227,9 +237,9 @@ extension CPU {
             // Only the lookup right after the block that left it may link it.
             let link = pendingLink
             pendingLink = 0
-            if !inDelaySlot && (pc & 0xFFFF_F003) == codeTag {
+            if !inDelaySlot && (pc & 0xFFFF_F003) == codeTag,
+               let table = jit.frameBlocks[Int(codeFrame)] ?? jit.makeTable(frame: Int(codeFrame)) {
                 let frame = Int(codeFrame)
-                let table = jit.frameBlocks[frame] ?? jit.makeTable(frame: frame)
                 let slot = Int((pc >> 2) & 1023)
                 var e = table[slot]
                 if _slowPath(e.pc != pc) {

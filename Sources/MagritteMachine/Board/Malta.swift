@@ -64,6 +64,9 @@ public enum RunOutcome: Equatable, Sendable {
     case deadlock
     /// The host called `cpu.requestStop()`.
     case stopped
+    /// The host could not give memory the CPU needed to go on (`CPU.outOfHostMemory`); the
+    /// machine is as it was before the instruction, and running again retries.
+    case outOfHostMemory
 }
 
 /// The MIPS Malta board: 24Kc CPU, RAM, the GT-64120 system controller, the PIIX4's i8259
@@ -412,6 +415,7 @@ public final class Malta {
             case .budgetExhausted:
                 continue
             case .stopRequested:
+                if cpu.outOfHostMemory { return .outOfHostMemory }
                 return poweredOff ? .poweredOff : .stopped
             case .waitingForInterrupt:
                 // The CPU is idle with no timer: guest time stands still, so any device
