@@ -104,6 +104,8 @@ public final class Guest {
     @exclusivity(unchecked) var hardwareIP: UInt32 = 0
     /// ASID → physical ASID while this guest's translations are in the physical TLB.
     @exclusivity(unchecked) var asidMap: [UInt8: UInt8] = [:]
+    /// The guest's comm page (hypercall 5, VMM+CommPage.swift); nil until it maps one.
+    @exclusivity(unchecked) public internal(set) var commPage: CommPage?
 
     /// The guest's own Malta board: its devices (UART, i8259 pair, i8254, RTC, GT-64120,
     /// PIIX4, FPGA, boot ROM), which the VMM emulates on the guest's behalf; its CPU never runs

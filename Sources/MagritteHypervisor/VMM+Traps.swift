@@ -10,6 +10,8 @@ extension VMM {
             cpu.requestStop()
             return
         }
+        if g.commPage != nil { commPageIn(g) }
+        defer { if g.commPage != nil { commPageOut(g) } }
         g.statistics.traps[Int(trap.code.rawValue)] &+= 1
         record(.trap(trap.code), g, pc: trap.pc)
         switch trap.code {
@@ -408,6 +410,7 @@ extension VMM {
                 done += 1
             }
             result = done
+        case .mapCommPage: result = mapCommPage(g, cpu.gpr(5))
         case nil: result = Hypercall.unknown
         }
         if dest < 32 { cpu.setGPR(Int(dest), result) }
@@ -422,6 +425,7 @@ enum Hypercall: UInt32 {
     case yield = 2
     case consoleWrite = 3
     case tlbWrite = 4
+    case mapCommPage = 5
 
     /// What `probe` returns: 'MGRT'.
     static let probeAnswer: UInt32 = 0x4D47_5254

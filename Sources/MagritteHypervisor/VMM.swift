@@ -291,7 +291,9 @@ public final class VMM: TrapHandler {
             var q = min(budget - used, VMM.quantum)
             if let t = nextTimerCycle(g), t > now { q = min(q, max(1, t - now)) }
             let before = cpu.retiredInstructions, slots = cpu.cycles
+            if g.commPage != nil { commPageOut(g) }
             _ = cpu.run(instructions: q)
+            if g.commPage != nil { commPageIn(g) }
             if cpu.outOfHostMemory { hostMemoryFailed = true; stopRequested = true }
             let done = cpu.retiredInstructions - before
             // Count slots, as the CPU's budget does: a guest caught in an exception loop (its

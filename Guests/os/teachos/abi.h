@@ -23,7 +23,28 @@
 #define HC_YIELD 2     /* give the physical CPU away, stay runnable -> 0           */
 #define HC_CONSOLE 3   /* a1 = kseg0 pointer, a2 = length -> length written        */
 #define HC_TLBWRITE 4  /* a1 = pointer to struct hc_tlb records, a2 = count -> 0   */
+#define HC_COMMPAGE 5  /* a1 = guest-physical page -> 0; -2 bad address, -3 mapped   */
 #define HC_MAGIC 0x4D475254 /* 'MGRT' */
+
+/* The comm page of HC_COMMPAGE: the VMM keeps these virtual CP0 registers there (one
+ * little-endian word each); the kernel reads and writes them instead of mfc0/mtc0. A write
+ * takes effect at the kernel's next trap into the VMM (before it is emulated). The VMM owns
+ * bytes 0..CP_VMM_BYTES-1; the rest of the page is the kernel's. */
+#define CP_MAGIC 0 /* 'MGCP' = 0x5043474D */
+#define CP_VERSION 4
+#define CP_INDEX 8
+#define CP_ENTRYLO0 12
+#define CP_ENTRYLO1 16
+#define CP_CONTEXT 20
+#define CP_PAGEMASK 24
+#define CP_BADVADDR 28
+#define CP_ENTRYHI 32
+#define CP_STATUS 36
+#define CP_CAUSE 40
+#define CP_EPC 44
+#define CP_ERROREPC 48
+#define CP_VMM_BYTES 52
+#define CP_SCRATCH 64 /* teachos: the refill handler saves a0 here */
 
 /* One record of HC_TLBWRITE (20 bytes): index = -1 means a random slot (like tlbwr). */
 #define HC_TLB_INDEX 0

@@ -30,28 +30,44 @@ teachos_start:
 
 # ---- Vector templates: copied to EBase + offset at boot (absolute addresses only) -----------
 
+# A vector that jumps to `target` (through k0).
+    .macro JUMP_TO target
+    lui     $k0, %hi(\target)
+    addiu   $k0, $k0, %lo(\target)
+    jr      $k0
+    nop
+    .endm
+
 # TLB refill (EBase + 0x000): a miss on a mapped user address with EXL = 0. Walk the current
 # process's two-level page table (cur_pgdir: 1024 pointers to page tables, each 1024 PTEs in
 # EntryLo format; empty slots point to zero_pt) and write the even/odd pair with tlbwr.
 # An absent page has PTE 0 (V = 0): the retried access then takes a TLB invalid exception,
 # which the C code turns into a demand-zero page or a kill.
-    .globl refill_bare, refill_bare_end
-refill_bare:
+    .macro COUNT_REFILL                # kstats.tlb_refills++ (with k0, k1)
     lui     $k1, %hi(kstats + KSTATS_TLB_REFILLS)
     lw      $k0, %lo(kstats + KSTATS_TLB_REFILLS)($k1)
     addiu   $k0, $k0, 1
     sw      $k0, %lo(kstats + KSTATS_TLB_REFILLS)($k1)
-    mfc0    $k0, $8                    # BadVAddr
-    lui     $k1, %hi(cur_pgdir)
-    lw      $k1, %lo(cur_pgdir)($k1)
-    srl     $k0, $k0, 22               # VA[31:22]: page directory index
-    sll     $k0, $k0, 2
-    addu    $k1, $k1, $k0
-    lw      $k1, 0($k1)                # the page table of these 4 MiB
-    mfc0    $k0, $8
-    srl     $k0, $k0, 10
-    andi    $k0, $k0, 0xff8            # VA[21:13] * 8: the even/odd PTE pair
-    addu    $k1, $k1, $k0
+    .endm
+# \pt = the address of the even/odd PTE pair that maps the faulting address, which the
+# instruction `getva` loads into \va (twice; \va is clobbered).
+    .macro PTE_PAIR pt, va, getva:vararg
+    \getva
+    lui     \pt, %hi(cur_pgdir)
+    lw      \pt, %lo(cur_pgdir)(\pt)
+    srl     \va, \va, 22               # VA[31:22]: page directory index
+    sll     \va, \va, 2
+    addu    \pt, \pt, \va
+    lw      \pt, 0(\pt)                # the page table of these 4 MiB
+    \getva
+    srl     \va, \va, 10
+    andi    \va, \va, 0xff8            # VA[21:13] * 8: the even/odd PTE pair
+    addu    \pt, \pt, \va
+    .endm
+    .globl refill_bare, refill_bare_end
+refill_bare:
+    COUNT_REFILL
+    PTE_PAIR $k1, $k0, mfc0 $k0, $8    # BadVAddr
     lw      $k0, 0($k1)
     lw      $k1, 4($k1)
     mtc0    $k0, $2                    # EntryLo0
@@ -61,24 +77,42 @@ refill_bare:
     eret
 refill_bare_end:
 
+# Refill with a comm page (pv=comm): the same walk, with BadVAddr read from the comm page and
+# EntryLo0/EntryLo1 written there; only tlbwr and eret trap. a0 is saved in the page's scratch.
+    .globl refill_comm, refill_comm_end
+refill_comm:
+    COUNT_REFILL
+    lui     $k1, %hi(commpage)
+    addiu   $k1, $k1, %lo(commpage)
+    sw      $a0, CP_SCRATCH($k1)
+    PTE_PAIR $a0, $k0, lw $k0, CP_BADVADDR($k1)
+    lw      $k0, 0($a0)
+    sw      $k0, CP_ENTRYLO0($k1)
+    lw      $k0, 4($a0)
+    sw      $k0, CP_ENTRYLO1($k1)
+    lw      $a0, CP_SCRATCH($k1)
+    tlbwr                              # traps: the VMM takes EntryLo0/1 from the page first
+    eret
+refill_comm_end:
+
 # Refill when the VMM answered the probe: jump to refill_hv, which installs the pair with one
 # batched-TLB-write hypercall instead of mtc0 EntryLo0/EntryLo1 + tlbwr (three traps).
     .globl refill_hv_stub, refill_hv_stub_end
 refill_hv_stub:
-    lui     $k0, %hi(refill_hv)
-    addiu   $k0, $k0, %lo(refill_hv)
-    jr      $k0
-    nop
+    JUMP_TO refill_hv
 refill_hv_stub_end:
 
 # General exception (EBase + 0x180) and interrupt (EBase + 0x200, unused with Cause.IV = 0).
     .globl general_stub, general_stub_end
 general_stub:
-    lui     $k0, %hi(exc_general)
-    addiu   $k0, $k0, %lo(exc_general)
-    jr      $k0
-    nop
+    JUMP_TO exc_general
 general_stub_end:
+
+# The same with a comm page (pv=comm).
+    .globl general_comm_stub, general_comm_stub_end
+general_comm_stub:
+    JUMP_TO exc_general_comm
+general_comm_stub_end:
 
 # ---- Hypercall instruction -----------------------------------------------------------------
 #ifdef TEACHOS_FAKE_HV
@@ -184,7 +218,11 @@ hypercall:
 # Every exception but the refill arrives here with EXL = 1. The kernel is not reentrant: it
 # runs with EXL = 1 (interrupts off) on one kernel stack, and the interrupted context (a user
 # process, or the idle loop) is saved in *cur_tf. trap() returns the context to resume.
-exc_general:
+#
+# The parts of trap entry and exit that do not touch CP0, shared by the trapping version
+# (exc_general, resume) and the comm-page one (exc_general_comm, resume_comm).
+# TRAP_SAVE: unless nested, k1 = cur_tf and every general register, HI and LO saved in it.
+    .macro TRAP_SAVE
     lui     $k0, %hi(in_kernel)
     lw      $k0, %lo(in_kernel)($k0)
     bnez    $k0, nested
@@ -223,14 +261,9 @@ exc_general:
     sw      $k0, TF_HI($k1)
     mflo    $k0
     sw      $k0, TF_LO($k1)
-    mfc0    $k0, $14                   # EPC
-    sw      $k0, TF_EPC($k1)
-    mfc0    $k0, $12                   # Status
-    sw      $k0, TF_STATUS($k1)
-    mfc0    $k0, $13                   # Cause
-    sw      $k0, TF_CAUSE($k1)
-    mfc0    $k0, $8                    # BadVAddr
-    sw      $k0, TF_BADVADDR($k1)
+    .endm
+# TRAP_CALL: in the kernel; call trap(k1) on the kernel stack; a0 = the context to resume.
+    .macro TRAP_CALL
     addiu   $k0, $zero, 1
     lui     $1, %hi(in_kernel)
     sw      $k0, %lo(in_kernel)($1)
@@ -238,12 +271,9 @@ exc_general:
     jal     trap
     move    $a0, $k1                   # (delay slot)
     move    $a0, $v0
-    # fall through
-
-# void resume(struct trapframe *tf): restore a context and eret into it.
-    .globl resume
-    .type resume, @function
-resume:
+    .endm
+# RESUME_LOAD: k1 = a0, out of the kernel, HI and LO restored.
+    .macro RESUME_LOAD
     lui     $1, %hi(in_kernel)
     sw      $zero, %lo(in_kernel)($1)
     move    $k1, $a0
@@ -251,10 +281,9 @@ resume:
     mthi    $k0
     lw      $k0, TF_LO($k1)
     mtlo    $k0
-    lw      $k0, TF_EPC($k1)
-    mtc0    $k0, $14
-    lw      $k0, TF_STATUS($k1)        # EXL = 1 in it: interrupts stay off until eret
-    mtc0    $k0, $12
+    .endm
+# RESUME_RESTORE: the general registers, then eret.
+    .macro RESUME_RESTORE
     lw      $1, 4($k1)
     lw      $2, 8($k1)
     lw      $3, 12($k1)
@@ -286,7 +315,59 @@ resume:
     lw      $31, 124($k1)
     ehb
     eret
+    .endm
+
+exc_general:
+    TRAP_SAVE
+    mfc0    $k0, $14                   # EPC
+    sw      $k0, TF_EPC($k1)
+    mfc0    $k0, $12                   # Status
+    sw      $k0, TF_STATUS($k1)
+    mfc0    $k0, $13                   # Cause
+    sw      $k0, TF_CAUSE($k1)
+    mfc0    $k0, $8                    # BadVAddr
+    sw      $k0, TF_BADVADDR($k1)
+    TRAP_CALL
+    # fall through
+
+# void resume(struct trapframe *tf): restore a context and eret into it.
+    .globl resume
+    .type resume, @function
+resume:
+    RESUME_LOAD
+    lw      $k0, TF_EPC($k1)
+    mtc0    $k0, $14
+    lw      $k0, TF_STATUS($k1)        # EXL = 1 in it: interrupts stay off until eret
+    mtc0    $k0, $12
+    RESUME_RESTORE
     .size resume, . - resume
+
+# With a comm page (pv=comm): the CP0 registers are read and written there; only eret traps.
+exc_general_comm:
+    TRAP_SAVE
+    lui     $1, %hi(commpage)          # ($1 is saved)
+    lw      $k0, %lo(commpage + CP_EPC)($1)
+    sw      $k0, TF_EPC($k1)
+    lw      $k0, %lo(commpage + CP_STATUS)($1)
+    sw      $k0, TF_STATUS($k1)
+    lw      $k0, %lo(commpage + CP_CAUSE)($1)
+    sw      $k0, TF_CAUSE($k1)
+    lw      $k0, %lo(commpage + CP_BADVADDR)($1)
+    sw      $k0, TF_BADVADDR($k1)
+    TRAP_CALL
+    # fall through
+
+    .globl resume_comm
+    .type resume_comm, @function
+resume_comm:
+    RESUME_LOAD
+    lui     $1, %hi(commpage)          # ($1 is restored below)
+    lw      $k0, TF_EPC($k1)
+    sw      $k0, %lo(commpage + CP_EPC)($1)
+    lw      $k0, TF_STATUS($k1)        # EXL = 1 in it; the VMM takes both at the eret (a trap)
+    sw      $k0, %lo(commpage + CP_STATUS)($1)
+    RESUME_RESTORE
+    .size resume_comm, . - resume_comm
 
 # An exception while the kernel itself was running (a kernel bug): report and power off.
 nested:
@@ -327,3 +408,11 @@ kstack:
     .space  0x4000
     .globl kstack_top
 kstack_top:
+
+# HC_COMMPAGE's page (pv=comm): a page of its own, after .bss (guest.ld), so that adding it
+# moved nothing else.
+    .section .commpage, "aw", @nobits
+    .align 12
+    .globl commpage
+commpage:
+    .space  4096

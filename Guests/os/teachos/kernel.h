@@ -87,6 +87,10 @@ __attribute__((noreturn)) void resume(struct trapframe *tf);
 extern const u32 refill_bare[], refill_bare_end[];
 extern const u32 refill_hv_stub[], refill_hv_stub_end[];
 extern const u32 general_stub[], general_stub_end[];
+extern const u32 refill_comm[], refill_comm_end[];
+extern const u32 general_comm_stub[], general_comm_stub_end[];
+__attribute__((noreturn)) void resume_comm(struct trapframe *tf);
+extern u32 commpage[1024]; /* HC_COMMPAGE's page (abi.h: CP_* offsets) */
 void idle_spin(void);
 void idle_wait(void);
 void idle_hypercall(void);
@@ -104,6 +108,19 @@ void *kmemset(void *d, int c, u32 n);
 void *kmemcpy(void *d, const void *s, u32 n);
 int kstrncmp(const char *a, const char *b, u32 n);
 u32 kstrlen(const char *s);
+
+/* main.c: the VMM mapped commpage (pv=comm): the CP0 registers it holds are read and written
+ * there instead of with mfc0/mtc0 (a write takes effect at the next trap into the VMM). */
+extern int pv_comm;
+#define COMM(off) (*(volatile u32 *)((u32)commpage + (off)))
+#define cp0_read(reg, off) (pv_comm ? COMM(off) : mfc0(reg))
+#define cp0_write(reg, off, v)                                                           \
+    do {                                                                                 \
+        if (pv_comm)                                                                     \
+            COMM(off) = (v);                                                             \
+        else                                                                             \
+            mtc0(reg, v);                                                                \
+    } while (0)
 
 /* vm.c */
 void vm_init(u32 memsize);

@@ -21,6 +21,8 @@ static const char *const idle_names[] = {"spin", "wait", "hypercall"};
 
 enum { HV_IDLE = 1, HV_CONSOLE = 2, HV_TLB = 4 };
 
+int pv_comm;
+
 /* Copy argv[1] (the -append string) if the registers look like a Malta boot stub's. */
 static void get_cmdline(u32 argc, char **argv) {
     if (argc < 2 || argc > 64 || (u32)argv < KSEG0 || (u32)argv >= KSEG1) return;
@@ -38,8 +40,9 @@ static int word_is(const char *w, u32 len, const char *s) {
     return kstrlen(s) == len && !kstrncmp(w, s, len);
 }
 
-/* Boot arguments: idle=spin|wait|hypercall, hv=LIST (idle,console,tlb; "none"), live. */
-static void parse_cmdline(int *idle_req, int *hv_req, int *hv_given) {
+/* Boot arguments: idle=spin|wait|hypercall, hv=LIST (idle,console,tlb; "none"), pv=comm,
+ * live. */
+static void parse_cmdline(int *idle_req, int *hv_req, int *hv_given, int *pv_req) {
     const char *s = cmdline;
     while (*s) {
         while (*s == ' ') s++;
@@ -60,6 +63,8 @@ static void parse_cmdline(int *idle_req, int *hv_req, int *hv_given) {
                 if (word_is(f, (u32)(g - f), "tlb")) *hv_req |= HV_TLB;
                 f = g + (g < s);
             }
+        } else if (word_is(w, len, "pv=comm")) {
+            *pv_req = 1;
         } else if (word_is(w, len, "live")) {
             live_echo = 1;
         }
@@ -79,8 +84,8 @@ static void install(u32 offset, const u32 *start, const u32 *end) {
 int main(u32 argc, char **argv, char **envp, u32 memsize) {
     (void)envp;
     get_cmdline(argc, argv);
-    int idle_req = IDLE_SPIN, hv_req = 0, hv_given = 0;
-    parse_cmdline(&idle_req, &hv_req, &hv_given);
+    int idle_req = IDLE_SPIN, hv_req = 0, hv_given = 0, pv_req = 0;
+    parse_cmdline(&idle_req, &hv_req, &hv_given, &pv_req);
     if (idle_req == IDLE_HYPERCALL) hv_req |= HV_IDLE | (hv_given ? 0 : HV_CONSOLE | HV_TLB);
 
     kprintf("teachos: a small teaching OS on a MIPS32r2 Malta\n");
@@ -91,7 +96,7 @@ int main(u32 argc, char **argv, char **envp, u32 memsize) {
 
     /* The para-virtual probe: 'MGRT' from Magritte's VMM, 0 on bare hardware. */
     u32 probe = 0;
-    if (hv_req) {
+    if (hv_req || pv_req) {
         kstats.hypercalls++;
         probe = hypercall(HC_PROBE, 0, 0, 0);
     }
@@ -107,13 +112,32 @@ int main(u32 argc, char **argv, char **envp, u32 memsize) {
         kprintf("timing: hypercalls: probe 0x%08x, console %s, tlb refill %s\n", probe,
                 hv && (hv_req & HV_CONSOLE) ? "on" : "off", hv_tlb ? "on" : "off");
 
+    /* The comm page: the VMM keeps EPC, Status, Cause, BadVAddr, EntryHi, ... there. */
+    if (pv_req) {
+        u32 r = (u32)-1;
+        if (hv) {
+            kstats.hypercalls++;
+            r = hypercall(HC_COMMPAGE, (u32)commpage - KSEG0, 0, 0);
+        }
+        pv_comm = r == 0;
+        if (!hv)
+            kprintf("timing: pv: requested comm page, unavailable (no VMM)\n");
+        else
+            kprintf("timing: pv: comm page at 0x%08x: %s (0x%08x)\n", (u32)commpage,
+                    pv_comm ? "on" : "refused", r);
+    }
+
     /* Trap handlers: write the vectors, point EBase at them, leave the boot vectors (BEV). */
     if (hv_tlb)
         install(0x000, refill_hv_stub, refill_hv_stub_end);
+    else if (pv_comm)
+        install(0x000, refill_comm, refill_comm_end);
     else
         install(0x000, refill_bare, refill_bare_end);
-    install(0x180, general_stub, general_stub_end);
-    install(0x200, general_stub, general_stub_end);
+    const u32 *general = pv_comm ? general_comm_stub : general_stub;
+    const u32 *general_end = pv_comm ? general_comm_stub_end : general_stub_end;
+    install(0x180, general, general_end);
+    install(0x200, general, general_end);
     mtc0(CP0_EBASE, EBASE);
     mtc0(CP0_CAUSE, 0); /* IV = 0: interrupts use the general vector too */
     mtc0(CP0_STATUS, mfc0(CP0_STATUS) & ~(ST_BEV | ST_IE | ST_EXL | ST_ERL | ST_KSU_MASK));
@@ -151,6 +175,7 @@ u32 fake_hypercall(u32 fn, u32 a1, u32 a2, u32 a3) {
     case HC_PROBE: return HC_MAGIC;
     case HC_IDLE: __asm__ volatile("wait"); return 0;
     case HC_CONSOLE: fake_uart((const char *)a1, a2); return a2;
+    case HC_COMMPAGE: return (u32)-1; /* a comm page needs a VMM that keeps it */
     default: return 0;
     }
 }

@@ -177,6 +177,7 @@ static void timer_tick(void) {
 
 void sched_start(void) {
     cur_tf = &idle_tf;
+    if (pv_comm) resume_comm(dispatch(pick_next(0)));
     resume(dispatch(pick_next(0)));
 }
 

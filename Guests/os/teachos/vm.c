@@ -93,7 +93,7 @@ void tlb_init(void) {
 void vm_switch(struct proc *p) {
     cur_pgdir = p->pgd;
     cur_asid = p->pid;
-    mtc0(CP0_ENTRYHI, p->pid);
+    cp0_write(CP0_ENTRYHI, CP_ENTRYHI, p->pid);
 }
 
 /* After a PTE of the running process changed: rewrite its TLB entry if it has one. */
@@ -101,15 +101,15 @@ static void tlb_update(struct proc *p, u32 va) {
     if (p != curproc) return;
     u32 *pt = (u32 *)p->pgd[va >> 22];
     u32 *pair = &pt[(va >> PAGE_SHIFT) & 1022];
-    mtc0(CP0_ENTRYHI, (va & ~0x1FFFu) | p->pid);
+    cp0_write(CP0_ENTRYHI, CP_ENTRYHI, (va & ~0x1FFFu) | p->pid);
     tlbp();
-    if (!(mfc0(CP0_INDEX) & 0x80000000u)) {
-        mtc0(CP0_ENTRYLO0, pair[0]);
-        mtc0(CP0_ENTRYLO1, pair[1]);
-        mtc0(CP0_PAGEMASK, 0);
+    if (!(cp0_read(CP0_INDEX, CP_INDEX) & 0x80000000u)) {
+        cp0_write(CP0_ENTRYLO0, CP_ENTRYLO0, pair[0]);
+        cp0_write(CP0_ENTRYLO1, CP_ENTRYLO1, pair[1]);
+        cp0_write(CP0_PAGEMASK, CP_PAGEMASK, 0);
         tlbwi();
     }
-    mtc0(CP0_ENTRYHI, p->pid);
+    cp0_write(CP0_ENTRYHI, CP_ENTRYHI, p->pid);
 }
 
 /* ---- Address spaces --------------------------------------------------------------------- */
