@@ -104,6 +104,33 @@ import Testing
         #expect(Self.page(vmm, g, 12)[11] == g.cp0.epc, "the page shows the exception entry")
     }
 
+    /// Junk in the page (random words in every register slot, between short runs of a guest
+    /// that keeps trapping) is taken as mtc0 would take it: the host survives, the VMM keeps
+    /// running, and a guest beside it prints what it prints alone.
+    @Test func junkInThePageHarmsNoOne() throws {
+        let loop = Self.map(0x5000) + [0x4008_6000, 0x1000_FFFE, 0]  // mfc0 t0, Status; b (back to it); nop
+        let vmm = try VMM()
+        let g = try vmm.addGuest(GuestConfiguration(name: "junk", ramSize: 4 << 20), image: try miniELF(loop))
+        let hello = GuestsUnderVMMTests.guest("tests/hello")
+        let other = try vmm.addGuest(GuestConfiguration(name: "hello", ramSize: 4 << 20), imagePath: hello)
+        #expect(vmm.step(g, instructions: 100) == .instructionLimit)
+        #expect(g.commPage == CommPage(address: 0x5000))
+        var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func random() -> UInt32 {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return UInt32(truncatingIfNeeded: seed >> 32)
+        }
+        for _ in 0..<300 {
+            for slot in 0..<CommPage.registers.count where random() % 3 == 0 {
+                _ = vmm.writeGuestMemory(g, physical: 0x5000 + CommPage.firstRegister + UInt32(4 * slot), size: 4, value: random())
+            }
+            _ = vmm.step(g, instructions: 50)
+            if g.state == .poweredOff { break }
+        }
+        #expect(vmm.step(other, instructions: 10_000_000) == .allPoweredOff)
+        #expect(other.consoleText == (try GuestsUnderVMMTests().bare(hello)))
+    }
+
     // MARK: teachos with pv=comm
 
     /// One of the lecture's flows as the VMM saw it: from a trap out of the guest's user mode
