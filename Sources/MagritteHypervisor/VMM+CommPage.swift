@@ -5,9 +5,11 @@ import MagritteCore
 /// them with loads and stores instead of trapping `mfc0`/`mtc0` (Disco's and KVM/MIPS's comm
 /// page, the lecture's para-virtualization).
 ///
-/// The whole state is the page's guest-physical address: the page's contents live in guest RAM,
-/// and whenever the VMM (not the guest) has control, the virtual CP0 is the truth and the page
-/// agrees with it (`commPageOut`).
+/// The whole state is the page's guest-physical address (what a snapshot keeps): the page's
+/// contents live in guest RAM. Whenever the VMM (not the guest) has control, the virtual CP0
+/// (`Guest.cp0`) is the truth: the guest's stores are taken when the VMM gets control
+/// (`commPageIn`), and the page is brought up to date before the guest runs again
+/// (`commPageOut`).
 public struct CommPage: Sendable, Equatable {
     /// Guest-physical address of the page: 4 KiB aligned, inside the guest's RAM.
     public let address: UInt32
