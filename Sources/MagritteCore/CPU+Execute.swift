@@ -32,8 +32,9 @@ extension CPU {
         // takes over at the next one (`observer`'s didSet ends the batch).
         let batchObserver = observing ? observer : nil
 
-        @inline(__always) func now() -> UInt64 { start &+ (budget &- remaining) }
-        // Slow paths may call out (observers, the trap handler) and read the time: publish it.
+        // Slow paths may call out (observers, the trap handler) and read the time
+        // (`currentCycles`): publish it. Only the count lives in the loop, so that the time is
+        // not a second induction variable kept in a register across the dispatch.
         @inline(__always) func sync() { batchRemaining = remaining }
         batchStart = start
         batchBudget = budget
@@ -44,6 +45,24 @@ extension CPU {
             pc = self.pc
             npc = self.npc
             delay = self.inDelaySlot
+        }
+        // To the next instruction: what every case but the branches and jumps does after it ran.
+        @inline(__always) func advance() {
+            pc = npc
+            npc &+= 4
+            delay = false
+        }
+        // A branch or jump: its delay slot (at npc) runs next, then the target.
+        @inline(__always) func jump(_ target: UInt32) {
+            pc = npc
+            npc = target
+            delay = true
+        }
+        // A conditional branch: the target is relative to the delay slot.
+        @inline(__always) func branch(_ taken: Bool, _ offset: UInt32) {
+            pc = npc
+            npc = taken ? npc &+ offset : npc &+ 4
+            delay = true
         }
 
         loop: while remaining > 0 {
@@ -76,11 +95,10 @@ extension CPU {
                     }
                 }
             }
-            let cur = pc
-            let inSlot = delay
-            pc = npc
-            npc &+= 4
-            delay = false
+            // During the switch `pc` and `delay` are the instruction's own (for exceptions and
+            // links); the cases advance them after it (`advance()` below the switch), branches
+            // and jumps to their own targets (then `continue loop`). No copy of the old pc is
+            // kept live across the dispatch.
             remaining &-= 1
             let rs = Int(d.rs), rt = Int(d.rt), rd = Int(d.rd)
             let imm = d.imm
@@ -118,7 +136,7 @@ extension CPU {
                 let b = Int32(bitPattern: d.op == .addi ? imm : r[rt])
                 let (v, o) = d.op == .sub ? a.subtractingReportingOverflow(b) : a.addingReportingOverflow(b)
                 if o {
-                    sync(); enterException(.overflow, pc: cur, inDelaySlot: inSlot)
+                    sync(); enterException(.overflow, pc: pc, inDelaySlot: delay)
                     reload()
                     break loop
                 }
@@ -176,23 +194,23 @@ extension CPU {
                 let pos = UInt32(truncatingIfNeeded: rt)
                 r[rd] = (r[rd] & ~(imm &<< pos)) | ((r[rs] & imm) &<< pos)
 
-            // MARK: Branches and jumps (the target is relative to the delay slot, now in pc)
-            case .beq: if r[rs] == r[rt] { npc = pc &+ imm }; delay = true
-            case .bne: if r[rs] != r[rt] { npc = pc &+ imm }; delay = true
-            case .blez: if Int32(bitPattern: r[rs]) <= 0 { npc = pc &+ imm }; delay = true
-            case .bgtz: if Int32(bitPattern: r[rs]) > 0 { npc = pc &+ imm }; delay = true
-            case .bltz: if Int32(bitPattern: r[rs]) < 0 { npc = pc &+ imm }; delay = true
-            case .bgez: if Int32(bitPattern: r[rs]) >= 0 { npc = pc &+ imm }; delay = true
+            // MARK: Branches and jumps (the target is relative to the delay slot, at npc)
+            case .beq: branch(r[rs] == r[rt], imm); continue loop
+            case .bne: branch(r[rs] != r[rt], imm); continue loop
+            case .blez: branch(Int32(bitPattern: r[rs]) <= 0, imm); continue loop
+            case .bgtz: branch(Int32(bitPattern: r[rs]) > 0, imm); continue loop
+            case .bltz: branch(Int32(bitPattern: r[rs]) < 0, imm); continue loop
+            case .bgez: branch(Int32(bitPattern: r[rs]) >= 0, imm); continue loop
             case .bltzal:
                 let taken = Int32(bitPattern: r[rs]) < 0
-                r[31] = cur &+ 8
-                if taken { npc = pc &+ imm }
-                delay = true
+                r[31] = pc &+ 8
+                branch(taken, imm)
+                continue loop
             case .bgezal:
                 let taken = Int32(bitPattern: r[rs]) >= 0
-                r[31] = cur &+ 8
-                if taken { npc = pc &+ imm }
-                delay = true
+                r[31] = pc &+ 8
+                branch(taken, imm)
+                continue loop
             case .beql, .bnel, .blezl, .bgtzl, .bltzl, .bgezl, .bltzall, .bgezall:
                 let a = r[rs]
                 let s = Int32(bitPattern: a)
@@ -205,22 +223,23 @@ extension CPU {
                 case .bltzl, .bltzall: taken = s < 0
                 default: taken = s >= 0
                 }
-                if d.op == .bltzall || d.op == .bgezall { r[31] = cur &+ 8 }
+                if d.op == .bltzall || d.op == .bgezall { r[31] = pc &+ 8 }
                 if taken {
-                    npc = pc &+ imm
-                    delay = true
+                    branch(true, imm)
                 } else {
-                    pc = npc  // nullify the delay slot
-                    npc &+= 4
+                    pc = npc &+ 4  // nullify the delay slot
+                    npc = pc &+ 4
+                    delay = false
                 }
-            case .j: npc = (pc & 0xF000_0000) | imm; delay = true
-            case .jal: r[31] = cur &+ 8; npc = (pc & 0xF000_0000) | imm; delay = true
-            case .jr, .jrhb: npc = r[rs]; delay = true
+                continue loop
+            case .j: jump((npc & 0xF000_0000) | imm); continue loop
+            case .jal: r[31] = pc &+ 8; jump((npc & 0xF000_0000) | imm); continue loop
+            case .jr, .jrhb: jump(r[rs]); continue loop
             case .jalr, .jalrhb:
                 let target = r[rs]
-                r[rd] = cur &+ 8
-                npc = target
-                delay = true
+                r[rd] = pc &+ 8
+                jump(target)
+                continue loop
 
             // MARK: Loads and stores
             case .lw:
@@ -229,9 +248,9 @@ extension CPU {
                 if _fastPath(e.tag == va & 0xFFFF_F003) {
                     r[rd] = UnsafeRawPointer(bitPattern: e.addend &+ UInt(va)).unsafelyUnwrapped.load(as: UInt32.self)
                 } else {
-                    sync(); guard let v = slowLoad(va, size: 4, pc: cur, delay: inSlot) else { reload(); break loop }
+                    sync(); guard let v = slowLoad(va, size: 4, pc: pc, delay: delay) else { reload(); break loop }
                     r[rd] = v
-                    if batchBreak { break loop }
+                    if batchBreak { advance(); break loop }
                 }
             case .lb, .lbu:
                 let va = r[rs] &+ imm
@@ -240,12 +259,12 @@ extension CPU {
                 if _fastPath(e.tag == va & 0xFFFF_F000) {
                     v = UInt32(UnsafeRawPointer(bitPattern: e.addend &+ UInt(va)).unsafelyUnwrapped.load(as: UInt8.self))
                 } else {
-                    sync(); guard let s = slowLoad(va, size: 1, pc: cur, delay: inSlot) else { reload(); break loop }
+                    sync(); guard let s = slowLoad(va, size: 1, pc: pc, delay: delay) else { reload(); break loop }
                     v = s
                 }
                 if d.op == .lb { v = UInt32(bitPattern: Int32(Int8(truncatingIfNeeded: v))) }
                 r[rd] = v
-                if batchBreak { break loop }
+                if batchBreak { advance(); break loop }
             case .lh, .lhu:
                 let va = r[rs] &+ imm
                 let e = currentSoftTLB[Int((va >> 12) & 255)]
@@ -253,20 +272,20 @@ extension CPU {
                 if _fastPath(e.tag == va & 0xFFFF_F001) {
                     v = UInt32(UnsafeRawPointer(bitPattern: e.addend &+ UInt(va)).unsafelyUnwrapped.load(as: UInt16.self))
                 } else {
-                    sync(); guard let s = slowLoad(va, size: 2, pc: cur, delay: inSlot) else { reload(); break loop }
+                    sync(); guard let s = slowLoad(va, size: 2, pc: pc, delay: delay) else { reload(); break loop }
                     v = s
                 }
                 if d.op == .lh { v = UInt32(bitPattern: Int32(Int16(truncatingIfNeeded: v))) }
                 r[rd] = v
-                if batchBreak { break loop }
+                if batchBreak { advance(); break loop }
             case .sw:
                 let va = r[rs] &+ imm
                 let e = currentSoftTLB[256 + Int((va >> 12) & 255)]
                 if _fastPath(e.tag == va & 0xFFFF_F003) {
                     UnsafeMutableRawPointer(bitPattern: e.addend &+ UInt(va)).unsafelyUnwrapped.storeBytes(of: r[rt], as: UInt32.self)
                 } else {
-                    sync(); guard slowStore(va, size: 4, value: r[rt], pc: cur, delay: inSlot) else { reload(); break loop }
-                    if batchBreak { break loop }
+                    sync(); guard slowStore(va, size: 4, value: r[rt], pc: pc, delay: delay) else { reload(); break loop }
+                    if batchBreak { advance(); break loop }
                 }
             case .sb:
                 let va = r[rs] &+ imm
@@ -274,8 +293,8 @@ extension CPU {
                 if _fastPath(e.tag == va & 0xFFFF_F000) {
                     UnsafeMutableRawPointer(bitPattern: e.addend &+ UInt(va)).unsafelyUnwrapped.storeBytes(of: UInt8(truncatingIfNeeded: r[rt]), as: UInt8.self)
                 } else {
-                    sync(); guard slowStore(va, size: 1, value: r[rt], pc: cur, delay: inSlot) else { reload(); break loop }
-                    if batchBreak { break loop }
+                    sync(); guard slowStore(va, size: 1, value: r[rt], pc: pc, delay: delay) else { reload(); break loop }
+                    if batchBreak { advance(); break loop }
                 }
             case .sh:
                 let va = r[rs] &+ imm
@@ -283,8 +302,8 @@ extension CPU {
                 if _fastPath(e.tag == va & 0xFFFF_F001) {
                     UnsafeMutableRawPointer(bitPattern: e.addend &+ UInt(va)).unsafelyUnwrapped.storeBytes(of: UInt16(truncatingIfNeeded: r[rt]), as: UInt16.self)
                 } else {
-                    sync(); guard slowStore(va, size: 2, value: r[rt], pc: cur, delay: inSlot) else { reload(); break loop }
-                    if batchBreak { break loop }
+                    sync(); guard slowStore(va, size: 2, value: r[rt], pc: pc, delay: delay) else { reload(); break loop }
+                    if batchBreak { advance(); break loop }
                 }
             case .lwl, .lwr:
                 let va = r[rs] &+ imm
@@ -293,7 +312,7 @@ extension CPU {
                 if _fastPath(e.tag == va & 0xFFFF_F000) {
                     w = UnsafeRawPointer(bitPattern: e.addend &+ UInt(va & ~3)).unsafelyUnwrapped.load(as: UInt32.self)
                 } else {
-                    sync(); guard let s = wordContaining(va, kind: .load, pc: cur, delay: inSlot) else { reload(); break loop }
+                    sync(); guard let s = wordContaining(va, kind: .load, pc: pc, delay: delay) else { reload(); break loop }
                     w = s
                 }
                 let b = (va & 3) &* 8
@@ -304,12 +323,12 @@ extension CPU {
                     let keep: UInt32 = b == 0 ? 0 : ~(0xFFFF_FFFF &>> b)
                     r[rd] = (w &>> b) | (r[rd] & keep)
                 }
-                if batchBreak { break loop }
+                if batchBreak { advance(); break loop }
             case .swl, .swr:
                 let va = r[rs] &+ imm
                 let aligned = va & ~3
                 // Translate for a store first, so a read-only page faults as a store.
-                sync(); guard let w = wordContaining(va, kind: .store, pc: cur, delay: inSlot) else { reload(); break loop }
+                sync(); guard let w = wordContaining(va, kind: .store, pc: pc, delay: delay) else { reload(); break loop }
                 let b = (va & 3) &* 8
                 let v = r[rt]
                 let merged: UInt32
@@ -320,38 +339,38 @@ extension CPU {
                     let keep: UInt32 = b == 0 ? 0 : 0xFFFF_FFFF &>> (32 &- b)
                     merged = (w & keep) | (v &<< b)
                 }
-                sync(); guard slowStore(aligned, size: 4, value: merged, pc: cur, delay: inSlot) else { reload(); break loop }
-                if batchBreak { break loop }
+                sync(); guard slowStore(aligned, size: 4, value: merged, pc: pc, delay: delay) else { reload(); break loop }
+                if batchBreak { advance(); break loop }
             case .ll:
                 let va = r[rs] &+ imm
-                sync(); guard let v = loadWord(va, pc: cur, delay: inSlot) else { reload(); break loop }
+                sync(); guard let v = loadWord(va, pc: pc, delay: delay) else { reload(); break loop }
                 r[rd] = v
                 llBit = true
                 llVirtual = va
                 llValue = v
                 cp0.llAddr = (physicalAddress(of: va) ?? 0) >> 4
-                if batchBreak { break loop }
+                if batchBreak { advance(); break loop }
             case .sc:
                 let va = r[rs] &+ imm
                 if va & 3 != 0 {
-                    sync(); enterException(.addressErrorStore, pc: cur, inDelaySlot: inSlot, badVAddr: va)
+                    sync(); enterException(.addressErrorStore, pc: pc, inDelaySlot: delay, badVAddr: va)
                     reload()
                     break loop
                 }
                 var ok: UInt32 = 0
                 if llBit && va == llVirtual {
-                    sync(); guard let current = wordContaining(va, kind: .store, pc: cur, delay: inSlot) else { reload(); break loop }
+                    sync(); guard let current = wordContaining(va, kind: .store, pc: pc, delay: delay) else { reload(); break loop }
                     if current == llValue {
-                        sync(); guard slowStore(va, size: 4, value: r[rt], pc: cur, delay: inSlot) else { reload(); break loop }
+                        sync(); guard slowStore(va, size: 4, value: r[rt], pc: pc, delay: delay) else { reload(); break loop }
                         ok = 1
                     }
                 }
                 llBit = false
                 r[rd] = ok
-                if batchBreak { break loop }
+                if batchBreak { advance(); break loop }
             case .cache:
                 if mode != .kernel && cp0.status & StatusBits.cu0 == 0 {
-                    sync(); enterException(.coprocessorUnusable, pc: cur, inDelaySlot: inSlot)
+                    sync(); enterException(.coprocessorUnusable, pc: pc, inDelaySlot: delay)
                     reload()
                     break loop
                 }
@@ -375,16 +394,16 @@ extension CPU {
                 default: taken = a != b
                 }
                 if taken {
-                    sync(); enterException(.trap, pc: cur, inDelaySlot: inSlot)
+                    sync(); enterException(.trap, pc: pc, inDelaySlot: delay)
                     reload()
                     break loop
                 }
             case .syscall:
-                sync(); enterException(.syscall, pc: cur, inDelaySlot: inSlot)
+                sync(); enterException(.syscall, pc: pc, inDelaySlot: delay)
                 reload()
                 break loop
             case .break:
-                sync(); enterException(.breakpoint, pc: cur, inDelaySlot: inSlot)
+                sync(); enterException(.breakpoint, pc: pc, inDelaySlot: delay)
                 reload()
                 break loop
             case .rdhwr:
@@ -393,56 +412,57 @@ extension CPU {
                 // (kernel mode or Status.CU0) or their HWREna bit.
                 let cp0Usable = mode == .kernel || cp0.status & StatusBits.cu0 != 0
                 if reg > 3 || (!cp0Usable && cp0.hwrEna & (1 << reg) == 0) {
-                    sync(); enterException(.reservedInstruction, pc: cur, inDelaySlot: inSlot)
+                    sync(); enterException(.reservedInstruction, pc: pc, inDelaySlot: delay)
                     reload()
                     break loop
                 }
                 switch reg {
                 case 0: r[rd] = cp0.ebase & 0x3FF
                 case 1: r[rd] = 32
-                case 2: r[rd] = countAt(now())
+                case 2: sync(); r[rd] = countAt(currentCycles)
                 default: r[rd] = UInt32(configuration.instructionsPerCountTick)
                 }
 
             // MARK: Coprocessor 0 (privileged unless CU0)
             case .mfc0, .mtc0, .di, .ei, .tlbr, .tlbwi, .tlbwr, .tlbp, .eret, .wait, .rdpgpr, .wrpgpr:
                 if mode != .kernel && cp0.status & StatusBits.cu0 == 0 {
-                    sync(); enterException(.coprocessorUnusable, pc: cur, inDelaySlot: inSlot)
+                    sync(); enterException(.coprocessorUnusable, pc: pc, inDelaySlot: delay)
                     reload()
                     break loop
                 }
                 switch d.op {
-                case .mfc0: r[rd] = readCP0(Int(imm & 31), Int(imm >> 5), now: now())
-                case .mtc0: sync(); writeCP0(Int(imm & 31), Int(imm >> 5), r[rt], now: now(), pc: cur)
+                case .mfc0: sync(); r[rd] = readCP0(Int(imm & 31), Int(imm >> 5), now: currentCycles)
+                case .mtc0: sync(); writeCP0(Int(imm & 31), Int(imm >> 5), r[rt], now: currentCycles, pc: pc)
                 case .di, .ei:
                     r[rd] = cp0.status
                     if d.op == .di { cp0.status &= ~StatusBits.ie } else { cp0.status |= StatusBits.ie }
                     batchBreak = true
                 case .rdpgpr, .wrpgpr: r[rd] = r[rt]  // one shadow set: the current one
                 case .tlbr: tlbRead()
-                case .tlbwi: sync(); tlbWrite(Int((cp0.index & 0x7FFF_FFFF) % UInt32(configuration.tlbEntries)), pc: cur)
-                case .tlbwr: sync(); tlbWrite(Int(randomAt(now())), pc: cur)
+                case .tlbwi: sync(); tlbWrite(Int((cp0.index & 0x7FFF_FFFF) % UInt32(configuration.tlbEntries)), pc: pc)
+                case .tlbwr: sync(); tlbWrite(Int(randomAt(currentCycles)), pc: pc)
                 case .tlbp: tlbProbe()
                 case .eret:
-                    sync(); executeEret(pc: cur)
+                    sync(); executeEret(pc: pc)
                     reload()
                     break loop
                 default:  // wait
                     waiting = true
                     batchBreak = true
                 }
-                if batchBreak { break loop }
+                if batchBreak { advance(); break loop }
             case .cop:
-                sync(); enterException(.coprocessorUnusable, pc: cur, inDelaySlot: inSlot, coprocessor: UInt32(rt))
+                sync(); enterException(.coprocessorUnusable, pc: pc, inDelaySlot: delay, coprocessor: UInt32(rt))
                 reload()
                 break loop
             case .reserved, .deret, .sdbbp:
-                sync(); enterException(.reservedInstruction, pc: cur, inDelaySlot: inSlot)
+                sync(); enterException(.reservedInstruction, pc: pc, inDelaySlot: delay)
                 reload()
                 break loop
             case .undecoded:
                 fatalError("undecoded instruction reached dispatch")
             }
+            advance()
         }
         let used = budget &- remaining
         if elapsed == nil { cycles &+= used }
