@@ -33,8 +33,9 @@ extension CPU {
         let batchObserver = observing ? observer : nil
 
         // Slow paths may call out (observers, the trap handler) and read the time
-        // (`currentCycles`): publish it. Only the count lives in the loop, so that the time is
-        // not a second induction variable kept in a register across the dispatch.
+        // (`currentCycles`): publish it. Only the count lives in the loop; the cases that read the
+        // time ask `time(remaining:)`, out of line, so that the time is not a second induction
+        // variable kept in a register across the dispatch.
         @inline(__always) func sync() { batchRemaining = remaining }
         batchStart = start
         batchBudget = budget
@@ -419,7 +420,7 @@ extension CPU {
                 switch reg {
                 case 0: r[rd] = cp0.ebase & 0x3FF
                 case 1: r[rd] = 32
-                case 2: sync(); r[rd] = countAt(currentCycles)
+                case 2: sync(); r[rd] = countAt(time(remaining: remaining))
                 default: r[rd] = UInt32(configuration.instructionsPerCountTick)
                 }
 
@@ -431,8 +432,8 @@ extension CPU {
                     break loop
                 }
                 switch d.op {
-                case .mfc0: sync(); r[rd] = readCP0(Int(imm & 31), Int(imm >> 5), now: currentCycles)
-                case .mtc0: sync(); writeCP0(Int(imm & 31), Int(imm >> 5), r[rt], now: currentCycles, pc: pc)
+                case .mfc0: sync(); r[rd] = readCP0(Int(imm & 31), Int(imm >> 5), now: time(remaining: remaining))
+                case .mtc0: sync(); writeCP0(Int(imm & 31), Int(imm >> 5), r[rt], now: time(remaining: remaining), pc: pc)
                 case .di, .ei:
                     r[rd] = cp0.status
                     if d.op == .di { cp0.status &= ~StatusBits.ie } else { cp0.status |= StatusBits.ie }
@@ -440,7 +441,7 @@ extension CPU {
                 case .rdpgpr, .wrpgpr: r[rd] = r[rt]  // one shadow set: the current one
                 case .tlbr: tlbRead()
                 case .tlbwi: sync(); tlbWrite(Int((cp0.index & 0x7FFF_FFFF) % UInt32(configuration.tlbEntries)), pc: pc)
-                case .tlbwr: sync(); tlbWrite(Int(randomAt(currentCycles)), pc: pc)
+                case .tlbwr: sync(); tlbWrite(Int(randomAt(time(remaining: remaining))), pc: pc)
                 case .tlbp: tlbProbe()
                 case .eret:
                     sync(); executeEret(pc: pc)
@@ -471,6 +472,10 @@ extension CPU {
         self.inDelaySlot = delay
         return used
     }
+
+    /// The time (cycles) in a batch when `remaining` of its slots are left.
+    @inline(never)
+    func time(remaining: UInt64) -> UInt64 { batchStart &+ (batchBudget &- remaining) }
 
     /// An aligned word load through the software TLB, falling back to the slow path.
     @inline(__always)
