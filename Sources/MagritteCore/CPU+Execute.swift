@@ -79,11 +79,10 @@ extension CPU {
                 }
             }
             let slot = Int((pc >> 2) & 1023)
-            var d = codeDecoded[slot]
-            if _slowPath(d.op == .undecoded) {
-                d = decode(codeHost[slot])
-                codeDecoded[slot] = d
-            }
+            // Decoded in memory, then read from there: no join of a decoded value in registers
+            // with the fast path's loads (which cost register copies before the dispatch).
+            if _slowPath(codeDecoded[slot].op == .undecoded) { decodeSlot(slot) }
+            let d = codeDecoded[slot]
             if observing {
                 if observerStopPC == pc {
                     observerStopPC = nil
@@ -472,6 +471,10 @@ extension CPU {
         self.inDelaySlot = delay
         return used
     }
+
+    /// Decodes the word in `slot` of the current code page into its decoded slot.
+    @inline(never)
+    func decodeSlot(_ slot: Int) { codeDecoded[slot] = decode(codeHost[slot]) }
 
     /// The time (cycles) in a batch when `remaining` of its slots are left.
     @inline(never)
