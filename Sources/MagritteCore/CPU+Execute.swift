@@ -33,9 +33,9 @@ extension CPU {
         let batchObserver = observing ? observer : nil
 
         // Slow paths may call out (observers, the trap handler) and read the time
-        // (`currentCycles`): publish it. Only the count lives in the loop; the cases that read the
-        // time ask `time(remaining:)`, out of line, so that the time is not a second induction
-        // variable kept in a register across the dispatch.
+        // (`currentCycles`): publish it. Only the count lives in the loop; the instructions that
+        // read the time do so out of line (`executeRare`), so that the time is not a second
+        // induction variable kept in a register across the dispatch.
         @inline(__always) func sync() { batchRemaining = remaining }
         batchStart = start
         batchBudget = budget
@@ -305,160 +305,15 @@ extension CPU {
                     sync(); guard slowStore(va, size: 2, value: r[rt], pc: pc, delay: delay) else { reload(); break loop }
                     if batchBreak { advance(); break loop }
                 }
-            case .lwl, .lwr:
-                let va = r[rs] &+ imm
-                let e = currentSoftTLB[Int((va >> 12) & 255)]
-                let w: UInt32
-                if _fastPath(e.tag == va & 0xFFFF_F000) {
-                    w = UnsafeRawPointer(bitPattern: e.addend &+ UInt(va & ~3)).unsafelyUnwrapped.load(as: UInt32.self)
-                } else {
-                    sync(); guard let s = wordContaining(va, kind: .load, pc: pc, delay: delay) else { reload(); break loop }
-                    w = s
-                }
-                let b = (va & 3) &* 8
-                if d.op == .lwl {
-                    let keep: UInt32 = b == 24 ? 0 : 0xFFFF_FFFF &>> (b &+ 8)
-                    r[rd] = (w &<< (24 &- b)) | (r[rd] & keep)
-                } else {
-                    let keep: UInt32 = b == 0 ? 0 : ~(0xFFFF_FFFF &>> b)
-                    r[rd] = (w &>> b) | (r[rd] & keep)
-                }
+            // MARK: The rare instructions, out of line (fewer values live in the hot switch)
+            case .lwl, .lwr, .swl, .swr, .ll, .sc, .cache,
+                 .tge, .tgeu, .tlt, .tltu, .teq, .tne, .tgei, .tgeiu, .tlti, .tltiu, .teqi, .tnei,
+                 .syscall, .break, .rdhwr,
+                 .mfc0, .mtc0, .di, .ei, .tlbr, .tlbwi, .tlbwr, .tlbp, .eret, .wait, .rdpgpr, .wrpgpr,
+                 .cop, .reserved, .deret, .sdbbp:
+                sync()
+                guard executeRare(pc: pc, delay: delay) else { reload(); break loop }
                 if batchBreak { advance(); break loop }
-            case .swl, .swr:
-                let va = r[rs] &+ imm
-                let aligned = va & ~3
-                // Translate for a store first, so a read-only page faults as a store.
-                sync(); guard let w = wordContaining(va, kind: .store, pc: pc, delay: delay) else { reload(); break loop }
-                let b = (va & 3) &* 8
-                let v = r[rt]
-                let merged: UInt32
-                if d.op == .swl {
-                    let keep: UInt32 = b == 24 ? 0 : ~(0xFFFF_FFFF &>> (24 &- b))
-                    merged = (w & keep) | (v &>> (24 &- b))
-                } else {
-                    let keep: UInt32 = b == 0 ? 0 : 0xFFFF_FFFF &>> (32 &- b)
-                    merged = (w & keep) | (v &<< b)
-                }
-                sync(); guard slowStore(aligned, size: 4, value: merged, pc: pc, delay: delay) else { reload(); break loop }
-                if batchBreak { advance(); break loop }
-            case .ll:
-                let va = r[rs] &+ imm
-                sync(); guard let v = loadWord(va, pc: pc, delay: delay) else { reload(); break loop }
-                r[rd] = v
-                llBit = true
-                llVirtual = va
-                llValue = v
-                cp0.llAddr = (physicalAddress(of: va) ?? 0) >> 4
-                if batchBreak { advance(); break loop }
-            case .sc:
-                let va = r[rs] &+ imm
-                if va & 3 != 0 {
-                    sync(); enterException(.addressErrorStore, pc: pc, inDelaySlot: delay, badVAddr: va)
-                    reload()
-                    break loop
-                }
-                var ok: UInt32 = 0
-                if llBit && va == llVirtual {
-                    sync(); guard let current = wordContaining(va, kind: .store, pc: pc, delay: delay) else { reload(); break loop }
-                    if current == llValue {
-                        sync(); guard slowStore(va, size: 4, value: r[rt], pc: pc, delay: delay) else { reload(); break loop }
-                        ok = 1
-                    }
-                }
-                llBit = false
-                r[rd] = ok
-                if batchBreak { advance(); break loop }
-            case .cache:
-                if mode != .kernel && cp0.status & StatusBits.cu0 == 0 {
-                    sync(); enterException(.coprocessorUnusable, pc: pc, inDelaySlot: delay)
-                    reload()
-                    break loop
-                }
-
-            // MARK: Traps and system
-            case .tge, .tgeu, .tlt, .tltu, .teq, .tne, .tgei, .tgeiu, .tlti, .tltiu, .teqi, .tnei:
-                let a = r[rs]
-                let b: UInt32
-                switch d.op {
-                case .tge, .tgeu, .tlt, .tltu, .teq, .tne: b = r[rt]
-                default: b = imm
-                }
-                let sa = Int32(bitPattern: a), sb = Int32(bitPattern: b)
-                let taken: Bool
-                switch d.op {
-                case .tge, .tgei: taken = sa >= sb
-                case .tgeu, .tgeiu: taken = a >= b
-                case .tlt, .tlti: taken = sa < sb
-                case .tltu, .tltiu: taken = a < b
-                case .teq, .teqi: taken = a == b
-                default: taken = a != b
-                }
-                if taken {
-                    sync(); enterException(.trap, pc: pc, inDelaySlot: delay)
-                    reload()
-                    break loop
-                }
-            case .syscall:
-                sync(); enterException(.syscall, pc: pc, inDelaySlot: delay)
-                reload()
-                break loop
-            case .break:
-                sync(); enterException(.breakpoint, pc: pc, inDelaySlot: delay)
-                reload()
-                break loop
-            case .rdhwr:
-                let reg = UInt32(rs)
-                // Registers 0-3 only (no UserLocal on a 24Kc), allowed with CP0 access
-                // (kernel mode or Status.CU0) or their HWREna bit.
-                let cp0Usable = mode == .kernel || cp0.status & StatusBits.cu0 != 0
-                if reg > 3 || (!cp0Usable && cp0.hwrEna & (1 << reg) == 0) {
-                    sync(); enterException(.reservedInstruction, pc: pc, inDelaySlot: delay)
-                    reload()
-                    break loop
-                }
-                switch reg {
-                case 0: r[rd] = cp0.ebase & 0x3FF
-                case 1: r[rd] = 32
-                case 2: sync(); r[rd] = countAt(time(remaining: remaining))
-                default: r[rd] = UInt32(configuration.instructionsPerCountTick)
-                }
-
-            // MARK: Coprocessor 0 (privileged unless CU0)
-            case .mfc0, .mtc0, .di, .ei, .tlbr, .tlbwi, .tlbwr, .tlbp, .eret, .wait, .rdpgpr, .wrpgpr:
-                if mode != .kernel && cp0.status & StatusBits.cu0 == 0 {
-                    sync(); enterException(.coprocessorUnusable, pc: pc, inDelaySlot: delay)
-                    reload()
-                    break loop
-                }
-                switch d.op {
-                case .mfc0: sync(); r[rd] = readCP0(Int(imm & 31), Int(imm >> 5), now: time(remaining: remaining))
-                case .mtc0: sync(); writeCP0(Int(imm & 31), Int(imm >> 5), r[rt], now: time(remaining: remaining), pc: pc)
-                case .di, .ei:
-                    r[rd] = cp0.status
-                    if d.op == .di { cp0.status &= ~StatusBits.ie } else { cp0.status |= StatusBits.ie }
-                    batchBreak = true
-                case .rdpgpr, .wrpgpr: r[rd] = r[rt]  // one shadow set: the current one
-                case .tlbr: tlbRead()
-                case .tlbwi: sync(); tlbWrite(Int((cp0.index & 0x7FFF_FFFF) % UInt32(configuration.tlbEntries)), pc: pc)
-                case .tlbwr: sync(); tlbWrite(Int(randomAt(time(remaining: remaining))), pc: pc)
-                case .tlbp: tlbProbe()
-                case .eret:
-                    sync(); executeEret(pc: pc)
-                    reload()
-                    break loop
-                default:  // wait
-                    waiting = true
-                    batchBreak = true
-                }
-                if batchBreak { advance(); break loop }
-            case .cop:
-                sync(); enterException(.coprocessorUnusable, pc: pc, inDelaySlot: delay, coprocessor: UInt32(rt))
-                reload()
-                break loop
-            case .reserved, .deret, .sdbbp:
-                sync(); enterException(.reservedInstruction, pc: pc, inDelaySlot: delay)
-                reload()
-                break loop
             case .undecoded:
                 fatalError("undecoded instruction reached dispatch")
             }
@@ -472,13 +327,166 @@ extension CPU {
         return used
     }
 
+    /// The instructions too rare to keep in the loop's switch (unaligned and linked loads and
+    /// stores, CACHE, traps, system calls, RDHWR, CP0 and coprocessor instructions): executed
+    /// with the batch's count already published (`batchRemaining`). Returns false when the
+    /// instruction took an exception or returned from one (the new pc is in `self`); true when it
+    /// completed (the loop then advances; `batchBreak` may be set).
+    @inline(never)
+    func executeRare(pc: UInt32, delay: Bool) -> Bool {
+        let d = codeDecoded[Int((pc >> 2) & 1023)]
+        let r = regs
+        let rs = Int(d.rs), rt = Int(d.rt), rd = Int(d.rd)
+        let imm = d.imm
+        switch d.op {
+        case .lwl, .lwr:
+            let va = r[rs] &+ imm
+            let e = currentSoftTLB[Int((va >> 12) & 255)]
+            let w: UInt32
+            if _fastPath(e.tag == va & 0xFFFF_F000) {
+                w = UnsafeRawPointer(bitPattern: e.addend &+ UInt(va & ~3)).unsafelyUnwrapped.load(as: UInt32.self)
+            } else {
+                guard let s = wordContaining(va, kind: .load, pc: pc, delay: delay) else { return false }
+                w = s
+            }
+            let b = (va & 3) &* 8
+            if d.op == .lwl {
+                let keep: UInt32 = b == 24 ? 0 : 0xFFFF_FFFF &>> (b &+ 8)
+                r[rd] = (w &<< (24 &- b)) | (r[rd] & keep)
+            } else {
+                let keep: UInt32 = b == 0 ? 0 : ~(0xFFFF_FFFF &>> b)
+                r[rd] = (w &>> b) | (r[rd] & keep)
+            }
+        case .swl, .swr:
+            let va = r[rs] &+ imm
+            let aligned = va & ~3
+            // Translate for a store first, so a read-only page faults as a store.
+            guard let w = wordContaining(va, kind: .store, pc: pc, delay: delay) else { return false }
+            let b = (va & 3) &* 8
+            let v = r[rt]
+            let merged: UInt32
+            if d.op == .swl {
+                let keep: UInt32 = b == 24 ? 0 : ~(0xFFFF_FFFF &>> (24 &- b))
+                merged = (w & keep) | (v &>> (24 &- b))
+            } else {
+                let keep: UInt32 = b == 0 ? 0 : 0xFFFF_FFFF &>> (32 &- b)
+                merged = (w & keep) | (v &<< b)
+            }
+            guard slowStore(aligned, size: 4, value: merged, pc: pc, delay: delay) else { return false }
+        case .ll:
+            let va = r[rs] &+ imm
+            guard let v = loadWord(va, pc: pc, delay: delay) else { return false }
+            r[rd] = v
+            llBit = true
+            llVirtual = va
+            llValue = v
+            cp0.llAddr = (physicalAddress(of: va) ?? 0) >> 4
+        case .sc:
+            let va = r[rs] &+ imm
+            if va & 3 != 0 {
+                enterException(.addressErrorStore, pc: pc, inDelaySlot: delay, badVAddr: va)
+                return false
+            }
+            var ok: UInt32 = 0
+            if llBit && va == llVirtual {
+                guard let current = wordContaining(va, kind: .store, pc: pc, delay: delay) else { return false }
+                if current == llValue {
+                    guard slowStore(va, size: 4, value: r[rt], pc: pc, delay: delay) else { return false }
+                    ok = 1
+                }
+            }
+            llBit = false
+            r[rd] = ok
+        case .cache:
+            if mode != .kernel && cp0.status & StatusBits.cu0 == 0 {
+                enterException(.coprocessorUnusable, pc: pc, inDelaySlot: delay)
+                return false
+            }
+
+        // MARK: Traps and system
+        case .tge, .tgeu, .tlt, .tltu, .teq, .tne, .tgei, .tgeiu, .tlti, .tltiu, .teqi, .tnei:
+            let a = r[rs]
+            let b: UInt32
+            switch d.op {
+            case .tge, .tgeu, .tlt, .tltu, .teq, .tne: b = r[rt]
+            default: b = imm
+            }
+            let sa = Int32(bitPattern: a), sb = Int32(bitPattern: b)
+            let taken: Bool
+            switch d.op {
+            case .tge, .tgei: taken = sa >= sb
+            case .tgeu, .tgeiu: taken = a >= b
+            case .tlt, .tlti: taken = sa < sb
+            case .tltu, .tltiu: taken = a < b
+            case .teq, .teqi: taken = a == b
+            default: taken = a != b
+            }
+            if taken {
+                enterException(.trap, pc: pc, inDelaySlot: delay)
+                return false
+            }
+        case .syscall:
+            enterException(.syscall, pc: pc, inDelaySlot: delay)
+            return false
+        case .break:
+            enterException(.breakpoint, pc: pc, inDelaySlot: delay)
+            return false
+        case .rdhwr:
+            let reg = UInt32(rs)
+            // Registers 0-3 only (no UserLocal on a 24Kc), allowed with CP0 access
+            // (kernel mode or Status.CU0) or their HWREna bit.
+            let cp0Usable = mode == .kernel || cp0.status & StatusBits.cu0 != 0
+            if reg > 3 || (!cp0Usable && cp0.hwrEna & (1 << reg) == 0) {
+                enterException(.reservedInstruction, pc: pc, inDelaySlot: delay)
+                return false
+            }
+            switch reg {
+            case 0: r[rd] = cp0.ebase & 0x3FF
+            case 1: r[rd] = 32
+            case 2: r[rd] = countAt(currentCycles)
+            default: r[rd] = UInt32(configuration.instructionsPerCountTick)
+            }
+
+        // MARK: Coprocessor 0 (privileged unless CU0)
+        case .mfc0, .mtc0, .di, .ei, .tlbr, .tlbwi, .tlbwr, .tlbp, .eret, .wait, .rdpgpr, .wrpgpr:
+            if mode != .kernel && cp0.status & StatusBits.cu0 == 0 {
+                enterException(.coprocessorUnusable, pc: pc, inDelaySlot: delay)
+                return false
+            }
+            switch d.op {
+            case .mfc0: r[rd] = readCP0(Int(imm & 31), Int(imm >> 5), now: currentCycles)
+            case .mtc0: writeCP0(Int(imm & 31), Int(imm >> 5), r[rt], now: currentCycles, pc: pc)
+            case .di, .ei:
+                r[rd] = cp0.status
+                if d.op == .di { cp0.status &= ~StatusBits.ie } else { cp0.status |= StatusBits.ie }
+                batchBreak = true
+            case .rdpgpr, .wrpgpr: r[rd] = r[rt]  // one shadow set: the current one
+            case .tlbr: tlbRead()
+            case .tlbwi: tlbWrite(Int((cp0.index & 0x7FFF_FFFF) % UInt32(configuration.tlbEntries)), pc: pc)
+            case .tlbwr: tlbWrite(Int(randomAt(currentCycles)), pc: pc)
+            case .tlbp: tlbProbe()
+            case .eret:
+                executeEret(pc: pc)
+                return false
+            default:  // wait
+                waiting = true
+                batchBreak = true
+            }
+        case .cop:
+            enterException(.coprocessorUnusable, pc: pc, inDelaySlot: delay, coprocessor: UInt32(rt))
+            return false
+        case .reserved, .deret, .sdbbp:
+            enterException(.reservedInstruction, pc: pc, inDelaySlot: delay)
+            return false
+        default:
+            preconditionFailure("\(d.op) is executed in the loop")
+        }
+        return true
+    }
+
     /// Decodes the word in `slot` of the current code page into its decoded slot.
     @inline(never)
     func decodeSlot(_ slot: Int) { codeDecoded[slot] = decode(codeHost[slot]) }
-
-    /// The time (cycles) in a batch when `remaining` of its slots are left.
-    @inline(never)
-    func time(remaining: UInt64) -> UInt64 { batchStart &+ (batchBudget &- remaining) }
 
     /// An aligned word load through the software TLB, falling back to the slow path.
     @inline(__always)
