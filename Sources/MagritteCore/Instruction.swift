@@ -124,25 +124,31 @@ public enum FieldRule: Sendable, Equatable {
 /// The decoder, built once from the instruction table: for each primary opcode, the table's
 /// encodings that can match, most specific first, split by a secondary field (funct, rt or rs)
 /// where every one of them fixes it. `decode` takes the first that matches.
-struct DecoderIndex {
+/// One instance for the process (`decoderIndex`): its buffers are never freed, and reading them
+/// costs no reference counting or bounds checks. Immutable once built, hence Sendable.
+final class DecoderIndex: @unchecked Sendable {
     struct Candidate {
         let match: UInt32
         let mask: UInt32
         let op: Op
     }
+    typealias Rule = (fields: FieldRule, links: Bool)
     /// Per primary opcode: the secondary field (shift and mask, mask 0 for none) and the first
     /// of its buckets in `buckets`.
-    private var primary: [(shift: UInt32, mask: UInt32, base: Int)] = []
+    private let primary: UnsafeBufferPointer<(shift: UInt32, mask: UInt32, base: Int)>
     /// Per bucket: its range in `candidates`.
-    private var buckets: [Range<Int>] = []
-    private var candidates: [Candidate] = []
+    private let buckets: UnsafeBufferPointer<(start: Int, end: Int)>
+    private let candidates: UnsafeBufferPointer<Candidate>
     /// Per op: how its fields are decoded, and whether it links (for the branch rules).
-    private(set) var rules: [(fields: FieldRule, links: Bool)] = []
+    let rules: UnsafeBufferPointer<Rule>
 
     /// The secondary fields, tried in order: funct, rt, rs.
     private static let fields: [(shift: UInt32, mask: UInt32)] = [(0, 63), (16, 31), (21, 31)]
 
     init(_ entries: [(op: Op, info: OpInfo)]) {
+        var primary: [(shift: UInt32, mask: UInt32, base: Int)] = []
+        var buckets: [(start: Int, end: Int)] = []
+        var candidates: [Candidate] = []
         var all: [Candidate] = []
         for e in entries { for p in e.info.patterns { all.append(Candidate(match: p.match, mask: p.mask, op: e.op)) } }
         // Most specific first: a refinement (`nop`) before the op it refines (`sll`); encodings
@@ -156,19 +162,34 @@ struct DecoderIndex {
             primary.append((field?.shift ?? 0, field?.mask ?? 0, buckets.count))
             for value in 0...(field?.mask ?? 0) {
                 let inBucket = field.map { f in here.filter { $0.match >> f.shift & f.mask == value } } ?? here
-                buckets.append(candidates.count..<candidates.count + inBucket.count)
+                buckets.append((candidates.count, candidates.count + inBucket.count))
                 candidates += inBucket
             }
         }
-        rules = Array(repeating: (.none, false), count: Op.allCases.count)
+        var rules = [Rule](repeating: (.none, false), count: Op.allCases.count)
         for e in entries { rules[Int(e.op.rawValue)] = (e.info.fields, e.info.branch.links) }
+        func keep<T>(_ a: [T]) -> UnsafeBufferPointer<T> {
+            let b = UnsafeMutableBufferPointer<T>.allocate(capacity: a.count)
+            _ = b.initialize(from: a)
+            return UnsafeBufferPointer(b)
+        }
+        self.primary = keep(primary)
+        self.buckets = keep(buckets)
+        self.candidates = keep(candidates)
+        self.rules = keep(rules)
     }
 
     /// The op of the most specific encoding `w` matches; `.reserved` if none does.
     @inline(__always)
     func op(_ w: UInt32) -> Op {
         let p = primary[Int(w >> 26)]
-        for c in candidates[buckets[p.base + Int(w >> p.shift & p.mask)]] where w & c.mask == c.match { return c.op }
+        let b = buckets[p.base + Int(w >> p.shift & p.mask)]
+        var i = b.start
+        while i < b.end {
+            let c = candidates[i]
+            if w & c.mask == c.match { return c.op }
+            i &+= 1
+        }
         return .reserved
     }
 }
