@@ -432,19 +432,16 @@ extension CPU {
             enterException(.breakpoint, pc: pc, inDelaySlot: delay)
             return false
         case .rdhwr:
-            let reg = UInt32(rs)
-            // Registers 0-3 only (no UserLocal on a 24Kc), allowed with CP0 access
-            // (kernel mode or Status.CU0) or their HWREna bit.
             let cp0Usable = mode == .kernel || cp0.status & StatusBits.cu0 != 0
-            if reg > 3 || (!cp0Usable && cp0.hwrEna & (1 << reg) == 0) {
+            guard let reg = HardwareRegister(rawValue: d.rs), reg.readable(cp0Usable: cp0Usable, hwrEna: cp0.hwrEna) else {
                 enterException(.reservedInstruction, pc: pc, inDelaySlot: delay)
                 return false
             }
             switch reg {
-            case 0: r[rd] = cp0.ebase & 0x3FF
-            case 1: r[rd] = 32
-            case 2: r[rd] = countAt(currentCycles)
-            default: r[rd] = UInt32(configuration.instructionsPerCountTick)
+            case .cpuNum: r[rd] = cp0.ebase & 0x3FF
+            case .synciStep: r[rd] = 32
+            case .cc: r[rd] = countAt(currentCycles)
+            case .ccRes: r[rd] = UInt32(configuration.instructionsPerCountTick)
             }
 
         // MARK: Coprocessor 0 (privileged unless CU0)

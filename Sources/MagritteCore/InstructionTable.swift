@@ -146,6 +146,23 @@ public struct BranchInfo: Sendable, Equatable {
     public static let none = BranchInfo(kind: .none, condition: .always, links: false)
 }
 
+/// The hardware registers RDHWR reads (its rd field; the decoder puts it in `rs`). A 24Kc has
+/// registers 0-3 only (no UserLocal): any other number is a Reserved Instruction.
+public enum HardwareRegister: UInt8, Sendable, CaseIterable {
+    /// The CPU number (EBase.CPUNum).
+    case cpuNum = 0
+    /// The address step SYNCI needs: the cache line size in bytes.
+    case synciStep = 1
+    /// The cycle counter (CP0 Count).
+    case cc = 2
+    /// Cycles per Count increment.
+    case ccRes = 3
+
+    /// Whether RDHWR may read it: with CP0 access (kernel mode or Status.CU0), or when its bit of
+    /// HWREna is set.
+    public func readable(cp0Usable: Bool, hwrEna: UInt32) -> Bool { cp0Usable || hwrEna & (1 << rawValue) != 0 }
+}
+
 extension Op {
     /// This op's entry in the instruction table.
     @inline(__always)
