@@ -32,8 +32,10 @@ extension CPU {
         // takes over at the next one (`observer`'s didSet ends the batch).
         let batchObserver = observing ? observer : nil
 
-        @inline(__always) func now() -> UInt64 { start &+ (budget &- remaining) }
-        // Slow paths may call out (observers, the trap handler) and read the time: publish it.
+        // Slow paths may call out (observers, the trap handler) and read the time
+        // (`currentCycles`): publish it. Only the count lives in the loop; the instructions that
+        // read the time do so out of line (`executeRare`), so that the time is not a second
+        // induction variable kept in a register across the dispatch.
         @inline(__always) func sync() { batchRemaining = remaining }
         batchStart = start
         batchBudget = budget
@@ -44,6 +46,24 @@ extension CPU {
             pc = self.pc
             npc = self.npc
             delay = self.inDelaySlot
+        }
+        // To the next instruction: what every case but the branches and jumps does after it ran.
+        @inline(__always) func advance() {
+            pc = npc
+            npc &+= 4
+            delay = false
+        }
+        // A branch or jump: its delay slot (at npc) runs next, then the target.
+        @inline(__always) func jump(_ target: UInt32) {
+            pc = npc
+            npc = target
+            delay = true
+        }
+        // A conditional branch: the target is relative to the delay slot.
+        @inline(__always) func branch(_ taken: Bool, _ offset: UInt32) {
+            pc = npc
+            npc = taken ? npc &+ offset : npc &+ 4
+            delay = true
         }
 
         loop: while remaining > 0 {
@@ -59,11 +79,10 @@ extension CPU {
                 }
             }
             let slot = Int((pc >> 2) & 1023)
-            var d = codeDecoded[slot]
-            if _slowPath(d.op == .undecoded) {
-                d = decode(codeHost[slot])
-                codeDecoded[slot] = d
-            }
+            // Decoded in memory, then read from there: no join of a decoded value in registers
+            // with the fast path's loads (which cost register copies before the dispatch).
+            if _slowPath(codeDecoded[slot].op == .undecoded) { decodeSlot(slot) }
+            let d = codeDecoded[slot]
             if observing {
                 if observerStopPC == pc {
                     observerStopPC = nil
@@ -76,11 +95,10 @@ extension CPU {
                     }
                 }
             }
-            let cur = pc
-            let inSlot = delay
-            pc = npc
-            npc &+= 4
-            delay = false
+            // During the switch `pc` and `delay` are the instruction's own (for exceptions and
+            // links); the cases advance them after it (`advance()` below the switch), branches
+            // and jumps to their own targets (then `continue loop`). No copy of the old pc is
+            // kept live across the dispatch.
             remaining &-= 1
             let rs = Int(d.rs), rt = Int(d.rt), rd = Int(d.rd)
             let imm = d.imm
@@ -118,7 +136,7 @@ extension CPU {
                 let b = Int32(bitPattern: d.op == .addi ? imm : r[rt])
                 let (v, o) = d.op == .sub ? a.subtractingReportingOverflow(b) : a.addingReportingOverflow(b)
                 if o {
-                    sync(); enterException(.overflow, pc: cur, inDelaySlot: inSlot)
+                    sync(); enterException(.overflow, pc: pc, inDelaySlot: delay)
                     reload()
                     break loop
                 }
@@ -176,23 +194,23 @@ extension CPU {
                 let pos = UInt32(truncatingIfNeeded: rt)
                 r[rd] = (r[rd] & ~(imm &<< pos)) | ((r[rs] & imm) &<< pos)
 
-            // MARK: Branches and jumps (the target is relative to the delay slot, now in pc)
-            case .beq: if r[rs] == r[rt] { npc = pc &+ imm }; delay = true
-            case .bne: if r[rs] != r[rt] { npc = pc &+ imm }; delay = true
-            case .blez: if Int32(bitPattern: r[rs]) <= 0 { npc = pc &+ imm }; delay = true
-            case .bgtz: if Int32(bitPattern: r[rs]) > 0 { npc = pc &+ imm }; delay = true
-            case .bltz: if Int32(bitPattern: r[rs]) < 0 { npc = pc &+ imm }; delay = true
-            case .bgez: if Int32(bitPattern: r[rs]) >= 0 { npc = pc &+ imm }; delay = true
+            // MARK: Branches and jumps (the target is relative to the delay slot, at npc)
+            case .beq: branch(r[rs] == r[rt], imm); continue loop
+            case .bne: branch(r[rs] != r[rt], imm); continue loop
+            case .blez: branch(Int32(bitPattern: r[rs]) <= 0, imm); continue loop
+            case .bgtz: branch(Int32(bitPattern: r[rs]) > 0, imm); continue loop
+            case .bltz: branch(Int32(bitPattern: r[rs]) < 0, imm); continue loop
+            case .bgez: branch(Int32(bitPattern: r[rs]) >= 0, imm); continue loop
             case .bltzal:
                 let taken = Int32(bitPattern: r[rs]) < 0
-                r[31] = cur &+ 8
-                if taken { npc = pc &+ imm }
-                delay = true
+                r[31] = pc &+ 8
+                branch(taken, imm)
+                continue loop
             case .bgezal:
                 let taken = Int32(bitPattern: r[rs]) >= 0
-                r[31] = cur &+ 8
-                if taken { npc = pc &+ imm }
-                delay = true
+                r[31] = pc &+ 8
+                branch(taken, imm)
+                continue loop
             case .beql, .bnel, .blezl, .bgtzl, .bltzl, .bgezl, .bltzall, .bgezall:
                 let a = r[rs]
                 let s = Int32(bitPattern: a)
@@ -205,22 +223,23 @@ extension CPU {
                 case .bltzl, .bltzall: taken = s < 0
                 default: taken = s >= 0
                 }
-                if d.op == .bltzall || d.op == .bgezall { r[31] = cur &+ 8 }
+                if d.op == .bltzall || d.op == .bgezall { r[31] = pc &+ 8 }
                 if taken {
-                    npc = pc &+ imm
-                    delay = true
+                    branch(true, imm)
                 } else {
-                    pc = npc  // nullify the delay slot
-                    npc &+= 4
+                    pc = npc &+ 4  // nullify the delay slot
+                    npc = pc &+ 4
+                    delay = false
                 }
-            case .j: npc = (pc & 0xF000_0000) | imm; delay = true
-            case .jal: r[31] = cur &+ 8; npc = (pc & 0xF000_0000) | imm; delay = true
-            case .jr, .jrhb: npc = r[rs]; delay = true
+                continue loop
+            case .j: jump((npc & 0xF000_0000) | imm); continue loop
+            case .jal: r[31] = pc &+ 8; jump((npc & 0xF000_0000) | imm); continue loop
+            case .jr, .jrhb: jump(r[rs]); continue loop
             case .jalr, .jalrhb:
                 let target = r[rs]
-                r[rd] = cur &+ 8
-                npc = target
-                delay = true
+                r[rd] = pc &+ 8
+                jump(target)
+                continue loop
 
             // MARK: Loads and stores
             case .lw:
@@ -229,9 +248,9 @@ extension CPU {
                 if _fastPath(e.tag == va & 0xFFFF_F003) {
                     r[rd] = UnsafeRawPointer(bitPattern: e.addend &+ UInt(va)).unsafelyUnwrapped.load(as: UInt32.self)
                 } else {
-                    sync(); guard let v = slowLoad(va, size: 4, pc: cur, delay: inSlot) else { reload(); break loop }
+                    sync(); guard let v = slowLoad(va, size: 4, pc: pc, delay: delay) else { reload(); break loop }
                     r[rd] = v
-                    if batchBreak { break loop }
+                    if batchBreak { advance(); break loop }
                 }
             case .lb, .lbu:
                 let va = r[rs] &+ imm
@@ -240,12 +259,12 @@ extension CPU {
                 if _fastPath(e.tag == va & 0xFFFF_F000) {
                     v = UInt32(UnsafeRawPointer(bitPattern: e.addend &+ UInt(va)).unsafelyUnwrapped.load(as: UInt8.self))
                 } else {
-                    sync(); guard let s = slowLoad(va, size: 1, pc: cur, delay: inSlot) else { reload(); break loop }
+                    sync(); guard let s = slowLoad(va, size: 1, pc: pc, delay: delay) else { reload(); break loop }
                     v = s
                 }
                 if d.op == .lb { v = UInt32(bitPattern: Int32(Int8(truncatingIfNeeded: v))) }
                 r[rd] = v
-                if batchBreak { break loop }
+                if batchBreak { advance(); break loop }
             case .lh, .lhu:
                 let va = r[rs] &+ imm
                 let e = currentSoftTLB[Int((va >> 12) & 255)]
@@ -253,20 +272,20 @@ extension CPU {
                 if _fastPath(e.tag == va & 0xFFFF_F001) {
                     v = UInt32(UnsafeRawPointer(bitPattern: e.addend &+ UInt(va)).unsafelyUnwrapped.load(as: UInt16.self))
                 } else {
-                    sync(); guard let s = slowLoad(va, size: 2, pc: cur, delay: inSlot) else { reload(); break loop }
+                    sync(); guard let s = slowLoad(va, size: 2, pc: pc, delay: delay) else { reload(); break loop }
                     v = s
                 }
                 if d.op == .lh { v = UInt32(bitPattern: Int32(Int16(truncatingIfNeeded: v))) }
                 r[rd] = v
-                if batchBreak { break loop }
+                if batchBreak { advance(); break loop }
             case .sw:
                 let va = r[rs] &+ imm
                 let e = currentSoftTLB[256 + Int((va >> 12) & 255)]
                 if _fastPath(e.tag == va & 0xFFFF_F003) {
                     UnsafeMutableRawPointer(bitPattern: e.addend &+ UInt(va)).unsafelyUnwrapped.storeBytes(of: r[rt], as: UInt32.self)
                 } else {
-                    sync(); guard slowStore(va, size: 4, value: r[rt], pc: cur, delay: inSlot) else { reload(); break loop }
-                    if batchBreak { break loop }
+                    sync(); guard slowStore(va, size: 4, value: r[rt], pc: pc, delay: delay) else { reload(); break loop }
+                    if batchBreak { advance(); break loop }
                 }
             case .sb:
                 let va = r[rs] &+ imm
@@ -274,8 +293,8 @@ extension CPU {
                 if _fastPath(e.tag == va & 0xFFFF_F000) {
                     UnsafeMutableRawPointer(bitPattern: e.addend &+ UInt(va)).unsafelyUnwrapped.storeBytes(of: UInt8(truncatingIfNeeded: r[rt]), as: UInt8.self)
                 } else {
-                    sync(); guard slowStore(va, size: 1, value: r[rt], pc: cur, delay: inSlot) else { reload(); break loop }
-                    if batchBreak { break loop }
+                    sync(); guard slowStore(va, size: 1, value: r[rt], pc: pc, delay: delay) else { reload(); break loop }
+                    if batchBreak { advance(); break loop }
                 }
             case .sh:
                 let va = r[rs] &+ imm
@@ -283,166 +302,22 @@ extension CPU {
                 if _fastPath(e.tag == va & 0xFFFF_F001) {
                     UnsafeMutableRawPointer(bitPattern: e.addend &+ UInt(va)).unsafelyUnwrapped.storeBytes(of: UInt16(truncatingIfNeeded: r[rt]), as: UInt16.self)
                 } else {
-                    sync(); guard slowStore(va, size: 2, value: r[rt], pc: cur, delay: inSlot) else { reload(); break loop }
-                    if batchBreak { break loop }
+                    sync(); guard slowStore(va, size: 2, value: r[rt], pc: pc, delay: delay) else { reload(); break loop }
+                    if batchBreak { advance(); break loop }
                 }
-            case .lwl, .lwr:
-                let va = r[rs] &+ imm
-                let e = currentSoftTLB[Int((va >> 12) & 255)]
-                let w: UInt32
-                if _fastPath(e.tag == va & 0xFFFF_F000) {
-                    w = UnsafeRawPointer(bitPattern: e.addend &+ UInt(va & ~3)).unsafelyUnwrapped.load(as: UInt32.self)
-                } else {
-                    sync(); guard let s = wordContaining(va, kind: .load, pc: cur, delay: inSlot) else { reload(); break loop }
-                    w = s
-                }
-                let b = (va & 3) &* 8
-                if d.op == .lwl {
-                    let keep: UInt32 = b == 24 ? 0 : 0xFFFF_FFFF &>> (b &+ 8)
-                    r[rd] = (w &<< (24 &- b)) | (r[rd] & keep)
-                } else {
-                    let keep: UInt32 = b == 0 ? 0 : ~(0xFFFF_FFFF &>> b)
-                    r[rd] = (w &>> b) | (r[rd] & keep)
-                }
-                if batchBreak { break loop }
-            case .swl, .swr:
-                let va = r[rs] &+ imm
-                let aligned = va & ~3
-                // Translate for a store first, so a read-only page faults as a store.
-                sync(); guard let w = wordContaining(va, kind: .store, pc: cur, delay: inSlot) else { reload(); break loop }
-                let b = (va & 3) &* 8
-                let v = r[rt]
-                let merged: UInt32
-                if d.op == .swl {
-                    let keep: UInt32 = b == 24 ? 0 : ~(0xFFFF_FFFF &>> (24 &- b))
-                    merged = (w & keep) | (v &>> (24 &- b))
-                } else {
-                    let keep: UInt32 = b == 0 ? 0 : 0xFFFF_FFFF &>> (32 &- b)
-                    merged = (w & keep) | (v &<< b)
-                }
-                sync(); guard slowStore(aligned, size: 4, value: merged, pc: cur, delay: inSlot) else { reload(); break loop }
-                if batchBreak { break loop }
-            case .ll:
-                let va = r[rs] &+ imm
-                sync(); guard let v = loadWord(va, pc: cur, delay: inSlot) else { reload(); break loop }
-                r[rd] = v
-                llBit = true
-                llVirtual = va
-                llValue = v
-                cp0.llAddr = (physicalAddress(of: va) ?? 0) >> 4
-                if batchBreak { break loop }
-            case .sc:
-                let va = r[rs] &+ imm
-                if va & 3 != 0 {
-                    sync(); enterException(.addressErrorStore, pc: cur, inDelaySlot: inSlot, badVAddr: va)
-                    reload()
-                    break loop
-                }
-                var ok: UInt32 = 0
-                if llBit && va == llVirtual {
-                    sync(); guard let current = wordContaining(va, kind: .store, pc: cur, delay: inSlot) else { reload(); break loop }
-                    if current == llValue {
-                        sync(); guard slowStore(va, size: 4, value: r[rt], pc: cur, delay: inSlot) else { reload(); break loop }
-                        ok = 1
-                    }
-                }
-                llBit = false
-                r[rd] = ok
-                if batchBreak { break loop }
-            case .cache:
-                if mode != .kernel && cp0.status & StatusBits.cu0 == 0 {
-                    sync(); enterException(.coprocessorUnusable, pc: cur, inDelaySlot: inSlot)
-                    reload()
-                    break loop
-                }
-
-            // MARK: Traps and system
-            case .tge, .tgeu, .tlt, .tltu, .teq, .tne, .tgei, .tgeiu, .tlti, .tltiu, .teqi, .tnei:
-                let a = r[rs]
-                let b: UInt32
-                switch d.op {
-                case .tge, .tgeu, .tlt, .tltu, .teq, .tne: b = r[rt]
-                default: b = imm
-                }
-                let sa = Int32(bitPattern: a), sb = Int32(bitPattern: b)
-                let taken: Bool
-                switch d.op {
-                case .tge, .tgei: taken = sa >= sb
-                case .tgeu, .tgeiu: taken = a >= b
-                case .tlt, .tlti: taken = sa < sb
-                case .tltu, .tltiu: taken = a < b
-                case .teq, .teqi: taken = a == b
-                default: taken = a != b
-                }
-                if taken {
-                    sync(); enterException(.trap, pc: cur, inDelaySlot: inSlot)
-                    reload()
-                    break loop
-                }
-            case .syscall:
-                sync(); enterException(.syscall, pc: cur, inDelaySlot: inSlot)
-                reload()
-                break loop
-            case .break:
-                sync(); enterException(.breakpoint, pc: cur, inDelaySlot: inSlot)
-                reload()
-                break loop
-            case .rdhwr:
-                let reg = UInt32(rs)
-                // Registers 0-3 only (no UserLocal on a 24Kc), allowed with CP0 access
-                // (kernel mode or Status.CU0) or their HWREna bit.
-                let cp0Usable = mode == .kernel || cp0.status & StatusBits.cu0 != 0
-                if reg > 3 || (!cp0Usable && cp0.hwrEna & (1 << reg) == 0) {
-                    sync(); enterException(.reservedInstruction, pc: cur, inDelaySlot: inSlot)
-                    reload()
-                    break loop
-                }
-                switch reg {
-                case 0: r[rd] = cp0.ebase & 0x3FF
-                case 1: r[rd] = 32
-                case 2: r[rd] = countAt(now())
-                default: r[rd] = UInt32(configuration.instructionsPerCountTick)
-                }
-
-            // MARK: Coprocessor 0 (privileged unless CU0)
-            case .mfc0, .mtc0, .di, .ei, .tlbr, .tlbwi, .tlbwr, .tlbp, .eret, .wait, .rdpgpr, .wrpgpr:
-                if mode != .kernel && cp0.status & StatusBits.cu0 == 0 {
-                    sync(); enterException(.coprocessorUnusable, pc: cur, inDelaySlot: inSlot)
-                    reload()
-                    break loop
-                }
-                switch d.op {
-                case .mfc0: r[rd] = readCP0(Int(imm & 31), Int(imm >> 5), now: now())
-                case .mtc0: sync(); writeCP0(Int(imm & 31), Int(imm >> 5), r[rt], now: now(), pc: cur)
-                case .di, .ei:
-                    r[rd] = cp0.status
-                    if d.op == .di { cp0.status &= ~StatusBits.ie } else { cp0.status |= StatusBits.ie }
-                    batchBreak = true
-                case .rdpgpr, .wrpgpr: r[rd] = r[rt]  // one shadow set: the current one
-                case .tlbr: tlbRead()
-                case .tlbwi: sync(); tlbWrite(Int((cp0.index & 0x7FFF_FFFF) % UInt32(configuration.tlbEntries)), pc: cur)
-                case .tlbwr: sync(); tlbWrite(Int(randomAt(now())), pc: cur)
-                case .tlbp: tlbProbe()
-                case .eret:
-                    sync(); executeEret(pc: cur)
-                    reload()
-                    break loop
-                default:  // wait
-                    waiting = true
-                    batchBreak = true
-                }
-                if batchBreak { break loop }
-            case .cop:
-                sync(); enterException(.coprocessorUnusable, pc: cur, inDelaySlot: inSlot, coprocessor: UInt32(rt))
-                reload()
-                break loop
-            case .reserved, .deret, .sdbbp:
-                sync(); enterException(.reservedInstruction, pc: cur, inDelaySlot: inSlot)
-                reload()
-                break loop
+            // MARK: The rare instructions, out of line (fewer values live in the hot switch)
+            case .lwl, .lwr, .swl, .swr, .ll, .sc, .cache,
+                 .tge, .tgeu, .tlt, .tltu, .teq, .tne, .tgei, .tgeiu, .tlti, .tltiu, .teqi, .tnei,
+                 .syscall, .break, .rdhwr,
+                 .mfc0, .mtc0, .di, .ei, .tlbr, .tlbwi, .tlbwr, .tlbp, .eret, .wait, .rdpgpr, .wrpgpr,
+                 .cop, .reserved, .deret, .sdbbp:
+                sync()
+                guard executeRare(pc: pc, delay: delay) else { reload(); break loop }
+                if batchBreak { advance(); break loop }
             case .undecoded:
                 fatalError("undecoded instruction reached dispatch")
             }
+            advance()
         }
         let used = budget &- remaining
         if elapsed == nil { cycles &+= used }
@@ -451,6 +326,164 @@ extension CPU {
         self.inDelaySlot = delay
         return used
     }
+
+    /// The instructions too rare to keep in the loop's switch (unaligned and linked loads and
+    /// stores, CACHE, traps, system calls, RDHWR, CP0 and coprocessor instructions): executed
+    /// with the batch's count already published (`batchRemaining`). Returns false when the
+    /// instruction took an exception or returned from one (the new pc is in `self`); true when it
+    /// completed (the loop then advances; `batchBreak` may be set).
+    @inline(never)
+    func executeRare(pc: UInt32, delay: Bool) -> Bool {
+        let d = codeDecoded[Int((pc >> 2) & 1023)]
+        let r = regs
+        let rs = Int(d.rs), rt = Int(d.rt), rd = Int(d.rd)
+        let imm = d.imm
+        switch d.op {
+        case .lwl, .lwr:
+            let va = r[rs] &+ imm
+            let e = currentSoftTLB[Int((va >> 12) & 255)]
+            let w: UInt32
+            if _fastPath(e.tag == va & 0xFFFF_F000) {
+                w = UnsafeRawPointer(bitPattern: e.addend &+ UInt(va & ~3)).unsafelyUnwrapped.load(as: UInt32.self)
+            } else {
+                guard let s = wordContaining(va, kind: .load, pc: pc, delay: delay) else { return false }
+                w = s
+            }
+            let b = (va & 3) &* 8
+            if d.op == .lwl {
+                let keep: UInt32 = b == 24 ? 0 : 0xFFFF_FFFF &>> (b &+ 8)
+                r[rd] = (w &<< (24 &- b)) | (r[rd] & keep)
+            } else {
+                let keep: UInt32 = b == 0 ? 0 : ~(0xFFFF_FFFF &>> b)
+                r[rd] = (w &>> b) | (r[rd] & keep)
+            }
+        case .swl, .swr:
+            let va = r[rs] &+ imm
+            let aligned = va & ~3
+            // Translate for a store first, so a read-only page faults as a store.
+            guard let w = wordContaining(va, kind: .store, pc: pc, delay: delay) else { return false }
+            let b = (va & 3) &* 8
+            let v = r[rt]
+            let merged: UInt32
+            if d.op == .swl {
+                let keep: UInt32 = b == 24 ? 0 : ~(0xFFFF_FFFF &>> (24 &- b))
+                merged = (w & keep) | (v &>> (24 &- b))
+            } else {
+                let keep: UInt32 = b == 0 ? 0 : 0xFFFF_FFFF &>> (32 &- b)
+                merged = (w & keep) | (v &<< b)
+            }
+            guard slowStore(aligned, size: 4, value: merged, pc: pc, delay: delay) else { return false }
+        case .ll:
+            let va = r[rs] &+ imm
+            guard let v = loadWord(va, pc: pc, delay: delay) else { return false }
+            r[rd] = v
+            llBit = true
+            llVirtual = va
+            llValue = v
+            cp0.llAddr = (physicalAddress(of: va) ?? 0) >> 4
+        case .sc:
+            let va = r[rs] &+ imm
+            if va & 3 != 0 {
+                enterException(.addressErrorStore, pc: pc, inDelaySlot: delay, badVAddr: va)
+                return false
+            }
+            var ok: UInt32 = 0
+            if llBit && va == llVirtual {
+                guard let current = wordContaining(va, kind: .store, pc: pc, delay: delay) else { return false }
+                if current == llValue {
+                    guard slowStore(va, size: 4, value: r[rt], pc: pc, delay: delay) else { return false }
+                    ok = 1
+                }
+            }
+            llBit = false
+            r[rd] = ok
+        case .cache:
+            if mode != .kernel && cp0.status & StatusBits.cu0 == 0 {
+                enterException(.coprocessorUnusable, pc: pc, inDelaySlot: delay)
+                return false
+            }
+
+        // MARK: Traps and system
+        case .tge, .tgeu, .tlt, .tltu, .teq, .tne, .tgei, .tgeiu, .tlti, .tltiu, .teqi, .tnei:
+            let a = r[rs]
+            let b: UInt32
+            switch d.op {
+            case .tge, .tgeu, .tlt, .tltu, .teq, .tne: b = r[rt]
+            default: b = imm
+            }
+            let sa = Int32(bitPattern: a), sb = Int32(bitPattern: b)
+            let taken: Bool
+            switch d.op {
+            case .tge, .tgei: taken = sa >= sb
+            case .tgeu, .tgeiu: taken = a >= b
+            case .tlt, .tlti: taken = sa < sb
+            case .tltu, .tltiu: taken = a < b
+            case .teq, .teqi: taken = a == b
+            default: taken = a != b
+            }
+            if taken {
+                enterException(.trap, pc: pc, inDelaySlot: delay)
+                return false
+            }
+        case .syscall:
+            enterException(.syscall, pc: pc, inDelaySlot: delay)
+            return false
+        case .break:
+            enterException(.breakpoint, pc: pc, inDelaySlot: delay)
+            return false
+        case .rdhwr:
+            let cp0Usable = mode == .kernel || cp0.status & StatusBits.cu0 != 0
+            guard let reg = HardwareRegister(rawValue: d.rs), reg.readable(cp0Usable: cp0Usable, hwrEna: cp0.hwrEna) else {
+                enterException(.reservedInstruction, pc: pc, inDelaySlot: delay)
+                return false
+            }
+            switch reg {
+            case .cpuNum: r[rd] = cp0.ebase & 0x3FF
+            case .synciStep: r[rd] = 32
+            case .cc: r[rd] = countAt(currentCycles)
+            case .ccRes: r[rd] = UInt32(configuration.instructionsPerCountTick)
+            }
+
+        // MARK: Coprocessor 0 (privileged unless CU0)
+        case .mfc0, .mtc0, .di, .ei, .tlbr, .tlbwi, .tlbwr, .tlbp, .eret, .wait, .rdpgpr, .wrpgpr:
+            if mode != .kernel && cp0.status & StatusBits.cu0 == 0 {
+                enterException(.coprocessorUnusable, pc: pc, inDelaySlot: delay)
+                return false
+            }
+            switch d.op {
+            case .mfc0: r[rd] = readCP0(Int(imm & 31), Int(imm >> 5), now: currentCycles)
+            case .mtc0: writeCP0(Int(imm & 31), Int(imm >> 5), r[rt], now: currentCycles, pc: pc)
+            case .di, .ei:
+                r[rd] = cp0.status
+                if d.op == .di { cp0.status &= ~StatusBits.ie } else { cp0.status |= StatusBits.ie }
+                batchBreak = true
+            case .rdpgpr, .wrpgpr: r[rd] = r[rt]  // one shadow set: the current one
+            case .tlbr: tlbRead()
+            case .tlbwi: tlbWrite(Int((cp0.index & 0x7FFF_FFFF) % UInt32(configuration.tlbEntries)), pc: pc)
+            case .tlbwr: tlbWrite(Int(randomAt(currentCycles)), pc: pc)
+            case .tlbp: tlbProbe()
+            case .eret:
+                executeEret(pc: pc)
+                return false
+            default:  // wait
+                waiting = true
+                batchBreak = true
+            }
+        case .cop:
+            enterException(.coprocessorUnusable, pc: pc, inDelaySlot: delay, coprocessor: UInt32(rt))
+            return false
+        case .reserved, .deret, .sdbbp:
+            enterException(.reservedInstruction, pc: pc, inDelaySlot: delay)
+            return false
+        default:
+            preconditionFailure("\(d.op) is executed in the loop")
+        }
+        return true
+    }
+
+    /// Decodes the word in `slot` of the current code page into its decoded slot.
+    @inline(never)
+    func decodeSlot(_ slot: Int) { codeDecoded[slot] = decode(codeHost[slot]) }
 
     /// An aligned word load through the software TLB, falling back to the slow path.
     @inline(__always)

@@ -70,7 +70,7 @@ public final class CPU {
     /// Calls `observer.cpu(_:willExecuteAt:)` before every instruction (a slower loop).
     public var observesInstructions = false
     /// Virtual address ranges whose data accesses are reported to the observer.
-    public var memoryWatches: [ClosedRange<UInt32>] = [] {
+    @exclusivity(unchecked) public var memoryWatches: [ClosedRange<UInt32>] = [] {
         didSet { flushSoftTLB() }
     }
     /// When set, exceptions go to it instead of the MIPS vectors (the hypervisor's hook).

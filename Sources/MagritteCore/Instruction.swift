@@ -2,10 +2,10 @@
 ///
 /// `decode(_:)` turns a word into a `DecodedInstruction` whose `op` drives the interpreter's
 /// dispatch (`CPU+Execute.swift`); everything else known about an op (mnemonic, operands,
-/// encodings, memory access, branch rule, privilege, block ends) is in its instruction-table
-/// entry, `op.info` (`InstructionTable.swift`), which `InstructionTableTests` checks `decode`
-/// against. Anything `decode` does not recognise becomes `.reserved`, which executes as a
-/// Reserved Instruction exception.
+/// encodings, field rule, memory access, branch rule, privilege, block ends) is in its
+/// instruction-table entry, `op.info` (`InstructionTable.swift`), and `decode` is built from
+/// those entries (`DecoderIndex`). A word no encoding matches becomes `.reserved`, which executes
+/// as a Reserved Instruction exception.
 public enum Op: UInt8, Sendable, CaseIterable {
     /// Not yet decoded (a fresh slot in the decoded-page cache). Never returned by `decode`.
     case undecoded = 0
@@ -71,203 +71,175 @@ public struct DecodedInstruction: Sendable, Equatable {
 /// The sink slot for writes to `$zero`.
 @usableFromInline let sinkRegister: UInt8 = 32
 
-@inline(__always) private func dest(_ r: UInt32) -> UInt8 { r == 0 ? sinkRegister : UInt8(r) }
+/// How `decode` fills a `DecodedInstruction`'s register and immediate fields from the word
+/// (fields: rs 25..21, rt 20..16, rd 15..11, sa 10..6). Each op's rule is in its
+/// instruction-table entry (`OpInfo.fields`); "rd ← rt" means the destination is the rt field,
+/// and a destination of `$zero` becomes the sink register. Fields a rule does not name are 0
+/// (rd: the sink).
+public enum FieldRule: Sendable, Equatable {
+    /// Nothing (eret, tlbwi, nop, a reserved word).
+    case none
+    /// rd ← rd, rs, rt, imm ← sa (the SPECIAL register forms).
+    case register
+    /// rd ← rt, rs, rt, imm ← the 16-bit immediate, sign- or zero-extended.
+    case immediate(signed: Bool)
+    /// rd ← rt, imm ← the 16-bit immediate << 16 (lui).
+    case upperImmediate
+    /// rs, rt, imm ← the sign-extended 16-bit immediate; no destination (stores, cache, pref,
+    /// synci, the trap-immediate forms).
+    case noDestination
+    /// rs, rt, imm ← the sign-extended offset << 2 (relative to the delay slot); rd ← 31 when
+    /// the branch links.
+    case branch
+    /// imm ← the 26-bit index << 2; rd ← 31 when the jump links.
+    case jump
+    /// rs; rd ← rd when the jump links (jalr), else no destination.
+    case jumpRegister
+    /// imm ← the code field of `bits` bits at bit 6 (syscall, break, sdbbp, wait).
+    case code(bits: UInt32)
+    /// rs, rt, imm ← the 10-bit code at bit 6 (teq, tge, …).
+    case trapCode
+    /// imm ← sa (sync's stype).
+    case shiftAmount
+    /// rd ← rt, rt, imm ← the CP0 register | select << 5 (mfc0).
+    case cp0Read
+    /// rt, imm ← the CP0 register | select << 5 (mtc0).
+    case cp0Write
+    /// rd ← rd, rt (rdpgpr, wrpgpr).
+    case rdRt
+    /// rd ← rt, rt (di, ei: the old Status).
+    case rtDestination
+    /// rd ← rt, rs, rt ← pos, imm ← the mask of size bits (EXT: rd field = size - 1); a field
+    /// that does not fit in the register decodes as `.reserved`.
+    case ext
+    /// As `ext`, with the rd field = msb (pos + size - 1) (INS).
+    case ins
+    /// rd ← rt, rs ← the hardware register number (the rd field), rt (rdhwr).
+    case rdhwr
+    /// rt ← the coprocessor number: 2 for the COP2 forms (opcode bits 1..0 = 2), else 1 (COP1,
+    /// COP1X, MOVF/MOVT and the FPU loads and stores).
+    case coprocessor
+}
+
+/// The decoder, built once from the instruction table: for each primary opcode, the table's
+/// encodings that can match, most specific first, split by a secondary field (funct, rt or rs)
+/// where every one of them fixes it. `decode` takes the first that matches.
+/// One instance for the process (`decoderIndex`): its buffers are never freed, and reading them
+/// costs no reference counting or bounds checks. Immutable once built, hence Sendable.
+final class DecoderIndex: @unchecked Sendable {
+    struct Candidate {
+        let match: UInt32
+        let mask: UInt32
+        let op: Op
+    }
+    typealias Rule = (fields: FieldRule, links: Bool)
+    /// Per primary opcode: the secondary field (shift and mask, mask 0 for none) and the first
+    /// of its buckets in `buckets`.
+    private let primary: UnsafeBufferPointer<(shift: UInt32, mask: UInt32, base: Int)>
+    /// Per bucket: its range in `candidates`.
+    private let buckets: UnsafeBufferPointer<(start: Int, end: Int)>
+    private let candidates: UnsafeBufferPointer<Candidate>
+    /// Per op: how its fields are decoded, and whether it links (for the branch rules).
+    let rules: UnsafeBufferPointer<Rule>
+
+    /// The secondary fields, tried in order: funct, rt, rs.
+    private static let fields: [(shift: UInt32, mask: UInt32)] = [(0, 63), (16, 31), (21, 31)]
+
+    init(_ entries: [(op: Op, info: OpInfo)]) {
+        var primary: [(shift: UInt32, mask: UInt32, base: Int)] = []
+        var buckets: [(start: Int, end: Int)] = []
+        var candidates: [Candidate] = []
+        var all: [Candidate] = []
+        for e in entries { for p in e.info.patterns { all.append(Candidate(match: p.match, mask: p.mask, op: e.op)) } }
+        // Most specific first: a refinement (`nop`) before the op it refines (`sll`); encodings
+        // of equal specificity never overlap (InstructionTableTests).
+        all.sort { $0.mask.nonzeroBitCount > $1.mask.nonzeroBitCount }
+        for opcode in UInt32(0)..<64 {
+            let here = all.filter { ($0.match ^ opcode << 26) & $0.mask & 0xFC00_0000 == 0 }
+            let field = here.count > 1
+                ? Self.fields.first { f in here.allSatisfy { $0.mask >> f.shift & f.mask == f.mask } }
+                : nil
+            primary.append((field?.shift ?? 0, field?.mask ?? 0, buckets.count))
+            for value in 0...(field?.mask ?? 0) {
+                let inBucket = field.map { f in here.filter { $0.match >> f.shift & f.mask == value } } ?? here
+                buckets.append((candidates.count, candidates.count + inBucket.count))
+                candidates += inBucket
+            }
+        }
+        var rules = [Rule](repeating: (.none, false), count: Op.allCases.count)
+        for e in entries { rules[Int(e.op.rawValue)] = (e.info.fields, e.info.branch.links) }
+        func keep<T>(_ a: [T]) -> UnsafeBufferPointer<T> {
+            let b = UnsafeMutableBufferPointer<T>.allocate(capacity: a.count)
+            _ = b.initialize(from: a)
+            return UnsafeBufferPointer(b)
+        }
+        self.primary = keep(primary)
+        self.buckets = keep(buckets)
+        self.candidates = keep(candidates)
+        self.rules = keep(rules)
+    }
+
+    /// The op of the most specific encoding `w` matches; `.reserved` if none does.
+    @inline(__always)
+    func op(_ w: UInt32) -> Op {
+        let p = primary[Int(w >> 26)]
+        let b = buckets[p.base + Int(w >> p.shift & p.mask)]
+        var i = b.start
+        while i < b.end {
+            let c = candidates[i]
+            if w & c.mask == c.match { return c.op }
+            i &+= 1
+        }
+        return .reserved
+    }
+}
+
+let decoderIndex = DecoderIndex(instructionTableEntries)
+
+@inline(__always) private func dest(_ r: UInt32) -> UInt8 { r == 0 ? sinkRegister : UInt8(truncatingIfNeeded: r) }
 @inline(__always) private func sext16(_ w: UInt32) -> UInt32 { UInt32(bitPattern: Int32(Int16(truncatingIfNeeded: w))) }
 
-/// Decodes one instruction word.
+/// Decodes one instruction word: the op of the instruction-table encoding it matches, with its
+/// fields filled as the entry's `FieldRule` says.
 public func decode(_ w: UInt32) -> DecodedInstruction {
-    let opcode = w >> 26
-    let rs = (w >> 21) & 31
-    let rt = (w >> 16) & 31
-    let rd = (w >> 11) & 31
-    let sa = (w >> 6) & 31
-    let funct = w & 63
-    let r8 = UInt8(rs), t8 = UInt8(rt)
-    func R(_ op: Op) -> DecodedInstruction { DecodedInstruction(op: op, rd: dest(rd), rs: r8, rt: t8, imm: sa) }
-    func I(_ op: Op, signed: Bool = true) -> DecodedInstruction {
-        DecodedInstruction(op: op, rd: dest(rt), rs: r8, rt: t8, imm: signed ? sext16(w) : w & 0xFFFF)
-    }
-    func B(_ op: Op, link: Bool = false) -> DecodedInstruction {
-        DecodedInstruction(op: op, rd: link ? 31 : sinkRegister, rs: r8, rt: t8, imm: sext16(w) << 2)
-    }
-    func S(_ op: Op) -> DecodedInstruction { DecodedInstruction(op: op, rd: sinkRegister, rs: r8, rt: t8, imm: sext16(w)) }
-    let reserved = DecodedInstruction(op: .reserved)
-
-    switch opcode {
-    case 0:  // SPECIAL
-        switch funct {
-        case 0:
-            if rs != 0 { return reserved }
-            if w == 0 { return DecodedInstruction(op: .nop) }
-            if rt == 0 && rd == 0 {
-                switch sa {
-                case 1: return DecodedInstruction(op: .ssnop)
-                case 3: return DecodedInstruction(op: .ehb)
-                case 5: return DecodedInstruction(op: .pause)
-                default: break
-                }
-            }
-            return R(.sll)
-        case 1: return DecodedInstruction(op: .cop, rt: 1)  // MOVF/MOVT need the FPU
-        case 2:
-            switch rs {
-            case 0: return R(.srl)
-            case 1: return R(.rotr)
-            default: return reserved
-            }
-        case 3: return rs == 0 ? R(.sra) : reserved
-        case 4: return sa == 0 ? R(.sllv) : reserved
-        case 6:
-            switch sa {
-            case 0: return R(.srlv)
-            case 1: return R(.rotrv)
-            default: return reserved
-            }
-        case 7: return sa == 0 ? R(.srav) : reserved
-        case 8:
-            guard rt == 0 && rd == 0 && (sa & 0xF) == 0 else { return reserved }
-            return DecodedInstruction(op: sa & 0x10 != 0 ? .jrhb : .jr, rs: r8)
-        case 9:
-            guard rt == 0 && (sa & 0xF) == 0 else { return reserved }
-            return DecodedInstruction(op: sa & 0x10 != 0 ? .jalrhb : .jalr, rd: dest(rd), rs: r8)
-        case 10: return sa == 0 ? R(.movz) : reserved
-        case 11: return sa == 0 ? R(.movn) : reserved
-        case 12: return DecodedInstruction(op: .syscall, imm: (w >> 6) & 0xFFFFF)
-        case 13: return DecodedInstruction(op: .break, imm: (w >> 6) & 0xFFFFF)
-        case 15: return DecodedInstruction(op: .sync, imm: sa)  // bits 25..11 ignored, as by QEMU and llvm
-        case 16: return rs == 0 && rt == 0 && sa == 0 ? R(.mfhi) : reserved
-        case 17: return rt == 0 && rd == 0 && sa == 0 ? R(.mthi) : reserved
-        case 18: return rs == 0 && rt == 0 && sa == 0 ? R(.mflo) : reserved
-        case 19: return rt == 0 && rd == 0 && sa == 0 ? R(.mtlo) : reserved
-        case 24, 25, 26, 27:
-            guard rd == 0 && sa == 0 else { return reserved }
-            return R([Op.mult, .multu, .div, .divu][Int(funct - 24)])
-        case 32...39:
-            guard sa == 0 else { return reserved }
-            return R([Op.add, .addu, .sub, .subu, .and, .or, .xor, .nor][Int(funct - 32)])
-        case 42: return sa == 0 ? R(.slt) : reserved
-        case 43: return sa == 0 ? R(.sltu) : reserved
-        case 48, 49, 50, 51, 52, 54:
-            let ops: [UInt32: Op] = [48: .tge, 49: .tgeu, 50: .tlt, 51: .tltu, 52: .teq, 54: .tne]
-            return DecodedInstruction(op: ops[funct]!, rs: r8, rt: t8, imm: (w >> 6) & 0x3FF)
-        default: return reserved
+    let index = decoderIndex
+    let op = index.op(w)
+    let rule = index.rules[Int(op.rawValue)]
+    let rs = UInt8(truncatingIfNeeded: w >> 21 & 31)
+    let rt = UInt8(truncatingIfNeeded: w >> 16 & 31)
+    let rdField = w >> 11 & 31
+    let sa = w >> 6 & 31
+    switch rule.fields {
+    case .none: return DecodedInstruction(op: op)
+    case .register: return DecodedInstruction(op: op, rd: dest(rdField), rs: rs, rt: rt, imm: sa)
+    case .immediate(let signed):
+        return DecodedInstruction(op: op, rd: dest(UInt32(rt)), rs: rs, rt: rt, imm: signed ? sext16(w) : w & 0xFFFF)
+    case .upperImmediate: return DecodedInstruction(op: op, rd: dest(UInt32(rt)), imm: w << 16)
+    case .noDestination: return DecodedInstruction(op: op, rs: rs, rt: rt, imm: sext16(w))
+    case .branch: return DecodedInstruction(op: op, rd: rule.links ? 31 : sinkRegister, rs: rs, rt: rt, imm: sext16(w) << 2)
+    case .jump: return DecodedInstruction(op: op, rd: rule.links ? 31 : sinkRegister, imm: (w & 0x03FF_FFFF) << 2)
+    case .jumpRegister: return DecodedInstruction(op: op, rd: rule.links ? dest(rdField) : sinkRegister, rs: rs)
+    case .code(let bits): return DecodedInstruction(op: op, imm: w >> 6 & (1 << bits &- 1))
+    case .trapCode: return DecodedInstruction(op: op, rs: rs, rt: rt, imm: w >> 6 & 0x3FF)
+    case .shiftAmount: return DecodedInstruction(op: op, imm: sa)
+    case .cp0Read: return DecodedInstruction(op: op, rd: dest(UInt32(rt)), rt: rt, imm: rdField | (w & 7) << 5)
+    case .cp0Write: return DecodedInstruction(op: op, rt: rt, imm: rdField | (w & 7) << 5)
+    case .rdRt: return DecodedInstruction(op: op, rd: dest(rdField), rt: rt)
+    case .rtDestination: return DecodedInstruction(op: op, rd: dest(UInt32(rt)), rt: rt)
+    case .ext, .ins:
+        // EXT: size = rd field + 1; INS: size = rd field (msb) - pos + 1.
+        let pos = sa
+        let size: UInt32
+        if rule.fields == .ext {
+            size = rdField + 1
+            guard pos + size <= 32 else { return DecodedInstruction(op: .reserved) }
+        } else {
+            guard rdField >= pos else { return DecodedInstruction(op: .reserved) }
+            size = rdField - pos + 1
         }
-    case 1:  // REGIMM
-        switch rt {
-        case 0: return B(.bltz)
-        case 1: return B(.bgez)
-        case 2: return B(.bltzl)
-        case 3: return B(.bgezl)
-        case 8: return S(.tgei)
-        case 9: return S(.tgeiu)
-        case 10: return S(.tlti)
-        case 11: return S(.tltiu)
-        case 12: return S(.teqi)
-        case 14: return S(.tnei)
-        case 16: return B(.bltzal, link: true)
-        case 17: return B(.bgezal, link: true)
-        case 18: return B(.bltzall, link: true)
-        case 19: return B(.bgezall, link: true)
-        case 31: return S(.synci)
-        default: return reserved
-        }
-    case 2: return DecodedInstruction(op: .j, imm: (w & 0x03FF_FFFF) << 2)
-    case 3: return DecodedInstruction(op: .jal, rd: 31, imm: (w & 0x03FF_FFFF) << 2)
-    case 4: return B(.beq)
-    case 5: return B(.bne)
-    case 6: return rt == 0 ? B(.blez) : reserved
-    case 7: return rt == 0 ? B(.bgtz) : reserved
-    case 8: return I(.addi)
-    case 9: return I(.addiu)
-    case 10: return I(.slti)
-    case 11: return I(.sltiu)
-    case 12: return I(.andi, signed: false)
-    case 13: return I(.ori, signed: false)
-    case 14: return I(.xori, signed: false)
-    case 15: return rs == 0 ? DecodedInstruction(op: .lui, rd: dest(rt), imm: w << 16) : reserved
-    case 16:  // COP0
-        let sel = w & 7
-        switch rs {
-        case 0: return (w >> 3) & 0xFF == 0 ? DecodedInstruction(op: .mfc0, rd: dest(rt), rt: t8, imm: rd | sel << 5) : reserved
-        case 4: return (w >> 3) & 0xFF == 0 ? DecodedInstruction(op: .mtc0, rt: t8, imm: rd | sel << 5) : reserved
-        case 10: return w & 0x7FF == 0 ? DecodedInstruction(op: .rdpgpr, rd: dest(rd), rt: t8) : reserved
-        case 14: return w & 0x7FF == 0 ? DecodedInstruction(op: .wrpgpr, rd: dest(rd), rt: t8) : reserved
-        case 11:
-            guard rd == 12 && (w & 0x7DF) == 0 else { return reserved }
-            return DecodedInstruction(op: w & 0x20 != 0 ? .ei : .di, rd: dest(rt), rt: t8)
-        case 16...31:
-            switch funct {
-            case 1: return w & 0x01FF_FFC0 == 0 ? DecodedInstruction(op: .tlbr) : reserved
-            case 2: return w & 0x01FF_FFC0 == 0 ? DecodedInstruction(op: .tlbwi) : reserved
-            case 6: return w & 0x01FF_FFC0 == 0 ? DecodedInstruction(op: .tlbwr) : reserved
-            case 8: return w & 0x01FF_FFC0 == 0 ? DecodedInstruction(op: .tlbp) : reserved
-            case 24: return w & 0x01FF_FFC0 == 0 ? DecodedInstruction(op: .eret) : reserved
-            case 31: return w & 0x01FF_FFC0 == 0 ? DecodedInstruction(op: .deret) : reserved
-            case 32: return DecodedInstruction(op: .wait, imm: (w >> 6) & 0x7FFFF)
-            default: return reserved
-            }
-        default: return reserved
-        }
-    case 17, 49, 53, 57, 61: return DecodedInstruction(op: .cop, rt: 1)  // COP1, LWC1, LDC1, SWC1, SDC1
-    case 18, 50, 54, 58, 62: return DecodedInstruction(op: .cop, rt: 2)  // COP2, LWC2, LDC2, SWC2, SDC2
-    case 19: return DecodedInstruction(op: .cop, rt: 1)  // COP1X
-    case 20: return B(.beql)
-    case 21: return B(.bnel)
-    case 22: return rt == 0 ? B(.blezl) : reserved
-    case 23: return rt == 0 ? B(.bgtzl) : reserved
-    case 28:  // SPECIAL2
-        switch funct {
-        case 0: return rd == 0 && sa == 0 ? R(.madd) : reserved
-        case 1: return rd == 0 && sa == 0 ? R(.maddu) : reserved
-        case 2: return sa == 0 ? R(.mul) : reserved
-        case 4: return rd == 0 && sa == 0 ? R(.msub) : reserved
-        case 5: return rd == 0 && sa == 0 ? R(.msubu) : reserved
-        case 32: return sa == 0 ? R(.clz) : reserved
-        case 33: return sa == 0 ? R(.clo) : reserved
-        case 63: return DecodedInstruction(op: .sdbbp, imm: (w >> 6) & 0xFFFFF)
-        default: return reserved
-        }
-    case 31:  // SPECIAL3
-        switch funct {
-        case 0:  // EXT rt, rs, pos, size: size = msbd + 1
-            let pos = sa, size = rd + 1
-            guard pos + size <= 32 else { return reserved }
-            let mask: UInt32 = size == 32 ? 0xFFFF_FFFF : (1 << size) - 1
-            return DecodedInstruction(op: .ext, rd: dest(rt), rs: r8, rt: UInt8(pos), imm: mask)
-        case 4:  // INS rt, rs, pos, size: msb = pos + size - 1
-            let pos = sa, msb = rd
-            guard msb >= pos else { return reserved }
-            let size = msb - pos + 1
-            let mask: UInt32 = size == 32 ? 0xFFFF_FFFF : (1 << size) - 1
-            return DecodedInstruction(op: .ins, rd: dest(rt), rs: r8, rt: UInt8(pos), imm: mask)
-        case 32:
-            guard rs == 0 else { return reserved }
-            switch sa {
-            case 2: return R(.wsbh)
-            case 16: return R(.seb)
-            case 24: return R(.seh)
-            default: return reserved
-            }
-        case 59:  // sel (bits 8..6, a MIPS32r6 field) is ignored, as by QEMU; llvm prints it
-            return rs == 0 && sa & 0x18 == 0 ? DecodedInstruction(op: .rdhwr, rd: dest(rt), rs: UInt8(rd), rt: t8) : reserved
-        default: return reserved
-        }
-    case 32: return I(.lb)
-    case 33: return I(.lh)
-    case 34: return I(.lwl)
-    case 35: return I(.lw)
-    case 36: return I(.lbu)
-    case 37: return I(.lhu)
-    case 38: return I(.lwr)
-    case 40: return S(.sb)
-    case 41: return S(.sh)
-    case 42: return S(.swl)
-    case 43: return S(.sw)
-    case 46: return S(.swr)
-    case 47: return S(.cache)
-    case 48: return I(.ll)
-    case 51: return S(.pref)
-    case 56: return I(.sc)
-    default: return reserved
+        let mask: UInt32 = size == 32 ? 0xFFFF_FFFF : (1 << size) - 1
+        return DecodedInstruction(op: op, rd: dest(UInt32(rt)), rs: rs, rt: UInt8(truncatingIfNeeded: pos), imm: mask)
+    case .rdhwr: return DecodedInstruction(op: op, rd: dest(UInt32(rt)), rs: UInt8(truncatingIfNeeded: rdField), rt: rt)
+    case .coprocessor: return DecodedInstruction(op: op, rt: w >> 26 & 3 == 2 ? 2 : 1)
     }
 }

@@ -1,9 +1,9 @@
 /// The instruction table: every fact about an `Op` that is not its execution, in one place.
 ///
 /// `Op.info` returns an `OpInfo` read from a static array indexed by `Op.rawValue`. Who reads it:
-/// - `decode(_:)` (Instruction.swift) is checked against `patterns`: every word a pattern matches
-///   decodes to that op (or to the op that `refines` it), and a word no pattern matches decodes to
-///   `.reserved` (`InstructionTableTests`);
+/// - `decode(_:)` (Instruction.swift) is built from it: a word decodes to the op of the most
+///   specific pattern it matches (`.reserved` if none), with its fields as `fields` says; adding an
+///   instruction is adding its entry here (and its case to `Op` and the interpreter's switch);
 /// - the disassembler prints `mnemonic` and the operands `format` names (aliases aside);
 /// - the VMM's device emulation reads `memory` (size, sign, direction, kind);
 /// - the VMM's branch evaluation after an emulated delay-slot instruction and its idle-loop
@@ -11,6 +11,8 @@
 /// - the translator ends a block where `endsBlock` is true.
 ///
 /// Properties:
+/// - `fields`: how `decode` fills the decoded instruction's registers and immediate
+///   (`FieldRule`); by default what the operand format implies (`FieldRule.implied`).
 /// - `mnemonic`: the name llvm-objdump prints for the plain form (`jr.hb`, not `jrhb`).
 /// - `format`: the operand list of the plain form (`OperandFormat`).
 /// - `patterns`: (match, mask) pairs; a word `w` has this encoding when `w & mask == match`.
@@ -35,6 +37,7 @@
 public struct OpInfo: Sendable {
     public let mnemonic: String
     public let format: OperandFormat
+    public let fields: FieldRule
     public let patterns: [Pattern]
     public let memory: MemoryOperand?
     public let branch: BranchInfo
@@ -143,6 +146,23 @@ public struct BranchInfo: Sendable, Equatable {
     public static let none = BranchInfo(kind: .none, condition: .always, links: false)
 }
 
+/// The hardware registers RDHWR reads (its rd field; the decoder puts it in `rs`). A 24Kc has
+/// registers 0-3 only (no UserLocal): any other number is a Reserved Instruction.
+public enum HardwareRegister: UInt8, Sendable, CaseIterable {
+    /// The CPU number (EBase.CPUNum).
+    case cpuNum = 0
+    /// The address step SYNCI needs: the cache line size in bytes.
+    case synciStep = 1
+    /// The cycle counter (CP0 Count).
+    case cc = 2
+    /// Cycles per Count increment.
+    case ccRes = 3
+
+    /// Whether RDHWR may read it: with CP0 access (kernel mode or Status.CU0), or when its bit of
+    /// HWREna is set.
+    public func readable(cp0Usable: Bool, hwrEna: UInt32) -> Bool { cp0Usable || hwrEna & (1 << rawValue) != 0 }
+}
+
 extension Op {
     /// This op's entry in the instruction table.
     @inline(__always)
@@ -185,6 +205,37 @@ extension DecodedInstruction {
     }
 }
 
+extension FieldRule {
+    /// The rule an operand format implies; an entry whose format is shared by ops that decode
+    /// differently (mtc0, rdpgpr/wrpgpr) names its own.
+    static func implied(by format: OperandFormat, memory: MemoryOperand?, branch: BranchInfo) -> FieldRule {
+        switch format {
+        case .none: .none
+        case .rdRtSa, .rdRtRs, .rdRsRt, .rdRt, .rd, .rsRt, .zeroRsRt, .clz: .register
+        case .rs: branch.kind == .jumpRegister ? .jumpRegister : .register  // jr vs mthi
+        case .jalr: .jumpRegister
+        case .ext: .ext
+        case .ins: .ins
+        case .rtRsSimm: .immediate(signed: true)
+        case .rtRsUimm: .immediate(signed: false)
+        case .rtUimm: .upperImmediate
+        case .rsRtBranch, .rsBranch: .branch
+        case .jump: .jump
+        // Loads write rt, and so does SC (its success flag); other stores have no destination.
+        case .rtMemory: memory.map { $0.isStore && $0.kind != .conditional } ?? false ? .noDestination : .immediate(signed: true)
+        case .hintMemory, .memory, .rsSimm: .noDestination
+        case .stype: .shiftAmount
+        case .rsRtCode: .trapCode
+        case .code20, .breakCode: .code(bits: 20)
+        case .code19: .code(bits: 19)
+        case .rdhwr: .rdhwr
+        case .cp0: .cp0Read
+        case .optionalRt: .rtDestination
+        case .coprocessor: .coprocessor
+        }
+    }
+}
+
 // MARK: - The table
 
 private func p(_ match: UInt32, _ mask: UInt32) -> OpInfo.Pattern { OpInfo.Pattern(match: match, mask: mask) }
@@ -201,9 +252,10 @@ private func entry(
     _ op: Op, _ format: OperandFormat, _ patterns: [OpInfo.Pattern],
     memory: MemoryOperand? = nil, branch: BranchInfo = .none, privileged: Bool = false,
     changesState: Bool = false, alwaysTraps: Bool = false, conditionalTrap: Bool = false, refines: Op? = nil,
-    mnemonic: String? = nil
+    mnemonic: String? = nil, fields: FieldRule? = nil
 ) -> (Op, OpInfo) {
-    (op, OpInfo(mnemonic: mnemonic ?? String(describing: op), format: format, patterns: patterns, memory: memory,
+    (op, OpInfo(mnemonic: mnemonic ?? String(describing: op), format: format,
+                fields: fields ?? .implied(by: format, memory: memory, branch: branch), patterns: patterns, memory: memory,
                 branch: branch, privileged: privileged, changesState: changesState, alwaysTraps: alwaysTraps,
                 conditionalTrap: conditionalTrap, refines: refines))
 }
@@ -339,9 +391,9 @@ private let entries: [(Op, OpInfo)] = [
     entry(.rdhwr, .rdhwr, [p(0x7C00_003B, 0xFFE0_063F)]),
     // Coprocessor 0
     entry(.mfc0, .cp0, [p(0x4000_0000, 0xFFE0_07F8)], privileged: true),
-    entry(.mtc0, .cp0, [p(0x4080_0000, 0xFFE0_07F8)], privileged: true, changesState: true),
-    entry(.rdpgpr, .rdRt, [p(0x4140_0000, 0xFFE0_07FF)], privileged: true),
-    entry(.wrpgpr, .rdRt, [p(0x41C0_0000, 0xFFE0_07FF)], privileged: true),
+    entry(.mtc0, .cp0, [p(0x4080_0000, 0xFFE0_07F8)], privileged: true, changesState: true, fields: .cp0Write),
+    entry(.rdpgpr, .rdRt, [p(0x4140_0000, 0xFFE0_07FF)], privileged: true, fields: .rdRt),
+    entry(.wrpgpr, .rdRt, [p(0x41C0_0000, 0xFFE0_07FF)], privileged: true, fields: .rdRt),
     entry(.di, .optionalRt, [p(0x4160_6000, 0xFFE0_FFFF)], privileged: true, changesState: true),
     entry(.ei, .optionalRt, [p(0x4160_6020, 0xFFE0_FFFF)], privileged: true, changesState: true),
     entry(.tlbr, .none, [p(0x4200_0001, copOp)], privileged: true, changesState: true),
@@ -365,7 +417,7 @@ private let entries: [(Op, OpInfo)] = [
 let instructionTable: [OpInfo] = {
     var table = [OpInfo?](repeating: nil, count: Op.allCases.count)
     for (op, info) in entries { table[Int(op.rawValue)] = info }
-    let missing = OpInfo(mnemonic: "<missing>", format: .none, patterns: [], memory: nil, branch: .none,
+    let missing = OpInfo(mnemonic: "<missing>", format: .none, fields: .none, patterns: [], memory: nil, branch: .none,
                          privileged: false, changesState: false, alwaysTraps: true, conditionalTrap: false, refines: nil)
     return table.map { $0 ?? missing }
 }()

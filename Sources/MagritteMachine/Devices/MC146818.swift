@@ -34,17 +34,19 @@ public final class MC146818: Device {
     let clock: GuestClock
     /// The date and time at guest time 0, in seconds since 1970-01-01 UTC.
     public let startTime: Int64
+    // The stored state is @exclusivity(unchecked): Linux polls the RTC millions of times while it
+    // calibrates its clock, and the dynamic checks showed in its profile (Docs/performance.md).
     /// Drives the interrupt line (ISA IRQ 8).
-    public var onInterruptChange: ((Bool) -> Void)?
-    public private(set) var interruptAsserted = false
+    @exclusivity(unchecked) public var onInterruptChange: ((Bool) -> Void)?
+    @exclusivity(unchecked) public private(set) var interruptAsserted = false
 
     /// The 128 CMOS bytes (time registers hold what was last latched or written).
-    public private(set) var cmos = [UInt8](repeating: 0, count: 128)
-    public private(set) var index = 0
+    @exclusivity(unchecked) public private(set) var cmos = [UInt8](repeating: 0, count: 128)
+    @exclusivity(unchecked) public private(set) var index = 0
     /// RTC time = guest time + offset, in nanoseconds since 1970.
-    private var offset: Int64 = 0
+    @exclusivity(unchecked) private var offset: Int64 = 0
     /// Guest time (ns) up to which the interrupt flags have been evaluated.
-    private var flagsEvaluatedAt: Int64 = 0
+    @exclusivity(unchecked) private var flagsEvaluatedAt: Int64 = 0
 
     public init(clock: GuestClock, startTime: Int64) {
         self.clock = clock
