@@ -7,6 +7,10 @@ import Testing
 /// every GPR, HI/LO, pc/npc/delay slot, CP0 EPC/Cause/BadVAddr/Status, the cycle, retired and
 /// faulted counts, the exception counts and all of RAM must be equal (`Docs/jit.md`).
 ///
+/// The programs mix every translated instruction with the ones left to the interpreter:
+/// LWL/LWR and SWL/SWR pairs at every alignment, conditional traps taken and not taken (in
+/// delay slots too), faults in delay slots, stores into the program itself.
+///
 /// Count from the environment: `MAGRITTE_JIT_FUZZ_PROGRAMS` (default 150).
 @Suite("Translator against interpreter", .enabled(if: Engine.jitSupported))
 struct JITDifferentialTests {
@@ -98,12 +102,46 @@ struct JITDifferentialTests {
             case 4: return r(0, rs: 29, rt: 0, rd: 0, funct: 8)  // jr $29
             default: return r(0, rs: 29, rt: 0, rd: dst(&g), funct: 9)  // jalr
             }
-        case 88..<95:  // exceptions and instructions the translator leaves to the interpreter
-            return g.pick([0x0000_000C, 0x0000_000D, r(0, rs: src(&g), rt: src(&g), rd: 0, funct: 0x34),
-                           0, 0x7C03_E83B, r(16, rs: 4, rt: src(&g), rd: 11, funct: 0)])  // syscall, break, teq, nop, rdhwr, mtc0 Compare
+        case 88..<92:  // conditional traps, taken and not taken (rs = rt, or a small immediate, half the time)
+            let rs = src(&g)
+            if g.below(2) == 0 {
+                let funct: UInt32 = g.pick([0x30, 0x31, 0x32, 0x33, 0x34, 0x36])
+                return r(0, rs: rs, rt: g.below(2) == 0 ? rs : src(&g), rd: UInt32(g.below(32)), funct: funct)
+            }
+            let imm = g.below(2) == 0 ? UInt32(g.pick([0, 1, 0xFFFF, 0x8000, 0x7FFF])) : UInt32(g.below(65536))
+            return i(1, rs: rs, rt: g.pick([8, 9, 10, 11, 12, 14]), imm: imm)
+        case 92..<95:  // exceptions and instructions the translator leaves to the interpreter
+            return g.pick([0x0000_000C, 0x0000_000D, 0, 0x7C03_E83B, r(16, rs: 4, rt: src(&g), rd: 11, funct: 0)])  // syscall, break, nop, rdhwr, mtc0 Compare
         default:  // any word at all
             return UInt32(truncatingIfNeeded: g.next())
         }
+    }
+
+    /// A LWL/LWR or SWL/SWR pair on one unaligned word (any alignment of the base), as
+    /// compilers emit them; sometimes with the two halves apart or on an unmapped base.
+    static func partialPair(_ g: inout Random) -> [UInt32] {
+        let base = g.below(10) == 0 ? UInt32(g.below(32)) : g.pick(pointers)
+        var off = UInt32(g.below(64) * 4) + UInt32(g.below(4))
+        if base == 19 { off = UInt32(g.below(length) * 4) + UInt32(g.below(4)) }
+        let load = g.below(3) != 0
+        let rt = load ? g.pick(dests) : UInt32(g.below(32))
+        let (left, right): (UInt32, UInt32) = load ? (34, 38) : (42, 46)
+        var pair = [i(left, rs: base, rt: rt, imm: off &+ 3), i(right, rs: base, rt: rt, imm: off)]
+        if g.below(4) == 0 { pair.reverse() }
+        return pair
+    }
+
+    /// The program's words: single random instructions and, now and then, partial-word pairs.
+    static func program(_ g: inout Random) -> [UInt32] {
+        var words: [UInt32] = []
+        while words.count < length {
+            if g.below(30) == 0 {
+                words += partialPair(&g)
+            } else {
+                words.append(instruction(&g, index: words.count))
+            }
+        }
+        return Array(words.prefix(length))
     }
 
     struct Machine {
@@ -120,7 +158,7 @@ struct JITDifferentialTests {
         bus.cpu = cpu
         bus.load([0x0800_0060, 0], at: 0)  // refill vector: j 0x80000180
         bus.load(handler, at: 0x180)
-        var program = (0..<length).map { instruction(&g, index: $0) }
+        var program = Self.program(&g)
         program += [0x1000_FFFF, 0]  // b . (the end)
         bus.load(program, at: codeBase & 0x1FFF_FFFF)
         for a in stride(from: 0x20_0000, to: 0x20_1000, by: 4) {

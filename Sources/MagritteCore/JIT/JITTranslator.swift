@@ -358,6 +358,18 @@ struct JITTranslator {
             case .sb: a.mov8(at, .rdx)
             default: a.mov16(at, .rdx)
             }
+        case .lwl, .lwr:
+            partialLoad(d, index: i, left: d.op == .lwl)
+        case .swl, .swr:
+            partialStore(d, index: i, left: d.op == .swl)
+
+        // Conditional traps: not taken, go on; taken, exit before the trap (the interpreter raises it).
+        case .tge, .tgeu, .tlt, .tltu, .teq, .tne:
+            a.mov(.rax, rs); a.alu(.cmp, .rax, rt)
+            exitIf(T.trapCondition(d.op), before: i)
+        case .tgei, .tgeiu, .tlti, .tltiu, .teqi, .tnei:
+            a.mov(.rax, rs); a.alu(.cmp, .rax, imm: imm)
+            exitIf(T.trapCondition(d.op), before: i)
         default:
             preconditionFailure("JITOpRules lists \(d.op) but the translator has no code for it")
         }
@@ -376,6 +388,83 @@ struct JITTranslator {
         a.mov(.rdx, imm: cur &+ 4 &+ imm)
         a.cmov(c, .rcx, .rdx)
         a.mov(JITTranslator.target, .rcx)
+    }
+
+    /// The condition under which a conditional trap is taken (after `cmp rs, rt/imm`).
+    private static func trapCondition(_ op: Op) -> A.Cond {
+        switch op {
+        case .tge, .tgei: return .ge
+        case .tgeu, .tgeiu: return .ae
+        case .tlt, .tlti: return .l
+        case .tltu, .tltiu: return .b
+        case .teq, .teqi: return .e
+        default: return .ne
+        }
+    }
+
+    /// Leaves in rax the host address of the aligned word holding `rs + imm` and in edx that
+    /// address's byte offset times 8 (0, 8, 16, 24), or exits before instruction `index` when
+    /// the word's page misses the software TLB (as the interpreter, which looks up the
+    /// unaligned address with no alignment bits in the tag).
+    private mutating func wordTLB(_ d: DecodedInstruction, index: Int, write: Bool) {
+        let half: Int32 = write ? 256 * Int32(MemoryLayout<SoftTLBEntry>.stride) : 0
+        a.mov(.rax, JITTranslator.r(d.rs))
+        if d.imm != 0 { a.alu(.add, .rax, imm: d.imm) }
+        a.mov(.rcx, .rax)
+        a.shift(.shr, .rcx, imm: 8)
+        a.alu(.and, .rcx, imm: 0xFF0)  // ((va >> 12) & 255) * 16
+        a.alu64(.add, .rcx, A.Mem(base: .rsi, disp: Int32(JITState.softTLB)))
+        a.mov(.rdx, .rax)
+        a.alu(.and, .rdx, imm: 0xFFFF_F000)
+        a.alu(.cmp, .rdx, A.Mem(base: .rcx, disp: half + Int32(JITState.tagOffset)))
+        exitIf(.ne, before: index)
+        a.mov(.rdx, .rax)
+        a.alu(.and, .rax, imm: 0xFFFF_FFFC)  // 32-bit: the upper half is cleared
+        a.alu64(.add, .rax, A.Mem(base: .rcx, disp: half + Int32(JITState.addendOffset)))
+        a.alu(.and, .rdx, imm: 3)
+        a.shift(.shl, .rdx, imm: 3)
+    }
+
+    /// LWL/LWR: the interpreter's merge of the aligned word into rt (in place: rd = rt).
+    /// LWL: rt = w << (24 - b) | rt & ((1 << (24 - b)) - 1); LWR: rt = w >> b | rt & ~(~0 >> b).
+    private mutating func partialLoad(_ d: DecodedInstruction, index: Int, left: Bool) {
+        let rd = JITTranslator.r(d.rd)
+        wordTLB(d, index: index, write: false)
+        a.mov(.rax, A.Mem(base: .rax, disp: 0))
+        if left {
+            a.mov(.rcx, imm: 24); a.alu(.sub, .rcx, .rdx)  // cl = 24 - b
+            a.shiftByCL(.shl, .rax)
+            a.mov(.rdx, imm: 1); a.shiftByCL(.shl, .rdx); a.alu(.sub, .rdx, imm: 1)
+        } else {
+            a.mov(.rcx, .rdx)  // cl = b
+            a.shiftByCL(.shr, .rax)
+            a.mov(.rdx, imm: 0xFFFF_FFFF); a.shiftByCL(.shr, .rdx); a.unary(.not, .rdx)
+        }
+        a.alu(.and, .rdx, rd)
+        a.alu(.or, .rax, .rdx)
+        a.mov(rd, .rax)
+    }
+
+    /// SWL/SWR: the interpreter merges rt into the aligned word and stores it; on the fast path
+    /// (the write half of the software TLB maps the page) that is a read-modify-write of the word.
+    /// SWL: w = w & ~(~0 >> (24 - b)) | rt >> (24 - b); SWR: w = w & ((1 << b) - 1) | rt << b.
+    private mutating func partialStore(_ d: DecodedInstruction, index: Int, left: Bool) {
+        wordTLB(d, index: index, write: true)
+        // rax = host address, edx = b: the kept bits of the word go back first, then rt's bits
+        // are or-ed in (three registers are all there are; the word is ordinary RAM).
+        let word = A.Mem(base: .rax, disp: 0)
+        if left {
+            a.mov(.rcx, imm: 24); a.alu(.sub, .rcx, .rdx)  // cl = 24 - b
+            a.mov(.rdx, imm: 0xFFFF_FFFF); a.shiftByCL(.shr, .rdx); a.unary(.not, .rdx)
+        } else {
+            a.mov(.rcx, .rdx)  // cl = b
+            a.mov(.rdx, imm: 1); a.shiftByCL(.shl, .rdx); a.alu(.sub, .rdx, imm: 1)
+        }
+        a.alu(.and, .rdx, word)
+        a.mov(word, .rdx)
+        a.mov(.rdx, JITTranslator.r(d.rt))
+        a.shiftByCL(left ? .shr : .shl, .rdx)
+        a.alu(.or, word, .rdx)
     }
 
     /// Leaves in rax the host address of `rs + imm` (as the interpreter's fast path computes
