@@ -2,12 +2,16 @@
 ///
 /// The function is `(regs, state) -> completed instructions` under the C calling convention:
 /// rdi = the CPU's GPR array (32 registers and the `$zero` sink), rsi = the `JITState` block.
-/// It uses only rax, rcx and rdx (caller-saved), never calls, never touches the stack, and
-/// always returns through an exit that writes the guest pc, npc and delay-slot flag.
+/// rax, rcx and rdx are scratch; the block's most used guest registers live in r8–r11 (all
+/// caller-saved: no prologue saves anything) from its entry, where they are loaded, to each
+/// exit, where the ones written so far are stored back. It never calls, never touches the
+/// stack, and always returns through an exit that writes the guest pc, npc and delay-slot flag.
 struct JITTranslator {
     typealias A = X86Assembler
     /// Most guest instructions in one block.
     static let maxInstructions = 64
+    /// The host registers that hold guest registers inside a block.
+    static let cacheRegisters: [A.Reg] = [.r8, .r9, .r10, .r11]
 
     /// A block: its guest instructions (pc order) and its host code.
     struct Block {
@@ -46,11 +50,18 @@ struct JITTranslator {
             break
         }
         if insts.isEmpty { return nil }
-        var t = JITTranslator(start: pc, count: insts.count)
-        for (i, d) in insts.enumerated() {
-            t.emit(d, index: i)
-        }
+
+        // Register caching: a first pass counts how the code uses each guest register; the
+        // most used ones get a host register.
+        var probe = JITTranslator(start: pc, count: insts.count, cached: [])
+        for (i, d) in insts.enumerated() { probe.emit(d, index: i) }
+        var t = JITTranslator(start: pc, count: insts.count, cached: probe.chooseCached())
+        t.loadCached()
+        for (i, d) in insts.enumerated() { t.emit(d, index: i) }
+        t.writtenBefore.append(t.written)
+
         let page = pc & 0xFFFF_F000
+        t.storeCached(t.written)
         if !endsWithBranch {
             let next = pc &+ UInt32(4 * insts.count)
             if !stoppedAtUntranslated && next & 0xFFFF_F000 == page {
@@ -83,10 +94,18 @@ struct JITTranslator {
     private var exits: [Exit]
     /// Nullified-slot exits of branch-likely instructions (not taken).
     private var nullified: [(index: Int, fixup: A.Fixup)] = []
+    /// Per guest register (0–32): the host register holding it in this block, if any.
+    private var host: [A.Reg?] = Array(repeating: nil, count: 33)
+    /// Per guest register: how often the code reads or writes it (the first pass's count).
+    private var uses: [Int] = Array(repeating: 0, count: 33)
+    /// Guest registers written so far (bit n: register n), and its value before each instruction.
+    private var written: UInt64 = 0
+    private var writtenBefore: [UInt64] = []
 
-    private init(start: UInt32, count: Int) {
+    private init(start: UInt32, count: Int, cached: [UInt8]) {
         self.start = start
         exits = Array(repeating: Exit(), count: count)
+        for (k, n) in cached.enumerated() { host[Int(n)] = JITTranslator.cacheRegisters[k] }
     }
 
     // MARK: Operands
@@ -96,11 +115,47 @@ struct JITTranslator {
     private static let lo = A.Mem(base: .rsi, disp: Int32(JITState.lo))
     private static let target = A.Mem(base: .rsi, disp: Int32(JITState.target))
 
+    /// Guest register `n` as an operand that is read.
+    private mutating func src(_ n: UInt8) -> A.Operand {
+        uses[Int(n)] += 1
+        if let h = host[Int(n)] { return .reg(h) }
+        return .mem(JITTranslator.r(n))
+    }
+
+    /// Guest register `n` as an operand that is written (and maybe read too).
+    private mutating func dst(_ n: UInt8) -> A.Operand {
+        written |= 1 << UInt64(n)
+        return src(n)
+    }
+
+    /// The registers worth a host register: the most used, if used more than a load (and a
+    /// store back, when written) costs. Never $zero (always 0) nor the sink (never read).
+    private func chooseCached() -> [UInt8] {
+        let candidates = (1..<32).filter { n in
+            uses[n] >= (written & (1 << UInt64(n)) != 0 ? 3 : 2)
+        }
+        let sorted = candidates.sorted { uses[$0] != uses[$1] ? uses[$0] > uses[$1] : $0 < $1 }
+        return sorted.prefix(JITTranslator.cacheRegisters.count).map { UInt8($0) }
+    }
+
+    /// At the block's entry: the cached guest registers into their host registers.
+    private mutating func loadCached() {
+        for n in 0..<32 { if let h = host[n] { a.mov(h, JITTranslator.r(UInt8(n))) } }
+    }
+
+    /// Before an exit: the cached guest registers in `mask` (the ones written) back to memory.
+    private mutating func storeCached(_ mask: UInt64) {
+        for n in 0..<32 where mask & (1 << UInt64(n)) != 0 {
+            if let h = host[n] { a.mov(JITTranslator.r(UInt8(n)), h) }
+        }
+    }
+
     private func pcOf(_ index: Int) -> UInt32 { start &+ UInt32(4 * index) }
 
     // MARK: Exits
 
-    /// A conditional exit before instruction `index` (the interpreter executes it).
+    /// A conditional exit before instruction `index` (the interpreter executes it). The
+    /// instruction must not have written a guest register before the check.
     private mutating func exitIf(_ c: A.Cond, before index: Int) {
         exits[index].fixups.append(a.jcc(c))
     }
@@ -113,9 +168,14 @@ struct JITTranslator {
             a.mov(.rax, JITTranslator.target)
             a.mov(A.Mem(base: .rsi, disp: Int32(JITState.npc)), .rax)
         }
-        a.mov8(A.Mem(base: .rsi, disp: Int32(JITState.delay)), imm: delay ? 1 : 0)
-        a.mov8(A.Mem(base: .rsi, disp: Int32(JITState.interpreterNext)), imm: interpreterNext ? 1 : 0)
+        flags(delay: delay, interpreterNext: interpreterNext)
         returnCompleted(completed)
+    }
+
+    /// The delay-slot and "interpreter next" bytes (adjacent: one 16-bit store).
+    private mutating func flags(delay: Bool, interpreterNext: Bool) {
+        precondition(JITState.interpreterNext == JITState.delay + 1, "adjacent flags")
+        a.mov16(A.Mem(base: .rsi, disp: Int32(JITState.delay)), imm: (interpreterNext ? 0x100 : 0) | (delay ? 1 : 0))
     }
 
     /// Returns `completed` plus what the chained blocks before this one completed.
@@ -145,24 +205,23 @@ struct JITTranslator {
 
     /// The block's end towards `next` (same page): once linked, a direct jump to the block
     /// there when the batch has room for all of it; else (and until linked) an exit that asks
-    /// the caller to link it.
+    /// the caller to link it. The cached registers are already stored back.
     private mutating func chainSlot(to next: UInt32, completed: Int) {
-        let left = A.Mem(base: .rsi, disp: Int32(JITState.left))
+        let left = A.Operand.mem(A.Mem(base: .rsi, disp: Int32(JITState.left)))
         let start = a.bytes.count
         a.mov(.rax, left)
-        a.alu(.sub, .rax, imm: UInt32(completed))
-        a.alu(.cmp, .rax, imm: JITTranslator.unlinked)  // patched: the next block's length
+        a.alu(.sub, .reg(.rax), imm32: UInt32(completed))
+        a.alu(.cmp, .reg(.rax), imm32: JITTranslator.unlinked)  // patched: the next block's length
         let short = a.jcc(.b)
         a.mov(left, .rax)
-        a.alu(.add, A.Mem(base: .rsi, disp: Int32(JITState.accumulated)), imm: UInt32(completed))
+        a.alu(.add, .mem(A.Mem(base: .rsi, disp: Int32(JITState.accumulated))), imm32: UInt32(completed))
         let jump = a.jmp()  // patched: the next block
         precondition(a.bytes.count - start == JITTranslator.slotSize, "chain slot layout")
         a.bind(short)
         a.bind(jump)
         a.mov(A.Mem(base: .rsi, disp: Int32(JITState.pc)), imm: next)
         a.mov(A.Mem(base: .rsi, disp: Int32(JITState.npc)), imm: next &+ 4)
-        a.mov8(A.Mem(base: .rsi, disp: Int32(JITState.delay)), imm: 0)
-        a.mov8(A.Mem(base: .rsi, disp: Int32(JITState.interpreterNext)), imm: 0)
+        flags(delay: false, interpreterNext: false)
         a.leaRIP(.rax, target: start)
         a.mov64(A.Mem(base: .rsi, disp: Int32(JITState.link)), .rax)
         returnCompleted(completed)
@@ -178,20 +237,21 @@ struct JITTranslator {
         a.mov(A.Mem(base: .rsi, disp: Int32(JITState.pc)), .rax)
         a.alu(.add, .rax, imm: 4)
         a.mov(A.Mem(base: .rsi, disp: Int32(JITState.npc)), .rax)
-        a.mov8(A.Mem(base: .rsi, disp: Int32(JITState.delay)), imm: 0)
-        a.mov8(A.Mem(base: .rsi, disp: Int32(JITState.interpreterNext)), imm: 0)
+        flags(delay: false, interpreterNext: false)
         returnCompleted(completed)
     }
 
     private mutating func emitStubs() {
         for i in exits.indices where !exits[i].fixups.isEmpty {
             for f in exits[i].fixups { a.bind(f) }
+            storeCached(writtenBefore[i])
             // Only the last instruction of a branch-ended block can be a delay slot.
             let slot = i > 0 && i == exits.count - 1 && isBranchEnded
             writeExit(pc: pcOf(i), npc: slot ? nil : pcOf(i) &+ 4, delay: slot, interpreterNext: true, completed: i)
         }
         for n in nullified {
             a.bind(n.fixup)
+            storeCached(writtenBefore[n.index + 1])
             exitTo(pc: pcOf(n.index) &+ 8, completed: n.index + 1, interpreterNext: false)
         }
     }
@@ -202,64 +262,64 @@ struct JITTranslator {
 
     private mutating func emit(_ d: DecodedInstruction, index i: Int) {
         typealias T = JITTranslator
-        let rs = T.r(d.rs), rt = T.r(d.rt), rd = T.r(d.rd)
+        writtenBefore.append(written)
         let imm = d.imm
         let cur = pcOf(i)
         switch d.op {
-        case .addiu:
-            a.mov(.rax, rs); if imm != 0 { a.alu(.add, .rax, imm: imm) }; a.mov(rd, .rax)
+        case .addiu: immediate(.add, d)
         case .addu: binary(.add, d)
         case .subu: binary(.sub, d)
         case .and: binary(.and, d)
         case .or: binary(.or, d)
         case .xor: binary(.xor, d)
-        case .nor: binary(.or, d, store: false); a.unary(.not, .rax); a.mov(rd, .rax)
-        case .andi: a.mov(.rax, rs); a.alu(.and, .rax, imm: imm); a.mov(rd, .rax)
-        case .ori: a.mov(.rax, rs); a.alu(.or, .rax, imm: imm); a.mov(rd, .rax)
-        case .xori: a.mov(.rax, rs); a.alu(.xor, .rax, imm: imm); a.mov(rd, .rax)
-        case .lui: a.mov(rd, imm: imm)
+        case .nor: a.mov(.rax, src(d.rs)); a.alu(.or, .rax, src(d.rt)); a.unary(.not, .rax); a.mov(dst(d.rd), .rax)
+        case .andi: immediate(.and, d)
+        case .ori: immediate(.or, d)
+        case .xori: immediate(.xor, d)
+        case .lui: a.mov(dst(d.rd), imm: imm)
         case .slt, .sltu:
             a.alu(.xor, .rcx, .rcx)
-            a.mov(.rax, rs); a.alu(.cmp, .rax, rt)
-            a.set(d.op == .slt ? .l : .b, .rcx); a.mov(rd, .rcx)
+            a.mov(.rax, src(d.rs)); a.alu(.cmp, .rax, src(d.rt))
+            a.set(d.op == .slt ? .l : .b, .rcx); a.mov(dst(d.rd), .rcx)
         case .slti, .sltiu:
             a.alu(.xor, .rcx, .rcx)
-            a.mov(.rax, rs); a.alu(.cmp, .rax, imm: imm)
-            a.set(d.op == .slti ? .l : .b, .rcx); a.mov(rd, .rcx)
+            a.alu(.cmp, src(d.rs), imm: imm)
+            a.set(d.op == .slti ? .l : .b, .rcx); a.mov(dst(d.rd), .rcx)
         case .sll, .srl, .sra, .rotr:
             let op: A.Shift = d.op == .sll ? .shl : d.op == .srl ? .shr : d.op == .sra ? .sar : .ror
-            a.mov(.rax, rt); a.shift(op, .rax, imm: UInt8(imm & 31)); a.mov(rd, .rax)
+            a.mov(.rax, src(d.rt)); a.shift(op, .rax, imm: UInt8(imm & 31)); a.mov(dst(d.rd), .rax)
         case .sllv, .srlv, .srav, .rotrv:
             let op: A.Shift = d.op == .sllv ? .shl : d.op == .srlv ? .shr : d.op == .srav ? .sar : .ror
-            a.mov(.rcx, rs); a.mov(.rax, rt); a.shiftByCL(op, .rax); a.mov(rd, .rax)
+            a.mov(.rcx, src(d.rs)); a.mov(.rax, src(d.rt)); a.shiftByCL(op, .rax); a.mov(dst(d.rd), .rax)
         case .nop, .ssnop, .ehb, .pause, .sync, .pref, .synci: break
         case .add, .addi, .sub:
-            a.mov(.rax, rs)
-            if d.op == .addi { a.alu(.add, .rax, imm: imm) } else { a.alu(d.op == .add ? .add : .sub, .rax, rt) }
+            a.mov(.rax, src(d.rs))
+            if d.op == .addi { a.alu(.add, .rax, imm: imm) } else { a.alu(d.op == .add ? .add : .sub, .rax, src(d.rt)) }
             exitIf(.o, before: i)
-            a.mov(rd, .rax)
+            a.mov(dst(d.rd), .rax)
         case .movz, .movn:
+            let rd = dst(d.rd)
             a.mov(.rcx, rd)
-            a.alu(.cmp, rt, imm8: 0)
-            a.cmov(d.op == .movz ? .e : .ne, .rcx, rs)
+            a.alu(.cmp, src(d.rt), imm: 0)
+            a.cmov(d.op == .movz ? .e : .ne, .rcx, src(d.rs))
             a.mov(rd, .rcx)
-        case .mfhi: a.mov(.rax, T.hi); a.mov(rd, .rax)
-        case .mflo: a.mov(.rax, T.lo); a.mov(rd, .rax)
-        case .mthi: a.mov(.rax, rs); a.mov(T.hi, .rax)
-        case .mtlo: a.mov(.rax, rs); a.mov(T.lo, .rax)
+        case .mfhi: a.mov(.rax, T.hi); a.mov(dst(d.rd), .rax)
+        case .mflo: a.mov(.rax, T.lo); a.mov(dst(d.rd), .rax)
+        case .mthi: a.mov(.rax, src(d.rs)); a.mov(T.hi, .rax)
+        case .mtlo: a.mov(.rax, src(d.rs)); a.mov(T.lo, .rax)
         case .mult, .multu:
-            a.mov(.rax, rs); a.unary(d.op == .mult ? .imul : .mul, rt)
+            a.mov(.rax, src(d.rs)); a.unary(d.op == .mult ? .imul : .mul, src(d.rt))
             a.mov(T.lo, .rax); a.mov(T.hi, .rdx)
         case .madd, .maddu, .msub, .msubu:
-            a.mov(.rax, rs); a.unary(d.op == .madd || d.op == .msub ? .imul : .mul, rt)
+            a.mov(.rax, src(d.rs)); a.unary(d.op == .madd || d.op == .msub ? .imul : .mul, src(d.rt))
             let sub = d.op == .msub || d.op == .msubu
             a.alu(sub ? .sub : .add, T.lo, .rax)
             a.alu(sub ? .sbb : .adc, T.hi, .rdx)
         case .mul:
-            a.mov(.rax, rs); a.imul(.rax, rt); a.mov(rd, .rax)
+            a.mov(.rax, src(d.rs)); a.imul(.rax, src(d.rt)); a.mov(dst(d.rd), .rax)
         case .div:
             // As the interpreter: a zero divisor, or INT_MIN / -1, divides by 1.
-            a.mov(.rax, rs); a.mov(.rcx, rt)
+            a.mov(.rax, src(d.rs)); a.mov(.rcx, src(d.rt))
             a.test(.rcx, .rcx); let zero = a.jcc(.e)
             a.alu(.cmp, .rcx, imm: 0xFFFF_FFFF); let ok1 = a.jcc(.ne)
             a.alu(.cmp, .rax, imm: 0x8000_0000); let ok2 = a.jcc(.ne)
@@ -268,38 +328,39 @@ struct JITTranslator {
             a.cdq(); a.unary(.idiv, .rcx)
             a.mov(T.lo, .rax); a.mov(T.hi, .rdx)
         case .divu:
-            a.mov(.rax, rs); a.mov(.rcx, rt)
+            a.mov(.rax, src(d.rs)); a.mov(.rcx, src(d.rt))
             a.test(.rcx, .rcx); let ok = a.jcc(.ne)
             a.mov(.rcx, imm: 1)
             a.bind(ok)
             a.alu(.xor, .rdx, .rdx); a.unary(.div, .rcx)
             a.mov(T.lo, .rax); a.mov(T.hi, .rdx)
         case .clz, .clo:
-            a.mov(.rax, rs)
+            a.mov(.rax, src(d.rs))
             if d.op == .clo { a.unary(.not, .rax) }
             a.mov(.rdx, imm: 0xFFFF_FFFF)
             a.bsr(.rax, .rax); a.cmov(.e, .rax, .rdx)
-            a.mov(.rcx, imm: 31); a.alu(.sub, .rcx, .rax); a.mov(rd, .rcx)
-        case .seb: a.movsx8(.rax, rt); a.mov(rd, .rax)
-        case .seh: a.movsx16(.rax, rt); a.mov(rd, .rax)
+            a.mov(.rcx, imm: 31); a.alu(.sub, .rcx, .rax); a.mov(dst(d.rd), .rcx)
+        case .seb: a.movsx8(.rax, src(d.rt)); a.mov(dst(d.rd), .rax)
+        case .seh: a.movsx16(.rax, src(d.rt)); a.mov(dst(d.rd), .rax)
         case .wsbh:
-            a.mov(.rax, rt); a.mov(.rcx, .rax)
+            a.mov(.rax, src(d.rt)); a.mov(.rcx, .rax)
             a.alu(.and, .rax, imm: 0xFF00_FF00); a.shift(.shr, .rax, imm: 8)
             a.alu(.and, .rcx, imm: 0x00FF_00FF); a.shift(.shl, .rcx, imm: 8)
-            a.alu(.or, .rax, .rcx); a.mov(rd, .rax)
+            a.alu(.or, .rax, .rcx); a.mov(dst(d.rd), .rax)
         case .ext:
-            a.mov(.rax, rs); a.shift(.shr, .rax, imm: d.rt); a.alu(.and, .rax, imm: imm); a.mov(rd, .rax)
+            a.mov(.rax, src(d.rs)); a.shift(.shr, .rax, imm: d.rt); a.alu(.and, .rax, imm: imm); a.mov(dst(d.rd), .rax)
         case .ins:
             let pos = UInt32(d.rt)
-            a.mov(.rax, rs); a.alu(.and, .rax, imm: imm); a.shift(.shl, .rax, imm: d.rt)
+            let rd = dst(d.rd)
+            a.mov(.rax, src(d.rs)); a.alu(.and, .rax, imm: imm); a.shift(.shl, .rax, imm: d.rt)
             a.mov(.rcx, rd); a.alu(.and, .rcx, imm: ~(imm << pos)); a.alu(.or, .rax, .rcx); a.mov(rd, .rax)
 
         // Branches: the target goes to state.target; the block ends after the delay slot.
         case .beq, .bne:
-            a.mov(.rax, rs); a.alu(.cmp, .rax, rt)
+            a.mov(.rax, src(d.rs)); a.alu(.cmp, .rax, src(d.rt))
             branchTarget(d.op == .beq ? .e : .ne, cur: cur, imm: imm)
         case .blez, .bgtz, .bltz, .bgez, .bltzal, .bgezal:
-            a.alu(.cmp, rs, imm8: 0)
+            a.alu(.cmp, src(d.rs), imm: 0)
             let c: A.Cond
             switch d.op {
             case .blez: c = .le
@@ -308,15 +369,15 @@ struct JITTranslator {
             default: c = .ge
             }
             branchTarget(c, cur: cur, imm: imm)
-            if d.op == .bltzal || d.op == .bgezal { a.mov(T.r(31), imm: cur &+ 8) }
+            if d.op == .bltzal || d.op == .bgezal { a.mov(dst(31), imm: cur &+ 8) }
         case .beql, .bnel, .blezl, .bgtzl, .bltzl, .bgezl, .bltzall, .bgezall:
             let c: A.Cond
             switch d.op {
             case .beql, .bnel:
-                a.mov(.rax, rs); a.alu(.cmp, .rax, rt)
+                a.mov(.rax, src(d.rs)); a.alu(.cmp, .rax, src(d.rt))
                 c = d.op == .beql ? .e : .ne
             default:
-                a.alu(.cmp, rs, imm8: 0)
+                a.alu(.cmp, src(d.rs), imm: 0)
                 switch d.op {
                 case .blezl: c = .le
                 case .bgtzl: c = .g
@@ -325,15 +386,15 @@ struct JITTranslator {
                 }
             }
             // mov does not change the flags: the link is written whatever the outcome.
-            if d.op == .bltzall || d.op == .bgezall { a.mov(T.r(31), imm: cur &+ 8) }
+            if d.op == .bltzall || d.op == .bgezall { a.mov(dst(31), imm: cur &+ 8) }
             nullified.append((index: i, fixup: a.jcc(c.inverted)))
             a.mov(T.target, imm: cur &+ 4 &+ imm)
         case .j, .jal:
             a.mov(T.target, imm: ((cur &+ 4) & 0xF000_0000) | imm)
-            if d.op == .jal { a.mov(T.r(31), imm: cur &+ 8) }
+            if d.op == .jal { a.mov(dst(31), imm: cur &+ 8) }
         case .jr, .jrhb, .jalr, .jalrhb:
-            a.mov(.rax, rs); a.mov(T.target, .rax)
-            if d.op == .jalr || d.op == .jalrhb { a.mov(rd, imm: cur &+ 8) }
+            a.mov(.rax, src(d.rs)); a.mov(T.target, .rax)
+            if d.op == .jalr || d.op == .jalrhb { a.mov(dst(d.rd), imm: cur &+ 8) }
 
         // Loads and stores through the software TLB; a miss exits before the instruction.
         case .lw, .lb, .lbu, .lh, .lhu:
@@ -347,11 +408,11 @@ struct JITTranslator {
             case .lh: a.movsx16(.rax, at)
             default: a.movzx16(.rax, at)
             }
-            a.mov(rd, .rax)
+            a.mov(dst(d.rd), .rax)
         case .sw, .sb, .sh:
             let align: UInt32 = d.op == .sw ? 3 : d.op == .sh ? 1 : 0
             softTLB(d, index: i, align: align, write: true)
-            a.mov(.rdx, rt)
+            a.mov(.rdx, src(d.rt))
             let at = A.Mem(base: .rax, disp: 0)
             switch d.op {
             case .sw: a.mov(at, .rdx)
@@ -365,10 +426,10 @@ struct JITTranslator {
 
         // Conditional traps: not taken, go on; taken, exit before the trap (the interpreter raises it).
         case .tge, .tgeu, .tlt, .tltu, .teq, .tne:
-            a.mov(.rax, rs); a.alu(.cmp, .rax, rt)
+            a.mov(.rax, src(d.rs)); a.alu(.cmp, .rax, src(d.rt))
             exitIf(T.trapCondition(d.op), before: i)
         case .tgei, .tgeiu, .tlti, .tltiu, .teqi, .tnei:
-            a.mov(.rax, rs); a.alu(.cmp, .rax, imm: imm)
+            a.alu(.cmp, src(d.rs), imm: imm)
             exitIf(T.trapCondition(d.op), before: i)
         default:
             preconditionFailure("JITOpRules lists \(d.op) but the translator has no code for it")
@@ -376,10 +437,47 @@ struct JITTranslator {
         if let flow = JITOpRules.flow(d.op), case .none = flow {} else { isBranchEnded = true }
     }
 
-    private mutating func binary(_ op: A.ALU, _ d: DecodedInstruction, store: Bool = true) {
-        a.mov(.rax, JITTranslator.r(d.rs))
-        a.alu(op, .rax, JITTranslator.r(d.rt))
-        if store { a.mov(JITTranslator.r(d.rd), .rax) }
+    /// rd = rs OP rt. $zero operands become moves (`move` is `addu/or rd, rs, $zero`); a
+    /// cached rd is computed in place when that does not clobber rt.
+    private mutating func binary(_ op: A.ALU, _ d: DecodedInstruction) {
+        let identity = op == .add || op == .sub || op == .or || op == .xor
+        if identity && d.rt == 0 { return move(d.rd, from: d.rs) }
+        if identity && op != .sub && d.rs == 0 { return move(d.rd, from: d.rt) }
+        let rs = src(d.rs), rt = src(d.rt), rd = dst(d.rd)
+        if case .reg(let h) = rd, rd == rs || rd != rt {
+            if rd != rs { a.mov(h, rs) }
+            a.alu(op, h, rt)
+            return
+        }
+        a.mov(.rax, rs)
+        a.alu(op, .rax, rt)
+        a.mov(rd, .rax)
+    }
+
+    /// rd = rs OP imm (imm already extended as the instruction wants).
+    private mutating func immediate(_ op: A.ALU, _ d: DecodedInstruction) {
+        if d.rs == 0 && (op == .add || op == .or || op == .xor) { return a.mov(dst(d.rd), imm: d.imm) }
+        if d.imm == 0 && op != .and { return move(d.rd, from: d.rs) }
+        let rs = src(d.rs), rd = dst(d.rd)
+        if case .reg(let h) = rd {
+            if rd != rs { a.mov(h, rs) }
+            a.alu(op, .reg(h), imm: d.imm)
+            return
+        }
+        a.mov(.rax, rs)
+        a.alu(op, .rax, imm: d.imm)
+        a.mov(rd, .rax)
+    }
+
+    /// rd = rs (nothing when they are the same register; an immediate 0 from $zero).
+    private mutating func move(_ rd: UInt8, from rs: UInt8) {
+        if rd == rs { return }
+        if rs == 0 { return a.mov(dst(rd), imm: 0) }
+        let s = src(rs), t = dst(rd)
+        if case .reg(let h) = t { return a.mov(h, s) }
+        if case .reg(let h) = s { return a.mov(t, h) }
+        a.mov(.rax, s)
+        a.mov(t, .rax)
     }
 
     /// state.target = condition ? taken target : the instruction after the delay slot.
@@ -402,33 +500,48 @@ struct JITTranslator {
         }
     }
 
-    /// Leaves in rax the host address of the aligned word holding `rs + imm` and in edx that
-    /// address's byte offset times 8 (0, 8, 16, 24), or exits before instruction `index` when
-    /// the word's page misses the software TLB (as the interpreter, which looks up the
-    /// unaligned address with no alignment bits in the tag).
-    private mutating func wordTLB(_ d: DecodedInstruction, index: Int, write: Bool) {
+    /// Leaves in rax the virtual address `rs + imm` and in rcx its software-TLB entry (the
+    /// read half, or the write half 4 KiB further), then compares the address, masked with
+    /// `mask`, with the entry's tag: a mismatch (miss, unaligned, watched, device, code page)
+    /// exits before instruction `index`.
+    private mutating func lookUp(_ d: DecodedInstruction, index: Int, mask: UInt32, write: Bool) -> Int32 {
         let half: Int32 = write ? 256 * Int32(MemoryLayout<SoftTLBEntry>.stride) : 0
-        a.mov(.rax, JITTranslator.r(d.rs))
+        a.mov(.rax, src(d.rs))
         if d.imm != 0 { a.alu(.add, .rax, imm: d.imm) }
         a.mov(.rcx, .rax)
         a.shift(.shr, .rcx, imm: 8)
         a.alu(.and, .rcx, imm: 0xFF0)  // ((va >> 12) & 255) * 16
         a.alu64(.add, .rcx, A.Mem(base: .rsi, disp: Int32(JITState.softTLB)))
         a.mov(.rdx, .rax)
-        a.alu(.and, .rdx, imm: 0xFFFF_F000)
+        a.alu(.and, .rdx, imm: mask)
         a.alu(.cmp, .rdx, A.Mem(base: .rcx, disp: half + Int32(JITState.tagOffset)))
         exitIf(.ne, before: index)
+        return half + Int32(JITState.addendOffset)
+    }
+
+    /// Leaves in rax the host address of `rs + imm` (as the interpreter's fast path computes
+    /// it), or exits before instruction `index` on a tag mismatch.
+    private mutating func softTLB(_ d: DecodedInstruction, index: Int, align: UInt32, write: Bool) {
+        let addend = lookUp(d, index: index, mask: 0xFFFF_F000 | align, write: write)
+        a.alu64(.add, .rax, A.Mem(base: .rcx, disp: addend))
+    }
+
+    /// Leaves in rax the host address of the aligned word holding `rs + imm` and in edx that
+    /// address's byte offset times 8 (0, 8, 16, 24), or exits before instruction `index` when
+    /// the page misses the software TLB (the interpreter looks the unaligned address up with
+    /// no alignment bits in the tag).
+    private mutating func wordTLB(_ d: DecodedInstruction, index: Int, write: Bool) {
+        let addend = lookUp(d, index: index, mask: 0xFFFF_F000, write: write)
         a.mov(.rdx, .rax)
         a.alu(.and, .rax, imm: 0xFFFF_FFFC)  // 32-bit: the upper half is cleared
-        a.alu64(.add, .rax, A.Mem(base: .rcx, disp: half + Int32(JITState.addendOffset)))
+        a.alu64(.add, .rax, A.Mem(base: .rcx, disp: addend))
         a.alu(.and, .rdx, imm: 3)
         a.shift(.shl, .rdx, imm: 3)
     }
 
-    /// LWL/LWR: the interpreter's merge of the aligned word into rt (in place: rd = rt).
+    /// LWL/LWR: the interpreter's merge of the aligned word into rt (rd = rt, read and written).
     /// LWL: rt = w << (24 - b) | rt & ((1 << (24 - b)) - 1); LWR: rt = w >> b | rt & ~(~0 >> b).
     private mutating func partialLoad(_ d: DecodedInstruction, index: Int, left: Bool) {
-        let rd = JITTranslator.r(d.rd)
         wordTLB(d, index: index, write: false)
         a.mov(.rax, A.Mem(base: .rax, disp: 0))
         if left {
@@ -440,6 +553,7 @@ struct JITTranslator {
             a.shiftByCL(.shr, .rax)
             a.mov(.rdx, imm: 0xFFFF_FFFF); a.shiftByCL(.shr, .rdx); a.unary(.not, .rdx)
         }
+        let rd = dst(d.rd)
         a.alu(.and, .rdx, rd)
         a.alu(.or, .rax, .rdx)
         a.mov(rd, .rax)
@@ -451,7 +565,7 @@ struct JITTranslator {
     private mutating func partialStore(_ d: DecodedInstruction, index: Int, left: Bool) {
         wordTLB(d, index: index, write: true)
         // rax = host address, edx = b: the kept bits of the word go back first, then rt's bits
-        // are or-ed in (three registers are all there are; the word is ordinary RAM).
+        // are or-ed in (three scratch registers are all there are; the word is ordinary RAM).
         let word = A.Mem(base: .rax, disp: 0)
         if left {
             a.mov(.rcx, imm: 24); a.alu(.sub, .rcx, .rdx)  // cl = 24 - b
@@ -462,26 +576,8 @@ struct JITTranslator {
         }
         a.alu(.and, .rdx, word)
         a.mov(word, .rdx)
-        a.mov(.rdx, JITTranslator.r(d.rt))
+        a.mov(.rdx, src(d.rt))
         a.shiftByCL(left ? .shr : .shl, .rdx)
         a.alu(.or, word, .rdx)
-    }
-
-    /// Leaves in rax the host address of `rs + imm` (as the interpreter's fast path computes
-    /// it) or exits before instruction `index` on a tag mismatch (miss, unaligned, watched,
-    /// device, code page).
-    private mutating func softTLB(_ d: DecodedInstruction, index: Int, align: UInt32, write: Bool) {
-        let half: Int32 = write ? 256 * Int32(MemoryLayout<SoftTLBEntry>.stride) : 0
-        a.mov(.rax, JITTranslator.r(d.rs))
-        if d.imm != 0 { a.alu(.add, .rax, imm: d.imm) }
-        a.mov(.rcx, .rax)
-        a.shift(.shr, .rcx, imm: 8)
-        a.alu(.and, .rcx, imm: 0xFF0)  // ((va >> 12) & 255) * 16
-        a.alu64(.add, .rcx, A.Mem(base: .rsi, disp: Int32(JITState.softTLB)))
-        a.mov(.rdx, .rax)
-        a.alu(.and, .rdx, imm: 0xFFFF_F000 | align)
-        a.alu(.cmp, .rdx, A.Mem(base: .rcx, disp: half + Int32(JITState.tagOffset)))
-        exitIf(.ne, before: index)
-        a.alu64(.add, .rax, A.Mem(base: .rcx, disp: half + Int32(JITState.addendOffset)))
     }
 }
