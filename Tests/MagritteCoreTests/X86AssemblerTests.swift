@@ -82,6 +82,9 @@ struct X86AssemblerTests {
         ("mov eax, dword ptr [r13]", { $0.mov(.rax, A.Mem(base: .r13, disp: 0)) }),
         ("mov eax, dword ptr [rbp + 0x1000]", { $0.mov(.rax, A.Mem(base: .rbp, disp: 4096)) }),
         ("mov r9, qword ptr [r14 - 0x8]", { $0.mov64(.r9, A.Mem(base: .r14, disp: -8)) }),
+        ("cmp byte ptr [rsi + 0x30], 0x0", { $0.alu8(.cmp, A.Mem(base: .rsi, disp: 48), imm: 0) }),
+        ("lea eax, [r8 + 0x10]", { $0.lea(.rax, A.Mem(base: .r8, disp: 16)) }),
+        ("lea eax, [r11 - 0x8000]", { $0.lea(.rax, A.Mem(base: .r11, disp: -32768)) }),
         ("lea r8, [rip - 0x7]", { $0.leaRIP(.r8, target: $0.bytes.count) }),
     ]
 

@@ -28,7 +28,7 @@ enum JITOpRules {
         .clz, .clo, .ext, .ins, .wsbh, .seb, .seh,
         .nop, .ssnop, .ehb, .pause, .sync, .pref, .synci,
         .addi, .addiu, .slti, .sltiu, .andi, .ori, .xori, .lui,
-        .lb, .lbu, .lh, .lhu, .lw, .sb, .sh, .sw, .lwl, .lwr, .swl, .swr,
+        .lb, .lbu, .lh, .lhu, .lw, .sb, .sh, .sw, .lwl, .lwr, .swl, .swr, .sc,
         .tge, .tgeu, .tlt, .tltu, .teq, .tne, .tgei, .tgeiu, .tlti, .tltiu, .teqi, .tnei,
         .beq, .bne, .blez, .bgtz, .bltz, .bgez, .bltzal, .bgezal,
         .beql, .bnel, .blezl, .bgtzl, .bltzl, .bgezl, .bltzall, .bgezall,

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Turns a run of guest instructions into one host function (see `Docs/jit.md`).
 ///
 /// The function is `(regs, state) -> completed instructions` under the C calling convention:
@@ -55,12 +61,15 @@ struct JITTranslator {
         // most used ones get a host register.
         var probe = JITTranslator(start: pc, count: insts.count, cached: [])
         for (i, d) in insts.enumerated() { probe.emit(d, index: i) }
-        var t = JITTranslator(start: pc, count: insts.count, cached: probe.chooseCached())
+        let loops = endsWithBranch && mayBranch(to: pc, insts[insts.count - 2], at: pc &+ UInt32(4 * (insts.count - 2)))
+        var t = JITTranslator(start: pc, count: insts.count, cached: probe.chooseCached(loops: loops))
         t.loadCached()
+        let body = t.a.bytes.count
         for (i, d) in insts.enumerated() { t.emit(d, index: i) }
         t.writtenBefore.append(t.written)
 
         let page = pc & 0xFFFF_F000
+        if loops { t.loopIf(body: body, completed: insts.count) }
         t.storeCached(t.written)
         if !endsWithBranch {
             let next = pc &+ UInt32(4 * insts.count)
@@ -80,13 +89,24 @@ struct JITTranslator {
             default: successors = [bpc &+ 4 &+ b.imm, bpc &+ 8]
             }
             var seen = Set<UInt32>()
-            for x in successors where x & 0xFFFF_F000 == page && seen.insert(x).inserted {
+            for x in successors where x & 0xFFFF_F000 == page && x != pc && seen.insert(x).inserted {
                 t.chainIf(target: x, completed: insts.count)
             }
             t.exitToTarget(completed: insts.count)
         }
         t.emitStubs()
+        if let dir = dumpDirectory { dump(t.a.bytes, pc: pc, to: dir) }
         return Block(instructions: insts.count, code: t.a.bytes)
+    }
+
+    /// `MAGRITTE_JIT_DUMP=DIR`: every block translated is also written to `DIR/PC.bin` (the
+    /// guest pc in hex), for `llvm-objdump` (`Docs/jit.md`, "Seeing a block's host code").
+    static let dumpDirectory: String? = getenv("MAGRITTE_JIT_DUMP").map { String(cString: $0) }
+
+    private static func dump(_ code: [UInt8], pc: UInt32, to dir: String) {
+        guard let f = fopen("\(dir)/\(Hex.word(pc)).bin", "wb") else { return }
+        _ = code.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }
+        fclose(f)
     }
 
     private var a = A()
@@ -129,10 +149,12 @@ struct JITTranslator {
     }
 
     /// The registers worth a host register: the most used, if used more than a load (and a
-    /// store back, when written) costs. Never $zero (always 0) nor the sink (never read).
-    private func chooseCached() -> [UInt8] {
+    /// store back, when written) costs — in a block that loops to itself, any used at all (the
+    /// load and store are paid once per visit, not per round). Never $zero (always 0) nor the
+    /// sink (never read).
+    private func chooseCached(loops: Bool) -> [UInt8] {
         let candidates = (1..<32).filter { n in
-            uses[n] >= (written & (1 << UInt64(n)) != 0 ? 3 : 2)
+            uses[n] >= (loops ? 1 : written & (1 << UInt64(n)) != 0 ? 3 : 2)
         }
         let sorted = candidates.sorted { uses[$0] != uses[$1] ? uses[$0] > uses[$1] : $0 < $1 }
         return sorted.prefix(JITTranslator.cacheRegisters.count).map { UInt8($0) }
@@ -187,6 +209,40 @@ struct JITTranslator {
 
     // MARK: Chaining
 
+    /// Whether the branch `b` at `bpc` can go to `target` (a direct branch or jump only).
+    private static func mayBranch(to target: UInt32, _ b: DecodedInstruction, at bpc: UInt32) -> Bool {
+        switch b.op {
+        case .j, .jal: return ((bpc &+ 4) & 0xF000_0000) | b.imm == target
+        case .jr, .jrhb, .jalr, .jalrhb: return false
+        default: return bpc &+ 4 &+ b.imm == target || bpc &+ 8 == target
+        }
+    }
+
+    /// At the end of a block that may branch back to its own start: when it does and the
+    /// batch has room for the whole block again, jump back to the code after the entry's
+    /// loads, the guest registers still in their host registers (what linking the block to
+    /// itself would do, without the stores and loads). Every exit of such a block stores back
+    /// every cached register the block writes: a later exit of a second round cannot know
+    /// which of them the first round changed.
+    private mutating func loopIf(body: Int, completed: Int) {
+        loops = true
+        let left = A.Operand.mem(A.Mem(base: .rsi, disp: Int32(JITState.left)))
+        a.alu(.cmp, .mem(JITTranslator.target), imm: start)
+        let other = a.jcc(.ne)
+        a.mov(.rax, left)
+        a.alu(.sub, .rax, imm: UInt32(completed))
+        a.alu(.cmp, .rax, imm: UInt32(completed))
+        let short = a.jcc(.b)
+        a.mov(left, .rax)
+        a.alu(.add, .mem(A.Mem(base: .rsi, disp: Int32(JITState.accumulated))), imm: UInt32(completed))
+        a.bind(a.jmp(), to: body)
+        a.bind(other)
+        a.bind(short)
+    }
+
+    /// Whether the block jumps back to its own start (`loopIf`).
+    private var loops = false
+
     /// Size of a chain slot, and where its two patched fields are.
     static let slotSize = 36
     static let slotNeedOffset = 11
@@ -196,8 +252,7 @@ struct JITTranslator {
 
     /// At the end of the block, when state.target is `target`: go to its chain slot.
     private mutating func chainIf(target: UInt32, completed: Int) {
-        a.mov(.rax, JITTranslator.target)
-        a.alu(.cmp, .rax, imm: target)
+        a.alu(.cmp, .mem(JITTranslator.target), imm: target)
         let other = a.jcc(.ne)
         chainSlot(to: target, completed: completed)
         a.bind(other)
@@ -244,14 +299,14 @@ struct JITTranslator {
     private mutating func emitStubs() {
         for i in exits.indices where !exits[i].fixups.isEmpty {
             for f in exits[i].fixups { a.bind(f) }
-            storeCached(writtenBefore[i])
+            storeCached(loops ? written : writtenBefore[i])
             // Only the last instruction of a branch-ended block can be a delay slot.
             let slot = i > 0 && i == exits.count - 1 && isBranchEnded
             writeExit(pc: pcOf(i), npc: slot ? nil : pcOf(i) &+ 4, delay: slot, interpreterNext: true, completed: i)
         }
         for n in nullified {
             a.bind(n.fixup)
-            storeCached(writtenBefore[n.index + 1])
+            storeCached(loops ? written : writtenBefore[n.index + 1])
             exitTo(pc: pcOf(n.index) &+ 8, completed: n.index + 1, interpreterNext: false)
         }
     }
@@ -279,7 +334,7 @@ struct JITTranslator {
         case .lui: a.mov(dst(d.rd), imm: imm)
         case .slt, .sltu:
             a.alu(.xor, .rcx, .rcx)
-            a.mov(.rax, src(d.rs)); a.alu(.cmp, .rax, src(d.rt))
+            compare(d.rs, d.rt)
             a.set(d.op == .slt ? .l : .b, .rcx); a.mov(dst(d.rd), .rcx)
         case .slti, .sltiu:
             a.alu(.xor, .rcx, .rcx)
@@ -287,10 +342,17 @@ struct JITTranslator {
             a.set(d.op == .slti ? .l : .b, .rcx); a.mov(dst(d.rd), .rcx)
         case .sll, .srl, .sra, .rotr:
             let op: A.Shift = d.op == .sll ? .shl : d.op == .srl ? .shr : d.op == .sra ? .sar : .ror
-            a.mov(.rax, src(d.rt)); a.shift(op, .rax, imm: UInt8(imm & 31)); a.mov(dst(d.rd), .rax)
+            let rd = dst(d.rd)
+            let r = inPlace(rd, from: src(d.rt))
+            a.shift(op, r, imm: UInt8(imm & 31))
+            if r != rd { a.mov(rd, .rax) }
         case .sllv, .srlv, .srav, .rotrv:
             let op: A.Shift = d.op == .sllv ? .shl : d.op == .srlv ? .shr : d.op == .srav ? .sar : .ror
-            a.mov(.rcx, src(d.rs)); a.mov(.rax, src(d.rt)); a.shiftByCL(op, .rax); a.mov(dst(d.rd), .rax)
+            a.mov(.rcx, src(d.rs))
+            let rd = dst(d.rd)
+            let r = inPlace(rd, from: src(d.rt))
+            a.shiftByCL(op, r)
+            if r != rd { a.mov(rd, .rax) }
         case .nop, .ssnop, .ehb, .pause, .sync, .pref, .synci: break
         case .add, .addi, .sub:
             a.mov(.rax, src(d.rs))
@@ -357,7 +419,7 @@ struct JITTranslator {
 
         // Branches: the target goes to state.target; the block ends after the delay slot.
         case .beq, .bne:
-            a.mov(.rax, src(d.rs)); a.alu(.cmp, .rax, src(d.rt))
+            compare(d.rs, d.rt)
             branchTarget(d.op == .beq ? .e : .ne, cur: cur, imm: imm)
         case .blez, .bgtz, .bltz, .bgez, .bltzal, .bgezal:
             a.alu(.cmp, src(d.rs), imm: 0)
@@ -374,7 +436,7 @@ struct JITTranslator {
             let c: A.Cond
             switch d.op {
             case .beql, .bnel:
-                a.mov(.rax, src(d.rs)); a.alu(.cmp, .rax, src(d.rt))
+                compare(d.rs, d.rt)
                 c = d.op == .beql ? .e : .ne
             default:
                 a.alu(.cmp, src(d.rs), imm: 0)
@@ -400,15 +462,17 @@ struct JITTranslator {
         case .lw, .lb, .lbu, .lh, .lhu:
             let align: UInt32 = d.op == .lw ? 3 : (d.op == .lh || d.op == .lhu) ? 1 : 0
             softTLB(d, index: i, align: align, write: false)
-            let at = A.Mem(base: .rax, disp: 0)
+            let at = A.Operand.mem(A.Mem(base: .rax, disp: 0))
+            let rd = dst(d.rd)
+            let r = rd.register ?? .rax
             switch d.op {
-            case .lw: a.mov(.rax, at)
-            case .lb: a.movsx8(.rax, at)
-            case .lbu: a.movzx8(.rax, at)
-            case .lh: a.movsx16(.rax, at)
-            default: a.movzx16(.rax, at)
+            case .lw: a.mov(r, at)
+            case .lb: a.movsx8(r, at)
+            case .lbu: a.movzx8(r, at)
+            case .lh: a.movsx16(r, at)
+            default: a.movzx16(r, at)
             }
-            a.mov(dst(d.rd), .rax)
+            if r == .rax { a.mov(rd, .rax) }
         case .sw, .sb, .sh:
             let align: UInt32 = d.op == .sw ? 3 : d.op == .sh ? 1 : 0
             softTLB(d, index: i, align: align, write: true)
@@ -423,10 +487,12 @@ struct JITTranslator {
             partialLoad(d, index: i, left: d.op == .lwl)
         case .swl, .swr:
             partialStore(d, index: i, left: d.op == .swl)
+        case .sc:
+            storeConditional(d, index: i)
 
         // Conditional traps: not taken, go on; taken, exit before the trap (the interpreter raises it).
         case .tge, .tgeu, .tlt, .tltu, .teq, .tne:
-            a.mov(.rax, src(d.rs)); a.alu(.cmp, .rax, src(d.rt))
+            compare(d.rs, d.rt)
             exitIf(T.trapCondition(d.op), before: i)
         case .tgei, .tgeiu, .tlti, .tltiu, .teqi, .tnei:
             a.alu(.cmp, src(d.rs), imm: imm)
@@ -444,14 +510,35 @@ struct JITTranslator {
         if identity && d.rt == 0 { return move(d.rd, from: d.rs) }
         if identity && op != .sub && d.rs == 0 { return move(d.rd, from: d.rt) }
         let rs = src(d.rs), rt = src(d.rt), rd = dst(d.rd)
-        if case .reg(let h) = rd, rd == rs || rd != rt {
-            if rd != rs { a.mov(h, rs) }
-            a.alu(op, h, rt)
-            return
+        if case .reg(let h) = rd {
+            if rd == rs || rd != rt {
+                if rd != rs { a.mov(h, rs) }
+                return a.alu(op, h, rt)
+            }
+            if op != .sub { return a.alu(op, h, rs) }  // rd = rt: the operation commutes
         }
         a.mov(.rax, rs)
         a.alu(op, .rax, rt)
         a.mov(rd, .rax)
+    }
+
+    /// Where an operation on `rd` in place can happen: rd itself when cached (after copying
+    /// `from` into it), else rax (loaded from `from`; the caller stores it to rd).
+    private mutating func inPlace(_ rd: A.Operand, from: A.Operand) -> A.Operand {
+        if case .reg(let h) = rd {
+            if rd != from { a.mov(h, from) }
+            return rd
+        }
+        a.mov(.rax, from)
+        return .reg(.rax)
+    }
+
+    /// Sets the flags as `cmp rs, rt` (rs through rax unless it is cached).
+    private mutating func compare(_ rs: UInt8, _ rt: UInt8) {
+        let s = src(rs), t = src(rt)
+        if case .reg(let h) = s { return a.alu(.cmp, h, t) }
+        a.mov(.rax, s)
+        a.alu(.cmp, .rax, t)
     }
 
     /// rd = rs OP imm (imm already extended as the instruction wants).
@@ -506,8 +593,13 @@ struct JITTranslator {
     /// exits before instruction `index`.
     private mutating func lookUp(_ d: DecodedInstruction, index: Int, mask: UInt32, write: Bool) -> Int32 {
         let half: Int32 = write ? 256 * Int32(MemoryLayout<SoftTLBEntry>.stride) : 0
-        a.mov(.rax, src(d.rs))
-        if d.imm != 0 { a.alu(.add, .rax, imm: d.imm) }
+        let rs = src(d.rs)
+        if case .reg(let h) = rs, d.imm != 0 {
+            a.lea(.rax, A.Mem(base: h, disp: Int32(bitPattern: d.imm)))
+        } else {
+            a.mov(.rax, rs)
+            if d.imm != 0 { a.alu(.add, .rax, imm: d.imm) }
+        }
         a.mov(.rcx, .rax)
         a.shift(.shr, .rcx, imm: 8)
         a.alu(.and, .rcx, imm: 0xFF0)  // ((va >> 12) & 255) * 16
@@ -557,6 +649,31 @@ struct JITTranslator {
         a.alu(.and, .rdx, rd)
         a.alu(.or, .rax, .rdx)
         a.mov(rd, .rax)
+    }
+
+    /// SC, as the interpreter decides it: it stores rt and sets rt to 1 when LLbit is set, the
+    /// address is the LL's and the word still holds what the LL loaded; else rt = 0. LLbit is
+    /// cleared either way. An unaligned address or a page the write half of the software TLB
+    /// does not map exits before the SC (the interpreter raises the address error or walks the
+    /// TLB); so does any other miss, whatever LLbit says: the interpreter decides from scratch.
+    private mutating func storeConditional(_ d: DecodedInstruction, index: Int) {
+        let addend = lookUp(d, index: index, mask: 0xFFFF_F003, write: true)
+        let st = { (field: Int) in A.Mem(base: .rsi, disp: Int32(field)) }
+        a.alu(.xor, .rdx, .rdx)  // rt's new value
+        a.alu8(.cmp, st(JITState.llBit), imm: 0)
+        let unlinked = a.jcc(.e)
+        a.alu(.cmp, .rax, st(JITState.llVirtual))
+        let elsewhere = a.jcc(.ne)
+        a.alu64(.add, .rax, A.Mem(base: .rcx, disp: addend))
+        a.mov(.rcx, A.Mem(base: .rax, disp: 0))
+        a.alu(.cmp, .rcx, st(JITState.llValue))
+        let changed = a.jcc(.ne)
+        a.mov(.rcx, src(d.rt))
+        a.mov(A.Mem(base: .rax, disp: 0), .rcx)
+        a.mov(.rdx, imm: 1)
+        a.bind(unlinked); a.bind(elsewhere); a.bind(changed)
+        a.mov8(st(JITState.llBit), imm: 0)
+        a.mov(dst(d.rd), .rdx)
     }
 
     /// SWL/SWR: the interpreter merges rt into the aligned word and stores it; on the fast path

@@ -163,6 +163,8 @@ struct X86Assembler {
     mutating func alu(_ o: ALU, _ dst: Reg, imm: UInt32) { alu(o, .reg(dst), imm: imm) }
     mutating func alu(_ o: ALU, _ dst: Mem, imm: UInt32) { alu(o, .mem(dst), imm: imm) }
     mutating func alu(_ o: ALU, _ dst: Mem, imm8: Int8) { alu(o, .mem(dst), imm: UInt32(bitPattern: Int32(imm8))) }
+    /// The group-1 byte form with an 8-bit immediate (cmp byte [m], imm8).
+    mutating func alu8(_ o: ALU, _ dst: Mem, imm: UInt8) { op(0x80, reg: o.rawValue, .mem(dst)); emit(imm) }
     mutating func alu64(_ o: ALU, _ dst: Reg, _ src: Mem) { op(o.rawValue << 3 | 3, reg: dst.rawValue, .mem(src), wide: true) }
     mutating func test(_ a: Operand, _ b: Reg) { op(0x85, reg: b.rawValue, a) }
     mutating func test(_ a: Reg, _ b: Reg) { test(.reg(a), b) }
@@ -186,6 +188,9 @@ struct X86Assembler {
     mutating func cmov(_ c: Cond, _ dst: Reg, _ src: Operand) { op(0x40 | c.rawValue, escape: true, reg: dst.rawValue, src) }
     mutating func cmov(_ c: Cond, _ dst: Reg, _ src: Reg) { cmov(c, dst, .reg(src)) }
     mutating func cmov(_ c: Cond, _ dst: Reg, _ src: Mem) { cmov(c, dst, .mem(src)) }
+
+    /// lea r32, [base + disp] (32-bit: the address wraps as the guest's does).
+    mutating func lea(_ dst: Reg, _ m: Mem) { op(0x8D, reg: dst.rawValue, .mem(m)) }
 
     /// lea r64, [rip + (target - end of this instruction)]: the host address of offset `target`.
     mutating func leaRIP(_ dst: Reg, target: Int) {
