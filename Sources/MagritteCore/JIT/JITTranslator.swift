@@ -10,7 +10,7 @@ import Darwin
 /// rdi = the CPU's GPR array (32 registers and the `$zero` sink), rsi = the `JITState` block.
 /// rax, rcx and rdx are scratch; the block's most used guest registers live in r8–r11 (all
 /// caller-saved: no prologue saves anything) from its entry, where they are loaded, to each
-/// exit, where the ones written so far are stored back. It never calls, never touches the
+/// exit, where the ones the block writes are stored back. It never calls, never touches the
 /// stack, and always returns through an exit that writes the guest pc, npc and delay-slot flag.
 struct JITTranslator {
     typealias A = X86Assembler
@@ -66,7 +66,6 @@ struct JITTranslator {
         t.loadCached()
         let body = t.a.bytes.count
         for (i, d) in insts.enumerated() { t.emit(d, index: i) }
-        t.writtenBefore.append(t.written)
 
         let page = pc & 0xFFFF_F000
         if loops { t.loopIf(body: body, completed: insts.count) }
@@ -118,9 +117,8 @@ struct JITTranslator {
     private var host: [A.Reg?] = Array(repeating: nil, count: 33)
     /// Per guest register: how often the code reads or writes it (the first pass's count).
     private var uses: [Int] = Array(repeating: 0, count: 33)
-    /// Guest registers written so far (bit n: register n), and its value before each instruction.
+    /// Guest registers the block writes (bit n: register n), complete once the body is emitted.
     private var written: UInt64 = 0
-    private var writtenBefore: [UInt64] = []
 
     private init(start: UInt32, count: Int, cached: [UInt8]) {
         self.start = start
@@ -165,7 +163,8 @@ struct JITTranslator {
         for n in 0..<32 { if let h = host[n] { a.mov(h, JITTranslator.r(UInt8(n))) } }
     }
 
-    /// Before an exit: the cached guest registers in `mask` (the ones written) back to memory.
+    /// Before an exit: the cached guest registers in `mask` back to memory. Every exit stores
+    /// all the block writes: one not written yet still holds the value loaded at entry.
     private mutating func storeCached(_ mask: UInt64) {
         for n in 0..<32 where mask & (1 << UInt64(n)) != 0 {
             if let h = host[n] { a.mov(JITTranslator.r(UInt8(n)), h) }
@@ -221,11 +220,8 @@ struct JITTranslator {
     /// At the end of a block that may branch back to its own start: when it does and the
     /// batch has room for the whole block again, jump back to the code after the entry's
     /// loads, the guest registers still in their host registers (what linking the block to
-    /// itself would do, without the stores and loads). Every exit of such a block stores back
-    /// every cached register the block writes: a later exit of a second round cannot know
-    /// which of them the first round changed.
+    /// itself would do, without the stores and loads).
     private mutating func loopIf(body: Int, completed: Int) {
-        loops = true
         let left = A.Operand.mem(A.Mem(base: .rsi, disp: Int32(JITState.left)))
         a.alu(.cmp, .mem(JITTranslator.target), imm: start)
         let other = a.jcc(.ne)
@@ -239,9 +235,6 @@ struct JITTranslator {
         a.bind(other)
         a.bind(short)
     }
-
-    /// Whether the block jumps back to its own start (`loopIf`).
-    private var loops = false
 
     /// Size of a chain slot, and where its two patched fields are.
     static let slotSize = 36
@@ -296,17 +289,38 @@ struct JITTranslator {
         returnCompleted(completed)
     }
 
+    /// The exits before an instruction: each sets ecx to the instruction's index and jumps to
+    /// one shared tail that stores the registers back and computes pc = start + 4 * index (a
+    /// delay slot, only ever the block's last instruction, has its own: npc is the target).
     private mutating func emitStubs() {
+        var shared: [A.Fixup] = []
         for i in exits.indices where !exits[i].fixups.isEmpty {
             for f in exits[i].fixups { a.bind(f) }
-            storeCached(loops ? written : writtenBefore[i])
-            // Only the last instruction of a branch-ended block can be a delay slot.
-            let slot = i > 0 && i == exits.count - 1 && isBranchEnded
-            writeExit(pc: pcOf(i), npc: slot ? nil : pcOf(i) &+ 4, delay: slot, interpreterNext: true, completed: i)
+            if i > 0 && i == exits.count - 1 && isBranchEnded {
+                storeCached(written)
+                writeExit(pc: pcOf(i), npc: nil, delay: true, interpreterNext: true, completed: i)
+            } else {
+                a.mov(.rcx, imm: UInt32(i))
+                shared.append(a.jmp())
+            }
+        }
+        if !shared.isEmpty {
+            for f in shared { a.bind(f) }
+            storeCached(written)
+            a.mov(.rax, .rcx)
+            a.shift(.shl, .rax, imm: 2)
+            a.alu(.add, .rax, imm: start)
+            a.mov(A.Mem(base: .rsi, disp: Int32(JITState.pc)), .rax)
+            a.alu(.add, .rax, imm: 4)
+            a.mov(A.Mem(base: .rsi, disp: Int32(JITState.npc)), .rax)
+            flags(delay: false, interpreterNext: true)
+            a.mov(.rax, .rcx)
+            a.alu(.add, .rax, A.Mem(base: .rsi, disp: Int32(JITState.accumulated)))
+            a.ret()
         }
         for n in nullified {
             a.bind(n.fixup)
-            storeCached(loops ? written : writtenBefore[n.index + 1])
+            storeCached(written)
             exitTo(pc: pcOf(n.index) &+ 8, completed: n.index + 1, interpreterNext: false)
         }
     }
@@ -317,7 +331,6 @@ struct JITTranslator {
 
     private mutating func emit(_ d: DecodedInstruction, index i: Int) {
         typealias T = JITTranslator
-        writtenBefore.append(written)
         let imm = d.imm
         let cur = pcOf(i)
         switch d.op {
