@@ -109,8 +109,9 @@ struct X86AssemblerTests {
     @Test("A translated guest block disassembles completely")
     func blockDisassembles() throws {
         let objdump = try #require(Toolchain.find("llvm-objdump"), "llvm-objdump (the oracle) is not installed")
-        // lw; addu; sw; beq; the delay slot's mult.
-        let words: [UInt32] = [0x8E08_0004, 0x0109_5021, 0xAE0A_0008, 0x1109_FFFC, 0x0109_0018]
+        // lw; addu; sw; beq; the delay slot's mult; syscall (not translated: the block goes on
+        // past the conditional branch and ends there).
+        let words: [UInt32] = [0x8E08_0004, 0x0109_5021, 0xAE0A_0008, 0x1109_FFFC, 0x0109_0018, 0x0000_000C]
         var page = [UInt32](repeating: 0, count: 1024)
         for (i, w) in words.enumerated() { page[i] = w }
         let block = try #require(page.withUnsafeBufferPointer { JITTranslator.translate(pc: 0x8010_0000, words: $0.baseAddress!) })

@@ -16,6 +16,8 @@ struct JITTranslator {
     typealias A = X86Assembler
     /// Most guest instructions in one block.
     static let maxInstructions = 64
+    /// Most conditional branches a block follows along their fall-through path.
+    static let maxSideExits = 4
     /// The host registers that hold guest registers inside a block.
     static let cacheRegisters: [A.Reg] = [.r8, .r9, .r10, .r11]
 
@@ -34,8 +36,11 @@ struct JITTranslator {
     /// the frame that holds `pc`). Nil when the first instruction is not translated.
     static func translate(pc: UInt32, words: UnsafePointer<UInt32>) -> Block? {
         // Block formation: straight-line translated instructions in this page, ending after a
-        // branch and its delay slot (both translated, the slot not itself a branch).
+        // branch and its delay slot (both translated, the slot not itself a branch) — except a
+        // conditional branch whose fall-through is in the page: the block goes on along the
+        // fall-through, and the taken path leaves it (a side exit), up to `maxSideExits` times.
         var insts: [DecodedInstruction] = []
+        var sideExits = Set<Int>()
         var slot = Int((pc >> 2) & 1023)
         var endsWithBranch = false
         var stoppedAtUntranslated = false
@@ -52,6 +57,11 @@ struct JITTranslator {
             guard let sf = JITOpRules.flow(s.op), case .none = sf else { stoppedAtUntranslated = true; break }
             insts.append(d)
             insts.append(s)
+            if d.op.info.branch.kind == .conditional && sideExits.count < maxSideExits && slot + 2 < 1024 {
+                sideExits.insert(insts.count - 2)
+                slot += 2
+                continue
+            }
             endsWithBranch = true
             break
         }
@@ -65,7 +75,10 @@ struct JITTranslator {
         var t = JITTranslator(start: pc, count: insts.count, cached: probe.chooseCached(loops: loops))
         t.loadCached()
         let body = t.a.bytes.count
-        for (i, d) in insts.enumerated() { t.emit(d, index: i) }
+        for (i, d) in insts.enumerated() {
+            t.emit(d, index: i)
+            if i > 0 && sideExits.contains(i - 1) { t.sideExitIf(branch: insts[i - 1], at: i - 1) }
+        }
 
         let page = pc & 0xFFFF_F000
         if loops { t.loopIf(body: body, completed: insts.count) }
@@ -113,6 +126,11 @@ struct JITTranslator {
     private var exits: [Exit]
     /// Nullified-slot exits of branch-likely instructions (not taken).
     private var nullified: [(index: Int, fixup: A.Fixup)] = []
+    /// Taken paths of the conditional branches the block follows along their fall-through:
+    /// the branch's index and its taken target.
+    private var taken: [(index: Int, target: UInt32, fixup: A.Fixup)] = []
+    /// The indices of the instructions that are delay slots.
+    private var delaySlots = Set<Int>()
     /// Per guest register (0–32): the host register holding it in this block, if any.
     private var host: [A.Reg?] = Array(repeating: nil, count: 33)
     /// Per guest register: how often the code reads or writes it (the first pass's count).
@@ -296,7 +314,7 @@ struct JITTranslator {
         var shared: [A.Fixup] = []
         for i in exits.indices where !exits[i].fixups.isEmpty {
             for f in exits[i].fixups { a.bind(f) }
-            if i > 0 && i == exits.count - 1 && isBranchEnded {
+            if delaySlots.contains(i) {
                 storeCached(written)
                 writeExit(pc: pcOf(i), npc: nil, delay: true, interpreterNext: true, completed: i)
             } else {
@@ -323,9 +341,23 @@ struct JITTranslator {
             storeCached(written)
             exitTo(pc: pcOf(n.index) &+ 8, completed: n.index + 1, interpreterNext: false)
         }
+        for t in taken {
+            a.bind(t.fixup)
+            storeCached(written)
+            if t.target & 0xFFFF_F000 == start & 0xFFFF_F000 {
+                chainSlot(to: t.target, completed: t.index + 2)
+            } else {
+                exitTo(pc: t.target, completed: t.index + 2, interpreterNext: false)
+            }
+        }
     }
 
-    private var isBranchEnded = false
+    /// After the delay slot of the conditional branch `b` at index `k` that the block follows
+    /// along its fall-through: when it was taken, leave the block (`emitStubs`) for its target.
+    private mutating func sideExitIf(branch b: DecodedInstruction, at k: Int) {
+        a.alu(.cmp, .mem(JITTranslator.target), imm: pcOf(k) &+ 8)
+        taken.append((index: k, target: pcOf(k) &+ 4 &+ b.imm, fixup: a.jcc(.ne)))
+    }
 
     // MARK: Instructions
 
@@ -513,7 +545,7 @@ struct JITTranslator {
         default:
             preconditionFailure("JITOpRules lists \(d.op) but the translator has no code for it")
         }
-        if let flow = JITOpRules.flow(d.op), case .none = flow {} else { isBranchEnded = true }
+        if let flow = JITOpRules.flow(d.op), case .none = flow {} else { delaySlots.insert(i + 1) }
     }
 
     /// rd = rs OP rt. $zero operands become moves (`move` is `addu/or rd, rs, $zero`); a
