@@ -37,8 +37,8 @@ struct JITTranslator {
     static func translate(pc: UInt32, words: UnsafePointer<UInt32>) -> Block? {
         // Block formation: straight-line translated instructions in this page, ending after a
         // branch and its delay slot (both translated, the slot not itself a branch) — except a
-        // conditional branch whose fall-through is in the page: the block goes on along the
-        // fall-through, and the taken path leaves it (a side exit), up to `maxSideExits` times.
+        // forward conditional branch whose fall-through is in the page: the block goes on along
+        // the fall-through, and the taken path leaves it (a side exit), up to `maxSideExits` times.
         var insts: [DecodedInstruction] = []
         var sideExits = Set<Int>()
         var slot = Int((pc >> 2) & 1023)
@@ -55,9 +55,12 @@ struct JITTranslator {
             guard slot + 1 < 1024, insts.count + 2 <= maxInstructions else { break }
             let s = decode(words[slot + 1])
             guard let sf = JITOpRules.flow(s.op), case .none = sf else { stoppedAtUntranslated = true; break }
+            // A backward branch (a loop's, taken almost every time; to the block's own start,
+            // the block loops in host code) still ends the block.
+            let forward = Int32(bitPattern: d.imm) > 0
             insts.append(d)
             insts.append(s)
-            if d.op.info.branch.kind == .conditional && sideExits.count < maxSideExits && slot + 2 < 1024 {
+            if d.op.info.branch.kind == .conditional && forward && sideExits.count < maxSideExits && slot + 2 < 1024 {
                 sideExits.insert(insts.count - 2)
                 slot += 2
                 continue
