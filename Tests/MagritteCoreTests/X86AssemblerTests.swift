@@ -67,6 +67,7 @@ struct X86AssemblerTests {
         ("sub eax, 0x3", { $0.alu(.sub, .reg(.rax), imm32: 3) }),
         ("movsx eax, r8b", { $0.movsx8(.rax, .reg(.r8)) }),
         ("movzx ecx, r11w", { $0.movzx16(.rcx, .reg(.r11)) }),
+        ("movzx r9d, cl", { $0.movzx8(.r9, .reg(.rcx)) }),
         ("setl r9b", { $0.set(.l, .r9) }),
         ("cmovne ecx, r8d", { $0.cmov(.ne, .rcx, .reg(.r8)) }),
         ("imul r9d", { $0.unary(.imul, .reg(.r9)) }),

@@ -381,13 +381,11 @@ struct JITTranslator {
         case .xori: immediate(.xor, d)
         case .lui: a.mov(dst(d.rd), imm: imm)
         case .slt, .sltu:
-            a.alu(.xor, .rcx, .rcx)
             compare(d.rs, d.rt)
-            a.set(d.op == .slt ? .l : .b, .rcx); a.mov(dst(d.rd), .rcx)
+            setFlag(d.op == .slt ? .l : .b, d.rd)
         case .slti, .sltiu:
-            a.alu(.xor, .rcx, .rcx)
             a.alu(.cmp, src(d.rs), imm: imm)
-            a.set(d.op == .slti ? .l : .b, .rcx); a.mov(dst(d.rd), .rcx)
+            setFlag(d.op == .slti ? .l : .b, d.rd)
         case .sll, .srl, .sra, .rotr:
             let op: A.Shift = d.op == .sll ? .shl : d.op == .srl ? .shr : d.op == .sra ? .sar : .ror
             let rd = dst(d.rd)
@@ -409,10 +407,15 @@ struct JITTranslator {
             a.mov(dst(d.rd), .rax)
         case .movz, .movn:
             let rd = dst(d.rd)
-            a.mov(.rcx, rd)
-            a.alu(.cmp, src(d.rt), imm: 0)
-            a.cmov(d.op == .movz ? .e : .ne, .rcx, src(d.rs))
-            a.mov(rd, .rcx)
+            let c: A.Cond = d.op == .movz ? .e : .ne
+            compare(d.rt, 0)
+            if case .reg(let h) = rd {
+                a.cmov(c, h, src(d.rs))
+            } else {
+                a.mov(.rcx, rd)  // mov leaves the flags alone
+                a.cmov(c, .rcx, src(d.rs))
+                a.mov(rd, .rcx)
+            }
         case .mfhi: a.mov(.rax, T.hi); a.mov(dst(d.rd), .rax)
         case .mflo: a.mov(.rax, T.lo); a.mov(dst(d.rd), .rax)
         case .mthi: a.mov(.rax, src(d.rs)); a.mov(T.hi, .rax)
@@ -470,7 +473,7 @@ struct JITTranslator {
             compare(d.rs, d.rt)
             branchTarget(d.op == .beq ? .e : .ne, cur: cur, imm: imm)
         case .blez, .bgtz, .bltz, .bgez, .bltzal, .bgezal:
-            a.alu(.cmp, src(d.rs), imm: 0)
+            compare(d.rs, 0)
             let c: A.Cond
             switch d.op {
             case .blez: c = .le
@@ -487,7 +490,7 @@ struct JITTranslator {
                 compare(d.rs, d.rt)
                 c = d.op == .beql ? .e : .ne
             default:
-                a.alu(.cmp, src(d.rs), imm: 0)
+                compare(d.rs, 0)
                 switch d.op {
                 case .blezl: c = .le
                 case .bgtzl: c = .g
@@ -581,8 +584,22 @@ struct JITTranslator {
         return .reg(.rax)
     }
 
+    /// rd = condition ? 1 : 0 (from the flags), straight into rd when it is cached.
+    private mutating func setFlag(_ c: A.Cond, _ rd: UInt8) {
+        a.set(c, .rcx)
+        let r = dst(rd)
+        if case .reg(let h) = r { return a.movzx8(h, .reg(.rcx)) }
+        a.movzx8(.rcx, .reg(.rcx))
+        a.mov(r, .rcx)
+    }
+
     /// Sets the flags as `cmp rs, rt` (rs through rax unless it is cached).
     private mutating func compare(_ rs: UInt8, _ rt: UInt8) {
+        if rt == 0 {  // against $zero: test a cached register, or compare memory with 0
+            let s = src(rs)
+            if case .reg(let h) = s { return a.test(s, h) }
+            return a.alu(.cmp, s, imm: 0)
+        }
         let s = src(rs), t = src(rt)
         if case .reg(let h) = s { return a.alu(.cmp, h, t) }
         a.mov(.rax, s)
