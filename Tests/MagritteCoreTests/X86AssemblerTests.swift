@@ -125,6 +125,24 @@ struct X86AssemblerTests {
         #expect(text.filter { $0 == "ret" }.count >= 2)  // the end and the soft-TLB miss exits
     }
 
+    @Test("MAGRITTE_JIT_DUMP's files hold the block's code; an unwritable directory changes nothing")
+    func dumpedBlocks() throws {
+        var page = [UInt32](repeating: 0x0000_000C, count: 1024)  // syscall: not translated
+        page[1] = 0x2508_0001  // addiu $8, $8, 1
+        page[2] = 0x8D09_0000  // lw $9, 0($8)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("magritte-dump-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let block = try #require(page.withUnsafeBufferPointer { JITTranslator.translate(pc: 0x8010_0004, words: $0.baseAddress!, dumpTo: dir.path) })
+        #expect(block.instructions == 2)
+        let file = try Data(contentsOf: dir.appendingPathComponent("80100004.bin"))
+        #expect([UInt8](file) == block.code)
+        let missing = dir.appendingPathComponent("no/such/dir").path
+        let again = page.withUnsafeBufferPointer { JITTranslator.translate(pc: 0x8010_0004, words: $0.baseAddress!, dumpTo: missing) }
+        #expect(again?.code == block.code)
+        #expect(!FileManager.default.fileExists(atPath: missing))
+    }
+
     /// llvm-objdump's Intel-syntax instructions of raw x86-64 bytes (wrapped into an ELF object
     /// by llvm-objcopy, as llvm-objdump reads no raw files), without addresses and bytes.
     static func disassemble(_ objdump: String, _ path: String) throws -> [String] {

@@ -33,8 +33,10 @@ struct JITTranslator {
     }
 
     /// Forms and translates the block starting at `pc` in the page `words` (1024 guest words of
-    /// the frame that holds `pc`). Nil when the first instruction is not translated.
-    static func translate(pc: UInt32, words: UnsafePointer<UInt32>) -> Block? {
+    /// the frame that holds `pc`). Nil when the first instruction is not translated. With
+    /// `dumpTo`, the code is also written to `DIR/PC.bin` (nothing is, and nothing fails, when
+    /// the file cannot be written).
+    static func translate(pc: UInt32, words: UnsafePointer<UInt32>, dumpTo: String? = dumpDirectory) -> Block? {
         // Block formation: straight-line translated instructions in this page, ending after a
         // branch and its delay slot (both translated, the slot not itself a branch) — except a
         // forward conditional branch whose fall-through is in the page: the block goes on along
@@ -110,7 +112,7 @@ struct JITTranslator {
             t.exitToTarget(completed: insts.count)
         }
         t.emitStubs()
-        if let dir = dumpDirectory { dump(t.a.bytes, pc: pc, to: dir) }
+        if let dir = dumpTo { dump(t.a.bytes, pc: pc, to: dir) }
         return Block(instructions: insts.count, code: t.a.bytes)
     }
 
