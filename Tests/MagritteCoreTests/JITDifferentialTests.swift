@@ -7,6 +7,10 @@ import Testing
 /// every GPR, HI/LO, pc/npc/delay slot, CP0 EPC/Cause/BadVAddr/Status, the cycle, retired and
 /// faulted counts, the exception counts and all of RAM must be equal (`Docs/jit.md`).
 ///
+/// The programs mix every translated instruction with the ones left to the interpreter:
+/// LWL/LWR and SWL/SWR pairs at every alignment, LL/SC pairs with interfering stores, conditional traps taken and not taken (in
+/// delay slots too), faults in delay slots, stores into the program itself.
+///
 /// Count from the environment: `MAGRITTE_JIT_FUZZ_PROGRAMS` (default 150).
 @Suite("Translator against interpreter", .enabled(if: Engine.jitSupported))
 struct JITDifferentialTests {
@@ -98,12 +102,68 @@ struct JITDifferentialTests {
             case 4: return r(0, rs: 29, rt: 0, rd: 0, funct: 8)  // jr $29
             default: return r(0, rs: 29, rt: 0, rd: dst(&g), funct: 9)  // jalr
             }
-        case 88..<95:  // exceptions and instructions the translator leaves to the interpreter
-            return g.pick([0x0000_000C, 0x0000_000D, r(0, rs: src(&g), rt: src(&g), rd: 0, funct: 0x34),
-                           0, 0x7C03_E83B, r(16, rs: 4, rt: src(&g), rd: 11, funct: 0)])  // syscall, break, teq, nop, rdhwr, mtc0 Compare
+        case 88..<92:  // conditional traps, taken and not taken (rs = rt, or a small immediate, half the time)
+            let rs = src(&g)
+            if g.below(2) == 0 {
+                let funct: UInt32 = g.pick([0x30, 0x31, 0x32, 0x33, 0x34, 0x36])
+                return r(0, rs: rs, rt: g.below(2) == 0 ? rs : src(&g), rd: UInt32(g.below(32)), funct: funct)
+            }
+            let imm = g.below(2) == 0 ? UInt32(g.pick([0, 1, 0xFFFF, 0x8000, 0x7FFF])) : UInt32(g.below(65536))
+            return i(1, rs: rs, rt: g.pick([8, 9, 10, 11, 12, 14]), imm: imm)
+        case 92..<95:  // exceptions and instructions the translator leaves to the interpreter
+            return g.pick([0x0000_000C, 0x0000_000D, 0, 0x7C03_E83B, r(16, rs: 4, rt: src(&g), rd: 11, funct: 0)])  // syscall, break, nop, rdhwr, mtc0 Compare
         default:  // any word at all
             return UInt32(truncatingIfNeeded: g.next())
         }
+    }
+
+    /// A LWL/LWR or SWL/SWR pair on one unaligned word (any alignment of the base), as
+    /// compilers emit them; sometimes with the two halves apart or on an unmapped base.
+    static func partialPair(_ g: inout Random) -> [UInt32] {
+        let base = g.below(10) == 0 ? UInt32(g.below(32)) : g.pick(pointers)
+        var off = UInt32(g.below(64) * 4) + UInt32(g.below(4))
+        if base == 19 { off = UInt32(g.below(length) * 4) + UInt32(g.below(4)) }
+        let load = g.below(3) != 0
+        let rt = load ? g.pick(dests) : UInt32(g.below(32))
+        let (left, right): (UInt32, UInt32) = load ? (34, 38) : (42, 46)
+        var pair = [i(left, rs: base, rt: rt, imm: off &+ 3), i(right, rs: base, rt: rt, imm: off)]
+        if g.below(4) == 0 { pair.reverse() }
+        return pair
+    }
+
+    /// An LL/SC pair on one word, maybe with an interfering store between them (of another
+    /// value, or of the same value back), maybe with the SC elsewhere or unaligned.
+    static func linkedPair(_ g: inout Random) -> [UInt32] {
+        let base = g.pick(pointers)
+        let off = base == 19 ? UInt32(g.below(length) * 4) : UInt32(g.below(64) * 4)
+        let rt = g.pick(dests)
+        var words = [i(48, rs: base, rt: rt, imm: off)]
+        switch g.below(5) {
+        case 0: words.append(i(43, rs: base, rt: UInt32(g.below(32)), imm: off))  // sw of another value
+        case 1: words.append(i(43, rs: base, rt: rt, imm: off))  // sw of the loaded value
+        case 2: words.append(instruction(&g, index: 0))
+        default: break
+        }
+        var scOff = off
+        if g.below(6) == 0 { scOff = g.below(2) == 0 ? off &+ UInt32(1 + g.below(3)) : UInt32(g.below(64) * 4) }
+        words.append(i(56, rs: base, rt: g.pick(dests), imm: scOff))
+        return words
+    }
+
+    /// The program's words: single random instructions and, now and then, partial-word pairs
+    /// or LL/SC pairs.
+    static func program(_ g: inout Random) -> [UInt32] {
+        var words: [UInt32] = []
+        while words.count < length {
+            if g.below(40) == 0 {
+                words += linkedPair(&g)
+            } else if g.below(30) == 0 {
+                words += partialPair(&g)
+            } else {
+                words.append(instruction(&g, index: words.count))
+            }
+        }
+        return Array(words.prefix(length))
     }
 
     struct Machine {
@@ -111,7 +171,9 @@ struct JITDifferentialTests {
         let cpu: CPU
     }
 
-    static func machine(seed: UInt64, engine: Engine) -> Machine {
+    /// A machine with the random program of `seed`, or with `program` instead (the RAM and the
+    /// registers still random from `seed`; r16 points at the data, r19 at the code).
+    static func machine(seed: UInt64, engine: Engine, program custom: [UInt32]? = nil) -> Machine {
         var g = Random(state: seed)
         let bus = TestBus(ramSize: 4 << 20)
         var config = CPUConfiguration()
@@ -120,7 +182,7 @@ struct JITDifferentialTests {
         bus.cpu = cpu
         bus.load([0x0800_0060, 0], at: 0)  // refill vector: j 0x80000180
         bus.load(handler, at: 0x180)
-        var program = (0..<length).map { instruction(&g, index: $0) }
+        var program = custom ?? Self.program(&g)
         program += [0x1000_FFFF, 0]  // b . (the end)
         bus.load(program, at: codeBase & 0x1FFF_FFFF)
         for a in stride(from: 0x20_0000, to: 0x20_1000, by: 4) {
@@ -150,8 +212,74 @@ struct JITDifferentialTests {
               "epc=\(String(c.readCP0(14, 0), radix: 16))", "cause=\(String(c.readCP0(13, 0), radix: 16))",
               "badvaddr=\(String(c.readCP0(8, 0), radix: 16))", "status=\(String(c.readCP0(12, 0), radix: 16))",
               "cycles=\(c.cycles)", "retired=\(c.retiredInstructions)", "faulted=\(c.faultedInstructions)",
-              "exceptions=\(c.exceptionCounts)", "mode=\(c.mode)"]
+              "exceptions=\(c.exceptionCounts)", "mode=\(c.mode)", "llbit=\(c.llBit)"]
         return s
+    }
+
+    /// LL/SC, partial words and traps written by hand (r16 = the data at 0x80200000).
+    static let handWritten: [UInt32] = {
+        var p: [UInt32] = [
+            i(9, rs: 0, rt: 9, imm: 0),  // addiu $9, $0, 0: SC successes
+            i(9, rs: 0, rt: 10, imm: 50),  // addiu $10, $0, 50: rounds
+            i(48, rs: 16, rt: 8, imm: 0),  // 2: ll $8, 0($16)
+            i(9, rs: 8, rt: 8, imm: 3),  // addiu $8, $8, 3
+            i(56, rs: 16, rt: 8, imm: 0),  // sc $8, 0($16)
+            r(0, rs: 9, rt: 8, rd: 9, funct: 0x21),  // addu $9, $9, $8
+            i(9, rs: 10, rt: 10, imm: 0xFFFF),  // addiu $10, $10, -1
+            i(5, rs: 10, rt: 0, imm: 0xFFFA),  // bne $10, $0, 2
+            0,
+            i(9, rs: 0, rt: 12, imm: 0x1234),  // addiu $12, $0, 0x1234
+            i(48, rs: 16, rt: 8, imm: 8),  // ll $8, 8($16)
+            i(43, rs: 16, rt: 12, imm: 8),  // sw $12, 8($16): another value, SC fails
+            i(56, rs: 16, rt: 8, imm: 8),  // sc $8, 8($16)
+            r(0, rs: 8, rt: 0, rd: 13, funct: 0x21),  // move $13, $8
+            i(48, rs: 16, rt: 8, imm: 12),  // ll $8, 12($16)
+            i(43, rs: 16, rt: 8, imm: 12),  // sw $8, 12($16): the same value, SC succeeds
+            i(56, rs: 16, rt: 8, imm: 12),  // sc $8, 12($16)
+            r(0, rs: 8, rt: 0, rd: 14, funct: 0x21),  // move $14, $8
+            i(15, rs: 0, rt: 15, imm: 0x1122),  // lui $15, 0x1122
+            i(13, rs: 15, rt: 15, imm: 0x3344),  // ori $15, $15, 0x3344
+        ]
+        for k: UInt32 in 0..<4 {  // the unaligned words at 16+k into $20+k, $15 to 32+5k
+            p += [i(34, rs: 16, rt: 20 + k, imm: 16 + k + 3), i(38, rs: 16, rt: 20 + k, imm: 16 + k)]
+            p += [i(42, rs: 16, rt: 15, imm: 32 + 5 * k + 3), i(46, rs: 16, rt: 15, imm: 32 + 5 * k)]
+        }
+        p += [
+            r(0, rs: 0, rt: 0, rd: 0, funct: 0x36),  // tne $0, $0: not taken
+            r(0, rs: 9, rt: 0, rd: 0, funct: 0x34),  // teq $9, $0: not taken
+            i(1, rs: 9, rt: 8, imm: 10),  // tgei $9, 10: taken ($9 = 50)
+            i(1, rs: 9, rt: 10, imm: 10),  // tlti $9, 10: not taken
+        ]
+        return p
+    }()
+
+    @Test("LL/SC, LWL/LWR/SWL/SWR and traps written by hand end alike, as the ISA says")
+    func handWrittenSequences() {
+        let a = Self.machine(seed: 1, engine: .interpreter, program: Self.handWritten)
+        let b = Self.machine(seed: 1, engine: .jit, program: Self.handWritten)
+        // Interrupts off: an ERET (the handler's) between an LL and its SC would fail the SC.
+        for m in [a, b] { m.cpu.writeCP0(12, 0, 0x0000_8000) }
+        let data = b.bus.ram + 0x20_0000
+        let before = (0..<64).map { data.load(fromByteOffset: $0, as: UInt8.self) }
+        let word = { (at: Int) in (0..<4).reduce(UInt32(0)) { $0 | UInt32(before[at + $1]) << (8 * UInt32($1)) } }
+        for m in [a, b] { _ = m.cpu.run(instructions: 3000) }
+        #expect(Self.snapshot(a) == Self.snapshot(b))
+        #expect(memcmp(a.bus.ram, b.bus.ram, a.bus.ramSize) == 0)
+        #expect(b.cpu.jitStatistics.guestInstructions > 20, "the translator ran")
+        for m in [a, b] {
+            let c = m.cpu
+            #expect(c.gpr(9) == 50 && c.gpr(10) == 0, "every SC after its LL succeeds")
+            #expect(data.load(as: UInt32.self) == word(0) &+ 150)
+            #expect(c.gpr(13) == 0 && c.gpr(14) == 1, "SC: another value stored between fails, the same value not")
+            #expect(data.load(fromByteOffset: 8, as: UInt32.self) == 0x1234)
+            for k in 0..<4 {
+                #expect(c.gpr(20 + k) == word(16 + k), "lwl/lwr at offset \(k)")
+                #expect(data.loadUnaligned(fromByteOffset: 32 + 5 * k, as: UInt32.self) == 0x1122_3344, "swl/swr at offset \(k)")
+            }
+            #expect(c.exceptionCounts[Int(ExceptionCode.trap.rawValue)] == 1)
+            let end = Self.codeBase &+ UInt32(4 * Self.handWritten.count)
+            #expect(c.pc == end || c.pc == end &+ 4, "in the final b . loop")
+        }
     }
 
     @Test("Random programs end in the same state on both engines", arguments: 0..<2)

@@ -52,6 +52,41 @@ struct X86AssemblerTests {
         ("mov qword ptr [rsi + 0x28], rax", { $0.mov64(A.Mem(base: .rsi, disp: 40), .rax) }),
         ("lea rax, [rip - 0x7]", { $0.leaRIP(.rax, target: $0.bytes.count) }),
         ("ret", { $0.ret() }),
+        // r8–r15 (REX.R / REX.B), short immediates, and the bases that need SIB or a displacement.
+        ("mov r8d, dword ptr [rdi + 0x10]", { $0.mov(.r8, A.Mem(base: .rdi, disp: 16)) }),
+        ("mov dword ptr [rdi + 0x7c], r11d", { $0.mov(A.Mem(base: .rdi, disp: 124), .r11) }),
+        ("mov r10d, eax", { $0.mov(.r10, .rax) }),
+        ("mov eax, r9d", { $0.mov(.rax, .r9) }),
+        ("mov r11d, 0x12345678", { $0.mov(.r11, imm: 0x1234_5678) }),
+        ("add eax, r9d", { $0.alu(.add, .rax, .reg(.r9)) }),
+        ("sub r8d, dword ptr [rdi + 0x4]", { $0.alu(.sub, .r8, A.Mem(base: .rdi, disp: 4)) }),
+        ("cmp r10d, 0x0", { $0.alu(.cmp, .reg(.r10), imm: 0) }),
+        ("add eax, 0x7f", { $0.alu(.add, .rax, imm: 127) }),
+        ("add eax, 0x80", { $0.alu(.add, .rax, imm: 128) }),
+        ("and ecx, -0x4", { $0.alu(.and, .rcx, imm: 0xFFFF_FFFC) }),
+        ("sub eax, 0x3", { $0.alu(.sub, .reg(.rax), imm32: 3) }),
+        ("movsx eax, r8b", { $0.movsx8(.rax, .reg(.r8)) }),
+        ("movzx ecx, r11w", { $0.movzx16(.rcx, .reg(.r11)) }),
+        ("movzx r9d, cl", { $0.movzx8(.r9, .reg(.rcx)) }),
+        ("setl r9b", { $0.set(.l, .r9) }),
+        ("cmovne ecx, r8d", { $0.cmov(.ne, .rcx, .reg(.r8)) }),
+        ("imul r9d", { $0.unary(.imul, .reg(.r9)) }),
+        ("imul eax, r10d", { $0.imul(.rax, .reg(.r10)) }),
+        ("shl r8d, cl", { $0.shiftByCL(.shl, .reg(.r8)) }),
+        ("sar r11d, 0x1f", { $0.shift(.sar, .reg(.r11), imm: 31) }),
+        ("bsr eax, r9d", { $0.bsr(.rax, .reg(.r9)) }),
+        ("test r8d, edx", { $0.test(.reg(.r8), .rdx) }),
+        ("mov byte ptr [rax], r10b", { $0.mov8(A.Mem(base: .rax, disp: 0), .r10) }),
+        ("mov word ptr [rsi + 0x14], 0x100", { $0.mov16(A.Mem(base: .rsi, disp: 20), imm: 0x100) }),
+        ("mov eax, dword ptr [rsp + 0x8]", { $0.mov(.rax, A.Mem(base: .rsp, disp: 8)) }),
+        ("mov eax, dword ptr [r12]", { $0.mov(.rax, A.Mem(base: .r12, disp: 0)) }),
+        ("mov eax, dword ptr [r13]", { $0.mov(.rax, A.Mem(base: .r13, disp: 0)) }),
+        ("mov eax, dword ptr [rbp + 0x1000]", { $0.mov(.rax, A.Mem(base: .rbp, disp: 4096)) }),
+        ("mov r9, qword ptr [r14 - 0x8]", { $0.mov64(.r9, A.Mem(base: .r14, disp: -8)) }),
+        ("cmp byte ptr [rsi + 0x30], 0x0", { $0.alu8(.cmp, A.Mem(base: .rsi, disp: 48), imm: 0) }),
+        ("lea eax, [r8 + 0x10]", { $0.lea(.rax, A.Mem(base: .r8, disp: 16)) }),
+        ("lea eax, [r11 - 0x8000]", { $0.lea(.rax, A.Mem(base: .r11, disp: -32768)) }),
+        ("lea r8, [rip - 0x7]", { $0.leaRIP(.r8, target: $0.bytes.count) }),
     ]
 
     @Test("Encodings read back through llvm-objdump")
@@ -75,8 +110,9 @@ struct X86AssemblerTests {
     @Test("A translated guest block disassembles completely")
     func blockDisassembles() throws {
         let objdump = try #require(Toolchain.find("llvm-objdump"), "llvm-objdump (the oracle) is not installed")
-        // lw; addu; sw; beq; the delay slot's mult.
-        let words: [UInt32] = [0x8E08_0004, 0x0109_5021, 0xAE0A_0008, 0x1109_FFFC, 0x0109_0018]
+        // lw; addu; sw; beq; the delay slot's mult; syscall (not translated: the block goes on
+        // past the conditional branch and ends there).
+        let words: [UInt32] = [0x8E08_0004, 0x0109_5021, 0xAE0A_0008, 0x1109_FFFC, 0x0109_0018, 0x0000_000C]
         var page = [UInt32](repeating: 0, count: 1024)
         for (i, w) in words.enumerated() { page[i] = w }
         let block = try #require(page.withUnsafeBufferPointer { JITTranslator.translate(pc: 0x8010_0000, words: $0.baseAddress!) })
@@ -87,6 +123,24 @@ struct X86AssemblerTests {
         let text = try Self.disassemble(objdump, file.path)
         #expect(!text.contains { $0.contains("(bad)") || $0.contains("<unknown>") })
         #expect(text.filter { $0 == "ret" }.count >= 2)  // the end and the soft-TLB miss exits
+    }
+
+    @Test("MAGRITTE_JIT_DUMP's files hold the block's code; an unwritable directory changes nothing")
+    func dumpedBlocks() throws {
+        var page = [UInt32](repeating: 0x0000_000C, count: 1024)  // syscall: not translated
+        page[1] = 0x2508_0001  // addiu $8, $8, 1
+        page[2] = 0x8D09_0000  // lw $9, 0($8)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("magritte-dump-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let block = try #require(page.withUnsafeBufferPointer { JITTranslator.translate(pc: 0x8010_0004, words: $0.baseAddress!, dumpTo: dir.path) })
+        #expect(block.instructions == 2)
+        let file = try Data(contentsOf: dir.appendingPathComponent("80100004.bin"))
+        #expect([UInt8](file) == block.code)
+        let missing = dir.appendingPathComponent("no/such/dir").path
+        let again = page.withUnsafeBufferPointer { JITTranslator.translate(pc: 0x8010_0004, words: $0.baseAddress!, dumpTo: missing) }
+        #expect(again?.code == block.code)
+        #expect(!FileManager.default.fileExists(atPath: missing))
     }
 
     /// llvm-objdump's Intel-syntax instructions of raw x86-64 bytes (wrapped into an ELF object

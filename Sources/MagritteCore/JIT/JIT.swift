@@ -60,7 +60,11 @@ enum JITState {
     static let accumulated = 36
     /// The chain slot whose successor was not linked yet (0: none), for the caller to link.
     static let link = 40
-    static let size = 48
+    /// LL/SC: the CPU's LLbit (a byte; SC clears it), the LL's virtual address and the word it loaded.
+    static let llBit = 48
+    static let llVirtual = 52
+    static let llValue = 56
+    static let size = 64
     static let tagOffset = MemoryLayout<SoftTLBEntry>.offset(of: \SoftTLBEntry.tag)!
     static let addendOffset = MemoryLayout<SoftTLBEntry>.offset(of: \SoftTLBEntry.addend)!
 }
@@ -258,6 +262,9 @@ extension CPU {
                         st.storeBytes(of: UInt32(truncatingIfNeeded: min(remaining, 0xFFFF_FFF0)), toByteOffset: JITState.left, as: UInt32.self)
                         st.storeBytes(of: 0, toByteOffset: JITState.accumulated, as: UInt32.self)
                         st.storeBytes(of: 0, toByteOffset: JITState.link, as: UInt.self)
+                        st.storeBytes(of: llBit ? 1 : 0, toByteOffset: JITState.llBit, as: UInt8.self)
+                        st.storeBytes(of: llVirtual, toByteOffset: JITState.llVirtual, as: UInt32.self)
+                        st.storeBytes(of: llValue, toByteOffset: JITState.llValue, as: UInt32.self)
                         let f = unsafeBitCast(code, to: JIT.BlockFunction.self)
                         let done = UInt64(f(UnsafeMutableRawPointer(regs), st))
                         hi = st.load(fromByteOffset: JITState.hi, as: UInt32.self)
@@ -265,6 +272,7 @@ extension CPU {
                         pc = st.load(fromByteOffset: JITState.pc, as: UInt32.self)
                         npc = st.load(fromByteOffset: JITState.npc, as: UInt32.self)
                         inDelaySlot = st.load(fromByteOffset: JITState.delay, as: UInt8.self) != 0
+                        llBit = st.load(fromByteOffset: JITState.llBit, as: UInt8.self) != 0
                         remaining &-= done
                         pendingLink = st.load(fromByteOffset: JITState.link, as: UInt.self)
                         pendingFlushes = jit.statistics.flushes

@@ -3,10 +3,11 @@
 /// The control-flow facts come from the shared instruction table (`Op.info.branch`,
 /// `InstructionTable.swift`); what is the translator's own is the list of ops its code generator
 /// implements. An op not listed ends a block before it, and the interpreter executes it: CP0,
-/// traps, syscall/break, LL/SC, LWL/LWR/SWL/SWR, CACHE, RDHWR, WAIT, ERET and anything reserved —
-/// the instructions the table marks as changing state or always trapping, and a few plain ones the
-/// generator does not do yet. `InstructionTableTests` checks that none of the listed ops is
-/// privileged, changes state or always traps.
+/// syscall/break, LL, CACHE, RDHWR, WAIT, ERET and anything reserved — the instructions the
+/// table marks as privileged, changing state or always trapping, and the few plain ones whose
+/// result needs more than the fast path (`Docs/jit.md`, "Translated"). Conditional traps are
+/// translated: the block exits before one that is taken. `InstructionTableTests` checks that
+/// none of the listed ops is privileged, changes state or always traps.
 enum JITOpRules {
     /// How an op transfers control.
     enum Flow {
@@ -27,7 +28,8 @@ enum JITOpRules {
         .clz, .clo, .ext, .ins, .wsbh, .seb, .seh,
         .nop, .ssnop, .ehb, .pause, .sync, .pref, .synci,
         .addi, .addiu, .slti, .sltiu, .andi, .ori, .xori, .lui,
-        .lb, .lbu, .lh, .lhu, .lw, .sb, .sh, .sw,
+        .lb, .lbu, .lh, .lhu, .lw, .sb, .sh, .sw, .lwl, .lwr, .swl, .swr, .sc,
+        .tge, .tgeu, .tlt, .tltu, .teq, .tne, .tgei, .tgeiu, .tlti, .tltiu, .teqi, .tnei,
         .beq, .bne, .blez, .bgtz, .bltz, .bgez, .bltzal, .bgezal,
         .beql, .bnel, .blezl, .bgtzl, .bltzl, .bgezl, .bltzall, .bgezall,
         .j, .jal, .jr, .jalr, .jrhb, .jalrhb,
