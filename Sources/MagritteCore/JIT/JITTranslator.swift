@@ -22,14 +22,14 @@ struct JITTranslator {
 
     /// Forms and translates the block starting at `pc` in the page `words` (1024 guest words of
     /// the frame that holds `pc`). Nil when the first instruction is not translated.
-    static func translate(pc: UInt32, words: UnsafePointer<UInt32>) -> Block? {
+    static func translate(pc: UInt32, words: UnsafePointer<UInt32>, limit: Int = maxInstructions) -> Block? {
         // Block formation: straight-line translated instructions in this page, ending after a
         // branch and its delay slot (both translated, the slot not itself a branch).
         var insts: [DecodedInstruction] = []
         var slot = Int((pc >> 2) & 1023)
         var endsWithBranch = false
         var stoppedAtUntranslated = false
-        while slot < 1024 && insts.count < maxInstructions {
+        while slot < 1024 && insts.count < limit {
             let d = decode(words[slot])
             guard let flow = JITOpRules.flow(d.op) else { stoppedAtUntranslated = true; break }
             if case .none = flow {
@@ -37,7 +37,7 @@ struct JITTranslator {
                 slot += 1
                 continue
             }
-            guard slot + 1 < 1024, insts.count + 2 <= maxInstructions else { break }
+            guard slot + 1 < 1024, insts.count + 2 <= limit else { break }
             let s = decode(words[slot + 1])
             guard let sf = JITOpRules.flow(s.op), case .none = sf else { stoppedAtUntranslated = true; break }
             insts.append(d)
@@ -56,6 +56,7 @@ struct JITTranslator {
             if !stoppedAtUntranslated && next & 0xFFFF_F000 == page {
                 t.chainSlot(to: next, completed: insts.count)
             } else {
+                if !stoppedAtUntranslated { JITLookup.emit(&t.a, target: next, completed: insts.count) }
                 t.exitTo(pc: next, completed: insts.count, interpreterNext: stoppedAtUntranslated)
             }
         } else {
@@ -72,6 +73,7 @@ struct JITTranslator {
             for x in successors where x & 0xFFFF_F000 == page && seen.insert(x).inserted {
                 t.chainIf(target: x, completed: insts.count)
             }
+            JITLookup.emit(&t.a, target: nil, completed: insts.count)  // JR/JALR, other pages
             t.exitToTarget(completed: insts.count)
         }
         t.emitStubs()
