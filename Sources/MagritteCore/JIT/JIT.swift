@@ -67,7 +67,11 @@ enum JITState {
     static let link = 40
     /// The lookup table of blocks by virtual pc (`JITLookup`).
     static let lookup = 48
-    static let size = 64
+    /// Instructions the block that jumps to the lookup stub completed.
+    static let completed = 56
+    /// The lookup stub's address.
+    static let lookupStub = 64
+    static let size = 72
     static let tagOffset = MemoryLayout<SoftTLBEntry>.offset(of: \SoftTLBEntry.tag)!
     static let addendOffset = MemoryLayout<SoftTLBEntry>.offset(of: \SoftTLBEntry.addend)!
 }
@@ -97,6 +101,8 @@ final class JIT {
     /// host has no anonymous shared memory: then `code` is flipped writable per write.
     let writable: UnsafeMutableRawPointer?
     var used = 0
+    /// Where blocks start: the lookup stub comes first and stays across flushes.
+    var firstBlock = 0
     /// Per physical frame: its blocks by word offset (1024 slots), made when the frame gets its
     /// first block; emptied when the frame is written.
     let frameBlocks: UnsafeMutablePointer<UnsafeMutablePointer<JITEntry>?>
@@ -139,6 +145,9 @@ final class JIT {
         state = .allocate(byteCount: JITState.size, alignment: 16)
         state.initializeMemory(as: UInt8.self, repeating: 0, count: JITState.size)
         state.storeBytes(of: UnsafeMutableRawPointer(lookup), toByteOffset: JITState.lookup, as: UnsafeMutableRawPointer.self)
+        guard let stub = install(JITLookup.stub()) else { return nil }
+        state.storeBytes(of: stub, toByteOffset: JITState.lookupStub, as: UnsafeRawPointer.self)
+        firstBlock = used
     }
 
     deinit {
@@ -182,7 +191,7 @@ final class JIT {
             frameBlocks[f]!.update(repeating: JITEntry(), count: 1024)
             translatedFrames[f] = 0
         }
-        used = 0
+        used = firstBlock
         forgetLookups()
         statistics.flushes += 1
     }
@@ -257,7 +266,7 @@ final class JIT {
     func install(_ bytes: [UInt8]) -> UnsafeRawPointer? {
         let size = (bytes.count + 15) & ~15
         if used + size > capacity {
-            guard size <= capacity else { return nil }
+            guard size <= capacity - firstBlock else { return nil }
             flush()
         }
         let at = code + used

@@ -31,16 +31,28 @@ enum JITLookup {
     static let pageOffset = MemoryLayout<JITLookupEntry>.offset(of: \JITLookupEntry.page)!
     static let codeOffset = MemoryLayout<JITLookupEntry>.offset(of: \JITLookupEntry.code)!
 
-    /// Emits, at a block's end, a jump to the block at the target (`target`, or state.target when
-    /// nil) when the lookup table has it, its page maps to the same host page in the current
-    /// software TLB, and all of it fits in the batch; otherwise it falls through to the code the
-    /// caller emits next (the block's exit). `completed` is the block's instruction count. Uses
-    /// rax, rcx and rdx only.
+    /// Emits a block's end towards `target` (or state.target when nil), `completed`
+    /// instructions into the block: a jump to the shared stub (`stub()`), which continues in
+    /// the target's block when it can and otherwise exits to the loop with pc = the target
+    /// (npc = pc + 4, not a delay slot). 15 bytes at most; uses rax.
     static func emit(_ a: inout X86Assembler, target: UInt32?, completed: Int) {
         typealias A = X86Assembler
-        precondition(MemoryLayout<JITLookupEntry>.stride == 32 && MemoryLayout<SoftTLBEntry>.stride == 16, "lookup layout")
+        if let target { a.mov(.rax, imm: target) } else { a.mov(.rax, A.Mem(base: .rsi, disp: Int32(JITState.target))) }
+        a.mov(A.Mem(base: .rsi, disp: Int32(JITState.completed)), imm: UInt32(completed))
+        a.emit(0xFF, 0x66, UInt8(JITState.lookupStub))  // jmp qword [rsi + lookupStub]
+    }
+
+    /// The lookup stub, at the start of the code cache: eax = the target, state.completed = the
+    /// instructions the jumping block completed. Jumps to the target's block when the table has
+    /// it, the target's page maps to the same host page in the current software TLB, and all of
+    /// the block fits in the batch (as a chain slot checks); otherwise returns as a block's exit
+    /// does. Uses rax, rcx and rdx.
+    static func stub() -> [UInt8] {
+        typealias A = X86Assembler
+        precondition(MemoryLayout<JITLookupEntry>.stride == 32 && MemoryLayout<SoftTLBEntry>.stride == 16 && codeOffset == 16,
+                     "lookup layout")
+        var a = A()
         let state = { (offset: Int) in A.Mem(base: .rsi, disp: Int32(offset)) }
-        if let target { a.mov(.rax, imm: target) } else { a.mov(.rax, state(JITState.target)) }
         // rcx = the read entry of the target's page in the current mode's software TLB.
         a.mov(.rcx, .rax)
         a.shift(.shr, .rcx, imm: 8)
@@ -63,15 +75,25 @@ enum JITLookup {
         a.alu64(.cmp, .rcx, A.Mem(base: .rdx, disp: Int32(pageOffset)))
         misses.append(a.jcc(.ne))
         // As a chain slot: only when all of the next block fits in what is left of the batch.
-        a.mov(.rax, state(JITState.left))
-        a.alu(.sub, .rax, imm: UInt32(completed))
-        a.alu(.cmp, .rax, A.Mem(base: .rdx, disp: Int32(instructionsOffset)))
+        a.mov(.rcx, state(JITState.left))
+        a.alu(.sub, .rcx, state(JITState.completed))
+        a.alu(.cmp, .rcx, A.Mem(base: .rdx, disp: Int32(instructionsOffset)))
         misses.append(a.jcc(.b))
-        a.mov(state(JITState.left), .rax)
-        a.alu(.add, state(JITState.accumulated), imm: UInt32(completed))
-        precondition(codeOffset == 16, "lookup layout")
-        a.emit(0xFF, 0x62, 0x10)  // jmp qword [rdx + 16]
+        a.mov(state(JITState.left), .rcx)
+        a.mov(.rcx, state(JITState.completed))
+        a.alu(.add, state(JITState.accumulated), .rcx)
+        a.emit(0xFF, 0x62, UInt8(codeOffset))  // jmp qword [rdx + code]
+        // The exit: pc = target, npc = target + 4, returning completed + accumulated.
         for m in misses { a.bind(m) }
+        a.mov(state(JITState.pc), .rax)
+        a.alu(.add, .rax, imm: 4)
+        a.mov(state(JITState.npc), .rax)
+        a.mov8(state(JITState.delay), imm: 0)
+        a.mov8(state(JITState.interpreterNext), imm: 0)
+        a.mov(.rax, state(JITState.completed))
+        a.alu(.add, .rax, state(JITState.accumulated))
+        a.ret()
+        return a.bytes
     }
 }
 

@@ -56,8 +56,11 @@ struct JITTranslator {
             if !stoppedAtUntranslated && next & 0xFFFF_F000 == page {
                 t.chainSlot(to: next, completed: insts.count)
             } else {
-                if !stoppedAtUntranslated { JITLookup.emit(&t.a, target: next, completed: insts.count) }
-                t.exitTo(pc: next, completed: insts.count, interpreterNext: stoppedAtUntranslated)
+                if stoppedAtUntranslated {
+                    t.exitTo(pc: next, completed: insts.count, interpreterNext: true)
+                } else {
+                    JITLookup.emit(&t.a, target: next, completed: insts.count)  // the next page; else exits
+                }
             }
         } else {
             let b = insts[insts.count - 2]
@@ -73,8 +76,7 @@ struct JITTranslator {
             for x in successors where x & 0xFFFF_F000 == page && seen.insert(x).inserted {
                 t.chainIf(target: x, completed: insts.count)
             }
-            JITLookup.emit(&t.a, target: nil, completed: insts.count)  // JR/JALR, other pages
-            t.exitToTarget(completed: insts.count)
+            JITLookup.emit(&t.a, target: nil, completed: insts.count)  // JR/JALR, other pages; else exits
         }
         t.emitStubs()
         return Block(instructions: insts.count, code: t.a.bytes)
