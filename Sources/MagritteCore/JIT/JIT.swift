@@ -36,6 +36,9 @@ public struct JITStatistics: Sendable, Equatable {
     public var flushes: UInt64 = 0
     /// Frames whose blocks were dropped because the guest or the host wrote to them.
     public var invalidations: UInt64 = 0
+    /// Blocks translated from frames whose blocks had been dropped before (code loaded or
+    /// rewritten there, or the same code translated again).
+    public var retranslations: UInt64 = 0
     /// Guest instructions in all blocks translated.
     public var guestInstructions: UInt64 = 0
     /// Direct jumps patched from a block's end to the next block.
@@ -71,7 +74,9 @@ enum JITState {
     static let completed = 56
     /// The lookup stub's address.
     static let lookupStub = 64
-    static let size = 72
+    /// The current mode's fetch TLB (`JIT.fetchTLB`).
+    static let fetchTLB = 72
+    static let size = 80
     static let tagOffset = MemoryLayout<SoftTLBEntry>.offset(of: \SoftTLBEntry.tag)!
     static let addendOffset = MemoryLayout<SoftTLBEntry>.offset(of: \SoftTLBEntry.addend)!
 }
@@ -110,8 +115,13 @@ final class JIT {
     var framesWithTables: [Int] = []
     /// Per physical frame: whether its table holds anything since it was last emptied.
     let translatedFrames: UnsafeMutablePointer<UInt8>
+    /// Per physical frame: whether its blocks were ever dropped (`retranslations`).
+    let invalidatedFrames: UnsafeMutablePointer<UInt8>
     /// Blocks by virtual pc for the generated code's lookup (`JITLookup`).
     let lookup: UnsafeMutablePointer<JITLookupEntry>
+    /// Per mode, 256 code pages the fetch check mapped (virtual page → host page, as software-TLB
+    /// entries), for the lookup's check; dropped with the software TLB's entries.
+    let fetchTLB: UnsafeMutablePointer<SoftTLBEntry>
     let state: UnsafeMutableRawPointer
     var statistics = JITStatistics()
 
@@ -128,11 +138,15 @@ final class JIT {
         }
         let blocks = calloc(CPU.physicalFrames, MemoryLayout<UnsafeMutablePointer<JITEntry>?>.stride)
         let translated = calloc(CPU.physicalFrames, 1)
+        let invalidated = calloc(CPU.physicalFrames, 1)
         let table = malloc(JITLookup.entries * MemoryLayout<JITLookupEntry>.stride)
-        guard let blocks, let translated, let table else {
+        let fetch = malloc(3 * 256 * MemoryLayout<SoftTLBEntry>.stride)
+        guard let blocks, let translated, let invalidated, let table, let fetch else {
             free(blocks)
             free(translated)
+            free(invalidated)
             free(table)
+            free(fetch)
             JIT.unmap(views, self.capacity)
             return nil
         }
@@ -140,8 +154,11 @@ final class JIT {
         writable = views.writable
         frameBlocks = blocks.bindMemory(to: UnsafeMutablePointer<JITEntry>?.self, capacity: CPU.physicalFrames)
         translatedFrames = translated.bindMemory(to: UInt8.self, capacity: CPU.physicalFrames)
+        invalidatedFrames = invalidated.bindMemory(to: UInt8.self, capacity: CPU.physicalFrames)
         lookup = table.bindMemory(to: JITLookupEntry.self, capacity: JITLookup.entries)
         lookup.initialize(repeating: JITLookupEntry(), count: JITLookup.entries)
+        fetchTLB = fetch.bindMemory(to: SoftTLBEntry.self, capacity: 3 * 256)
+        fetchTLB.initialize(repeating: SoftTLBEntry(), count: 3 * 256)
         state = .allocate(byteCount: JITState.size, alignment: 16)
         state.initializeMemory(as: UInt8.self, repeating: 0, count: JITState.size)
         state.storeBytes(of: UnsafeMutableRawPointer(lookup), toByteOffset: JITState.lookup, as: UnsafeMutableRawPointer.self)
@@ -155,7 +172,9 @@ final class JIT {
         for f in framesWithTables { free(frameBlocks[f]) }  // malloc'd in makeTable
         free(frameBlocks)
         free(translatedFrames)
+        free(invalidatedFrames)
         free(lookup)
+        free(fetchTLB)
         state.deallocate()
     }
 
@@ -193,6 +212,7 @@ final class JIT {
         }
         used = firstBlock
         forgetLookups()
+        forgetFetchPages()
         statistics.flushes += 1
     }
 
@@ -219,6 +239,7 @@ final class JIT {
             translatedFrames[frame] = 0
             frameBlocks[frame]?.update(repeating: JITEntry(), count: 1024)
             forgetLookups()
+            invalidatedFrames[frame] = 1
             statistics.invalidations += 1
         }
     }
@@ -390,6 +411,7 @@ extension CPU {
             e.instructions = UInt32(block.instructions)
             e.code = code
             jit.statistics.blocks += 1
+            if jit.invalidatedFrames[frame] != 0 { jit.statistics.retranslations += 1 }
             jit.statistics.guestInstructions += UInt64(block.instructions)
         }
         // After `install` (which may flush): even "not translated" depends on the frame's

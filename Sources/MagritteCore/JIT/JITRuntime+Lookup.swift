@@ -5,12 +5,12 @@
 /// A block may run at pc only while pc's page maps, in the current mode and address space, to
 /// the frame the block was translated from. Within a page that holds (the block runs only while
 /// the interpreter's fetch check maps the page, and nothing inside a block changes the
-/// mapping); across pages the generated code checks it with the current mode's software TLB:
-/// the read entry of the target's page must map it to the host page the block was translated
-/// from. A read entry exists only for a page a load may read, and a fetch may read the same
-/// pages as a load (no execute-inhibit on the 24Kc), so the check never lets through a jump the
-/// interpreter's fetch would fault. A miss (no entry, another frame, a watched page, no room in
-/// the batch) exits as before, and the loop finds or translates the block.
+/// mapping); across pages the generated code checks it with the current mode's fetch TLB
+/// (`JIT.fetchTLB`): virtual code pages the fetch check mapped, with their host pages, recorded
+/// when the loop enters a block and dropped exactly when the software TLB drops its entries
+/// (`flushSoftTLB`, `invalidateSoftTLB(covering:)`: TLB writes, ASID, SegCtl and ERL changes),
+/// so an entry is always what the fetch check would find now. A miss (no entry, another frame,
+/// no room in the batch) exits as before, and the loop finds or translates the block.
 
 /// One slot of the lookup table (32 bytes; the generated code reads the fields at fixed offsets).
 struct JITLookupEntry {
@@ -25,7 +25,7 @@ struct JITLookupEntry {
 
 enum JITLookup {
     /// Slots in the table, indexed by (pc >> 2) % entries.
-    static let entries = 1024
+    static let entries = 4096
     static let pcOffset = MemoryLayout<JITLookupEntry>.offset(of: \JITLookupEntry.pc)!
     static let instructionsOffset = MemoryLayout<JITLookupEntry>.offset(of: \JITLookupEntry.instructions)!
     static let pageOffset = MemoryLayout<JITLookupEntry>.offset(of: \JITLookupEntry.page)!
@@ -44,20 +44,20 @@ enum JITLookup {
 
     /// The lookup stub, at the start of the code cache: eax = the target, state.completed = the
     /// instructions the jumping block completed. Jumps to the target's block when the table has
-    /// it, the target's page maps to the same host page in the current software TLB, and all of
-    /// the block fits in the batch (as a chain slot checks); otherwise returns as a block's exit
-    /// does. Uses rax, rcx and rdx.
+    /// it, the target's page maps to the same host page in the current mode's fetch TLB, and all
+    /// of the block fits in the batch (as a chain slot checks); otherwise returns as a block's
+    /// exit does. Uses rax, rcx and rdx.
     static func stub() -> [UInt8] {
         typealias A = X86Assembler
         precondition(MemoryLayout<JITLookupEntry>.stride == 32 && MemoryLayout<SoftTLBEntry>.stride == 16 && codeOffset == 16,
                      "lookup layout")
         var a = A()
         let state = { (offset: Int) in A.Mem(base: .rsi, disp: Int32(offset)) }
-        // rcx = the read entry of the target's page in the current mode's software TLB.
+        // rcx = the entry of the target's page in the current mode's fetch TLB.
         a.mov(.rcx, .rax)
         a.shift(.shr, .rcx, imm: 8)
         a.alu(.and, .rcx, imm: 0xFF0)
-        a.alu64(.add, .rcx, state(JITState.softTLB))
+        a.alu64(.add, .rcx, state(JITState.fetchTLB))
         a.mov(.rdx, .rax)
         a.alu(.and, .rdx, imm: 0xFFFF_F000)
         a.alu(.cmp, .rdx, A.Mem(base: .rcx, disp: Int32(JITState.tagOffset)))
@@ -111,20 +111,32 @@ extension JIT {
     func forgetLookups() {
         lookup.update(repeating: JITLookupEntry(), count: JITLookup.entries)
     }
+
+    /// Empties the fetch TLB (the software TLB was flushed: TLB, ASID, segment changes).
+    func forgetFetchPages() {
+        fetchTLB.update(repeating: SoftTLBEntry(), count: 3 * 256)
+    }
+
+    /// Drops virtual page `page` from the fetch TLB of every mode (a TLB entry covering it
+    /// changed).
+    func forgetFetchPage(_ page: UInt32) {
+        let slot = Int((page >> 12) & 255)
+        for m in 0..<3 where fetchTLB[m * 256 + slot].tag == page {
+            fetchTLB[m * 256 + slot] = SoftTLBEntry()
+        }
+    }
 }
 
 extension CPU {
     /// Before the loop enters the block `e` at `pc` (in the current code page): records it for
-    /// the generated code's lookup, and makes sure the current software TLB has the read entry of
-    /// its page, which that lookup checks. The entry is the one a load from the page would make
-    /// now (the fetch check that holds maps it the same way), so it changes no behaviour; a
-    /// watched page gets none, as for a load.
+    /// the generated code's lookup, with the page in the current mode's fetch TLB, which that
+    /// lookup checks (the fetch check that holds maps the page so now), and points the state at
+    /// that fetch TLB.
     @inline(__always)
     func enableLookups(_ jit: JIT, pc: UInt32, _ e: JITEntry) {
-        let tlb = currentSoftTLB + Int((pc >> 12) & 255)
-        if tlb.pointee.tag != codeTag && (memoryWatches.isEmpty || !pageIsWatched(codeTag)) {
-            tlb.pointee = SoftTLBEntry(tag: codeTag, addend: UInt(bitPattern: codeHost) &- UInt(codeTag))
-        }
+        let modeTLB = jit.fetchTLB + Int(mode.rawValue) &* 256
+        modeTLB[Int((pc >> 12) & 255)] = SoftTLBEntry(tag: codeTag, addend: UInt(bitPattern: codeHost) &- UInt(codeTag))
+        jit.state.storeBytes(of: modeTLB, toByteOffset: JITState.fetchTLB, as: UnsafeMutablePointer<SoftTLBEntry>.self)
         jit.remember(pc: pc, e, page: UnsafeMutableRawPointer(codeHost))
     }
 }
