@@ -125,11 +125,12 @@ final class JIT {
     let state: UnsafeMutableRawPointer
     var statistics = JITStatistics()
 
-    /// Nil when the host refuses the code memory.
-    init?(capacity: Int = JIT.defaultCapacity) {
+    /// Nil when the host refuses the code memory. `doubleMapped: false` (for tests) takes the
+    /// single mapping a host without `memfd_create` gets.
+    init?(capacity: Int = JIT.defaultCapacity, doubleMapped: Bool = true) {
         self.capacity = (max(capacity, JIT.pageSize) + JIT.pageSize - 1) & ~(JIT.pageSize - 1)
         let views: (code: UnsafeMutableRawPointer, writable: UnsafeMutableRawPointer?)
-        if let shared = JIT.doubleMapping(self.capacity) {
+        if doubleMapped, let shared = JIT.doubleMapping(self.capacity) {
             views = shared
         } else {
             guard let m = mmap(nil, self.capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0),
