@@ -31,6 +31,8 @@ extension CPU {
         // instruction costs a retain and a release each time. An observer set during the batch
         // takes over at the next one (`observer`'s didSet ends the batch).
         let batchObserver = observing ? observer : nil
+        // Without `observesInstructions`, the observing loop reports only `observedPCs`.
+        let observesAll = observing && observesInstructions
 
         // Slow paths may call out (observers, the trap handler) and read the time
         // (`currentCycles`): publish it. Only the count lives in the loop; the instructions that
@@ -86,7 +88,7 @@ extension CPU {
             if observing {
                 if observerStopPC == pc {
                     observerStopPC = nil
-                } else if let observer = batchObserver {
+                } else if let observer = batchObserver, observesAll || observedPCs.contains(pc) {
                     sync()
                     if case .stop = observer.cpu(self, willExecuteAt: pc) {
                         observerStopPC = pc

@@ -114,6 +114,7 @@ extension CPU {
             for base in stride(from: 0, to: 3 * 512, by: 256) where softTLB[base + slot].tag & 0xFFFF_F000 == page {
                 softTLB[base + slot] = SoftTLBEntry()
             }
+            jit?.forgetFetchPage(page)
             page &+= 0x1000
         }
         codeTag = 0xFFFF_FFFF
@@ -122,6 +123,7 @@ extension CPU {
     /// Forgets every cached translation (after TLB writes, ASID or segment changes).
     public func flushSoftTLB() {
         for i in 0..<(3 * 512) { softTLB[i] = SoftTLBEntry() }
+        jit?.forgetFetchPages()
         codeTag = 0xFFFF_FFFF
     }
 

@@ -69,6 +69,12 @@ public final class CPU {
     }
     /// Calls `observer.cpu(_:willExecuteAt:)` before every instruction (a slower loop).
     public var observesInstructions = false
+    /// Virtual pcs before which `observer.cpu(_:willExecuteAt:)` is called even while
+    /// `observesInstructions` is false (breakpoints): everything else runs at full speed, and
+    /// no translated block runs past one of them (`Docs/jit.md`, "Observation").
+    public var observedPCs: Set<UInt32> = [] {
+        didSet { observedPCsChanged(from: oldValue) }
+    }
     /// Virtual address ranges whose data accesses are reported to the observer.
     @exclusivity(unchecked) public var memoryWatches: [ClosedRange<UInt32>] = [] {
         didSet { flushSoftTLB() }
@@ -294,7 +300,8 @@ public final class CPU {
             if nextTimerCycle != .max { batch = min(batch, nextTimerCycle - cycles) }
             if batch == 0 { batch = 1 }
             let done = observesInstructions ? executeObserved(batch)
-                : engine == .jit && memoryWatches.isEmpty ? executeTranslated(batch) : executeFast(batch)
+                : engine == .jit ? executeTranslated(batch)
+                : observedPCs.isEmpty ? executeFast(batch) : executeObserved(batch)
             budget -= done
         }
     }

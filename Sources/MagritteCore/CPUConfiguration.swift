@@ -12,6 +12,8 @@ public struct CPUConfiguration: Sendable, Equatable {
     public var processorID: UInt32 = 0x0001_9300
     /// The engine: translated blocks (`Docs/jit.md`) where the host has the translator, else the interpreter.
     public var engine: Engine = .hostDefault
+    /// Bytes of host code the translator keeps; when full, its code cache is emptied whole.
+    public var codeCacheBytes: Int = 64 << 20
 
     public init() {}
 

@@ -134,8 +134,9 @@ final class StopPointWatcher: CPUObserver {
         self.foresees = foresees
     }
 
-    /// Whether the CPU must call `willExecuteAt` before every instruction.
-    var observesInstructions: Bool { !breakpoints.isEmpty || (foresees && !watchpoints.isEmpty) }
+    /// Whether the CPU must call `willExecuteAt` before every instruction (breakpoints are the
+    /// CPU's `observedPCs`).
+    var observesInstructions: Bool { foresees && !watchpoints.isEmpty }
 
     func cpu(_ cpu: CPU, willExecuteAt pc: UInt32) -> ObserverAction {
         if breakpoints.contains(pc) {
@@ -204,14 +205,16 @@ extension CPU {
     /// or when it has breakpoints) and its watchpoints as memory watches, then puts back what
     /// was there (a Lua machine's hooks).
     func debugged<R>(by watcher: StopPointWatcher, observeAll: Bool, _ body: () -> R) -> R {
-        let saved = (observer, observesInstructions, memoryWatches)
+        let saved = (observer, observesInstructions, memoryWatches, observedPCs)
         observer = watcher
         observesInstructions = observeAll || watcher.observesInstructions
+        observedPCs = watcher.breakpoints
         memoryWatches = watcher.watchpoints.map { $0.address...($0.address &+ max($0.length, 1) &- 1) }
         defer {
             observer = saved.0
             observesInstructions = saved.1
             memoryWatches = saved.2
+            observedPCs = saved.3
         }
         return body()
     }

@@ -327,12 +327,14 @@ final class LuaMachine: HookOwner {
             }
         }
         cpu.observesInstructions = observesInstructions
+        let breakpoints = Set(pcHooks.keys)
+        if cpu.observedPCs != breakpoints { cpu.observedPCs = breakpoints }
         if cpu.memoryWatches != watches { cpu.memoryWatches = watches }
     }
 
-    /// Whether the CPU must report every instruction (a pc breakpoint, an instruction hook, the
-    /// instruction trace).
-    var observesInstructions: Bool { !pcHooks.isEmpty || !instructionHooks.isEmpty || tracingInstructions }
+    /// Whether the CPU must report every instruction (an instruction hook, the instruction
+    /// trace); pc hooks are the CPU's `observedPCs`.
+    var observesInstructions: Bool { !instructionHooks.isEmpty || tracingInstructions }
 
     // MARK: Events (from ObserverProxy)
 

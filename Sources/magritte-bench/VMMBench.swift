@@ -7,7 +7,10 @@
 // guest instructions, and where the exits went: by exception code, and the emulated privileged
 // instructions among them. Each configuration runs --runs times, interleaved; the best counts.
 //
-//   .build/release/magritte-bench --vmm [--runs N] [--markdown] [WORKLOAD...]
+//   .build/release/magritte-bench --vmm [--runs N] [--markdown] [--engine jit|interpreter] [WORKLOAD...]
+//
+// --engine picks the CPU engine of both configurations (default: the host's, the translator on
+// x86-64 Linux).
 
 import MagritteCore
 import MagritteHypervisor
@@ -36,9 +39,11 @@ struct VMMWorkload {
 }
 
 /// The workload on bare Malta: its console and the measurement.
-func nativeRun(_ w: VMMWorkload) -> (Measurement, [UInt8]) {
+func nativeRun(_ w: VMMWorkload, engine: Engine) -> (Measurement, [UInt8]) {
     var out: [UInt8] = []
-    let board = Malta(configuration: MaltaConfiguration(ramSize: VMMWorkload.ramSize)) { out.append($0) }
+    var config = MaltaConfiguration(ramSize: VMMWorkload.ramSize)
+    config.cpu.engine = engine
+    let board = Malta(configuration: config) { out.append($0) }
     do { _ = try board.load(path: w.path) } catch { fail("cannot load \(w.path): \(error)") }
     board.boot()
     let m = measure {
@@ -49,11 +54,11 @@ func nativeRun(_ w: VMMWorkload) -> (Measurement, [UInt8]) {
 }
 
 /// The workload as the only guest of a VMM.
-func vmmRun(_ w: VMMWorkload) -> (Measurement, [UInt8], GuestStatistics) {
+func vmmRun(_ w: VMMWorkload, engine: Engine) -> (Measurement, [UInt8], GuestStatistics) {
     let vmm: VMM
     let guest: Guest
     do {
-        vmm = try VMM(ramSize: VMMWorkload.ramSize + (1 << 20))
+        vmm = try VMM(ramSize: VMMWorkload.ramSize + (1 << 20), engine: engine)
         guest = try vmm.addGuest(GuestConfiguration(name: w.name, ramSize: VMMWorkload.ramSize), imagePath: w.path)
     } catch { fail("\(w.name) under the VMM: \(error)") }
     let m = measure {
@@ -85,7 +90,7 @@ func exitBreakdown(_ s: GuestStatistics) -> String {
 }
 
 func runVMMBench(arguments: [String]) {
-    var runs = 3, markdown = false, names: [String] = []
+    var runs = 3, markdown = false, names: [String] = [], engine = Engine.hostDefault
     var args = arguments[...]
     while let a = args.popFirst() {
         switch a {
@@ -94,8 +99,13 @@ func runVMMBench(arguments: [String]) {
             guard let n = args.popFirst().flatMap({ Int($0) }), n > 0 else { fail("--runs needs a positive number") }
             runs = n
         case "--markdown": markdown = true
+        case "--engine":
+            guard let e = args.popFirst().flatMap({ Engine(rawValue: $0) }) else {
+                fail("--engine takes \(Engine.allCases.map(\.rawValue).joined(separator: " or "))")
+            }
+            engine = e
         case "-h", "--help":
-            print("usage: magritte-bench --vmm [--runs N] [--markdown] [\(VMMWorkload.all.map(\.name).joined(separator: "|"))]...")
+            print("usage: magritte-bench --vmm [--runs N] [--markdown] [--engine jit|interpreter] [\(VMMWorkload.all.map(\.name).joined(separator: "|"))]...")
             exit(0)
         default:
             guard VMMWorkload.all.contains(where: { $0.name == a }) else { fail("unknown workload or argument \(a) (see --vmm --help)") }
@@ -109,7 +119,7 @@ func runVMMBench(arguments: [String]) {
     var load = [Double](repeating: 0, count: 3)
     _ = getloadavg(&load, 3)
     print("magritte-bench --vmm: best of \(runs) interleaved runs, MIPS from the thread's CPU time, "
-          + "\(VMMWorkload.ramSize >> 20) MiB guests; load average \(fixed(load[0], 2))")
+          + "\(VMMWorkload.ramSize >> 20) MiB guests, engine \(engine); load average \(fixed(load[0], 2))")
 
     struct Row {
         var w: VMMWorkload
@@ -120,8 +130,8 @@ func runVMMBench(arguments: [String]) {
     var rows = workloads.map { Row(w: $0) }
     for _ in 0..<runs {
         for i in rows.indices {
-            let (n, nativeOut) = nativeRun(rows[i].w)
-            var (v, vmmOut, stats) = vmmRun(rows[i].w)
+            let (n, nativeOut) = nativeRun(rows[i].w, engine: engine)
+            var (v, vmmOut, stats) = vmmRun(rows[i].w, engine: engine)
             if nativeOut != vmmOut { fail("\(rows[i].w.name): the console under the VMM differs from bare Malta's") }
             // The VMM's count leaves out the instructions it emulated (they trap instead of
             // retiring); both speeds divide the program's own count, the native one.

@@ -170,7 +170,7 @@ func printStats(_ cpu: CPU, seconds: Double) {
     print("engine: \(cpu.engine)", to: &err)
     if cpu.engine == .jit {
         let j = cpu.jitStatistics
-        print("jit: \(j.blocks) blocks of \(j.guestInstructions) instructions, \(j.bytes) bytes, \(j.links) links, \(j.flushes) flushes, \(j.invalidations) invalidations, translation \(format(Double(j.translationNanoseconds) / 1e9, digits: 4)) s", to: &err)
+        print("jit: \(j.blocks) blocks of \(j.guestInstructions) instructions, \(j.bytes) bytes, \(j.links) links, \(j.instructionsRun) instructions run translated (\(j.entries) blocks entered from the loop), \(j.flushes) flushes, \(j.invalidations) invalidations (\(j.retranslations) blocks translated again), translation \(format(Double(j.translationNanoseconds) / 1e9, digits: 4)) s", to: &err)
     }
     let taken = ExceptionCode.allCases.filter { cpu.exceptionCounts[Int($0.rawValue)] > 0 }
     if taken.isEmpty {

@@ -36,10 +36,18 @@ public struct JITStatistics: Sendable, Equatable {
     public var flushes: UInt64 = 0
     /// Frames whose blocks were dropped because the guest or the host wrote to them.
     public var invalidations: UInt64 = 0
+    /// Blocks translated from frames whose blocks had been dropped before (code loaded or
+    /// rewritten there, or the same code translated again).
+    public var retranslations: UInt64 = 0
     /// Guest instructions in all blocks translated.
     public var guestInstructions: UInt64 = 0
     /// Direct jumps patched from a block's end to the next block.
     public var links: UInt64 = 0
+    /// Guest instructions run in translated blocks (the rest ran in the interpreter).
+    public var instructionsRun: UInt64 = 0
+    /// Blocks entered from the run loop (the others were entered from blocks: chain slots and
+    /// the lookup).
+    public var entries: UInt64 = 0
     /// Host time spent translating, in nanoseconds.
     public var translationNanoseconds: UInt64 = 0
 }
@@ -60,11 +68,19 @@ enum JITState {
     static let accumulated = 36
     /// The chain slot whose successor was not linked yet (0: none), for the caller to link.
     static let link = 40
+    /// The lookup table of blocks by virtual pc (`JITLookup`).
+    static let lookup = 48
+    /// Instructions the block that jumps to the lookup stub completed.
+    static let completed = 56
+    /// The lookup stub's address.
+    static let lookupStub = 64
+    /// The current mode's fetch TLB (`JIT.fetchTLB`).
+    static let fetchTLB = 72
     /// LL/SC: the CPU's LLbit (a byte; SC clears it), the LL's virtual address and the word it loaded.
-    static let llBit = 48
-    static let llVirtual = 52
-    static let llValue = 56
-    static let size = 64
+    static let llBit = 80
+    static let llVirtual = 84
+    static let llValue = 88
+    static let size = 96
     static let tagOffset = MemoryLayout<SoftTLBEntry>.offset(of: \SoftTLBEntry.tag)!
     static let addendOffset = MemoryLayout<SoftTLBEntry>.offset(of: \SoftTLBEntry.addend)!
 }
@@ -84,9 +100,18 @@ final class JIT {
     typealias BlockFunction = @convention(c) (UnsafeMutableRawPointer, UnsafeMutableRawPointer) -> UInt32
 
     static let pageSize = 4096
+    /// The default bound of the code cache.
+    static let defaultCapacity = CPUConfiguration().codeCacheBytes
     let capacity: Int
+    /// The code cache as the host executes it (read+execute).
     let code: UnsafeMutableRawPointer
+    /// The same memory mapped a second time, read+write, where code is written (W^X: no page is
+    /// ever writable and executable in one mapping, and no `mprotect` per block). Nil when the
+    /// host has no anonymous shared memory: then `code` is flipped writable per write.
+    let writable: UnsafeMutableRawPointer?
     var used = 0
+    /// Where blocks start: the lookup stub comes first and stays across flushes.
+    var firstBlock = 0
     /// Per physical frame: its blocks by word offset (1024 slots), made when the frame gets its
     /// first block; emptied when the frame is written.
     let frameBlocks: UnsafeMutablePointer<UnsafeMutablePointer<JITEntry>?>
@@ -94,36 +119,94 @@ final class JIT {
     var framesWithTables: [Int] = []
     /// Per physical frame: whether its table holds anything since it was last emptied.
     let translatedFrames: UnsafeMutablePointer<UInt8>
+    /// Per physical frame: whether its blocks were ever dropped (`retranslations`).
+    let invalidatedFrames: UnsafeMutablePointer<UInt8>
+    /// Blocks by virtual pc for the generated code's lookup (`JITLookup`).
+    let lookup: UnsafeMutablePointer<JITLookupEntry>
+    /// Per mode, 256 code pages the fetch check mapped (virtual page → host page, as software-TLB
+    /// entries), for the lookup's check; dropped with the software TLB's entries.
+    let fetchTLB: UnsafeMutablePointer<SoftTLBEntry>
     let state: UnsafeMutableRawPointer
     var statistics = JITStatistics()
 
-    /// Nil when the host refuses the code memory.
-    init?(capacity: Int = 64 << 20) {
-        self.capacity = capacity
-        guard let m = mmap(nil, capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0),
-              m != MAP_FAILED else { return nil }
-        guard let blocks = calloc(CPU.physicalFrames, MemoryLayout<UnsafeMutablePointer<JITEntry>?>.stride) else {
-            munmap(m, capacity)
-            return nil
+    /// Nil when the host refuses the code memory. `doubleMapped: false` (for tests) takes the
+    /// single mapping a host without `memfd_create` gets.
+    init?(capacity: Int = JIT.defaultCapacity, doubleMapped: Bool = true) {
+        self.capacity = (max(capacity, JIT.pageSize) + JIT.pageSize - 1) & ~(JIT.pageSize - 1)
+        let views: (code: UnsafeMutableRawPointer, writable: UnsafeMutableRawPointer?)
+        if doubleMapped, let shared = JIT.doubleMapping(self.capacity) {
+            views = shared
+        } else {
+            guard let m = mmap(nil, self.capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0),
+                  m != MAP_FAILED else { return nil }
+            views = (m, nil)
         }
-        guard let translated = calloc(CPU.physicalFrames, 1) else {
+        let blocks = calloc(CPU.physicalFrames, MemoryLayout<UnsafeMutablePointer<JITEntry>?>.stride)
+        let translated = calloc(CPU.physicalFrames, 1)
+        let invalidated = calloc(CPU.physicalFrames, 1)
+        let table = malloc(JITLookup.entries * MemoryLayout<JITLookupEntry>.stride)
+        let fetch = malloc(3 * 256 * MemoryLayout<SoftTLBEntry>.stride)
+        guard let blocks, let translated, let invalidated, let table, let fetch else {
             free(blocks)
-            munmap(m, capacity)
+            free(translated)
+            free(invalidated)
+            free(table)
+            free(fetch)
+            JIT.unmap(views, self.capacity)
             return nil
         }
-        code = m
+        code = views.code
+        writable = views.writable
         frameBlocks = blocks.bindMemory(to: UnsafeMutablePointer<JITEntry>?.self, capacity: CPU.physicalFrames)
         translatedFrames = translated.bindMemory(to: UInt8.self, capacity: CPU.physicalFrames)
+        invalidatedFrames = invalidated.bindMemory(to: UInt8.self, capacity: CPU.physicalFrames)
+        lookup = table.bindMemory(to: JITLookupEntry.self, capacity: JITLookup.entries)
+        lookup.initialize(repeating: JITLookupEntry(), count: JITLookup.entries)
+        fetchTLB = fetch.bindMemory(to: SoftTLBEntry.self, capacity: 3 * 256)
+        fetchTLB.initialize(repeating: SoftTLBEntry(), count: 3 * 256)
         state = .allocate(byteCount: JITState.size, alignment: 16)
         state.initializeMemory(as: UInt8.self, repeating: 0, count: JITState.size)
+        state.storeBytes(of: UnsafeMutableRawPointer(lookup), toByteOffset: JITState.lookup, as: UnsafeMutableRawPointer.self)
+        guard let stub = install(JITLookup.stub()) else { return nil }
+        state.storeBytes(of: stub, toByteOffset: JITState.lookupStub, as: UnsafeRawPointer.self)
+        firstBlock = used
     }
 
     deinit {
-        munmap(code, capacity)
+        JIT.unmap((code, writable), capacity)
         for f in framesWithTables { free(frameBlocks[f]) }  // malloc'd in makeTable
         free(frameBlocks)
         free(translatedFrames)
+        free(invalidatedFrames)
+        free(lookup)
+        free(fetchTLB)
         state.deallocate()
+    }
+
+    /// The code cache mapped twice from one anonymous memory file: read+execute and read+write.
+    private static func doubleMapping(_ capacity: Int) -> (code: UnsafeMutableRawPointer, writable: UnsafeMutableRawPointer?)? {
+        #if os(Linux)
+        typealias MemfdCreate = @convention(c) (UnsafePointer<CChar>, UInt32) -> Int32
+        // memfd_create (glibc 2.27) is not in Swift's Glibc module: find it at run time.
+        guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "memfd_create") else { return nil }
+        let fd = unsafeBitCast(sym, to: MemfdCreate.self)("magritte-jit", 1 /* MFD_CLOEXEC */)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        guard ftruncate(fd, off_t(capacity)) == 0,
+              let x = mmap(nil, capacity, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0), x != MAP_FAILED else { return nil }
+        guard let w = mmap(nil, capacity, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), w != MAP_FAILED else {
+            munmap(x, capacity)
+            return nil
+        }
+        return (x, w)
+        #else
+        return nil
+        #endif
+    }
+
+    private static func unmap(_ views: (code: UnsafeMutableRawPointer, writable: UnsafeMutableRawPointer?), _ capacity: Int) {
+        munmap(views.code, capacity)
+        if let w = views.writable { munmap(w, capacity) }
     }
 
     /// Forgets every block and starts the code cache again.
@@ -132,8 +215,26 @@ final class JIT {
             frameBlocks[f]!.update(repeating: JITEntry(), count: 1024)
             translatedFrames[f] = 0
         }
-        used = 0
+        used = firstBlock
+        forgetLookups()
+        forgetFetchPages()
         statistics.flushes += 1
+    }
+
+    /// Drops the blocks of every frame that has one covering virtual pc `x` or a "not
+    /// translated" entry at `x` (a breakpoint came or went there).
+    func invalidateBlocks(covering x: UInt32) {
+        let index = Int((x >> 2) & 1023)
+        for f in framesWithTables where translatedFrames[f] != 0 {
+            let table = frameBlocks[f]!
+            for s in max(0, index - JITTranslator.maxInstructions + 1)...index {
+                let e = table[s]
+                if e.pc <= x && x < e.pc &+ 4 &* max(e.instructions, 1) {
+                    invalidate(frame: f)
+                    break
+                }
+            }
+        }
     }
 
     /// Drops the blocks translated from physical frame `frame`.
@@ -142,6 +243,8 @@ final class JIT {
         if translatedFrames[frame] != 0 {
             translatedFrames[frame] = 0
             frameBlocks[frame]?.update(repeating: JITEntry(), count: 1024)
+            forgetLookups()
+            invalidatedFrames[frame] = 1
             statistics.invalidations += 1
         }
     }
@@ -158,13 +261,17 @@ final class JIT {
         return t
     }
 
-    /// Makes `bytes` bytes at `at` writable (W^X: not executable meanwhile), runs `body`, and
-    /// makes them executable again.
-    func patch(_ at: UnsafeMutableRawPointer, bytes: Int, _ body: () -> Void) -> Bool {
+    /// Runs `body` on the writable address of the `bytes` code bytes at `at`: the second
+    /// mapping, or (without one) `at` itself made writable, not executable, meanwhile (W^X).
+    func patch(_ at: UnsafeMutableRawPointer, bytes: Int, _ body: (UnsafeMutableRawPointer) -> Void) -> Bool {
+        if let writable {
+            body(writable + (at - code))
+            return true
+        }
         let first = (at - code) & ~(JIT.pageSize - 1)
         let last = ((at - code) + bytes + JIT.pageSize - 1) & ~(JIT.pageSize - 1)
         guard mprotect(code + first, last - first, PROT_READ | PROT_WRITE) == 0 else { return false }
-        body()
+        body(at)
         return mprotect(code + first, last - first, PROT_READ | PROT_EXEC) == 0
     }
 
@@ -173,9 +280,9 @@ final class JIT {
         guard let p = UnsafeMutableRawPointer(bitPattern: slot), p >= code, p + JITTranslator.slotSize <= code + used,
               p.loadUnaligned(fromByteOffset: JITTranslator.slotNeedOffset, as: UInt32.self) == JITTranslator.unlinked else { return }
         let rel = Int32(UnsafeRawPointer(p + JITTranslator.slotSize) .distance(to: target))
-        _ = patch(p, bytes: JITTranslator.slotSize) {
-            p.storeBytes(of: instructions, toByteOffset: JITTranslator.slotNeedOffset, as: UInt32.self)
-            p.storeBytes(of: rel, toByteOffset: JITTranslator.slotJumpOffset, as: Int32.self)
+        _ = patch(p, bytes: JITTranslator.slotSize) { w in
+            w.storeBytes(of: instructions, toByteOffset: JITTranslator.slotNeedOffset, as: UInt32.self)
+            w.storeBytes(of: rel, toByteOffset: JITTranslator.slotJumpOffset, as: Int32.self)
         }
         statistics.links += 1
     }
@@ -185,14 +292,12 @@ final class JIT {
     func install(_ bytes: [UInt8]) -> UnsafeRawPointer? {
         let size = (bytes.count + 15) & ~15
         if used + size > capacity {
-            guard size <= capacity else { return nil }
+            guard size <= capacity - firstBlock else { return nil }
             flush()
         }
-        let first = used & ~(JIT.pageSize - 1)
-        let last = (used + size + JIT.pageSize - 1) & ~(JIT.pageSize - 1)
         let at = code + used
-        guard patch(code + first, bytes: last - first, {
-            bytes.withUnsafeBytes { at.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+        guard patch(at, bytes: size, { w in
+            bytes.withUnsafeBytes { w.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
         }) else { return nil }
         used += size
         statistics.bytes += UInt64(bytes.count)
@@ -236,11 +341,16 @@ extension CPU {
         // A chain slot the last block left unlinked, and the flush count of the cache it is in.
         var pendingLink: UInt = 0
         var pendingFlushes: UInt64 = 0
+        // Breakpoints: blocks end before them, and the interpreter steps report them.
+        let observing = !observedPCs.isEmpty
         while remaining > 0 {
             var step: UInt64 = 1
             // Only the lookup right after the block that left it may link it.
             let link = pendingLink
             pendingLink = 0
+            // A block may have jumped to another page (the lookup): fetch from it as the
+            // interpreter would, unless that faults (the interpreter then raises it).
+            if !inDelaySlot && (pc & 0xFFFF_F003) != codeTag && !enterCodePageIfItCannotFault() { break }
             if !inDelaySlot && (pc & 0xFFFF_F003) == codeTag,
                let table = jit.frameBlocks[Int(codeFrame)] ?? jit.makeTable(frame: Int(codeFrame)) {
                 let frame = Int(codeFrame)
@@ -256,6 +366,8 @@ extension CPU {
                 }
                 if let code = e.code {
                     if UInt64(e.instructions) <= remaining {
+                        enableLookups(jit, pc: pc, e)
+                        if observerStopPC == pc { observerStopPC = nil }  // pc runs: the skip is used
                         st.storeBytes(of: hi, toByteOffset: JITState.hi, as: UInt32.self)
                         st.storeBytes(of: lo, toByteOffset: JITState.lo, as: UInt32.self)
                         st.storeBytes(of: currentSoftTLB, toByteOffset: JITState.softTLB, as: UnsafeMutablePointer<SoftTLBEntry>.self)
@@ -274,6 +386,8 @@ extension CPU {
                         inDelaySlot = st.load(fromByteOffset: JITState.delay, as: UInt8.self) != 0
                         llBit = st.load(fromByteOffset: JITState.llBit, as: UInt8.self) != 0
                         remaining &-= done
+                        jit.statistics.instructionsRun &+= done
+                        jit.statistics.entries &+= 1
                         pendingLink = st.load(fromByteOffset: JITState.link, as: UInt.self)
                         pendingFlushes = jit.statistics.flushes
                         if st.load(fromByteOffset: JITState.interpreterNext, as: UInt8.self) == 0 || remaining == 0 { continue }
@@ -282,8 +396,8 @@ extension CPU {
                     }
                 }
             }
-            remaining &-= executeFast(step, elapsed: budget &- remaining)
-            if batchBreak { break }
+            remaining &-= observing ? executeObserved(step, elapsed: budget &- remaining) : executeFast(step, elapsed: budget &- remaining)
+            if batchBreak || stopRequested { break }
         }
         // As in the interpreter, `cycles` (which devices read) moves only at the end of a batch.
         cycles &+= budget &- remaining
@@ -292,7 +406,7 @@ extension CPU {
 
     @inline(never)
     func makeJIT() -> JIT? {
-        jit = JIT()
+        jit = JIT(capacity: configuration.codeCacheBytes)
         return jit
     }
 
@@ -300,10 +414,13 @@ extension CPU {
     func translateBlock(_ jit: JIT, frame: Int) -> JITEntry {
         let t0 = HostClock.nowNanoseconds
         var e = JITEntry(pc: pc, instructions: 0, code: nil)
-        if let block = JITTranslator.translate(pc: pc, words: UnsafePointer(codeHost)), let code = jit.install(block.code) {
+        let limit = observedPCs.isEmpty ? JITTranslator.maxInstructions : instructionsBeforeObservedPC(from: pc)
+        if limit > 0, let block = JITTranslator.translate(pc: pc, words: UnsafePointer(codeHost), limit: limit),
+           let code = jit.install(block.code) {
             e.instructions = UInt32(block.instructions)
             e.code = code
             jit.statistics.blocks += 1
+            if jit.invalidatedFrames[frame] != 0 { jit.statistics.retranslations += 1 }
             jit.statistics.guestInstructions += UInt64(block.instructions)
         }
         // After `install` (which may flush): even "not translated" depends on the frame's

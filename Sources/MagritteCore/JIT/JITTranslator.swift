@@ -33,10 +33,10 @@ struct JITTranslator {
     }
 
     /// Forms and translates the block starting at `pc` in the page `words` (1024 guest words of
-    /// the frame that holds `pc`). Nil when the first instruction is not translated. With
-    /// `dumpTo`, the code is also written to `DIR/PC.bin` (nothing is, and nothing fails, when
-    /// the file cannot be written).
-    static func translate(pc: UInt32, words: UnsafePointer<UInt32>, dumpTo: String? = dumpDirectory) -> Block? {
+    /// the frame that holds `pc`), at most `limit` instructions long. Nil when the first
+    /// instruction is not translated. With `dumpTo`, the code is also written to `DIR/PC.bin`
+    /// (nothing is, and nothing fails, when the file cannot be written).
+    static func translate(pc: UInt32, words: UnsafePointer<UInt32>, limit: Int = maxInstructions, dumpTo: String? = dumpDirectory) -> Block? {
         // Block formation: straight-line translated instructions in this page, ending after a
         // branch and its delay slot (both translated, the slot not itself a branch) — except a
         // forward conditional branch whose fall-through is in the page: the block goes on along
@@ -46,7 +46,7 @@ struct JITTranslator {
         var slot = Int((pc >> 2) & 1023)
         var endsWithBranch = false
         var stoppedAtUntranslated = false
-        while slot < 1024 && insts.count < maxInstructions {
+        while slot < 1024 && insts.count < limit {
             let d = decode(words[slot])
             guard let flow = JITOpRules.flow(d.op) else { stoppedAtUntranslated = true; break }
             if case .none = flow {
@@ -54,7 +54,7 @@ struct JITTranslator {
                 slot += 1
                 continue
             }
-            guard slot + 1 < 1024, insts.count + 2 <= maxInstructions else { break }
+            guard slot + 1 < 1024, insts.count + 2 <= limit else { break }
             let s = decode(words[slot + 1])
             guard let sf = JITOpRules.flow(s.op), case .none = sf else { stoppedAtUntranslated = true; break }
             // A backward branch (a loop's, taken almost every time; to the block's own start,
@@ -93,7 +93,11 @@ struct JITTranslator {
             if !stoppedAtUntranslated && next & 0xFFFF_F000 == page {
                 t.chainSlot(to: next, completed: insts.count)
             } else {
-                t.exitTo(pc: next, completed: insts.count, interpreterNext: stoppedAtUntranslated)
+                if stoppedAtUntranslated {
+                    t.exitTo(pc: next, completed: insts.count, interpreterNext: true)
+                } else {
+                    JITLookup.emit(&t.a, target: next, completed: insts.count)  // the next page; else exits
+                }
             }
         } else {
             let b = insts[insts.count - 2]
@@ -109,7 +113,7 @@ struct JITTranslator {
             for x in successors where x & 0xFFFF_F000 == page && x != pc && seen.insert(x).inserted {
                 t.chainIf(target: x, completed: insts.count)
             }
-            t.exitToTarget(completed: insts.count)
+            JITLookup.emit(&t.a, target: nil, completed: insts.count)  // JR/JALR, other pages; else exits
         }
         t.emitStubs()
         if let dir = dumpTo { dump(t.a.bytes, pc: pc, to: dir) }
@@ -300,16 +304,6 @@ struct JITTranslator {
 
     private mutating func exitTo(pc: UInt32, completed: Int, interpreterNext: Bool) {
         writeExit(pc: pc, npc: pc &+ 4, delay: false, interpreterNext: interpreterNext, completed: completed)
-    }
-
-    /// The end of a block that ends with a branch: continue at the computed target.
-    private mutating func exitToTarget(completed: Int) {
-        a.mov(.rax, JITTranslator.target)
-        a.mov(A.Mem(base: .rsi, disp: Int32(JITState.pc)), .rax)
-        a.alu(.add, .rax, imm: 4)
-        a.mov(A.Mem(base: .rsi, disp: Int32(JITState.npc)), .rax)
-        flags(delay: false, interpreterNext: false)
-        returnCompleted(completed)
     }
 
     /// The exits before an instruction: each sets ecx to the instruction's index and jumps to
