@@ -40,8 +40,8 @@ public final class VMM: TrapHandler {
     /// The physical machine: CPU with supervisor mode and segmentation control, and RAM.
     public let cpu: CPU
     public let bus: MaltaBus
-    @exclusivity(unchecked) public private(set) var guests: [Guest] = []
-    @exclusivity(unchecked) public private(set) var current: Guest?
+    @exclusivity(unchecked) public internal(set) var guests: [Guest] = []
+    @exclusivity(unchecked) public internal(set) var current: Guest?
     /// Instructions a guest runs before the VMM's timer switches machines.
     @exclusivity(unchecked) public var slice: UInt64 = 200_000
     /// Picks the next guest; nil means round robin. Receives the runnable guests and the one
@@ -62,7 +62,7 @@ public final class VMM: TrapHandler {
     /// guest waited. Virtual Count registers derive from it (2 cycles per tick).
     public var now: UInt64 { cpu.currentCycles &+ skippedCycles }
     @exclusivity(unchecked) var skippedCycles: UInt64 = 0
-    @exclusivity(unchecked) var nextRAM: UInt32 = 0x0010_0000
+    @exclusivity(unchecked) var nextRAM: UInt32 = VMM.firstGuestBase
     @exclusivity(unchecked) var stopRequested = false
     @exclusivity(unchecked) var sliceEnd = false
     /// The trace text of instruction words the guests trapped on.
