@@ -89,6 +89,7 @@ extension VMM {
             preconditionFailure("a checked VMM snapshot failed to restore: \(error)")
         }
         trace.restore(events: snapshot.events, total: snapshot.eventTotal)
+        changesByHand &+= 1
     }
 
     /// Writes `snapshot()` to `path` (replacing the file atomically).

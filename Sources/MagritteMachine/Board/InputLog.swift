@@ -67,7 +67,7 @@ public final class InputLog {
         var entries: [Entry] = []
         for (i, line) in lines.dropFirst().enumerated() where !line.isEmpty {
             let parts = line.split(separator: " ")
-            guard parts.count == 2, let position = UInt64(parts[0]), let bytes = hexBytes(parts[1]), !bytes.isEmpty,
+            guard parts.count == 2, let position = UInt64(parts[0]), let bytes = InputLog.bytes(hex: parts[1]), !bytes.isEmpty,
                   position >= entries.last?.position ?? 0 else {
                 throw SnapshotError("the input log is corrupt at line \(i + 2): '\(line.prefix(60))'")
             }
@@ -92,17 +92,20 @@ public final class InputLog {
     }
 }
 
-private func hexBytes(_ s: Substring) -> [UInt8]? {
-    guard s.count % 2 == 0 else { return nil }
-    var out: [UInt8] = []
-    var i = s.startIndex
-    while i < s.endIndex {
-        let j = s.index(i, offsetBy: 2)
-        guard let b = UInt8(s[i..<j], radix: 16) else { return nil }
-        out.append(b)
-        i = j
+extension InputLog {
+    /// The bytes a string of hex digit pairs spells (nil: not such a string); the logs' format.
+    public static func bytes(hex s: Substring) -> [UInt8]? {
+        guard s.count % 2 == 0 else { return nil }
+        var out: [UInt8] = []
+        var i = s.startIndex
+        while i < s.endIndex {
+            let j = s.index(i, offsetBy: 2)
+            guard let b = UInt8(s[i..<j], radix: 16) else { return nil }
+            out.append(b)
+            i = j
+        }
+        return out
     }
-    return out
 }
 
 /// Console input that replays an `InputLog`: each entry's bytes at its position. Set it as the

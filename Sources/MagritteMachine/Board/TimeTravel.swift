@@ -60,6 +60,12 @@ public final class TimeTravel {
             self.reads = reads
             self.writes = writes
         }
+
+        /// Whether `access` touches the range in a way watched.
+        public func matches(_ access: MemoryAccess) -> Bool {
+            let last = access.virtual &+ UInt32(max(access.size, 1) - 1)
+            return access.virtual <= range.upperBound && last >= range.lowerBound && (access.isWrite ? writes : reads)
+        }
     }
 
     public let board: Malta
@@ -274,11 +280,7 @@ private final class HitCounter: CPUObserver {
     func cpu(_ cpu: CPU, didWriteTLB index: Int, entry: TLBEntry, pc: UInt32) -> ObserverAction { .proceed }
 
     func cpu(_ cpu: CPU, didAccessMemory access: MemoryAccess) -> ObserverAction {
-        let last = access.virtual &+ UInt32(max(access.size, 1) - 1)
-        for w in conditions.watchpoints
-        where access.virtual <= w.range.upperBound && last >= w.range.lowerBound && (access.isWrite ? w.writes : w.reads) {
-            return hit(.watchpoint(address: access.virtual, isWrite: access.isWrite), cpu)
-        }
-        return .proceed
+        guard conditions.watchpoints.contains(where: { $0.matches(access) }) else { return .proceed }
+        return hit(.watchpoint(address: access.virtual, isWrite: access.isWrite), cpu)
     }
 }
