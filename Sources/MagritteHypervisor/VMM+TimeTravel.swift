@@ -163,12 +163,28 @@ public final class VMMTimeTravel {
         reverse(Matcher(conditions: conditions, guest: guest?.index), count: 1)
     }
 
+    /// Goes back to the last hit, by any guest, of that guest's own conditions (keyed by guest
+    /// index: a script's breakpoints and watchpoints belong to one guest each).
+    @discardableResult
+    public func continueBack(untilEach conditions: [Int: TimeTravel.Conditions]) -> Stop {
+        reverse(Matcher(perGuest: conditions), count: 1)
+    }
+
     // MARK: Internals
 
     struct Matcher {
         var conditions = TimeTravel.Conditions()
         var guest: Int?
         var everyInstruction = false
+        /// Conditions per guest index, instead of `conditions` for all.
+        var perGuest: [Int: TimeTravel.Conditions]?
+
+        func conditions(of g: Int) -> TimeTravel.Conditions? {
+            if let perGuest { return perGuest[g] }
+            return guest == nil || guest == g ? conditions : nil
+        }
+
+        var allConditions: [TimeTravel.Conditions] { perGuest.map { Array($0.values) } ?? [conditions] }
     }
 
     /// Scans the spans between checkpoints backwards from the position for the `count`th last
@@ -234,7 +250,7 @@ public final class VMMTimeTravel {
         let consoles = vmm.guests.map(\.board.consoleInput)
         cpu.observer = observer
         cpu.observesInstructions = observer?.observesInstructions ?? false
-        cpu.memoryWatches = observer?.matcher.conditions.watchpoints.map(\.range) ?? []
+        cpu.memoryWatches = observer?.matcher.allConditions.flatMap { $0.watchpoints.map(\.range) } ?? []
         vmm.trace.listener = nil
         vmm.onConsoleLine = nil
         vmm.onSliceEnd = nil
@@ -317,7 +333,7 @@ final class HitFinder: CPUObserver {
         self.stopAt = stopAt
     }
 
-    var observesInstructions: Bool { matcher.everyInstruction || !matcher.conditions.breakpoints.isEmpty }
+    var observesInstructions: Bool { matcher.everyInstruction || matcher.allConditions.contains { !$0.breakpoints.isEmpty } }
 
     private func stop() -> ObserverAction {
         stopped = true
@@ -334,14 +350,14 @@ final class HitFinder: CPUObserver {
 
     func cpu(_ cpu: CPU, willExecuteAt pc: UInt32) -> ObserverAction {
         if let p = stopPosition, cpu.executedInstructions >= p { return stop() }
-        guard let g = vmm.current, matcher.guest == nil || matcher.guest == g.index else { return .proceed }
+        guard let g = vmm.current, let conditions = matcher.conditions(of: g.index) else { return .proceed }
         if matcher.everyInstruction {
             let retired = vmm.retiredInstructions(of: g)
             if let last = lastSeen[g.index], last.pc == pc, last.retired == retired { return .proceed }
             lastSeen[g.index] = (pc, retired)
             return hit(.instruction(pc: pc, guest: g.index), cpu)
         }
-        return matcher.conditions.breakpoints.contains(pc) ? hit(.breakpoint(pc: pc, guest: g.index), cpu) : .proceed
+        return conditions.breakpoints.contains(pc) ? hit(.breakpoint(pc: pc, guest: g.index), cpu) : .proceed
     }
 
     func cpu(_ cpu: CPU, didTakeException trap: Trap) -> ObserverAction { .proceed }
@@ -349,8 +365,8 @@ final class HitFinder: CPUObserver {
     func cpu(_ cpu: CPU, didWriteTLB index: Int, entry: TLBEntry, pc: UInt32) -> ObserverAction { .proceed }
 
     func cpu(_ cpu: CPU, didAccessMemory access: MemoryAccess) -> ObserverAction {
-        guard let g = vmm.current, matcher.guest == nil || matcher.guest == g.index else { return .proceed }
-        guard matcher.conditions.watchpoints.contains(where: { $0.matches(access) }) else { return .proceed }
+        guard let g = vmm.current, let conditions = matcher.conditions(of: g.index),
+              conditions.watchpoints.contains(where: { $0.matches(access) }) else { return .proceed }
         return hit(.watchpoint(address: access.virtual, isWrite: access.isWrite, guest: g.index), cpu)
     }
 }

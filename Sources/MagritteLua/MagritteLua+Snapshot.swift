@@ -104,21 +104,7 @@ extension MagritteLua {
         }
         c.method("time_travel") { [unowned self] m, call in
             try notRunning(m, "time_travel")
-            var interval: UInt64 = 1_000_000
-            var memory = 512 << 20
-            if !call.isNoneOrNil(2) {
-                try call.checkTable(2)
-                switch call.field(2, "interval") {
-                case .none: break
-                case .integer(let n) where n > 0: interval = UInt64(n)
-                default: throw LuaError("time_travel: interval must be a positive number of instructions")
-                }
-                switch call.field(2, "memory") {
-                case .none: break
-                case .integer(let n) where n > 0: memory = Int(n)
-                default: throw LuaError("time_travel: memory must be a positive number of bytes")
-                }
-            }
+            let (interval, memory) = try timeTravelOptions(call)
             m.timeTravel = nil
             m.timeTravel = makeTimeTravel(m, interval: interval, memory: memory)
             return 0
