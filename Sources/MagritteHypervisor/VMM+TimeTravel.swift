@@ -284,22 +284,18 @@ public final class VMMTimeTravel {
             case .run:
                 outcome = vmm.run(maxInstructions: end - p)
             case .step(let index, let n):
-                // No checkpoint lies inside a step: it starts at its beginning. One that ends
-                // past the target stops there (the finder, or a finder made for it).
+                // No checkpoint lies inside a step: it starts at its beginning. It stops where
+                // it ended (a debugger may have stopped it early) or at the target.
                 let g = vmm.guests[index]
-                if end == s.end {
-                    outcome = vmm.step(g, instructions: n)
-                } else {
-                    let finder = (vmm.cpu.observer as? HitFinder) ?? HitFinder(vmm, Matcher(), before: 0, stopAt: nil)
-                    finder.stopPosition = end
-                    let (observer, observes) = (vmm.cpu.observer, vmm.cpu.observesInstructions)
-                    (vmm.cpu.observer, vmm.cpu.observesInstructions) = (finder, true)
-                    outcome = vmm.step(g, instructions: n)
-                    (vmm.cpu.observer, vmm.cpu.observesInstructions) = (observer, observes)
-                    finder.stopPosition = nil
-                }
+                let finder = (vmm.cpu.observer as? HitFinder) ?? HitFinder(vmm, Matcher(), before: 0, stopAt: nil)
+                finder.stopPosition = end
+                let (observer, observes) = (vmm.cpu.observer, vmm.cpu.observesInstructions)
+                (vmm.cpu.observer, vmm.cpu.observesInstructions) = (finder, true)
+                outcome = vmm.step(g, instructions: n)
+                (vmm.cpu.observer, vmm.cpu.observesInstructions) = (observer, observes)
+                finder.stopPosition = nil
             }
-            if let finder = vmm.cpu.observer as? HitFinder, finder.stopped { return .reached }
+            if let finder = vmm.cpu.observer as? HitFinder, finder.stoppedAtHit { return .reached }
             if position == p {
                 stalls += 1
                 if stalls > 2 { return .halted(outcome) }
@@ -321,7 +317,8 @@ final class HitFinder: CPUObserver {
     var stopPosition: UInt64?
     var hits = 0
     var lastHit: VMMTimeTravel.Stop?
-    var stopped = false
+    /// Whether it stopped the VMM at the hit asked for.
+    var stoppedAtHit = false
     /// Per guest, the pc and retired count of its last instruction seen: the same again is a
     /// retry after a fault the VMM handled unseen (a hidden TLB fill), not a new instruction.
     private var lastSeen: [Int: (pc: UInt32, retired: UInt64)] = [:]
@@ -336,7 +333,6 @@ final class HitFinder: CPUObserver {
     var observesInstructions: Bool { matcher.everyInstruction || matcher.allConditions.contains { !$0.breakpoints.isEmpty } }
 
     private func stop() -> ObserverAction {
-        stopped = true
         vmm.stop()
         return .stop
     }
@@ -345,7 +341,9 @@ final class HitFinder: CPUObserver {
         guard cpu.executedInstructions < before else { return .proceed }
         hits += 1
         lastHit = stop
-        return hits == stopAt ? self.stop() : .proceed
+        guard hits == stopAt else { return .proceed }
+        stoppedAtHit = true
+        return self.stop()
     }
 
     func cpu(_ cpu: CPU, willExecuteAt pc: UInt32) -> ObserverAction {

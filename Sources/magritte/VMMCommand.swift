@@ -154,7 +154,7 @@ struct VMMCommand: ParsableCommand {
             reporter.noteOutput()
         }
         let slices = timeline.map { _ in Timeline(vmm) }
-        if let gdb { try serveDebugger(VMMTarget(vmm: vmm), port: gdb) }
+        if let gdb { try serveDebugger(VMMTarget(vmm: vmm, timeTravel: VMMTimeTravel(vmm: vmm)), port: gdb) }
         let start = monotonicSeconds()
         let outcome = vmm.run(maxInstructions: maxInstructions ?? .max)
         let elapsed = monotonicSeconds() - start
