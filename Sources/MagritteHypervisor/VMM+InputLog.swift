@@ -123,13 +123,15 @@ public final class VMMReplayInput: ConsoleInput {
         skipOthers()
     }
 
-    /// Replays `log` on `vmm` from its start: every guest the log names (or that had console
-    /// input) reads it, and the idle machine is paced as when it was recorded.
-    public static func replay(_ log: VMMInputLog, on vmm: VMM) throws(SnapshotError) {
-        if let bad = log.entries.first(where: { $0.guest >= vmm.guests.count }) {
-            throw SnapshotError("the VMM input log has input for guest \(bad.guest), but the VMM has \(vmm.guests.count) guests")
+    /// Replays `log` on `vmm` from its start: `guests` (those that had console input when it
+    /// was recorded) read it, and the idle machine is paced as it was then. Refuses a log with
+    /// input for another guest.
+    public static func replay(_ log: VMMInputLog, on vmm: VMM, guests: [Guest]) throws(SnapshotError) {
+        if let bad = log.entries.first(where: { e in !guests.contains { $0.index == e.guest } }) {
+            let name = bad.guest < vmm.guests.count ? "guest \(vmm.guests[bad.guest].name)" : "guest \(bad.guest + 1), which this VMM does not have"
+            throw SnapshotError("the VMM input log has input for \(name), not for the console guest\(guests.isEmpty ? " (give --console)" : "")")
         }
-        for g in vmm.guests { g.board.consoleInput = VMMReplayInput(log, vmm: vmm, guest: g.index, from: 0) }
+        for g in guests { g.board.consoleInput = VMMReplayInput(log, vmm: vmm, guest: g.index, from: 0) }
         vmm.paceIdleToHostClock = log.paced
     }
 

@@ -152,7 +152,10 @@ public final class VMMTimeTravel {
         let now = position
         if target == now { return .reached }
         let base = checkpoints.last { $0.executed <= target }!
-        if !(target > now && base.executed <= now) { restore(base) }
+        // Forward from the state now only where a recorded call starts or ends: stopped inside
+        // one, a new call would begin a new slice and leave the recorded schedule.
+        let restartable = segments.contains { $0.start == now || $0.end == now }
+        if !(target > now && base.executed <= now && restartable) { restore(base) }
         return replay(nil) { runForward(to: target) }
     }
 
