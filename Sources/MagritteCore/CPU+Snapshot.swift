@@ -3,6 +3,11 @@ extension CPU {
     /// instruction slot but WAIT's idle time); exact inside callbacks. Time travel's position.
     public var executedInstructions: UInt64 { currentCycles &- idleCycles }
 
+    /// Where an observer stopped the last run before executing the instruction (nil: it did
+    /// not): resuming there runs that instruction without asking again. Time travel keeps it to
+    /// know such a stop from the instruction's later first run.
+    public var observerStoppedAt: UInt32? { observerStopPC }
+
     /// Forgets everything derived from guest memory and the TLB that the CPU keeps to go fast:
     /// decoded instructions, the software TLB, the current code page. Call after guest state
     /// was replaced wholesale (a snapshot restored); a translator extends this to drop its code.

@@ -41,6 +41,9 @@ public final class VMMTimeTravel {
         var start: UInt64
         var end: UInt64
         var call: Call
+        /// The guest (index) and pc an observer (a breakpoint) stopped the call before: the
+        /// instruction a later call resumes with is that hit again, not a new one.
+        var stoppedBefore: (guest: Int, pc: UInt32, retired: UInt64)?
     }
 
     public let vmm: VMM
@@ -104,7 +107,11 @@ public final class VMMTimeTravel {
             dropOldCheckpoints()
         }
         let outcome = body()
-        segments.append(Segment(start: start, end: position, call: call))
+        var segment = Segment(start: start, end: position, call: call)
+        if outcome == .stopped, let g = vmm.current, let pc = vmm.cpu.observerStoppedAt, pc == vmm.cpu.pc {
+            segment.stoppedBefore = (g.index, pc, vmm.retiredInstructions(of: g))
+        }
+        segments.append(segment)
         changesSeen = vmm.changesByHand
         return outcome
     }
@@ -117,7 +124,10 @@ public final class VMMTimeTravel {
         inputsSeen = nil
         checkpoints.removeAll { $0.executed > now }
         segments.removeAll { $0.start >= now }
-        if let last = segments.last, last.end > now { segments[segments.count - 1].end = now }
+        if let last = segments.last, last.end > now {
+            segments[segments.count - 1].end = now
+            segments[segments.count - 1].stoppedBefore = nil
+        }
         if checkpoints.isEmpty { checkpoints = [takeCheckpoint()] }
     }
 
@@ -201,10 +211,12 @@ public final class VMMTimeTravel {
             let start = checkpoints[index]
             restore(start)
             let scan = HitFinder(vmm, matcher, before: spanEnd, stopAt: nil)
+            seed(scan, at: start.executed)
             _ = replay(scan) { runForward(to: spanEnd) }
             if scan.hits >= needed {
                 restore(start)
                 let stopper = HitFinder(vmm, matcher, before: spanEnd, stopAt: scan.hits - needed + 1)
+                seed(stopper, at: start.executed)
                 _ = replay(stopper) { runForward(to: spanEnd) }
                 return stopper.lastHit ?? .reached
             }
@@ -215,6 +227,14 @@ public final class VMMTimeTravel {
             }
             spanEnd = start.executed
             index -= 1
+        }
+    }
+
+    /// Tells `finder` where breakpoints stopped calls before `position`: a guest that resumes
+    /// there later is not at a new hit.
+    private func seed(_ finder: HitFinder, at position: UInt64) {
+        for s in segments where s.end < position {
+            if let stop = s.stoppedBefore { finder.seen(guest: stop.guest, pc: stop.pc, retired: stop.retired) }
         }
     }
 
@@ -278,8 +298,15 @@ public final class VMMTimeTravel {
     /// Makes the recorded calls again from the position up to `target`.
     private func runForward(to target: UInt64) -> Stop {
         var stalls = 0
+        var resumed: UInt64?
         while position < target {
             let p = position
+            // A call that a breakpoint stopped here: its hit is here, not where the guest resumes.
+            if resumed != p, let finder = vmm.cpu.observer as? HitFinder,
+               let stop = segments.last(where: { $0.end == p })?.stoppedBefore {
+                resumed = p
+                if finder.resumePoint(guest: stop.guest, pc: stop.pc) { return .reached }
+            }
             guard let s = segments.last(where: { $0.start <= p && p < $0.end }) else { return .endOfHistory }
             let end = min(s.end, target)
             let outcome: VMMRunOutcome
@@ -351,14 +378,31 @@ final class HitFinder: CPUObserver {
 
     func cpu(_ cpu: CPU, willExecuteAt pc: UInt32) -> ObserverAction {
         if let p = stopPosition, cpu.executedInstructions >= p { return stop() }
-        guard let g = vmm.current, let conditions = matcher.conditions(of: g.index) else { return .proceed }
-        if matcher.everyInstruction {
-            let retired = vmm.retiredInstructions(of: g)
-            if let last = lastSeen[g.index], last.pc == pc, last.retired == retired { return .proceed }
-            lastSeen[g.index] = (pc, retired)
-            return hit(.instruction(pc: pc, guest: g.index), cpu)
-        }
-        return conditions.breakpoints.contains(pc) ? hit(.breakpoint(pc: pc, guest: g.index), cpu) : .proceed
+        guard let g = vmm.current, let conditions = matcher.conditions(of: g.index),
+              matcher.everyInstruction || conditions.breakpoints.contains(pc) else { return .proceed }
+        // The same pc at the same retired count is the retry after a hidden fill: the first
+        // try is the hit (where a forward run stops, as LuaVMM and the gdb stub do).
+        let retired = vmm.retiredInstructions(of: g)
+        if let last = lastSeen[g.index], last.pc == pc, last.retired == retired { return .proceed }
+        lastSeen[g.index] = (pc, retired)
+        return hit(matcher.everyInstruction ? .instruction(pc: pc, guest: g.index) : .breakpoint(pc: pc, guest: g.index), cpu)
+    }
+
+    func seen(guest: Int, pc: UInt32, retired: UInt64) { lastSeen[guest] = (pc, retired) }
+
+    /// The instruction at `pc` of guest `guest`, before which a recorded call was stopped:
+    /// seen (and a hit) here. Returns whether it is the hit to stop at (the VMM is there).
+    func resumePoint(guest: Int, pc: UInt32) -> Bool {
+        guard let conditions = matcher.conditions(of: guest), matcher.everyInstruction || conditions.breakpoints.contains(pc) else { return false }
+        let retired = vmm.retiredInstructions(of: vmm.guests[guest])
+        if let last = lastSeen[guest], last.pc == pc, last.retired == retired { return false }
+        lastSeen[guest] = (pc, retired)
+        guard vmm.cpu.executedInstructions < before else { return false }
+        hits += 1
+        lastHit = matcher.everyInstruction ? .instruction(pc: pc, guest: guest) : .breakpoint(pc: pc, guest: guest)
+        guard hits == stopAt else { return false }
+        stoppedAtHit = true
+        return true
     }
 
     func cpu(_ cpu: CPU, didTakeException trap: Trap) -> ObserverAction { .proceed }

@@ -79,3 +79,21 @@ assert_eq(reason, "reached")
 assert(t.executed < at and info.guest == "a" and a.pc == info.pc)
 reason = a:run_back()
 assert(reason == "breakpoint" or reason == "start")
+
+-- run_back stops where the forward runs stopped at a guest's breakpoint, in reverse (a guest
+-- that resumes at its breakpoint after another guest ran is not at a new hit).
+local r = pair()
+r:time_travel{interval = 300000}
+local ra = r:guest("a")
+ra:break_at(ra:symbol("trap"))
+local stops = {}
+for i = 1, 4 do
+  assert_eq(r:run(), "breakpoint")
+  stops[i] = r.executed
+end
+for i = 3, 1, -1 do
+  reason, info = r:run_back()
+  assert_eq(reason, "breakpoint")
+  assert_eq(info.executed, stops[i])
+  assert_eq(info.guest, "a")
+end
