@@ -98,6 +98,7 @@ public final class VMMTimeTravel {
     }
 
     private func forward(_ call: Call, _ body: () -> VMMRunOutcome) -> VMMRunOutcome {
+        restartIfReconfigured()
         discardFuture()
         let start = position
         if vmm.changesByHand != changesSeen || (segments.last.map { $0.end != start } ?? false) {
@@ -136,6 +137,7 @@ public final class VMMTimeTravel {
     /// Goes back `n` instructions of the machine (to the start of history if fewer are recorded).
     @discardableResult
     public func stepBack(_ n: UInt64 = 1) -> Stop {
+        if restartIfReconfigured() { return .startOfHistory }
         let now = position
         guard n <= now, now - n >= startOfHistory else {
             restore(checkpoints[0])
@@ -155,6 +157,7 @@ public final class VMMTimeTravel {
     /// nearest checkpoint at or before it and re-executes the recorded calls.
     @discardableResult
     public func goTo(instruction target: UInt64) -> Stop {
+        if restartIfReconfigured() { return target == position ? .reached : .startOfHistory }
         if target < startOfHistory {
             restore(checkpoints[0])
             return .startOfHistory
@@ -203,6 +206,7 @@ public final class VMMTimeTravel {
     /// Scans the spans between checkpoints backwards from the position for the `count`th last
     /// hit of `matcher`, then re-executes to it.
     private func reverse(_ matcher: Matcher, count: Int) -> Stop {
+        if restartIfReconfigured() { return .startOfHistory }
         let end = position
         var index = checkpoints.lastIndex { $0.executed < end } ?? 0
         var spanEnd = end
@@ -236,6 +240,21 @@ public final class VMMTimeTravel {
         for s in segments where s.end < position {
             if let stop = s.stoppedBefore { finder.seen(guest: stop.guest, pc: stop.pc, retired: stop.retired) }
         }
+    }
+
+    /// A guest added since the history began makes its checkpoints another configuration's:
+    /// the history starts again here. Returns whether it did.
+    @discardableResult
+    private func restartIfReconfigured() -> Bool {
+        guard let first = checkpoints.first, first.configuration != vmm.snapshotConfiguration else { return false }
+        checkpoints = []
+        segments = []
+        inputsAtCheckpoint = [:]
+        inputs.truncate(to: 0)
+        inputsSeen = nil
+        checkpoints = [takeCheckpoint()]
+        changesSeen = vmm.changesByHand
+        return true
     }
 
     private func takeCheckpoint() -> VMMSnapshot {

@@ -153,3 +153,21 @@ import Testing
         #expect(vmm.cpu.executedInstructions == three.position)
     }
 }
+
+extension VMMTimeTravelTests {
+    /// A guest added after the history began: the history starts again there (its checkpoints
+    /// are of another configuration), and nothing traps.
+    @Test func aGuestAddedLaterRestartsTheHistory() throws {
+        let vmm = try VMM(engine: .interpreter)
+        try vmm.addGuest(GuestConfiguration(name: "a"), imagePath: Repository.guest("tests/hello"))
+        let travel = VMMTimeTravel(vmm: vmm, interval: 10_000)
+        _ = travel.run(maxInstructions: 50_000)
+        try vmm.addGuest(GuestConfiguration(name: "b"), imagePath: Repository.guest("tests/hello"))
+        let here = vmm.cpu.executedInstructions
+        #expect(travel.stepBack(10) == .startOfHistory)
+        #expect(vmm.cpu.executedInstructions == here && travel.startOfHistory == here && travel.checkpoints.count == 1)
+        #expect(travel.run() == .allPoweredOff)
+        #expect(vmm.guests.allSatisfy { $0.consoleText.contains("hello from the guest") })
+        #expect(travel.goTo(instruction: here + 1000) == .reached)
+    }
+}
