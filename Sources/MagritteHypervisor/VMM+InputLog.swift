@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import MagritteCore
 import MagritteMachine
 
@@ -92,18 +87,11 @@ public final class VMMInputLog {
     }
 
     public convenience init(contentsOfFile path: String) throws(SnapshotError) {
-        guard let bytes = readWholeFile(path) else {
-            throw SnapshotError("cannot read the VMM input log '\(path)': \(String(cString: strerror(errno)))")
-        }
-        try self.init(text: String(decoding: bytes, as: UTF8.self))
+        try self.init(text: InputLog.readText(path, what: "the VMM input log"))
     }
 
     public func write(toFile path: String) throws(SnapshotError) {
-        guard let f = fopen(path, "w") else {
-            throw SnapshotError("cannot write the VMM input log '\(path)': \(String(cString: strerror(errno)))")
-        }
-        let ok = fputs(text, f) >= 0
-        guard fclose(f) == 0, ok else { throw SnapshotError("cannot write the VMM input log '\(path)': \(String(cString: strerror(errno)))") }
+        try InputLog.write(text, toFile: path, what: "the VMM input log")
     }
 }
 

@@ -77,18 +77,28 @@ public final class InputLog {
     }
 
     public convenience init(contentsOfFile path: String) throws(SnapshotError) {
-        guard let bytes = readWholeFile(path) else {
-            throw SnapshotError("cannot read the input log '\(path)': \(String(cString: strerror(errno)))")
-        }
-        try self.init(text: String(decoding: bytes, as: UTF8.self))
+        try self.init(text: InputLog.readText(path, what: "the input log"))
     }
 
     public func write(toFile path: String) throws(SnapshotError) {
+        try InputLog.write(text, toFile: path, what: "the input log")
+    }
+
+    /// The text of the log file at `path`; errors name it as `what`.
+    public static func readText(_ path: String, what: String) throws(SnapshotError) -> String {
+        guard let bytes = readWholeFile(path) else {
+            throw SnapshotError("cannot read \(what) '\(path)': \(String(cString: strerror(errno)))")
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Writes a log's `text` to `path`; errors name it as `what`.
+    public static func write(_ text: String, toFile path: String, what: String) throws(SnapshotError) {
         guard let f = fopen(path, "w") else {
-            throw SnapshotError("cannot write the input log '\(path)': \(String(cString: strerror(errno)))")
+            throw SnapshotError("cannot write \(what) '\(path)': \(String(cString: strerror(errno)))")
         }
         let ok = fputs(text, f) >= 0
-        guard fclose(f) == 0, ok else { throw SnapshotError("cannot write the input log '\(path)': \(String(cString: strerror(errno)))") }
+        guard fclose(f) == 0, ok else { throw SnapshotError("cannot write \(what) '\(path)': \(String(cString: strerror(errno)))") }
     }
 }
 
