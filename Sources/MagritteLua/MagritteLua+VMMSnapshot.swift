@@ -30,6 +30,11 @@ extension MagritteLua {
             }
             try snapshotCall("restore") { () throws(SnapshotError) in try v.vmm.restore(snap) }
             v.restored()
+            // The recorded history is another timeline's: it starts again here.
+            if let t = v.timeTravel {
+                v.timeTravel = nil
+                v.timeTravel = VMMTimeTravel(vmm: v.vmm, interval: t.interval, memoryBudget: t.memoryBudget)
+            }
             return 0
         }
         c.field("executed", get: { v, lua in lua.push(v.vmm.cpu.executedInstructions) })

@@ -97,3 +97,18 @@ for i = 3, 1, -1 do
   assert_eq(info.executed, stops[i])
   assert_eq(info.guest, "a")
 end
+
+-- A restore starts the history again (the old one is another timeline); bad arguments are errors.
+local h = pair()
+h:time_travel{interval = 200000}
+h:run(500000)
+local snap = h:snapshot()
+h:run(500000)
+h:restore(snap)
+assert_eq(h.history.start, snap.executed)
+assert_eq((h:step_back(10)), "start")
+assert_eq(h.executed, snap.executed)
+assert_error(function() h:go_to(-1) end, "")
+assert_error(function() h:step_back("x") end, "")
+assert_error(function() h:time_travel{interval = 0} end, "interval must be a positive number")
+assert_error(function() h:guest("a"):step_back(-5) end, "")
