@@ -121,8 +121,20 @@ public final class TimeTravel {
         if let seen = inputsSeen { inputs.truncate(to: seen) }
         inputsSeen = nil
         checkpoints.removeAll { $0.executed > now }
+        if changedByHand {
+            // Re-execution cannot redo an injection: it starts from the state after it.
+            changedByHand = false
+            if checkpoints.last?.executed == now { checkpoints.removeLast() }
+            checkpoints.append(takeCheckpoint())
+        }
         if checkpoints.isEmpty { checkpoints = [takeCheckpoint()] }
     }
+
+    /// Says the state was changed from outside (input typed, an interrupt line set, an
+    /// exception raised): the next `discardFuture` checkpoints it, so that going back across
+    /// the change and forward again finds it made.
+    public func stateChanged() { changedByHand = true }
+    private var changedByHand = false
 
     // MARK: Going back
 
