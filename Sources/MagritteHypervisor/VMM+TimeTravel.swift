@@ -211,19 +211,32 @@ public final class VMMTimeTravel {
         var index = checkpoints.lastIndex { $0.executed < end } ?? 0
         var spanEnd = end
         var needed = count
+        // A guest's step back looks at every instruction, which is slow: first only at the
+        // last slices before the position (observation starts at a slice's end), then, if the
+        // guest did not run there, at the whole span.
+        let window: UInt64? = matcher.everyInstruction && count == 1 ? 4 * vmm.slice : nil
+        var windowed = window != nil
         while true {
             let start = checkpoints[index]
+            let from = windowed ? spanEnd &- min(window!, spanEnd) : nil
             restore(start)
             let scan = HitFinder(vmm, matcher, before: spanEnd, stopAt: nil)
+            scan.observeFrom = from
             seed(scan, at: start.executed)
             _ = replay(scan) { runForward(to: spanEnd) }
             if scan.hits >= needed {
                 restore(start)
                 let stopper = HitFinder(vmm, matcher, before: spanEnd, stopAt: scan.hits - needed + 1)
+                stopper.observeFrom = from
                 seed(stopper, at: start.executed)
                 _ = replay(stopper) { runForward(to: spanEnd) }
                 return stopper.lastHit ?? .reached
             }
+            if windowed && from! > start.executed {
+                windowed = false  // not in the window: the whole span, observed
+                continue
+            }
+            windowed = false
             needed -= scan.hits
             if index == 0 {
                 restore(checkpoints[0])
@@ -264,6 +277,10 @@ public final class VMMTimeTravel {
     }
 
     private func checkpointIfDue() {
+        if replaying, let finder = vmm.cpu.observer as? HitFinder, let from = finder.observeFrom,
+           position &+ vmm.slice >= from, finder.observesInstructions {
+            vmm.cpu.observesInstructions = true  // the window of a guest's step back begins
+        }
         guard !replaying, let last = checkpoints.last, position / interval > last.executed / interval else { return }
         checkpoints.append(takeCheckpoint())
         dropOldCheckpoints()
@@ -291,7 +308,7 @@ public final class VMMTimeTravel {
         let outputs = vmm.guests.map(\.onOutput)
         let consoles = vmm.guests.map(\.board.consoleInput)
         cpu.observer = observer
-        cpu.observesInstructions = observer?.observesInstructions ?? false
+        cpu.observesInstructions = observer.map { $0.observesInstructions && ($0.observeFrom.map { position &+ vmm.slice >= $0 } ?? true) } ?? false
         cpu.memoryWatches = observer?.matcher.allConditions.flatMap { $0.watchpoints.map(\.range) } ?? []
         vmm.trace.listener = nil
         vmm.onConsoleLine = nil
@@ -364,6 +381,9 @@ final class HitFinder: CPUObserver {
     let before: UInt64
     let stopAt: Int?
     var stopPosition: UInt64?
+    /// Instructions are looked at only from the slice end at which the position is within a
+    /// slice of this (nil: from the start).
+    var observeFrom: UInt64?
     var hits = 0
     var lastHit: VMMTimeTravel.Stop?
     /// Whether it stopped the VMM at the hit asked for.
