@@ -3,6 +3,11 @@ extension CPU {
     /// instruction slot but WAIT's idle time); exact inside callbacks. Time travel's position.
     public var executedInstructions: UInt64 { currentCycles &- idleCycles }
 
+    /// Where an observer stopped the last run before executing the instruction (nil: it did
+    /// not): resuming there runs that instruction without asking again. Time travel keeps it to
+    /// know such a stop from the instruction's later first run.
+    public var observerStoppedAt: UInt32? { observerStopPC }
+
     /// Forgets everything derived from guest memory and the TLB that the CPU keeps to go fast:
     /// decoded instructions, the software TLB, the current code page. Call after guest state
     /// was replaced wholesale (a snapshot restored); a translator extends this to drop its code.
@@ -32,16 +37,8 @@ extension CPU {
         w.put(pc)
         w.put(npc)
         w.put(inDelaySlot)
-        for v in cp0.snapshotWords { w.put(v) }
-        for i in 0..<configuration.tlbEntries {
-            let e = tlbEntries[i]
-            w.put(e.vpn2)
-            w.put(e.pageMask)
-            w.put(e.asid)
-            w.put(e.global)
-            w.put(e.lo0)
-            w.put(e.lo1)
-        }
+        cp0.saveState(to: &w)
+        for i in 0..<configuration.tlbEntries { tlbEntries[i].saveState(to: &w) }
         w.put(cycles)
         w.put(faultedInstructions)
         w.put(idleCycles)
@@ -68,19 +65,9 @@ extension CPU {
         var gprs = [UInt32](repeating: 0, count: 32)
         for i in 0..<32 { gprs[i] = try r.u32() }
         let hi = try r.u32(), lo = try r.u32(), pc = try r.u32(), npc = try r.u32(), delay = try r.bool()
-        var words = [UInt32]()
-        for _ in 0..<CP0State.snapshotWordCount { words.append(try r.u32()) }
+        let cp0 = try CP0State(from: &r)
         var tlb: [TLBEntry] = []
-        for _ in 0..<tlbCount {
-            var e = TLBEntry()
-            e.vpn2 = try r.u32()
-            e.pageMask = try r.u32()
-            e.asid = try r.u8()
-            e.global = try r.bool()
-            e.lo0 = try r.u32()
-            e.lo1 = try r.u32()
-            tlb.append(e)
-        }
+        for _ in 0..<tlbCount { tlb.append(try TLBEntry(from: &r)) }
         let cycles = try r.u64(), faulted = try r.u64(), idle = try r.u64()
         let countBase = try r.u32(), countEpoch = try r.u64(), ip = try r.u32()
         let timerPending = try r.bool(), waiting = try r.bool()
@@ -98,7 +85,7 @@ extension CPU {
         self.pc = pc
         self.npc = npc
         inDelaySlot = delay
-        cp0 = CP0State(snapshotWords: words)
+        self.cp0 = cp0
         for i in 0..<tlbCount { tlbEntries[i] = tlb[i] }
         self.cycles = cycles
         faultedInstructions = faulted
@@ -126,8 +113,43 @@ extension CPU {
     }
 }
 
+extension TLBEntry {
+    /// Appends the entry in the snapshot format.
+    public func saveState(to w: inout SnapshotWriter) {
+        w.put(vpn2)
+        w.put(pageMask)
+        w.put(asid)
+        w.put(global)
+        w.put(lo0)
+        w.put(lo1)
+    }
+
+    /// Reads what `saveState` wrote.
+    public init(from r: inout SnapshotReader) throws(SnapshotError) {
+        self.init()
+        vpn2 = try r.u32()
+        pageMask = try r.u32()
+        asid = try r.u8()
+        global = try r.bool()
+        lo0 = try r.u32()
+        lo1 = try r.u32()
+    }
+}
+
 extension CP0State {
     static let snapshotWordCount = 30
+
+    /// Appends every field in the snapshot format (a VMM saves its guests' virtual CP0 so).
+    public func saveState(to w: inout SnapshotWriter) {
+        for v in snapshotWords { w.put(v) }
+    }
+
+    /// Reads what `saveState` wrote.
+    public init(from r: inout SnapshotReader) throws(SnapshotError) {
+        var words = [UInt32]()
+        for _ in 0..<CP0State.snapshotWordCount { words.append(try r.u32()) }
+        self.init(snapshotWords: words)
+    }
 
     /// Every field, in a fixed order (the snapshot format's).
     var snapshotWords: [UInt32] {

@@ -7,12 +7,26 @@ import MagritteHypervisor
 /// own virtual address.
 public final class VMMTarget: GDBTarget {
     public let vmm: VMM
+    /// The history gdb goes back through (`bs`, `bc`; VMMTarget+Reverse.swift); runs and steps
+    /// go through it. Nil: no reverse execution.
+    public let timeTravel: VMMTimeTravel?
     var points = StopPoints()
     /// Instructions a guest that runs alone (gdb's software single-step) runs between two looks
     /// at the socket; when all run, the socket is polled at the end of each VMM slice.
     public var slice: UInt64 = 100_000
 
-    public init(vmm: VMM) { self.vmm = vmm }
+    public init(vmm: VMM, timeTravel: VMMTimeTravel? = nil) {
+        self.vmm = vmm
+        self.timeTravel = timeTravel
+    }
+
+    func run(_ maxInstructions: UInt64 = .max) -> VMMRunOutcome {
+        timeTravel?.run(maxInstructions: maxInstructions) ?? vmm.run(maxInstructions: maxInstructions)
+    }
+
+    func step(_ g: Guest, _ n: UInt64) -> VMMRunOutcome {
+        timeTravel?.step(g, instructions: n) ?? vmm.step(g, instructions: n)
+    }
 
     public var threads: [Int] { vmm.guests.map { $0.index + 1 } }
 
@@ -42,6 +56,7 @@ public final class VMMTarget: GDBTarget {
 
     public func writeRegister(_ n: Int, _ value: UInt32, thread: Int) -> Bool {
         guard let g = guest(thread) else { return false }
+        timeTravel?.discardFuture()  // the recorded future is no longer this state's
         let r = vmm.registers(of: g)
         switch n {
         case 0..<32: vmm.setRegister(of: g, n, value)
@@ -60,6 +75,7 @@ public final class VMMTarget: GDBTarget {
 
     public func writeByte(_ address: UInt32, _ value: UInt8, thread: Int) -> Bool {
         guard let g = guest(thread) else { return false }
+        timeTravel?.discardFuture()
         return vmm.writeGuestMemory(g, virtual: address, size: 1, value: UInt32(value))
     }
 
@@ -72,7 +88,7 @@ public final class VMMTarget: GDBTarget {
         guard let g = guest(thread) else { return .trap(thread: currentThread) }
         if g.state == .poweredOff { return .trap(thread: thread) }
         let watcher = StopPointWatcher(breakpoints: [], watchpoints: points.watchpoints, foresees: false)
-        _ = vmm.cpu.debugged(by: watcher, observeAll: true) { vmm.step(g, instructions: 1) }
+        _ = vmm.cpu.debugged(by: watcher, observeAll: true) { step(g, 1) }
         if let hit = watcher.watchHit { return .watch(hit.kind, address: hit.address, thread: thread) }
         return .trap(thread: thread)
     }
@@ -97,14 +113,14 @@ public final class VMMTarget: GDBTarget {
                 }
             }
             defer { vmm.onSliceEnd = previous }
-            return vmm.cpu.debugged(by: watcher, observeAll: false) { vmm.run() }
+            return vmm.cpu.debugged(by: watcher, observeAll: false) { run() }
         }
         return stop(outcome, watcher, thread: currentThread, pressedCtrlC: pressedCtrlC)
     }
 
     func runAlone(_ g: Guest, _ watcher: StopPointWatcher, _ interrupted: () -> Bool) -> GDBStop {
         while true {
-            let outcome = vmm.cpu.debugged(by: watcher, observeAll: false) { vmm.step(g, instructions: slice) }
+            let outcome = vmm.cpu.debugged(by: watcher, observeAll: false) { step(g, slice) }
             if outcome == .instructionLimit {
                 if interrupted() { return .interrupted(thread: g.index + 1) }
                 continue

@@ -125,5 +125,12 @@ public final class VMMTrace {
         items.removeAll()
         head = 0
     }
+
+    /// Puts back the stored events (oldest first) and the total of a snapshot (VMM+Snapshot.swift).
+    func restore(events: [VMMEvent], total: UInt64) {
+        items = Array(events.suffix(capacity))
+        head = 0
+        self.total = total
+    }
 }
 

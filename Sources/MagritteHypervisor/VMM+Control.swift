@@ -16,6 +16,7 @@ extension VMM {
     /// Takes `g` off the schedule: `run` does not switch to it until `resume(g)`. Its virtual time
     /// (Count) goes on. From inside a run (a trace listener) the guest's slice ends at once.
     public func pause(_ g: Guest) {
+        changesByHand &+= 1
         g.paused = true
         if current === g {
             sliceEnd = true
@@ -23,7 +24,10 @@ extension VMM {
         }
     }
 
-    public func resume(_ g: Guest) { g.paused = false }
+    public func resume(_ g: Guest) {
+        changesByHand &+= 1
+        g.paused = false
+    }
 
     // MARK: Running one guest
 
@@ -93,6 +97,7 @@ extension VMM {
             if case .miss = TLBEntry.lookup(g.tlb, va, asid: g.cp0.asid) { isRefill = code != .tlbModified }
             isRefill = refill ?? isRefill
         }
+        changesByHand &+= 1
         if g.state == .waiting { wake(g) }
         switchTo(g)
         reflect(g, code, pc: cpu.pc, inDelaySlot: cpu.inDelaySlot, badVAddr: needsAddress ? badVAddr : nil, refill: isRefill,
@@ -106,12 +111,14 @@ extension VMM {
     public func setInterruptLine(_ g: Guest, _ line: Int, asserted: Bool) throws(VMMError) {
         guard (0...5).contains(line) else { throw VMMError("hardware line must be 0..5 (Cause.IP2..IP7)") }
         let bit = UInt32(1) << (10 + UInt32(line))
+        changesByHand &+= 1
         if asserted { g.hardwareIP |= bit } else { g.hardwareIP &= ~bit }
     }
 
     /// Makes `g`'s virtual timer fire now (Cause.TI and IP7), as when Count reaches Compare; the
     /// guest clears it by writing Compare.
     public func fireTimer(_ g: Guest) {
+        changesByHand &+= 1
         g.timerPending = true
     }
 
@@ -160,6 +167,7 @@ extension VMM {
     /// Writes `size` bytes at guest-physical `gpa` (the guest's RAM only); false outside it.
     public func writeGuestMemory(_ g: Guest, physical gpa: UInt32, size: Int, value: UInt32) -> Bool {
         guard let ma = g.machineAddress(gpa), gpa &+ UInt32(size) <= UInt32(g.ramSize) else { return false }
+        changesByHand &+= 1
         return cpu.writePhysical(ma, size: size, value: value)
     }
 }

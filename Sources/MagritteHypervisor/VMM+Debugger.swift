@@ -7,11 +7,13 @@ extension VMM {
     public func setRegister(of g: Guest, _ n: Int, _ value: UInt32) {
         precondition((0..<32).contains(n), "GPR number out of range")
         guard n != 0 else { return }
+        changesByHand &+= 1
         if current === g { cpu.setGPR(n, value) } else { g.gprs[n] = value }
     }
 
     /// Sets HI and LO of `g`.
     public func setHiLo(of g: Guest, hi: UInt32, lo: UInt32) {
+        changesByHand &+= 1
         if current === g {
             cpu.hi = hi
             cpu.lo = lo
@@ -23,6 +25,7 @@ extension VMM {
 
     /// Makes `g` continue at `pc` (not in a delay slot), as a debugger's jump.
     public func setPC(of g: Guest, _ pc: UInt32) {
+        changesByHand &+= 1
         if current === g {
             cpu.setPosition(pc: pc, npc: pc &+ 4, inDelaySlot: false)
         } else {

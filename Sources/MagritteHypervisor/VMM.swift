@@ -40,8 +40,8 @@ public final class VMM: TrapHandler {
     /// The physical machine: CPU with supervisor mode and segmentation control, and RAM.
     public let cpu: CPU
     public let bus: MaltaBus
-    @exclusivity(unchecked) public private(set) var guests: [Guest] = []
-    @exclusivity(unchecked) public private(set) var current: Guest?
+    @exclusivity(unchecked) public internal(set) var guests: [Guest] = []
+    @exclusivity(unchecked) public internal(set) var current: Guest?
     /// Instructions a guest runs before the VMM's timer switches machines.
     @exclusivity(unchecked) public var slice: UInt64 = 200_000
     /// Picks the next guest; nil means round robin. Receives the runnable guests and the one
@@ -54,6 +54,12 @@ public final class VMM: TrapHandler {
     @exclusivity(unchecked) public var onConsoleLine: ((Guest, String) -> Void)?
     /// Called after every slice (the place to flush output).
     @exclusivity(unchecked) public var onSliceEnd: (() -> Void)?
+    /// Called after every slice of `run`, after `onSliceEnd`: where time travel takes its
+    /// checkpoints (VMM+TimeTravel.swift); `run` may be restarted here with the same future.
+    @exclusivity(unchecked) var onSliceBoundary: (() -> Void)?
+    /// Counts the changes made to guests from outside (registers, memory, injections, pause,
+    /// a restore): time travel checkpoints a state changed by hand before it runs on.
+    @exclusivity(unchecked) public internal(set) var changesByHand: UInt64 = 0
     /// Emulated cycles per second of the guests' clocks (their boards' GuestClock): used to wait
     /// for console input in host time while every guest is idle.
     static let frequency: UInt64 = 100_000_000
@@ -62,7 +68,7 @@ public final class VMM: TrapHandler {
     /// guest waited. Virtual Count registers derive from it (2 cycles per tick).
     public var now: UInt64 { cpu.currentCycles &+ skippedCycles }
     @exclusivity(unchecked) var skippedCycles: UInt64 = 0
-    @exclusivity(unchecked) var nextRAM: UInt32 = 0x0010_0000
+    @exclusivity(unchecked) var nextRAM: UInt32 = VMM.firstGuestBase
     @exclusivity(unchecked) var stopRequested = false
     @exclusivity(unchecked) var sliceEnd = false
     /// The trace text of instruction words the guests trapped on.
@@ -227,8 +233,7 @@ public final class VMM: TrapHandler {
                 if let g = alive.first(where: { $0.board.consoleInput != nil }), let input = g.board.consoleInput, paceIdleToHostClock {
                     let skip = (wakes.min() ?? now &+ VMM.frequency / 10) &- now
                     let nanoseconds = min(skip &* (1_000_000_000 / VMM.frequency), 100_000_000)
-                    let bytes = input.waitForInput(timeoutNanoseconds: nanoseconds)
-                    if !bytes.isEmpty { g.board.uart.receive(bytes) }
+                    deliver(input.waitForInput(timeoutNanoseconds: nanoseconds), to: g)
                     skippedCycles &+= skip
                     continue
                 }
@@ -243,6 +248,7 @@ public final class VMM: TrapHandler {
             budget -= min(used, budget)
             serviceConsoles()
             onSliceEnd?()
+            onSliceBoundary?()
         }
     }
 
@@ -254,11 +260,21 @@ public final class VMM: TrapHandler {
     func serviceConsoles() {
         for g in guests where g.state != .poweredOff {
             guard let input = g.board.consoleInput else { continue }
-            let bytes = input.poll()
-            if !bytes.isEmpty { g.board.uart.receive(bytes) }
+            deliver(input.poll(), to: g)
             g.board.uart.tick()
         }
     }
+
+    /// Puts console input into `g`'s UART, logging it when a log records (`inputLog`).
+    func deliver(_ bytes: [UInt8], to g: Guest) {
+        guard !bytes.isEmpty else { return }
+        inputLog?.record(bytes, guest: g.index, at: now)
+        g.board.uart.receive(bytes)
+    }
+
+    /// Records the console input delivered to the guests, by machine time
+    /// (`magritte vmm --record`, time travel; VMM+InputLog.swift).
+    @exclusivity(unchecked) public var inputLog: VMMInputLog?
 
     /// Set with `stopRequested` when the CPU stopped for want of host memory.
     var hostMemoryFailed = false

@@ -37,6 +37,8 @@ final class LuaVMM: HookOwner {
     var lastReported: [Int: (pc: UInt32, retired: UInt64)] = [:]
     /// Hooks removed while a run may be walking the lists (kept until it ends).
     var removedHooks: [Hook] = []
+    /// The history `vmm:time_travel{}` records (MagritteLua+VMMSnapshot.swift); runs go through it.
+    var timeTravel: VMMTimeTravel?
 
     // Run state
     var messageHandler: Int32 = 0

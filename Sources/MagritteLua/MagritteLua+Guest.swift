@@ -82,7 +82,9 @@ extension MagritteLua {
         c.method("resume") { g, _ in g.vmm.resume(g.guest); return 0 }
         c.method("step") { [unowned self] g, call in
             let n = try steps(call.optionalInteger(2) ?? 1)
-            let result = try g.owner.run("step", guest: g.guest) { g.vmm.step(g.guest, instructions: n) }
+            let result = try g.owner.run("step", guest: g.guest) {
+                g.owner.timeTravel?.step(g.guest, instructions: n) ?? g.vmm.step(g.guest, instructions: n)
+            }
             return pushResult(g.owner, result)
         }
         c.method("lines") { [unowned self] g, _ in

@@ -123,6 +123,7 @@ extension MagritteLua {
             guard (0...5).contains(line) else { throw LuaError("interrupt: hardware line must be 0..5 (Cause.IP2..IP7)") }
             let on = call.isNoneOrNil(3) ? true : call.boolean(3)
             m.cpu.setInterruptLine(Int(line), asserted: on)
+            m.timeTravel?.stateChanged()
             return 0
         }
         c.method("raise") { [unowned self] m, call in
@@ -137,11 +138,13 @@ extension MagritteLua {
                 m.cpu.inject(code, badVAddr: address, refill: name == "tlb_refill" || (call.count >= 4 && call.boolean(4)),
                              coprocessor: code == .coprocessorUnusable ? 1 : 0)
             }
+            m.timeTravel?.stateChanged()
             return 0
         }
         c.method("type") { m, call in
             let text = try call.string(2)
             m.board.uart.receive(Array(text.utf8))
+            m.timeTravel?.stateChanged()
             return 0
         }
 

@@ -1,26 +1,75 @@
 import CMagritteLua
 import MagritteCore
+import MagritteHypervisor
 import MagritteMachine
 
-/// A snapshot as Lua holds it (`m:snapshot()`).
+/// A snapshot as Lua holds it: of a machine (`m:snapshot()`) or of a VMM (`vmm:snapshot()`).
 final class LuaSnapshot {
-    let snapshot: MaltaSnapshot
-    init(_ snapshot: MaltaSnapshot) { self.snapshot = snapshot }
+    enum Value {
+        case malta(MaltaSnapshot)
+        case vmm(VMMSnapshot)
+    }
+
+    let value: Value
+    init(_ snapshot: MaltaSnapshot) { value = .malta(snapshot) }
+    init(_ snapshot: VMMSnapshot) { value = .vmm(snapshot) }
+
+    var instructions: UInt64 {
+        switch value {
+        case .malta(let s): s.instructionCount
+        case .vmm(let s): s.instructionCount
+        }
+    }
+
+    var executed: UInt64 {
+        switch value {
+        case .malta(let s): s.executed
+        case .vmm(let s): s.executed
+        }
+    }
+
+    var pages: Int {
+        switch value {
+        case .malta(let s): s.storedPages
+        case .vmm(let s): s.storedPages
+        }
+    }
+
+    var bytes: Int {
+        switch value {
+        case .malta(let s): s.byteCount
+        case .vmm(let s): s.byteCount
+        }
+    }
+
+    func write(toFile path: String) throws(SnapshotError) {
+        switch value {
+        case .malta(let s): try s.write(toFile: path)
+        case .vmm(let s): try s.write(toFile: path)
+        }
+    }
 }
 
 extension MagritteLua {
     // MARK: snapshots and time travel (Docs/lua-api.md, Docs/time-travel.md)
 
     func defineSnapshot() {
+        defineVMMSnapshot()
         let s = snapshotClass
-        s.description { "magritte.snapshot(\($0.snapshot.instructionCount) instructions, \($0.snapshot.storedPages) pages)" }
-        s.field("instructions", get: { s, lua in lua.push(s.snapshot.instructionCount) })
-        s.field("cycles", get: { s, lua in lua.push(s.snapshot.cycles) })
-        s.field("pages", get: { s, lua in lua.push(s.snapshot.storedPages) })
-        s.field("bytes", get: { s, lua in lua.push(s.snapshot.byteCount) })
+        s.description { s in
+            if case .vmm = s.value { return "magritte.snapshot(VMM, \(s.instructions) instructions, \(s.pages) pages)" }
+            return "magritte.snapshot(\(s.instructions) instructions, \(s.pages) pages)"
+        }
+        s.field("instructions", get: { s, lua in lua.push(s.instructions) })
+        s.field("executed", get: { s, lua in lua.push(s.executed) })
+        s.field("cycles", get: { s, lua in
+            if case .malta(let m) = s.value { lua.push(m.cycles) } else { lua.pushNil() }
+        })
+        s.field("pages", get: { s, lua in lua.push(s.pages) })
+        s.field("bytes", get: { s, lua in lua.push(s.bytes) })
         s.method("save") { s, call in
             let path = try call.string(2)
-            try snapshotCall("save") { () throws(SnapshotError) in try s.snapshot.write(toFile: path) }
+            try snapshotCall("save") { () throws(SnapshotError) in try s.write(toFile: path) }
             return 0
         }
 
@@ -37,7 +86,8 @@ extension MagritteLua {
             try notRunning(m, "restore")
             let snap: MaltaSnapshot
             if let held = snapshotClass.object(call.L, 2) {
-                snap = held.snapshot
+                guard case .malta(let s) = held.value else { throw LuaError("restore: that is a VMM's snapshot (restore it with vmm:restore)") }
+                snap = s
             } else if lua_type(call.L, 2) == LUA_TSTRING {
                 let path = try call.string(2)
                 snap = try snapshotCall("restore") { () throws(SnapshotError) in try MaltaSnapshot(contentsOfFile: path) }
@@ -54,21 +104,7 @@ extension MagritteLua {
         }
         c.method("time_travel") { [unowned self] m, call in
             try notRunning(m, "time_travel")
-            var interval: UInt64 = 1_000_000
-            var memory = 512 << 20
-            if !call.isNoneOrNil(2) {
-                try call.checkTable(2)
-                switch call.field(2, "interval") {
-                case .none: break
-                case .integer(let n) where n > 0: interval = UInt64(n)
-                default: throw LuaError("time_travel: interval must be a positive number of instructions")
-                }
-                switch call.field(2, "memory") {
-                case .none: break
-                case .integer(let n) where n > 0: memory = Int(n)
-                default: throw LuaError("time_travel: memory must be a positive number of bytes")
-                }
-            }
+            let (interval, memory) = try timeTravelOptions(call)
             m.timeTravel = nil
             m.timeTravel = makeTimeTravel(m, interval: interval, memory: memory)
             return 0

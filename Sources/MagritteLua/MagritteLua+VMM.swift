@@ -215,7 +215,7 @@ extension MagritteLua {
             guard !v.vmm.guests.isEmpty else { throw LuaError("run: the VMM has no guests (add one with vmm:add{image = path})") }
             let result = try v.run("run") {
                 v.outputPattern = pattern
-                return v.vmm.run(maxInstructions: n ?? .max)
+                return v.timeTravel?.run(maxInstructions: n ?? .max) ?? v.vmm.run(maxInstructions: n ?? .max)
             }
             return pushResult(v, result)
         }

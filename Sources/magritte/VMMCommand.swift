@@ -78,6 +78,9 @@ struct VMMCommand: ParsableCommand {
     @Flag(help: "Print a progress line (time, guest instructions, MIPS, the guests' states) on stderr every second.")
     var progress = false
 
+    /// `--record FILE` / `--replay FILE`: the --console guest's input, by machine time (VMMInputLog).
+    @OptionGroup var session: SessionLog
+
     func validate() throws {
         if images.isEmpty { throw ValidationError("give at least one guest image") }
         for name in names where name.isEmpty || name.contains(where: \.isNewline) || name.contains("|") {
@@ -127,13 +130,28 @@ struct VMMCommand: ParsableCommand {
                 complain("--console \(console): no guest of that name (guests: \(vmm.guests.map(\.name).joined(separator: ", ")))")
                 throw ExitCode(1)
             }
-            let stdin = StdinConsole()
-            stdin.onQuit = { [unowned vmm] in vmm.stop() }
-            input = stdin
-            g.board.consoleInput = stdin
+            if session.replay == nil {
+                let stdin = StdinConsole()
+                stdin.onQuit = { [unowned vmm] in vmm.stop() }
+                input = stdin
+                g.board.consoleInput = stdin
+                vmm.paceIdleToHostClock = isatty(0) != 0
+            }
             g.onOutput = { output.put($0); reporter.noteOutput() }
-            vmm.paceIdleToHostClock = isatty(0) != 0
             vmm.onSliceEnd = { output.flush() }
+        }
+        var replayEnd: UInt64?
+        if let path = session.replay {
+            do {
+                let log = try VMMInputLog(contentsOfFile: path)
+                try VMMReplayInput.replay(log, on: vmm, guests: vmm.guests.filter { $0.name == console })
+                replayEnd = log.end
+            } catch {
+                complain(error.message)
+                throw ExitCode(1)
+            }
+        } else if session.record != nil {
+            vmm.inputLog = VMMInputLog(recording: vmm)
         }
         defer { input?.close() }
         let flushConsole = vmm.onSliceEnd
@@ -154,10 +172,18 @@ struct VMMCommand: ParsableCommand {
             reporter.noteOutput()
         }
         let slices = timeline.map { _ in Timeline(vmm) }
-        if let gdb { try serveDebugger(VMMTarget(vmm: vmm), port: gdb) }
+        if let gdb { try serveDebugger(VMMTarget(vmm: vmm, timeTravel: VMMTimeTravel(vmm: vmm)), port: gdb) }
         let start = monotonicSeconds()
-        let outcome = vmm.run(maxInstructions: maxInstructions ?? .max)
+        // A replay ends where the recorded session ended.
+        let outcome = vmm.run(maxInstructions: min(maxInstructions ?? .max, replayEnd ?? .max))
         let elapsed = monotonicSeconds() - start
+        if let path = session.record, let log = vmm.inputLog {
+            log.end = vmm.cpu.executedInstructions
+            do { try log.write(toFile: path) } catch {
+                complain(error.message)
+                throw ExitCode(1)
+            }
+        }
         for g in vmm.guests where !g.pendingLine.isEmpty && g.name != console {
             for byte in (g.name + "| " + g.pendingLine + "\n").utf8 { output.put(byte) }
         }
@@ -185,6 +211,8 @@ struct VMMCommand: ParsableCommand {
         switch outcome {
         case .allPoweredOff, .stopped:
             return
+        case .instructionLimit where replayEnd == vmm.cpu.executedInstructions:
+            return  // where the recorded session ended
         case .instructionLimit:
             complain("instruction limit reached (\(maxInstructions ?? 0) instructions); still on: \(vmm.guests.filter { $0.state != .poweredOff }.map(\.name).joined(separator: ", "))")
             throw ExitCode(2)

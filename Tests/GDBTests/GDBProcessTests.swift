@@ -227,6 +227,45 @@ import MagritteGDB
         #expect(s.status == 0, "\(s.err)")
     }
 
+    /// `magritte vmm --gdb` records the VMM's history: reverse-stepi takes the selected guest
+    /// back to its own previous instruction, reverse-continue goes back to the previous hit of a
+    /// breakpoint by any guest (gdb switches to its thread) and then to the start of history;
+    /// forward again both guests run to the end as without gdb.
+    @Test func guestsOfTheVMMGoBack() throws {
+        let s = try Self.debug(["vmm", Self.hello, Self.hello], elf: Self.hello, commands: [
+            "break main", "continue", "continue", "stepi", "stepi", "print/x $pc", "reverse-stepi", "print/x $pc",
+            "info registers", "reverse-stepi", "reverse-continue", "print/x $pc", "reverse-continue", "print/x $pc",
+            "reverse-continue", "print/x $pc", "delete", "continue",
+        ])
+        let bp = try #require(s.gdb.firstMatch(of: /Breakpoint 1 at 0x([0-9a-f]+)/).flatMap { UInt32($0.1, radix: 16) }, "\(s.gdb)")
+        let at = "0x" + String(bp, radix: 16)
+        let printed = s.gdb.matches(of: /\$\d+ = 0x([0-9a-f]+)/).compactMap { UInt32($0.1, radix: 16) }
+        try #require(printed.count == 5, "\(s.gdb)")
+        // Guest 2 stepped twice from main and back once.
+        #expect(s.gdb.contains("Thread 2 hit Breakpoint 1, \(at) in main ()"), "\(s.gdb)")
+        #expect(printed[1] == printed[0] &- 4, "\(s.gdb)")
+        // Its registers there are the bare machine's one instruction after main's first.
+        let m = try Self.bareMachine(stoppedAt: printed[1])
+        let regs = Self.registers(in: s.gdb)
+        let gprNames = ["zero", "at", "v0", "v1", "a0", "a1", "a2", "a3", "t0", "t1", "t2", "t3", "t4", "t5", "t6", "t7",
+                        "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "t8", "t9", "k0", "k1", "gp", "sp", "s8", "ra"]
+        // (a3 is the RAM size the boot state passes: 32 MiB for a guest, 128 MiB on that board.)
+        for (i, name) in gprNames.enumerated() where name != "a3" { #expect(regs[name] == m.cpu.gpr(i), "\(name)") }
+        #expect(regs["pc"] == printed[1] && regs["status"] == m.cpu.cp0.status)
+        // One more back: the jal's delay slot in main; then reverse-continue: guest 2's own hit
+        // of main, and then guest 1's earlier one (gdb switches threads).
+        #expect(s.gdb.contains("$2 = 0x\(String(printed[1], radix: 16))\n" ), "\(s.gdb)")
+        #expect(s.gdb.contains("0x\(String(bp + 4, radix: 16)) in main ()\n\nThread 2 hit Breakpoint 1, \(at) in main ()"), "\(s.gdb)")
+        #expect(s.gdb.contains("[Switching to Thread 1]\n\nThread 1 hit Breakpoint 1, \(at) in main ()\n$4 = \(at)"), "\(s.gdb)")
+        #expect(printed[2] == bp && printed[3] == bp, "\(s.gdb)")
+        // No earlier hit: the start of history, the kernel's entry.
+        #expect(s.gdb.contains("No more reverse-execution history."), "\(s.gdb)")
+        #expect(printed[4] == 0x8010_0000, "\(s.gdb)")
+        #expect(s.gdb.contains("[Inferior 1 (Remote target) exited normally]"), "\(s.gdb)")
+        #expect(s.out.contains("hello  | hello from the guest") && s.out.contains("hello-2| hello from the guest"), "\(s.out)")
+        #expect(s.status == 0, "\(s.err)")
+    }
+
     @Test func aLuaScriptServesGDBAndGoesOn() throws {
         let script = FileManager.default.temporaryDirectory.appendingPathComponent("gdb-\(UUID().uuidString).lua")
         try """

@@ -125,6 +125,26 @@ import Testing
         #expect(throws: SnapshotError.self) { try InputLog(contentsOfFile: "/nonexistent/log") }
     }
 
+    /// Runs the `magritte` built next to the tests with `arguments`, typing each chunk on its
+    /// stdin 0.2 s apart, then closing it.
+    static func magritte(_ arguments: [String], typing: [String]) throws -> (out: String, err: String, status: Int32) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: VMMCommandTests.executable!)
+        p.arguments = arguments
+        let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
+        (p.standardInput, p.standardOutput, p.standardError) = (stdin, stdout, stderr)
+        try p.run()
+        for chunk in typing {
+            stdin.fileHandleForWriting.write(Data(chunk.utf8))
+            usleep(200_000)
+        }
+        try stdin.fileHandleForWriting.close()
+        let out = String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let err = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (out, err, p.terminationStatus)
+    }
+
     /// `magritte boot --record` with typed input, then `--replay` with none: the same output and
     /// instruction count.
     @Test(.enabled(if: VMMCommandTests.executable != nil)) func bootRecordAndReplay() throws {
@@ -136,21 +156,7 @@ import Testing
             try? FileManager.default.removeItem(at: log)
         }
         func boot(_ options: [String], typing: [String]) throws -> (out: String, err: String, status: Int32) {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: VMMCommandTests.executable!)
-            p.arguments = ["boot", elf.path, "--stats", "--max-instructions", "400000000"] + options
-            let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
-            (p.standardInput, p.standardOutput, p.standardError) = (stdin, stdout, stderr)
-            try p.run()
-            for chunk in typing {
-                stdin.fileHandleForWriting.write(Data(chunk.utf8))
-                usleep(200_000)
-            }
-            try stdin.fileHandleForWriting.close()
-            let out = String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            let err = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
-            return (out, err, p.terminationStatus)
+            try Self.magritte(["boot", elf.path, "--stats", "--max-instructions", "400000000"] + options, typing: typing)
         }
         let recorded = try boot(["--record", log.path], typing: ["hi", "q"])
         #expect(recorded.out == "ij" && recorded.status == 0, "\(recorded)")

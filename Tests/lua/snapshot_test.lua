@@ -75,3 +75,18 @@ bp:remove()
 -- Running forward after going back records history again.
 tt:run(1000000)
 assert(tt.history.checkpoints >= 3 and tt.history.start == 0 and tt.history.interval == 300000)
+
+-- Injections are part of the history: going back across them and forward again finds them made.
+local inj = magritte.machine{image = TEACHOS, append = "idle=wait"}
+inj:time_travel{interval = 10000000}          -- one checkpoint: going forward re-executes all
+inj:run(400000)
+inj:raise("Ov")                                    -- into the kernel's handler, now
+inj:type("x")
+inj:run(300000)
+inj:interrupt(0, true)
+inj:run(300000)
+local final = {inj.executed, inj.instructions, inj.cpu.pc, inj.cpu.sp, inj.cpu.cp0.cause, inj.console}
+assert_eq(inj:go_to(100), "reached")
+assert_eq(inj:go_to(final[1]), "reached")
+assert_eq(table.concat({inj.executed, inj.instructions, inj.cpu.pc, inj.cpu.sp, inj.cpu.cp0.cause, inj.console}, "|"),
+          table.concat(final, "|"))

@@ -67,7 +67,7 @@ public final class InputLog {
         var entries: [Entry] = []
         for (i, line) in lines.dropFirst().enumerated() where !line.isEmpty {
             let parts = line.split(separator: " ")
-            guard parts.count == 2, let position = UInt64(parts[0]), let bytes = hexBytes(parts[1]), !bytes.isEmpty,
+            guard parts.count == 2, let position = UInt64(parts[0]), let bytes = InputLog.bytes(hex: parts[1]), !bytes.isEmpty,
                   position >= entries.last?.position ?? 0 else {
                 throw SnapshotError("the input log is corrupt at line \(i + 2): '\(line.prefix(60))'")
             }
@@ -77,32 +77,45 @@ public final class InputLog {
     }
 
     public convenience init(contentsOfFile path: String) throws(SnapshotError) {
-        guard let bytes = readWholeFile(path) else {
-            throw SnapshotError("cannot read the input log '\(path)': \(String(cString: strerror(errno)))")
-        }
-        try self.init(text: String(decoding: bytes, as: UTF8.self))
+        try self.init(text: InputLog.readText(path, what: "the input log"))
     }
 
     public func write(toFile path: String) throws(SnapshotError) {
+        try InputLog.write(text, toFile: path, what: "the input log")
+    }
+
+    /// The text of the log file at `path`; errors name it as `what`.
+    public static func readText(_ path: String, what: String) throws(SnapshotError) -> String {
+        guard let bytes = readWholeFile(path) else {
+            throw SnapshotError("cannot read \(what) '\(path)': \(String(cString: strerror(errno)))")
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Writes a log's `text` to `path`; errors name it as `what`.
+    public static func write(_ text: String, toFile path: String, what: String) throws(SnapshotError) {
         guard let f = fopen(path, "w") else {
-            throw SnapshotError("cannot write the input log '\(path)': \(String(cString: strerror(errno)))")
+            throw SnapshotError("cannot write \(what) '\(path)': \(String(cString: strerror(errno)))")
         }
         let ok = fputs(text, f) >= 0
-        guard fclose(f) == 0, ok else { throw SnapshotError("cannot write the input log '\(path)': \(String(cString: strerror(errno)))") }
+        guard fclose(f) == 0, ok else { throw SnapshotError("cannot write \(what) '\(path)': \(String(cString: strerror(errno)))") }
     }
 }
 
-private func hexBytes(_ s: Substring) -> [UInt8]? {
-    guard s.count % 2 == 0 else { return nil }
-    var out: [UInt8] = []
-    var i = s.startIndex
-    while i < s.endIndex {
-        let j = s.index(i, offsetBy: 2)
-        guard let b = UInt8(s[i..<j], radix: 16) else { return nil }
-        out.append(b)
-        i = j
+extension InputLog {
+    /// The bytes a string of hex digit pairs spells (nil: not such a string); the logs' format.
+    public static func bytes(hex s: Substring) -> [UInt8]? {
+        guard s.count % 2 == 0 else { return nil }
+        var out: [UInt8] = []
+        var i = s.startIndex
+        while i < s.endIndex {
+            let j = s.index(i, offsetBy: 2)
+            guard let b = UInt8(s[i..<j], radix: 16) else { return nil }
+            out.append(b)
+            i = j
+        }
+        return out
     }
-    return out
 }
 
 /// Console input that replays an `InputLog`: each entry's bytes at its position. Set it as the

@@ -32,25 +32,22 @@ public struct MaltaSnapshot: Sendable {
     public let executed: UInt64
     /// The CPU's and the devices' state (`saveState` of each, in a fixed order).
     let state: [UInt8]
-    /// Physical frame numbers of the RAM pages stored, ascending, and their bytes (4 KiB each).
-    let frames: [UInt32]
-    let pageBytes: [UInt8]
+    /// The RAM pages stored (those not all zero).
+    let ram: RAMPages
     /// What the guest had written to its console when the snapshot was taken, if the owner of
     /// the console output keeps it (the board does not: Lua machines and guests of a VMM do).
     /// Stored in the file; `Malta.restore` leaves it to the owner to put back.
     public var console: [UInt8] = []
 
     /// RAM pages stored (those not all zero).
-    public var storedPages: Int { frames.count }
+    public var storedPages: Int { ram.frames.count }
     /// Bytes the snapshot holds in memory.
-    public var byteCount: Int { state.count + pageBytes.count + frames.count * 4 }
+    public var byteCount: Int { state.count + ram.byteCount }
 
-    /// The file format's identification and version (`Docs/time-travel.md`).
-    public static let magic: [UInt8] = Array("MAGRSNAP".utf8)
-    public static let formatVersion: UInt32 = 1
-    /// Kind of machine in the file: 1 is a bare Malta.
-    static let kindMalta: UInt32 = 1
-    static let headerSize = 8 + 4 + 4 + 8 + 8
+    /// The file format's identification and version (`Docs/time-travel.md`, `SnapshotFile`).
+    public static var magic: [UInt8] { SnapshotFile.magic }
+    public static var formatVersion: UInt32 { SnapshotFile.formatVersion }
+    static var headerSize: Int { SnapshotFile.headerSize }
 }
 
 extension Malta {
@@ -58,24 +55,8 @@ extension Malta {
     public func snapshot() -> MaltaSnapshot {
         var w = SnapshotWriter()
         saveDeviceState(to: &w)
-        var frames: [UInt32] = []
-        let pages: [UInt8]
-        // A page of the anonymous RAM mapping that is not resident has never been written (or
-        // was dropped by a restore): it reads zero, no need to look.
-        let count = bus.ramSize >> 12
-        var resident = [UInt8](repeating: 1, count: count)
-        if mincore(bus.ram, bus.ramSize, &resident) != 0 { resident = [UInt8](repeating: 1, count: count) }
-        for frame in 0..<UInt32(count) where resident[Int(frame)] & 1 != 0 {
-            if memcmp(bus.ramPage(frame: frame)!, Malta.zeroPage, 4096) != 0 { frames.append(frame) }
-        }
-        pages = [UInt8](unsafeUninitializedCapacity: frames.count * 4096) { buffer, initialized in
-            for (i, frame) in frames.enumerated() {
-                (buffer.baseAddress! + i * 4096).update(from: bus.ramPage(frame: frame)!.assumingMemoryBound(to: UInt8.self), count: 4096)
-            }
-            initialized = frames.count * 4096
-        }
         return MaltaSnapshot(configuration: .init(configuration), instructionCount: cpu.retiredInstructions,
-                             cycles: cpu.cycles, executed: cpu.executedInstructions, state: w.bytes, frames: frames, pageBytes: pages)
+                             cycles: cpu.cycles, executed: cpu.executedInstructions, state: w.bytes, ram: RAMPages(of: bus))
     }
 
     /// Puts the board in the state of `snapshot`: the next `run` continues exactly as the run
@@ -93,16 +74,7 @@ extension Malta {
             // Unreachable for a snapshot value (checked when it was made or decoded).
             preconditionFailure("a checked snapshot failed to restore: \(error)")
         }
-        // RAM: drop every page (an anonymous private mapping reads zero after MADV_DONTNEED),
-        // then copy the stored ones.
-        if madvise(bus.ram, bus.ramSize, MADV_DONTNEED) != 0 {
-            bus.ram.initializeMemory(as: UInt8.self, repeating: 0, count: bus.ramSize)
-        }
-        snapshot.pageBytes.withUnsafeBytes { raw in
-            for (i, frame) in snapshot.frames.enumerated() {
-                bus.ramPage(frame: frame)!.copyMemory(from: raw.baseAddress! + i * 4096, byteCount: 4096)
-            }
-        }
+        snapshot.ram.restore(into: bus)
         cpu.invalidateCaches()
         resetPacing()
     }
@@ -121,7 +93,7 @@ extension Malta {
     }
 
     /// The CPU, then every device, in the snapshot format's order.
-    func saveDeviceState(to w: inout SnapshotWriter) {
+    public func saveDeviceState(to w: inout SnapshotWriter) {
         w.put(romEntry)
         cpu.saveState(to: &w)
         uart.saveState(to: &w)
@@ -134,7 +106,7 @@ extension Malta {
         piix4.saveState(to: &w)
     }
 
-    func restoreDeviceState(from r: inout SnapshotReader) throws(SnapshotError) {
+    public func restoreDeviceState(from r: inout SnapshotReader) throws(SnapshotError) {
         let entry = try r.u32()
         try cpu.restoreState(from: &r)
         try uart.restoreState(from: &r)
@@ -149,7 +121,6 @@ extension Malta {
         if entry != romEntry { writeROMs(entry: entry) }
     }
 
-    nonisolated(unsafe) static let zeroPage: UnsafeMutableRawPointer = calloc(1, 4096)!
 }
 
 extension MaltaSnapshot.Configuration {
@@ -191,55 +162,14 @@ extension MaltaSnapshot {
         p.put(executed)
         p.put(state)
         p.put(console)
-        p.put(UInt32(frames.count))
-        pageBytes.withUnsafeBufferPointer { all in
-            for (i, frame) in frames.enumerated() {
-                let page = UnsafeBufferPointer(rebasing: all[i * 4096..<(i + 1) * 4096])
-                p.put(frame)
-                let rle = RunLength.encode(page)
-                if rle.count < 4096 {
-                    p.put(UInt8(1))
-                    p.put(rle)
-                } else {
-                    p.put(UInt8(0))
-                    p.append(UnsafeRawBufferPointer(page))
-                }
-            }
-        }
-        var h = SnapshotWriter()
-        for b in MaltaSnapshot.magic { h.put(b) }
-        h.put(MaltaSnapshot.formatVersion)
-        h.put(MaltaSnapshot.kindMalta)
-        h.put(UInt64(p.bytes.count))
-        h.put(fnv1a(p.bytes))
-        return h.bytes + p.bytes
+        ram.encode(to: &p)
+        return SnapshotFile.wrap(p.bytes, kind: .malta)
     }
 
     /// Decodes and checks a snapshot file's bytes. A truncated, corrupt, foreign or
     /// wrong-version file is refused with an error saying which.
     public init(decoding bytes: [UInt8]) throws(SnapshotError) {
-        guard bytes.count >= 8, Array(bytes[0..<8]) == MaltaSnapshot.magic else {
-            throw SnapshotError("not a Magritte snapshot (the file does not begin with \"MAGRSNAP\")")
-        }
-        var h = SnapshotReader(bytes, position: 8)
-        guard bytes.count >= MaltaSnapshot.headerSize else { throw SnapshotError("the snapshot is truncated (\(bytes.count) bytes, shorter than its header)") }
-        let version = try h.u32()
-        guard version == MaltaSnapshot.formatVersion else {
-            throw SnapshotError("the snapshot has format version \(version); this Magritte reads version \(MaltaSnapshot.formatVersion)")
-        }
-        let kind = try h.u32()
-        guard kind == MaltaSnapshot.kindMalta else {
-            throw SnapshotError("the snapshot is of another kind of machine (kind \(kind)), not of a bare Malta")
-        }
-        let length = try h.u64(), checksum = try h.u64()
-        guard UInt64(h.remaining) == length else {
-            throw SnapshotError(UInt64(h.remaining) < length
-                ? "the snapshot is truncated (\(h.remaining) of \(length) payload bytes)"
-                : "the snapshot is corrupt (\(UInt64(h.remaining) - length) bytes after its end)")
-        }
-        let payload = Array(bytes[MaltaSnapshot.headerSize...])
-        guard fnv1a(payload) == checksum else { throw SnapshotError("the snapshot is corrupt (checksum mismatch)") }
-
+        let payload = try SnapshotFile.unwrap(bytes, kind: .malta)
         var r = SnapshotReader(payload)
         let ramSize = try r.int(in: MaltaBus.minRAMSize...MaltaBus.maxRAMSize)
         var cpu = CPUConfiguration()
@@ -256,55 +186,26 @@ extension MaltaSnapshot {
         let instructions = try r.u64(), cycles = try r.u64(), executed = try r.u64()
         let state = try r.byteArray(limit: 1 << 30)
         let console = try r.byteArray(limit: 1 << 30)
-        let count = Int(try r.u32())
-        guard count <= ramSize >> 12 else { throw SnapshotError("the snapshot is corrupt (\(count) RAM pages in \(ramSize >> 12))") }
-        var frames: [UInt32] = []
-        var pages: [UInt8] = []
-        pages.reserveCapacity(count * 4096)
-        for _ in 0..<count {
-            let frame = try r.u32()
-            guard Int(frame) < ramSize >> 12, frame >= frames.last.map({ $0 + 1 }) ?? 0 else {
-                throw SnapshotError("the snapshot is corrupt (RAM page \(frame) out of order or outside RAM)")
-            }
-            switch try r.u8() {
-            case 0: pages += try r.raw(4096)
-            case 1: pages += try RunLength.decode(r.byteArray(limit: 8192), count: 4096)
-            default: throw SnapshotError("the snapshot is corrupt (unknown page encoding)")
-            }
-            frames.append(frame)
-        }
+        let ram = try RAMPages(decoding: &r, ramSize: ramSize)
         guard r.atEnd else { throw SnapshotError("the snapshot is corrupt (\(r.remaining) bytes after the RAM pages)") }
         guard instructions <= executed, executed <= cycles else { throw SnapshotError("the snapshot is corrupt (inconsistent counters)") }
         // The state must restore: try it on a scratch board of the snapshot's configuration.
         var s = SnapshotReader(state)
         try Malta(configuration: config.malta).restoreDeviceState(from: &s)
         self.init(configuration: config, instructionCount: instructions, cycles: cycles, executed: executed, state: state,
-                  frames: frames, pageBytes: pages, console: console)
+                  ram: ram, console: console)
     }
 
     /// Reads and checks the snapshot file at `path` (see `init(decoding:)`).
     public init(contentsOfFile path: String) throws(SnapshotError) {
-        guard let bytes = readWholeFile(path, limit: 1 << 30) else {
-            throw SnapshotError("cannot read the snapshot file '\(path)': \(String(cString: strerror(errno)))")
-        }
+        let bytes = try SnapshotFile.read(path)
         try self.init(decoding: bytes)
     }
 
     /// Writes the snapshot to `path` through a temporary file renamed into place, so a
     /// failure never leaves half a file under the name.
     public func write(toFile path: String) throws(SnapshotError) {
-        let bytes = encoded()
-        let temporary = path + ".tmp-\(getpid())"
-        guard let f = fopen(temporary, "wb") else {
-            throw SnapshotError("cannot write the snapshot file '\(path)': \(String(cString: strerror(errno)))")
-        }
-        let written = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }
-        let closed = fclose(f) == 0
-        guard written == bytes.count, closed, rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            throw SnapshotError("cannot write the snapshot file '\(path)': \(reason)")
-        }
+        try SnapshotFile.write(encoded(), toFile: path)
     }
 }
 

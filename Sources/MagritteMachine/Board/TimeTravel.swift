@@ -60,6 +60,12 @@ public final class TimeTravel {
             self.reads = reads
             self.writes = writes
         }
+
+        /// Whether `access` touches the range in a way watched.
+        public func matches(_ access: MemoryAccess) -> Bool {
+            let last = access.virtual &+ UInt32(max(access.size, 1) - 1)
+            return access.virtual <= range.upperBound && last >= range.lowerBound && (access.isWrite ? writes : reads)
+        }
     }
 
     public let board: Malta
@@ -115,8 +121,20 @@ public final class TimeTravel {
         if let seen = inputsSeen { inputs.truncate(to: seen) }
         inputsSeen = nil
         checkpoints.removeAll { $0.executed > now }
+        if changedByHand {
+            // Re-execution cannot redo an injection: it starts from the state after it.
+            changedByHand = false
+            if checkpoints.last?.executed == now { checkpoints.removeLast() }
+            checkpoints.append(takeCheckpoint())
+        }
         if checkpoints.isEmpty { checkpoints = [takeCheckpoint()] }
     }
+
+    /// Says the state was changed from outside (input typed, an interrupt line set, an
+    /// exception raised): the next `discardFuture` checkpoints it, so that going back across
+    /// the change and forward again finds it made.
+    public func stateChanged() { changedByHand = true }
+    private var changedByHand = false
 
     // MARK: Going back
 
@@ -274,11 +292,7 @@ private final class HitCounter: CPUObserver {
     func cpu(_ cpu: CPU, didWriteTLB index: Int, entry: TLBEntry, pc: UInt32) -> ObserverAction { .proceed }
 
     func cpu(_ cpu: CPU, didAccessMemory access: MemoryAccess) -> ObserverAction {
-        let last = access.virtual &+ UInt32(max(access.size, 1) - 1)
-        for w in conditions.watchpoints
-        where access.virtual <= w.range.upperBound && last >= w.range.lowerBound && (access.isWrite ? w.writes : w.reads) {
-            return hit(.watchpoint(address: access.virtual, isWrite: access.isWrite), cpu)
-        }
-        return .proceed
+        guard conditions.watchpoints.contains(where: { $0.matches(access) }) else { return .proceed }
+        return hit(.watchpoint(address: access.virtual, isWrite: access.isWrite), cpu)
     }
 }
