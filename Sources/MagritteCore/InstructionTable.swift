@@ -8,7 +8,10 @@
 /// - the VMM's device emulation reads `memory` (size, sign, direction, kind);
 /// - the VMM's branch evaluation after an emulated delay-slot instruction and its idle-loop
 ///   detection read `branch` and call `DecodedInstruction.branchOutcome(at:rs:rt:)`;
-/// - the translator ends a block where `endsBlock` is true.
+/// - the translator reads `branch` to translate branches and jumps and to find a block's
+///   successors, and `JITOpRules` takes only ops that neither change state nor always trap
+///   (`InstructionTableTests.theTranslatorCompilesOnlyPlainCode`); a conditional trap that is
+///   not taken does not end its block there (it exits only when taken).
 ///
 /// Properties:
 /// - `fields`: how `decode` fills the decoded instruction's registers and immediate
@@ -31,8 +34,8 @@
 ///   instruction without the coprocessor, a reserved word).
 /// - `conditionalTrap`: raises a Trap exception when its condition holds (teq, tgei, …).
 /// - `endsBlock` (derived): a branch or jump, `changesState`, `alwaysTraps` or
-///   `conditionalTrap`: the last instruction of a straight-line block (a branch's delay slot
-///   still follows it). Loads, stores and rdhwr can fault too but do not end a block: a
+///   `conditionalTrap`: where the interpreter's straight-line view of code ends (a branch's
+///   delay slot still follows it). Loads, stores and rdhwr can fault too but do not end a block: a
 ///   translator leaves the block at such a fault as the interpreter does.
 public struct OpInfo: Sendable {
     public let mnemonic: String

@@ -202,6 +202,8 @@ extension Guest {
         w.put(waitKind == .hypercall)
         w.put(waitStart)
         w.put(modeMark)
+        w.put(commPage != nil)
+        w.put(commPage?.address ?? 0)
         var devices = SnapshotWriter()
         board.saveDeviceState(to: &devices)
         w.put(devices.bytes)
@@ -227,8 +229,10 @@ extension Guest {
         let loopPCs = try r.words(limit: 1 << 24)
         let loopValues = try r.byteArray(limit: 1 << 24)
         let hypercallWait = try r.bool(), waitStart = try r.u64(), modeMark = try r.u64()
+        let hasCommPage = try r.bool(), commPageAddress = try r.u32()
         let devices = try r.byteArray(limit: 1 << 24)
-        guard asids.count % 2 == 0, stateCode <= 2, loopPCs.count == loopValues.count, ip & ~0xFC00 == 0 else {
+        guard asids.count % 2 == 0, stateCode <= 2, loopPCs.count == loopValues.count, ip & ~0xFC00 == 0,
+              !hasCommPage || (commPageAddress & 0xFFF == 0 && machineAddress(commPageAddress) != nil) else {
             throw SnapshotError("the snapshot is corrupt (impossible state of guest \(name))")
         }
         var d = SnapshotReader(devices)
@@ -251,6 +255,7 @@ extension Guest {
         waitKind = hypercallWait ? .hypercall : .wait
         self.waitStart = waitStart
         self.modeMark = modeMark
+        commPage = hasCommPage ? CommPage(address: commPageAddress) : nil
     }
 }
 

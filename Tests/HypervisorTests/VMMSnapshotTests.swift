@@ -92,6 +92,30 @@ import Testing
         #expect(Self.differences(Self.observe(other), straight) == [])
     }
 
+    @Test("a guest's comm page is part of its state: restored into a VMM where it was never mapped")
+    func theCommPageIsRestored() throws {
+        let n: UInt64 = 2_000_000, m: UInt64 = 3_000_000  // teachos alone runs about 8 million
+        func commGuest() throws -> VMM {
+            let vmm = try VMM()
+            try vmm.addGuest(GuestConfiguration(name: "pv", ramSize: 32 << 20, commandLine: "idle=wait pv=comm"),
+                             imagePath: Repository.guest("os/teachos"))
+            return vmm
+        }
+        let vmm = try commGuest()
+        #expect(vmm.run(maxInstructions: n) == .instructionLimit)
+        let page = try #require(vmm.guests[0].commPage)
+        let snap = try vmm.snapshot()
+        #expect(vmm.run(maxInstructions: m) == .instructionLimit)
+        let straight = Self.observe(vmm)
+
+        let fresh = try commGuest()
+        #expect(fresh.guests[0].commPage == nil)
+        try fresh.restore(snap)
+        #expect(fresh.guests[0].commPage == page)
+        #expect(fresh.run(maxInstructions: m) == .instructionLimit)
+        #expect(Self.differences(Self.observe(fresh), straight) == [])
+    }
+
     @Test func snapshotsAreSmallAndTheFileRoundTrips() throws {
         let vmm = try Self.teachosPair(engine: .interpreter)
         _ = vmm.run(maxInstructions: 3_000_000)

@@ -102,13 +102,10 @@ struct JITTranslator {
         } else {
             let b = insts[insts.count - 2]
             let bpc = pc &+ UInt32(4 * (insts.count - 2))
-            var successors: [UInt32] = []
-            switch b.op {
-            case .j, .jal: successors = [((bpc &+ 4) & 0xF000_0000) | b.imm]
-            case .jr, .jrhb, .jalr, .jalrhb: break
-            case .beql, .bnel, .blezl, .bgtzl, .bltzl, .bgezl, .bltzall, .bgezall: successors = [bpc &+ 4 &+ b.imm]
-            default: successors = [bpc &+ 4 &+ b.imm, bpc &+ 8]
-            }
+            // Where the block can go on: the taken target (none for a jump to a register) and,
+            // for a branch that is not likely, the instruction after the slot.
+            var successors: [UInt32] = b.takenTarget(at: bpc).map { [$0] } ?? []
+            if b.op.info.branch.kind == .conditional { successors.append(bpc &+ 8) }
             var seen = Set<UInt32>()
             for x in successors where x & 0xFFFF_F000 == page && x != pc && seen.insert(x).inserted {
                 t.chainIf(target: x, completed: insts.count)
@@ -237,10 +234,10 @@ struct JITTranslator {
 
     /// Whether the branch `b` at `bpc` can go to `target` (a direct branch or jump only).
     private static func mayBranch(to target: UInt32, _ b: DecodedInstruction, at bpc: UInt32) -> Bool {
-        switch b.op {
-        case .j, .jal: return ((bpc &+ 4) & 0xF000_0000) | b.imm == target
-        case .jr, .jrhb, .jalr, .jalrhb: return false
-        default: return bpc &+ 4 &+ b.imm == target || bpc &+ 8 == target
+        switch b.op.info.branch.kind {
+        case .none, .jumpRegister: return false
+        case .jump: return b.takenTarget(at: bpc) == target
+        case .conditional, .conditionalLikely: return b.takenTarget(at: bpc) == target || bpc &+ 8 == target
         }
     }
 
@@ -464,46 +461,10 @@ struct JITTranslator {
             a.mov(.rax, src(d.rs)); a.alu(.and, .rax, imm: imm); a.shift(.shl, .rax, imm: d.rt)
             a.mov(.rcx, rd); a.alu(.and, .rcx, imm: ~(imm << pos)); a.alu(.or, .rax, .rcx); a.mov(rd, .rax)
 
-        // Branches: the target goes to state.target; the block ends after the delay slot.
-        case .beq, .bne:
-            compare(d.rs, d.rt)
-            branchTarget(d.op == .beq ? .e : .ne, cur: cur, imm: imm)
-        case .blez, .bgtz, .bltz, .bgez, .bltzal, .bgezal:
-            compare(d.rs, 0)
-            let c: A.Cond
-            switch d.op {
-            case .blez: c = .le
-            case .bgtz: c = .g
-            case .bltz, .bltzal: c = .l
-            default: c = .ge
-            }
-            branchTarget(c, cur: cur, imm: imm)
-            if d.op == .bltzal || d.op == .bgezal { a.mov(dst(31), imm: cur &+ 8) }
-        case .beql, .bnel, .blezl, .bgtzl, .bltzl, .bgezl, .bltzall, .bgezall:
-            let c: A.Cond
-            switch d.op {
-            case .beql, .bnel:
-                compare(d.rs, d.rt)
-                c = d.op == .beql ? .e : .ne
-            default:
-                compare(d.rs, 0)
-                switch d.op {
-                case .blezl: c = .le
-                case .bgtzl: c = .g
-                case .bltzl, .bltzall: c = .l
-                default: c = .ge
-                }
-            }
-            // mov does not change the flags: the link is written whatever the outcome.
-            if d.op == .bltzall || d.op == .bgezall { a.mov(dst(31), imm: cur &+ 8) }
-            nullified.append((index: i, fixup: a.jcc(c.inverted)))
-            a.mov(T.target, imm: cur &+ 4 &+ imm)
-        case .j, .jal:
-            a.mov(T.target, imm: ((cur &+ 4) & 0xF000_0000) | imm)
-            if d.op == .jal { a.mov(dst(31), imm: cur &+ 8) }
-        case .jr, .jrhb, .jalr, .jalrhb:
-            a.mov(.rax, src(d.rs)); a.mov(T.target, .rax)
-            if d.op == .jalr || d.op == .jalrhb { a.mov(dst(d.rd), imm: cur &+ 8) }
+        // Branches and jumps (the instruction table says which, and how): the target goes to
+        // state.target; the block ends after the delay slot.
+        case _ where d.op.info.branch.kind != .none:
+            branch(d, index: i, cur: cur)
 
         // Loads and stores through the software TLB; a miss exits before the instruction.
         case .lw, .lb, .lbu, .lh, .lhu:
@@ -634,6 +595,44 @@ struct JITTranslator {
         a.mov(.rdx, imm: cur &+ 4 &+ imm)
         a.cmov(c, .rcx, .rdx)
         a.mov(JITTranslator.target, .rcx)
+    }
+
+    /// A branch or jump, from its entry in the instruction table: the condition it tests, how
+    /// it finds its target, whether a not-taken branch nullifies its slot (likely) and whether
+    /// it links (the decoder names the link register in rd: 31, jalr's rd, or the sink).
+    private mutating func branch(_ d: DecodedInstruction, index i: Int, cur: UInt32) {
+        typealias T = JITTranslator
+        let b = d.op.info.branch
+        let link = { (t: inout JITTranslator) in if b.links { t.a.mov(t.dst(d.rd), imm: cur &+ 8) } }
+        switch b.kind {
+        case .none:
+            preconditionFailure("not a branch")
+        case .jump:
+            a.mov(T.target, imm: d.takenTarget(at: cur)!)
+            link(&self)
+        case .jumpRegister:
+            a.mov(.rax, src(d.rs)); a.mov(T.target, .rax)  // rs is read before the link is written
+            link(&self)
+        case .conditional, .conditionalLikely:
+            let c: A.Cond
+            switch b.condition {
+            case .always: c = .e; compare(0, 0)
+            case .eq: c = .e; compare(d.rs, d.rt)
+            case .ne: c = .ne; compare(d.rs, d.rt)
+            case .lez: c = .le; compare(d.rs, 0)
+            case .gtz: c = .g; compare(d.rs, 0)
+            case .ltz: c = .l; compare(d.rs, 0)
+            case .gez: c = .ge; compare(d.rs, 0)
+            }
+            // mov does not change the flags: the link is written whatever the outcome.
+            link(&self)
+            if b.kind == .conditionalLikely {
+                nullified.append((index: i, fixup: a.jcc(c.inverted)))
+                a.mov(T.target, imm: d.takenTarget(at: cur)!)
+            } else {
+                branchTarget(c, cur: cur, imm: d.imm)
+            }
+        }
     }
 
     /// The condition under which a conditional trap is taken (after `cmp rs, rt/imm`).
