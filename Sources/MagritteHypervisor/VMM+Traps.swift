@@ -12,6 +12,9 @@ extension VMM {
         }
         g.statistics.traps[Int(trap.code.rawValue)] &+= 1
         record(.trap(trap.code), g, pc: trap.pc)
+        exitKind = .other
+        exitClustered = 0
+        let start = collectsExitSites ? VMM.monotonicNanoseconds() : 0
         switch trap.code {
         case .tlbLoad, .tlbStore, .tlbModified:
             memoryFault(g, trap)
@@ -24,6 +27,8 @@ extension VMM {
         default:
             reflect(g, trap)
         }
+        g.statistics.exitsByKind[exitKind.rawValue] &+= 1
+        if collectsExitSites { noteExitSite(g, pc: trap.pc, start: start) }
     }
 
     // MARK: Reflection
@@ -32,6 +37,7 @@ extension VMM {
     /// `CP0State.enterException`, on its virtual CP0), then runs the guest's vector at reduced
     /// privilege (supervisor mode).
     func reflect(_ g: Guest, _ trap: Trap) {
+        if exitKind == .other { exitKind = .reflected }  // not an interrupt taken after an emulation
         let before = g.mode
         accountMode(g)
         let vector = g.cp0.enterException(trap)
@@ -103,6 +109,7 @@ extension VMM {
                 let evenGPA = gpa & ~0x1FFF, oddGPA = evenGPA | 0x1000
                 installPhysical(va: pair, even: g.machineAddress(evenGPA), odd: g.machineAddress(oddGPA), dirtyEven: true, dirtyOdd: true)
                 g.statistics.ksegFills &+= 1
+                exitKind = .ksegFill
                 record(.hiddenFill(virtual: va, machine: ma, kseg: true), g, pc: trap.pc)
                 return
             }
@@ -136,6 +143,7 @@ extension VMM {
             let even = half(pair), odd = half(pair | 0x1000)
             installPhysical(va: pair, even: even.0, odd: odd.0, dirtyEven: even.1, dirtyOdd: odd.1)
             g.statistics.hiddenTLBFills &+= 1
+            exitKind = .hiddenFill
             record(.hiddenFill(virtual: va, machine: ma, kseg: false), g, pc: trap.pc)
         }
     }
@@ -152,6 +160,7 @@ extension VMM {
         let size = access.size, signed = access.signed, isStore = access.isStore
         let address = size == 4 ? gpa & ~3 : gpa
         g.statistics.deviceAccesses &+= 1
+        exitKind = .device
         if isStore {
             let value = cpu.gpr(Int(d.rt))
             guard g.deviceWrite(address, size: size, value: value) else {
@@ -226,6 +235,7 @@ extension VMM {
     /// guests trap on the same few instructions over and over).
     func count(_ g: Guest, _ op: Op, word: UInt32, _ pc: UInt32) {
         g.statistics.emulatedByOp[Int(op.rawValue)] &+= 1
+        exitKind = .privileged
         guard trace.isActive else { return }
         let text: String
         if let known = disassembly[word] {
@@ -373,6 +383,7 @@ extension VMM {
     func hypercall(_ g: Guest, _ trap: Trap, dest: UInt8) {
         let function = cpu.gpr(4)
         g.statistics.hypercalls &+= 1
+        exitKind = .hypercall
         record(.hypercall(function: function), g, pc: trap.pc)
         var result: UInt32 = 0
         switch Hypercall(rawValue: function) {

@@ -48,6 +48,13 @@ public final class VMM: TrapHandler {
     /// that ran last.
     @exclusivity(unchecked) public var policy: (([Guest], Guest?) -> Guest?)?
     @exclusivity(unchecked) public var spinPolicy: SpinPolicy = .account
+    /// Whether every exit is booked at its guest pc with the handler's host time
+    /// (`Guest.exitSites`, `magritte vmm --stats`): a clock read and a dictionary update per exit.
+    @exclusivity(unchecked) public var collectsExitSites = false
+    /// What the exit being handled did (set by the handlers; `GuestStatistics.exitsByKind`).
+    @exclusivity(unchecked) var exitKind = ExitKind.other
+    /// Privileged instructions emulated after the trapping one in the exit being handled.
+    @exclusivity(unchecked) var exitClustered: UInt64 = 0
     /// Every VMM event, bounded.
     public let trace: VMMTrace
     /// Called for each complete console line of a guest.
