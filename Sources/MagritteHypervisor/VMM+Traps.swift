@@ -107,7 +107,10 @@ extension VMM {
             if let ma = g.machineAddress(gpa) {
                 let pair = va & EntryHiBits.vpn2Mask
                 let evenGPA = gpa & ~0x1FFF, oddGPA = evenGPA | 0x1000
-                installPhysical(va: pair, even: g.machineAddress(evenGPA), odd: g.machineAddress(oddGPA), dirtyEven: true, dirtyOdd: true)
+                // kseg0/kseg1 (not kuseg under ERL) is the same for all of the guest's address
+                // spaces: a global entry, so that an ASID switch does not refill it.
+                installPhysical(va: pair, even: g.machineAddress(evenGPA), odd: g.machineAddress(oddGPA), dirtyEven: true, dirtyOdd: true,
+                                global: va >= 0x8000_0000 && va < 0xC000_0000)
                 g.statistics.ksegFills &+= 1
                 exitKind = .ksegFill
                 record(.hiddenFill(virtual: va, machine: ma, kseg: true), g, pc: trap.pc)
@@ -190,7 +193,31 @@ extension VMM {
             reflect(g, trap)  // a guest process used CP0: the guest's own CpU
             return
         }
-        guard let w = fetch(g, trap.pc) else { reflect(g, trap); return }
+        guard var word = fetch(g, trap.pc) else { reflect(g, trap); return }
+        var t = trap
+        // Clustering: while the next instruction is privileged too (the mfc0/mtc0/tlbwr/eret
+        // runs of exception handlers), it would trap at once: emulate it in this exit, in the
+        // slot it would have used, with the same counts and events (but no `trap` event).
+        while emulatePrivileged(g, t, word), let next = clusterCandidate(g, after: t.pc) {
+            skippedCycles &+= 1
+            clusteredSlots &+= 1
+            g.statistics.clusteredInstructions &+= 1
+            exitClustered &+= 1
+            t = Trap(code: .coprocessorUnusable, pc: t.pc &+ 4, inDelaySlot: false)
+            word = next
+        }
+        // The CPU's budget for this quantum did not count the clustered slots: end its run here
+        // (`runSlice` runs the rest of the quantum), so the quantum ends where it would have.
+        if exitClustered > 0 {
+            clusterEndedRun = true
+            cpu.requestStop()
+        }
+    }
+
+    /// Emulates the privileged instruction `w` that trapped at `trap.pc`; true when the guest
+    /// goes on at the next instruction in sequence (not an eret, wait, hypercall, reflection or
+    /// interrupt).
+    func emulatePrivileged(_ g: Guest, _ trap: Trap, _ w: UInt32) -> Bool {
         let d = decode(w)
         var written: VMMEvent.Kind?
         switch d.op {
@@ -198,7 +225,7 @@ extension VMM {
             let reg = Int(d.imm & 31), sel = Int(d.imm >> 5)
             if (reg, sel) == CP0Register.hypercall.id {
                 hypercall(g, trap, dest: d.rd)
-                return
+                return false
             }
             if d.rd < 32 { cpu.setGPR(Int(d.rd), readVirtualCP0(g, reg, sel)) }
         case .mtc0:
@@ -215,20 +242,38 @@ extension VMM {
         case .eret:
             count(g, d.op, word: w, trap.pc)
             eret(g, trap)
-            return
+            return false
         case .wait:
             count(g, d.op, word: w, trap.pc)
             advance(g, trap)
             idle(g, kind: .wait)
-            return
+            return false
         default:
             reflect(g, .reservedInstruction, pc: trap.pc, inDelaySlot: trap.inDelaySlot)
-            return
+            return false
         }
         count(g, d.op, word: w, trap.pc)
         if let written, trace.isActive { record(written, g, pc: trap.pc) }
         advance(g, trap)
         deliverInterrupt(g)
+        return !trap.inDelaySlot && cpu.pc == trap.pc &+ 4
+    }
+
+    /// The word of the instruction after `pc` when it can be emulated in the same exit: it is
+    /// a privileged instruction the physical CPU would trap on at once (its page mapped in the
+    /// physical TLB, the guest still in kernel mode), before the quantum's end, with no one
+    /// observing instructions (breakpoints, hooks) or asking to stop. Nil otherwise.
+    func clusterCandidate(_ g: Guest, after pc: UInt32) -> UInt32? {
+        guard clustersExits, g.state == .runnable, g.inKernelMode, now < quantumEnd, !sliceEnd, !stopRequested,
+              cpu.observer == nil, !cpu.inDelaySlot else { return nil }
+        let next = pc &+ 4
+        guard let ma = physicalTranslation(next), let w = cpu.readPhysical(ma, size: 4) else { return nil }
+        let d = decode(w)
+        switch d.op {
+        case .mfc0: return (Int(d.imm & 31), Int(d.imm >> 5)) == CP0Register.hypercall.id ? nil : w
+        case .mtc0, .di, .ei, .tlbr, .tlbwi, .tlbwr, .tlbp, .cache, .eret, .rdpgpr, .wrpgpr: return w
+        default: return nil
+        }
     }
 
     /// Counts an emulated instruction and records it (its disassembly is cached per word: the

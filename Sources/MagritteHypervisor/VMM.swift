@@ -55,6 +55,15 @@ public final class VMM: TrapHandler {
     @exclusivity(unchecked) var exitKind = ExitKind.other
     /// Privileged instructions emulated after the trapping one in the exit being handled.
     @exclusivity(unchecked) var exitClustered: UInt64 = 0
+    /// Whether a privileged instruction right after an emulated one is emulated in the same
+    /// exit (Docs/vmm.md, "Clustering"): the guest sees the same registers, counts and times.
+    @exclusivity(unchecked) public var clustersExits = true
+    /// Instruction slots the clustered instructions used (they are in `skippedCycles` too).
+    @exclusivity(unchecked) var clusteredSlots: UInt64 = 0
+    /// The machine cycle (`now`) at which the running quantum ends: a cluster stops there.
+    @exclusivity(unchecked) var quantumEnd: UInt64 = 0
+    /// Set when a cluster asked the CPU to stop (its run's budget did not count the cluster).
+    @exclusivity(unchecked) var clusterEndedRun = false
     /// Every VMM event, bounded.
     public let trace: VMMTrace
     /// Called for each complete console line of a guest.
@@ -66,7 +75,8 @@ public final class VMM: TrapHandler {
     static let frequency: UInt64 = 100_000_000
 
     /// The machine's time base: executed cycles plus the idle time the VMM skipped when every
-    /// guest waited. Virtual Count registers derive from it (2 cycles per tick).
+    /// guest waited and the slots of instructions emulated in the exit of the one before
+    /// (clustering). Virtual Count registers derive from it (2 cycles per tick).
     public var now: UInt64 { cpu.currentCycles &+ skippedCycles }
     @exclusivity(unchecked) var skippedCycles: UInt64 = 0
     @exclusivity(unchecked) var nextRAM: UInt32 = 0x0010_0000
@@ -297,13 +307,20 @@ public final class VMM: TrapHandler {
             deliverInterrupt(g)
             var q = min(budget - used, VMM.quantum)
             if let t = nextTimerCycle(g), t > now { q = min(q, max(1, t - now)) }
-            let before = cpu.retiredInstructions, slots = cpu.cycles
-            _ = cpu.run(instructions: q)
+            let before = cpu.retiredInstructions, slots = cpu.cycles, clustered = clusteredSlots
+            quantumEnd = now &+ q
+            // A cluster used slots the CPU's budget does not know of: it ends the CPU's run, and
+            // the quantum goes on for what is left of it, so that it ends at the same machine time.
+            repeat {
+                clusterEndedRun = false
+                _ = cpu.run(instructions: quantumEnd &- now)
+            } while clusterEndedRun && now < quantumEnd && g.state == .runnable && !sliceEnd && !stopRequested && !cpu.outOfHostMemory
+            quantumEnd = 0
             if cpu.outOfHostMemory { hostMemoryFailed = true; stopRequested = true }
             let done = cpu.retiredInstructions - before
             // Count slots, as the CPU's budget does: a guest caught in an exception loop (its
             // vector outside its RAM) retires nothing, yet must use up its slice.
-            used += max(cpu.cycles &- slots, 1)
+            used += max(cpu.cycles &- slots &+ (clusteredSlots &- clustered), 1)
             accountMode(g)
             detectSpin(g, ran: done)
         }
@@ -324,6 +341,7 @@ public final class VMM: TrapHandler {
         cpu.setPosition(pc: g.pc, npc: g.npc, inDelaySlot: g.inDelaySlot)
         cpu.clearLinkedLoad()
         cpu.cp0.llAddr = g.cp0.llAddr &+ g.memoryBase >> 4
+        dropOthersKernelSegments(g)
         setPhysicalASID(g)
         applyMode(g)
         g.modeMark = cpu.retiredInstructions
@@ -428,26 +446,48 @@ public final class VMM: TrapHandler {
         cpu.setTLBEntry(i, e)
     }
 
+    /// The machine address the physical CPU translates `va` to now (the mirror of its TLB, for
+    /// the current physical ASID), without a walk of the guest's virtual TLB. Nil: it would miss.
+    func physicalTranslation(_ va: UInt32) -> UInt32? {
+        let vpn2 = va & EntryHiBits.vpn2Mask, asid = cpu.cp0.asid
+        for e in physicalTLB where e.vpn2 == vpn2 && (e.global || e.asid == asid) {
+            let lo = va & 0x1000 == 0 ? e.lo0 : e.lo1
+            return lo & EntryLoBits.valid != 0 ? EntryLoBits.address(lo) | (va & 0xFFF) : nil
+        }
+        return nil
+    }
+
     func flushPhysicalTLB() {
         for i in physicalTLB.indices { setPhysical(i, TLBEntry()) }
     }
 
-    /// Installs a 4 KiB page pair VPN2 → (even, odd) machine frames for the current physical ASID.
-    func installPhysical(va: UInt32, even: UInt32?, odd: UInt32?, dirtyEven: Bool, dirtyOdd: Bool) {
+    /// Installs a 4 KiB page pair VPN2 → (even, odd) machine frames for the current physical ASID
+    /// (`global`: for all of the running guest's ASIDs, tagged with the current one as its owner).
+    func installPhysical(va: UInt32, even: UInt32?, odd: UInt32?, dirtyEven: Bool, dirtyOdd: Bool, global: Bool = false) {
         let asid = UInt32(cpu.cp0.asid)
         let vpn2 = va & EntryHiBits.vpn2Mask
+        let g = global ? EntryLoBits.global : 0
         func lo(_ mfn: UInt32?, _ d: Bool) -> UInt32 {
-            guard let mfn else { return 0 }
-            return EntryLoBits.frame(mfn) | EntryLoBits.cacheable | (d ? EntryLoBits.dirty : 0) | EntryLoBits.valid
+            guard let mfn else { return g }
+            return EntryLoBits.frame(mfn) | EntryLoBits.cacheable | (d ? EntryLoBits.dirty : 0) | EntryLoBits.valid | g
         }
         let entry = TLBEntry(entryHi: vpn2 | asid, pageMask: 0, entryLo0: lo(even, dirtyEven), entryLo1: lo(odd, dirtyOdd))
         var slot: Int?
         for i in physicalTLB.indices {
             let e = physicalTLB[i]
-            if e.vpn2 == vpn2 && UInt32(e.asid) == asid && !e.global { slot = i; break }
+            if e.vpn2 == vpn2 && (global ? e.global : UInt32(e.asid) == asid && !e.global) { slot = i; break }
         }
         let i = slot ?? { defer { nextTLBSlot = (nextTLBSlot + 1) % physicalTLB.count }; return nextTLBSlot }()
         setPhysical(i, entry)
+    }
+
+    /// The kseg0/kseg1 fills are global entries (kept across the guest's address-space
+    /// switches): at a machine switch, the other guests' ones go, so that `g` never reaches
+    /// their memory.
+    func dropOthersKernelSegments(_ g: Guest) {
+        for i in physicalTLB.indices where physicalTLB[i].global && asidOwner[Int(physicalTLB[i].asid)] != g.index {
+            setPhysical(i, TLBEntry())
+        }
     }
 
     /// Removes physical entries of guest `g` that overlap the virtual range of `e`.

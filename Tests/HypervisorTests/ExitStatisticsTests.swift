@@ -25,7 +25,7 @@ import Testing
             let parts = line.split(separator: "\t", omittingEmptySubsequences: true)
             let address = parts.first?.trimmingCharacters(in: .whitespaces) ?? ""
             guard parts.count >= 2, address.hasSuffix(":"), let pc = UInt32(address.dropLast(), radix: 16) else { continue }
-            map[pc] = parts[1].trimmingCharacters(in: .whitespaces)
+            map[pc] = String(parts[1].prefix { $0 != " " })
         }
         return map
     }
