@@ -107,10 +107,7 @@ extension VMM {
             if let ma = g.machineAddress(gpa) {
                 let pair = va & EntryHiBits.vpn2Mask
                 let evenGPA = gpa & ~0x1FFF, oddGPA = evenGPA | 0x1000
-                // kseg0/kseg1 (not kuseg under ERL) is the same for all of the guest's address
-                // spaces: a global entry, so that an ASID switch does not refill it.
-                installPhysical(va: pair, even: g.machineAddress(evenGPA), odd: g.machineAddress(oddGPA), dirtyEven: true, dirtyOdd: true,
-                                global: va >= 0x8000_0000 && va < 0xC000_0000)
+                installPhysical(va: pair, even: g.machineAddress(evenGPA), odd: g.machineAddress(oddGPA), dirtyEven: true, dirtyOdd: true)
                 g.statistics.ksegFills &+= 1
                 exitKind = .ksegFill
                 record(.hiddenFill(virtual: va, machine: ma, kseg: true), g, pc: trap.pc)

@@ -341,7 +341,6 @@ public final class VMM: TrapHandler {
         cpu.setPosition(pc: g.pc, npc: g.npc, inDelaySlot: g.inDelaySlot)
         cpu.clearLinkedLoad()
         cpu.cp0.llAddr = g.cp0.llAddr &+ g.memoryBase >> 4
-        dropOthersKernelSegments(g)
         setPhysicalASID(g)
         applyMode(g)
         g.modeMark = cpu.retiredInstructions
@@ -450,7 +449,7 @@ public final class VMM: TrapHandler {
     /// the current physical ASID), without a walk of the guest's virtual TLB. Nil: it would miss.
     func physicalTranslation(_ va: UInt32) -> UInt32? {
         let vpn2 = va & EntryHiBits.vpn2Mask, asid = cpu.cp0.asid
-        for e in physicalTLB where e.vpn2 == vpn2 && (e.global || e.asid == asid) {
+        for e in physicalTLB where e.vpn2 == vpn2 && e.asid == asid {  // the VMM writes no global entries
             let lo = va & 0x1000 == 0 ? e.lo0 : e.lo1
             return lo & EntryLoBits.valid != 0 ? EntryLoBits.address(lo) | (va & 0xFFF) : nil
         }
@@ -461,33 +460,22 @@ public final class VMM: TrapHandler {
         for i in physicalTLB.indices { setPhysical(i, TLBEntry()) }
     }
 
-    /// Installs a 4 KiB page pair VPN2 → (even, odd) machine frames for the current physical ASID
-    /// (`global`: for all of the running guest's ASIDs, tagged with the current one as its owner).
-    func installPhysical(va: UInt32, even: UInt32?, odd: UInt32?, dirtyEven: Bool, dirtyOdd: Bool, global: Bool = false) {
+    /// Installs a 4 KiB page pair VPN2 → (even, odd) machine frames for the current physical ASID.
+    func installPhysical(va: UInt32, even: UInt32?, odd: UInt32?, dirtyEven: Bool, dirtyOdd: Bool) {
         let asid = UInt32(cpu.cp0.asid)
         let vpn2 = va & EntryHiBits.vpn2Mask
-        let g = global ? EntryLoBits.global : 0
         func lo(_ mfn: UInt32?, _ d: Bool) -> UInt32 {
-            guard let mfn else { return g }
-            return EntryLoBits.frame(mfn) | EntryLoBits.cacheable | (d ? EntryLoBits.dirty : 0) | EntryLoBits.valid | g
+            guard let mfn else { return 0 }
+            return EntryLoBits.frame(mfn) | EntryLoBits.cacheable | (d ? EntryLoBits.dirty : 0) | EntryLoBits.valid
         }
         let entry = TLBEntry(entryHi: vpn2 | asid, pageMask: 0, entryLo0: lo(even, dirtyEven), entryLo1: lo(odd, dirtyOdd))
         var slot: Int?
         for i in physicalTLB.indices {
             let e = physicalTLB[i]
-            if e.vpn2 == vpn2 && (global ? e.global : UInt32(e.asid) == asid && !e.global) { slot = i; break }
+            if e.vpn2 == vpn2 && UInt32(e.asid) == asid && !e.global { slot = i; break }
         }
         let i = slot ?? { defer { nextTLBSlot = (nextTLBSlot + 1) % physicalTLB.count }; return nextTLBSlot }()
         setPhysical(i, entry)
-    }
-
-    /// The kseg0/kseg1 fills are global entries (kept across the guest's address-space
-    /// switches): at a machine switch, the other guests' ones go, so that `g` never reaches
-    /// their memory.
-    func dropOthersKernelSegments(_ g: Guest) {
-        for i in physicalTLB.indices where physicalTLB[i].global && asidOwner[Int(physicalTLB[i].asid)] != g.index {
-            setPhysical(i, TLBEntry())
-        }
     }
 
     /// Removes physical entries of guest `g` that overlap the virtual range of `e`.

@@ -101,6 +101,7 @@ struct VMMCommand: ParsableCommand {
         vmm.slice = slice
         vmm.spinPolicy = descheduleSpinners ? .deschedule : .account
         vmm.collectsExitSites = stats
+        vmm.trace.recording = !table.isEmpty  // only the lecture's tables read the trace afterwards
         var taken = Set<String>()
         for (i, image) in images.enumerated() {
             let name = i < names.count ? names[i] : uniqueName(for: image, taken: taken)

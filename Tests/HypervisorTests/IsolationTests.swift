@@ -76,9 +76,8 @@ import Testing
     }
 
     /// What is wrong with the physical machine right now: the CPU in kernel mode or at
-    /// exception level, CP0 usable, or a valid TLB entry that belongs to no guest, maps outside
-    /// the machine RAM of the guest that owns its ASID, or is global other than in the kseg0/kseg1
-    /// of the guest loaded on the CPU (the VMM keeps those across its address spaces).
+    /// exception level, CP0 usable, or a valid TLB entry that is global, belongs to no guest,
+    /// or maps outside the machine RAM of the guest that owns its ASID.
     static func hostViolations(_ vmm: VMM) -> [String] {
         var issues: [String] = []
         let cpu = vmm.cpu
@@ -98,8 +97,7 @@ import Testing
             let size = UInt64((e.pageMask >> 1 | 0xFFF) &+ 1)
             for lo in [e.lo0, e.lo1] where lo & 2 != 0 {
                 let frame = UInt64((lo >> 6) << 12)
-                let kernelSegments = e.vpn2 >= 0x8000_0000 && e.vpn2 < 0xC000_0000
-                guard let g = owners[e.asid], !e.global || (kernelSegments && g === vmm.current) else {
+                guard !e.global, let g = owners[e.asid] else {
                     issues.append("TLB \(i): valid entry 0x\(Hex.word(e.entryHi)) with no owning guest (global \(e.global))")
                     continue
                 }
