@@ -203,12 +203,9 @@ extension VMM {
             t = Trap(code: .coprocessorUnusable, pc: t.pc &+ 4, inDelaySlot: false)
             word = next
         }
-        // The CPU's budget for this quantum did not count the clustered slots: end its run here
-        // (`runSlice` runs the rest of the quantum), so the quantum ends where it would have.
-        if exitClustered > 0 {
-            clusterEndedRun = true
-            cpu.requestStop()
-        }
+        // The clustered slots come out of the CPU's budget for this quantum, so that the quantum
+        // ends at the same machine time as without clustering.
+        cpu.slotsUsedByHandler &+= exitClustered
     }
 
     /// Emulates the privileged instruction `w` that trapped at `trap.pc`; true when the guest
@@ -264,13 +261,17 @@ extension VMM {
         guard clustersExits, g.state == .runnable, g.inKernelMode, now < quantumEnd, !sliceEnd, !stopRequested,
               cpu.observer == nil, !cpu.inDelaySlot else { return nil }
         let next = pc &+ 4
-        guard let ma = physicalTranslation(next), let w = cpu.readPhysical(ma, size: 4) else { return nil }
-        let d = decode(w)
+        // Most instructions after a privileged one are not: look through the guest's own
+        // translation first (cheap in kseg0), then make sure the CPU would fetch the same word.
+        guard let guess = fetch(g, next) else { return nil }
+        let d = decode(guess)
         switch d.op {
-        case .mfc0: return (Int(d.imm & 31), Int(d.imm >> 5)) == CP0Register.hypercall.id ? nil : w
-        case .mtc0, .di, .ei, .tlbr, .tlbwi, .tlbwr, .tlbp, .cache, .eret, .rdpgpr, .wrpgpr: return w
+        case .mfc0: if (Int(d.imm & 31), Int(d.imm >> 5)) == CP0Register.hypercall.id { return nil }
+        case .mtc0, .di, .ei, .tlbr, .tlbwi, .tlbwr, .tlbp, .cache, .eret, .rdpgpr, .wrpgpr: break
         default: return nil
         }
+        guard let ma = physicalTranslation(next), let w = cpu.readPhysical(ma, size: 4), w == guess else { return nil }
+        return w
     }
 
     /// Counts an emulated instruction and records it (its disassembly is cached per word: the
