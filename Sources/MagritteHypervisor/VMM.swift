@@ -471,14 +471,31 @@ public final class VMM: TrapHandler {
         setPhysical(i, entry)
     }
 
-    /// Removes physical entries of guest `g` that overlap the virtual range of `e`.
-    func invalidatePhysical(_ g: Guest, covering e: TLBEntry) {
-        let size = (e.pageMask | 0x1FFF) &+ 1
-        let lo = e.vpn2 & ~(size &- 1), hi = lo &+ (size &- 1)
-        for i in physicalTLB.indices {
-            let p = physicalTLB[i]
-            guard asidOwner[Int(p.asid)] == g.index, p.vpn2 >= lo && p.vpn2 <= hi else { continue }
-            setPhysical(i, TLBEntry())
+    /// Removes physical entries of guest `g` that overlap the virtual range of `e` or of `other`
+    /// (one pass over the physical TLB: a guest's TLB write drops what the old and the new entry
+    /// cover; the entries are found first, into a mask of at most 64, then cleared).
+    func invalidatePhysical(_ g: Guest, covering e: TLBEntry, and other: TLBEntry? = nil) {
+        func range(_ e: TLBEntry) -> (UInt32, UInt32) {
+            let size = (e.pageMask | 0x1FFF) &+ 1
+            let lo = e.vpn2 & ~(size &- 1)
+            return (lo, lo &+ (size &- 1))
+        }
+        let (lo1, hi1) = range(e)
+        let (lo2, hi2) = other.map(range) ?? (lo1, hi1)
+        let owner = g.index
+        var found: UInt64 = 0  // VMM.physicalTLBSizes: at most 64 entries
+        physicalTLB.withUnsafeBufferPointer { tlb in
+            asidOwner.withUnsafeBufferPointer { owners in
+                for i in 0..<tlb.count {
+                    let p = tlb[i]
+                    guard p.vpn2 >= lo1 && p.vpn2 <= hi1 || p.vpn2 >= lo2 && p.vpn2 <= hi2, owners[Int(p.asid)] == owner else { continue }
+                    found |= 1 << UInt64(i)
+                }
+            }
+        }
+        while found != 0 {
+            setPhysical(found.trailingZeroBitCount, TLBEntry())
+            found &= found &- 1
         }
     }
 
