@@ -263,7 +263,7 @@ extension VMM {
         let next = pc &+ 4
         // Most instructions after a privileged one are not: look through the guest's own
         // translation first (cheap in kseg0), then make sure the CPU would fetch the same word.
-        guard let guess = fetch(g, next) else { return nil }
+        guard let guess = fetch(g, next), guess >> 26 == 0x10 || guess >> 26 == 0x2F else { return nil }  // COP0, CACHE
         let d = decode(guess)
         switch d.op {
         case .mfc0: if (Int(d.imm & 31), Int(d.imm >> 5)) == CP0Register.hypercall.id { return nil }
