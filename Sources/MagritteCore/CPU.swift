@@ -28,10 +28,6 @@ public final class CPU {
     @exclusivity(unchecked) public internal(set) var cycles: UInt64 = 0
     /// Instruction slots that raised an exception instead of completing.
     @exclusivity(unchecked) public internal(set) var faultedInstructions: UInt64 = 0
-    /// Instruction slots a trap handler used on the guest's behalf beyond the trapping one (a
-    /// VMM emulating the trapping instructions after it in the same exit): the running `run`'s
-    /// budget shrinks by them. Not part of `cycles`; the handler keeps its own time.
-    @exclusivity(unchecked) public var slotsUsedByHandler: UInt64 = 0
     /// Cycles spent idle in WAIT.
     @exclusivity(unchecked) public internal(set) var idleCycles: UInt64 = 0
     @exclusivity(unchecked) var countBase: UInt32 = 0
@@ -300,10 +296,6 @@ public final class CPU {
             let done = observesInstructions ? executeObserved(batch)
                 : engine == .jit && memoryWatches.isEmpty ? executeTranslated(batch) : executeFast(batch)
             budget -= done
-            if slotsUsedByHandler != 0 {
-                budget -= min(budget, slotsUsedByHandler)
-                slotsUsedByHandler = 0
-            }
         }
     }
 

@@ -203,9 +203,13 @@ extension VMM {
             t = Trap(code: .coprocessorUnusable, pc: t.pc &+ 4, inDelaySlot: false)
             word = next
         }
-        // The clustered slots come out of the CPU's budget for this quantum, so that the quantum
-        // ends at the same machine time as without clustering.
-        cpu.slotsUsedByHandler &+= exitClustered
+        // The CPU's budget for this quantum did not count the clustered slots: end its run here
+        // (`runSlice` runs the rest of the quantum), so that the quantum ends at the same machine
+        // time as without clustering.
+        if exitClustered > 0 {
+            clusterEndedRun = true
+            cpu.requestStop()
+        }
     }
 
     /// Emulates the privileged instruction `w` that trapped at `trap.pc`; true when the guest

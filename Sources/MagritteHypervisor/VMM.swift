@@ -62,6 +62,8 @@ public final class VMM: TrapHandler {
     @exclusivity(unchecked) var clusteredSlots: UInt64 = 0
     /// The machine cycle (`now`) at which the running quantum ends: a cluster stops there.
     @exclusivity(unchecked) var quantumEnd: UInt64 = 0
+    /// Set when a cluster asked the CPU to stop (its run's budget did not count the cluster).
+    @exclusivity(unchecked) var clusterEndedRun = false
     /// Every VMM event, bounded.
     public let trace: VMMTrace
     /// Called for each complete console line of a guest.
@@ -307,7 +309,12 @@ public final class VMM: TrapHandler {
             if let t = nextTimerCycle(g), t > now { q = min(q, max(1, t - now)) }
             let before = cpu.retiredInstructions, slots = cpu.cycles, clustered = clusteredSlots
             quantumEnd = now &+ q
-            _ = cpu.run(instructions: q)
+            // A cluster used slots the CPU's budget does not know of: it ends the CPU's run, and
+            // the quantum goes on for what is left of it, so that it ends at the same machine time.
+            repeat {
+                clusterEndedRun = false
+                _ = cpu.run(instructions: quantumEnd &- now)
+            } while clusterEndedRun && now < quantumEnd && g.state == .runnable && !sliceEnd && !stopRequested && !cpu.outOfHostMemory
             quantumEnd = 0
             if cpu.outOfHostMemory { hostMemoryFailed = true; stopRequested = true }
             let done = cpu.retiredInstructions - before
