@@ -62,6 +62,13 @@ public struct GuestStatistics: Sendable, Equatable {
     public var hypercallIdleCycles: UInt64 = 0
     /// How often the guest was switched in.
     public var switchesIn: UInt64 = 0
+    /// Exits by what the VMM did in them, indexed by `ExitKind.rawValue` (they add up to `traps`).
+    public var exitsByKind = [UInt64](repeating: 0, count: ExitKind.allCases.count)
+    /// Host nanoseconds the VMM's trap handler spent per kind (while `VMM.collectsExitSites`).
+    public var exitNanosecondsByKind = [UInt64](repeating: 0, count: ExitKind.allCases.count)
+    /// Privileged instructions emulated in the exit of the privileged instruction before them
+    /// (clustering): counted in `emulated`, not in `traps`.
+    public var clusteredInstructions: UInt64 = 0
 
     public var instructions: UInt64 { kernelInstructions + userInstructions }
     /// VMM entries (traps) per 1000 guest instructions.
@@ -128,6 +135,8 @@ public final class Guest {
     @exclusivity(unchecked) var waitKind = WaitKind.wait
     @exclusivity(unchecked) var waitStart: UInt64 = 0
     @exclusivity(unchecked) var modeMark: UInt64 = 0
+    /// Exit sites by `pc << 8 | ExitKind` (while `VMM.collectsExitSites`; `exitSites(limit:)`).
+    @exclusivity(unchecked) var exitSiteTable: [UInt64: ExitSite] = [:]
 
     /// Throws when the host cannot give the guest's board (its staging RAM and CPU tables).
     init(configuration: GuestConfiguration, index: Int, memoryBase: UInt32, tlbEntries: Int) throws(ConfigurationError) {

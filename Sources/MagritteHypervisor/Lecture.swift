@@ -82,6 +82,8 @@ public enum LectureTables {
         var ksegFills = 0
         var devices = 0
         var otherTraps: [ExceptionCode] = []
+        /// Exits for privileged instructions (fewer than those emulated when clustered).
+        var privilegedExits = 0
         var switches = 0
         var eret: VMMEvent?
         var realReturn: VMMEvent
@@ -99,6 +101,7 @@ public enum LectureTables {
         var emulated: [VMMEvent] = [], writes: [VMMEvent] = [], hidden = 0, kseg = 0, devices = 0, switches = 0
         var other: [ExceptionCode] = []
         var eret: VMMEvent?
+        var privilegedExits = 0
         j += 1
         while j < t.count {
             let e = t[j]
@@ -111,7 +114,9 @@ public enum LectureTables {
             case .tlbWrite: writes.append(e)
             case .hiddenFill(_, _, let isKseg): if isKseg { kseg += 1 } else { hidden += 1 }
             case .device: devices += 1
-            case .trap(let c): if c != .coprocessorUnusable && c != .tlbLoad && c != .tlbStore { other.append(c) }
+            case .trap(let c):
+                if c == .coprocessorUnusable || c == .reservedInstruction { privilegedExits += 1 }  // rdhwr is emulated after an RI
+                if c != .coprocessorUnusable && c != .tlbLoad && c != .tlbStore { other.append(c) }
             case .realReturn where e.modeAfter == .user:
                 var next: VMMEvent?
                 var k = j
@@ -120,7 +125,7 @@ public enum LectureTables {
                     k += 1
                 }
                 return Episode(trap: t[start], reflect: reflect, vector: vector, emulated: emulated, tlbWrites: writes, hiddenFills: hidden,
-                               ksegFills: kseg, devices: devices, otherTraps: other, switches: switches, eret: eret,
+                               ksegFills: kseg, devices: devices, otherTraps: other, privilegedExits: privilegedExits, switches: switches, eret: eret,
                                realReturn: e, nextTrap: next)
             case .powerOff: return nil
             default: break
@@ -192,6 +197,10 @@ public enum LectureTables {
         if ep.ksegFills > 0 { parts.append("\(ep.ksegFills) kseg0/kseg1 pages filled from the pmap") }
         if ep.devices > 0 { parts.append("\(ep.devices) device accesses emulated") }
         if !ep.otherTraps.isEmpty { parts.append("other traps: " + ep.otherTraps.map(\.description).joined(separator: ", ")) }
+        let emulated = ep.emulated.count + (ep.eret == nil ? 0 : 1)
+        if ep.privilegedExits < emulated {
+            parts.append("the \(emulated) privileged instructions took \(ep.privilegedExits) exits (the VMM emulates a privileged instruction right after a trapping one in the same exit)")
+        }
         return parts.isEmpty ? nil : "Meanwhile: " + parts.joined(separator: "; ") + "."
     }
 

@@ -6,6 +6,9 @@ extension Guest {
 }
 
 extension VMM {
+    /// How many exit sites `report` lists per guest (the most frequent).
+    public static let reportedExitSites = 10
+
     /// The per-guest figures `magritte vmm --stats` prints: where each guest's time went and
     /// what the VMM did for it. `seconds` is the host time of the run (for the speed line).
     public func report(seconds: Double) -> [String] {
@@ -22,6 +25,7 @@ extension VMM {
             lines.append("  emulated: " + (emulated.isEmpty ? "none" : emulated.map { "\($0.key) \($0.value)" }.joined(separator: ", ")))
             lines.append("  TLB: \(s.hiddenTLBFills) hidden fills, \(s.reflectedTLBMisses) misses reflected, \(s.ksegFills) kseg0/kseg1 fills; \(s.deviceAccesses) device accesses, \(s.hypercalls) hypercalls")
             lines.append("  idle: \(s.spinInstructions) instructions spinning, \(s.waitCycles) cycles descheduled in wait, \(s.hypercallIdleCycles) in the idle hypercall")
+            lines += exitReport(g, sites: VMM.reportedExitSites)
         }
         return lines
     }

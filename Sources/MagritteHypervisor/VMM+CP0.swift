@@ -89,8 +89,7 @@ extension VMM {
     /// Writes the guest's virtual TLB and keeps the physical TLB consistent: translations the
     /// old or new entry cover are dropped (they are refilled, hidden, on the next access).
     func replaceVirtualTLB(_ g: Guest, _ i: Int, _ entry: TLBEntry) {
-        invalidatePhysical(g, covering: g.tlb[i])
-        invalidatePhysical(g, covering: entry)
+        invalidatePhysical(g, covering: g.tlb[i], and: entry)
         g.tlb[i] = entry
     }
 

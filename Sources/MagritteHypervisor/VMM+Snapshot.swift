@@ -266,6 +266,9 @@ extension GuestStatistics {
         w.put(emulatedByOp)
         for v in [hiddenTLBFills, ksegFills, reflectedTLBMisses, deviceAccesses, hypercalls, kernelInstructions,
                   userInstructions, spinInstructions, waitCycles, hypercallIdleCycles, switchesIn] { w.put(v) }
+        w.put(exitsByKind)
+        w.put(exitNanosecondsByKind)
+        w.put(clusteredInstructions)
     }
 
     init(from r: inout SnapshotReader) throws(SnapshotError) {
@@ -277,6 +280,9 @@ extension GuestStatistics {
         for _ in 0..<11 { v.append(try r.u64()) }
         (hiddenTLBFills, ksegFills, reflectedTLBMisses, deviceAccesses, hypercalls, kernelInstructions) = (v[0], v[1], v[2], v[3], v[4], v[5])
         (userInstructions, spinInstructions, waitCycles, hypercallIdleCycles, switchesIn) = (v[6], v[7], v[8], v[9], v[10])
+        exitsByKind = try r.doubleWords(count: ExitKind.allCases.count)
+        exitNanosecondsByKind = try r.doubleWords(count: ExitKind.allCases.count)
+        clusteredInstructions = try r.u64()
     }
 }
 

@@ -14,6 +14,9 @@ extension VMM {
         defer { if g.commPage != nil { commPageOut(g) } }
         g.statistics.traps[Int(trap.code.rawValue)] &+= 1
         record(.trap(trap.code), g, pc: trap.pc)
+        exitKind = .other
+        exitClustered = 0
+        let start = collectsExitSites ? VMM.monotonicNanoseconds() : 0
         switch trap.code {
         case .tlbLoad, .tlbStore, .tlbModified:
             memoryFault(g, trap)
@@ -26,6 +29,8 @@ extension VMM {
         default:
             reflect(g, trap)
         }
+        g.statistics.exitsByKind[exitKind.rawValue] &+= 1
+        if collectsExitSites { noteExitSite(g, pc: trap.pc, start: start) }
     }
 
     // MARK: Reflection
@@ -34,6 +39,7 @@ extension VMM {
     /// `CP0State.enterException`, on its virtual CP0), then runs the guest's vector at reduced
     /// privilege (supervisor mode).
     func reflect(_ g: Guest, _ trap: Trap) {
+        if exitKind == .other { exitKind = .reflected }  // not an interrupt taken after an emulation
         let before = g.mode
         accountMode(g)
         let vector = g.cp0.enterException(trap)
@@ -105,6 +111,7 @@ extension VMM {
                 let evenGPA = gpa & ~0x1FFF, oddGPA = evenGPA | 0x1000
                 installPhysical(va: pair, even: g.machineAddress(evenGPA), odd: g.machineAddress(oddGPA), dirtyEven: true, dirtyOdd: true)
                 g.statistics.ksegFills &+= 1
+                exitKind = .ksegFill
                 record(.hiddenFill(virtual: va, machine: ma, kseg: true), g, pc: trap.pc)
                 return
             }
@@ -138,6 +145,7 @@ extension VMM {
             let even = half(pair), odd = half(pair | 0x1000)
             installPhysical(va: pair, even: even.0, odd: odd.0, dirtyEven: even.1, dirtyOdd: odd.1)
             g.statistics.hiddenTLBFills &+= 1
+            exitKind = .hiddenFill
             record(.hiddenFill(virtual: va, machine: ma, kseg: false), g, pc: trap.pc)
         }
     }
@@ -154,6 +162,7 @@ extension VMM {
         let size = access.size, signed = access.signed, isStore = access.isStore
         let address = size == 4 ? gpa & ~3 : gpa
         g.statistics.deviceAccesses &+= 1
+        exitKind = .device
         if isStore {
             let value = cpu.gpr(Int(d.rt))
             guard g.deviceWrite(address, size: size, value: value) else {
@@ -183,7 +192,32 @@ extension VMM {
             reflect(g, trap)  // a guest process used CP0: the guest's own CpU
             return
         }
-        guard let w = fetch(g, trap.pc) else { reflect(g, trap); return }
+        guard var word = fetch(g, trap.pc) else { reflect(g, trap); return }
+        var t = trap
+        // Clustering: while the next instruction is privileged too (the mfc0/mtc0/tlbwr/eret
+        // runs of exception handlers), it would trap at once: emulate it in this exit, in the
+        // slot it would have used, with the same counts and events (but no `trap` event).
+        while emulatePrivileged(g, t, word), let next = clusterCandidate(g, after: t.pc) {
+            skippedCycles &+= 1
+            clusteredSlots &+= 1
+            g.statistics.clusteredInstructions &+= 1
+            exitClustered &+= 1
+            t = Trap(code: .coprocessorUnusable, pc: t.pc &+ 4, inDelaySlot: false)
+            word = next
+        }
+        // The CPU's budget for this quantum did not count the clustered slots: end its run here
+        // (`runSlice` runs the rest of the quantum), so that the quantum ends at the same machine
+        // time as without clustering.
+        if exitClustered > 0 {
+            clusterEndedRun = true
+            cpu.requestStop()
+        }
+    }
+
+    /// Emulates the privileged instruction `w` that trapped at `trap.pc`; true when the guest
+    /// goes on at the next instruction in sequence (not an eret, wait, hypercall, reflection or
+    /// interrupt).
+    func emulatePrivileged(_ g: Guest, _ trap: Trap, _ w: UInt32) -> Bool {
         let d = decode(w)
         var written: VMMEvent.Kind?
         switch d.op {
@@ -191,7 +225,7 @@ extension VMM {
             let reg = Int(d.imm & 31), sel = Int(d.imm >> 5)
             if (reg, sel) == CP0Register.hypercall.id {
                 hypercall(g, trap, dest: d.rd)
-                return
+                return false
             }
             if d.rd < 32 { cpu.setGPR(Int(d.rd), readVirtualCP0(g, reg, sel)) }
         case .mtc0:
@@ -208,26 +242,49 @@ extension VMM {
         case .eret:
             count(g, d.op, word: w, trap.pc)
             eret(g, trap)
-            return
+            return false
         case .wait:
             count(g, d.op, word: w, trap.pc)
             advance(g, trap)
             idle(g, kind: .wait)
-            return
+            return false
         default:
             reflect(g, .reservedInstruction, pc: trap.pc, inDelaySlot: trap.inDelaySlot)
-            return
+            return false
         }
         count(g, d.op, word: w, trap.pc)
         if let written, trace.isActive { record(written, g, pc: trap.pc) }
         advance(g, trap)
         deliverInterrupt(g)
+        return !trap.inDelaySlot && cpu.pc == trap.pc &+ 4
+    }
+
+    /// The word of the instruction after `pc` when it can be emulated in the same exit: it is
+    /// a privileged instruction the physical CPU would trap on at once (its page mapped in the
+    /// physical TLB, the guest still in kernel mode), before the quantum's end, with no one
+    /// observing instructions (breakpoints, hooks) or asking to stop. Nil otherwise.
+    func clusterCandidate(_ g: Guest, after pc: UInt32) -> UInt32? {
+        guard clustersExits, g.state == .runnable, g.inKernelMode, now < quantumEnd, !sliceEnd, !stopRequested,
+              cpu.observer == nil, !cpu.inDelaySlot else { return nil }
+        let next = pc &+ 4
+        // Most instructions after a privileged one are not: look through the guest's own
+        // translation first (cheap in kseg0), then make sure the CPU would fetch the same word.
+        guard let guess = fetch(g, next), guess >> 26 == 0x10 || guess >> 26 == 0x2F else { return nil }  // COP0, CACHE
+        let d = decode(guess)
+        switch d.op {
+        case .mfc0: if (Int(d.imm & 31), Int(d.imm >> 5)) == CP0Register.hypercall.id { return nil }
+        case .mtc0, .di, .ei, .tlbr, .tlbwi, .tlbwr, .tlbp, .cache, .eret, .rdpgpr, .wrpgpr: break
+        default: return nil
+        }
+        guard let ma = physicalTranslation(next), let w = cpu.readPhysical(ma, size: 4), w == guess else { return nil }
+        return w
     }
 
     /// Counts an emulated instruction and records it (its disassembly is cached per word: the
     /// guests trap on the same few instructions over and over).
     func count(_ g: Guest, _ op: Op, word: UInt32, _ pc: UInt32) {
         g.statistics.emulatedByOp[Int(op.rawValue)] &+= 1
+        exitKind = .privileged
         guard trace.isActive else { return }
         let text: String
         if let known = disassembly[word] {
@@ -375,6 +432,7 @@ extension VMM {
     func hypercall(_ g: Guest, _ trap: Trap, dest: UInt8) {
         let function = cpu.gpr(4)
         g.statistics.hypercalls &+= 1
+        exitKind = .hypercall
         record(.hypercall(function: function), g, pc: trap.pc)
         var result: UInt32 = 0
         switch Hypercall(rawValue: function) {

@@ -48,6 +48,22 @@ public final class VMM: TrapHandler {
     /// that ran last.
     @exclusivity(unchecked) public var policy: (([Guest], Guest?) -> Guest?)?
     @exclusivity(unchecked) public var spinPolicy: SpinPolicy = .account
+    /// Whether every exit is booked at its guest pc with the handler's host time
+    /// (`Guest.exitSites`, `magritte vmm --stats`): a clock read and a dictionary update per exit.
+    @exclusivity(unchecked) public var collectsExitSites = false
+    /// What the exit being handled did (set by the handlers; `GuestStatistics.exitsByKind`).
+    @exclusivity(unchecked) var exitKind = ExitKind.other
+    /// Privileged instructions emulated after the trapping one in the exit being handled.
+    @exclusivity(unchecked) var exitClustered: UInt64 = 0
+    /// Whether a privileged instruction right after an emulated one is emulated in the same
+    /// exit (Docs/vmm.md, "Clustering"): the guest sees the same registers, counts and times.
+    @exclusivity(unchecked) public var clustersExits = true
+    /// Instruction slots the clustered instructions used (they are in `skippedCycles` too).
+    @exclusivity(unchecked) var clusteredSlots: UInt64 = 0
+    /// The machine cycle (`now`) at which the running quantum ends: a cluster stops there.
+    @exclusivity(unchecked) var quantumEnd: UInt64 = 0
+    /// Set when a cluster asked the CPU to stop (its run's budget did not count the cluster).
+    @exclusivity(unchecked) var clusterEndedRun = false
     /// Every VMM event, bounded.
     public let trace: VMMTrace
     /// Called for each complete console line of a guest.
@@ -65,7 +81,8 @@ public final class VMM: TrapHandler {
     static let frequency: UInt64 = 100_000_000
 
     /// The machine's time base: executed cycles plus the idle time the VMM skipped when every
-    /// guest waited. Virtual Count registers derive from it (2 cycles per tick).
+    /// guest waited and the slots of instructions emulated in the exit of the one before
+    /// (clustering). Virtual Count registers derive from it (2 cycles per tick).
     public var now: UInt64 { cpu.currentCycles &+ skippedCycles }
     @exclusivity(unchecked) var skippedCycles: UInt64 = 0
     @exclusivity(unchecked) var nextRAM: UInt32 = VMM.firstGuestBase
@@ -306,15 +323,22 @@ public final class VMM: TrapHandler {
             deliverInterrupt(g)
             var q = min(budget - used, VMM.quantum)
             if let t = nextTimerCycle(g), t > now { q = min(q, max(1, t - now)) }
-            let before = cpu.retiredInstructions, slots = cpu.cycles
+            let before = cpu.retiredInstructions, slots = cpu.cycles, clustered = clusteredSlots
+            quantumEnd = now &+ q
             if g.commPage != nil { commPageOut(g) }
-            _ = cpu.run(instructions: q)
+            // A cluster used slots the CPU's budget does not know of: it ends the CPU's run, and
+            // the quantum goes on for what is left of it, so that it ends at the same machine time.
+            repeat {
+                clusterEndedRun = false
+                _ = cpu.run(instructions: quantumEnd &- now)
+            } while clusterEndedRun && now < quantumEnd && g.state == .runnable && !sliceEnd && !stopRequested && !cpu.outOfHostMemory
             if g.commPage != nil { commPageIn(g) }
+            quantumEnd = 0
             if cpu.outOfHostMemory { hostMemoryFailed = true; stopRequested = true }
             let done = cpu.retiredInstructions - before
             // Count slots, as the CPU's budget does: a guest caught in an exception loop (its
             // vector outside its RAM) retires nothing, yet must use up its slice.
-            used += max(cpu.cycles &- slots, 1)
+            used += max(cpu.cycles &- slots &+ (clusteredSlots &- clustered), 1)
             accountMode(g)
             detectSpin(g, ran: done)
         }
@@ -439,6 +463,17 @@ public final class VMM: TrapHandler {
         cpu.setTLBEntry(i, e)
     }
 
+    /// The machine address the physical CPU translates `va` to now (the mirror of its TLB, for
+    /// the current physical ASID), without a walk of the guest's virtual TLB. Nil: it would miss.
+    func physicalTranslation(_ va: UInt32) -> UInt32? {
+        let vpn2 = va & EntryHiBits.vpn2Mask, asid = cpu.cp0.asid
+        for e in physicalTLB where e.vpn2 == vpn2 && e.asid == asid {  // the VMM writes no global entries
+            let lo = va & 0x1000 == 0 ? e.lo0 : e.lo1
+            return lo & EntryLoBits.valid != 0 ? EntryLoBits.address(lo) | (va & 0xFFF) : nil
+        }
+        return nil
+    }
+
     func flushPhysicalTLB() {
         for i in physicalTLB.indices { setPhysical(i, TLBEntry()) }
     }
@@ -461,14 +496,31 @@ public final class VMM: TrapHandler {
         setPhysical(i, entry)
     }
 
-    /// Removes physical entries of guest `g` that overlap the virtual range of `e`.
-    func invalidatePhysical(_ g: Guest, covering e: TLBEntry) {
-        let size = (e.pageMask | 0x1FFF) &+ 1
-        let lo = e.vpn2 & ~(size &- 1), hi = lo &+ (size &- 1)
-        for i in physicalTLB.indices {
-            let p = physicalTLB[i]
-            guard asidOwner[Int(p.asid)] == g.index, p.vpn2 >= lo && p.vpn2 <= hi else { continue }
-            setPhysical(i, TLBEntry())
+    /// Removes physical entries of guest `g` that overlap the virtual range of `e` or of `other`
+    /// (one pass over the physical TLB: a guest's TLB write drops what the old and the new entry
+    /// cover; the entries are found first, into a mask of at most 64, then cleared).
+    func invalidatePhysical(_ g: Guest, covering e: TLBEntry, and other: TLBEntry? = nil) {
+        func range(_ e: TLBEntry) -> (UInt32, UInt32) {
+            let size = (e.pageMask | 0x1FFF) &+ 1
+            let lo = e.vpn2 & ~(size &- 1)
+            return (lo, lo &+ (size &- 1))
+        }
+        let (lo1, hi1) = range(e)
+        let (lo2, hi2) = other.map(range) ?? (lo1, hi1)
+        let owner = g.index
+        var found: UInt64 = 0  // VMM.physicalTLBSizes: at most 64 entries
+        physicalTLB.withUnsafeBufferPointer { tlb in
+            asidOwner.withUnsafeBufferPointer { owners in
+                for i in 0..<tlb.count {
+                    let p = tlb[i]
+                    guard p.vpn2 >= lo1 && p.vpn2 <= hi1 || p.vpn2 >= lo2 && p.vpn2 <= hi2, owners[Int(p.asid)] == owner else { continue }
+                    found |= 1 << UInt64(i)
+                }
+            }
+        }
+        while found != 0 {
+            setPhysical(found.trailingZeroBitCount, TLBEntry())
+            found &= found &- 1
         }
     }
 

@@ -386,7 +386,7 @@ final class LuaVMM: HookOwner {
             "kernel_instructions": .integer(Int64(s.kernelInstructions)), "user_instructions": .integer(Int64(s.userInstructions)),
             "instructions": .integer(Int64(s.instructions)), "spin_instructions": .integer(Int64(s.spinInstructions)),
             "wait_cycles": .integer(Int64(s.waitCycles)), "hypercall_idle_cycles": .integer(Int64(s.hypercallIdleCycles)),
-            "switches": .integer(Int64(s.switchesIn)),
+            "switches": .integer(Int64(s.switchesIn)), "clustered": .integer(Int64(s.clusteredInstructions)),
         ]
     }
 }

@@ -76,7 +76,27 @@ extension MagritteLua {
                 lua_setfield(lua.L, -2, name)
             }
             lua_setfield(lua.L, -2, "emulated")
+            lua_createtable(lua.L, 0, Int32(ExitKind.allCases.count))
+            for kind in ExitKind.allCases where s.exitsByKind[kind.rawValue] > 0 {
+                lua.push(s.exitsByKind[kind.rawValue])
+                lua_setfield(lua.L, -2, kind.description)
+            }
+            lua_setfield(lua.L, -2, "exits_by_kind")
         })
+        c.method("exit_sites") { g, call in
+            let limit = call.isNoneOrNil(2) ? Int64.max : try call.integer(2)
+            guard limit >= 0 else { throw LuaError("exit_sites: the number of sites must be at least 0 (got \(limit))") }
+            let sites = g.guest.exitSites(limit: Int(clamping: limit))
+            let lua = call.state
+            lua_createtable(lua.L, Int32(sites.count), 0)
+            for (i, site) in sites.enumerated() {
+                g.owner.pushTable(["pc": .integer(Int64(site.pc)), "kind": .string(site.kind.description), "count": .integer(Int64(site.count)),
+                                   "ns": .integer(Int64(site.nanoseconds)), "clustered": .integer(Int64(site.clustered)),
+                                   "instruction": .string(site.instruction)])
+                lua_rawseti(lua.L, -2, lua_Integer(i + 1))
+            }
+            return 1
+        }
 
         c.method("pause") { g, _ in g.vmm.pause(g.guest); return 0 }
         c.method("resume") { g, _ in g.vmm.resume(g.guest); return 0 }

@@ -131,6 +131,8 @@ extension MagritteLua {
         c.field("tlb_entries", get: { v, lua in lua.push(v.vmm.cpu.configuration.tlbEntries) })
         c.field("engine", get: { v, lua in lua.push(v.vmm.cpu.engine.rawValue) })
         c.field("stop_reason", get: { v, lua in if let r = v.stopReason { lua.push(r) } else { lua.pushNil() } })
+        c.field("exit_sites", get: { v, lua in lua.push(v.vmm.collectsExitSites) }, set: { v, call, i in v.vmm.collectsExitSites = call.boolean(i) })
+        c.field("clustering", get: { v, lua in lua.push(v.vmm.clustersExits) }, set: { v, call, i in v.vmm.clustersExits = call.boolean(i) })
         c.field("echo", get: { v, lua in lua.push(v.echo) }, set: { v, call, i in v.echo = call.boolean(i) })
         c.field("slice", get: { v, lua in lua.push(v.vmm.slice) }, set: { v, call, i in
             let n = try call.integer(i)

@@ -66,7 +66,7 @@ struct VMMCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Connect the terminal to this guest's UART: its output goes to stdout as it comes (not line by line), stdin is its input.", valueName: "name"))
     var console: String?
 
-    @Flag(help: "Print per-guest figures on stderr at the end: traps, emulated instructions, TLB fills, idle time.")
+    @Flag(help: "Print per-guest figures on stderr at the end: traps, emulated instructions, TLB fills, idle time, exits by kind and the top exit sites.")
     var stats = false
 
     @Option(help: ArgumentHelp("Wait for gdb on 127.0.0.1:PORT before the first instruction; each guest is a thread (Docs/gdb.md).", valueName: "port"))
@@ -103,6 +103,8 @@ struct VMMCommand: ParsableCommand {
         }
         vmm.slice = slice
         vmm.spinPolicy = descheduleSpinners ? .deschedule : .account
+        vmm.collectsExitSites = stats
+        vmm.trace.recording = !table.isEmpty  // only the lecture's tables read the trace afterwards
         var taken = Set<String>()
         for (i, image) in images.enumerated() {
             let name = i < names.count ? names[i] : uniqueName(for: image, taken: taken)
