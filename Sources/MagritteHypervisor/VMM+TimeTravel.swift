@@ -214,7 +214,8 @@ public final class VMMTimeTravel {
         // A guest's step back looks at every instruction, which is slow: first only at the
         // last slices before the position (observation starts at a slice's end), then, if the
         // guest did not run there, at the whole span.
-        let window: UInt64? = matcher.everyInstruction && count == 1 ? 4 * vmm.slice : nil
+        let slices = vmm.slice.multipliedReportingOverflow(by: 4)  // a huge slice from a script must not trap
+        let window: UInt64? = matcher.everyInstruction && count == 1 ? (slices.overflow ? .max : slices.partialValue) : nil
         var windowed = window != nil
         while true {
             let start = checkpoints[index]

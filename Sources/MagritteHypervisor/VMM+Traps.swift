@@ -264,7 +264,7 @@ extension VMM {
     /// physical TLB, the guest still in kernel mode), before the quantum's end, with no one
     /// observing instructions (breakpoints, hooks) or asking to stop. Nil otherwise.
     func clusterCandidate(_ g: Guest, after pc: UInt32) -> UInt32? {
-        guard clustersExits, g.state == .runnable, g.inKernelMode, now < quantumEnd, !sliceEnd, !stopRequested,
+        guard clustersExits, onSliceBoundary == nil, g.state == .runnable, g.inKernelMode, now < quantumEnd, !sliceEnd, !stopRequested,
               cpu.observer == nil, !cpu.inDelaySlot else { return nil }
         let next = pc &+ 4
         // Most instructions after a privileged one are not: look through the guest's own

@@ -57,7 +57,9 @@ public final class VMM: TrapHandler {
     @exclusivity(unchecked) var exitClustered: UInt64 = 0
     /// Whether a privileged instruction right after an emulated one is emulated in the same
     /// exit (Docs/vmm.md, "Clustering"): the guest sees the same registers, counts and times.
-    @exclusivity(unchecked) public var clustersExits = true
+    /// Off by default (it saves exits, not yet time), and never while time travel records the
+    /// VMM's history (re-execution observes instructions, which clustering must not skip).
+    @exclusivity(unchecked) public var clustersExits = false
     /// Instruction slots the clustered instructions used (they are in `skippedCycles` too).
     @exclusivity(unchecked) var clusteredSlots: UInt64 = 0
     /// The machine cycle (`now`) at which the running quantum ends: a cluster stops there.

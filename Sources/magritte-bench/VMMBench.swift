@@ -62,7 +62,7 @@ func vmmRun(_ w: VMMWorkload, engine: Engine) -> (Measurement, [UInt8], GuestSta
         guest = try vmm.addGuest(GuestConfiguration(name: w.name, ramSize: VMMWorkload.ramSize), imagePath: w.path)
     } catch { fail("\(w.name) under the VMM: \(error)") }
     vmm.trace.recording = false  // as magritte vmm runs without --table: no event is built
-    vmm.clustersExits = getenv("MAGRITTE_NO_CLUSTERING") == nil  // set it to measure without clustering
+    vmm.clustersExits = getenv("MAGRITTE_CLUSTERING") != nil  // set it to measure with clustering
     let m = measure {
         let outcome = vmm.run()
         if outcome != .allPoweredOff { fail("\(w.name) under the VMM ended with \(outcome)") }
