@@ -56,10 +56,11 @@ struct Boot: ParsableCommand {
     }
 }
 
-/// `--record FILE` / `--replay FILE`: the console input of a session, logged by instruction
-/// (Docs/time-travel.md).
+/// `--record FILE` / `--replay FILE`: the console input of a session, logged by instruction on a
+/// bare machine (`magritte boot`, `magritte linux`) and by machine time under the VMM
+/// (`magritte vmm`, the --console guest's input) (Docs/time-travel.md).
 struct SessionLog: ParsableArguments {
-    @Option(help: ArgumentHelp("Write the console input, by instruction, to this file (replay it with --replay).", valueName: "file"))
+    @Option(help: ArgumentHelp("Write the console input to this file, each delivery at its position (the instruction count; under the VMM, the machine time); replay it with --replay.", valueName: "file"))
     var record: String?
 
     @Option(help: ArgumentHelp("Feed the console input recorded with --record instead of reading stdin: the session runs again exactly.", valueName: "file"))
