@@ -441,7 +441,7 @@ extension CPU {
             }
             switch reg {
             case .cpuNum: r[rd] = cp0.ebase & 0x3FF
-            case .synciStep: r[rd] = 32
+            case .synciStep: r[rd] = HardwareRegister.synciStepBytes
             case .cc: r[rd] = countAt(currentCycles)
             case .ccRes: r[rd] = UInt32(configuration.instructionsPerCountTick)
             }

@@ -161,6 +161,9 @@ public enum HardwareRegister: UInt8, Sendable, CaseIterable {
     /// Cycles per Count increment.
     case ccRes = 3
 
+    /// What SYNCI_Step reads: the 24Kc's cache line, 32 bytes.
+    public static let synciStepBytes: UInt32 = 32
+
     /// Whether RDHWR may read it: with CP0 access (kernel mode or Status.CU0), or when its bit of
     /// HWREna is set.
     public func readable(cp0Usable: Bool, hwrEna: UInt32) -> Bool { cp0Usable || hwrEna & (1 << rawValue) != 0 }

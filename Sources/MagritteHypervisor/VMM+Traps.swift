@@ -300,15 +300,14 @@ extension VMM {
         guard let w = fetch(g, trap.pc) else { return false }
         let d = decode(w)
         guard d.op == .rdhwr else { return false }
-        let reg = UInt32(d.rs)
-        let allowed = g.inKernelMode || g.cp0.status & StatusBits.cu0 != 0 || g.cp0.hwrEna & (1 << reg) != 0
-        guard reg <= 3, allowed else { return false }
+        let cp0Usable = g.inKernelMode || g.cp0.status & StatusBits.cu0 != 0
+        guard let reg = HardwareRegister(rawValue: d.rs), reg.readable(cp0Usable: cp0Usable, hwrEna: g.cp0.hwrEna) else { return false }
         let v: UInt32
         switch reg {
-        case 0: v = 0
-        case 1: v = 32
-        case 2: v = virtualCount(g)
-        default: v = UInt32(VMM.ticksPerCycle)
+        case .cpuNum: v = g.cp0.ebase & 0x3FF
+        case .synciStep: v = HardwareRegister.synciStepBytes
+        case .cc: v = virtualCount(g)
+        case .ccRes: v = UInt32(VMM.ticksPerCycle)
         }
         if d.rd < 32 { cpu.setGPR(Int(d.rd), v) }
         count(g, .rdhwr, word: w, trap.pc)
