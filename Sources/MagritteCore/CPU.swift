@@ -64,15 +64,15 @@ public final class CPU {
 
     /// Receives exceptions, mode changes, TLB writes, watched accesses and, while
     /// `observesInstructions` is set, every instruction. Nil costs nothing.
-    public var observer: (any CPUObserver)? {
+    @exclusivity(unchecked) public var observer: (any CPUObserver)? {
         didSet { batchBreak = true }
     }
     /// Calls `observer.cpu(_:willExecuteAt:)` before every instruction (a slower loop).
-    public var observesInstructions = false
+    @exclusivity(unchecked) public var observesInstructions = false
     /// Virtual pcs before which `observer.cpu(_:willExecuteAt:)` is called even while
     /// `observesInstructions` is false (breakpoints): everything else runs at full speed, and
     /// no translated block runs past one of them (`Docs/jit.md`, "Observation").
-    public var observedPCs: Set<UInt32> = [] {
+    @exclusivity(unchecked) public var observedPCs: Set<UInt32> = [] {
         didSet { observedPCsChanged(from: oldValue) }
     }
     /// Virtual address ranges whose data accesses are reported to the observer.
@@ -105,7 +105,7 @@ public final class CPU {
     /// The physical frame of that page.
     @exclusivity(unchecked) var codeFrame: UInt32 = 0
     /// The translator's code cache and block table, made on first use (`Docs/jit.md`).
-    var jit: JIT? = nil
+    @exclusivity(unchecked) var jit: JIT? = nil
 
     public init(bus: any PhysicalBus, configuration: CPUConfiguration = CPUConfiguration()) {
         precondition((1...64).contains(configuration.tlbEntries), "tlbEntries must be 1...64")

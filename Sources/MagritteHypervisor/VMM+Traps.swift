@@ -31,6 +31,7 @@ extension VMM {
         }
         g.statistics.exitsByKind[exitKind.rawValue] &+= 1
         if collectsExitSites { noteExitSite(g, pc: trap.pc, start: start) }
+        exitHandled()
     }
 
     // MARK: Reflection
@@ -372,9 +373,7 @@ extension VMM {
     /// recognised).
     func detectSpin(_ g: Guest, ran: UInt64) {
         guard g.state == .runnable, g.inKernelMode, ran > 0 else { g.lastSample = nil; return }
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for i in 1..<32 { h = (h ^ UInt64(cpu.gpr(i))) &* 0x100_0000_01b3 }
-        let sample = (pc: cpu.pc, hash: h, ran: ran)
+        let sample = (pc: cpu.pc, hash: cpu.registerFingerprint, ran: ran)
         defer { g.lastSample = sample }
         guard let last = g.lastSample, last.pc == sample.pc, last.hash == sample.hash, isIdleLoop(g, at: sample.pc) else {
             g.spinStreak = 0

@@ -66,6 +66,10 @@ public final class VMM: TrapHandler {
     @exclusivity(unchecked) var quantumEnd: UInt64 = 0
     /// Set when a cluster asked the CPU to stop (its run's budget did not count the cluster).
     @exclusivity(unchecked) var clusterEndedRun = false
+    /// Whether the running quantum is a long one that the guest's next exit ends (`runSlice`).
+    @exclusivity(unchecked) var exitEndsQuantum = false
+    /// Set when an exit ended the CPU's run in a long quantum.
+    @exclusivity(unchecked) var exitEndedRun = false
     /// Every VMM event, bounded.
     public let trace: VMMTrace
     /// Called for each complete console line of a guest.
@@ -323,17 +327,31 @@ public final class VMM: TrapHandler {
         while used < budget && g.state == .runnable && !sliceEnd && !stopRequested {
             updateTimer(g)
             deliverInterrupt(g)
-            var q = min(budget - used, VMM.quantum)
-            if let t = nextTimerCycle(g), t > now { q = min(q, max(1, t - now)) }
-            let before = cpu.retiredInstructions, slots = cpu.cycles, clustered = clusteredSlots
-            quantumEnd = now &+ q
+            // Up to the timer event or the end of the budget: the quantum's end, unless that is
+            // more than a quantum away (then the ends of quanta in between are skipped where
+            // they would change nothing, up to the guest's first exit: `skipsQuantumEnds`).
+            var reach = budget - used
+            if let t = nextTimerCycle(g), t > now { reach = min(reach, t - now) }
+            exitEndsQuantum = reach > VMM.quantum && skipsQuantumEnds(g)
+            let q = exitEndsQuantum ? reach : min(reach, VMM.quantum)
+            let before = cpu.retiredInstructions, slots = cpu.cycles, clustered = clusteredSlots, start = now
+            quantumEnd = start &+ q
             if g.commPage != nil { commPageOut(g) }
             // A cluster used slots the CPU's budget does not know of: it ends the CPU's run, and
             // the quantum goes on for what is left of it, so that it ends at the same machine time.
+            // An exit in a long quantum ends the CPU's run too, and the quantum goes on to the end
+            // of the quantum of `VMM.quantum` slots it is in, where it would have ended anyway.
             repeat {
                 clusterEndedRun = false
                 _ = cpu.run(instructions: quantumEnd &- now)
+                if exitEndedRun {
+                    exitEndedRun = false
+                    clusterEndedRun = true
+                    let cells = (now &- start &+ VMM.quantum &- 1) / VMM.quantum
+                    quantumEnd = min(quantumEnd, start &+ cells &* VMM.quantum)
+                }
             } while clusterEndedRun && now < quantumEnd && g.state == .runnable && !sliceEnd && !stopRequested && !cpu.outOfHostMemory
+            exitEndsQuantum = false
             if g.commPage != nil { commPageIn(g) }
             quantumEnd = 0
             if cpu.outOfHostMemory { hostMemoryFailed = true; stopRequested = true }
@@ -345,6 +363,33 @@ public final class VMM: TrapHandler {
             detectSpin(g, ran: done)
         }
         return used
+    }
+
+    /// Whether the ends of quanta between now and the guest's next exit (or timer event, or the
+    /// end of its budget) may be skipped: nothing happens there. Interrupts do not: after the
+    /// quantum's start delivered what was pending, only an exit (which delivers what it made
+    /// pending itself) or the timer (which ends the quantum) can make one pending, so the
+    /// ends in between deliver nothing. What remains is the comm page (read back at every
+    /// quantum's end), clustering (bounded by the quantum) and the idle-loop detector, which
+    /// samples a guest kernel at every quantum's end: a guest kernel is sampled at every end
+    /// as before, unless it cannot take an interrupt (Status.IE clear, or EXL or ERL set) and
+    /// spinning is only counted, not descheduled (a kernel spinning there waits for nothing;
+    /// it is counted from the ends of long quanta instead).
+    func skipsQuantumEnds(_ g: Guest) -> Bool {
+        guard g.commPage == nil, !clustersExits else { return false }
+        guard g.inKernelMode else { return true }
+        let s = g.cp0.status
+        return spinPolicy == .account && (s & StatusBits.ie == 0 || s & (StatusBits.exl | StatusBits.erl) != 0)
+    }
+
+    /// Called at the end of every exit: an exit in a long quantum ends the CPU's run
+    /// (`runSlice` goes on to the end of the ordinary quantum it falls in).
+    @inline(__always)
+    func exitHandled() {
+        guard exitEndsQuantum else { return }
+        exitEndsQuantum = false
+        exitEndedRun = true
+        cpu.requestStop()
     }
 
     // MARK: Machine switch
