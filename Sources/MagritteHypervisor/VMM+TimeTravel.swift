@@ -306,11 +306,15 @@ public final class VMMTimeTravel {
     private func replay(_ observer: HitFinder?, _ body: () -> Stop) -> Stop {
         let cpu = vmm.cpu
         let saved = (cpu.observer, cpu.observesInstructions, cpu.memoryWatches, vmm.trace.listener, vmm.onConsoleLine, vmm.onSliceEnd)
+        let savedPCs = cpu.observedPCs
         let outputs = vmm.guests.map(\.onOutput)
         let consoles = vmm.guests.map(\.board.consoleInput)
         cpu.observer = observer
         cpu.observesInstructions = observer.map { $0.observesInstructions && ($0.observeFrom.map { position &+ vmm.slice >= $0 } ?? true) } ?? false
         cpu.memoryWatches = observer?.matcher.allConditions.flatMap { $0.watchpoints.map(\.range) } ?? []
+        // Breakpoints (every guest's) end translated blocks; the finder tells the guests apart.
+        let pcs = observer?.breakpoints ?? []
+        if cpu.observedPCs != pcs { cpu.observedPCs = pcs }
         vmm.trace.listener = nil
         vmm.onConsoleLine = nil
         vmm.onSliceEnd = nil
@@ -323,6 +327,7 @@ public final class VMMTimeTravel {
             inputsSeen = replayer.delivered
             vmm.inputLog = inputs
             (cpu.observer, cpu.observesInstructions, cpu.memoryWatches) = (saved.0, saved.1, saved.2)
+            if cpu.observedPCs != savedPCs { cpu.observedPCs = savedPCs }
             (vmm.trace.listener, vmm.onConsoleLine, vmm.onSliceEnd) = (saved.3, saved.4, saved.5)
             for (g, (output, console)) in zip(vmm.guests, zip(outputs, consoles)) {
                 g.onOutput = output
@@ -400,7 +405,13 @@ final class HitFinder: CPUObserver {
         self.stopAt = stopAt
     }
 
-    var observesInstructions: Bool { matcher.everyInstruction || matcher.allConditions.contains { !$0.breakpoints.isEmpty } }
+    /// Whether the CPU must report every instruction: only for a step back (`everyInstruction`);
+    /// breakpoints are the CPU's `observedPCs` (`breakpoints`), reported before their pcs while
+    /// the rest runs translated.
+    var observesInstructions: Bool { matcher.everyInstruction }
+
+    /// Every guest's breakpoint pcs.
+    var breakpoints: Set<UInt32> { matcher.everyInstruction ? [] : matcher.allConditions.reduce(into: []) { $0.formUnion($1.breakpoints) } }
 
     private func stop() -> ObserverAction {
         vmm.stop()

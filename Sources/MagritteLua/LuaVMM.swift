@@ -23,14 +23,18 @@ final class LuaVMM: HookOwner {
     var outputHooks: [Hook] = []
     /// Enabled hooks on single guests, as a machine has them (`g:break_at`, `g:watch`,
     /// `g:on("instruction" | "memory" | "mode_change")`); the CPU reports to `GuestObserver`
-    /// while there are pc, instruction or memory hooks.
+    /// while there are pc, instruction or memory hooks. Pc hooks are the CPU's `observedPCs`
+    /// (every guest's, so guests run translated up to them; `willExecute` fires only the hooks of
+    /// the guest running), instruction hooks make it observe every instruction.
     var pcHooks: [UInt32: [Hook]] = [:]
     var instructionHooks: [Hook] = []
     var memoryHooks: [Hook] = []
     var modeHooks: [Hook] = []
-    /// Per guest index, the pc where a breakpoint of that guest last stopped the run: resuming
-    /// there runs the instruction instead of stopping again (even after other guests ran).
-    var resumeAt: [Int: UInt32] = [:]
+    /// Per guest index, the pc where a breakpoint of that guest last stopped the run, and the
+    /// guest's retired count there: resuming there runs the instruction instead of stopping
+    /// again (even after other guests ran). The count tells a later visit from the resumption,
+    /// which the CPU may not report (it skips the observer once where it stopped).
+    var resumeAt: [Int: (pc: UInt32, retired: UInt64)] = [:]
     /// Per guest index, the pc and the guest's retired count at the last instruction reported:
     /// the same again is the instruction retried after a fault the VMM handled unseen (a hidden
     /// TLB fill), which the guest does not see run twice, so neither do its hooks.
@@ -189,27 +193,29 @@ final class LuaVMM: HookOwner {
             }
         }
         vmm.trace.listener = eventHooks.isEmpty && modeHooks.isEmpty ? nil : { [unowned(unsafe) self] e in self.event(e) }
-        let observes = !pcHooks.isEmpty || !instructionHooks.isEmpty
-        if observes || !watches.isEmpty {
+        if !pcHooks.isEmpty || !instructionHooks.isEmpty || !watches.isEmpty {
             if vmm.cpu.observer == nil { vmm.cpu.observer = GuestObserver(self) }
         } else if vmm.cpu.observer != nil {
             vmm.cpu.observer = nil
         }
-        vmm.cpu.observesInstructions = observes
+        vmm.cpu.observesInstructions = !instructionHooks.isEmpty
+        let pcs = Set(pcHooks.keys)
+        if vmm.cpu.observedPCs != pcs { vmm.cpu.observedPCs = pcs }
         if vmm.cpu.memoryWatches != watches { vmm.cpu.memoryWatches = watches }
     }
 
     // MARK: Events of single guests (from GuestObserver and the trace)
 
-    /// Before each instruction while guests have pc or instruction hooks: those of the guest
-    /// loaded on the CPU fire; a stop ends the run before the instruction.
+    /// Before each instruction while guests have instruction hooks, else before those at the
+    /// pcs of pc hooks: those of the guest loaded on the CPU fire; a stop ends the run before
+    /// the instruction.
     func willExecute(at pc: UInt32) -> ObserverAction {
         guard inRun, let g = vmm.current else { return .proceed }
         let retired = vmm.retiredInstructions(of: g)
         if let l = lastReported[g.index], l.pc == pc, l.retired == retired { return .proceed }
         lastReported[g.index] = (pc, retired)
 
-        if let p = resumeAt.removeValue(forKey: g.index), p == pc { return .proceed }
+        if let r = resumeAt.removeValue(forKey: g.index), r.pc == pc, r.retired == retired { return .proceed }
         let info: () -> [String: TraceValue] = { ["pc": .integer(Int64(pc)), "guest": .string(g.name)] }
         for h in instructionHooks where h.guestIndex == g.index {
             fire(h, reason: "instruction", info: info()) { lua_pushinteger(L, lua_Integer(pc)); return 1 }
@@ -220,7 +226,7 @@ final class LuaVMM: HookOwner {
             }
         }
         guard stopReason == nil && pendingError == nil else {
-            resumeAt[g.index] = pc
+            resumeAt[g.index] = (pc, retired)
             return .stop
         }
         return .proceed

@@ -121,7 +121,7 @@ extension MagritteLua {
             reason = "breakpoint"
             info["pc"] = .integer(Int64(pc))
             guest(i)
-            v.resumeAt[i] = pc
+            v.resumeAt[i] = (pc, v.vmm.retiredInstructions(of: v.vmm.guests[i]))
         case .instruction(let pc, let i):
             reason = "reached"
             info["pc"] = .integer(Int64(pc))

@@ -1,0 +1,163 @@
+import Foundation
+import MagritteCore
+import MagritteMachine
+import MagritteTestSupport
+import Testing
+@testable import MagritteHypervisor
+
+/// Breakpoints under the VMM at translated speed (issue 9, item 5; `Docs/jit.md`, "Observation"):
+/// the CPU's `observedPCs` end translated blocks before every guest's breakpoints, the observer
+/// tells the guests apart, and the rest of every guest runs translated. Both engines report the
+/// same hits at the same instructions.
+@Suite("Observation under the VMM at translated speed", .enabled(if: Engine.jitSupported))
+struct VMMTranslatedObservationTests {
+    /// Two guests running the same program at the same virtual addresses.
+    static func pair(_ program: String, engine: Engine) throws -> VMM {
+        let vmm = try VMM(ramSize: 72 << 20, engine: engine)
+        for name in ["a", "b"] {
+            try vmm.addGuest(GuestConfiguration(name: name, ramSize: 32 << 20), imagePath: Repository.guest(program))
+        }
+        vmm.slice = 50_000
+        return vmm
+    }
+
+    /// Records every instruction the CPU reports, with the guest that ran it.
+    final class Recorder: CPUObserver {
+        struct Hit: Equatable {
+            var guest: Int
+            var pc: UInt32
+            var retired: UInt64
+            var v0: UInt32
+        }
+        unowned let vmm: VMM
+        var hits: [Hit] = []
+        var histogram: [UInt32: Int]?
+        /// Stops the run at this guest's `stopAt`-th hit.
+        var stopGuest = 0
+        var stopAt: Int?
+        var stopGuestHits = 0
+
+        init(_ vmm: VMM) { self.vmm = vmm }
+
+        func cpu(_ cpu: CPU, willExecuteAt pc: UInt32) -> ObserverAction {
+            guard let g = vmm.current else { return .proceed }
+            if histogram != nil {
+                histogram![pc, default: 0] += 1
+                return .proceed
+            }
+            hits.append(Hit(guest: g.index, pc: pc, retired: vmm.retiredInstructions(of: g), v0: cpu.gpr(2)))
+            if g.index == stopGuest { stopGuestHits += 1 }
+            if g.index == stopGuest, stopGuestHits == stopAt {
+                vmm.stop()
+                return .stop
+            }
+            return .proceed
+        }
+    }
+
+    /// The pc the interpreter executes most often in the program's first instructions under the VMM.
+    static func hottestPC(_ program: String) throws -> UInt32 {
+        let vmm = try pair(program, engine: .interpreter)
+        let recorder = Recorder(vmm)
+        recorder.histogram = [:]
+        vmm.cpu.observer = recorder
+        vmm.cpu.observesInstructions = true
+        _ = vmm.run(maxInstructions: 2_000_000)
+        return try #require(recorder.histogram!.max { $0.value < $1.value }?.key)
+    }
+
+    /// What must agree between the engines after a run.
+    static func state(_ vmm: VMM) -> String {
+        vmm.guests.map { g in
+            let r = vmm.registers(of: g)
+            return "\(g.name): pc=\(String(r.pc, radix: 16)) retired=\(vmm.retiredInstructions(of: g)) gprs=\(r.gprs) console=\(g.consoleText)"
+        }.joined(separator: "\n") + "\nexecuted=\(vmm.cpu.executedInstructions) now=\(vmm.now)"
+    }
+
+    @Test("A breakpoint in both guests' hottest loop: the same hits on both engines, more than 90 % still translated",
+          arguments: ["bench/crc32", "bench/interp", "bench/sort"])
+    func breakpointsKeepTranslatedSpeed(program: String) throws {
+        let hot = try Self.hottestPC(program)
+        var outcomes: [Engine: (state: String, hits: [Recorder.Hit])] = [:]
+        for engine in [Engine.interpreter, .jit] {
+            let vmm = try Self.pair(program, engine: engine)
+            let recorder = Recorder(vmm)
+            vmm.cpu.observer = recorder
+            vmm.cpu.observedPCs = [hot]
+            let before = vmm.cpu.jitStatistics.instructionsRun
+            #expect(vmm.run(maxInstructions: 20_000_000) == .instructionLimit)
+            outcomes[engine] = (Self.state(vmm), recorder.hits)
+            if engine == .jit {
+                let translated = Double(vmm.cpu.jitStatistics.instructionsRun - before) / Double(vmm.cpu.executedInstructions)
+                #expect(translated > 0.9, "\(program): \(Int(translated * 100)) % translated with a breakpoint armed")
+            }
+        }
+        let (i, j) = (try #require(outcomes[.interpreter]), try #require(outcomes[.jit]))
+        #expect(i.hits.count > 1000 && Set(i.hits.map(\.guest)) == [0, 1], "\(program): both guests reach the breakpoint")
+        #expect(i.hits.allSatisfy { $0.pc == hot })
+        #expect(i.hits == j.hits, "\(program): \(i.hits.count) hits by the interpreter, \(j.hits.count) translated")
+        #expect(i.state == j.state)
+    }
+
+    @Test("A stop at one guest's breakpoint and the run resumed from it: the same on both engines, the other guest went past",
+          arguments: ["bench/crc32", "bench/sort"])
+    func stopAndResume(program: String) throws {
+        let hot = try Self.hottestPC(program)
+        var outcomes: [Engine: [String]] = [:]
+        for engine in [Engine.interpreter, .jit] {
+            let vmm = try Self.pair(program, engine: engine)
+            let recorder = Recorder(vmm)
+            recorder.stopGuest = 1
+            recorder.stopAt = 5000
+            vmm.cpu.observer = recorder
+            vmm.cpu.observedPCs = [hot]
+            var seen: [String] = []
+            #expect(vmm.run(maxInstructions: 20_000_000) == .stopped)
+            let b = vmm.guests[1]
+            #expect(vmm.current === b && b.statistics.instructions > 0)
+            #expect(vmm.registers(of: b).pc == hot)
+            seen.append(Self.state(vmm))
+            // Resumed (the other guest first, round robin): b's instruction at the breakpoint is
+            // reported again when b comes back, and its run goes on to the 8000th hit.
+            recorder.stopAt = 8000
+            #expect(vmm.run(maxInstructions: 20_000_000) == .stopped)
+            #expect(vmm.registers(of: b).pc == hot)
+            seen.append(Self.state(vmm))
+            // Removed: the blocks are translated again without the limit, and the run goes on.
+            vmm.cpu.observedPCs = []
+            #expect(vmm.run(maxInstructions: 2_000_000) == .instructionLimit)
+            seen.append(Self.state(vmm))
+            seen.append("\(recorder.hits.count) hits")
+            outcomes[engine] = seen
+        }
+        #expect(outcomes[.interpreter] == outcomes[.jit])
+    }
+
+    @Test("Time travel's breakpoints of one guest: the same hit on both engines, the other guest's passes ignored")
+    func continueBackOnBothEngines() throws {
+        var stops: [Engine: [String]] = [:]
+        for engine in [Engine.interpreter, .jit] {
+            let vmm = try VMMSnapshotTests.teachosPair(engine: engine)
+            let trap = try VMMTimeTravelTests.symbol(vmm, "trap")
+            let travel = VMMTimeTravel(vmm: vmm, interval: 500_000)
+            #expect(travel.run(maxInstructions: 3_000_000) == .instructionLimit)
+            var seen: [String] = []
+            for _ in 0..<3 {
+                let (position, translated) = (vmm.cpu.executedInstructions, vmm.cpu.jitStatistics.instructionsRun)
+                let stop = travel.continueBack(untilEach: [1: TimeTravel.Conditions(breakpoints: [trap])])
+                if engine == .jit {
+                    // Re-execution covered at least the way back, and ran translated.
+                    let back = position - vmm.cpu.executedInstructions
+                    #expect(back > 0 && (vmm.cpu.jitStatistics.instructionsRun - translated) * 10 >= back * 9)
+                }
+                #expect(stop == .breakpoint(pc: trap, guest: 1))
+                #expect(vmm.current === vmm.guests[1] && vmm.registers(of: vmm.guests[1]).pc == trap)
+                seen.append("\(stop) at \(vmm.cpu.executedInstructions): \(Self.state(vmm))")
+            }
+            // No breakpoint is left behind for the runs after the trip.
+            #expect(vmm.cpu.observedPCs.isEmpty)
+            stops[engine] = seen
+        }
+        #expect(stops[.interpreter] == stops[.jit])
+    }
+}
