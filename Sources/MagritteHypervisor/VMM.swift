@@ -66,6 +66,11 @@ public final class VMM: TrapHandler {
     @exclusivity(unchecked) var quantumEnd: UInt64 = 0
     /// Set when a cluster asked the CPU to stop (its run's budget did not count the cluster).
     @exclusivity(unchecked) var clusterEndedRun = false
+    /// Whether `runSlice` skips the ends of quanta where nothing happens (`skipsQuantumEnds`);
+    /// off only for tests that compare a run with every quantum's end against one without.
+    @exclusivity(unchecked) var skipsIdleQuantumEnds = true
+    /// Quanta run (`runSlice`), long ones included: for tests.
+    @exclusivity(unchecked) var quantaRun: UInt64 = 0
     /// Whether the running quantum is a long one that the guest's next exit ends (`runSlice`).
     @exclusivity(unchecked) var exitEndsQuantum = false
     /// Set when an exit ended the CPU's run in a long quantum.
@@ -334,6 +339,7 @@ public final class VMM: TrapHandler {
             if let t = nextTimerCycle(g), t > now { reach = min(reach, t - now) }
             exitEndsQuantum = reach > VMM.quantum && skipsQuantumEnds(g)
             let q = exitEndsQuantum ? reach : min(reach, VMM.quantum)
+            quantaRun &+= 1
             let before = cpu.retiredInstructions, slots = cpu.cycles, clustered = clusteredSlots, start = now
             quantumEnd = start &+ q
             if g.commPage != nil { commPageOut(g) }
@@ -376,7 +382,7 @@ public final class VMM: TrapHandler {
     /// spinning is only counted, not descheduled (a kernel spinning there waits for nothing;
     /// it is counted from the ends of long quanta instead).
     func skipsQuantumEnds(_ g: Guest) -> Bool {
-        guard g.commPage == nil, !clustersExits else { return false }
+        guard skipsIdleQuantumEnds, g.commPage == nil, !clustersExits else { return false }
         guard g.inKernelMode else { return true }
         let s = g.cp0.status
         return spinPolicy == .account && (s & StatusBits.ie == 0 || s & (StatusBits.exl | StatusBits.erl) != 0)

@@ -161,3 +161,63 @@ struct VMMTranslatedObservationTests {
         #expect(stops[.interpreter] == stops[.jit])
     }
 }
+
+/// The ends of quanta the VMM skips (`VMM.skipsQuantumEnds`, `Docs/vmm.md`): a run that skips
+/// them is the same run as one that stops at every one, on both engines.
+@Suite struct VMMQuantumTests {
+    typealias S = VMMSnapshotTests
+
+    static func run(_ make: () throws -> VMM, skipping: Bool, instructions: UInt64) throws -> (S.Observed, VMMRunOutcome, UInt64) {
+        let vmm = try make()
+        vmm.skipsIdleQuantumEnds = skipping
+        let outcome = vmm.run(maxInstructions: instructions)
+        return (S.observe(vmm), outcome, vmm.quantaRun)
+    }
+
+    @Test("Skipping the ends of quanta changes nothing: consoles, registers, statistics, events and time",
+          arguments: [Engine.interpreter, .jit])
+    func skippedQuantumEndsChangeNothing(engine: Engine) throws {
+        let workloads: [(String, () throws -> VMM, UInt64)] = [
+            ("teachos pair", { try S.teachosPair(engine: engine) }, 6_000_000),
+            ("crc32 pair", { try VMMTranslatedObservationTests.pair("bench/crc32", engine: engine) }, 3_000_000),
+            ("syscalls", {
+                let vmm = try VMM(ramSize: 40 << 20, engine: engine)
+                try vmm.addGuest(GuestConfiguration(name: "s", ramSize: 32 << 20), imagePath: Repository.guest("vmm/syscalls"))
+                return vmm
+            }, 40_000_000),
+            ("tlbstress", {
+                let vmm = try VMM(ramSize: 40 << 20, engine: engine)
+                try vmm.addGuest(GuestConfiguration(name: "t", ramSize: 32 << 20), imagePath: Repository.guest("vmm/tlbstress"))
+                return vmm
+            }, 20_000_000),
+        ]
+        for (name, make, n) in workloads {
+            let (every, o1, quanta) = try Self.run(make, skipping: false, instructions: n)
+            let (skipped, o2, fewer) = try Self.run(make, skipping: true, instructions: n)
+            #expect(o1 == o2, "\(name)")
+            // Skipped indeed: CPU-bound kernels with interrupts off leave the VMM about once a slice;
+            // teachos in part (its user processes); the exit-heavy loops end almost every
+            // quantum with an exit anyway.
+            let ratio: Double = ["crc32 pair": 0.2, "teachos pair": 0.8][name] ?? 1
+            #expect(Double(fewer) <= Double(quanta) * ratio, "\(name): \(fewer) quanta against \(quanta)")
+            #expect(S.differences(every, skipped) == [], "\(name)")
+            #expect(every.consoles.contains { !$0.isEmpty }, "\(name) printed nothing")
+        }
+    }
+
+    @Test func registerFingerprintTellsRegistersApart() throws {
+        let cpu = try VMM(ramSize: 4 << 20).cpu
+        for i in 1..<32 { cpu.setGPR(i, UInt32(truncatingIfNeeded: i &* 0x9E37_79B9)) }
+        let base = cpu.registerFingerprint
+        #expect(cpu.registerFingerprint == base)
+        for i in 1..<32 {
+            let v = cpu.gpr(i)
+            for bit in [0, 17, 31] {
+                cpu.setGPR(i, v ^ (1 << UInt32(bit)))
+                #expect(cpu.registerFingerprint != base, "register \(i) bit \(bit)")
+                cpu.setGPR(i, v)
+            }
+        }
+        #expect(cpu.registerFingerprint == base)
+    }
+}
