@@ -67,8 +67,10 @@ public final class VMM: TrapHandler {
     /// Set when a cluster asked the CPU to stop (its run's budget did not count the cluster).
     @exclusivity(unchecked) var clusterEndedRun = false
     /// Whether `runSlice` skips the ends of quanta where nothing happens (`skipsQuantumEnds`);
-    /// off only for tests that compare a run with every quantum's end against one without.
-    @exclusivity(unchecked) var skipsIdleQuantumEnds = true
+    /// off for tests that compare a run with every quantum's end against one without, and for
+    /// `magritte-bench --vmm` with MAGRITTE_EVERY_QUANTUM set (what a guest kernel with
+    /// interrupts on pays).
+    @exclusivity(unchecked) public var skipsIdleQuantumEnds = true
     /// Quanta run (`runSlice`), long ones included: for tests.
     @exclusivity(unchecked) var quantaRun: UInt64 = 0
     /// Whether the running quantum is a long one that the guest's next exit ends (`runSlice`).

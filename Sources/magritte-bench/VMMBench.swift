@@ -63,6 +63,8 @@ func vmmRun(_ w: VMMWorkload, engine: Engine) -> (Measurement, [UInt8], GuestSta
     } catch { fail("\(w.name) under the VMM: \(error)") }
     vmm.trace.recording = false  // as magritte vmm runs without --table: no event is built
     vmm.clustersExits = getenv("MAGRITTE_CLUSTERING") != nil  // set it to measure with clustering
+    // Set it to end every quantum of 4096 instructions, as for a guest kernel with interrupts on.
+    vmm.skipsIdleQuantumEnds = getenv("MAGRITTE_EVERY_QUANTUM") == nil
     let m = measure {
         let outcome = vmm.run()
         if outcome != .allPoweredOff { fail("\(w.name) under the VMM ended with \(outcome)") }
