@@ -10,6 +10,7 @@ extension VMM {
             cpu.requestStop()
             return
         }
+        exitBegins()
         if g.commPage != nil { commPageIn(g) }
         defer { if g.commPage != nil { commPageOut(g) } }
         g.statistics.traps[Int(trap.code.rawValue)] &+= 1
@@ -31,7 +32,6 @@ extension VMM {
         }
         g.statistics.exitsByKind[exitKind.rawValue] &+= 1
         if collectsExitSites { noteExitSite(g, pc: trap.pc, start: start) }
-        exitHandled()
     }
 
     // MARK: Reflection

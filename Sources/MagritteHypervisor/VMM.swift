@@ -73,6 +73,8 @@ public final class VMM: TrapHandler {
     @exclusivity(unchecked) public var skipsIdleQuantumEnds = true
     /// Quanta run (`runSlice`), long ones included: for tests.
     @exclusivity(unchecked) var quantaRun: UInt64 = 0
+    /// The machine cycle (`now`) at which the running quantum began.
+    @exclusivity(unchecked) var quantumStart: UInt64 = 0
     /// Whether the running quantum is a long one that the guest's next exit ends (`runSlice`).
     @exclusivity(unchecked) var exitEndsQuantum = false
     /// Set when an exit ended the CPU's run in a long quantum.
@@ -342,8 +344,9 @@ public final class VMM: TrapHandler {
             exitEndsQuantum = reach > VMM.quantum && skipsQuantumEnds(g)
             let q = exitEndsQuantum ? reach : min(reach, VMM.quantum)
             quantaRun &+= 1
-            let before = cpu.retiredInstructions, slots = cpu.cycles, clustered = clusteredSlots, start = now
-            quantumEnd = start &+ q
+            let before = cpu.retiredInstructions, slots = cpu.cycles, clustered = clusteredSlots
+            quantumStart = now
+            quantumEnd = quantumStart &+ q
             if g.commPage != nil { commPageOut(g) }
             // A cluster used slots the CPU's budget does not know of: it ends the CPU's run, and
             // the quantum goes on for what is left of it, so that it ends at the same machine time.
@@ -355,8 +358,6 @@ public final class VMM: TrapHandler {
                 if exitEndedRun {
                     exitEndedRun = false
                     clusterEndedRun = true
-                    let cells = (now &- start &+ VMM.quantum &- 1) / VMM.quantum
-                    quantumEnd = min(quantumEnd, start &+ cells &* VMM.quantum)
                 }
             } while clusterEndedRun && now < quantumEnd && g.state == .runnable && !sliceEnd && !stopRequested && !cpu.outOfHostMemory
             exitEndsQuantum = false
@@ -390,13 +391,17 @@ public final class VMM: TrapHandler {
         return spinPolicy == .account && (s & StatusBits.ie == 0 || s & (StatusBits.exl | StatusBits.erl) != 0)
     }
 
-    /// Called at the end of every exit: an exit in a long quantum ends the CPU's run
-    /// (`runSlice` goes on to the end of the ordinary quantum it falls in).
+    /// Called at the start of every exit: an exit in a long quantum ends it at the end of the
+    /// ordinary quantum it falls in (`quantumEnd`, which what the exit emulates is bounded by, as
+    /// in an ordinary quantum), and ends the CPU's run (`runSlice` goes on to `quantumEnd`).
     @inline(__always)
-    func exitHandled() {
+    func exitBegins() {
         guard exitEndsQuantum else { return }
         exitEndsQuantum = false
         exitEndedRun = true
+        // The trapping instruction's slot is counted: it lies in the quantum that ends there.
+        let quanta = (now &- quantumStart &+ VMM.quantum &- 1) / VMM.quantum
+        quantumEnd = min(quantumEnd, quantumStart &+ quanta &* VMM.quantum)
         cpu.requestStop()
     }
 
