@@ -198,6 +198,20 @@ struct StopPoints {
         watchpoints.remove(at: i)
         return true
     }
+
+    /// What a reverse-continue (`bc`) looks for. A watched access by the instruction just
+    /// executed counts: gdb stops before an access and steps over it itself, so from a forward
+    /// watchpoint stop the first change back is that access (reported at the position; gdb
+    /// then steps back over it and shows the value before it).
+    var reverseConditions: TimeTravel.Conditions {
+        TimeTravel.Conditions(
+            breakpoints: breakpoints,
+            watchpoints: watchpoints.map {
+                TimeTravel.Watchpoint($0.address...($0.address &+ max($0.length, 1) &- 1),
+                                      reads: $0.kind != .write, writes: $0.kind != .read)
+            },
+            includesLastAccess: true)
+    }
 }
 
 extension CPU {

@@ -17,13 +17,7 @@ extension VMMTarget: GDBReversibleTarget {
 
     public func continueBack(thread: Int?, interrupted: () -> Bool) -> GDBStop {
         guard let history = timeTravel else { return .trap(thread: currentThread) }
-        let conditions = TimeTravel.Conditions(
-            breakpoints: points.breakpoints,
-            watchpoints: points.watchpoints.map {
-                TimeTravel.Watchpoint($0.address...($0.address &+ max($0.length, 1) &- 1),
-                                      reads: $0.kind != .write, writes: $0.kind != .read)
-            })
-        return stop(history.continueBack(until: conditions), thread: thread ?? currentThread)
+        return stop(history.continueBack(until: points.reverseConditions), thread: thread ?? currentThread)
     }
 
     /// gdb's view of where time travel stopped: the thread of the guest it stopped in.

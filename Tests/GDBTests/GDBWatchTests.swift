@@ -1,0 +1,43 @@
+import Foundation
+import Testing
+
+/// gdb-multiarch's watchpoints against `magritte boot --gdb` and `magritte vmm --gdb`, forward
+/// and in reverse, on teachos (a process-table field the kernel counts up at every trap).
+/// Fails (does not skip) when gdb-multiarch is missing, as GDBProcessTests.
+@Suite(.serialized) struct GDBWatchTests {
+    static let teachos = GDBProcessTests.guest("os/teachos")
+
+    /// gdb's watchpoint reports (`Old value = A`, `New value = B`, the pc line after them).
+    static func changes(in text: String) -> [(old: Int, new: Int, pc: UInt32)] {
+        text.matches(of: /Old value = (-?\d+)\nNew value = (-?\d+)\n0x([0-9a-f]+) in \w/).compactMap { m in
+            guard let old = Int(m.1), let new = Int(m.2), let pc = UInt32(m.3, radix: 16) else { return nil }
+            return (old, new, pc)
+        }
+    }
+
+    /// A watchpoint stops forward at the store that counts the field up (c → c+1). The first
+    /// reverse-continue from there goes back over that very store (gdb shows c+1 → c at the
+    /// store), the next one over the store before it (c → c-1), and forward again the store
+    /// after (c-1 → c): every change once, in order, in both directions, on a bare machine and
+    /// under the VMM. (The first reverse-continue used to pass over the store just made and
+    /// report c+1 → c-1.)
+    @Test(arguments: ["boot", "vmm"]) func reverseContinueFromAForwardWatchStop(command: String) throws {
+        let s = try GDBProcessTests.debug([command, Self.teachos], elf: Self.teachos, commands: [
+            "break trap", "continue", "continue 40", "delete", "set $slot = (char *)&procs + 1256",
+            "print *(int *)($slot + 188)", "watch *(int *)($slot + 188)", "continue", "reverse-continue",
+            "x/i $pc", "reverse-continue", "x/i $pc", "continue", "delete", "continue",
+        ])
+        let c = try #require(s.gdb.firstMatch(of: /\$1 = (\d+)\n/).flatMap { Int($0.1) }, "\(s.gdb)")
+        let changes = Self.changes(in: s.gdb)
+        try #require(changes.count == 4, "\(s.gdb)")
+        #expect(changes.map(\.old) == [c, c + 1, c, c - 1] && changes.map(\.new) == [c + 1, c, c - 1, c], "\(s.gdb)")
+        // Going back, gdb stops at the store itself (it steps back over the access it was shown).
+        let stores = s.gdb.matches(of: /=> 0x([0-9a-f]+) <trap\+\d+>:\tsw\t[a-z0-9]+,188\(/).compactMap { UInt32($0.1, radix: 16) }
+        #expect(stores.count == 2 && stores == [changes[1].pc, changes[2].pc], "\(s.gdb)")
+        // Forward, gdb stops just after it.
+        #expect(changes[0].pc == changes[1].pc + 4, "\(s.gdb)")
+        #expect(s.gdb.contains("[Inferior 1 (Remote target) exited normally]"), "\(s.gdb)")
+        #expect(s.out.contains("teachos: powering off"), "\(s.out)")
+        #expect(s.status == 0, "\(s.err)")
+    }
+}
