@@ -40,4 +40,30 @@ import Testing
         #expect(s.out.contains("teachos: powering off"), "\(s.out)")
         #expect(s.status == 0, "\(s.err)")
     }
+
+    /// Two copies of teachos: a watchpoint on one guest's field (`watch … thread 1` with
+    /// `set scheduler-locking on`, gdb's way to run one thread) stops only at that guest's
+    /// stores, with that guest's values, forward and in reverse (the stub's `bc` after `Hc1`
+    /// counts only guest 1's hits); the other guest's copy of the field is not touched.
+    @Test func aWatchpointOnOneGuestUnderTheVMM() throws {
+        let s = try GDBProcessTests.debug(["vmm", Self.teachos, Self.teachos], elf: Self.teachos, commands: [
+            "break trap", "continue", "continue 40", "delete", "set $slot = (char *)&procs + 1256",
+            "thread 2", "print *(int *)($slot + 188)", "thread 1", "set scheduler-locking on",
+            "print *(int *)($slot + 188)", "watch *(int *)($slot + 188) thread 1", "continue", "continue",
+            "thread 2", "print *(int *)($slot + 188)", "thread 1", "reverse-continue", "reverse-continue", "reverse-continue",
+            "set scheduler-locking off", "delete", "continue",
+        ])
+        let printed = s.gdb.matches(of: /\$\d+ = (\d+)\n/).compactMap { Int($0.1) }
+        try #require(printed.count == 3, "\(s.gdb)")
+        let (other, c) = (printed[0], printed[1])
+        let changes = Self.changes(in: s.gdb)
+        try #require(changes.count == 5, "\(s.gdb)")
+        #expect(changes.map(\.old) == [c, c + 1, c + 2, c + 1, c] && changes.map(\.new) == [c + 1, c + 2, c + 1, c, c - 1], "\(s.gdb)")
+        #expect(s.gdb.components(separatedBy: "Thread 1 hit Hardware watchpoint 2").count == 6, "\(s.gdb)")
+        #expect(!s.gdb.contains("Thread 2 hit"), "\(s.gdb)")
+        // Guest 2 did not run forward: its field is as it was (its own, at the same virtual address).
+        #expect(printed[2] == other, "\(s.gdb)")
+        #expect(s.gdb.contains("[Inferior 1 (Remote target) exited normally]"), "\(s.gdb)")
+        #expect(s.status == 0, "\(s.err)")
+    }
 }
