@@ -174,6 +174,44 @@ final class StdinConsole: ConsoleInput {
     }
 }
 
+/// Console input held until the guest is ready for it: bytes that arrive before `ready()` are
+/// kept and delivered once it is true (the source is still read meanwhile, so that its Ctrl-A
+/// escapes work). `magritte linux` holds input until the kernel's serial driver enables the
+/// UART's receive interrupt, which it does when the console port is opened, just before /init
+/// runs: before, the driver's probe (a loopback test) and FIFO resets would throw typed-ahead or
+/// piped input away (as on QEMU's serial console). That is what lets
+/// `printf 'ls /\nexit\n' | magritte linux` work.
+final class HeldConsoleInput: ConsoleInput {
+    let source: any ConsoleInput
+    let ready: () -> Bool
+    private var held: [UInt8] = []
+
+    init(_ source: any ConsoleInput, until ready: @escaping () -> Bool) {
+        self.source = source
+        self.ready = ready
+    }
+
+    private func deliver(_ bytes: [UInt8]) -> [UInt8] {
+        held += bytes
+        guard ready(), !held.isEmpty else { return [] }
+        defer { held = [] }
+        return held
+    }
+
+    func poll() -> [UInt8] { deliver(source.poll()) }
+
+    func waitForInput() -> [UInt8]? {
+        // Blocking means the guest waits for input with nothing else to wake it: hand over
+        // what is held rather than wait for a readiness that cannot come.
+        if !held.isEmpty { defer { held = [] }; return held }
+        return source.waitForInput()
+    }
+
+    func waitForInput(timeoutNanoseconds nanoseconds: UInt64) -> [UInt8] {
+        deliver(source.waitForInput(timeoutNanoseconds: nanoseconds))
+    }
+}
+
 /// poll(2) on stdin (a free function: inside `StdinConsole`, `poll` names its method).
 private func pollStdin(timeout: Int32) -> (Int32, Int16) {
     var p = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
