@@ -30,13 +30,29 @@ func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) {
 /// (about a millisecond of guest time), before blocking for input, and at exit.
 final class ConsoleOutput {
     private var buffer: [UInt8] = []
+    /// With time travel (`keepTranscript`): the output of the machine's timeline so far, and
+    /// how much of it was written. Going back restores the transcript of a checkpoint;
+    /// re-executing from there makes the same output again, which is not written twice.
+    private(set) var transcript: [UInt8]?
+    private var shown = 0
 
     init() { buffer.reserveCapacity(4096) }
 
     func put(_ byte: UInt8) {
+        if transcript != nil {
+            transcript!.append(byte)
+            guard transcript!.count > shown else { return }
+            shown += 1
+        }
         buffer.append(byte)
         if buffer.count >= 4096 { flush() }
     }
+
+    /// Keeps the transcript from now on (nothing is written twice after `rewind`).
+    func keepTranscript() { transcript = transcript ?? [] }
+
+    /// The machine went back to where its output was `bytes`.
+    func rewind(to bytes: [UInt8]) { transcript = bytes }
 
     func flush() {
         guard !buffer.isEmpty else { return }

@@ -77,6 +77,22 @@ import MagritteGDB
         return Session(gdb: transcript, out: console, err: errText, status: magritte.terminationStatus)
     }
 
+    /// Runs `magritte ARGS` with stdin empty, to its end: stdout, stderr, exit status.
+    static func run(_ arguments: [String]) throws -> (out: String, err: String, status: Int32) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try #require(executable, "magritte is not built next to the tests"))
+        p.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        (p.standardOutput, p.standardError) = (out, err)
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        // stderr is short; stdout is read to its end first, so neither pipe fills.
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (text, errors, p.terminationStatus)
+    }
+
     /// `info registers` as name → value.
     static func registers(in text: String) -> [String: UInt32] {
         var result: [String: UInt32] = [:]
@@ -286,17 +302,8 @@ import MagritteGDB
         let taken = try GDBServer(port: 0)
         for (port, status, message) in [("\(taken.port)", Int32(1), "magritte: gdb: cannot listen on 127.0.0.1:\(taken.port): Address already in use"),
                                         ("70000", Int32(64), "The value '70000' is invalid for '--gdb <port>'")] {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: try #require(Self.executable))
-            p.arguments = ["boot", Self.hello, "--gdb", port]
-            let err = Pipe()
-            p.standardError = err
-            p.standardOutput = FileHandle.nullDevice
-            p.standardInput = FileHandle.nullDevice
-            try p.run()
-            let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
-            #expect(p.terminationStatus == status, "\(text)")
+            let (_, text, exit) = try Self.run(["boot", Self.hello, "--gdb", port])
+            #expect(exit == status, "\(text)")
             #expect(text.contains(message), "\(text)")
         }
     }
