@@ -1,4 +1,7 @@
 import Foundation
+import MagritteCore
+import MagritteGDB
+import MagritteMachine
 import Testing
 
 /// gdb-multiarch's watchpoints against `magritte boot --gdb` and `magritte vmm --gdb`, forward
@@ -35,8 +38,9 @@ import Testing
         // Going back, gdb stops at the store itself (it steps back over the access it was shown).
         let stores = s.gdb.matches(of: /=> 0x([0-9a-f]+) <trap\+\d+>:\tsw\t[a-z0-9]+,188\(/).compactMap { UInt32($0.1, radix: 16) }
         #expect(stores.count == 2 && stores == [changes[1].pc, changes[2].pc], "\(s.gdb)")
-        // Forward, gdb stops just after it.
-        #expect(changes[0].pc == changes[1].pc + 4, "\(s.gdb)")
+        // Forward, gdb stops just after it, also after going back (the stub looks at the first
+        // instruction of a run, which the CPU does not show it after a stop there, itself).
+        #expect(changes[0].pc == changes[1].pc + 4 && changes[3].pc == changes[0].pc, "\(s.gdb)")
         #expect(s.gdb.contains("[Inferior 1 (Remote target) exited normally]"), "\(s.gdb)")
         // The console is the run's without gdb: what re-execution prints again is not shown twice.
         #expect(s.out == (try GDBProcessTests.run(command + [Self.teachos]).out), "\(s.out)")
@@ -68,5 +72,43 @@ import Testing
         #expect(printed[2] == other, "\(s.gdb)")
         #expect(s.gdb.contains("[Inferior 1 (Remote target) exited normally]"), "\(s.gdb)")
         #expect(s.status == 0, "\(s.err)")
+    }
+
+    /// The stub stops before a watched store. `continue` again from that watchpoint stop, the
+    /// watchpoint still inserted (gdb would step over it), makes the store (it does not stop
+    /// before it forever). With a breakpoint on that store, `continue` from the breakpoint stop
+    /// (where the CPU resumes without asking the observer) still stops before it for the
+    /// watchpoint.
+    @Test func watchStopsBeforeTheStoreAfterABreakpointThereAndNotTwice() throws {
+        let hello = GDBProcessTests.hello
+        let counter = try DebuggingWalkthroughTests.address(of: "rt_exc", in: hello)
+        let watch = GDBStopPoint(kind: .write, address: counter, length: 4)
+        func machine() throws -> (Malta, MachineTarget) {
+            let m = Malta()
+            try m.load(path: hello)
+            m.boot()
+            return (m, MachineTarget(machine: m))
+        }
+        // Where the watchpoint stops first: before the store, not yet made.
+        let (m1, t1) = try machine()
+        #expect(t1.insert(watch))
+        #expect(t1.resume(thread: nil, interrupted: { false }) == .watch(.write, address: counter, thread: 1))
+        let store = m1.cpu.pc, position = m1.cpu.executedInstructions
+        #expect(m1.cpu.readVirtual(counter, size: 4) == 0)
+        // Continuing with the watchpoint inserted: the store is made (and seen after it).
+        _ = t1.resume(thread: nil, interrupted: { false })
+        #expect(m1.cpu.executedInstructions > position)
+
+        // A breakpoint on that store (the BSS-clearing loop's: passed until that iteration),
+        // then the watchpoint: both stop before it.
+        let (m2, t2) = try machine()
+        #expect(t2.insert(GDBStopPoint(kind: .software, address: store, length: 4)))
+        for _ in 0..<100_000 where m2.cpu.executedInstructions < position {
+            #expect(t2.resume(thread: nil, interrupted: { false }) == .trap(thread: 1))
+        }
+        #expect(m2.cpu.pc == store && m2.cpu.executedInstructions == position)
+        #expect(t2.insert(watch))
+        #expect(t2.resume(thread: nil, interrupted: { false }) == .watch(.write, address: counter, thread: 1))
+        #expect(m2.cpu.pc == store && m2.cpu.executedInstructions == position)
     }
 }
