@@ -297,6 +297,28 @@ import MagritteGDB
         #expect(s.out.contains("gdb:\tdetached\npc:\t0x\(bp)\nrun:\tpoweroff"), "\(s.out)\n\(s.err)")
     }
 
+    /// `m:gdb()` on a machine that records its history (`m:time_travel{}`): gdb can go back
+    /// (reverse-stepi, reverse-continue to main's breakpoint), and after `detach` the script
+    /// goes on from where gdb left the machine, to the end.
+    @Test func aLuaScriptWithHistoryServesReverseExecution() throws {
+        let script = FileManager.default.temporaryDirectory.appendingPathComponent("gdb-\(UUID().uuidString).lua")
+        try """
+            local m = magritte.machine{image = "\(Self.hello)", echo = false}
+            m:time_travel{interval = 100000}
+            print("gdb:", m:gdb(0))
+            print("pc:", magritte.hex(m.cpu.pc))
+            print("run:", (m:run()))
+            print("console:", m.console:match("hello from the guest") ~= nil)
+            """.write(to: script, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: script) }
+        let s = try Self.debug(["run", script.path], elf: Self.hello, commands: [
+            "break main", "continue", "stepi", "stepi", "reverse-stepi", "reverse-continue", "detach",
+        ])
+        let bp = try #require(s.gdb.firstMatch(of: /Breakpoint 1 at 0x([0-9a-f]+)/).map { String($0.1) }, "\(s.gdb)")
+        #expect(s.gdb.components(separatedBy: "Breakpoint 1, 0x\(bp) in main ()").count == 3, "\(s.gdb)")
+        #expect(s.out.contains("gdb:\tdetached\npc:\t0x\(bp)\nrun:\tpoweroff\nconsole:\ttrue"), "\(s.out)\n\(s.err)")
+    }
+
     /// `--gdb` with a port that is taken or not a port: a clear message, no run.
     @Test func badPortsAreRefused() throws {
         let taken = try GDBServer(port: 0)
