@@ -29,7 +29,7 @@ import Testing
         """
 
     /// Compiles `source` into an ELF in a temporary directory.
-    static func build() throws -> URL {
+    static func build(_ source: String = source) throws -> URL {
         let clang = try #require(Tools.clang, "clang is not installed (Scripts/build-guests needs it too)")
         let lld = try #require(Tools.lld, "ld.lld is not installed (Scripts/build-guests needs it too)")
         let root = GDBProcessTests.root
@@ -84,5 +84,64 @@ import Testing
         #expect(s.gdb.contains("[Inferior 1 (Remote target) exited normally]"), "\(s.gdb)")
         #expect(s.out == "total 30 counter 30\n", "\(s.out)")
         #expect(s.status == 0, "\(s.err)")
+    }
+
+    /// Ctrl-C from gdb-multiarch (SIGINT to gdb, which sends the stub a 0x03) stops a guest
+    /// that never ends; gdb then reads its global, goes back one instruction and kills it.
+    @Test func ctrlCStopsAGuestThatSpins() throws {
+        let elf = try Self.build("""
+            #include "rt.h"
+            volatile unsigned spins;
+            int main(void) { for (;;) spins++; }
+
+            """)
+        defer { try? FileManager.default.removeItem(at: elf.deletingLastPathComponent()) }
+        let gdbPath = try #require(GDBProcessTests.gdb, "gdb-multiarch is not installed")
+        let exe = try #require(GDBProcessTests.executable)
+        let magritte = Process()
+        magritte.executableURL = URL(fileURLWithPath: exe)
+        magritte.arguments = ["boot", elf.path, "--gdb", "0"]
+        let err = Pipe()
+        magritte.standardError = err
+        magritte.standardOutput = FileHandle.nullDevice
+        magritte.standardInput = FileHandle.nullDevice
+        try magritte.run()
+        defer { if magritte.isRunning { kill(magritte.processIdentifier, SIGKILL) } }
+        var errText = ""
+        while !errText.contains("\n") && magritte.isRunning {
+            errText += String(decoding: err.fileHandleForReading.availableData, as: UTF8.self)
+        }
+        let port = try #require(errText.firstMatch(of: /target remote :(\d+)/).map { String($0.1) }, "\(errText)")
+        // gdb reading commands from a pipe, as a person would type them.
+        // (Through env: a test runner started in the background has SIGINT ignored, and a
+        // child inherits that; gdb would not see the Ctrl-C.)
+        let gdb = Process()
+        gdb.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        gdb.arguments = ["--default-signal=INT", gdbPath, "-nx", "-q", elf.path, "-ex", "set arch mips", "-ex", "set confirm off", "-ex", "target remote :\(port)"]
+        let input = Pipe(), output = Pipe()
+        (gdb.standardInput, gdb.standardOutput, gdb.standardError) = (input, output, output)
+        try gdb.run()
+        defer { if gdb.isRunning { kill(gdb.processIdentifier, SIGKILL) } }
+        let watchdog = DispatchWorkItem {
+            if gdb.isRunning { kill(gdb.processIdentifier, SIGKILL) }
+            if magritte.isRunning { kill(magritte.processIdentifier, SIGKILL) }
+        }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 60, execute: watchdog)
+        defer { watchdog.cancel() }
+        input.fileHandleForWriting.write(Data("continue\n".utf8))
+        sleep(2)
+        gdb.interrupt()  // SIGINT, as Ctrl-C at gdb's terminal
+        sleep(1)
+        input.fileHandleForWriting.write(Data("print spins\nreverse-stepi\nprint $pc\nkill\nquit\n".utf8))
+        try input.fileHandleForWriting.close()
+        let transcript = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        gdb.waitUntilExit()
+        magritte.waitUntilExit()
+        #expect(transcript.contains("Program received signal SIGINT, Interrupt."), "\(transcript)")
+        let spins = try #require(transcript.firstMatch(of: /\$1 = (\d+)/).flatMap { UInt64($0.1) }, "\(transcript)")
+        #expect(spins > 1000, "\(transcript)")
+        #expect(transcript.contains("$2 = (void (*)()) 0x") && transcript.contains(" <main+"), "\(transcript)")
+        #expect(transcript.contains("[Inferior 1 (Remote target) killed]"), "\(transcript)")
+        #expect(magritte.terminationStatus == 137, "\(errText)")
     }
 }
