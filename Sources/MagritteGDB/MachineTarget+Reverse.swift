@@ -9,19 +9,15 @@ extension MachineTarget: GDBReversibleTarget {
     public var canGoBack: Bool { timeTravel != nil }
 
     public func stepBack(thread: Int) -> GDBStop {
+        points.watchStop = nil
         guard let history = timeTravel else { return .trap(thread: 1) }
         return stop(history.stepBack(1))
     }
 
     public func continueBack(thread: Int?, interrupted: () -> Bool) -> GDBStop {
+        points.watchStop = nil
         guard let history = timeTravel else { return .trap(thread: 1) }
-        let conditions = TimeTravel.Conditions(
-            breakpoints: points.breakpoints,
-            watchpoints: points.watchpoints.map {
-                TimeTravel.Watchpoint($0.address...($0.address &+ max($0.length, 1) &- 1),
-                                      reads: $0.kind != .write, writes: $0.kind != .read)
-            })
-        return stop(history.continueBack(until: conditions))
+        return stop(history.continueBack(until: points.reverseConditions))
     }
 
     /// gdb's view of where time travel stopped.

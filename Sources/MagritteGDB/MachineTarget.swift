@@ -69,6 +69,7 @@ public final class MachineTarget: GDBTarget {
     public func remove(_ point: GDBStopPoint) -> Bool { points.remove(point) }
 
     public func step(thread: Int) -> GDBStop {
+        points.watchStop = nil
         if machine.poweredOff { return .exited(code: 0) }
         let stop = StopPointWatcher(breakpoints: [], watchpoints: points.watchpoints, foresees: false)
         // Observed even without breakpoints: that consumes the CPU's "skip the observer once
@@ -84,6 +85,10 @@ public final class MachineTarget: GDBTarget {
     public func resume(thread: Int?, interrupted: () -> Bool) -> GDBStop {
         if machine.poweredOff { return .exited(code: 0) }
         let stop = StopPointWatcher(breakpoints: points.breakpoints, watchpoints: points.watchpoints, foresees: true)
+        defer { points.watchStop = stop.stoppedBefore.map { (1, $0) } }
+        if stop.foreseeSkippedInstruction(cpu, after: points, thread: 1), let hit = stop.watchHit {
+            return .watch(hit.kind, address: hit.address, thread: 1)
+        }
         var pressedCtrlC = false
         let outcome = withoutActuallyEscaping(interrupted) { interrupted in
             let previous = machine.onBatchEnd
@@ -146,12 +151,30 @@ final class StopPointWatcher: CPUObserver {
         }
         guard foresees, !watchpoints.isEmpty, watchHit == nil, let word = cpu.readVirtual(pc, size: 4),
               let access = StopPointWatcher.dataAccess(decode(word), cpu) else { return .proceed }
-        return hit(access.address, size: access.size, isWrite: access.isWrite)
+        let action = hit(access.address, size: access.size, isWrite: access.isWrite)
+        if case .stop = action { stoppedBefore = pc }
+        return action
     }
+
+    /// The instruction it stopped before because its access touches a watchpoint, if it did.
+    private(set) var stoppedBefore: UInt32?
 
     func cpu(_ cpu: CPU, didAccessMemory access: MemoryAccess) -> ObserverAction {
         guard watchHit == nil else { return .proceed }
         return hit(access.virtual, size: access.size, isWrite: access.isWrite)
+    }
+
+    /// The CPU resumes without asking the observer at the instruction an observer stopped it
+    /// before (a breakpoint, time travel): looks at that instruction's access now instead, and
+    /// takes the stop before it if it touches a watchpoint. Returns whether it did.
+    /// Not after a stop before that very access (`StopPoints.watchStop`): the debugger continues
+    /// over it (gdb steps over it itself).
+    func foreseeSkippedInstruction(_ cpu: CPU, after points: StopPoints, thread: Int) -> Bool {
+        guard foresees, !watchpoints.isEmpty, let pc = cpu.observerStoppedAt, pc == cpu.pc,
+              points.watchStop.map({ $0.thread != thread || $0.pc != pc }) ?? true,
+              let word = cpu.readVirtual(pc, size: 4), let access = StopPointWatcher.dataAccess(decode(word), cpu),
+              case .stop = hit(access.address, size: access.size, isWrite: access.isWrite) else { return false }
+        return true
     }
 
     func hit(_ address: UInt32, size: Int, isWrite: Bool) -> ObserverAction {
@@ -186,6 +209,8 @@ final class StopPointWatcher: CPUObserver {
 struct StopPoints {
     var breakpoints = Set<UInt32>()
     var watchpoints: [GDBStopPoint] = []
+    /// Where the last run stopped before a watched access (thread, pc), until the next run.
+    var watchStop: (thread: Int, pc: UInt32)?
 
     mutating func insert(_ point: GDBStopPoint) -> Bool {
         if point.kind == .software { breakpoints.insert(point.address) } else { watchpoints.append(point) }
@@ -197,6 +222,20 @@ struct StopPoints {
         guard let i = watchpoints.firstIndex(of: point) else { return false }
         watchpoints.remove(at: i)
         return true
+    }
+
+    /// What a reverse-continue (`bc`) looks for. A watched access by the instruction just
+    /// executed counts: gdb stops before an access and steps over it itself, so from a forward
+    /// watchpoint stop the first change back is that access (reported at the position; gdb
+    /// then steps back over it and shows the value before it).
+    var reverseConditions: TimeTravel.Conditions {
+        TimeTravel.Conditions(
+            breakpoints: breakpoints,
+            watchpoints: watchpoints.map {
+                TimeTravel.Watchpoint($0.address...($0.address &+ max($0.length, 1) &- 1),
+                                      reads: $0.kind != .write, writes: $0.kind != .read)
+            },
+            includesLastAccess: true)
     }
 }
 

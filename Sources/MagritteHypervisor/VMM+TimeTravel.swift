@@ -418,8 +418,9 @@ final class HitFinder: CPUObserver {
         return .stop
     }
 
-    private func hit(_ stop: VMMTimeTravel.Stop, _ cpu: CPU) -> ObserverAction {
-        guard cpu.executedInstructions < before else { return .proceed }
+    private func hit(_ stop: VMMTimeTravel.Stop, _ cpu: CPU, atPosition: Bool = false) -> ObserverAction {
+        // (`includesLastAccess`: the access just made, whose stop is the position, counts.)
+        guard cpu.executedInstructions < before || (atPosition && cpu.executedInstructions == before) else { return .proceed }
         hits += 1
         lastHit = stop
         guard hits == stopAt else { return .proceed }
@@ -463,6 +464,6 @@ final class HitFinder: CPUObserver {
     func cpu(_ cpu: CPU, didAccessMemory access: MemoryAccess) -> ObserverAction {
         guard let g = vmm.current, let conditions = matcher.conditions(of: g.index),
               conditions.watchpoints.contains(where: { $0.matches(access) }) else { return .proceed }
-        return hit(.watchpoint(address: access.virtual, isWrite: access.isWrite, guest: g.index), cpu)
+        return hit(.watchpoint(address: access.virtual, isWrite: access.isWrite, guest: g.index), cpu, atPosition: conditions.includesLastAccess)
     }
 }

@@ -30,13 +30,29 @@ func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) {
 /// (about a millisecond of guest time), before blocking for input, and at exit.
 final class ConsoleOutput {
     private var buffer: [UInt8] = []
+    /// With time travel (`keepTranscript`): the output of the machine's timeline so far, and
+    /// how much of it was written. Going back restores the transcript of a checkpoint;
+    /// re-executing from there makes the same output again, which is not written twice.
+    private(set) var transcript: [UInt8]?
+    private var shown = 0
 
     init() { buffer.reserveCapacity(4096) }
 
     func put(_ byte: UInt8) {
+        if transcript != nil {
+            transcript!.append(byte)
+            guard transcript!.count > shown else { return }
+            shown += 1
+        }
         buffer.append(byte)
         if buffer.count >= 4096 { flush() }
     }
+
+    /// Keeps the transcript from now on (nothing is written twice after `rewind`).
+    func keepTranscript() { transcript = transcript ?? [] }
+
+    /// The machine went back to where its output was `bytes`.
+    func rewind(to bytes: [UInt8]) { transcript = bytes }
 
     func flush() {
         guard !buffer.isEmpty else { return }
@@ -171,6 +187,44 @@ final class StdinConsole: ConsoleInput {
         let bytes = filter(Array(buffer[0..<n]))
         if quitRequested { atEnd = true }
         return bytes
+    }
+}
+
+/// Console input held until the guest is ready for it: bytes that arrive before `ready()` are
+/// kept and delivered once it is true (the source is still read meanwhile, so that its Ctrl-A
+/// escapes work). `magritte linux` holds input until the kernel's serial driver enables the
+/// UART's receive interrupt, which it does when the console port is opened, just before /init
+/// runs: before, the driver's probe (a loopback test) and FIFO resets would throw typed-ahead or
+/// piped input away (as on QEMU's serial console). That is what lets
+/// `printf 'ls /\nexit\n' | magritte linux` work.
+final class HeldConsoleInput: ConsoleInput {
+    let source: any ConsoleInput
+    let ready: () -> Bool
+    private var held: [UInt8] = []
+
+    init(_ source: any ConsoleInput, until ready: @escaping () -> Bool) {
+        self.source = source
+        self.ready = ready
+    }
+
+    private func deliver(_ bytes: [UInt8]) -> [UInt8] {
+        held += bytes
+        guard ready(), !held.isEmpty else { return [] }
+        defer { held = [] }
+        return held
+    }
+
+    func poll() -> [UInt8] { deliver(source.poll()) }
+
+    func waitForInput() -> [UInt8]? {
+        // Blocking means the guest waits for input with nothing else to wake it: hand over
+        // what is held rather than wait for a readiness that cannot come.
+        if !held.isEmpty { defer { held = [] }; return held }
+        return source.waitForInput()
+    }
+
+    func waitForInput(timeoutNanoseconds nanoseconds: UInt64) -> [UInt8] {
+        deliver(source.waitForInput(timeoutNanoseconds: nanoseconds))
     }
 }
 

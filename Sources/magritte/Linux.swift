@@ -13,10 +13,12 @@ struct Linux: ParsableCommand {
         abstract: "Boot Debian's mipsel Malta Linux to a busybox shell on this terminal.",
         discussion: """
             Uses the kernel and initramfs that Scripts/fetch-linux caches in .cache/linux \
-            (or --dir). Same as `magritte boot DIR/vmlinuz --initrd DIR/initrd.gz --append \
-            "console=ttyS0"`. Leave the shell with `exit` or Ctrl-D: the init powers the board \
-            off. --check runs the deterministic report the Linux test compares with QEMU \
-            instead of the shell.
+            (or --dir). As `magritte boot DIR/vmlinuz --initrd DIR/initrd.gz --append \
+            "console=ttyS0"`, except that input typed or piped in before the kernel opens its \
+            console is held until then instead of lost (`printf 'uname -a\\nexit\\n' | magritte \
+            linux` runs both commands). Leave the shell with `exit` or Ctrl-D: the init powers \
+            the board off. --check runs the deterministic report the Linux test compares with \
+            QEMU instead of the shell.
             """)
 
     @Option(help: ArgumentHelp("Where vmlinuz and initrd.gz are.", valueName: "dir"))
@@ -56,6 +58,7 @@ struct Linux: ParsableCommand {
         // The kernel decompresses itself for about 4 billion instructions before its first line.
         complain("booting \(kernel): it decompresses itself first, silently (seconds of nothing on the console)")
         try bootAndRun(kernel: kernel, initrd: initrd, ram: ram, commandLine: commandLine,
-                       maxInstructions: nil, stats: stats, progress: progress, engine: engine, session: session)
+                       maxInstructions: nil, stats: stats, progress: progress, engine: engine, session: session,
+                       holdInputUntilListened: true)
     }
 }

@@ -77,6 +77,22 @@ import MagritteGDB
         return Session(gdb: transcript, out: console, err: errText, status: magritte.terminationStatus)
     }
 
+    /// Runs `magritte ARGS` with stdin empty, to its end: stdout, stderr, exit status.
+    static func run(_ arguments: [String]) throws -> (out: String, err: String, status: Int32) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try #require(executable, "magritte is not built next to the tests"))
+        p.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        (p.standardOutput, p.standardError) = (out, err)
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        // stderr is short; stdout is read to its end first, so neither pipe fills.
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (text, errors, p.terminationStatus)
+    }
+
     /// `info registers` as name → value.
     static func registers(in text: String) -> [String: UInt32] {
         var result: [String: UInt32] = [:]
@@ -281,22 +297,35 @@ import MagritteGDB
         #expect(s.out.contains("gdb:\tdetached\npc:\t0x\(bp)\nrun:\tpoweroff"), "\(s.out)\n\(s.err)")
     }
 
+    /// `m:gdb()` on a machine that records its history (`m:time_travel{}`): gdb can go back
+    /// (reverse-stepi, reverse-continue to main's breakpoint), and after `detach` the script
+    /// goes on from where gdb left the machine, to the end.
+    @Test func aLuaScriptWithHistoryServesReverseExecution() throws {
+        let script = FileManager.default.temporaryDirectory.appendingPathComponent("gdb-\(UUID().uuidString).lua")
+        try """
+            local m = magritte.machine{image = "\(Self.hello)", echo = false}
+            m:time_travel{interval = 100000}
+            print("gdb:", m:gdb(0))
+            print("pc:", magritte.hex(m.cpu.pc))
+            print("run:", (m:run()))
+            print("console:", m.console:match("hello from the guest") ~= nil)
+            """.write(to: script, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: script) }
+        let s = try Self.debug(["run", script.path], elf: Self.hello, commands: [
+            "break main", "continue", "stepi", "stepi", "reverse-stepi", "reverse-continue", "detach",
+        ])
+        let bp = try #require(s.gdb.firstMatch(of: /Breakpoint 1 at 0x([0-9a-f]+)/).map { String($0.1) }, "\(s.gdb)")
+        #expect(s.gdb.components(separatedBy: "Breakpoint 1, 0x\(bp) in main ()").count == 3, "\(s.gdb)")
+        #expect(s.out.contains("gdb:\tdetached\npc:\t0x\(bp)\nrun:\tpoweroff\nconsole:\ttrue"), "\(s.out)\n\(s.err)")
+    }
+
     /// `--gdb` with a port that is taken or not a port: a clear message, no run.
     @Test func badPortsAreRefused() throws {
         let taken = try GDBServer(port: 0)
         for (port, status, message) in [("\(taken.port)", Int32(1), "magritte: gdb: cannot listen on 127.0.0.1:\(taken.port): Address already in use"),
                                         ("70000", Int32(64), "The value '70000' is invalid for '--gdb <port>'")] {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: try #require(Self.executable))
-            p.arguments = ["boot", Self.hello, "--gdb", port]
-            let err = Pipe()
-            p.standardError = err
-            p.standardOutput = FileHandle.nullDevice
-            p.standardInput = FileHandle.nullDevice
-            try p.run()
-            let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
-            #expect(p.terminationStatus == status, "\(text)")
+            let (_, text, exit) = try Self.run(["boot", Self.hello, "--gdb", port])
+            #expect(exit == status, "\(text)")
             #expect(text.contains(message), "\(text)")
         }
     }

@@ -40,12 +40,17 @@ public final class TimeTravel {
         public var watchpoints: [Watchpoint] = []
         /// Stop after entering these exceptions.
         public var exceptions: Set<ExceptionCode> = []
+        /// Whether a watched access by the instruction just executed is a hit, though its stop
+        /// is the position itself. gdb's: its watchpoints stop before the access and gdb steps
+        /// over it, so going back from there first crosses that access (and gdb steps back over it).
+        public var includesLastAccess = false
 
         public init(breakpoints: Set<UInt32> = [], watchpoints: [Watchpoint] = [],
-                    exceptions: Set<ExceptionCode> = []) {
+                    exceptions: Set<ExceptionCode> = [], includesLastAccess: Bool = false) {
             self.breakpoints = breakpoints
             self.watchpoints = watchpoints
             self.exceptions = exceptions
+            self.includesLastAccess = includesLastAccess
         }
     }
 
@@ -259,7 +264,8 @@ public final class TimeTravel {
 /// Counts the hits of `TimeTravel.Conditions` during a re-execution and, with `stopAt`, stops
 /// at that hit (1 = the first). A hit's position is the instruction count of the state it
 /// stops in (before a breakpoint's instruction, after a watched access or an exception entry);
-/// only hits before `before` count (not the one the machine is stopped at).
+/// only hits before `before` count (not the one the machine is stopped at, unless
+/// `includesLastAccess` and it is the access just made).
 private final class HitCounter: CPUObserver {
     let conditions: TimeTravel.Conditions
     let before: UInt64
@@ -273,8 +279,8 @@ private final class HitCounter: CPUObserver {
         self.stopAt = stopAt
     }
 
-    private func hit(_ stop: TimeTravel.Stop, _ cpu: CPU) -> ObserverAction {
-        guard cpu.executedInstructions < before else { return .proceed }
+    private func hit(_ stop: TimeTravel.Stop, _ cpu: CPU, atPosition: Bool = false) -> ObserverAction {
+        guard cpu.executedInstructions < before || (atPosition && cpu.executedInstructions == before) else { return .proceed }
         hits += 1
         lastHit = stop
         return hits == stopAt ? .stop : .proceed
@@ -293,6 +299,6 @@ private final class HitCounter: CPUObserver {
 
     func cpu(_ cpu: CPU, didAccessMemory access: MemoryAccess) -> ObserverAction {
         guard conditions.watchpoints.contains(where: { $0.matches(access) }) else { return .proceed }
-        return hit(.watchpoint(address: access.virtual, isWrite: access.isWrite), cpu)
+        return hit(.watchpoint(address: access.virtual, isWrite: access.isWrite), cpu, atPosition: conditions.includesLastAccess)
     }
 }
