@@ -54,61 +54,36 @@ extension VMM {
         func set(_ n: UInt8, _ v: UInt32) { if n < 32 { cpu.setGPR(Int(n), v) } }
         while emulated < room && sinceDevice < VMM.pollWindow {
             guard pc & 3 == 0, let code = pages.page(pc, self).base else { break }
-            let d = decode(code.load(fromByteOffset: Int(pc & 0xFFF), as: UInt32.self))
-            let info = d.op.info
-            let rs = reg(d.rs), rt = reg(d.rt), imm = d.imm
-            if let m = info.memory {
-                guard m.kind == .plain else { break }
-                let va = rs &+ imm
-                guard va & UInt32(m.size &- 1) == 0 else { break }  // an address error: the CPU raises it
-                let page = pages.page(va, self)
-                if let base = page.base {
-                    let p = base + Int(va & 0xFFF)
-                    if m.isStore {
-                        // A store to a clean page (TLB Modified) or to decoded code is the CPU's.
-                        guard page.writable else { break }
-                        switch m.size {
-                        case 1: p.storeBytes(of: UInt8(truncatingIfNeeded: rt), as: UInt8.self)
-                        case 2: p.storeBytes(of: UInt16(truncatingIfNeeded: rt), as: UInt16.self)
-                        default: p.storeBytes(of: rt, as: UInt32.self)
-                        }
-                    } else {
-                        let v: UInt32
-                        switch (m.size, m.signed) {
-                        case (1, false): v = UInt32(p.load(as: UInt8.self))
-                        case (1, true): v = UInt32(bitPattern: Int32(p.load(as: Int8.self)))
-                        case (2, false): v = UInt32(p.load(as: UInt16.self))
-                        case (2, true): v = UInt32(bitPattern: Int32(p.load(as: Int16.self)))
-                        default: v = p.load(as: UInt32.self)
-                        }
-                        set(d.rd, v)
-                    }
-                } else {
-                    // The CPU would trap here and the VMM emulate the access: do it in this exit.
-                    guard !delay, let gpa = deviceAddress(g, va, store: m.isStore) else { break }
-                    emulated &+= 1
-                    faulted &+= 1
-                    cpu.accountEmulated(slots: emulated &- accounted, faulted: faulted)
-                    accounted = emulated
-                    faulted = 0
-                    accesses &+= 1
-                    cpu.setPosition(pc: pc, npc: npc, inDelaySlot: false)
-                    let trap = Trap(code: m.isStore ? .tlbStore : .tlbLoad, pc: pc, inDelaySlot: false, badVAddr: va, isTranslationFault: true)
-                    guard deviceAccess(g, d, trap, gpa: gpa) else { return }  // a bus error, reflected
-                    cpu.setPosition(pc: npc, npc: npc &+ 4, inDelaySlot: false)
-                    if g.state == .runnable { deliverInterrupt(g) }
-                    guard g.state == .runnable, cpu.pc == npc, !sliceEnd, !stopRequested else { return }
-                    pc = npc
-                    npc = pc &+ 4
-                    sinceDevice = 0
-                    continue
-                }
-            } else if info.branch.kind != .none {
-                guard !delay, let (taken, target) = d.branchOutcome(at: pc, rs: rs, rt: rt) else { break }
-                if info.branch.links { set(d.rd, pc &+ 8) }
+            let op = pollCache.instruction(code.load(fromByteOffset: Int(pc & 0xFFF), as: UInt32.self))
+            let d = op.decoded
+            let rs = reg(d.rs), rt = reg(d.rt)
+            switch op.kind {
+            case .other:
+                break  // left to the CPU
+            case .alu:
+                guard let v = VMM.plainResult(d, rs: rs, rt: rt, old: reg(d.rd), hi: cpu.hi, lo: cpu.lo) else { break }
+                set(d.rd, v)
                 emulated &+= 1
                 sinceDevice &+= 1
-                if info.branch.kind == .conditionalLikely && !taken {
+                pc = npc
+                npc &+= 4
+                delay = false
+                continue
+            case .branch, .likelyBranch:
+                guard !delay else { break }  // a branch in a delay slot: the CPU's business
+                let taken: Bool, target: UInt32
+                switch op.branch.kind {
+                case .conditional, .conditionalLikely:
+                    taken = op.branch.condition.holds(rs: rs, rt: rt)
+                    target = taken ? pc &+ 4 &+ d.imm : pc &+ 8
+                case .jump: (taken, target) = (true, ((pc &+ 4) & 0xF000_0000) | d.imm)
+                case .jumpRegister: (taken, target) = (true, rs)
+                case .none: (taken, target) = (false, pc &+ 8)
+                }
+                if op.branch.links { set(d.rd, pc &+ 8) }
+                emulated &+= 1
+                sinceDevice &+= 1
+                if op.kind == .likelyBranch && !taken {
                     pc = npc &+ 4  // the delay slot is nullified
                     npc = pc &+ 4
                 } else {
@@ -117,15 +92,60 @@ extension VMM {
                     delay = true
                 }
                 continue
-            } else {
-                guard let v = VMM.plainResult(d, rs: rs, rt: rt, old: reg(d.rd), hi: cpu.hi, lo: cpu.lo) else { break }
-                set(d.rd, v)
+            case .load, .store:
+                let va = rs &+ d.imm
+                let size = Int(op.size)
+                guard va & UInt32(size &- 1) == 0 else { break }  // an address error: the CPU raises it
+                let page = pages.page(va, self)
+                if let base = page.base {
+                    let p = base + Int(va & 0xFFF)
+                    if op.kind == .store {
+                        // A store to a clean page (TLB Modified) or to decoded code is the CPU's.
+                        guard page.writable else { break }
+                        switch size {
+                        case 1: p.storeBytes(of: UInt8(truncatingIfNeeded: rt), as: UInt8.self)
+                        case 2: p.storeBytes(of: UInt16(truncatingIfNeeded: rt), as: UInt16.self)
+                        default: p.storeBytes(of: rt, as: UInt32.self)
+                        }
+                    } else {
+                        let v: UInt32
+                        switch (size, op.signed) {
+                        case (1, false): v = UInt32(p.load(as: UInt8.self))
+                        case (1, true): v = UInt32(bitPattern: Int32(p.load(as: Int8.self)))
+                        case (2, false): v = UInt32(p.load(as: UInt16.self))
+                        case (2, true): v = UInt32(bitPattern: Int32(p.load(as: Int16.self)))
+                        default: v = p.load(as: UInt32.self)
+                        }
+                        set(d.rd, v)
+                    }
+                    emulated &+= 1
+                    sinceDevice &+= 1
+                    pc = npc
+                    npc &+= 4
+                    delay = false
+                    continue
+                }
+                // The CPU would trap here and the VMM emulate the access: do it in this exit.
+                guard !delay, let gpa = deviceAddress(g, va, store: op.kind == .store) else { break }
+                emulated &+= 1
+                faulted &+= 1
+                cpu.accountEmulated(slots: emulated &- accounted, faulted: faulted)
+                accounted = emulated
+                faulted = 0
+                accesses &+= 1
+                cpu.setPosition(pc: pc, npc: npc, inDelaySlot: false)
+                let trap = Trap(code: op.kind == .store ? .tlbStore : .tlbLoad, pc: pc, inDelaySlot: false, badVAddr: va,
+                                isTranslationFault: true)
+                guard deviceAccess(g, d, trap, gpa: gpa, size: size, signed: op.signed, isStore: op.kind == .store) else { return }  // a bus error, reflected
+                cpu.setPosition(pc: npc, npc: npc &+ 4, inDelaySlot: false)
+                if g.state == .runnable { deliverInterrupt(g) }
+                guard g.state == .runnable, cpu.pc == npc, !sliceEnd, !stopRequested else { return }
+                pc = npc
+                npc = pc &+ 4
+                sinceDevice = 0
+                continue
             }
-            emulated &+= 1
-            sinceDevice &+= 1
-            pc = npc
-            npc &+= 4
-            delay = false
+            break
         }
         cpu.setPosition(pc: pc, npc: npc, inDelaySlot: delay)
     }
@@ -175,6 +195,67 @@ extension VMM {
         case .nop, .ssnop, .ehb, .pause, .sync: return old
         default: return nil
         }
+    }
+}
+
+/// An instruction word as the polling emulator needs it, decoded once (`PollCache`): what it is
+/// for the emulator, from the instruction table (no table lookup per instruction).
+struct PolledInstruction {
+    enum Kind: UInt8 {
+        /// Anything the emulator leaves to the CPU.
+        case other
+        /// An ALU instruction that cannot trap (`VMM.plainResult`).
+        case alu
+        /// A plain load or store (not LWL/LWR/SWL/SWR, LL, SC).
+        case load, store
+        case branch, likelyBranch
+    }
+    var word: UInt32 = 0
+    var decoded = DecodedInstruction(op: .undecoded)
+    var kind = Kind.other
+    var size: UInt8 = 0
+    var signed = false
+    var branch = BranchInfo.none
+
+    init() {}
+
+    init(_ w: UInt32) {
+        word = w
+        decoded = decode(w)
+        let info = decoded.op.info
+        if let m = info.memory {
+            guard m.kind == .plain else { return }
+            kind = m.isStore ? .store : .load
+            size = UInt8(m.size)
+            signed = m.signed
+        } else if info.branch.kind != .none {
+            branch = info.branch
+            kind = info.branch.kind == .conditionalLikely ? .likelyBranch : .branch
+        } else if VMM.plainResult(decoded, rs: 0, rt: 0, old: 0, hi: 0, lo: 0) != nil {
+            kind = .alu
+        }
+    }
+}
+
+/// Polled instructions by word, direct-mapped (a polling loop is a few dozen words; decoding
+/// and the table's facts cost more than the emulation of most of them).
+final class PollCache {
+    static let entries = 1024
+    let table: UnsafeMutablePointer<PolledInstruction>
+
+    init() {
+        table = .allocate(capacity: PollCache.entries)
+        table.initialize(repeating: PolledInstruction(), count: PollCache.entries)
+        table[0] = PolledInstruction(0)  // word 0 (nop) is the one whose empty entry would match
+    }
+
+    deinit { table.deallocate() }
+
+    @inline(__always)
+    func instruction(_ w: UInt32) -> PolledInstruction {
+        let i = Int((w ^ w >> 10 ^ w >> 21) & UInt32(PollCache.entries &- 1))
+        if table[i].word != w { table[i] = PolledInstruction(w) }  // an empty entry holds word 0 (index 0)
+        return table[i]
     }
 }
 

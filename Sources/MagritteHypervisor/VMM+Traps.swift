@@ -170,22 +170,22 @@ extension VMM {
     /// (`continuePolling`, VMM+DevicePolling.swift).
     func emulateDevice(_ g: Guest, _ trap: Trap, gpa: UInt32) {
         guard let w = trappedWord(g, trap.pc) else { reflect(g, .busErrorData, pc: trap.pc, inDelaySlot: trap.inDelaySlot); return }
-        guard deviceAccess(g, decode(w), trap, gpa: gpa) else { return }
+        let d = decode(w)
+        // Size, sign and direction from the instruction table; SC to a device is a bus error.
+        guard let access = d.op.info.memory, access.kind != .conditional else {
+            reflect(g, .busErrorData, pc: trap.pc, inDelaySlot: trap.inDelaySlot)
+            return
+        }
+        guard deviceAccess(g, d, trap, gpa: gpa, size: access.size, signed: access.signed, isStore: access.isStore) else { return }
         advance(g, trap)
         if g.state == .runnable { deliverInterrupt(g) }
         if !trap.inDelaySlot && cpu.pc == trap.pc &+ 4 { continuePolling(g) }
     }
 
-    /// The access of `d` (a load or store) to the device register at guest-physical `gpa`, as
-    /// the guest's board answers it; false after reflecting a bus error (nothing answers there, an
-    /// SC, not a load or store).
-    func deviceAccess(_ g: Guest, _ d: DecodedInstruction, _ trap: Trap, gpa: UInt32) -> Bool {
-        // Size, sign and direction from the instruction table; SC to a device is a bus error.
-        guard let access = d.op.info.memory, access.kind != .conditional else {
-            reflect(g, .busErrorData, pc: trap.pc, inDelaySlot: trap.inDelaySlot)
-            return false
-        }
-        let size = access.size, signed = access.signed, isStore = access.isStore
+    /// The access of `d`, a load or store of `size` bytes, to the device register at
+    /// guest-physical `gpa`, as the guest's board answers it; false after reflecting a bus error
+    /// (nothing answers there).
+    func deviceAccess(_ g: Guest, _ d: DecodedInstruction, _ trap: Trap, gpa: UInt32, size: Int, signed: Bool, isStore: Bool) -> Bool {
         let address = size == 4 ? gpa & ~3 : gpa
         g.statistics.deviceAccesses &+= 1
         exitKind = .device

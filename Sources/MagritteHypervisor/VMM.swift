@@ -68,6 +68,8 @@ public final class VMM: TrapHandler {
     @exclusivity(unchecked) var quantumEnd: UInt64 = 0
     /// Set when a cluster asked the CPU to stop (its run's budget did not count the cluster).
     @exclusivity(unchecked) var clusterEndedRun = false
+    /// The instructions device polling emulated, decoded (VMM+DevicePolling.swift).
+    let pollCache = PollCache()
     /// Every VMM event, bounded.
     public let trace: VMMTrace
     /// Called for each complete console line of a guest.

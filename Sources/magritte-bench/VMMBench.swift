@@ -63,6 +63,7 @@ func vmmRun(_ w: VMMWorkload, engine: Engine) -> (Measurement, [UInt8], GuestSta
     } catch { fail("\(w.name) under the VMM: \(error)") }
     vmm.trace.recording = false  // as magritte vmm runs without --table: no event is built
     vmm.clustersExits = getenv("MAGRITTE_CLUSTERING") != nil  // set it to measure with clustering
+    vmm.pollsDevices = getenv("MAGRITTE_NO_POLLING") == nil  // set it to measure without device polling
     let m = measure {
         let outcome = vmm.run()
         if outcome != .allPoweredOff { fail("\(w.name) under the VMM ended with \(outcome)") }
