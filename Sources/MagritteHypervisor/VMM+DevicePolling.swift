@@ -50,6 +50,14 @@ extension VMM {
                 cpu.requestStop()
             }
         }
+        // To the next instruction in sequence after one emulated here (not a branch).
+        func step() {
+            emulated &+= 1
+            sinceDevice &+= 1
+            pc = npc
+            npc &+= 4
+            delay = false
+        }
         func reg(_ n: UInt8) -> UInt32 { n < 32 ? cpu.gpr(Int(n)) : 0 }
         func set(_ n: UInt8, _ v: UInt32) { if n < 32 { cpu.setGPR(Int(n), v) } }
         while emulated < room && sinceDevice < VMM.pollWindow {
@@ -63,11 +71,7 @@ extension VMM {
             case .alu:
                 guard let v = VMM.plainResult(d, rs: rs, rt: rt, old: reg(d.rd), hi: cpu.hi, lo: cpu.lo) else { break }
                 set(d.rd, v)
-                emulated &+= 1
-                sinceDevice &+= 1
-                pc = npc
-                npc &+= 4
-                delay = false
+                step()
                 continue
             case .branch, .likelyBranch:
                 guard !delay else { break }  // a branch in a delay slot: the CPU's business
@@ -118,11 +122,7 @@ extension VMM {
                         }
                         set(d.rd, v)
                     }
-                    emulated &+= 1
-                    sinceDevice &+= 1
-                    pc = npc
-                    npc &+= 4
-                    delay = false
+                    step()
                     continue
                 }
                 // The CPU would trap here and the VMM emulate the access: do it in this exit.

@@ -88,7 +88,8 @@ func exitBreakdown(_ s: GuestStatistics) -> String {
     if s.ksegFills > 0 { parts.append("kseg fills \(share(s.ksegFills))") }
     if s.hiddenTLBFills > 0 { parts.append("hidden fills \(share(s.hiddenTLBFills))") }
     if s.reflectedTLBMisses > 0 { parts.append("reflected TLB \(share(s.reflectedTLBMisses))") }
-    if s.deviceAccesses > 0 { parts.append("device \(share(s.deviceAccesses))") }
+    let device = s.exitsByKind[ExitKind.device.rawValue]  // accesses polled in another's exit are none
+    if device > 0 { parts.append("device \(share(device))") }
     return parts.joined(separator: " ")
 }
 
