@@ -28,6 +28,30 @@ extension CPU {
         statusChanged(pc: pc, cause: .exception(code))
     }
 
+    /// For a trap handler that ran `slots` more instruction slots of the program on the CPU's
+    /// behalf (a VMM emulating the instructions after a trapping one in the same exit), `faulted`
+    /// of which would have raised an exception: the time and the counts (`cycles`,
+    /// `retiredInstructions`, `executedInstructions`) advance as if the CPU had run them. The
+    /// budget of the `run` in progress does not know of them: a handler that must end the run at
+    /// a given slot asks it to stop (`requestStop`).
+    public func accountEmulated(slots: UInt64, faulted: UInt64) {
+        cycles &+= slots
+        if inBatch { batchStart &+= slots }  // `currentCycles` inside the batch
+        faultedInstructions &+= faulted
+    }
+
+    /// The instruction word at `pc` when it lies in the page the CPU fetches from now: what a
+    /// trap handler reads of the instruction that trapped, without a translation. Nil otherwise.
+    public func codeWord(at pc: UInt32) -> UInt32? {
+        (pc & 0xFFFF_F003) == codeTag ? codeHost[Int((pc >> 2) & 1023)] : nil
+    }
+
+    /// Whether the CPU keeps decoded (or translated) instructions of machine frame `frame`: a
+    /// store there must go through the CPU, which forgets them (a trap handler emulating a store).
+    public func holdsCode(frame: UInt32) -> Bool {
+        Int(frame) < CPU.physicalFrames && decodedPages[Int(frame)] != nil
+    }
+
     /// ERET: return from exception (or error) level; clears the LL bit. No delay slot.
     func executeEret(pc eretPC: UInt32) {
         jump(to: cp0.returnFromException().target)

@@ -81,12 +81,12 @@ public final class CPU {
     }
     /// When set, exceptions go to it instead of the MIPS vectors (the hypervisor's hook).
     /// Weak: the handler (a hypervisor) owns the CPU, not the other way round.
-    public weak var trapHandler: (any TrapHandler)?
+    @exclusivity(unchecked) public weak var trapHandler: (any TrapHandler)?
     /// The pc at which `run` last stopped for an observer, so that resuming there does not stop
     /// again before the instruction has run.
     @exclusivity(unchecked) var observerStopPC: UInt32? = nil
     /// Exceptions taken, by ExcCode.
-    public internal(set) var exceptionCounts = [UInt64](repeating: 0, count: 32)
+    @exclusivity(unchecked) public internal(set) var exceptionCounts = [UInt64](repeating: 0, count: 32)
 
     // Address translation: per mode, the action for each 512 MiB region (va >> 29).
     @exclusivity(unchecked) var segments = SegmentMap()

@@ -47,7 +47,8 @@ public struct ExitSite: Sendable, Equatable {
     /// Host nanoseconds the VMM's trap handler spent on them (from the handler's entry to its
     /// return: not the CPU's own way out of and back into guest code).
     public var nanoseconds: UInt64 = 0
-    /// Privileged instructions after the trapping one that the same exits emulated (clustering).
+    /// Instructions after the trapping one that the same exits emulated: privileged ones
+    /// (clustering) after a privileged instruction, those of a polling loop after a device access.
     public var clustered: UInt64 = 0
     /// The instruction word at `pc` when the site was first seen (nil: not readable then).
     public var word: UInt32?
@@ -104,6 +105,9 @@ extension VMM {
         if s.clusteredInstructions > 0 {
             lines.append("  clustered: \(s.clusteredInstructions) privileged instructions emulated in the exit of the one before")
         }
+        if s.polledInstructions > 0 {
+            lines.append("  device polling: \(s.polledInstructions) instructions emulated in the exit of a device access before them, \(s.polledDeviceAccesses) of them device accesses (as many exits fewer)")
+        }
         if timed {
             lines.append("  VMM handler time: \(s.exitNanosecondsByKind.reduce(0, +) / total) ns per exit")
         }
@@ -113,7 +117,7 @@ extension VMM {
             let width = top.map(\.instruction.count).max() ?? 0
             for site in top {
                 let text = site.instruction + String(repeating: " ", count: width - site.instruction.count)
-                let cluster = site.clustered > 0 ? ", +\(site.clustered) clustered" : ""
+                let cluster = site.clustered == 0 ? "" : site.kind == .device ? ", +\(site.clustered) polled" : ", +\(site.clustered) clustered"
                 lines.append("    \(Hex.prefixedWord(site.pc))  \(text)  \(site.kind) \(site.count) (\(share(site.count))), \(site.nanoseconds / max(site.count, 1)) ns\(cluster)")
             }
         }

@@ -69,6 +69,12 @@ public struct GuestStatistics: Sendable, Equatable {
     /// Privileged instructions emulated in the exit of the privileged instruction before them
     /// (clustering): counted in `emulated`, not in `traps`.
     public var clusteredInstructions: UInt64 = 0
+    /// Instructions after a device access emulated in its exit while the guest polled (device
+    /// polling): counted as if the CPU had run them (the device accesses among them in
+    /// `deviceAccesses`, and as emulated, not retired, as when they trapped).
+    public var polledInstructions: UInt64 = 0
+    /// The device accesses among `polledInstructions`: each is one exit (and one trap) fewer.
+    public var polledDeviceAccesses: UInt64 = 0
 
     public var instructions: UInt64 { kernelInstructions + userInstructions }
     /// VMM entries (traps) per 1000 guest instructions.

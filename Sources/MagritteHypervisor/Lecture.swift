@@ -81,6 +81,8 @@ public enum LectureTables {
         var hiddenFills = 0
         var ksegFills = 0
         var devices = 0
+        /// Exits for device accesses (fewer than the accesses when a polling loop was emulated).
+        var deviceExits = 0
         var otherTraps: [ExceptionCode] = []
         /// Exits for privileged instructions (fewer than those emulated when clustered).
         var privilegedExits = 0
@@ -101,19 +103,23 @@ public enum LectureTables {
         var emulated: [VMMEvent] = [], writes: [VMMEvent] = [], hidden = 0, kseg = 0, devices = 0, switches = 0
         var other: [ExceptionCode] = []
         var eret: VMMEvent?
-        var privilegedExits = 0
+        var privilegedExits = 0, deviceExits = 0
+        var afterTrap = false  // the guest's event before was a trap (its exit's first)
         j += 1
         while j < t.count {
             let e = t[j]
             j += 1
             if case .machineSwitch = e.kind { switches += 1; continue }
             guard e.guest == g else { continue }
+            defer { if case .trap = e.kind { afterTrap = true } else { afterTrap = false } }
             switch e.kind {
             case .emulate(let text):
                 if text.hasPrefix("eret") { eret = e } else { emulated.append(e) }
             case .tlbWrite: writes.append(e)
             case .hiddenFill(_, _, let isKseg): if isKseg { kseg += 1 } else { hidden += 1 }
-            case .device: devices += 1
+            case .device:
+                devices += 1
+                if afterTrap { deviceExits += 1 }
             case .trap(let c):
                 if c == .coprocessorUnusable || c == .reservedInstruction { privilegedExits += 1 }  // rdhwr is emulated after an RI
                 if c != .coprocessorUnusable && c != .tlbLoad && c != .tlbStore { other.append(c) }
@@ -125,7 +131,7 @@ public enum LectureTables {
                     k += 1
                 }
                 return Episode(trap: t[start], reflect: reflect, vector: vector, emulated: emulated, tlbWrites: writes, hiddenFills: hidden,
-                               ksegFills: kseg, devices: devices, otherTraps: other, privilegedExits: privilegedExits, switches: switches, eret: eret,
+                               ksegFills: kseg, devices: devices, deviceExits: deviceExits, otherTraps: other, privilegedExits: privilegedExits, switches: switches, eret: eret,
                                realReturn: e, nextTrap: next)
             case .powerOff: return nil
             default: break
@@ -195,7 +201,10 @@ public enum LectureTables {
         var parts: [String] = []
         if ep.hiddenFills > 0 { parts.append("\(ep.hiddenFills) TLB misses of the guest kernel answered by the VMM from the virtual TLB, unseen") }
         if ep.ksegFills > 0 { parts.append("\(ep.ksegFills) kseg0/kseg1 pages filled from the pmap") }
-        if ep.devices > 0 { parts.append("\(ep.devices) device accesses emulated") }
+        if ep.devices > 0 {
+            let polled = ep.deviceExits < ep.devices ? " in \(ep.deviceExits) exits (the VMM emulates a polling loop's instructions after a device access in the same exit)" : ""
+            parts.append("\(ep.devices) device accesses emulated\(polled)")
+        }
         if !ep.otherTraps.isEmpty { parts.append("other traps: " + ep.otherTraps.map(\.description).joined(separator: ", ")) }
         let emulated = ep.emulated.count + (ep.eret == nil ? 0 : 1)
         if ep.privilegedExits < emulated {

@@ -269,6 +269,8 @@ extension GuestStatistics {
         w.put(exitsByKind)
         w.put(exitNanosecondsByKind)
         w.put(clusteredInstructions)
+        w.put(polledInstructions)
+        w.put(polledDeviceAccesses)
     }
 
     init(from r: inout SnapshotReader) throws(SnapshotError) {
@@ -283,6 +285,8 @@ extension GuestStatistics {
         exitsByKind = try r.doubleWords(count: ExitKind.allCases.count)
         exitNanosecondsByKind = try r.doubleWords(count: ExitKind.allCases.count)
         clusteredInstructions = try r.u64()
+        polledInstructions = try r.u64()
+        polledDeviceAccesses = try r.u64()
     }
 }
 

@@ -75,7 +75,7 @@ extension VMM {
     /// Where the branch at `bpc` goes after its delay slot (`DecodedInstruction.nextPC`, the
     /// instruction table's branch rule), with the guest's current registers.
     func branchTarget(_ g: Guest, at bpc: UInt32) -> UInt32 {
-        guard let w = fetch(g, bpc) else { return bpc &+ 8 }
+        guard let w = trappedWord(g, bpc) else { return bpc &+ 8 }
         let d = decode(w)
         return d.nextPC(afterBranchAt: bpc, rs: cpu.gpr(Int(d.rs)), rt: d.rt < 32 ? cpu.gpr(Int(d.rt)) : 0)
     }
@@ -94,6 +94,11 @@ extension VMM {
 
     func fetch(_ g: Guest, _ va: UInt32) -> UInt32? { readGuest(g, va, size: 4) }
 
+    /// The word of the instruction at `pc` of the running guest (one that trapped, or the branch
+    /// before it): from the page the CPU fetched it from while that is current (no walk of the
+    /// guest's TLB), else through the guest's translation.
+    func trappedWord(_ g: Guest, _ pc: UInt32) -> UInt32? { cpu.codeWord(at: pc) ?? fetch(g, pc) }
+
     func readGuest(_ g: Guest, _ va: UInt32, size: Int) -> UInt32? {
         guard let gpa = guestPhysical(g, va), let ma = g.machineAddress(gpa) else { return nil }
         return cpu.readPhysical(ma, size: size)
@@ -105,22 +110,22 @@ extension VMM {
         guard let va = trap.badVAddr else { reflect(g, trap); return }
         let store = trap.code != .tlbLoad
         let fetchFault = trap.code == .tlbLoad && va == trap.pc
+        if !fetchFault, let gpa = deviceAddress(g, va, store: store) {
+            emulateDevice(g, trap, gpa: gpa)
+            return
+        }
         if let gpa = g.cp0.unmappedPhysical(va) {
-            // The guest believes this unmapped: fill from the pmap, or emulate the device.
-            if let ma = g.machineAddress(gpa) {
-                let pair = va & EntryHiBits.vpn2Mask
-                let evenGPA = gpa & ~0x1FFF, oddGPA = evenGPA | 0x1000
-                installPhysical(va: pair, even: g.machineAddress(evenGPA), odd: g.machineAddress(oddGPA), dirtyEven: true, dirtyOdd: true)
-                g.statistics.ksegFills &+= 1
-                exitKind = .ksegFill
-                record(.hiddenFill(virtual: va, machine: ma, kseg: true), g, pc: trap.pc)
+            // The guest believes this unmapped: fill from the pmap (a fetch from a device is a bus error).
+            guard let ma = g.machineAddress(gpa) else {
+                reflect(g, .busErrorFetch, pc: trap.pc, inDelaySlot: trap.inDelaySlot)
                 return
             }
-            if fetchFault {
-                reflect(g, .busErrorFetch, pc: trap.pc, inDelaySlot: trap.inDelaySlot)
-            } else {
-                emulateDevice(g, trap, gpa: gpa)
-            }
+            let pair = va & EntryHiBits.vpn2Mask
+            let evenGPA = gpa & ~0x1FFF, oddGPA = evenGPA | 0x1000
+            installPhysical(va: pair, even: g.machineAddress(evenGPA), odd: g.machineAddress(oddGPA), dirtyEven: true, dirtyOdd: true)
+            g.statistics.ksegFills &+= 1
+            exitKind = .ksegFill
+            record(.hiddenFill(virtual: va, machine: ma, kseg: true), g, pc: trap.pc)
             return
         }
         switch TLBEntry.lookup(g.tlb, va, asid: g.cp0.asid) {
@@ -134,7 +139,7 @@ extension VMM {
                 return
             }
             guard let ma = g.machineAddress(gpa) else {
-                if fetchFault { reflect(g, .busErrorFetch, pc: trap.pc, inDelaySlot: trap.inDelaySlot) } else { emulateDevice(g, trap, gpa: gpa) }
+                reflect(g, .busErrorFetch, pc: trap.pc, inDelaySlot: trap.inDelaySlot)  // a fetch from a device
                 return
             }
             // Disco's second-level TLB: the guest's own entry answers; the guest never knows.
@@ -151,16 +156,37 @@ extension VMM {
         }
     }
 
-    /// Emulates a load or store to a guest device register (never mapped, so it always traps).
+    /// The guest-physical address of the device register a data access to `va` reaches, when
+    /// the guest's own translation takes it outside its RAM (kseg0/kseg1, or a valid entry of its
+    /// virtual TLB that allows the access): the VMM emulates such an access. Nil otherwise.
+    func deviceAddress(_ g: Guest, _ va: UInt32, store: Bool) -> UInt32? {
+        if let gpa = g.cp0.unmappedPhysical(va) { return g.machineAddress(gpa) == nil ? gpa : nil }
+        guard case .mapped(let gpa, let dirty) = TLBEntry.lookup(g.tlb, va, asid: g.cp0.asid), !store || dirty,
+              g.machineAddress(gpa) == nil else { return nil }
+        return gpa
+    }
+
+    /// Emulates a load or store to a guest device register (never mapped, so it always traps),
+    /// then goes on with the instructions after it in the same exit while they poll
+    /// (`continuePolling`, VMM+DevicePolling.swift).
     func emulateDevice(_ g: Guest, _ trap: Trap, gpa: UInt32) {
-        guard let w = fetch(g, trap.pc) else { reflect(g, .busErrorData, pc: trap.pc, inDelaySlot: trap.inDelaySlot); return }
+        guard let w = trappedWord(g, trap.pc) else { reflect(g, .busErrorData, pc: trap.pc, inDelaySlot: trap.inDelaySlot); return }
         let d = decode(w)
         // Size, sign and direction from the instruction table; SC to a device is a bus error.
         guard let access = d.op.info.memory, access.kind != .conditional else {
             reflect(g, .busErrorData, pc: trap.pc, inDelaySlot: trap.inDelaySlot)
             return
         }
-        let size = access.size, signed = access.signed, isStore = access.isStore
+        guard deviceAccess(g, d, trap, gpa: gpa, size: access.size, signed: access.signed, isStore: access.isStore) else { return }
+        advance(g, trap)
+        if g.state == .runnable { deliverInterrupt(g) }
+        if !trap.inDelaySlot && cpu.pc == trap.pc &+ 4 { continuePolling(g) }
+    }
+
+    /// The access of `d`, a load or store of `size` bytes, to the device register at
+    /// guest-physical `gpa`, as the guest's board answers it; false after reflecting a bus error
+    /// (nothing answers there).
+    func deviceAccess(_ g: Guest, _ d: DecodedInstruction, _ trap: Trap, gpa: UInt32, size: Int, signed: Bool, isStore: Bool) -> Bool {
         let address = size == 4 ? gpa & ~3 : gpa
         g.statistics.deviceAccesses &+= 1
         exitKind = .device
@@ -168,7 +194,7 @@ extension VMM {
             let value = cpu.gpr(Int(d.rt))
             guard g.deviceWrite(address, size: size, value: value) else {
                 reflect(g, .busErrorData, pc: trap.pc, inDelaySlot: trap.inDelaySlot)
-                return
+                return false
             }
             if trace.isActive {
                 record(.device("write 0x\(Hex.word(address)) = \(Hex.prefixed(value & (size == 4 ? 0xFFFF_FFFF : (1 << (8 * UInt32(size))) - 1)))"), g, pc: trap.pc)
@@ -176,14 +202,13 @@ extension VMM {
         } else {
             guard var v = g.deviceRead(address, size: size) else {
                 reflect(g, .busErrorData, pc: trap.pc, inDelaySlot: trap.inDelaySlot)
-                return
+                return false
             }
             if signed { v = size == 1 ? UInt32(bitPattern: Int32(Int8(truncatingIfNeeded: v))) : UInt32(bitPattern: Int32(Int16(truncatingIfNeeded: v))) }
             if d.rd < 32 { cpu.setGPR(Int(d.rd), v) }
             if trace.isActive { record(.device("read 0x\(Hex.word(address)) -> \(Hex.prefixed(v))"), g, pc: trap.pc) }
         }
-        advance(g, trap)
-        if g.state == .runnable { deliverInterrupt(g) }
+        return true
     }
 
     // MARK: Privileged instructions
@@ -193,14 +218,13 @@ extension VMM {
             reflect(g, trap)  // a guest process used CP0: the guest's own CpU
             return
         }
-        guard var word = fetch(g, trap.pc) else { reflect(g, trap); return }
+        guard var word = trappedWord(g, trap.pc) else { reflect(g, trap); return }
         var t = trap
         // Clustering: while the next instruction is privileged too (the mfc0/mtc0/tlbwr/eret
         // runs of exception handlers), it would trap at once: emulate it in this exit, in the
         // slot it would have used, with the same counts and events (but no `trap` event).
         while emulatePrivileged(g, t, word), let next = clusterCandidate(g, after: t.pc) {
-            skippedCycles &+= 1
-            clusteredSlots &+= 1
+            cpu.accountEmulated(slots: 1, faulted: 1)  // its slot, as when it trapped
             g.statistics.clusteredInstructions &+= 1
             exitClustered &+= 1
             t = Trap(code: .coprocessorUnusable, pc: t.pc &+ 4, inDelaySlot: false)
@@ -268,15 +292,19 @@ extension VMM {
         guard clustersExits, onSliceBoundary == nil, g.state == .runnable, g.inKernelMode, now < quantumEnd, !sliceEnd, !stopRequested,
               cpu.observer == nil, !cpu.inDelaySlot else { return nil }
         let next = pc &+ 4
-        // Most instructions after a privileged one are not: look through the guest's own
-        // translation first (cheap in kseg0), then make sure the CPU would fetch the same word.
-        guard let guess = fetch(g, next), guess >> 26 == 0x10 || guess >> 26 == 0x2F else { return nil }  // COP0, CACHE
+        // In the CPU's current code page the word is what the CPU would fetch without a miss.
+        // Elsewhere look through the guest's own translation first (cheap in kseg0), then make
+        // sure the CPU would fetch the same word. Most instructions after a privileged one are
+        // not privileged: the opcode is tested before decoding.
+        let current = cpu.codeWord(at: next)
+        guard let guess = current ?? fetch(g, next), guess >> 26 == 0x10 || guess >> 26 == 0x2F else { return nil }  // COP0, CACHE
         let d = decode(guess)
         switch d.op {
         case .mfc0: if (Int(d.imm & 31), Int(d.imm >> 5)) == CP0Register.hypercall.id { return nil }
         case .mtc0, .di, .ei, .tlbr, .tlbwi, .tlbwr, .tlbp, .cache, .eret, .rdpgpr, .wrpgpr: break
         default: return nil
         }
+        if current != nil { return guess }
         guard let ma = physicalTranslation(next), let w = cpu.readPhysical(ma, size: 4), w == guess else { return nil }
         return w
     }
@@ -298,7 +326,7 @@ extension VMM {
     }
 
     func emulateRDHWR(_ g: Guest, _ trap: Trap) -> Bool {
-        guard let w = fetch(g, trap.pc) else { return false }
+        guard let w = trappedWord(g, trap.pc) else { return false }
         let d = decode(w)
         guard d.op == .rdhwr else { return false }
         let cp0Usable = g.inKernelMode || g.cp0.status & StatusBits.cu0 != 0

@@ -60,8 +60,10 @@ public final class VMM: TrapHandler {
     /// Off by default (it saves exits, not yet time), and never while time travel records the
     /// VMM's history (re-execution observes instructions, which clustering must not skip).
     @exclusivity(unchecked) public var clustersExits = false
-    /// Instruction slots the clustered instructions used (they are in `skippedCycles` too).
-    @exclusivity(unchecked) var clusteredSlots: UInt64 = 0
+    /// Whether the instructions after an emulated device access are emulated in the same exit
+    /// while they poll (Docs/vmm.md, "Device polling"): the guest sees the same registers,
+    /// counts and times.
+    @exclusivity(unchecked) public var pollsDevices = true
     /// The machine cycle (`now`) at which the running quantum ends: a cluster stops there.
     @exclusivity(unchecked) var quantumEnd: UInt64 = 0
     /// Set when a cluster asked the CPU to stop (its run's budget did not count the cluster).
@@ -79,6 +81,8 @@ public final class VMM: TrapHandler {
     @exclusivity(unchecked) var exitEndsQuantum = false
     /// Set when an exit ended the CPU's run in a long quantum.
     @exclusivity(unchecked) var exitEndedRun = false
+    /// The instructions device polling emulated, decoded (VMM+DevicePolling.swift).
+    let pollCache = PollCache()
     /// Every VMM event, bounded.
     public let trace: VMMTrace
     /// Called for each complete console line of a guest.
@@ -95,9 +99,9 @@ public final class VMM: TrapHandler {
     /// for console input in host time while every guest is idle.
     static let frequency: UInt64 = 100_000_000
 
-    /// The machine's time base: executed cycles plus the idle time the VMM skipped when every
-    /// guest waited and the slots of instructions emulated in the exit of the one before
-    /// (clustering). Virtual Count registers derive from it (2 cycles per tick).
+    /// The machine's time base: executed cycles (those of instructions emulated in the exit of
+    /// an earlier one included: clustering, device polling) plus the idle time the VMM skipped
+    /// when every guest waited. Virtual Count registers derive from it (2 cycles per tick).
     public var now: UInt64 { cpu.currentCycles &+ skippedCycles }
     @exclusivity(unchecked) var skippedCycles: UInt64 = 0
     @exclusivity(unchecked) var nextRAM: UInt32 = VMM.firstGuestBase
@@ -344,12 +348,13 @@ public final class VMM: TrapHandler {
             exitEndsQuantum = reach > VMM.quantum && skipsQuantumEnds(g)
             let q = exitEndsQuantum ? reach : min(reach, VMM.quantum)
             quantaRun &+= 1
-            let before = cpu.retiredInstructions, slots = cpu.cycles, clustered = clusteredSlots
+            let before = cpu.retiredInstructions, slots = cpu.cycles
             quantumStart = now
             quantumEnd = quantumStart &+ q
             if g.commPage != nil { commPageOut(g) }
-            // A cluster used slots the CPU's budget does not know of: it ends the CPU's run, and
-            // the quantum goes on for what is left of it, so that it ends at the same machine time.
+            // Instructions emulated in an exit after the trapping one (a cluster, a device poll)
+            // used slots the CPU's budget does not know of: they end the CPU's run, and the quantum
+            // goes on for what is left of it, so that it ends at the same machine time.
             // An exit in a long quantum ends the CPU's run too, and the quantum goes on to the end
             // of the quantum of `VMM.quantum` slots it is in, where it would have ended anyway.
             repeat {
@@ -367,7 +372,7 @@ public final class VMM: TrapHandler {
             let done = cpu.retiredInstructions - before
             // Count slots, as the CPU's budget does: a guest caught in an exception loop (its
             // vector outside its RAM) retires nothing, yet must use up its slice.
-            used += max(cpu.cycles &- slots &+ (clusteredSlots &- clustered), 1)
+            used += max(cpu.cycles &- slots, 1)
             accountMode(g)
             detectSpin(g, ran: done)
         }
@@ -526,10 +531,15 @@ public final class VMM: TrapHandler {
     /// The machine address the physical CPU translates `va` to now (the mirror of its TLB, for
     /// the current physical ASID), without a walk of the guest's virtual TLB. Nil: it would miss.
     func physicalTranslation(_ va: UInt32) -> UInt32? {
+        physicalMapping(va)?.address
+    }
+
+    /// The same, with whether a store may go there (EntryLo.D).
+    func physicalMapping(_ va: UInt32) -> (address: UInt32, dirty: Bool)? {
         let vpn2 = va & EntryHiBits.vpn2Mask, asid = cpu.cp0.asid
         for e in physicalTLB where e.vpn2 == vpn2 && e.asid == asid {  // the VMM writes no global entries
             let lo = va & 0x1000 == 0 ? e.lo0 : e.lo1
-            return lo & EntryLoBits.valid != 0 ? EntryLoBits.address(lo) | (va & 0xFFF) : nil
+            return lo & EntryLoBits.valid != 0 ? (EntryLoBits.address(lo) | (va & 0xFFF), lo & EntryLoBits.dirty != 0) : nil
         }
         return nil
     }

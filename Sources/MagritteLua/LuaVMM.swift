@@ -393,6 +393,7 @@ final class LuaVMM: HookOwner {
             "instructions": .integer(Int64(s.instructions)), "spin_instructions": .integer(Int64(s.spinInstructions)),
             "wait_cycles": .integer(Int64(s.waitCycles)), "hypercall_idle_cycles": .integer(Int64(s.hypercallIdleCycles)),
             "switches": .integer(Int64(s.switchesIn)), "clustered": .integer(Int64(s.clusteredInstructions)),
+            "polled": .integer(Int64(s.polledInstructions)), "polled_device_accesses": .integer(Int64(s.polledDeviceAccesses)),
         ]
     }
 }

@@ -1,0 +1,119 @@
+import Foundation
+import MagritteCore
+import Testing
+@testable import MagritteHypervisor
+
+/// Device polling (issue 12 item 2): after an emulated device access the VMM emulates the
+/// guest's next instructions in the same exit while they poll. The guest must not see the
+/// difference: the same console, the same instruction counts by mode, the same emulated
+/// instructions, registers, virtual CP0 and TLB, the same machine time and device accesses, and
+/// the same VMM events apart from the traps of the accesses emulated in an earlier exit — on
+/// both engines.
+@Suite struct DevicePollingTests {
+    typealias Outcome = ExitComparison
+
+    static func run(_ image: String, append: String = "", polling: Bool, engine: Engine, tlbEntries: Int = 64,
+                    maxInstructions: UInt64 = 2_000_000_000) throws -> Outcome {
+        try ExitComparison.run(image, append: append, engine: engine, tlbEntries: tlbEntries, maxInstructions: maxInstructions,
+                               skips: { _ in true }) { $0.pollsDevices = polling }
+    }
+
+    static func expectSame(_ on: Outcome, _ off: Outcome, _ what: String) {
+        #expect(on.outcome == off.outcome, "\(what)")
+        #expect(on.console == off.console, "\(what)")
+        #expect(on.statistics.kernelInstructions == off.statistics.kernelInstructions, "\(what)")
+        #expect(on.statistics.userInstructions == off.statistics.userInstructions, "\(what)")
+        #expect(on.statistics.emulated == off.statistics.emulated, "\(what)")
+        #expect(on.statistics.deviceAccesses == off.statistics.deviceAccesses, "\(what)")
+        #expect(on.statistics.reflected == off.statistics.reflected, "\(what)")
+        #expect(on.now == off.now, "\(what)")
+        #expect(on.retired == off.retired, "\(what)")
+        #expect(on.executed == off.executed, "\(what)")
+        #expect(on.registers == off.registers, "\(what)")
+        #expect(on.cp0 == off.cp0, "\(what)")
+        #expect(on.tlb == off.tlb, "\(what)")
+        #expect(on.eventCount == off.eventCount, "\(what)")
+        #expect(on.events == off.events, "\(what)")
+        // Each device access emulated after another in the same exit is one exit fewer.
+        let saved = on.statistics.polledDeviceAccesses
+        #expect(off.statistics.polledInstructions == 0 && off.statistics.polledDeviceAccesses == 0, "\(what)")
+        #expect(on.statistics.traps.reduce(0, +) + saved == off.statistics.traps.reduce(0, +), "\(what)")
+        #expect(on.skippedTraps + Int(saved) == off.skippedTraps, "\(what)")
+        #expect(on.statistics.exitsByKind[ExitKind.device.rawValue] + saved == off.statistics.exitsByKind[ExitKind.device.rawValue], "\(what)")
+    }
+
+    @Test(arguments: Engine.allCases)
+    func theGuestSeesNoDifference(_ engine: Engine) throws {
+        for (image, append) in [("vmm/rtcpoll", ""), ("vmm/syscalls", ""), ("vmm/cp0fuzz", ""), ("vmm/memscan", ""), ("vmm/tlbstress", ""),
+                                ("os/teachos", "idle=wait"), ("os/teachos", "idle=wait pv=comm"), ("tests/uart_regs", ""), ("tests/timer_int", "")] {
+            let off = try Self.run(image, append: append, polling: false, engine: engine)
+            let on = try Self.run(image, append: append, polling: true, engine: engine)
+            Self.expectSame(on, off, "\(image) \(append) on the \(engine)")
+        }
+    }
+
+    /// The RTC and PIT loops of rtcpoll (Linux's clock calibration, in small) take a fraction of
+    /// their exits: one per quantum or so instead of one per access.
+    @Test(arguments: Engine.allCases)
+    func pollingLoopsTakeFewerExits(_ engine: Engine) throws {
+        let off = try Self.run("vmm/rtcpoll", polling: false, engine: engine)
+        let on = try Self.run("vmm/rtcpoll", polling: true, engine: engine)
+        #expect(off.console.contains("rtcpoll: PIT count changed"))
+        let accesses = off.statistics.deviceAccesses
+        #expect(accesses > 20_000)
+        #expect(on.statistics.polledDeviceAccesses * 100 >= accesses * 95)
+        #expect(on.statistics.exitsByKind[ExitKind.device.rawValue] * 20 < off.statistics.exitsByKind[ExitKind.device.rawValue])
+        #expect(on.statistics.polledInstructions > on.statistics.polledDeviceAccesses)
+    }
+
+    /// With the smallest physical TLB the loop's pages (its two functions' code, the port base in
+    /// RAM) leave the TLB between exits: the VMM stops where the CPU would miss.
+    @Test func aTinyPhysicalTLBStillSeesNoDifference() throws {
+        let off = try Self.run("vmm/rtcpoll", polling: false, engine: .interpreter, tlbEntries: VMM.physicalTLBSizes.lowerBound)
+        let on = try Self.run("vmm/rtcpoll", polling: true, engine: .interpreter, tlbEntries: VMM.physicalTLBSizes.lowerBound)
+        Self.expectSame(on, off, "rtcpoll with \(VMM.physicalTLBSizes.lowerBound) TLB entries")
+        #expect(on.statistics.polledDeviceAccesses > 0)
+    }
+
+    /// Stopped part-way (an instruction limit inside a polling loop), the guest is where it would
+    /// be without polling: the run's budget counts the emulated instructions.
+    @Test func anInstructionLimitFallsWhereItWould() throws {
+        for limit: UInt64 in [150_000, 1_234_567] {
+            let off = try Self.run("vmm/rtcpoll", polling: false, engine: .interpreter, maxInstructions: limit)
+            let on = try Self.run("vmm/rtcpoll", polling: true, engine: .interpreter, maxInstructions: limit)
+            #expect(on.now == off.now, "limit \(limit)")
+            #expect(on.registers == off.registers, "limit \(limit)")
+            #expect(on.retired == off.retired, "limit \(limit)")
+            #expect(on.statistics.polledDeviceAccesses > 0, "limit \(limit)")
+        }
+    }
+}
+
+/// The lecture's table says how many exits a flow's device accesses took when a polling loop
+/// was emulated after one of them (the trace has no `trap` event before the accesses polled).
+@Suite struct DevicePollingLectureTests {
+    static func event(_ kind: VMMEvent.Kind, _ before: Mode, _ after: Mode, pc: UInt32, at n: UInt64) -> VMMEvent {
+        VMMEvent(kind: kind, guest: "g", modeBefore: before, modeAfter: after, pc: pc, instructions: n)
+    }
+
+    static func systemCall(deviceTraps: [Bool]) -> [VMMEvent] {
+        var t = [event(.trap(.syscall), .user, .user, pc: 0x0040_0034, at: 100),
+                 event(.reflect(.syscall, vector: 0x8000_0180), .user, .kernel, pc: 0x0040_0034, at: 100)]
+        for (i, trapped) in deviceTraps.enumerated() {
+            if trapped { t.append(event(.trap(.tlbStore), .kernel, .kernel, pc: 0x8010_0200, at: 110 + UInt64(i))) }
+            t.append(event(.device("write 0x180003f8 = 0x41"), .kernel, .kernel, pc: 0x8010_0200, at: 110 + UInt64(i)))
+        }
+        t.append(event(.trap(.coprocessorUnusable), .kernel, .kernel, pc: 0x8010_172C, at: 200))
+        t.append(event(.emulate("eret"), .kernel, .kernel, pc: 0x8010_172C, at: 200))
+        t.append(event(.realReturn(target: 0x0040_0038), .kernel, .user, pc: 0x8010_172C, at: 200))
+        return t
+    }
+
+    @Test func theNoteCountsTheDeviceExits() throws {
+        let polled = try #require(LectureTables.flow(.syscall, trace: Self.systemCall(deviceTraps: [true, false, false, true])))
+        #expect(polled.note?.contains("4 device accesses emulated in 2 exits") == true, "\(polled.note ?? "no note")")
+        let trapped = try #require(LectureTables.flow(.syscall, trace: Self.systemCall(deviceTraps: [true, true])))
+        #expect(trapped.note?.contains("2 device accesses emulated") == true, "\(trapped.note ?? "no note")")
+        #expect(trapped.note?.contains("exits") == false, "\(trapped.note ?? "no note")")
+    }
+}
