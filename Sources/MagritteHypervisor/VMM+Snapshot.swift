@@ -62,7 +62,7 @@ public struct VMMSnapshot: MachineSnapshot {
     }
 }
 
-extension VMM {
+extension VMM: Snapshotting {
     /// The configuration a snapshot must match to be restored here.
     public var snapshotConfiguration: VMMSnapshot.Configuration {
         .init(ramSize: bus.ramSize, tlbEntries: cpu.configuration.tlbEntries,
@@ -108,19 +108,6 @@ extension VMM {
         }
         trace.restore(events: snapshot.events, total: snapshot.eventTotal)
         changesByHand &+= 1
-    }
-
-    /// Writes `snapshot()` to `path` (replacing the file atomically).
-    @discardableResult
-    public func snapshot(toFile path: String) throws(SnapshotError) -> VMMSnapshot {
-        let s = snapshot()
-        try s.write(toFile: path)
-        return s
-    }
-
-    /// Reads the snapshot file at `path` and restores it (see `restore(_:)`).
-    public func restore(fromFile path: String) throws(SnapshotError) {
-        try restore(VMMSnapshot(contentsOfFile: path))
     }
 
     // MARK: State, one function per type
@@ -447,16 +434,6 @@ extension VMMSnapshot {
         try scratch.restoreState(from: &s)
         self.init(configuration: configuration, instructionCount: instructions, executed: executed, guestInstructions: guestInstructions,
                   state: state, ram: ram, trace: EventHistory(events), eventTotal: total)
-    }
-
-    /// Reads and checks the VMM snapshot file at `path` (see `init(decoding:)`).
-    public init(contentsOfFile path: String) throws(SnapshotError) {
-        try self.init(decoding: SnapshotFile.read(path))
-    }
-
-    /// Writes the snapshot to `path` (atomically: a temporary file renamed into place).
-    public func write(toFile path: String) throws(SnapshotError) {
-        try SnapshotFile.write(encoded(), toFile: path)
     }
 }
 

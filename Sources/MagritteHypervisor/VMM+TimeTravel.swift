@@ -13,7 +13,7 @@ import MagritteMachine
 /// next call. A state changed by hand (`VMM.changesByHand`: registers, memory, injections,
 /// pause) is checkpointed before the next forward call, so going back across it is exact too.
 /// Console input delivered while recording (`inputs`) is replayed by re-execution.
-public final class VMMTimeTravel {
+public final class VMMTimeTravel: CheckpointHistory {
     /// Why a trip through time stopped.
     public enum Stop: Equatable, Sendable {
         case reached
@@ -49,15 +49,8 @@ public final class VMMTimeTravel {
     public let vmm: VMM
     /// Instructions between checkpoints (taken at the first slice boundary after each multiple).
     public let interval: UInt64
-    /// At most this many bytes of checkpoints are kept; beyond, the oldest are dropped.
-    public var memoryBudget: Int {
-        get { ring.memoryBudget }
-        set { ring.memoryBudget = newValue }
-    }
-    /// Checkpoints, oldest first, by position (`VMMSnapshot.executed`); each shares the RAM
-    /// pages that did not change with the one before.
-    public var checkpoints: [VMMSnapshot] { ring.checkpoints }
-    private var ring: CheckpointRing<VMMSnapshot>
+    /// The checkpoints (`memoryBudget`, `checkpoints`, `memoryUsed`: `CheckpointHistory`).
+    public let ring: CheckpointRing<VMMSnapshot>
     private var segments: [Segment] = []
     private var changesSeen: UInt64
     /// The console input delivered while recording, replayed by re-execution.
@@ -84,11 +77,8 @@ public final class VMMTimeTravel {
 
     /// The position now (`CPU.executedInstructions` of the physical CPU).
     public var position: UInt64 { vmm.cpu.executedInstructions }
-    public var startOfHistory: UInt64 { ring.startOfHistory }
     /// The newest position recorded.
     public var endOfHistory: UInt64 { max(segments.last?.end ?? 0, ring.last?.executed ?? 0) }
-    /// Bytes the checkpoints hold (a page shared by several counted once).
-    public var memoryUsed: Int { ring.memoryUsed }
 
     // MARK: Going forward
 

@@ -1,18 +1,10 @@
 import MagritteCore
 
-/// A machine's whole state at one instant: a bare board's (`MaltaSnapshot`) or a VMM's.
-public protocol MachineSnapshot: Sendable {
-    /// The position it was taken at (`CPU.executedInstructions`).
-    var executed: UInt64 { get }
-    /// Bytes it holds in memory that `previous` (taken before it, nil: none) does not share.
-    func byteCount(notSharedWith previous: Self?) -> Int
-}
-
 /// Time travel's checkpoints, oldest first, by position, for a bare board (`TimeTravel`) and a
 /// VMM (`VMMTimeTravel`): each shares with the one before it the RAM pages that did not change
 /// between them (take it with the newest as `sharingWith`), and only what it adds counts against
 /// the memory budget. Beyond the budget the oldest are dropped (the two newest always stay).
-public struct CheckpointRing<C: MachineSnapshot> {
+public final class CheckpointRing<C: MachineSnapshot> {
     public private(set) var checkpoints: [C] = []
     /// At most this many bytes of checkpoints are kept.
     public var memoryBudget: Int
@@ -33,7 +25,7 @@ public struct CheckpointRing<C: MachineSnapshot> {
 
     /// Appends `c`, taken after the newest, whose state had seen `inputs` entries of the input
     /// log; then drops the oldest beyond the budget.
-    public mutating func append(_ c: C, inputs: Int) {
+    public func append(_ c: C, inputs: Int) {
         costs.append(c.byteCount(notSharedWith: checkpoints.last))
         memoryUsed += costs.last!
         checkpoints.append(c)
@@ -45,23 +37,23 @@ public struct CheckpointRing<C: MachineSnapshot> {
     public func inputs(at c: C) -> Int { inputsSeen[c.executed] ?? 0 }
 
     /// Forgets the checkpoints taken after `position`.
-    public mutating func removeAll(after position: UInt64) {
+    public func removeAll(after position: UInt64) {
         while let c = checkpoints.last, c.executed > position { removeLast() }
     }
 
-    public mutating func removeLast() {
+    public func removeLast() {
         memoryUsed -= costs.removeLast()
         checkpoints.removeLast()
     }
 
-    public mutating func removeAll() {
+    public func removeAll() {
         checkpoints = []
         costs = []
         inputsSeen = [:]
         memoryUsed = 0
     }
 
-    private mutating func removeFirst() {
+    private func removeFirst() {
         memoryUsed -= costs.removeFirst() + costs.first!
         checkpoints.removeFirst()
         // The new oldest holds alone the pages it shared with the one dropped.
@@ -84,4 +76,26 @@ public struct CheckpointRing<C: MachineSnapshot> {
         }
         return spans
     }
+}
+
+/// What reverse execution on a bare board (`TimeTravel`) and on a VMM (`VMMTimeTravel`) share:
+/// a ring of checkpoints.
+public protocol CheckpointHistory: AnyObject {
+    associatedtype Snapshot: MachineSnapshot
+    var ring: CheckpointRing<Snapshot> { get }
+}
+
+extension CheckpointHistory {
+    /// At most this many bytes of checkpoints are kept; beyond, the oldest are dropped.
+    public var memoryBudget: Int {
+        get { ring.memoryBudget }
+        set { ring.memoryBudget = newValue }
+    }
+    /// Checkpoints, oldest first, by position (`executed`); each shares with the one before the
+    /// RAM pages that did not change.
+    public var checkpoints: [Snapshot] { ring.checkpoints }
+    /// The oldest position that can be reached.
+    public var startOfHistory: UInt64 { ring.startOfHistory }
+    /// Bytes the checkpoints hold (a page shared by several counted once).
+    public var memoryUsed: Int { ring.memoryUsed }
 }

@@ -56,7 +56,7 @@ public struct MaltaSnapshot: MachineSnapshot {
     static var headerSize: Int { SnapshotFile.headerSize }
 }
 
-extension Malta {
+extension Malta: Snapshotting {
     /// The whole state now (see `MaltaSnapshot`). Call between runs. The RAM pages equal to
     /// `previous`'s (a snapshot of this board) are shared with it, not copied.
     public func snapshot(sharingWith previous: MaltaSnapshot? = nil) -> MaltaSnapshot {
@@ -84,19 +84,6 @@ extension Malta {
         snapshot.ram.restore(into: bus)
         cpu.invalidateCaches()
         resetPacing()
-    }
-
-    /// Writes `snapshot()` to `path` (replacing the file atomically).
-    @discardableResult
-    public func snapshot(toFile path: String) throws(SnapshotError) -> MaltaSnapshot {
-        let s = snapshot()
-        try s.write(toFile: path)
-        return s
-    }
-
-    /// Reads the snapshot file at `path` and restores it (see `restore(_:)`).
-    public func restore(fromFile path: String) throws(SnapshotError) {
-        try restore(MaltaSnapshot(contentsOfFile: path))
     }
 
     /// The CPU, then every device, in the snapshot format's order.
@@ -201,18 +188,6 @@ extension MaltaSnapshot {
         try Malta(configuration: config.malta).restoreDeviceState(from: &s)
         self.init(configuration: config, instructionCount: instructions, cycles: cycles, executed: executed, state: state,
                   ram: ram, console: console)
-    }
-
-    /// Reads and checks the snapshot file at `path` (see `init(decoding:)`).
-    public init(contentsOfFile path: String) throws(SnapshotError) {
-        let bytes = try SnapshotFile.read(path)
-        try self.init(decoding: bytes)
-    }
-
-    /// Writes the snapshot to `path` through a temporary file renamed into place, so a
-    /// failure never leaves half a file under the name.
-    public func write(toFile path: String) throws(SnapshotError) {
-        try SnapshotFile.write(encoded(), toFile: path)
     }
 }
 

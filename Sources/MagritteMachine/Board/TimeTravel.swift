@@ -15,7 +15,7 @@ import MagritteCore
 /// first instruction are two positions; they are one in `retiredInstructions`). Re-execution is exact because guest time fixes
 /// everything the board does (`Malta.run` services devices at fixed points of guest time) and
 /// the console input delivered while recording is logged (`inputs`) and replayed.
-public final class TimeTravel {
+public final class TimeTravel: CheckpointHistory {
     /// Why `goTo`, `stepBack` or `continueBack` stopped.
     public enum Stop: Equatable, Sendable {
         /// At the instruction asked for.
@@ -72,15 +72,8 @@ public final class TimeTravel {
     /// Instructions between checkpoints (the board's batch size is lowered to it, so that a
     /// checkpoint can be taken at every interval).
     public let interval: UInt64
-    /// At most this many bytes of checkpoints are kept; beyond, the oldest are dropped.
-    public var memoryBudget: Int {
-        get { ring.memoryBudget }
-        set { ring.memoryBudget = newValue }
-    }
-    /// Checkpoints, oldest first, by position (`MaltaSnapshot.executed`); each shares the RAM
-    /// pages that did not change with the one before.
-    public var checkpoints: [MaltaSnapshot] { ring.checkpoints }
-    private var ring: CheckpointRing<MaltaSnapshot>
+    /// The checkpoints (`memoryBudget`, `checkpoints`, `memoryUsed`: `CheckpointHistory`).
+    public let ring: CheckpointRing<MaltaSnapshot>
     /// Returns the console output so far, stored with each checkpoint (nil: none kept).
     public var console: (() -> [UInt8])?
     /// Called after a checkpoint was restored, before re-execution: the owner of the console
@@ -112,10 +105,6 @@ public final class TimeTravel {
 
     /// The position now (`CPU.executedInstructions`).
     public var position: UInt64 { board.cpu.executedInstructions }
-    /// The oldest instruction count that can be reached.
-    public var startOfHistory: UInt64 { ring.startOfHistory }
-    /// Bytes the checkpoints hold (a page shared by several counted once).
-    public var memoryUsed: Int { ring.memoryUsed }
 
     /// Forgets the checkpoints after the current position. Call before running forward from a
     /// state changed by hand (a register or memory written, input injected): the recorded
