@@ -49,7 +49,7 @@ public final class VMMInputLog {
         if count < entries.count { entries.removeLast(entries.count - count) }
     }
 
-    static let format = InputLogFormat(name: "magritte-vmm-input-log", what: "VMM input log", flagName: "PACED")
+    static let format = InputLogFormat.vmm
 
     public var text: String {
         VMMInputLog.format.text(flag: paced ? "1" : "0", lines: entries.map { "\($0.time) \($0.guest) " + InputLog.hex($0.bytes) }

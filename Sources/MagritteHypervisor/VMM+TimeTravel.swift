@@ -132,12 +132,7 @@ public final class VMMTimeTravel: CheckpointHistory {
     @discardableResult
     public func stepBack(_ n: UInt64 = 1) -> Stop {
         if restartIfReconfigured() { return .startOfHistory }
-        let now = position
-        guard n <= now, now - n >= startOfHistory else {
-            restore(ring.first!)
-            return .startOfHistory
-        }
-        return goTo(instruction: now - n)
+        return goBack(n)
     }
 
     /// Goes back `n` instructions of guest `g`: to where it was about to execute the `n`th
@@ -152,10 +147,7 @@ public final class VMMTimeTravel: CheckpointHistory {
     @discardableResult
     public func goTo(instruction target: UInt64) -> Stop {
         if restartIfReconfigured() { return target == position ? .reached : .startOfHistory }
-        guard let base = ring.base(for: target) else {
-            restore(ring.first!)
-            return .startOfHistory
-        }
+        guard let base = ring.base(for: target) else { return restoreStartOfHistory() }
         let now = position
         if target == now { return .reached }
         // Forward from the state now only where a recorded call starts or ends: stopped inside
@@ -232,6 +224,11 @@ public final class VMMTimeTravel: CheckpointHistory {
             }
             needed -= hits
         }
+        return restoreStartOfHistory()
+    }
+
+    /// Restores the oldest checkpoint (nothing earlier is recorded).
+    public func restoreStartOfHistory() -> Stop {
         restore(ring.first!)
         return .startOfHistory
     }

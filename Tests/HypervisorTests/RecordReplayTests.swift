@@ -1,6 +1,7 @@
 import Foundation
 import MagritteCore
 import MagritteMachine
+import MagritteTestSupport
 import Testing
 
 /// Record and replay of console input (`InputLog`, `ReplayInput`, `magritte boot --record /
@@ -108,12 +109,7 @@ import Testing
 
     @Test func badLogsAreRefused() {
         func refused(_ text: String, _ message: String, sourceLocation: SourceLocation = #_sourceLocation) {
-            do {
-                _ = try InputLog(text: text)
-                Issue.record("accepted: \(text)", sourceLocation: sourceLocation)
-            } catch {
-                #expect(error.message.contains(message), "\(error.message)", sourceLocation: sourceLocation)
-            }
+            expectRefused(text, message, by: { _ = try InputLog(text: $0) }, sourceLocation: sourceLocation)
         }
         refused("", "not a Magritte input log")
         refused("MAGRSNAP....", "not a Magritte input log")

@@ -66,12 +66,7 @@ import Testing
 
     @Test func badLogsAreRefused() {
         func refused(_ text: String, _ message: String, sourceLocation: SourceLocation = #_sourceLocation) {
-            do {
-                _ = try VMMInputLog(text: text)
-                Issue.record("accepted: \(text.debugDescription)", sourceLocation: sourceLocation)
-            } catch {
-                #expect(error.message.contains(message), "\(error.message)", sourceLocation: sourceLocation)
-            }
+            expectRefused(text, message, by: { _ = try VMMInputLog(text: $0) }, sourceLocation: sourceLocation)
         }
         refused("magritte-input-log 1 100\n", "not a Magritte VMM input log")
         refused("magritte-vmm-input-log 2 0\n", "format version 2")

@@ -82,7 +82,14 @@ public final class CheckpointRing<C: MachineSnapshot> {
 /// a ring of checkpoints.
 public protocol CheckpointHistory: AnyObject {
     associatedtype Snapshot: MachineSnapshot
+    associatedtype Stop
     var ring: CheckpointRing<Snapshot> { get }
+    /// The position now (`CPU.executedInstructions`).
+    var position: UInt64 { get }
+    /// Puts the machine where it was when `instruction` instructions had executed.
+    func goTo(instruction: UInt64) -> Stop
+    /// Restores the oldest checkpoint and says so (`.startOfHistory`).
+    func restoreStartOfHistory() -> Stop
 }
 
 extension CheckpointHistory {
@@ -98,4 +105,11 @@ extension CheckpointHistory {
     public var startOfHistory: UInt64 { ring.startOfHistory }
     /// Bytes the checkpoints hold (a page shared by several counted once).
     public var memoryUsed: Int { ring.memoryUsed }
+
+    /// `goTo(position - n)`, or the start of history if fewer than `n` instructions are recorded.
+    public func goBack(_ n: UInt64) -> Stop {
+        let now = position
+        guard n <= now, now - n >= startOfHistory else { return restoreStartOfHistory() }
+        return goTo(instruction: now - n)
+    }
 }

@@ -45,7 +45,7 @@ public final class InputLog {
         if count < entries.count { entries.removeLast(entries.count - count) }
     }
 
-    static let format = InputLogFormat(name: "magritte-input-log", what: "input log", flagName: "N")
+    static let format = InputLogFormat.bare
 
     public var text: String {
         InputLog.format.text(flag: "\(quantum)", lines: entries.map { "\($0.position) " + InputLog.hex($0.bytes) })
@@ -100,11 +100,9 @@ public struct InputLogFormat: Sendable {
     public let what: String
     public let flagName: String
 
-    public init(name: String, what: String, flagName: String) {
-        self.name = name
-        self.what = what
-        self.flagName = flagName
-    }
+    /// A bare machine's (`InputLog`) and a VMM's (`VMMInputLog`).
+    public static let bare = InputLogFormat(name: "magritte-input-log", what: "input log", flagName: "N")
+    public static let vmm = InputLogFormat(name: "magritte-vmm-input-log", what: "VMM input log", flagName: "PACED")
 
     /// The file's text: the first line with `flag`, then `lines`.
     public func text(flag: String, lines: [String]) -> String {

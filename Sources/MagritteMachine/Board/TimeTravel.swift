@@ -134,22 +134,14 @@ public final class TimeTravel: CheckpointHistory {
     /// Goes back `n` instructions (to the start of history if fewer are recorded).
     @discardableResult
     public func stepBack(_ n: UInt64 = 1) -> Stop {
-        let now = position
-        guard n <= now, now - n >= startOfHistory else {
-            restore(ring.first!)
-            return .startOfHistory
-        }
-        return goTo(instruction: now - n)
+        return goBack(n)
     }
 
     /// Puts the machine where it was (or will be) when `instruction` instructions had executed:
     /// restores the nearest checkpoint at or before it and runs forward.
     @discardableResult
     public func goTo(instruction target: UInt64) -> Stop {
-        guard let base = ring.base(for: target) else {
-            restore(ring.first!)
-            return .startOfHistory
-        }
+        guard let base = ring.base(for: target) else { return restoreStartOfHistory() }
         let now = position
         if target == now { return .reached }
         // Forward within reach of the current state: no need to go back first.
@@ -173,6 +165,11 @@ public final class TimeTravel: CheckpointHistory {
                 return last
             }
         }
+        return restoreStartOfHistory()
+    }
+
+    /// Restores the oldest checkpoint (nothing earlier is recorded).
+    public func restoreStartOfHistory() -> Stop {
         restore(ring.first!)
         return .startOfHistory
     }
