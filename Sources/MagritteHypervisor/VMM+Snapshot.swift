@@ -174,12 +174,7 @@ extension Guest {
     /// Malta devices.
     func saveState(to w: inout SnapshotWriter) {
         w.put(gprs)
-        w.put(hi)
-        w.put(lo)
-        w.put(pc)
-        w.put(npc)
-        w.put(inDelaySlot)
-        cp0.saveState(to: &w)
+        ProgramState(hi: hi, lo: lo, pc: pc, npc: npc, inDelaySlot: inDelaySlot, cp0: cp0).save(to: &w)
         w.put(UInt32(tlb.count))
         for e in tlb { e.saveState(to: &w) }
         w.put(countBase)
@@ -216,8 +211,7 @@ extension Guest {
 
     func restoreState(from r: inout SnapshotReader) throws(SnapshotError) {
         let gprs = try r.words(count: 32)
-        let hi = try r.u32(), lo = try r.u32(), pc = try r.u32(), npc = try r.u32(), delay = try r.bool()
-        let cp0 = try CP0State(from: &r)
+        let program = try ProgramState(from: &r)
         let count = Int(try r.u32())
         guard count == tlb.count else { throw SnapshotError("the snapshot is corrupt (a guest TLB of \(count) entries)") }
         var tlb: [TLBEntry] = []
@@ -243,8 +237,7 @@ extension Guest {
         var d = SnapshotReader(devices)
         try board.restoreDeviceState(from: &d)
         self.gprs = gprs
-        (self.hi, self.lo, self.pc, self.npc, inDelaySlot) = (hi, lo, pc, npc, delay)
-        self.cp0 = cp0
+        (hi, lo, pc, npc, inDelaySlot, cp0) = (program.hi, program.lo, program.pc, program.npc, program.inDelaySlot, program.cp0)
         self.tlb = tlb
         (self.countBase, self.countEpoch, self.timerPending, self.nextTimer) = (countBase, countEpoch, timerPending, nextTimer)
         hardwareIP = ip
