@@ -144,13 +144,10 @@ import Testing
     /// `magritte boot --record` with typed input, then `--replay` with none: the same output and
     /// instruction count.
     @Test(.enabled(if: VMMCommandTests.executable != nil)) func bootRecordAndReplay() throws {
-        let dir = FileManager.default.temporaryDirectory
-        let elf = dir.appendingPathComponent("echo-q-\(UUID().uuidString).elf"), log = dir.appendingPathComponent("session-\(UUID().uuidString).log")
+        let files = TemporaryFiles()
+        defer { files.remove() }
+        let elf = files.url("echo-q.elf"), log = files.url("session.log")
         try Data(try miniELF(Self.echoUntilQ).bytes).write(to: elf)
-        defer {
-            try? FileManager.default.removeItem(at: elf)
-            try? FileManager.default.removeItem(at: log)
-        }
         func boot(_ options: [String], typing: [String]) throws -> (out: String, err: String, status: Int32) {
             try Self.magritte(["boot", elf.path, "--stats", "--max-instructions", "400000000"] + options, typing: typing)
         }

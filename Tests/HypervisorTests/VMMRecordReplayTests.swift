@@ -82,13 +82,10 @@ import Testing
     /// `magritte vmm --console echo --record` with typed input, then `--replay` with none: the
     /// same output, ending where the recorded session ended.
     @Test(.enabled(if: VMMCommandTests.executable != nil)) func vmmRecordAndReplay() throws {
-        let dir = FileManager.default.temporaryDirectory
-        let elf = dir.appendingPathComponent("echo-\(UUID().uuidString).elf"), log = dir.appendingPathComponent("vmm-\(UUID().uuidString).log")
+        let files = TemporaryFiles()
+        defer { files.remove() }
+        let elf = files.url("echo.elf"), log = files.url("vmm.log")
         try Data(try miniELF(RecordReplayTests.echoUntilQ).bytes).write(to: elf)
-        defer {
-            try? FileManager.default.removeItem(at: elf)
-            try? FileManager.default.removeItem(at: log)
-        }
         func vmm(_ options: [String], typing: [String]) throws -> (out: String, err: String, status: Int32) {
             try RecordReplayTests.magritte(["vmm", elf.path, Repository.guest("tests/hello"), "--name", "echo", "--console", "echo",
                                             "--max-instructions", "400000000"] + options, typing: typing)
