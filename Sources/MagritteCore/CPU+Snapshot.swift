@@ -32,12 +32,7 @@ extension CPU {
         w.put(configuration.instructionsPerCountTick)
         w.put(configuration.processorID)
         for i in 0..<32 { w.put(regs[i]) }
-        w.put(hi)
-        w.put(lo)
-        w.put(pc)
-        w.put(npc)
-        w.put(inDelaySlot)
-        cp0.saveState(to: &w)
+        ProgramState(hi: hi, lo: lo, pc: pc, npc: npc, inDelaySlot: inDelaySlot, cp0: cp0).save(to: &w)
         for i in 0..<configuration.tlbEntries { tlbEntries[i].saveState(to: &w) }
         w.put(cycles)
         w.put(faultedInstructions)
@@ -64,8 +59,8 @@ extension CPU {
         }
         var gprs = [UInt32](repeating: 0, count: 32)
         for i in 0..<32 { gprs[i] = try r.u32() }
-        let hi = try r.u32(), lo = try r.u32(), pc = try r.u32(), npc = try r.u32(), delay = try r.bool()
-        let cp0 = try CP0State(from: &r)
+        let program = try ProgramState(from: &r)
+        let (hi, lo, pc, npc, delay, cp0) = (program.hi, program.lo, program.pc, program.npc, program.inDelaySlot, program.cp0)
         var tlb: [TLBEntry] = []
         for _ in 0..<tlbCount { tlb.append(try TLBEntry(from: &r)) }
         let cycles = try r.u64(), faulted = try r.u64(), idle = try r.u64()

@@ -132,3 +132,26 @@ public struct SnapshotReader {
         return v
     }
 }
+
+/// What a CPU and a VMM's guest both save after their general registers, in this order: HI,
+/// LO, the pc, the next pc, the delay-slot flag and CP0 (`CPU.saveState`, `Guest.saveState`).
+public struct ProgramState: Sendable {
+    public var hi, lo, pc, npc: UInt32
+    public var inDelaySlot: Bool
+    public var cp0: CP0State
+
+    public init(hi: UInt32, lo: UInt32, pc: UInt32, npc: UInt32, inDelaySlot: Bool, cp0: CP0State) {
+        (self.hi, self.lo, self.pc, self.npc, self.inDelaySlot, self.cp0) = (hi, lo, pc, npc, inDelaySlot, cp0)
+    }
+
+    public func save(to w: inout SnapshotWriter) {
+        for v in [hi, lo, pc, npc] { w.put(v) }
+        w.put(inDelaySlot)
+        cp0.saveState(to: &w)
+    }
+
+    public init(from r: inout SnapshotReader) throws(SnapshotError) {
+        (hi, lo, pc, npc, inDelaySlot) = (try r.u32(), try r.u32(), try r.u32(), try r.u32(), try r.bool())
+        cp0 = try CP0State(from: &r)
+    }
+}

@@ -100,7 +100,10 @@ public final class VMMTrace {
     /// Called for each event as it happens (Lua hooks, breakpoints). Nil costs nothing.
     @exclusivity(unchecked) public var listener: ((VMMEvent) -> Void)?
     /// Whether events are stored at all (listeners still see them).
-    @exclusivity(unchecked) public var recording = true
+    @exclusivity(unchecked) public var recording = true { didSet { if recording != oldValue { epoch &+= 1 } } }
+    /// Changes where the events stored stop being those stored before plus those appended
+    /// since (cleared, restored, recording switched): VMM snapshots share them until then.
+    @exclusivity(unchecked) private(set) var epoch: UInt64 = 0
 
     init(capacity: Int) { self.capacity = max(1, capacity) }
 
@@ -124,6 +127,17 @@ public final class VMMTrace {
     public func clear() {
         items.removeAll()
         head = 0
+        epoch &+= 1
+    }
+
+    /// How many events are stored.
+    var count: Int { items.count }
+
+    /// The newest `n` events stored (at most `count`), oldest first.
+    func newest(_ n: Int) -> [VMMEvent] {
+        let n = min(n, items.count)
+        let start = (head + items.count - n) % max(items.count, 1)
+        return start + n <= items.count ? Array(items[start..<start + n]) : Array(items[start...] + items[..<(start + n - items.count)])
     }
 
     /// Puts back the stored events (oldest first) and the total of a snapshot (VMM+Snapshot.swift).
@@ -131,6 +145,7 @@ public final class VMMTrace {
         items = Array(events.suffix(capacity))
         head = 0
         self.total = total
+        epoch &+= 1
     }
 }
 

@@ -49,49 +49,39 @@ public final class VMMInputLog {
         if count < entries.count { entries.removeLast(entries.count - count) }
     }
 
-    static let header = "magritte-vmm-input-log 1"
+    static let format = InputLogFormat.vmm
 
     public var text: String {
-        var out = "\(VMMInputLog.header) \(paced ? 1 : 0)\n"
-        for e in entries {
-            out += "\(e.time) \(e.guest) " + e.bytes.map { Hex.padded($0, width: 2) }.joined() + "\n"
-        }
-        if let end { out += "end \(end)\n" }
-        return out
+        VMMInputLog.format.text(flag: paced ? "1" : "0", lines: entries.map { "\($0.time) \($0.guest) " + InputLog.hex($0.bytes) }
+                                    + (end.map { ["end \($0)"] } ?? []))
     }
 
     /// Parses the text of a log; a foreign or malformed file is refused with its line.
     public convenience init(text: String) throws(SnapshotError) {
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        let head = lines.first.map { $0.split(separator: " ") } ?? []
-        guard head.count == 3, head[0] == "magritte-vmm-input-log" else {
-            throw SnapshotError("not a Magritte VMM input log (the first line is not \"magritte-vmm-input-log 1 PACED\")")
-        }
-        guard head[1] == "1" else { throw SnapshotError("the VMM input log has format version \(head[1]); this Magritte reads version 1") }
-        guard head[2] == "0" || head[2] == "1" else { throw SnapshotError("the VMM input log's pacing flag '\(head[2])' is neither 0 nor 1") }
         var entries: [Entry] = []
         var end: UInt64?
-        for (i, line) in lines.dropFirst().enumerated() where !line.isEmpty {
-            let parts = line.split(separator: " ")
+        let paced = try VMMInputLog.format.parse(text, flag: { (flag: Substring) throws(SnapshotError) -> Bool in
+            guard flag == "0" || flag == "1" else { throw SnapshotError("the VMM input log's pacing flag '\(flag)' is neither 0 nor 1") }
+            return flag == "1"
+        }, line: { parts in
             if end == nil, parts.count == 2, parts[0] == "end", let position = UInt64(parts[1]) {
                 end = position
-                continue
+                return true
             }
             guard end == nil, parts.count == 3, let time = UInt64(parts[0]), let guest = Int(parts[1]), (0..<64).contains(guest),
-                  let bytes = InputLog.bytes(hex: parts[2]), !bytes.isEmpty, time >= entries.last?.time ?? 0 else {
-                throw SnapshotError("the VMM input log is corrupt at line \(i + 2): '\(line.prefix(60))'")
-            }
+                  let bytes = InputLog.bytes(hex: parts[2]), !bytes.isEmpty, time >= entries.last?.time ?? 0 else { return false }
             entries.append(Entry(time: time, guest: guest, bytes: bytes))
-        }
-        self.init(paced: head[2] == "1", entries: entries, end: end)
+            return true
+        })
+        self.init(paced: paced, entries: entries, end: end)
     }
 
     public convenience init(contentsOfFile path: String) throws(SnapshotError) {
-        try self.init(text: InputLog.readText(path, what: "the VMM input log"))
+        try self.init(text: VMMInputLog.format.read(path))
     }
 
     public func write(toFile path: String) throws(SnapshotError) {
-        try InputLog.write(text, toFile: path, what: "the VMM input log")
+        try VMMInputLog.format.write(text, toFile: path)
     }
 }
 

@@ -16,7 +16,7 @@ import MagritteMachine
 /// Serialized per type, one function each: `VMM.saveState`, `Guest.saveState`,
 /// `GuestStatistics.saveState`, `VMMEvent.saveState` (and the CPU's, CP0's, TLB entries' and
 /// the Malta devices' own).
-public struct VMMSnapshot: Sendable {
+public struct VMMSnapshot: MachineSnapshot {
     /// What a snapshot can be restored into: these must equal the VMM's.
     public struct Configuration: Sendable, Equatable {
         public struct GuestShape: Sendable, Equatable {
@@ -45,30 +45,48 @@ public struct VMMSnapshot: Sendable {
     public let guestInstructions: [UInt64]
     /// The VMM's, the CPU's and the guests' state (`VMM.saveState`).
     let state: [UInt8]
-    let ram: RAMPages
+    public let ram: RAMPages
     /// The trace: the stored events, oldest first, and the total ever recorded.
-    let events: [VMMEvent]
+    var events: [VMMEvent] { trace.events }
+    let trace: EventHistory
     let eventTotal: UInt64
+    /// The trace's `epoch` when it was taken (nil: decoded from a file).
+    var traceEpoch: UInt64?
 
     public var storedPages: Int { ram.frames.count }
-    /// Bytes the snapshot holds in memory (the events not counted: they are shared with the trace).
-    public var byteCount: Int { state.count + ram.byteCount }
+    /// Bytes the snapshot holds in memory (the events' text not counted).
+    public var byteCount: Int { byteCount(notSharedWith: nil) }
+
+    public func byteCount(notSharedWith previous: VMMSnapshot?) -> Int {
+        state.count + ram.bytes(notSharedWith: previous?.ram) + trace.bytes(notSharedWith: previous?.trace)
+    }
 }
 
-extension VMM {
+extension VMM: Snapshotting {
     /// The configuration a snapshot must match to be restored here.
     public var snapshotConfiguration: VMMSnapshot.Configuration {
         .init(ramSize: bus.ramSize, tlbEntries: cpu.configuration.tlbEntries,
               guests: guests.map { .init(name: $0.name, ramSize: $0.ramSize, memoryBase: $0.memoryBase) })
     }
 
-    /// The whole state now (see `VMMSnapshot`). Call between runs.
-    public func snapshot() -> VMMSnapshot {
+    /// The whole state now (see `VMMSnapshot`). Call between runs. The RAM pages equal to
+    /// `previous`'s (a snapshot of this VMM) are shared with it, not copied.
+    public func snapshot(sharingWith previous: VMMSnapshot? = nil) -> VMMSnapshot {
         var w = SnapshotWriter()
         saveState(to: &w)
+        // Since `previous` (same epoch) the trace holds what it held then and the events
+        // recorded since (fewer if it is full): share the ones it held.
+        let added = previous.map { min(Int(clamping: trace.total &- $0.eventTotal), trace.count) } ?? 0
+        let history = if let previous, previous.traceEpoch == trace.epoch, trace.recording, trace.total >= previous.eventTotal,
+                         trace.count - added <= previous.trace.count {
+            EventHistory(previous.trace, keeping: trace.count - added, adding: trace.newest(added))
+        } else {
+            EventHistory(trace.events)
+        }
         return VMMSnapshot(configuration: snapshotConfiguration, instructionCount: cpu.retiredInstructions,
                            executed: cpu.executedInstructions, guestInstructions: guests.map { retiredInstructions(of: $0) },
-                           state: w.bytes, ram: RAMPages(of: bus), events: trace.events, eventTotal: trace.total)
+                           state: w.bytes, ram: RAMPages(of: bus, sharingWith: previous?.ram), trace: history, eventTotal: trace.total,
+                           traceEpoch: trace.epoch)
     }
 
     /// Puts the VMM in the state of `snapshot`: the next `run` continues exactly as it did after
@@ -90,19 +108,6 @@ extension VMM {
         }
         trace.restore(events: snapshot.events, total: snapshot.eventTotal)
         changesByHand &+= 1
-    }
-
-    /// Writes `snapshot()` to `path` (replacing the file atomically).
-    @discardableResult
-    public func snapshot(toFile path: String) throws(SnapshotError) -> VMMSnapshot {
-        let s = snapshot()
-        try s.write(toFile: path)
-        return s
-    }
-
-    /// Reads the snapshot file at `path` and restores it (see `restore(_:)`).
-    public func restore(fromFile path: String) throws(SnapshotError) {
-        try restore(VMMSnapshot(contentsOfFile: path))
     }
 
     // MARK: State, one function per type
@@ -169,12 +174,7 @@ extension Guest {
     /// Malta devices.
     func saveState(to w: inout SnapshotWriter) {
         w.put(gprs)
-        w.put(hi)
-        w.put(lo)
-        w.put(pc)
-        w.put(npc)
-        w.put(inDelaySlot)
-        cp0.saveState(to: &w)
+        ProgramState(hi: hi, lo: lo, pc: pc, npc: npc, inDelaySlot: inDelaySlot, cp0: cp0).save(to: &w)
         w.put(UInt32(tlb.count))
         for e in tlb { e.saveState(to: &w) }
         w.put(countBase)
@@ -211,8 +211,7 @@ extension Guest {
 
     func restoreState(from r: inout SnapshotReader) throws(SnapshotError) {
         let gprs = try r.words(count: 32)
-        let hi = try r.u32(), lo = try r.u32(), pc = try r.u32(), npc = try r.u32(), delay = try r.bool()
-        let cp0 = try CP0State(from: &r)
+        let program = try ProgramState(from: &r)
         let count = Int(try r.u32())
         guard count == tlb.count else { throw SnapshotError("the snapshot is corrupt (a guest TLB of \(count) entries)") }
         var tlb: [TLBEntry] = []
@@ -238,8 +237,7 @@ extension Guest {
         var d = SnapshotReader(devices)
         try board.restoreDeviceState(from: &d)
         self.gprs = gprs
-        (self.hi, self.lo, self.pc, self.npc, inDelaySlot) = (hi, lo, pc, npc, delay)
-        self.cp0 = cp0
+        (hi, lo, pc, npc, inDelaySlot, cp0) = (program.hi, program.lo, program.pc, program.npc, program.inDelaySlot, program.cp0)
         self.tlb = tlb
         (self.countBase, self.countEpoch, self.timerPending, self.nextTimer) = (countBase, countEpoch, timerPending, nextTimer)
         hardwareIP = ip
@@ -432,17 +430,7 @@ extension VMMSnapshot {
         var s = SnapshotReader(state)
         try scratch.restoreState(from: &s)
         self.init(configuration: configuration, instructionCount: instructions, executed: executed, guestInstructions: guestInstructions,
-                  state: state, ram: ram, events: events, eventTotal: total)
-    }
-
-    /// Reads and checks the VMM snapshot file at `path` (see `init(decoding:)`).
-    public init(contentsOfFile path: String) throws(SnapshotError) {
-        try self.init(decoding: SnapshotFile.read(path))
-    }
-
-    /// Writes the snapshot to `path` (atomically: a temporary file renamed into place).
-    public func write(toFile path: String) throws(SnapshotError) {
-        try SnapshotFile.write(encoded(), toFile: path)
+                  state: state, ram: ram, trace: EventHistory(events), eventTotal: total)
     }
 }
 
@@ -463,5 +451,45 @@ extension VMM {
         } catch { throw VMMError("guest \(configuration.name): \(error.message)") }
         nextRAM += UInt32(configuration.ramSize)
         guests.append(guest)
+    }
+}
+
+/// The trace's events as a snapshot holds them, oldest first: in chunks that snapshots taken
+/// one after another share (each adds a chunk of the events recorded since the one before).
+struct EventHistory: Sendable {
+    private var chunks: [[VMMEvent]]
+    /// Events of the first chunk dropped (the trace is bounded).
+    private var skip = 0
+    private(set) var count: Int
+
+    init(_ events: [VMMEvent]) {
+        chunks = events.isEmpty ? [] : [events]
+        count = events.count
+    }
+
+    /// The newest `keep` events of `previous`, then `added`.
+    init(_ previous: EventHistory, keeping keep: Int, adding added: [VMMEvent]) {
+        self = previous
+        var drop = count - keep
+        while let first = chunks.first, first.count - skip <= drop {
+            drop -= first.count - skip
+            chunks.removeFirst()
+            skip = 0
+        }
+        skip += drop
+        if !added.isEmpty { chunks.append(added) }
+        count = keep + added.count
+    }
+
+    var events: [VMMEvent] { Array(newest(count)) }
+
+    /// The newest `n` events, oldest first.
+    func newest(_ n: Int) -> some Sequence<VMMEvent> { chunks.joined().dropFirst(skip + count - n) }
+
+    /// Bytes of the chunks `other` does not share (approximately: an event's text not counted).
+    func bytes(notSharedWith other: EventHistory?) -> Int {
+        let shared = other.map { o in Set(o.chunks.map { $0.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) } }) } ?? []
+        return chunks.filter { c in !shared.contains(c.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }) }
+            .reduce(0) { $0 + $1.count * MemoryLayout<VMMEvent>.stride }
     }
 }

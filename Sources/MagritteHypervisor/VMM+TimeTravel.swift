@@ -13,7 +13,7 @@ import MagritteMachine
 /// next call. A state changed by hand (`VMM.changesByHand`: registers, memory, injections,
 /// pause) is checkpointed before the next forward call, so going back across it is exact too.
 /// Console input delivered while recording (`inputs`) is replayed by re-execution.
-public final class VMMTimeTravel {
+public final class VMMTimeTravel: CheckpointHistory {
     /// Why a trip through time stopped.
     public enum Stop: Equatable, Sendable {
         case reached
@@ -49,15 +49,12 @@ public final class VMMTimeTravel {
     public let vmm: VMM
     /// Instructions between checkpoints (taken at the first slice boundary after each multiple).
     public let interval: UInt64
-    /// At most this many bytes of checkpoints are kept; beyond, the oldest are dropped.
-    public var memoryBudget: Int
-    /// Checkpoints, oldest first, by position (`VMMSnapshot.executed`).
-    public private(set) var checkpoints: [VMMSnapshot] = []
+    /// The checkpoints (`memoryBudget`, `checkpoints`, `memoryUsed`: `CheckpointHistory`).
+    public let ring: CheckpointRing<VMMSnapshot>
     private var segments: [Segment] = []
     private var changesSeen: UInt64
     /// The console input delivered while recording, replayed by re-execution.
     public let inputs: VMMInputLog
-    private var inputsAtCheckpoint: [UInt64: Int] = [:]
     /// Entries of `inputs` the state now has seen (nil: all, the VMM is live).
     private var inputsSeen: Int?
     private var replaying = false
@@ -68,22 +65,20 @@ public final class VMMTimeTravel {
         precondition(interval > 0, "the checkpoint interval must be at least one instruction")
         self.vmm = vmm
         self.interval = interval
-        self.memoryBudget = memoryBudget
+        ring = CheckpointRing(memoryBudget: memoryBudget)
         changesSeen = vmm.changesByHand
         inputs = vmm.inputLog ?? VMMInputLog(recording: vmm)
         vmm.inputLog = inputs
         vmm.onSliceBoundary = { [unowned self] in self.checkpointIfDue() }
-        checkpoints = [takeCheckpoint()]
+        takeCheckpoint()
     }
 
     deinit { vmm.onSliceBoundary = nil }
 
     /// The position now (`CPU.executedInstructions` of the physical CPU).
     public var position: UInt64 { vmm.cpu.executedInstructions }
-    public var startOfHistory: UInt64 { checkpoints.first?.executed ?? 0 }
     /// The newest position recorded.
-    public var endOfHistory: UInt64 { max(segments.last?.end ?? 0, checkpoints.last?.executed ?? 0) }
-    public var memoryUsed: Int { checkpoints.reduce(0) { $0 + $1.byteCount } }
+    public var endOfHistory: UInt64 { max(segments.last?.end ?? 0, ring.last?.executed ?? 0) }
 
     // MARK: Going forward
 
@@ -103,9 +98,8 @@ public final class VMMTimeTravel {
         let start = position
         if vmm.changesByHand != changesSeen || (segments.last.map { $0.end != start } ?? false) {
             // Changed by hand since the history was recorded: re-execution starts from here.
-            if checkpoints.last?.executed == start { checkpoints.removeLast() }
-            checkpoints.append(takeCheckpoint())
-            dropOldCheckpoints()
+            if ring.last?.executed == start { ring.removeLast() }
+            takeCheckpoint()
         }
         let outcome = body()
         var segment = Segment(start: start, end: position, call: call)
@@ -123,13 +117,13 @@ public final class VMMTimeTravel {
         let now = position
         if let seen = inputsSeen { inputs.truncate(to: seen) }
         inputsSeen = nil
-        checkpoints.removeAll { $0.executed > now }
+        ring.removeAll(after: now)
         segments.removeAll { $0.start >= now }
         if let last = segments.last, last.end > now {
             segments[segments.count - 1].end = now
             segments[segments.count - 1].stoppedBefore = nil
         }
-        if checkpoints.isEmpty { checkpoints = [takeCheckpoint()] }
+        if ring.count == 0 { takeCheckpoint() }
     }
 
     // MARK: Going back
@@ -138,12 +132,7 @@ public final class VMMTimeTravel {
     @discardableResult
     public func stepBack(_ n: UInt64 = 1) -> Stop {
         if restartIfReconfigured() { return .startOfHistory }
-        let now = position
-        guard n <= now, now - n >= startOfHistory else {
-            restore(checkpoints[0])
-            return .startOfHistory
-        }
-        return goTo(instruction: now - n)
+        return goBack(n)
     }
 
     /// Goes back `n` instructions of guest `g`: to where it was about to execute the `n`th
@@ -158,13 +147,9 @@ public final class VMMTimeTravel {
     @discardableResult
     public func goTo(instruction target: UInt64) -> Stop {
         if restartIfReconfigured() { return target == position ? .reached : .startOfHistory }
-        if target < startOfHistory {
-            restore(checkpoints[0])
-            return .startOfHistory
-        }
+        guard let base = ring.base(for: target) else { return restoreStartOfHistory() }
         let now = position
         if target == now { return .reached }
-        let base = checkpoints.last { $0.executed <= target }!
         // Forward from the state now only where a recorded call starts or ends: stopped inside
         // one, a new call would begin a new slice and leave the recorded schedule.
         let restartable = segments.contains { $0.start == now || $0.end == now }
@@ -208,8 +193,6 @@ public final class VMMTimeTravel {
     private func reverse(_ matcher: Matcher, count: Int) -> Stop {
         if restartIfReconfigured() { return .startOfHistory }
         let end = position
-        var index = checkpoints.lastIndex { $0.executed < end } ?? 0
-        var spanEnd = end
         var needed = count
         // A guest's step back looks at every instruction, which is slow: first only at the
         // last slices before the position (observation starts at a slice's end), then, if the
@@ -217,35 +200,37 @@ public final class VMMTimeTravel {
         let slices = vmm.slice.multipliedReportingOverflow(by: 4)  // a huge slice from a script must not trap
         let window: UInt64? = matcher.everyInstruction && count == 1 ? (slices.overflow ? .max : slices.partialValue) : nil
         var windowed = window != nil
-        while true {
-            let start = checkpoints[index]
-            let from = windowed ? spanEnd &- min(window!, spanEnd) : nil
-            restore(start)
-            let scan = HitFinder(vmm, matcher, before: spanEnd, stopAt: nil)
-            scan.observeFrom = from
-            seed(scan, at: start.executed)
-            _ = replay(scan) { runForward(to: spanEnd) }
-            if scan.hits >= needed {
+        for (start, spanEnd) in ring.spans(before: end) {
+            var hits = 0
+            while true {
+                let from = windowed ? spanEnd &- min(window!, spanEnd) : nil
                 restore(start)
-                let stopper = HitFinder(vmm, matcher, before: spanEnd, stopAt: scan.hits - needed + 1)
-                stopper.observeFrom = from
-                seed(stopper, at: start.executed)
-                _ = replay(stopper) { runForward(to: spanEnd) }
-                return stopper.lastHit ?? .reached
-            }
-            if windowed && from! > start.executed {
+                let scan = HitFinder(vmm, matcher, before: spanEnd, stopAt: nil)
+                scan.observeFrom = from
+                seed(scan, at: start.executed)
+                _ = replay(scan) { runForward(to: spanEnd) }
+                hits = scan.hits
+                if hits >= needed {
+                    restore(start)
+                    let stopper = HitFinder(vmm, matcher, before: spanEnd, stopAt: scan.hits - needed + 1)
+                    stopper.observeFrom = from
+                    seed(stopper, at: start.executed)
+                    _ = replay(stopper) { runForward(to: spanEnd) }
+                    return stopper.lastHit ?? .reached
+                }
+                let retry = windowed && from! > start.executed
                 windowed = false  // not in the window: the whole span, observed
-                continue
+                if !retry { break }
             }
-            windowed = false
-            needed -= scan.hits
-            if index == 0 {
-                restore(checkpoints[0])
-                return .startOfHistory
-            }
-            spanEnd = start.executed
-            index -= 1
+            needed -= hits
         }
+        return restoreStartOfHistory()
+    }
+
+    /// Restores the oldest checkpoint (nothing earlier is recorded).
+    public func restoreStartOfHistory() -> Stop {
+        restore(ring.first!)
+        return .startOfHistory
     }
 
     /// Tells `finder` where breakpoints stopped calls before `position`: a guest that resumes
@@ -260,21 +245,20 @@ public final class VMMTimeTravel {
     /// the history starts again here. Returns whether it did.
     @discardableResult
     private func restartIfReconfigured() -> Bool {
-        guard let first = checkpoints.first, first.configuration != vmm.snapshotConfiguration else { return false }
-        checkpoints = []
+        guard let first = ring.first, first.configuration != vmm.snapshotConfiguration else { return false }
+        ring.removeAll()
         segments = []
-        inputsAtCheckpoint = [:]
         inputs.truncate(to: 0)
         inputsSeen = nil
-        checkpoints = [takeCheckpoint()]
+        takeCheckpoint()
         changesSeen = vmm.changesByHand
         return true
     }
 
-    private func takeCheckpoint() -> VMMSnapshot {
-        let s = vmm.snapshot()
-        inputsAtCheckpoint[s.executed] = inputsSeen ?? inputs.entries.count
-        return s
+    /// Takes a checkpoint after the newest (sharing its unchanged pages) and drops the oldest
+    /// beyond the budget.
+    private func takeCheckpoint() {
+        ring.append(vmm.snapshot(sharingWith: ring.last), inputs: inputsSeen ?? inputs.entries.count)
     }
 
     private func checkpointIfDue() {
@@ -282,21 +266,13 @@ public final class VMMTimeTravel {
            position &+ vmm.slice >= from, finder.observesInstructions {
             vmm.cpu.observesInstructions = true  // the window of a guest's step back begins
         }
-        guard !replaying, let last = checkpoints.last, position / interval > last.executed / interval else { return }
-        checkpoints.append(takeCheckpoint())
-        dropOldCheckpoints()
-    }
-
-    private func dropOldCheckpoints() {
-        var used = memoryUsed
-        while used > memoryBudget && checkpoints.count > 2 {
-            used -= checkpoints.removeFirst().byteCount
-        }
+        guard !replaying, let last = ring.last, position / interval > last.executed / interval else { return }
+        takeCheckpoint()
     }
 
     private func restore(_ s: VMMSnapshot) {
         try! vmm.restore(s)  // a checkpoint of this VMM: same configuration
-        inputsSeen = inputsAtCheckpoint[s.executed] ?? 0
+        inputsSeen = ring.inputs(at: s)
         changesSeen = vmm.changesByHand
     }
 

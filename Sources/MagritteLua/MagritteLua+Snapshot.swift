@@ -3,51 +3,11 @@ import MagritteCore
 import MagritteHypervisor
 import MagritteMachine
 
-/// A snapshot as Lua holds it: of a machine (`m:snapshot()`) or of a VMM (`vmm:snapshot()`).
+/// A snapshot as Lua holds it: of a machine (`m:snapshot()`, a `MaltaSnapshot`) or of a VMM
+/// (`vmm:snapshot()`, a `VMMSnapshot`).
 final class LuaSnapshot {
-    enum Value {
-        case malta(MaltaSnapshot)
-        case vmm(VMMSnapshot)
-    }
-
-    let value: Value
-    init(_ snapshot: MaltaSnapshot) { value = .malta(snapshot) }
-    init(_ snapshot: VMMSnapshot) { value = .vmm(snapshot) }
-
-    var instructions: UInt64 {
-        switch value {
-        case .malta(let s): s.instructionCount
-        case .vmm(let s): s.instructionCount
-        }
-    }
-
-    var executed: UInt64 {
-        switch value {
-        case .malta(let s): s.executed
-        case .vmm(let s): s.executed
-        }
-    }
-
-    var pages: Int {
-        switch value {
-        case .malta(let s): s.storedPages
-        case .vmm(let s): s.storedPages
-        }
-    }
-
-    var bytes: Int {
-        switch value {
-        case .malta(let s): s.byteCount
-        case .vmm(let s): s.byteCount
-        }
-    }
-
-    func write(toFile path: String) throws(SnapshotError) {
-        switch value {
-        case .malta(let s): try s.write(toFile: path)
-        case .vmm(let s): try s.write(toFile: path)
-        }
-    }
+    let value: any MachineSnapshot
+    init(_ snapshot: any MachineSnapshot) { value = snapshot }
 }
 
 extension MagritteLua {
@@ -57,44 +17,30 @@ extension MagritteLua {
         defineVMMSnapshot()
         let s = snapshotClass
         s.description { s in
-            if case .vmm = s.value { return "magritte.snapshot(VMM, \(s.instructions) instructions, \(s.pages) pages)" }
-            return "magritte.snapshot(\(s.instructions) instructions, \(s.pages) pages)"
+            "magritte.snapshot(\(s.value is VMMSnapshot ? "VMM, " : "")\(s.value.instructionCount) instructions, \(s.value.storedPages) pages)"
         }
-        s.field("instructions", get: { s, lua in lua.push(s.instructions) })
-        s.field("executed", get: { s, lua in lua.push(s.executed) })
+        s.field("instructions", get: { s, lua in lua.push(s.value.instructionCount) })
+        s.field("executed", get: { s, lua in lua.push(s.value.executed) })
         s.field("cycles", get: { s, lua in
-            if case .malta(let m) = s.value { lua.push(m.cycles) } else { lua.pushNil() }
+            if let m = s.value as? MaltaSnapshot { lua.push(m.cycles) } else { lua.pushNil() }
         })
-        s.field("pages", get: { s, lua in lua.push(s.pages) })
-        s.field("bytes", get: { s, lua in lua.push(s.bytes) })
+        s.field("pages", get: { s, lua in lua.push(s.value.storedPages) })
+        s.field("bytes", get: { s, lua in lua.push(s.value.byteCount) })
         s.method("save") { s, call in
             let path = try call.string(2)
-            try snapshotCall("save") { () throws(SnapshotError) in try s.write(toFile: path) }
+            try snapshotCall("save") { () throws(SnapshotError) in try s.value.write(toFile: path) }
             return 0
         }
 
         let c = machineClass
         c.method("snapshot") { [unowned self] m, call in
-            let path = try call.optionalString(2)
             var snap = m.board.snapshot()
             snap.console = m.console
-            if let path { try snapshotCall("snapshot") { () throws(SnapshotError) in try snap.write(toFile: path) } }
-            snapshotClass.push(LuaSnapshot(snap), in: lua)
-            return 1
+            return try pushSnapshot(snap, call)
         }
         c.method("restore") { [unowned self] m, call in
             try notRunning(m, "restore")
-            let snap: MaltaSnapshot
-            if let held = snapshotClass.object(call.L, 2) {
-                guard case .malta(let s) = held.value else { throw LuaError("restore: that is a VMM's snapshot (restore it with vmm:restore)") }
-                snap = s
-            } else if lua_type(call.L, 2) == LUA_TSTRING {
-                let path = try call.string(2)
-                snap = try snapshotCall("restore") { () throws(SnapshotError) in try MaltaSnapshot(contentsOfFile: path) }
-            } else {
-                throw call.argError(2, "snapshot or file name")
-            }
-            try snapshotCall("restore") { () throws(SnapshotError) in try m.board.restore(snap) }
+            let snap = try restoreArgument(call, into: m.board, otherKind: "that is a VMM's snapshot (restore it with vmm:restore)")
             m.restored(console: snap.console)
             if let t = m.timeTravel {
                 m.timeTravel = nil
@@ -127,6 +73,32 @@ extension MagritteLua {
             let conditions = m.reverseConditions
             return try travel(m, "run_back") { $0.continueBack(until: conditions) }
         }
+    }
+
+    /// Pushes `snap` as a Lua snapshot, written to the file named by argument 2 if given.
+    func pushSnapshot(_ snap: any MachineSnapshot, _ call: LuaCall) throws -> Int32 {
+        if let path = try call.optionalString(2) {
+            try snapshotCall("snapshot") { () throws(SnapshotError) in try snap.write(toFile: path) }
+        }
+        snapshotClass.push(LuaSnapshot(snap), in: lua)
+        return 1
+    }
+
+    /// Restores argument 2 of `call` (a snapshot or a file name) into `machine` and returns
+    /// it; a snapshot of the other kind of machine is refused with `otherKind`.
+    func restoreArgument<M: Snapshotting>(_ call: LuaCall, into machine: M, otherKind: String) throws -> M.Snapshot {
+        let snap: M.Snapshot
+        if let held = snapshotClass.object(call.L, 2) {
+            guard let s = held.value as? M.Snapshot else { throw LuaError("restore: \(otherKind)") }
+            snap = s
+        } else if lua_type(call.L, 2) == LUA_TSTRING {
+            let path = try call.string(2)
+            snap = try snapshotCall("restore") { () throws(SnapshotError) in try M.Snapshot(contentsOfFile: path) }
+        } else {
+            throw call.argError(2, "snapshot or file name")
+        }
+        try snapshotCall("restore") { () throws(SnapshotError) in try machine.restore(snap) }
+        return snap
     }
 
     func makeTimeTravel(_ m: LuaMachine, interval: UInt64, memory: Int) -> TimeTravel {

@@ -9,26 +9,13 @@ extension MagritteLua {
     func defineVMMSnapshot() {
         let c = vmmClass
         c.method("snapshot") { [unowned self] v, call in
-            let path = try call.optionalString(2)
+            _ = try call.optionalString(2)
             try notRunning(v, "snapshot")
-            let snap = v.vmm.snapshot()
-            if let path { try snapshotCall("snapshot") { () throws(SnapshotError) in try snap.write(toFile: path) } }
-            snapshotClass.push(LuaSnapshot(snap), in: lua)
-            return 1
+            return try pushSnapshot(v.vmm.snapshot(), call)
         }
         c.method("restore") { [unowned self] v, call in
             try notRunning(v, "restore")
-            let snap: VMMSnapshot
-            if let held = snapshotClass.object(call.L, 2) {
-                guard case .vmm(let s) = held.value else { throw LuaError("restore: that is a machine's snapshot (restore it with m:restore)") }
-                snap = s
-            } else if lua_type(call.L, 2) == LUA_TSTRING {
-                let path = try call.string(2)
-                snap = try snapshotCall("restore") { () throws(SnapshotError) in try VMMSnapshot(contentsOfFile: path) }
-            } else {
-                throw call.argError(2, "snapshot or file name")
-            }
-            try snapshotCall("restore") { () throws(SnapshotError) in try v.vmm.restore(snap) }
+            _ = try restoreArgument(call, into: v.vmm, otherKind: "that is a machine's snapshot (restore it with m:restore)")
             v.restored()
             // The recorded history is another timeline's: it starts again here.
             if let t = v.timeTravel {

@@ -1,6 +1,7 @@
 import Foundation
 import MagritteCore
 import MagritteMachine
+import MagritteTestSupport
 import Testing
 
 /// Record and replay of console input (`InputLog`, `ReplayInput`, `magritte boot --record /
@@ -108,12 +109,7 @@ import Testing
 
     @Test func badLogsAreRefused() {
         func refused(_ text: String, _ message: String, sourceLocation: SourceLocation = #_sourceLocation) {
-            do {
-                _ = try InputLog(text: text)
-                Issue.record("accepted: \(text)", sourceLocation: sourceLocation)
-            } catch {
-                #expect(error.message.contains(message), "\(error.message)", sourceLocation: sourceLocation)
-            }
+            expectRefused(text, message, by: { _ = try InputLog(text: $0) }, sourceLocation: sourceLocation)
         }
         refused("", "not a Magritte input log")
         refused("MAGRSNAP....", "not a Magritte input log")
@@ -148,13 +144,10 @@ import Testing
     /// `magritte boot --record` with typed input, then `--replay` with none: the same output and
     /// instruction count.
     @Test(.enabled(if: VMMCommandTests.executable != nil)) func bootRecordAndReplay() throws {
-        let dir = FileManager.default.temporaryDirectory
-        let elf = dir.appendingPathComponent("echo-q-\(UUID().uuidString).elf"), log = dir.appendingPathComponent("session-\(UUID().uuidString).log")
+        let files = TemporaryFiles()
+        defer { files.remove() }
+        let elf = files.url("echo-q.elf"), log = files.url("session.log")
         try Data(try miniELF(Self.echoUntilQ).bytes).write(to: elf)
-        defer {
-            try? FileManager.default.removeItem(at: elf)
-            try? FileManager.default.removeItem(at: log)
-        }
         func boot(_ options: [String], typing: [String]) throws -> (out: String, err: String, status: Int32) {
             try Self.magritte(["boot", elf.path, "--stats", "--max-instructions", "400000000"] + options, typing: typing)
         }

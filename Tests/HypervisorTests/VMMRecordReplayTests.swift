@@ -66,12 +66,7 @@ import Testing
 
     @Test func badLogsAreRefused() {
         func refused(_ text: String, _ message: String, sourceLocation: SourceLocation = #_sourceLocation) {
-            do {
-                _ = try VMMInputLog(text: text)
-                Issue.record("accepted: \(text.debugDescription)", sourceLocation: sourceLocation)
-            } catch {
-                #expect(error.message.contains(message), "\(error.message)", sourceLocation: sourceLocation)
-            }
+            expectRefused(text, message, by: { _ = try VMMInputLog(text: $0) }, sourceLocation: sourceLocation)
         }
         refused("magritte-input-log 1 100\n", "not a Magritte VMM input log")
         refused("magritte-vmm-input-log 2 0\n", "format version 2")
@@ -87,13 +82,10 @@ import Testing
     /// `magritte vmm --console echo --record` with typed input, then `--replay` with none: the
     /// same output, ending where the recorded session ended.
     @Test(.enabled(if: VMMCommandTests.executable != nil)) func vmmRecordAndReplay() throws {
-        let dir = FileManager.default.temporaryDirectory
-        let elf = dir.appendingPathComponent("echo-\(UUID().uuidString).elf"), log = dir.appendingPathComponent("vmm-\(UUID().uuidString).log")
+        let files = TemporaryFiles()
+        defer { files.remove() }
+        let elf = files.url("echo.elf"), log = files.url("vmm.log")
         try Data(try miniELF(RecordReplayTests.echoUntilQ).bytes).write(to: elf)
-        defer {
-            try? FileManager.default.removeItem(at: elf)
-            try? FileManager.default.removeItem(at: log)
-        }
         func vmm(_ options: [String], typing: [String]) throws -> (out: String, err: String, status: Int32) {
             try RecordReplayTests.magritte(["vmm", elf.path, Repository.guest("tests/hello"), "--name", "echo", "--console", "echo",
                                             "--max-instructions", "400000000"] + options, typing: typing)

@@ -49,7 +49,7 @@ import Testing
         let ram = RAMPages(of: vmm.bus)
         var h: UInt64 = 0xCBF2_9CE4_8422_2325
         for f in ram.frames { h = (h ^ UInt64(f)) &* 0x100_0000_01B3 }
-        for b in ram.bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
+        for p in ram.pages { for b in UnsafeRawBufferPointer(start: p.bytes, count: 4096) { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 } }
         return Observed(
             consoles: vmm.guests.map(\.consoleText),
             registers: vmm.guests.map { g in let r = vmm.registers(of: g); return r.gprs + [r.hi, r.lo, r.pc] },

@@ -1,6 +1,6 @@
 import Foundation
 import MagritteCore
-import MagritteMachine
+@testable import MagritteMachine
 import MagritteTestSupport
 import Testing
 @testable import MagritteHypervisor
@@ -33,6 +33,44 @@ import Testing
         #expect(S.differences(S.observe(vmm), end) == [])
         #expect(travel.stepBack(1) == .reached && vmm.cpu.executedInstructions == 6_999_999)
         #expect(travel.goTo(instruction: 9_000_000) == .endOfHistory)
+    }
+
+    /// A VMM's checkpoints share with the one before the RAM pages that did not change and the
+    /// trace's events they both hold: each holds what a full snapshot of a run stopped there
+    /// holds, the memory counted is each page and chunk of events once, and going back is exact.
+    @Test func checkpointsShareUnchangedPagesAndEvents() throws {
+        let vmm = try S.teachosPair(engine: .interpreter)
+        let travel = VMMTimeTravel(vmm: vmm, interval: 400_000)
+        #expect(travel.run(maxInstructions: 4_000_000) == .instructionLimit)
+        let end = S.observe(vmm)
+        let checkpoints = travel.checkpoints
+        try #require(checkpoints.count >= 9)
+        let straight = try S.teachosPair(engine: .interpreter)
+        var (shared, stored) = (0, 0)
+        for (i, c) in checkpoints.enumerated() {
+            _ = straight.run(maxInstructions: c.executed - straight.cpu.executedInstructions)
+            let full = straight.snapshot()  // shares nothing
+            #expect(full.executed == c.executed && full.state == c.state && full.events == c.events && full.eventTotal == c.eventTotal)
+            try #require(full.ram.frames == c.ram.frames, "pages stored at \(c.executed)")
+            for (j, frame) in c.ram.frames.enumerated() {
+                #expect(memcmp(c.ram.pages[j].bytes, full.ram.pages[j].bytes, 4096) == 0, "page \(frame) at \(c.executed)")
+                if i > 0, let k = checkpoints[i - 1].ram.frames.firstIndex(of: frame), checkpoints[i - 1].ram.pages[k] === c.ram.pages[j] { shared += 1 }
+                stored += 1
+            }
+        }
+        #expect(shared * 2 > stored, "\(shared) of \(stored) pages shared")
+        let full = checkpoints.reduce(0) { $0 + $1.byteCount }
+        #expect(travel.memoryUsed * 2 < full && travel.memoryUsed == checkpoints.enumerated().reduce(0) { sum, c in
+            sum + c.element.byteCount(notSharedWith: c.offset == 0 ? nil : checkpoints[c.offset - 1])
+        }, "\(travel.memoryUsed) bytes, \(full) as full copies")
+
+        // Back into a span and forward again: exact, events included.
+        let reference = try S.teachosPair(engine: .interpreter)
+        _ = reference.run(maxInstructions: 2_345_678)
+        #expect(travel.goTo(instruction: 2_345_678) == .reached)
+        #expect(S.differences(S.observe(vmm), S.observe(reference)) == [])
+        #expect(travel.goTo(instruction: 4_000_000) == .reached)
+        #expect(S.differences(S.observe(vmm), end) == [])
     }
 
     @Test func mixedCallsAndChangesByHandAreReplayed() throws {

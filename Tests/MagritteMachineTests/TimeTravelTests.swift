@@ -141,4 +141,74 @@ import Testing
             #expect(board.malta.cpu.executedInstructions == expected)
         }
     }
+
+    /// Checkpoints share with the one before the pages that did not change, and only those:
+    /// each holds the bytes a full snapshot at its position has, a page is shared exactly when
+    /// a full snapshot before has the same bytes there, the memory counted is each page once,
+    /// a budget holds more of them than of full copies, and going back is exact.
+    @Test func checkpointsShareTheirUnchangedPagesAndGoingBackStaysExact() throws {
+        let board = try Self.teachos()
+        let travel = TimeTravel(board: board.malta, interval: 400_000)
+        #expect(board.malta.run(maxInstructions: 4_000_000) == .instructionLimit)
+        let checkpoints = travel.checkpoints
+        try #require(checkpoints.count >= 10)
+
+        // The oracle: full copies (`snapshot()` shares nothing) from a straight run, in turn.
+        let straight = try Self.teachos()
+        var previous: (checkpoint: MaltaSnapshot, full: MaltaSnapshot)?
+        var (shared, stored) = (0, 0)
+        for c in checkpoints {
+            while straight.malta.cpu.executedInstructions < c.executed {
+                _ = straight.malta.run(maxInstructions: c.executed - straight.malta.cpu.executedInstructions)
+            }
+            let full = straight.malta.snapshot()
+            try #require(full.ram.frames == c.ram.frames, "pages stored at \(c.executed)")
+            for (i, frame) in c.ram.frames.enumerated() {
+                #expect(memcmp(c.ram.pages[i].bytes, full.ram.pages[i].bytes, 4096) == 0, "page \(frame) at \(c.executed)")
+                guard let previous else { continue }
+                let j = previous.full.ram.frames.firstIndex(of: frame)
+                let unchanged = j.map { memcmp(previous.full.ram.pages[$0].bytes, full.ram.pages[i].bytes, 4096) == 0 } ?? false
+                let shares = j.map { previous.checkpoint.ram.pages[$0] === c.ram.pages[i] } ?? false
+                #expect(shares == unchanged, "page \(frame) at \(c.executed): shared \(shares), unchanged \(unchanged)")
+                if shares { shared += 1 }
+                stored += 1
+            }
+            #expect(full.ram.pages.allSatisfy { p in !c.ram.pages.contains { $0 === p } })  // `snapshot()` copies
+            previous = (c, full)
+        }
+        #expect(shared * 2 > stored, "\(shared) of \(stored) pages shared")
+
+        // Memory: each page once, however many checkpoints share it.
+        func counted(_ checkpoints: ArraySlice<MaltaSnapshot>) -> Int {
+            let pages = Set(checkpoints.flatMap { $0.ram.pages.map(ObjectIdentifier.init) })
+            return pages.count * 4096 + checkpoints.reduce(0) { $0 + $1.stateByteCount + $1.ram.frames.count * 4 }
+        }
+        #expect(travel.memoryUsed == counted(checkpoints[...]))
+        let full = checkpoints.reduce(0) { $0 + $1.byteCount }
+        #expect(travel.memoryUsed * 2 < full, "\(travel.memoryUsed) bytes, \(full) as full copies")
+
+        // Half that budget keeps the newest checkpoints that fit in it, counted that way (after
+        // dropping the oldest ones): more than full copies would.
+        let budget = travel.memoryUsed / 2
+        let kept = (0..<checkpoints.count).first { counted(checkpoints[$0...]) <= budget }!
+        let tight = try Self.teachos()
+        let small = TimeTravel(board: tight.malta, interval: 400_000, memoryBudget: budget)
+        #expect(tight.malta.run(maxInstructions: 4_000_000) == .instructionLimit)
+        #expect(small.checkpoints.map(\.executed) == checkpoints[kept...].map(\.executed))
+        #expect(small.memoryUsed <= budget && small.memoryUsed == counted(small.checkpoints[...]))
+        #expect(small.checkpoints.count > budget / checkpoints.last!.byteCount, "\(small.checkpoints.count) checkpoints in \(budget) bytes")
+
+        // Back into the middle of a span, across shared pages, and forward again: exact.
+        let end = board.malta.cpu.executedInstructions
+        #expect(travel.goTo(instruction: 1_234_567) == .reached)
+        Self.expectSameState(board, try Self.straight(1_234_567), "back to 1234567")
+        #expect(travel.goTo(instruction: end - 3) == .reached)
+        let reference = board.malta.snapshot()
+        #expect(travel.stepBack(1) == .reached)
+        Self.expectSameState(board, try Self.straight(end - 4), "one back")
+        #expect(travel.goTo(instruction: end - 3) == .reached)
+        let atEnd = try Self.teachos()
+        try atEnd.malta.restore(reference)
+        Self.expectSameState(board, atEnd, "forward again")
+    }
 }

@@ -45,43 +45,33 @@ public final class InputLog {
         if count < entries.count { entries.removeLast(entries.count - count) }
     }
 
-    static let header = "magritte-input-log 1"
+    static let format = InputLogFormat.bare
 
     public var text: String {
-        var out = "\(InputLog.header) \(quantum)\n"
-        for e in entries {
-            out += "\(e.position) " + e.bytes.map { Hex.padded($0, width: 2) }.joined() + "\n"
-        }
-        return out
+        InputLog.format.text(flag: "\(quantum)", lines: entries.map { "\($0.position) " + InputLog.hex($0.bytes) })
     }
 
     /// Parses the text of a log; a foreign or malformed file is refused with its line.
     public convenience init(text: String) throws(SnapshotError) {
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        let head = lines.first.map { $0.split(separator: " ") } ?? []
-        guard head.count == 3, head[0] == "magritte-input-log" else {
-            throw SnapshotError("not a Magritte input log (the first line is not \"magritte-input-log 1 N\")")
-        }
-        guard head[1] == "1" else { throw SnapshotError("the input log has format version \(head[1]); this Magritte reads version 1") }
-        guard let quantum = UInt64(head[2]), quantum > 0 else { throw SnapshotError("the input log's batch size '\(head[2])' is not a positive number") }
         var entries: [Entry] = []
-        for (i, line) in lines.dropFirst().enumerated() where !line.isEmpty {
-            let parts = line.split(separator: " ")
+        let quantum = try InputLog.format.parse(text, flag: { (flag: Substring) throws(SnapshotError) -> UInt64 in
+            guard let quantum = UInt64(flag), quantum > 0 else { throw SnapshotError("the input log's batch size '\(flag)' is not a positive number") }
+            return quantum
+        }, line: { parts in
             guard parts.count == 2, let position = UInt64(parts[0]), let bytes = InputLog.bytes(hex: parts[1]), !bytes.isEmpty,
-                  position >= entries.last?.position ?? 0 else {
-                throw SnapshotError("the input log is corrupt at line \(i + 2): '\(line.prefix(60))'")
-            }
+                  position >= entries.last?.position ?? 0 else { return false }
             entries.append(Entry(position: position, bytes: bytes))
-        }
+            return true
+        })
         self.init(quantum: quantum, entries: entries)
     }
 
     public convenience init(contentsOfFile path: String) throws(SnapshotError) {
-        try self.init(text: InputLog.readText(path, what: "the input log"))
+        try self.init(text: InputLog.format.read(path))
     }
 
     public func write(toFile path: String) throws(SnapshotError) {
-        try InputLog.write(text, toFile: path, what: "the input log")
+        try InputLog.format.write(text, toFile: path)
     }
 
     /// The text of the log file at `path`; errors name it as `what`.
@@ -102,7 +92,56 @@ public final class InputLog {
     }
 }
 
+/// The text format of both input logs (`InputLog`, `VMMInputLog`): a first line `NAME 1 FLAG`
+/// (the format version is 1), then one line per entry, its fields separated by spaces.
+public struct InputLogFormat: Sendable {
+    /// The first word of the file, the log's name in errors, and its flag's name in them.
+    public let name: String
+    public let what: String
+    public let flagName: String
+
+    /// A bare machine's (`InputLog`) and a VMM's (`VMMInputLog`).
+    public static let bare = InputLogFormat(name: "magritte-input-log", what: "input log", flagName: "N")
+    public static let vmm = InputLogFormat(name: "magritte-vmm-input-log", what: "VMM input log", flagName: "PACED")
+
+    /// The file's text: the first line with `flag`, then `lines`.
+    public func text(flag: String, lines: [String]) -> String {
+        "\(name) 1 \(flag)\n" + lines.map { $0 + "\n" }.joined()
+    }
+
+    /// Reads `text`: checks its first line, reads its flag with `flag`, and gives each other
+    /// line that is not empty, split into fields, to `line`, which returns false on a malformed
+    /// one. A foreign or malformed file is refused with its line.
+    public func parse<Flag>(_ text: String, flag: (Substring) throws(SnapshotError) -> Flag,
+                            line: ([Substring]) -> Bool) throws(SnapshotError) -> Flag {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        let head = lines.first.map { $0.split(separator: " ") } ?? []
+        guard head.count == 3, head[0] == name else {
+            throw SnapshotError("not a Magritte \(what) (the first line is not \"\(name) 1 \(flagName)\")")
+        }
+        guard head[1] == "1" else { throw SnapshotError("the \(what) has format version \(head[1]); this Magritte reads version 1") }
+        let value = try flag(head[2])
+        for (i, text) in lines.dropFirst().enumerated() where !text.isEmpty {
+            guard line(text.split(separator: " ")) else { throw SnapshotError("the \(what) is corrupt at line \(i + 2): '\(text.prefix(60))'") }
+        }
+        return value
+    }
+
+    /// The text of the log file at `path`.
+    public func read(_ path: String) throws(SnapshotError) -> String {
+        try InputLog.readText(path, what: "the \(what)")
+    }
+
+    /// Writes a log's `text` to `path`.
+    public func write(_ text: String, toFile path: String) throws(SnapshotError) {
+        try InputLog.write(text, toFile: path, what: "the \(what)")
+    }
+}
+
 extension InputLog {
+    /// `bytes` as hex digit pairs; the logs' format.
+    public static func hex(_ bytes: [UInt8]) -> String { bytes.map { Hex.padded($0, width: 2) }.joined() }
+
     /// The bytes a string of hex digit pairs spells (nil: not such a string); the logs' format.
     public static func bytes(hex s: Substring) -> [UInt8]? {
         guard s.count % 2 == 0 else { return nil }

@@ -14,7 +14,7 @@ import MagritteCore
 /// it entirely (format, checksum, and the state restored into a scratch board) before it
 /// returns, so `Malta.restore` can only refuse a snapshot of another configuration — and does
 /// so before it changes anything.
-public struct MaltaSnapshot: Sendable {
+public struct MaltaSnapshot: MachineSnapshot {
     /// What a snapshot can be restored into: these must equal the board's.
     public struct Configuration: Sendable, Equatable {
         public var ramSize: Int
@@ -33,7 +33,7 @@ public struct MaltaSnapshot: Sendable {
     /// The CPU's and the devices' state (`saveState` of each, in a fixed order).
     let state: [UInt8]
     /// The RAM pages stored (those not all zero).
-    let ram: RAMPages
+    public let ram: RAMPages
     /// What the guest had written to its console when the snapshot was taken, if the owner of
     /// the console output keeps it (the board does not: Lua machines and guests of a VMM do).
     /// Stored in the file; `Malta.restore` leaves it to the owner to put back.
@@ -43,6 +43,12 @@ public struct MaltaSnapshot: Sendable {
     public var storedPages: Int { ram.frames.count }
     /// Bytes the snapshot holds in memory.
     public var byteCount: Int { state.count + ram.byteCount }
+    /// Bytes it holds besides the RAM pages.
+    public var stateByteCount: Int { state.count }
+
+    public func byteCount(notSharedWith previous: MaltaSnapshot?) -> Int {
+        state.count + ram.bytes(notSharedWith: previous?.ram)
+    }
 
     /// The file format's identification and version (`Docs/time-travel.md`, `SnapshotFile`).
     public static var magic: [UInt8] { SnapshotFile.magic }
@@ -50,13 +56,14 @@ public struct MaltaSnapshot: Sendable {
     static var headerSize: Int { SnapshotFile.headerSize }
 }
 
-extension Malta {
-    /// The whole state now (see `MaltaSnapshot`). Call between runs.
-    public func snapshot() -> MaltaSnapshot {
+extension Malta: Snapshotting {
+    /// The whole state now (see `MaltaSnapshot`). Call between runs. The RAM pages equal to
+    /// `previous`'s (a snapshot of this board) are shared with it, not copied.
+    public func snapshot(sharingWith previous: MaltaSnapshot? = nil) -> MaltaSnapshot {
         var w = SnapshotWriter()
         saveDeviceState(to: &w)
         return MaltaSnapshot(configuration: .init(configuration), instructionCount: cpu.retiredInstructions,
-                             cycles: cpu.cycles, executed: cpu.executedInstructions, state: w.bytes, ram: RAMPages(of: bus))
+                             cycles: cpu.cycles, executed: cpu.executedInstructions, state: w.bytes, ram: RAMPages(of: bus, sharingWith: previous?.ram))
     }
 
     /// Puts the board in the state of `snapshot`: the next `run` continues exactly as the run
@@ -77,19 +84,6 @@ extension Malta {
         snapshot.ram.restore(into: bus)
         cpu.invalidateCaches()
         resetPacing()
-    }
-
-    /// Writes `snapshot()` to `path` (replacing the file atomically).
-    @discardableResult
-    public func snapshot(toFile path: String) throws(SnapshotError) -> MaltaSnapshot {
-        let s = snapshot()
-        try s.write(toFile: path)
-        return s
-    }
-
-    /// Reads the snapshot file at `path` and restores it (see `restore(_:)`).
-    public func restore(fromFile path: String) throws(SnapshotError) {
-        try restore(MaltaSnapshot(contentsOfFile: path))
     }
 
     /// The CPU, then every device, in the snapshot format's order.
@@ -194,18 +188,6 @@ extension MaltaSnapshot {
         try Malta(configuration: config.malta).restoreDeviceState(from: &s)
         self.init(configuration: config, instructionCount: instructions, cycles: cycles, executed: executed, state: state,
                   ram: ram, console: console)
-    }
-
-    /// Reads and checks the snapshot file at `path` (see `init(decoding:)`).
-    public init(contentsOfFile path: String) throws(SnapshotError) {
-        let bytes = try SnapshotFile.read(path)
-        try self.init(decoding: bytes)
-    }
-
-    /// Writes the snapshot to `path` through a temporary file renamed into place, so a
-    /// failure never leaves half a file under the name.
-    public func write(toFile path: String) throws(SnapshotError) {
-        try SnapshotFile.write(encoded(), toFile: path)
     }
 }
 

@@ -84,3 +84,61 @@ public enum SnapshotFile {
         }
     }
 }
+
+/// A machine's whole state at one instant, a bare board's (`MaltaSnapshot`) or a VMM's
+/// (`VMMSnapshot`): what time travel keeps as checkpoints and a snapshot file holds.
+public protocol MachineSnapshot: Sendable {
+    /// `CPU.retiredInstructions` and `CPU.executedInstructions` (time travel's position) when
+    /// it was taken.
+    var instructionCount: UInt64 { get }
+    var executed: UInt64 { get }
+    /// RAM pages stored (those not all zero).
+    var storedPages: Int { get }
+    /// Bytes it holds in memory.
+    var byteCount: Int { get }
+    /// Bytes it holds in memory that `previous` (taken before it, nil: none) does not share.
+    func byteCount(notSharedWith previous: Self?) -> Int
+    /// The file's bytes (`SnapshotFile`'s header, then the payload of its kind).
+    func encoded() -> [UInt8]
+    /// Decodes and checks a file's bytes: a truncated, corrupt, foreign, wrong-version or
+    /// other-kind file is refused with an error saying which.
+    init(decoding bytes: [UInt8]) throws(SnapshotError)
+}
+
+extension MachineSnapshot {
+    /// Reads and checks the snapshot file at `path` (see `init(decoding:)`).
+    public init(contentsOfFile path: String) throws(SnapshotError) {
+        try self.init(decoding: SnapshotFile.read(path))
+    }
+
+    /// Writes the snapshot to `path` through a temporary file renamed into place, so a
+    /// failure never leaves half a file under the name.
+    public func write(toFile path: String) throws(SnapshotError) {
+        try SnapshotFile.write(encoded(), toFile: path)
+    }
+}
+
+/// A machine whose whole state can be taken and put back: a bare board (`Malta`) or a `VMM`.
+public protocol Snapshotting: AnyObject {
+    associatedtype Snapshot: MachineSnapshot
+    /// The whole state now; the RAM pages equal to `previous`'s are shared with it.
+    func snapshot(sharingWith previous: Snapshot?) -> Snapshot
+    /// Puts the machine in the state of `snapshot`; refuses (and changes nothing) one of
+    /// another configuration.
+    func restore(_ snapshot: Snapshot) throws(SnapshotError)
+}
+
+extension Snapshotting {
+    /// Writes a snapshot to `path` (replacing the file atomically).
+    @discardableResult
+    public func snapshot(toFile path: String) throws(SnapshotError) -> Snapshot {
+        let s = snapshot(sharingWith: nil)
+        try s.write(toFile: path)
+        return s
+    }
+
+    /// Reads the snapshot file at `path` and restores it (see `restore(_:)`).
+    public func restore(fromFile path: String) throws(SnapshotError) {
+        try restore(Snapshot(contentsOfFile: path))
+    }
+}

@@ -15,7 +15,7 @@ import MagritteCore
 /// first instruction are two positions; they are one in `retiredInstructions`). Re-execution is exact because guest time fixes
 /// everything the board does (`Malta.run` services devices at fixed points of guest time) and
 /// the console input delivered while recording is logged (`inputs`) and replayed.
-public final class TimeTravel {
+public final class TimeTravel: CheckpointHistory {
     /// Why `goTo`, `stepBack` or `continueBack` stopped.
     public enum Stop: Equatable, Sendable {
         /// At the instruction asked for.
@@ -77,20 +77,17 @@ public final class TimeTravel {
     /// Instructions between checkpoints (the board's batch size is lowered to it, so that a
     /// checkpoint can be taken at every interval).
     public let interval: UInt64
-    /// At most this many bytes of checkpoints are kept; beyond, the oldest are dropped.
-    public var memoryBudget: Int
-    /// Checkpoints, oldest first, by position (`MaltaSnapshot.executed`).
-    public private(set) var checkpoints: [MaltaSnapshot] = []
+    /// The checkpoints (`memoryBudget`, `checkpoints`, `memoryUsed`: `CheckpointHistory`).
+    public let ring: CheckpointRing<MaltaSnapshot>
     /// Returns the console output so far, stored with each checkpoint (nil: none kept).
     public var console: (() -> [UInt8])?
     /// Called after a checkpoint was restored, before re-execution: the owner of the console
     /// output puts `snapshot.console` back (re-execution then appends to it).
     public var onRestore: ((MaltaSnapshot) -> Void)?
     /// The console input delivered while recording (the board's `inputLog`, created if it had
-    /// none), replayed by re-execution; the number of its entries at each checkpoint; how many
-    /// the state now has seen (nil: all, the machine is live).
+    /// none), replayed by re-execution; how many of its entries the state now has seen (nil:
+    /// all, the machine is live).
     public let inputs: InputLog
-    private var inputsAtCheckpoint: [UInt64: Int] = [:]
     private var inputsSeen: Int?
     /// The recorded input being replayed, during re-execution.
     private var replaying: ReplayInput?
@@ -101,22 +98,18 @@ public final class TimeTravel {
         precondition(interval > 0, "the checkpoint interval must be at least one instruction")
         self.board = board
         self.interval = interval
-        self.memoryBudget = memoryBudget
+        ring = CheckpointRing(memoryBudget: memoryBudget)
         board.batchSize = min(board.batchSize, interval)
         if board.inputLog == nil { board.inputLog = InputLog(recording: board) }
         inputs = board.inputLog!
         board.onServiced = { [unowned self] in self.checkpointIfDue() }
-        checkpoints = [takeCheckpoint()]
+        takeCheckpoint()
     }
 
     deinit { board.onServiced = nil }
 
     /// The position now (`CPU.executedInstructions`).
     public var position: UInt64 { board.cpu.executedInstructions }
-    /// The oldest instruction count that can be reached.
-    public var startOfHistory: UInt64 { checkpoints.first?.executed ?? 0 }
-    /// Bytes the checkpoints hold.
-    public var memoryUsed: Int { checkpoints.reduce(0) { $0 + $1.byteCount } }
 
     /// Forgets the checkpoints after the current position. Call before running forward from a
     /// state changed by hand (a register or memory written, input injected): the recorded
@@ -125,14 +118,14 @@ public final class TimeTravel {
         let now = position
         if let seen = inputsSeen { inputs.truncate(to: seen) }
         inputsSeen = nil
-        checkpoints.removeAll { $0.executed > now }
+        ring.removeAll(after: now)
         if changedByHand {
             // Re-execution cannot redo an injection: it starts from the state after it.
             changedByHand = false
-            if checkpoints.last?.executed == now { checkpoints.removeLast() }
-            checkpoints.append(takeCheckpoint())
+            if ring.last?.executed == now { ring.removeLast() }
+            takeCheckpoint()
         }
-        if checkpoints.isEmpty { checkpoints = [takeCheckpoint()] }
+        if ring.count == 0 { takeCheckpoint() }
     }
 
     /// Says the state was changed from outside (input typed, an interrupt line set, an
@@ -146,25 +139,16 @@ public final class TimeTravel {
     /// Goes back `n` instructions (to the start of history if fewer are recorded).
     @discardableResult
     public func stepBack(_ n: UInt64 = 1) -> Stop {
-        let now = position
-        guard n <= now, now - n >= startOfHistory else {
-            restore(checkpoints[0])
-            return .startOfHistory
-        }
-        return goTo(instruction: now - n)
+        return goBack(n)
     }
 
     /// Puts the machine where it was (or will be) when `instruction` instructions had executed:
     /// restores the nearest checkpoint at or before it and runs forward.
     @discardableResult
     public func goTo(instruction target: UInt64) -> Stop {
-        if target < startOfHistory {
-            restore(checkpoints[0])
-            return .startOfHistory
-        }
+        guard let base = ring.base(for: target) else { return restoreStartOfHistory() }
         let now = position
         if target == now { return .reached }
-        let base = checkpoints.last { $0.executed <= target }!
         // Forward within reach of the current state: no need to go back first.
         if !(target > now && base.executed <= now) { restore(base) }
         return replay { self.runForward(to: target) }
@@ -175,10 +159,7 @@ public final class TimeTravel {
     @discardableResult
     public func continueBack(until conditions: Conditions) -> Stop {
         let end = position
-        var index = checkpoints.lastIndex { $0.executed < end } ?? 0
-        var spanEnd = end
-        while true {
-            let start = checkpoints[index]
+        for (start, spanEnd) in ring.spans(before: end) {
             restore(start)
             let scan = HitCounter(conditions, before: end, stopAt: nil)
             replay(observer: scan, conditions) { _ = self.runForward(to: spanEnd) }
@@ -188,38 +169,36 @@ public final class TimeTravel {
                 replay(observer: stopper, conditions) { _ = self.runForward(to: spanEnd) }
                 return last
             }
-            if index == 0 {
-                restore(checkpoints[0])
-                return .startOfHistory
-            }
-            spanEnd = start.executed
-            index -= 1
         }
+        return restoreStartOfHistory()
+    }
+
+    /// Restores the oldest checkpoint (nothing earlier is recorded).
+    public func restoreStartOfHistory() -> Stop {
+        restore(ring.first!)
+        return .startOfHistory
     }
 
     // MARK: Internals
 
-    private func takeCheckpoint() -> MaltaSnapshot {
-        var s = board.snapshot()
+    /// Takes a checkpoint after the newest (sharing its unchanged pages) and drops the oldest
+    /// beyond the budget.
+    private func takeCheckpoint() {
+        var s = board.snapshot(sharingWith: ring.last)
         if let console { s.console = console() }
-        inputsAtCheckpoint[s.executed] = replaying?.delivered ?? inputs.entries.count
-        return s
+        ring.append(s, inputs: replaying?.delivered ?? inputs.entries.count)
     }
 
     private func checkpointIfDue() {
         // One checkpoint at the first service after each multiple of the interval (services
         // come at every batch, and the batch size is at most the interval).
-        guard let last = checkpoints.last, position / interval > last.executed / interval else { return }
-        checkpoints.append(takeCheckpoint())
-        var used = memoryUsed
-        while used > memoryBudget && checkpoints.count > 2 {
-            used -= checkpoints.removeFirst().byteCount
-        }
+        guard let last = ring.last, position / interval > last.executed / interval else { return }
+        takeCheckpoint()
     }
 
     private func restore(_ s: MaltaSnapshot) {
         try! board.restore(s)  // a checkpoint of this board: same configuration
-        inputsSeen = inputsAtCheckpoint[s.executed] ?? 0
+        inputsSeen = ring.inputs(at: s)
         onRestore?(s)
     }
 
