@@ -48,8 +48,58 @@ public struct JITStatistics: Sendable, Equatable {
     /// Blocks entered from the run loop (the others were entered from blocks: chain slots and
     /// the lookup).
     public var entries: UInt64 = 0
-    /// Host time spent translating, in nanoseconds.
+    /// Host CPU time (of the thread running the CPU) spent translating, in nanoseconds.
     public var translationNanoseconds: UInt64 = 0
+    /// Returns from translated code to the run loop (`entries`) by reason, most frequent first.
+    public var returns: [JITReturnCount] = []
+}
+
+/// How often translated code returned to the run loop for one reason (`JITStatistics.returns`).
+public struct JITReturnCount: Sendable, Equatable {
+    /// "before OP" (the interpreter ran an instruction the block does not translate, a trap
+    /// taken or an overflow), "OP: device", "OP: software-TLB refill", "OP: exception", "OP:
+    /// watched or code page" (a load or store the inline TLB did not serve and the block left
+    /// to the interpreter), "OP: called out, exception|batch end|code remapped or written"
+    /// (the block called the interpreter's code for OP and ended after it), "batch end",
+    /// "chain slot not linked yet", "lookup miss" (a jump the lookup did not find, a
+    /// branch-likely not taken).
+    public var reason: String
+    public var count: UInt64
+}
+
+/// Why control came back to the run loop: an `Op`'s raw value (the block left before that
+/// instruction), or one of these.
+enum JITReturnReason {
+    static let batchEnd = 256
+    static let unlinked = 257
+    static let lookupMiss = 258
+    /// A load or store the inline TLB missed, by what the interpreter's slow path found (+ op).
+    static let device = 512
+    static let refill = 768
+    static let exception = 1024
+    static let other = 1280
+    /// A call out (`JIT.callOut`) ended the block after its instruction (+ op): an exception,
+    /// the batch's end, the fetch check dropped or code written.
+    static let callOutException = 1536
+    static let callOutBatchEnd = 1792
+    static let callOutRemapped = 2048
+    static let count = 2304
+
+    static func name(_ r: Int) -> String {
+        switch r {
+        case batchEnd: return "batch end"
+        case unlinked: return "chain slot not linked yet"
+        case lookupMiss: return "lookup miss"
+        case ..<256: return "before \(mnemonic(r))"
+        default:
+            let kind = [device: "device", refill: "software-TLB refill", exception: "exception", other: "watched or code page",
+                        callOutException: "called out, exception", callOutBatchEnd: "called out, batch end",
+                        callOutRemapped: "called out, code remapped or written"][r & ~255] ?? "?"
+            return "\(mnemonic(r & 255)): \(kind)"
+        }
+    }
+
+    private static func mnemonic(_ raw: Int) -> String { Op(rawValue: UInt8(raw)).map { $0.info.mnemonic } ?? "?" }
 }
 
 /// The block the generated code works on (besides the GPR array): offsets are fixed here.
@@ -80,7 +130,7 @@ enum JITState {
     static let llBit = 80
     static let llVirtual = 84
     static let llValue = 88
-    static let size = 96
+    static let size = 128
     static let tagOffset = MemoryLayout<SoftTLBEntry>.offset(of: \SoftTLBEntry.tag)!
     static let addendOffset = MemoryLayout<SoftTLBEntry>.offset(of: \SoftTLBEntry.addend)!
 }
@@ -128,6 +178,8 @@ final class JIT {
     let fetchTLB: UnsafeMutablePointer<SoftTLBEntry>
     let state: UnsafeMutableRawPointer
     var statistics = JITStatistics()
+    /// Returns to the run loop by `JITReturnReason`.
+    let returnCounts: UnsafeMutablePointer<UInt64>
 
     /// Nil when the host refuses the code memory. `doubleMapped: false` (for tests) takes the
     /// single mapping a host without `memfd_create` gets.
@@ -164,6 +216,8 @@ final class JIT {
         lookup.initialize(repeating: JITLookupEntry(), count: JITLookup.entries)
         fetchTLB = fetch.bindMemory(to: SoftTLBEntry.self, capacity: 3 * 256)
         fetchTLB.initialize(repeating: SoftTLBEntry(), count: 3 * 256)
+        returnCounts = .allocate(capacity: JITReturnReason.count)
+        returnCounts.initialize(repeating: 0, count: JITReturnReason.count)
         state = .allocate(byteCount: JITState.size, alignment: 16)
         state.initializeMemory(as: UInt8.self, repeating: 0, count: JITState.size)
         state.storeBytes(of: UnsafeMutableRawPointer(lookup), toByteOffset: JITState.lookup, as: UnsafeMutableRawPointer.self)
@@ -180,6 +234,7 @@ final class JIT {
         free(invalidatedFrames)
         free(lookup)
         free(fetchTLB)
+        returnCounts.deallocate()
         state.deallocate()
     }
 
@@ -313,7 +368,14 @@ extension CPU {
     }
 
     /// The translator's counters (all zero under the interpreter).
-    public var jitStatistics: JITStatistics { jit?.statistics ?? JITStatistics() }
+    public var jitStatistics: JITStatistics {
+        guard let jit else { return JITStatistics() }
+        var s = jit.statistics
+        s.returns = (0..<JITReturnReason.count).filter { jit.returnCounts[$0] != 0 }
+            .map { JITReturnCount(reason: JITReturnReason.name($0), count: jit.returnCounts[$0]) }
+            .sorted { $0.count != $1.count ? $0.count > $1.count : $0.reason < $1.reason }
+        return s
+    }
 
     /// Host code of the block at `pc` in the current address space, translated now if needed,
     /// for debugging (`llvm-objdump -D -b binary -m i386:x86-64`). Nil when the first
@@ -343,6 +405,9 @@ extension CPU {
         var pendingFlushes: UInt64 = 0
         // Breakpoints: blocks end before them, and the interpreter steps report them.
         let observing = !observedPCs.isEmpty
+        // A load or store the block left for the interpreter (its op and address), to count
+        // by what the slow path found.
+        var memoryExit: (op: Op, va: UInt32)? = nil
         while remaining > 0 {
             var step: UInt64 = 1
             // Only the lookup right after the block that left it may link it.
@@ -377,6 +442,7 @@ extension CPU {
                         st.storeBytes(of: llBit ? 1 : 0, toByteOffset: JITState.llBit, as: UInt8.self)
                         st.storeBytes(of: llVirtual, toByteOffset: JITState.llVirtual, as: UInt32.self)
                         st.storeBytes(of: llValue, toByteOffset: JITState.llValue, as: UInt32.self)
+                        st.storeBytes(of: cycles &+ (budget &- remaining), toByteOffset: JITState.batchBase, as: UInt64.self)
                         let f = unsafeBitCast(code, to: JIT.BlockFunction.self)
                         let done = UInt64(f(UnsafeMutableRawPointer(regs), st))
                         hi = st.load(fromByteOffset: JITState.hi, as: UInt32.self)
@@ -390,13 +456,32 @@ extension CPU {
                         jit.statistics.entries &+= 1
                         pendingLink = st.load(fromByteOffset: JITState.link, as: UInt.self)
                         pendingFlushes = jit.statistics.flushes
-                        if st.load(fromByteOffset: JITState.interpreterNext, as: UInt8.self) == 0 || remaining == 0 { continue }
+                        let calledOut = Int(st.load(fromByteOffset: JITState.callOutReason, as: UInt32.self))
+                        if calledOut != 0 {
+                            jit.returnCounts[calledOut] &+= 1
+                            st.storeBytes(of: 0, toByteOffset: JITState.callOutReason, as: UInt32.self)
+                        }
+                        // A call out ended the batch (a device, an exception, a CP0 write, a stop).
+                        if batchBreak || stopRequested { break }
+                        if st.load(fromByteOffset: JITState.interpreterNext, as: UInt8.self) == 0 || remaining == 0 {
+                            if calledOut == 0 {
+                                jit.returnCounts[remaining == 0 ? JITReturnReason.batchEnd
+                                    : pendingLink != 0 ? JITReturnReason.unlinked : JITReturnReason.lookupMiss] &+= 1
+                            }
+                            continue
+                        }
+                        memoryExit = noteExitBefore(jit)
                     } else {
                         step = remaining  // the rest of the batch is shorter than the block
                     }
                 }
             }
+            let faulted = faultedInstructions
             remaining &-= observing ? executeObserved(step, elapsed: budget &- remaining) : executeFast(step, elapsed: budget &- remaining)
+            if let m = memoryExit {
+                noteMemoryExit(jit, m, faulted: faultedInstructions != faulted)
+                memoryExit = nil
+            }
             if batchBreak || stopRequested { break }
         }
         // As in the interpreter, `cycles` (which devices read) moves only at the end of a batch.
@@ -404,15 +489,52 @@ extension CPU {
         return budget &- remaining
     }
 
+    /// Counts a return before the instruction at pc (the interpreter runs it next); for a load
+    /// or store, returns its op and address, counted after the interpreter ran it.
+    @inline(never)
+    func noteExitBefore(_ jit: JIT) -> (op: Op, va: UInt32)? {
+        let word: UInt32
+        if pc & 0xFFFF_F000 == codeTag {
+            word = codeHost[Int((pc >> 2) & 1023)]
+        } else {
+            guard let w = readVirtual(pc, size: 4) else { return nil }
+            word = w
+        }
+        let d = decode(word)
+        if d.op.info.memory == nil || !JITOpRules.translated.contains(d.op) {
+            jit.returnCounts[Int(d.op.rawValue)] &+= 1
+            return nil
+        }
+        return (d.op, regs[Int(d.rs)] &+ d.imm)
+    }
+
+    /// Counts a return before the load or store `m` by what the interpreter's slow path did.
+    @inline(never)
+    func noteMemoryExit(_ jit: JIT, _ m: (op: Op, va: UInt32), faulted: Bool) {
+        let store = m.op.info.memory?.isStore ?? false
+        var reason = JITReturnReason.other
+        if faulted {
+            reason = JITReturnReason.exception
+        } else if case .physical(let pa) = translate(m.va, store ? .store : .load) {
+            if bus.ramPage(frame: pa >> 12) == nil {
+                reason = JITReturnReason.device
+            } else if currentSoftTLB[(store ? 256 : 0) + Int((m.va >> 12) & 255)].tag == m.va & 0xFFFF_F000 {
+                reason = JITReturnReason.refill
+            }
+        }
+        jit.returnCounts[reason + Int(m.op.rawValue)] &+= 1
+    }
+
     @inline(never)
     func makeJIT() -> JIT? {
         jit = JIT(capacity: configuration.codeCacheBytes)
+        jit?.attach(to: self)
         return jit
     }
 
     @inline(never)
     func translateBlock(_ jit: JIT, frame: Int) -> JITEntry {
-        let t0 = HostClock.nowNanoseconds
+        let t0 = HostClock.threadNanoseconds
         var e = JITEntry(pc: pc, instructions: 0, code: nil)
         let limit = observedPCs.isEmpty ? JITTranslator.maxInstructions : instructionsBeforeObservedPC(from: pc)
         if limit > 0, let block = JITTranslator.translate(pc: pc, words: UnsafePointer(codeHost), limit: limit),
@@ -426,15 +548,17 @@ extension CPU {
         // After `install` (which may flush): even "not translated" depends on the frame's
         // contents, so a write to the frame must forget the entry.
         jit.translatedFrames[frame] = 1
-        jit.statistics.translationNanoseconds &+= HostClock.nowNanoseconds &- t0
+        jit.statistics.translationNanoseconds &+= HostClock.threadNanoseconds &- t0
         return e
     }
 }
 
 enum HostClock {
-    static var nowNanoseconds: UInt64 {
+    /// The CPU time of the calling thread (translation time does not grow with the host's load,
+    /// as wall-clock time does on a busy host).
+    static var threadNanoseconds: UInt64 {
         var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 }
