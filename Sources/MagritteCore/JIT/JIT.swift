@@ -61,8 +61,8 @@ public struct JITReturnCount: Sendable, Equatable {
     /// watched or code page" (a load or store the inline TLB did not serve and the block left
     /// to the interpreter), "OP: called out, exception|batch end|code remapped or written"
     /// (the block called the interpreter's code for OP and ended after it), "batch end",
-    /// "chain slot not linked yet", "lookup miss" (a jump the lookup did not find, a
-    /// branch-likely not taken).
+    /// "chain slot not linked yet", "lookup miss" (a jump the lookup did not find), "no room in
+    /// the batch for the next block".
     public var reason: String
     public var count: UInt64
 }
@@ -73,6 +73,10 @@ enum JITReturnReason {
     static let batchEnd = 256
     static let unlinked = 257
     static let lookupMiss = 258
+    /// A chain slot or the lookup had the next block, but the batch had no room for all of it.
+    static let noRoom = 259
+    /// The lookup had the block, but the current mode's fetch TLB did not map its page (yet).
+    static let fetchMiss = 260
     /// A load or store the inline TLB missed, by what the interpreter's slow path found (+ op).
     static let device = 512
     static let refill = 768
@@ -90,6 +94,8 @@ enum JITReturnReason {
         case batchEnd: return "batch end"
         case unlinked: return "chain slot not linked yet"
         case lookupMiss: return "lookup miss"
+        case noRoom: return "no room in the batch for the next block"
+        case fetchMiss: return "lookup: page not in the fetch TLB"
         case ..<256: return "before \(mnemonic(r))"
         default:
             let kind = [device: "device", refill: "software-TLB refill", exception: "exception", other: "watched or code page",
@@ -150,6 +156,8 @@ final class JIT {
     typealias BlockFunction = @convention(c) (UnsafeMutableRawPointer, UnsafeMutableRawPointer) -> UInt32
 
     static let pageSize = 4096
+    /// Entries per mode of the fetch TLB (`fetchTLB`), indexed by virtual page number.
+    static let fetchPages = 1024
     /// The default bound of the code cache.
     static let defaultCapacity = CPUConfiguration().codeCacheBytes
     let capacity: Int
@@ -197,7 +205,7 @@ final class JIT {
         let translated = calloc(CPU.physicalFrames, 1)
         let invalidated = calloc(CPU.physicalFrames, 1)
         let table = malloc(JITLookup.entries * MemoryLayout<JITLookupEntry>.stride)
-        let fetch = malloc(3 * 256 * MemoryLayout<SoftTLBEntry>.stride)
+        let fetch = malloc(3 * JIT.fetchPages * MemoryLayout<SoftTLBEntry>.stride)
         guard let blocks, let translated, let invalidated, let table, let fetch else {
             free(blocks)
             free(translated)
@@ -214,8 +222,8 @@ final class JIT {
         invalidatedFrames = invalidated.bindMemory(to: UInt8.self, capacity: CPU.physicalFrames)
         lookup = table.bindMemory(to: JITLookupEntry.self, capacity: JITLookup.entries)
         lookup.initialize(repeating: JITLookupEntry(), count: JITLookup.entries)
-        fetchTLB = fetch.bindMemory(to: SoftTLBEntry.self, capacity: 3 * 256)
-        fetchTLB.initialize(repeating: SoftTLBEntry(), count: 3 * 256)
+        fetchTLB = fetch.bindMemory(to: SoftTLBEntry.self, capacity: 3 * JIT.fetchPages)
+        fetchTLB.initialize(repeating: SoftTLBEntry(), count: 3 * JIT.fetchPages)
         returnCounts = .allocate(capacity: JITReturnReason.count)
         returnCounts.initialize(repeating: 0, count: JITReturnReason.count)
         state = .allocate(byteCount: JITState.size, alignment: 16)
@@ -464,10 +472,7 @@ extension CPU {
                         // A call out ended the batch (a device, an exception, a CP0 write, a stop).
                         if batchBreak || stopRequested { break }
                         if st.load(fromByteOffset: JITState.interpreterNext, as: UInt8.self) == 0 || remaining == 0 {
-                            if calledOut == 0 {
-                                jit.returnCounts[remaining == 0 ? JITReturnReason.batchEnd
-                                    : pendingLink != 0 ? JITReturnReason.unlinked : JITReturnReason.lookupMiss] &+= 1
-                            }
+                            if calledOut == 0 { noteBlockEnd(jit, remaining: remaining, link: pendingLink) }
                             continue
                         }
                         memoryExit = noteExitBefore(jit)
@@ -487,6 +492,23 @@ extension CPU {
         // As in the interpreter, `cycles` (which devices read) moves only at the end of a batch.
         cycles &+= budget &- remaining
         return budget &- remaining
+    }
+
+    /// Counts a return at a block's end (pc is where it goes on): the batch ended, a chain slot
+    /// not linked yet, the lookup did not find the block, or found it with no room in the batch.
+    @inline(never)
+    func noteBlockEnd(_ jit: JIT, remaining: UInt64, link: UInt) {
+        var reason = JITReturnReason.lookupMiss
+        if remaining == 0 {
+            reason = JITReturnReason.batchEnd
+        } else if link != 0, let slot = UnsafeRawPointer(bitPattern: link) {
+            let need = slot.loadUnaligned(fromByteOffset: JITTranslator.slotNeedOffset, as: UInt32.self)
+            reason = need == JITTranslator.unlinked ? JITReturnReason.unlinked : JITReturnReason.noRoom
+        } else {
+            let e = jit.lookup[Int((pc >> 2) & UInt32(JITLookup.entries - 1))]
+            if e.pc == pc { reason = UInt64(e.instructions) > remaining ? JITReturnReason.noRoom : JITReturnReason.fetchMiss }
+        }
+        jit.returnCounts[reason] &+= 1
     }
 
     /// Counts a return before the instruction at pc (the interpreter runs it next); for a load
