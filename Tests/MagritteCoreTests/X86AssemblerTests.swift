@@ -62,6 +62,8 @@ struct X86AssemblerTests {
         ("pop rsi", { $0.pop(.rsi) }),
         ("pop r10", { $0.pop(.r10) }),
         ("call qword ptr [rdi + 0x68]", { $0.call(A.Mem(base: .rdi, disp: 0x68)) }),
+        ("jmp rcx", { $0.jmp(.rcx) }),
+        ("jmp r9", { $0.jmp(.r9) }),
         // r8–r15 (REX.R / REX.B), short immediates, and the bases that need SIB or a displacement.
         ("mov r8d, dword ptr [rdi + 0x10]", { $0.mov(.r8, A.Mem(base: .rdi, disp: 16)) }),
         ("mov dword ptr [rdi + 0x7c], r11d", { $0.mov(A.Mem(base: .rdi, disp: 124), .r11) }),

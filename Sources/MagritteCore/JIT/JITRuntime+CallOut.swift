@@ -24,6 +24,8 @@ extension JITState {
     static let batchBase = 112
     /// Why the last call out ended the block (`JITReturnReason`, 0 when none did).
     static let callOutReason = 120
+    /// `JITStatistics.invalidations` (low 32 bits), where a call out reads it without ARC.
+    static let invalidations = 124
 }
 
 extension JIT {
@@ -32,10 +34,13 @@ extension JIT {
     typealias CallOut = @convention(c) (UnsafeMutableRawPointer, UInt64, UInt32, UInt32) -> UInt32
 
     static let callOut: CallOut = { state, bits, pcAndDelay, start in
-        let cpu = Unmanaged<CPU>.fromOpaque(state.load(fromByteOffset: JITState.cpu, as: UnsafeRawPointer.self))
-            .takeUnretainedValue()
-        return cpu.callOut(state, unsafeBitCast(bits, to: DecodedInstruction.self),
-                           pc: pcAndDelay & ~3, delay: pcAndDelay & 1 != 0, start: start)
+        // No retain and release of the CPU: with weak references to it (the board's devices
+        // hold some) its reference count lives in a side table, and each costs a slow path.
+        Unmanaged<CPU>.fromOpaque(state.load(fromByteOffset: JITState.cpu, as: UnsafeRawPointer.self))
+            ._withUnsafeGuaranteedRef {
+                $0.callOut(state, unsafeBitCast(bits, to: DecodedInstruction.self), pc: pcAndDelay & ~3,
+                           delay: pcAndDelay & 1 != 0, start: start)
+            }
     }
 
     /// Points the state at `cpu` and the call-out (once, when the JIT is made).
@@ -64,7 +69,7 @@ extension CPU {
         batchBudget = 1
         batchRemaining = 0
         let tag = codeTag
-        let invalidations = jit?.statistics.invalidations ?? 0
+        let invalidations = st.load(fromByteOffset: JITState.invalidations, as: UInt32.self)
         let completed: Bool
         switch d.op {
         case .lw, .lb, .lbu, .lh, .lhu:
@@ -81,7 +86,7 @@ extension CPU {
         st.storeBytes(of: llBit ? 1 : 0, toByteOffset: JITState.llBit, as: UInt8.self)
         st.storeBytes(of: llVirtual, toByteOffset: JITState.llVirtual, as: UInt32.self)
         st.storeBytes(of: llValue, toByteOffset: JITState.llValue, as: UInt32.self)
-        let remapped = codeTag != tag || (jit?.statistics.invalidations ?? 0) != invalidations
+        let remapped = codeTag != tag || st.load(fromByteOffset: JITState.invalidations, as: UInt32.self) != invalidations
         if completed && !batchBreak && !stopRequested && !remapped { return 0 }
         // The block ends after the instruction.
         let reason: Int

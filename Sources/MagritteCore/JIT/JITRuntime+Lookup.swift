@@ -25,7 +25,7 @@ struct JITLookupEntry {
 
 enum JITLookup {
     /// Slots in the table, indexed by (pc >> 2) % entries.
-    static let entries = 16384
+    static let entries = 4096
     static let pcOffset = MemoryLayout<JITLookupEntry>.offset(of: \JITLookupEntry.pc)!
     static let instructionsOffset = MemoryLayout<JITLookupEntry>.offset(of: \JITLookupEntry.instructions)!
     static let pageOffset = MemoryLayout<JITLookupEntry>.offset(of: \JITLookupEntry.page)!

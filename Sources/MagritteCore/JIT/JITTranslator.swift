@@ -393,7 +393,10 @@ struct JITTranslator {
         a.test(.rax, .rax)
         let leave = a.jcc(.ne)
         loadCached()
-        a.ret()  // to the resume address pushed first
+        // To the resume address pushed first (a jump, not a ret: the return stack's prediction
+        // would be wrong here and for the returns after it).
+        a.pop(.rcx)
+        a.jmp(.rcx)
         a.bind(leave)
         a.pop(.rcx)
         a.alu(.add, .rax, A.Mem(base: .rsi, disp: Int32(JITState.accumulated)))

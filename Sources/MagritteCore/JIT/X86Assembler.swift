@@ -219,6 +219,9 @@ struct X86Assembler {
         emit(0x58 + r.low)
     }
 
+    /// jmp r64.
+    mutating func jmp(_ r: Reg) { op(0xFF, reg: 4, .reg(r)) }
+
     /// call qword [base + disp].
     mutating func call(_ m: Mem) { op(0xFF, reg: 2, .mem(m)) }
 
