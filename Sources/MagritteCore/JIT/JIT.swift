@@ -57,10 +57,8 @@ public struct JITStatistics: Sendable, Equatable {
 
 /// How often translated code returned to the run loop for one reason (`JITStatistics.returns`).
 public struct JITReturnCount: Sendable, Equatable {
-    /// "before OP" (the interpreter ran an instruction the block does not translate, a trap
-    /// taken or an overflow), "OP: device", "OP: software-TLB refill", "OP: exception", "OP:
-    /// watched or code page" (a load or store the inline TLB did not serve and the block left
-    /// to the interpreter), "OP: called out, exception|batch end|code remapped or written"
+    /// "before OP" (the interpreter ran an instruction the block does not hold, a trap taken or
+    /// an overflow), "OP: called out, exception|batch end|code remapped or written"
     /// (the block called the interpreter's code for OP and ended after it), "batch end",
     /// "chain slot not linked yet", "lookup miss" (a jump the lookup did not find), "no room in
     /// the batch for the next block".
@@ -78,17 +76,12 @@ enum JITReturnReason {
     static let noRoom = 259
     /// The lookup had the block, but the current mode's fetch TLB did not map its page (yet).
     static let fetchMiss = 260
-    /// A load or store the inline TLB missed, by what the interpreter's slow path found (+ op).
-    static let device = 512
-    static let refill = 768
-    static let exception = 1024
-    static let other = 1280
     /// A call out (`JIT.callOut`) ended the block after its instruction (+ op): an exception,
     /// the batch's end, the fetch check dropped or code written.
-    static let callOutException = 1536
-    static let callOutBatchEnd = 1792
-    static let callOutRemapped = 2048
-    static let count = 2304
+    static let callOutException = 512
+    static let callOutBatchEnd = 768
+    static let callOutRemapped = 1024
+    static let count = 1280
 
     static func name(_ r: Int) -> String {
         switch r {
@@ -99,8 +92,7 @@ enum JITReturnReason {
         case fetchMiss: return "lookup: page not in the fetch TLB"
         case ..<256: return "before \(mnemonic(r))"
         default:
-            let kind = [device: "device", refill: "software-TLB refill", exception: "exception", other: "watched or code page",
-                        callOutException: "called out, exception", callOutBatchEnd: "called out, batch end",
+            let kind = [callOutException: "called out, exception", callOutBatchEnd: "called out, batch end",
                         callOutRemapped: "called out, code remapped or written"][r & ~255] ?? "?"
             return "\(mnemonic(r & 255)): \(kind)"
         }
@@ -418,9 +410,6 @@ extension CPU {
         var pendingFlushes: UInt64 = 0
         // Breakpoints: blocks end before them, and the interpreter steps report them.
         let observing = !observedPCs.isEmpty
-        // A load or store the block left for the interpreter (its op and address), to count
-        // by what the slow path found.
-        var memoryExit: (op: Op, va: UInt32)? = nil
         while remaining > 0 {
             var step: UInt64 = 1
             // Only the lookup right after the block that left it may link it.
@@ -480,18 +469,13 @@ extension CPU {
                             if calledOut == 0 { noteBlockEnd(jit, remaining: remaining, link: pendingLink) }
                             continue
                         }
-                        memoryExit = noteExitBefore(jit)
+                        noteExitBefore(jit)
                     } else {
                         step = remaining  // the rest of the batch is shorter than the block
                     }
                 }
             }
-            let faulted = faultedInstructions
             remaining &-= observing ? executeObserved(step, elapsed: budget &- remaining) : executeFast(step, elapsed: budget &- remaining)
-            if let m = memoryExit {
-                noteMemoryExit(jit, m, faulted: faultedInstructions != faulted)
-                memoryExit = nil
-            }
             if batchBreak || stopRequested { break }
         }
         // As in the interpreter, `cycles` (which devices read) moves only at the end of a batch.
@@ -516,40 +500,18 @@ extension CPU {
         jit.returnCounts[reason] &+= 1
     }
 
-    /// Counts a return before the instruction at pc (the interpreter runs it next); for a load
-    /// or store, returns its op and address, counted after the interpreter ran it.
+    /// Counts a return before the instruction at pc (the interpreter runs it next: an op no
+    /// block holds, an overflow, a trap taken).
     @inline(never)
-    func noteExitBefore(_ jit: JIT) -> (op: Op, va: UInt32)? {
+    func noteExitBefore(_ jit: JIT) {
         let word: UInt32
         if pc & 0xFFFF_F000 == codeTag {
             word = codeHost[Int((pc >> 2) & 1023)]
         } else {
-            guard let w = readVirtual(pc, size: 4) else { return nil }
+            guard let w = readVirtual(pc, size: 4) else { return }
             word = w
         }
-        let d = decode(word)
-        if d.op.info.memory == nil || !JITOpRules.translated.contains(d.op) {
-            jit.returnCounts[Int(d.op.rawValue)] &+= 1
-            return nil
-        }
-        return (d.op, regs[Int(d.rs)] &+ d.imm)
-    }
-
-    /// Counts a return before the load or store `m` by what the interpreter's slow path did.
-    @inline(never)
-    func noteMemoryExit(_ jit: JIT, _ m: (op: Op, va: UInt32), faulted: Bool) {
-        let store = m.op.info.memory?.isStore ?? false
-        var reason = JITReturnReason.other
-        if faulted {
-            reason = JITReturnReason.exception
-        } else if case .physical(let pa) = translate(m.va, store ? .store : .load) {
-            if bus.ramPage(frame: pa >> 12) == nil {
-                reason = JITReturnReason.device
-            } else if currentSoftTLB[(store ? 256 : 0) + Int((m.va >> 12) & 255)].tag == m.va & 0xFFFF_F000 {
-                reason = JITReturnReason.refill
-            }
-        }
-        jit.returnCounts[reason + Int(m.op.rawValue)] &+= 1
+        jit.returnCounts[Int(decode(word).op.rawValue)] &+= 1
     }
 
     @inline(never)
