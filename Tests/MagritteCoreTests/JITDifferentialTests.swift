@@ -349,6 +349,41 @@ struct JITDifferentialTests {
         #expect(deviceAccesses > compared, "the programs reached the device")
     }
 
+    @Test("A device read in a loop stays in translated code; one that ends the batch leaves its block after itself",
+          arguments: [UInt32(0), 8])
+    func deviceReadsInABlock(register offset: UInt32) {
+        let rounds: UInt32 = 1000
+        let program: [UInt32] = [
+            Self.i(9, rs: 0, rt: 9, imm: rounds),  // addiu $9, $0, 1000
+            Self.i(35, rs: 30, rt: 8, imm: offset),  // 1: lw $8, offset($30): the device
+            Self.r(0, rs: 10, rt: 8, rd: 10, funct: 0x21),  // addu $10, $10, $8
+            Self.i(9, rs: 9, rt: 9, imm: 0xFFFF),  // addiu $9, $9, -1
+            Self.i(5, rs: 9, rt: 0, imm: 0xFFFC),  // bne $9, $0, 1
+            0,
+        ]
+        let a = Self.machine(seed: 5, engine: .interpreter, program: program)
+        let b = Self.machine(seed: 5, engine: .jit, program: program)
+        let sum = a.cpu.gpr(10)
+        for m in [a, b] {
+            m.cpu.writeCP0(12, 0, 0)  // no interrupts: only the device can end a batch
+            #expect(m.cpu.run(instructions: UInt64(rounds) * 5 + 100) == .budgetExhausted)
+            #expect(m.cpu.gpr(9) == 0 && m.devices.log.count == Int(rounds), "\(m.cpu.engine): every round read the device")
+        }
+        #expect(Self.snapshot(a) == Self.snapshot(b))
+        #expect(a.devices.log == b.devices.log, "the same reads at the same times")
+        let stats = b.cpu.jitStatistics
+        #expect(stats.instructionsRun >= UInt64(rounds) * 5)
+        if offset == 0 {
+            #expect(stats.entries < 20, "\(stats.entries) returns to the loop: \(stats.returns)")
+            #expect(b.cpu.gpr(10) &- sum == rounds * (rounds + 1) / 2, "the counter read 1, 2, … 1000")
+        } else {
+            // The register asks for the exact time (endBatch): the batch ends after each read
+            // (but the last few, which the interpreter runs when a block no longer fits in the run).
+            let ended = stats.returns.first { $0.reason == "lw: called out, batch end" }?.count ?? 0
+            #expect(ended <= UInt64(rounds) && ended + 5 >= UInt64(rounds), "\(stats.returns)")
+        }
+    }
+
     /// rdhwr rt, rd.
     static func rdhwr(_ rt: UInt32, _ rd: UInt32) -> UInt32 { r(31, rs: 0, rt: rt, rd: rd, funct: 0x3B) }
 
