@@ -10,8 +10,9 @@ import Darwin
 /// rdi = the CPU's GPR array (32 registers and the `$zero` sink), rsi = the `JITState` block.
 /// rax, rcx and rdx are scratch; the block's most used guest registers live in r8–r11 (all
 /// caller-saved: no prologue saves anything) from its entry, where they are loaded, to each
-/// exit, where the ones the block writes are stored back. It never calls, never touches the
-/// stack, and always returns through an exit that writes the guest pc, npc and delay-slot flag.
+/// exit, where the ones the block writes are stored back. It calls only `JIT.callOut` (from one
+/// tail per block, which keeps rdi and rsi on the stack across the call), and always returns
+/// through an exit that writes the guest pc, npc and delay-slot flag.
 struct JITTranslator {
     typealias A = X86Assembler
     /// Most guest instructions in one block.
