@@ -334,9 +334,14 @@ extension CPU {
     /// with the batch's count already published (`batchRemaining`). Returns false when the
     /// instruction took an exception or returned from one (the new pc is in `self`); true when it
     /// completed (the loop then advances; `batchBreak` may be set).
-    @inline(never)
+    @inline(__always)
     func executeRare(pc: UInt32, delay: Bool) -> Bool {
-        let d = codeDecoded[Int((pc >> 2) & 1023)]
+        executeRare(codeDecoded[Int((pc >> 2) & 1023)], pc: pc, delay: delay)
+    }
+
+    /// `executeRare` for the decoded instruction `d` at `pc` (also called from translated code).
+    @inline(never)
+    func executeRare(_ d: DecodedInstruction, pc: UInt32, delay: Bool) -> Bool {
         let r = regs
         let rs = Int(d.rs), rt = Int(d.rt), rd = Int(d.rd)
         let imm = d.imm

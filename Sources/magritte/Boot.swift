@@ -186,6 +186,8 @@ func printStats(_ cpu: CPU, seconds: Double) {
     if cpu.engine == .jit {
         let j = cpu.jitStatistics
         print("jit: \(j.blocks) blocks of \(j.guestInstructions) instructions, \(j.bytes) bytes, \(j.links) links, \(j.instructionsRun) instructions run translated (\(j.entries) blocks entered from the loop), \(j.flushes) flushes, \(j.invalidations) invalidations (\(j.retranslations) blocks translated again), translation \(format(Double(j.translationNanoseconds) / 1e9, digits: 4)) s", to: &err)
+        let top = j.returns.prefix(8).map { "\($0.reason) \($0.count)" }
+        print("jit returns to the loop: \(top.joined(separator: ", "))", to: &err)
     }
     let taken = ExceptionCode.allCases.filter { cpu.exceptionCounts[Int($0.rawValue)] > 0 }
     if taken.isEmpty {

@@ -7,9 +7,12 @@ import Testing
 /// every GPR, HI/LO, pc/npc/delay slot, CP0 EPC/Cause/BadVAddr/Status, the cycle, retired and
 /// faulted counts, the exception counts and all of RAM must be equal (`Docs/jit.md`).
 ///
-/// The programs mix every translated instruction with the ones left to the interpreter:
-/// LWL/LWR and SWL/SWR pairs at every alignment, LL/SC pairs with interfering stores, conditional traps taken and not taken (in
-/// delay slots too), faults in delay slots, stores into the program itself.
+/// The programs mix every translated instruction with the ones left to the interpreter or
+/// called out (`JIT.callOut`): LWL/LWR and SWL/SWR pairs at every alignment, LL/SC pairs with
+/// interfering stores, conditional traps taken and not taken (in delay slots too), faults in
+/// delay slots, stores into the program itself, accesses to a device whose registers count
+/// accesses, read the time, end the batch, raise an interrupt line and stop the run (`FuzzBus`),
+/// CP0 reads (Count, Random) and writes (EntryHi's ASID), TLBP/TLBR, CACHE and RDHWR.
 ///
 /// Count from the environment: `MAGRITTE_JIT_FUZZ_PROGRAMS` (default 150).
 @Suite("Translator against interpreter", .enabled(if: Engine.jitSupported))
@@ -21,9 +24,11 @@ struct JITDifferentialTests {
 
     static let codeBase: UInt32 = 0x8010_0000
     static let length = 256
-    /// Registers random code may write; 16-19 and 29 hold pointers, 26-27 belong to the handler.
+    /// Registers random code may write; 16-19, 29 and 30 hold pointers, 26-27 belong to the handler.
     static let dests: [UInt32] = Array(1...15) + Array(20...25) + [0, 31]
-    static let pointers: [UInt32] = [16, 17, 18, 19]
+    static let pointers: [UInt32] = [16, 17, 18, 19, 30]
+    /// Where r30 points: the device (`FuzzBus`), half of what 0(r30)..252(r30) reach answering.
+    static let devicePointer: UInt32 = 0xA000_0000 | FuzzBus.base | 0xE80
 
     /// Exception handler at 0x80000180 (the TLB refill vector jumps to it): an interrupt moves
     /// Compare on; any other exception resumes at EPC + 4.
@@ -112,8 +117,23 @@ struct JITDifferentialTests {
             return i(1, rs: rs, rt: g.pick([8, 9, 10, 11, 12, 14]), imm: imm)
         case 92..<95:  // exceptions and instructions the translator leaves to the interpreter
             return g.pick([0x0000_000C, 0x0000_000D, 0, 0x7C03_E83B, r(16, rs: 4, rt: src(&g), rd: 11, funct: 0)])  // syscall, break, nop, rdhwr, mtc0 Compare
+        case 95..<98:  // instructions blocks call out for
+            return calledOut(&g)
         default:  // any word at all
             return UInt32(truncatingIfNeeded: g.next())
+        }
+    }
+
+    /// One of the instructions a block runs through the interpreter's code (`JITOpRules.calledOut`).
+    static func calledOut(_ g: inout Random) -> UInt32 {
+        let dst = g.pick(dests)
+        switch g.below(6) {
+        case 0: return r(16, rs: 0, rt: dst, rd: g.pick([9, 9, 1, 13, 12, 14, 10, 8, 17]), funct: 0)  // mfc0: Count, Random, …
+        case 1: return r(16, rs: 4, rt: UInt32(g.below(32)), rd: g.pick([10, 2, 3, 5]), funct: 0)  // mtc0 EntryHi, EntryLo0/1, PageMask
+        case 2: return g.pick([0x4200_0008, 0x4200_0001])  // tlbp, tlbr
+        case 3: return i(47, rs: g.pick(pointers), rt: UInt32(g.below(32)), imm: UInt32(g.below(64) * 4))  // cache
+        case 4: return r(31, rs: 0, rt: dst, rd: g.pick([0, 1, 2, 3, 29, 4]), funct: 0x3B)  // rdhwr
+        default: return i(48, rs: g.pick(pointers), rt: dst, imm: UInt32(g.below(64) * 4))  // ll
         }
     }
 
@@ -169,6 +189,7 @@ struct JITDifferentialTests {
     struct Machine {
         let bus: TestBus
         let cpu: CPU
+        let devices: FuzzBus
     }
 
     /// A machine with the random program of `seed`, or with `program` instead (the RAM and the
@@ -176,10 +197,12 @@ struct JITDifferentialTests {
     static func machine(seed: UInt64, engine: Engine, program custom: [UInt32]? = nil) -> Machine {
         var g = Random(state: seed)
         let bus = TestBus(ramSize: 4 << 20)
+        let devices = FuzzBus(ram: bus)
         var config = CPUConfiguration()
         config.engine = engine
-        let cpu = CPU(bus: bus, configuration: config)
+        let cpu = CPU(bus: devices, configuration: config)
         bus.cpu = cpu
+        devices.cpu = cpu
         bus.load([0x0800_0060, 0], at: 0)  // refill vector: j 0x80000180
         bus.load(handler, at: 0x180)
         var program = custom ?? Self.program(&g)
@@ -197,10 +220,11 @@ struct JITDifferentialTests {
         cpu.setGPR(18, 0xA020_0100)
         cpu.setGPR(19, codeBase)
         cpu.setGPR(29, codeBase &+ UInt32(g.below(length) * 4))
+        cpu.setGPR(30, devicePointer)
         cpu.writeCP0(11, 0, UInt32(40 + g.below(200)))  // Compare
         cpu.writeCP0(12, 0, 0x0000_8001)  // IE, IM7 (the timer), kernel mode, BEV=0
         cpu.jump(to: codeBase)
-        return Machine(bus: bus, cpu: cpu)
+        return Machine(bus: bus, cpu: cpu, devices: devices)
     }
 
     /// Everything the two engines must agree on, as text (so a difference is readable).
@@ -212,7 +236,9 @@ struct JITDifferentialTests {
               "epc=\(String(c.readCP0(14, 0), radix: 16))", "cause=\(String(c.readCP0(13, 0), radix: 16))",
               "badvaddr=\(String(c.readCP0(8, 0), radix: 16))", "status=\(String(c.readCP0(12, 0), radix: 16))",
               "cycles=\(c.cycles)", "retired=\(c.retiredInstructions)", "faulted=\(c.faultedInstructions)",
-              "exceptions=\(c.exceptionCounts)", "mode=\(c.mode)", "llbit=\(c.llBit)"]
+              "exceptions=\(c.exceptionCounts)", "mode=\(c.mode)", "llbit=\(c.llBit)",
+              "llAddr=\(String(c.readCP0(17, 0), radix: 16))", "entryHi=\(String(c.readCP0(10, 0), radix: 16))",
+              "count=\(String(c.readCP0(9, 0), radix: 16))", "device accesses=\(m.devices.log.count)"]
         return s
     }
 
@@ -287,6 +313,7 @@ struct JITDifferentialTests {
         var translated: UInt64 = 0
         var compared = 0
         var links: UInt64 = 0
+        var deviceAccesses = 0
         for k in stride(from: half, to: Self.programs, by: 2) {
             let seed = UInt64(k) &* 7919 &+ 1
             let a = Self.machine(seed: seed, engine: .interpreter)
@@ -305,6 +332,12 @@ struct JITDifferentialTests {
                 Issue.record("seed \(seed): \(diff.joined(separator: ", "))")
             }
             #expect(memcmp(a.bus.ram, b.bus.ram, a.bus.ramSize) == 0, "seed \(seed): RAM differs")
+            if a.devices.log != b.devices.log {
+                let k = zip(a.devices.log, b.devices.log).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+                    ?? min(a.devices.log.count, b.devices.log.count)
+                Issue.record("seed \(seed): device access \(k) differs: interpreter \(a.devices.log.dropFirst(k).first ?? "none"), jit \(b.devices.log.dropFirst(k).first ?? "none")")
+            }
+            deviceAccesses += a.devices.log.count
             translated += b.cpu.jitStatistics.guestInstructions
             links += b.cpu.jitStatistics.links
             compared += 1
@@ -313,6 +346,134 @@ struct JITDifferentialTests {
         // The comparison means something only if the translator ran.
         #expect(translated > UInt64(compared) * 20)
         #expect(links > 0, "no block was chained")
+        #expect(deviceAccesses > compared, "the programs reached the device")
+    }
+
+    @Test("A device read in a loop stays in translated code; one that ends the batch leaves its block after itself",
+          arguments: [UInt32(0), 8])
+    func deviceReadsInABlock(register offset: UInt32) {
+        let rounds: UInt32 = 1000
+        let program: [UInt32] = [
+            Self.i(9, rs: 0, rt: 9, imm: rounds),  // addiu $9, $0, 1000
+            Self.i(35, rs: 30, rt: 8, imm: offset),  // 1: lw $8, offset($30): the device
+            Self.r(0, rs: 10, rt: 8, rd: 10, funct: 0x21),  // addu $10, $10, $8
+            Self.i(9, rs: 9, rt: 9, imm: 0xFFFF),  // addiu $9, $9, -1
+            Self.i(5, rs: 9, rt: 0, imm: 0xFFFC),  // bne $9, $0, 1
+            0,
+        ]
+        let a = Self.machine(seed: 5, engine: .interpreter, program: program)
+        let b = Self.machine(seed: 5, engine: .jit, program: program)
+        let sum = a.cpu.gpr(10)
+        for m in [a, b] {
+            m.cpu.writeCP0(12, 0, 0)  // no interrupts: only the device can end a batch
+            #expect(m.cpu.run(instructions: UInt64(rounds) * 5 + 100) == .budgetExhausted)
+            #expect(m.cpu.gpr(9) == 0 && m.devices.log.count == Int(rounds), "\(m.cpu.engine): every round read the device")
+        }
+        #expect(Self.snapshot(a) == Self.snapshot(b))
+        #expect(a.devices.log == b.devices.log, "the same reads at the same times")
+        let stats = b.cpu.jitStatistics
+        #expect(stats.instructionsRun >= UInt64(rounds) * 5)
+        if offset == 0 {
+            #expect(stats.entries < 20, "\(stats.entries) returns to the loop: \(stats.returns)")
+            #expect(b.cpu.gpr(10) &- sum == rounds * (rounds + 1) / 2, "the counter read 1, 2, … 1000")
+        } else {
+            // The register asks for the exact time (endBatch): the batch ends after each read
+            // (but the last few, which the interpreter runs when a block no longer fits in the run).
+            let ended = stats.returns.first { $0.reason == "lw: called out, batch end" }?.count ?? 0
+            #expect(ended <= UInt64(rounds) && ended + 5 >= UInt64(rounds), "\(stats.returns)")
+        }
+    }
+
+    /// rdhwr rt, rd.
+    static func rdhwr(_ rt: UInt32, _ rd: UInt32) -> UInt32 { r(31, rs: 0, rt: rt, rd: rd, funct: 0x3B) }
+
+    @Test("RDHWR from user mode: Reserved Instruction without HWREna, the registers with it, in blocks on both engines",
+          arguments: [UInt32(0), 0xF])
+    func rdhwrFromUserMode(hwrEna: UInt32) {
+        // The program runs from a user page mapped to its frame; the handler skips what traps.
+        let program: [UInt32] = [
+            Self.i(9, rs: 0, rt: 20, imm: 7),  // addiu $20, $0, 7: a block starts here
+            Self.rdhwr(8, 0), Self.rdhwr(9, 1), Self.rdhwr(10, 2), Self.rdhwr(11, 3), Self.rdhwr(12, 29),
+            Self.i(9, rs: 20, rt: 20, imm: 1),  // addiu $20, $20, 1: after them, in the same block
+            Self.rdhwr(13, 2),  // CC again: later
+        ]
+        let user: UInt32 = 0x0040_0000
+        var states: [[String]] = []
+        for engine in [Engine.interpreter, .jit] {
+            let m = Self.machine(seed: 3, engine: engine, program: program)
+            let c = m.cpu
+            let frame = Self.codeBase & 0x1FFF_F000
+            c.setTLBEntry(0, TLBEntry(entryHi: user, pageMask: 0, entryLo0: (frame >> 12) << 6 | 0x1F,
+                                      entryLo1: (frame >> 12 + 1) << 6 | 0x1F))
+            c.writeCP0(7, 0, hwrEna)
+            c.writeCP0(12, 0, 0x0000_0010)  // user mode, interrupts off
+            c.jump(to: user | (Self.codeBase & 0xFFF))
+            for r in [8, 9, 10, 11, 12, 13] { c.setGPR(r, 0xDEAD) }
+            #expect(c.run(instructions: 200) == .budgetExhausted)
+            let ri = c.exceptionCounts[Int(ExceptionCode.reservedInstruction.rawValue)]
+            #expect(c.gpr(20) == 8 && c.mode == .user, "\(engine)")
+            if hwrEna == 0 {
+                #expect(ri == 6, "\(engine): every rdhwr refused")
+                #expect([8, 9, 10, 11, 12, 13].allSatisfy { c.gpr($0) == 0xDEAD })
+            } else {
+                #expect(ri == 1, "\(engine): only UserLocal (29) refused on the 24Kc")
+                let ratio = UInt32(c.configuration.instructionsPerCountTick)
+                #expect(c.gpr(8) == 0 && c.gpr(9) == HardwareRegister.synciStepBytes && c.gpr(11) == ratio && c.gpr(12) == 0xDEAD)
+                // CC is Count at the instruction: rdhwr $13 ran 12 slots after rdhwr $10 (the
+                // refused rdhwr $12 and its 8-instruction handler between them).
+                #expect(ratio == 2 && c.gpr(13) == c.gpr(10) &+ 6, "\(engine): CC read \(c.gpr(10)) then \(c.gpr(13))")
+            }
+            if engine == .jit { #expect(c.jitStatistics.instructionsRun >= 8, "the rdhwrs ran in blocks") }
+            states.append(Self.snapshot(m))
+        }
+        #expect(states[0] == states[1])
+    }
+}
+
+/// The fuzz's bus: RAM (and the UART) from a `TestBus`, and a device at physical 0x1F000000
+/// whose registers have effects the two engines must reproduce in the same order at the same
+/// time: word 0 of each 16 bytes counts reads, word 1 reads `cycles` (as devices see it between
+/// batches), word 2 asks for the exact time (`endBatch`) and reads `currentCycles`, word 3
+/// toggles interrupt line 0 (masked: it ends the batch) on a read and stops the run on a write
+/// of 0x5A. Offsets from 0xF00 answer nothing (a bus error). Every access is logged with the
+/// time.
+final class FuzzBus: PhysicalBus {
+    static let base: UInt32 = 0x1F00_0000
+    let ram: TestBus
+    weak var cpu: CPU?
+    var log: [String] = []
+    var reads: UInt32 = 0
+    var line = false
+
+    init(ram: TestBus) { self.ram = ram }
+
+    func ramPage(frame: UInt32) -> UnsafeMutableRawPointer? { ram.ramPage(frame: frame) }
+
+    func read(_ address: UInt32, size: Int) -> UInt32? {
+        guard address & 0xFFFF_F000 == FuzzBus.base else { return ram.read(address, size: size) }
+        guard let cpu, address & 0xFFF < 0xF00 else { return nil }
+        log.append("read \(String(address, radix: 16))/\(size) at \(cpu.currentCycles), retired \(cpu.retiredInstructions)")
+        switch (address >> 2) & 3 {
+        case 0:
+            reads &+= 1
+            return reads
+        case 1: return UInt32(truncatingIfNeeded: cpu.cycles)
+        case 2:
+            cpu.endBatch()
+            return UInt32(truncatingIfNeeded: cpu.currentCycles)
+        default:
+            line.toggle()
+            cpu.setInterruptLine(0, asserted: line)
+            return 7
+        }
+    }
+
+    func write(_ address: UInt32, size: Int, value: UInt32) -> Bool {
+        guard address & 0xFFFF_F000 == FuzzBus.base else { return ram.write(address, size: size, value: value) }
+        guard let cpu, address & 0xFFF < 0xF00 else { return false }
+        log.append("write \(String(address, radix: 16))/\(size) \(String(value, radix: 16)) at \(cpu.currentCycles)")
+        if (address >> 2) & 3 == 3 && value & 0xFF == 0x5A { cpu.requestStop() }
+        return true
     }
 }
 

@@ -52,6 +52,18 @@ struct X86AssemblerTests {
         ("mov qword ptr [rsi + 0x28], rax", { $0.mov64(A.Mem(base: .rsi, disp: 40), .rax) }),
         ("lea rax, [rip - 0x7]", { $0.leaRIP(.rax, target: $0.bytes.count) }),
         ("ret", { $0.ret() }),
+        // The call out (JITTranslator.emitCallOuts).
+        ("movabs rdx, 0x123456789abcdef0", { $0.mov64(.rdx, imm: 0x1234_5678_9ABC_DEF0) }),
+        ("movabs r9, 0x1", { $0.mov64(.r9, imm: 1) }),
+        ("mov rdi, rsi", { $0.mov64(.rdi, .rsi) }),
+        ("mov r8, rdx", { $0.mov64(.r8, .rdx) }),
+        ("push rax", { $0.push(.rax) }),
+        ("push r11", { $0.push(.r11) }),
+        ("pop rsi", { $0.pop(.rsi) }),
+        ("pop r10", { $0.pop(.r10) }),
+        ("call qword ptr [rdi + 0x68]", { $0.call(A.Mem(base: .rdi, disp: 0x68)) }),
+        ("jmp rcx", { $0.jmp(.rcx) }),
+        ("jmp r9", { $0.jmp(.r9) }),
         // r8–r15 (REX.R / REX.B), short immediates, and the bases that need SIB or a displacement.
         ("mov r8d, dword ptr [rdi + 0x10]", { $0.mov(.r8, A.Mem(base: .rdi, disp: 16)) }),
         ("mov dword ptr [rdi + 0x7c], r11d", { $0.mov(A.Mem(base: .rdi, disp: 124), .r11) }),

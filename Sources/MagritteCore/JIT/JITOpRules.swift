@@ -35,9 +35,16 @@ enum JITOpRules {
         .j, .jal, .jr, .jalr, .jrhb, .jalrhb,
     ]
 
-    /// Whether the translator emits host code for `op` (nil: it does not), and how it changes
-    /// control flow, as the instruction table says.
+    /// Ops a block runs by calling the interpreter's code for them in place (`JIT.callOut`):
+    /// privileged or state-changing ones that usually complete without anything the run loop
+    /// must see (the call-out ends the block when they do not: an exception, a batch break, a
+    /// TLB or ASID change), and LL and RDHWR, whose results need more than the fast path.
+    static let calledOut: Set<Op> = [.mfc0, .mtc0, .tlbp, .tlbr, .cache, .ll, .rdhwr, .rdpgpr, .wrpgpr]
+
+    /// Whether a block may hold `op` (nil: it may not), and how it changes control flow, as the
+    /// instruction table says.
     static func flow(_ op: Op) -> Flow? {
+        if calledOut.contains(op) { return Flow.none }
         guard translated.contains(op) else { return nil }
         switch op.info.branch.kind {
         case .none: return Flow.none

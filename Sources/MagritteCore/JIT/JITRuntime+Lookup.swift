@@ -56,7 +56,7 @@ enum JITLookup {
         // rcx = the entry of the target's page in the current mode's fetch TLB.
         a.mov(.rcx, .rax)
         a.shift(.shr, .rcx, imm: 8)
-        a.alu(.and, .rcx, imm: 0xFF0)
+        a.alu(.and, .rcx, imm: UInt32(JIT.fetchPages - 1) << 4)
         a.alu64(.add, .rcx, state(JITState.fetchTLB))
         a.mov(.rdx, .rax)
         a.alu(.and, .rdx, imm: 0xFFFF_F000)
@@ -114,15 +114,15 @@ extension JIT {
 
     /// Empties the fetch TLB (the software TLB was flushed: TLB, ASID, segment changes).
     func forgetFetchPages() {
-        fetchTLB.update(repeating: SoftTLBEntry(), count: 3 * 256)
+        fetchTLB.update(repeating: SoftTLBEntry(), count: 3 * JIT.fetchPages)
     }
 
     /// Drops virtual page `page` from the fetch TLB of every mode (a TLB entry covering it
     /// changed).
     func forgetFetchPage(_ page: UInt32) {
-        let slot = Int((page >> 12) & 255)
-        for m in 0..<3 where fetchTLB[m * 256 + slot].tag == page {
-            fetchTLB[m * 256 + slot] = SoftTLBEntry()
+        let slot = Int(page >> 12) & (JIT.fetchPages - 1)
+        for m in 0..<3 where fetchTLB[m * JIT.fetchPages + slot].tag == page {
+            fetchTLB[m * JIT.fetchPages + slot] = SoftTLBEntry()
         }
     }
 }
@@ -134,8 +134,8 @@ extension CPU {
     /// that fetch TLB.
     @inline(__always)
     func enableLookups(_ jit: JIT, pc: UInt32, _ e: JITEntry) {
-        let modeTLB = jit.fetchTLB + Int(mode.rawValue) &* 256
-        modeTLB[Int((pc >> 12) & 255)] = SoftTLBEntry(tag: codeTag, addend: UInt(bitPattern: codeHost) &- UInt(codeTag))
+        let modeTLB = jit.fetchTLB + Int(mode.rawValue) &* JIT.fetchPages
+        modeTLB[Int(pc >> 12) & (JIT.fetchPages - 1)] = SoftTLBEntry(tag: codeTag, addend: UInt(bitPattern: codeHost) &- UInt(codeTag))
         jit.state.storeBytes(of: modeTLB, toByteOffset: JITState.fetchTLB, as: UnsafeMutablePointer<SoftTLBEntry>.self)
         jit.remember(pc: pc, e, page: UnsafeMutableRawPointer(codeHost))
     }

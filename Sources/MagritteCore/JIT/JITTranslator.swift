@@ -10,8 +10,9 @@ import Darwin
 /// rdi = the CPU's GPR array (32 registers and the `$zero` sink), rsi = the `JITState` block.
 /// rax, rcx and rdx are scratch; the block's most used guest registers live in r8–r11 (all
 /// caller-saved: no prologue saves anything) from its entry, where they are loaded, to each
-/// exit, where the ones the block writes are stored back. It never calls, never touches the
-/// stack, and always returns through an exit that writes the guest pc, npc and delay-slot flag.
+/// exit, where the ones the block writes are stored back. It calls only `JIT.callOut` (from one
+/// tail per block, which keeps rdi and rsi on the stack across the call), and always returns
+/// through an exit that writes the guest pc, npc and delay-slot flag.
 struct JITTranslator {
     typealias A = X86Assembler
     /// Most guest instructions in one block.
@@ -137,6 +138,12 @@ struct JITTranslator {
     private var taken: [(index: Int, target: UInt32, fixup: A.Fixup)] = []
     /// The indices of the instructions that are delay slots.
     private var delaySlots = Set<Int>()
+    /// Instructions that call the interpreter's code (`JIT.callOut`): a load or store the
+    /// inline TLB missed, or an op in `JITOpRules.calledOut`; the jumps to their call, and
+    /// where the block goes on after it.
+    private var callOuts: [(instruction: DecodedInstruction, index: Int, fixups: [A.Fixup], resume: Int)] = []
+    /// The jumps to the call out of the instruction being emitted.
+    private var pendingCallOuts: [A.Fixup] = []
     /// Per guest register (0–32): the host register holding it in this block, if any.
     private var host: [A.Reg?] = Array(repeating: nil, count: 33)
     /// Per guest register: how often the code reads or writes it (the first pass's count).
@@ -203,6 +210,13 @@ struct JITTranslator {
     /// instruction must not have written a guest register before the check.
     private mutating func exitIf(_ c: A.Cond, before index: Int) {
         exits[index].fixups.append(a.jcc(c))
+    }
+
+    /// A conditional call out for the instruction being emitted (`JIT.callOut`): the
+    /// interpreter's code runs it instead of the rest of its host code; the block goes on after
+    /// it or ends there. Nothing of the instruction may be done before the check.
+    private mutating func callOutIf(_ c: A.Cond) {
+        pendingCallOuts.append(a.jcc(c))
     }
 
     private mutating func writeExit(pc: UInt32, npc: UInt32?, delay: Bool, interpreterNext: Bool, completed: Int) {
@@ -332,19 +346,72 @@ struct JITTranslator {
             a.alu(.add, .rax, A.Mem(base: .rsi, disp: Int32(JITState.accumulated)))
             a.ret()
         }
+        // A branch-likely not taken goes on after its (nullified) slot, a side exit to its
+        // taken target: a chain slot in this page, the lookup in another.
         for n in nullified {
             a.bind(n.fixup)
             storeCached(written)
-            exitTo(pc: pcOf(n.index) &+ 8, completed: n.index + 1, interpreterNext: false)
+            continueAt(pcOf(n.index) &+ 8, completed: n.index + 1)
         }
         for t in taken {
             a.bind(t.fixup)
             storeCached(written)
-            if t.target & 0xFFFF_F000 == start & 0xFFFF_F000 {
-                chainSlot(to: t.target, completed: t.index + 2)
-            } else {
-                exitTo(pc: t.target, completed: t.index + 2, interpreterNext: false)
-            }
+            continueAt(t.target, completed: t.index + 2)
+        }
+        emitCallOuts()
+    }
+
+    /// The call outs: per instruction, its decoded form in rdx, its pc (bit 0: a delay slot) in
+    /// ecx and where the block goes on in rax, then one shared call per block that stores the
+    /// cached registers back, calls `JIT.callOut` (the stack aligned, rdi and rsi kept) and
+    /// either reloads them and returns to the block, or returns what the call out says the
+    /// block completed (plus the chained blocks' count), the state's pc already written.
+    private mutating func emitCallOuts() {
+        guard !callOuts.isEmpty else { return }
+        precondition(MemoryLayout<DecodedInstruction>.size == 8, "a decoded instruction is passed in one register")
+        var shared: [A.Fixup] = []
+        for c in callOuts {
+            for f in c.fixups { a.bind(f) }
+            a.mov64(.rdx, imm: unsafeBitCast(c.instruction, to: UInt64.self))
+            a.mov(.rcx, imm: pcOf(c.index) | (delaySlots.contains(c.index) ? 1 : 0))
+            a.leaRIP(.rax, target: c.resume)
+            shared.append(a.jmp())
+        }
+        for f in shared { a.bind(f) }
+        let all = host.indices.reduce(UInt64(0)) { host[$1] != nil ? $0 | 1 << UInt64($1) : $0 }
+        storeCached(all)
+        // Entered with rsp = 8 mod 16 (the return address): three pushes align it for the call.
+        a.push(.rax)
+        a.push(.rdi)
+        a.push(.rsi)
+        a.mov64(.rdi, .rsi)
+        a.mov64(.rsi, .rdx)
+        a.mov(.rdx, .rcx)
+        a.mov(.rcx, imm: start)
+        a.call(A.Mem(base: .rdi, disp: Int32(JITState.callOut)))
+        a.pop(.rsi)
+        a.pop(.rdi)
+        a.test(.rax, .rax)
+        let leave = a.jcc(.ne)
+        loadCached()
+        // To the resume address pushed first (a jump, not a ret: the return stack's prediction
+        // would be wrong here and for the returns after it).
+        a.pop(.rcx)
+        a.jmp(.rcx)
+        a.bind(leave)
+        a.pop(.rcx)
+        a.alu(.add, .rax, A.Mem(base: .rsi, disp: Int32(JITState.accumulated)))
+        a.ret()
+    }
+
+    /// Leaves the block for the known pc `next` after `completed` instructions (the cached
+    /// registers stored back): through a chain slot when `next` is in the block's page, else
+    /// through the lookup, which checks that the other page maps to the frame of its block.
+    private mutating func continueAt(_ next: UInt32, completed: Int) {
+        if next & 0xFFFF_F000 == start & 0xFFFF_F000 {
+            chainSlot(to: next, completed: completed)
+        } else {
+            JITLookup.emit(&a, target: next, completed: completed)
         }
     }
 
@@ -358,10 +425,21 @@ struct JITTranslator {
     // MARK: Instructions
 
     private mutating func emit(_ d: DecodedInstruction, index i: Int) {
+        emitCode(d, index: i)
+        if !pendingCallOuts.isEmpty {
+            callOuts.append((instruction: d, index: i, fixups: pendingCallOuts, resume: a.bytes.count))
+            pendingCallOuts = []
+        }
+    }
+
+    private mutating func emitCode(_ d: DecodedInstruction, index i: Int) {
         typealias T = JITTranslator
         let imm = d.imm
         let cur = pcOf(i)
         switch d.op {
+        // The interpreter's code, called in place (its registers are read and written in memory).
+        case _ where JITOpRules.calledOut.contains(d.op):
+            pendingCallOuts.append(a.jmp())
         case .addiu: immediate(.add, d)
         case .addu: binary(.add, d)
         case .subu: binary(.sub, d)
@@ -667,7 +745,7 @@ struct JITTranslator {
         a.mov(.rdx, .rax)
         a.alu(.and, .rdx, imm: mask)
         a.alu(.cmp, .rdx, A.Mem(base: .rcx, disp: half + Int32(JITState.tagOffset)))
-        exitIf(.ne, before: index)
+        callOutIf(.ne)
         return half + Int32(JITState.addendOffset)
     }
 

@@ -199,9 +199,31 @@ struct X86Assembler {
         emit32(UInt32(bitPattern: Int32(target - (bytes.count + 4))))
     }
 
+    /// mov r64, imm64.
+    mutating func mov64(_ dst: Reg, imm: UInt64) {
+        emit(0x48 | dst.high, 0xB8 + dst.low)
+        for i in 0..<8 { emit(UInt8(truncatingIfNeeded: imm >> (8 * UInt64(i)))) }
+    }
+    mutating func mov64(_ dst: Reg, _ src: Reg) { op(0x89, reg: src.rawValue, .reg(dst), wide: true) }
+
     // MARK: Control
 
     mutating func ret() { emit(0xC3) }
+
+    mutating func push(_ r: Reg) {
+        if r.high != 0 { emit(0x41) }
+        emit(0x50 + r.low)
+    }
+    mutating func pop(_ r: Reg) {
+        if r.high != 0 { emit(0x41) }
+        emit(0x58 + r.low)
+    }
+
+    /// jmp r64.
+    mutating func jmp(_ r: Reg) { op(0xFF, reg: 4, .reg(r)) }
+
+    /// call qword [base + disp].
+    mutating func call(_ m: Mem) { op(0xFF, reg: 2, .mem(m)) }
 
     /// jcc rel32 to a label bound later.
     mutating func jcc(_ c: Cond) -> Fixup {

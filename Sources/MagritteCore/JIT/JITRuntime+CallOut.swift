@@ -1,0 +1,120 @@
+/// Calling the interpreter's code from inside a translated block (`Docs/jit.md`, "Calling out").
+///
+/// A load or store the inline software TLB does not serve (a miss, a device, a watched page,
+/// an unaligned address) and the instructions the translator leaves to the interpreter but that
+/// usually complete quietly (`JITOpRules.calledOut`: MFC0, MTC0, LL, RDHWR, CACHE, TLBP, TLBR)
+/// call `JIT.callOut` from the block: it runs the interpreter's code for that one instruction
+/// with the CPU as the interpreter would have it there (guest registers stored back, HI/LO and
+/// the LL state copied in, the time published for `currentCycles`), and the block goes on when
+/// the instruction completed and nothing the run loop must see happened. Otherwise the block
+/// returns right after the instruction (which used its slot, as in the interpreter):
+///
+/// - an exception (or ERET) moved pc: the block returns with the CPU's pc, npc and delay flag;
+/// - `batchBreak` or a stop request (a device raised a line or asked for the exact time, an
+///   observer stopped, a CP0 write changed interrupt or mode state): the batch ends there, as the
+///   interpreter's does after such an instruction;
+/// - the interpreter's fetch check was dropped (a TLB or ASID change) or a frame with translated
+///   code was written: the block may no longer be what the interpreter would run next.
+
+extension JITState {
+    /// The CPU (unretained) and `JIT.callOut`, for the generated code's call.
+    static let cpu = 96
+    static let callOut = 104
+    /// `cycles` plus the batch slots used before the block the loop entered.
+    static let batchBase = 112
+    /// Why the last call out ended the block (`JITReturnReason`, 0 when none did).
+    static let callOutReason = 120
+    /// `JITStatistics.invalidations` (low 32 bits), where a call out reads it without ARC.
+    static let invalidations = 124
+}
+
+extension JIT {
+    /// `(state, decoded instruction, pc | 1 when a delay slot, block start) -> 0 to go on in the
+    /// block, else the instructions the block completed (the call-out's included)`.
+    typealias CallOut = @convention(c) (UnsafeMutableRawPointer, UInt64, UInt32, UInt32) -> UInt32
+
+    static let callOut: CallOut = { state, bits, pcAndDelay, start in
+        // No retain and release of the CPU: with weak references to it (the board's devices
+        // hold some) its reference count lives in a side table, and each costs a slow path.
+        Unmanaged<CPU>.fromOpaque(state.load(fromByteOffset: JITState.cpu, as: UnsafeRawPointer.self))
+            ._withUnsafeGuaranteedRef {
+                $0.callOut(state, unsafeBitCast(bits, to: DecodedInstruction.self), pc: pcAndDelay & ~3,
+                           delay: pcAndDelay & 1 != 0, start: start)
+            }
+    }
+
+    /// Points the state at `cpu` and the call-out (once, when the JIT is made).
+    func attach(to cpu: CPU) {
+        state.storeBytes(of: UnsafeRawPointer(Unmanaged.passUnretained(cpu).toOpaque()), toByteOffset: JITState.cpu,
+                         as: UnsafeRawPointer.self)
+        state.storeBytes(of: unsafeBitCast(JIT.callOut, to: UnsafeRawPointer.self), toByteOffset: JITState.callOut,
+                         as: UnsafeRawPointer.self)
+    }
+}
+
+extension CPU {
+    /// Runs instruction `d` at `pc` for a block that started at `start` (see the file's comment).
+    @inline(never)
+    func callOut(_ st: UnsafeMutableRawPointer, _ d: DecodedInstruction, pc: UInt32, delay: Bool, start: UInt32) -> UInt32 {
+        let index = (pc &- start) >> 2
+        hi = st.load(fromByteOffset: JITState.hi, as: UInt32.self)
+        lo = st.load(fromByteOffset: JITState.lo, as: UInt32.self)
+        llBit = st.load(fromByteOffset: JITState.llBit, as: UInt8.self) != 0
+        llVirtual = st.load(fromByteOffset: JITState.llVirtual, as: UInt32.self)
+        llValue = st.load(fromByteOffset: JITState.llValue, as: UInt32.self)
+        // The time as in an interpreter step there: this instruction's slot counts as used.
+        let before = UInt64(st.load(fromByteOffset: JITState.accumulated, as: UInt32.self)) &+ UInt64(index)
+        inBatch = true
+        batchStart = st.load(fromByteOffset: JITState.batchBase, as: UInt64.self) &+ before
+        batchBudget = 1
+        batchRemaining = 0
+        let tag = codeTag
+        let invalidations = st.load(fromByteOffset: JITState.invalidations, as: UInt32.self)
+        let completed: Bool
+        switch d.op {
+        case .lw, .lb, .lbu, .lh, .lhu:
+            completed = callOutLoad(d, pc: pc, delay: delay)
+        case .sw, .sb, .sh:
+            let size: UInt32 = d.op == .sw ? 4 : d.op == .sh ? 2 : 1
+            completed = slowStore(regs[Int(d.rs)] &+ d.imm, size: size, value: regs[Int(d.rt)], pc: pc, delay: delay)
+        default:
+            completed = executeRare(d, pc: pc, delay: delay)
+        }
+        inBatch = false
+        st.storeBytes(of: hi, toByteOffset: JITState.hi, as: UInt32.self)
+        st.storeBytes(of: lo, toByteOffset: JITState.lo, as: UInt32.self)
+        st.storeBytes(of: llBit ? 1 : 0, toByteOffset: JITState.llBit, as: UInt8.self)
+        st.storeBytes(of: llVirtual, toByteOffset: JITState.llVirtual, as: UInt32.self)
+        st.storeBytes(of: llValue, toByteOffset: JITState.llValue, as: UInt32.self)
+        let remapped = codeTag != tag || st.load(fromByteOffset: JITState.invalidations, as: UInt32.self) != invalidations
+        if completed && !batchBreak && !stopRequested && !remapped { return 0 }
+        // The block ends after the instruction.
+        let reason: Int
+        if completed {
+            reason = batchBreak || stopRequested ? JITReturnReason.callOutBatchEnd : JITReturnReason.callOutRemapped
+            let next = delay ? st.load(fromByteOffset: JITState.target, as: UInt32.self) : pc &+ 4
+            st.storeBytes(of: next, toByteOffset: JITState.pc, as: UInt32.self)
+            st.storeBytes(of: next &+ 4, toByteOffset: JITState.npc, as: UInt32.self)
+            st.storeBytes(of: 0, toByteOffset: JITState.delay, as: UInt8.self)
+        } else {
+            reason = JITReturnReason.callOutException
+            st.storeBytes(of: self.pc, toByteOffset: JITState.pc, as: UInt32.self)
+            st.storeBytes(of: self.npc, toByteOffset: JITState.npc, as: UInt32.self)
+            st.storeBytes(of: self.inDelaySlot ? 1 : 0, toByteOffset: JITState.delay, as: UInt8.self)
+        }
+        st.storeBytes(of: 0, toByteOffset: JITState.interpreterNext, as: UInt8.self)
+        st.storeBytes(of: UInt32(reason) &+ UInt32(d.op.rawValue), toByteOffset: JITState.callOutReason, as: UInt32.self)
+        return index &+ 1
+    }
+
+    /// LB/LBU/LH/LHU/LW through the interpreter's slow path (the inline TLB missed).
+    @inline(__always)
+    private func callOutLoad(_ d: DecodedInstruction, pc: UInt32, delay: Bool) -> Bool {
+        let size: UInt32 = d.op == .lw ? 4 : d.op == .lh || d.op == .lhu ? 2 : 1
+        guard var v = slowLoad(regs[Int(d.rs)] &+ d.imm, size: size, pc: pc, delay: delay) else { return false }
+        if d.op == .lb { v = UInt32(bitPattern: Int32(Int8(truncatingIfNeeded: v))) }
+        if d.op == .lh { v = UInt32(bitPattern: Int32(Int16(truncatingIfNeeded: v))) }
+        regs[Int(d.rd)] = v
+        return true
+    }
+}
