@@ -51,6 +51,7 @@ extension MagritteLua {
             try notRunning(m, "reset")
             m.board.boot()
             m.console.removeAll()
+            m.echoed.removeAll()  // a new run: its output is shown again
             return 0
         }
         c.method("run") { [unowned self] m, call in

@@ -174,6 +174,7 @@ public final class MagritteLua {
         }
         m.board.boot()
         m.console.removeAll()
+        m.echoed.removeAll()
     }
 }
 

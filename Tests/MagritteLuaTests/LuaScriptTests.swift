@@ -67,6 +67,33 @@ import Testing
         if ProcessInfo.processInfo.environment["MAGRITTE_SHOW_SCRIPTS"] != nil { print("=== \(path)\n\(out)") }
     }
 
+    /// `echo = true` writes each byte of the guest's console once: going back and running
+    /// forward again re-executes the same output, which is not written again; after a reset the
+    /// new run's output is written again.
+    @Test(.enabled(if: guestsBuilt, "needs Scripts/build-guests")) func echoWritesReExecutedOutputOnce() throws {
+        let out = try Self.run { lua throws(LuaError) in
+            try lua.run("""
+                local m = magritte.machine{image = ".build/guests/tests/hello.elf", echo = true}
+                m:time_travel{interval = 1000}
+                assert(m:run() == "poweroff")
+                local console, executed = m.console, m.executed
+                assert(#console > 10)
+                assert(m:go_to(executed // 3) == "reached")
+                assert(m:run() == "poweroff" and m.console == console and m.executed == executed)
+                assert(m:step_back(5) == "reached")
+                assert(m:run() == "poweroff" and m.console == console)
+                print("console:" .. console)
+                m:reset()
+                assert(m:run() == "poweroff")
+                """)
+        }
+        let printed = out.components(separatedBy: "\n--- echoed console ---\n")
+        #expect(printed.count == 2, "\(out)")
+        guard printed.count == 2, let c = printed[0].range(of: "console:") else { return }
+        let console = String(printed[0][c.upperBound...].dropLast())  // print's newline
+        #expect(printed[1] == console + console, "echoed:\n\(printed[1])\nconsole:\n\(console)")
+    }
+
     /// Output as the documentation shows it: tabs between printed values as one space, no
     /// trailing spaces, no trailing empty lines.
     static func normalized(_ s: String) -> String {
