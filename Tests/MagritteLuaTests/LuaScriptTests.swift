@@ -94,6 +94,31 @@ import Testing
         #expect(printed[1] == console + console, "echoed:\n\(printed[1])\nconsole:\n\(console)")
     }
 
+    /// The same under the VMM, whose echo writes each guest's lines ("a| …").
+    @Test(.enabled(if: guestsBuilt, "needs Scripts/build-guests")) func vmmEchoWritesReExecutedLinesOnce() throws {
+        let out = try Self.run { lua throws(LuaError) in
+            try lua.run("""
+                local vmm = magritte.vmm{echo = true}
+                local a = vmm:add{image = ".build/guests/tests/hello.elf", name = "a"}
+                local b = vmm:add{image = ".build/guests/tests/hello.elf", name = "b"}
+                vmm:time_travel{interval = 1000}
+                assert(vmm:run() == "poweroff")
+                local ca, cb, executed = a.console, b.console, vmm.executed
+                assert(vmm:go_to(1) == "reached")
+                assert(vmm:run() == "poweroff" and a.console == ca and b.console == cb and vmm.executed == executed)
+                assert(vmm:step_back(5) == "reached")
+                assert(vmm:run() == "poweroff" and a.console == ca)
+                for _, l in ipairs(a:lines()) do print("a| " .. l) end
+                for _, l in ipairs(b:lines()) do print("b| " .. l) end
+                """)
+        }
+        let printed = out.components(separatedBy: "\n--- echoed console ---\n")
+        #expect(printed.count == 2, "\(out)")
+        guard printed.count == 2 else { return }
+        let expected = printed[0].split(separator: "\n").sorted(), echoed = printed[1].split(separator: "\n").sorted()
+        #expect(!expected.isEmpty && echoed == expected, "echoed:\n\(printed[1])\nlines:\n\(printed[0])")
+    }
+
     /// Output as the documentation shows it: tabs between printed values as one space, no
     /// trailing spaces, no trailing empty lines.
     static func normalized(_ s: String) -> String {
