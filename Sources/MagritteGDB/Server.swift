@@ -168,14 +168,40 @@ final class Connection {
         }
     }
 
-    /// Accepts and closes a connection made while a debugger is being served: gdb there says
-    /// "Remote connection closed"; the session goes on.
+    /// Turns away a connection made while a debugger is being served, and says why: the reply
+    /// to its first packet is an error with a text, which gdb shows ("Remote failure reply:
+    /// E.another debugger is attached"). The session goes on; the refusal waits at most
+    /// `refusalPatience` for the other side.
     func refuseSecondDebugger() {
         let other = accept(listener, nil, nil)
         guard other >= 0 else { return }
         notice?("gdb: refused a second debugger (one is connected already)")
+        var patience = timeval(tv_sec: 0, tv_usec: Int(Connection.refusalPatience * 1_000_000))
+        setsockopt(other, SOL_SOCKET, SO_RCVTIMEO, &patience, socklen_t(MemoryLayout<timeval>.size))
+        // Its first packet (qSupported), read whole: data left unread would make the close a reset.
+        var reader = PacketReader()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        var answered = false
+        while !answered {
+            let n = buffer.withUnsafeMutableBytes { recv(other, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { break }
+            for event in reader.feed(buffer[..<n]) {
+                switch event { case .packet, .corrupt: answered = true; default: break }
+            }
+        }
+        if answered {
+            let reply: [UInt8] = Array("+".utf8) + framePacket(Array(Connection.refusal.utf8))
+            reply.withUnsafeBytes { _ = sendNoSignal(other, $0) }
+            shutdown(other, Int32(SHUT_WR))
+            while (buffer.withUnsafeMutableBytes { recv(other, $0.baseAddress, $0.count, 0) }) > 0 {}
+        }
         close(other)
     }
+
+    /// What a second debugger is told.
+    static let refusal = "E.another debugger is attached to this Magritte"
+    /// How long (seconds) a refusal waits for each read from the refused debugger.
+    static let refusalPatience = 0.25
 
     func send(_ bytes: [UInt8]) {
         var offset = 0

@@ -97,6 +97,12 @@ import Testing
         // A second debugger is turned away; the first one's session goes on.
         let second = try Client(port: port)
         #expect(second.read(1) == "")  // closed by the stub
+        // One that speaks is told why, in the reply to its first packet (gdb shows the text).
+        let third = try Client(port: port)
+        third.packet("qSupported:multiprocess+;swbreak+")
+        #expect(third.read(1) == "+")
+        #expect(third.reply() == Connection.refusal && Connection.refusal.hasPrefix("E.another debugger"))
+        #expect(third.read(1) == "")
         c.packet("p25")
         #expect(c.reply() == (pc == 0x8000_1000 ? "00100080" : "04100080"))
         c.packet("D")
