@@ -170,8 +170,8 @@ final class Connection {
 
     /// Turns away a connection made while a debugger is being served, and says why: the reply
     /// to its first packet is an error with a text, which gdb shows ("Remote failure reply:
-    /// E.another debugger is attached"). The session goes on; the refusal waits at most
-    /// `refusalPatience` for the other side.
+    /// E.another debugger is attached"). The session goes on; the refusal waits for the other
+    /// side at most `refusalReads` times `refusalPatience`.
     func refuseSecondDebugger() {
         let other = accept(listener, nil, nil)
         guard other >= 0 else { return }
@@ -181,8 +181,9 @@ final class Connection {
         // Its first packet (qSupported), read whole: data left unread would make the close a reset.
         var reader = PacketReader()
         var buffer = [UInt8](repeating: 0, count: 4096)
-        var answered = false
-        while !answered {
+        var answered = false, reads = 0
+        while !answered && reads < Connection.refusalReads {
+            reads += 1
             let n = buffer.withUnsafeMutableBytes { recv(other, $0.baseAddress, $0.count, 0) }
             guard n > 0 else { break }
             for event in reader.feed(buffer[..<n]) {
@@ -193,15 +194,19 @@ final class Connection {
             let reply: [UInt8] = Array("+".utf8) + framePacket(Array(Connection.refusal.utf8))
             reply.withUnsafeBytes { _ = sendNoSignal(other, $0) }
             shutdown(other, Int32(SHUT_WR))
-            while (buffer.withUnsafeMutableBytes { recv(other, $0.baseAddress, $0.count, 0) }) > 0 {}
+            for _ in 0..<Connection.refusalReads {  // until it closes its side
+                guard (buffer.withUnsafeMutableBytes { recv(other, $0.baseAddress, $0.count, 0) }) > 0 else { break }
+            }
         }
         close(other)
     }
 
     /// What a second debugger is told.
     static let refusal = "E.another debugger is attached to this Magritte"
-    /// How long (seconds) a refusal waits for each read from the refused debugger.
+    /// How long (seconds) a refusal waits for each read from the refused debugger, and how many
+    /// reads it makes at most (a peer that trickles bytes cannot hold the session).
     static let refusalPatience = 0.25
+    static let refusalReads = 8
 
     func send(_ bytes: [UInt8]) {
         var offset = 0

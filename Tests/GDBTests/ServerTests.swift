@@ -103,6 +103,10 @@ import Testing
         #expect(third.read(1) == "+")
         #expect(third.reply() == Connection.refusal && Connection.refusal.hasPrefix("E.another debugger"))
         #expect(third.read(1) == "")
+        // One that trickles bytes and never ends a packet holds the session for a bounded time.
+        let fourth = try Client(port: port)
+        fourth.write("$qSupp")
+        #expect(fourth.read(1) == "")
         c.packet("p25")
         #expect(c.reply() == (pc == 0x8000_1000 ? "00100080" : "04100080"))
         c.packet("D")
