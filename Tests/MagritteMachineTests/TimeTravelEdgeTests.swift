@@ -81,6 +81,15 @@ import Testing
             #expect(stop != .startOfHistory && stop != .reached, "\(stop)", sourceLocation: sourceLocation)
             #expect(m.cpu.executedInstructions == expected, "expected \(expected) (the edge at \(edge))", sourceLocation: sourceLocation)
         }
+        // Stopped right after the store whose stop is the checkpoint: with gdb's rule, that
+        // store is the hit (its stop the position itself), found in the span before.
+        if offset == 0 && !conditions.watchpoints.isEmpty {
+            var last = conditions
+            last.includesLastAccess = true
+            #expect(travel.goTo(instruction: edge) == .reached, sourceLocation: sourceLocation)
+            let stop = travel.continueBack(until: last)
+            #expect(stop != .startOfHistory && stop != .reached && m.cpu.executedInstructions == edge, "\(stop)", sourceLocation: sourceLocation)
+        }
     }
 
     static func kstats(_ engine: Engine) throws -> ClosedRange<UInt32> {
