@@ -88,7 +88,9 @@ import Testing
         // new run would start a new slice, maybe with the other guest).
         let g = try #require(vmm.current, sourceLocation: sourceLocation), r = vmm.registers(of: g)
         vmm.setHiLo(of: g, hi: r.hi, lo: r.lo)
+        let pcAtEdge = r.pc
         _ = watching(vmm, seen) { travel.step(g, instructions: 1) }
+        #expect(vmm.cpu.executedInstructions == edge + 1, sourceLocation: sourceLocation)
         _ = watching(vmm, seen) { travel.run(maxInstructions: 1_500_000) }
         #expect(seen.hits.filter { $0 < edge } == forward.hits.filter { $0 < edge }, "the same run to the edge", sourceLocation: sourceLocation)
         #expect(seen.hits.count > i && seen.hits[i] == hit, "the hit at \(hit) again: \(seen.hits.dropFirst(i - 1).prefix(3))", sourceLocation: sourceLocation)
@@ -104,6 +106,10 @@ import Testing
             #expect(stop != .startOfHistory && stop != .reached, "\(stop)", sourceLocation: sourceLocation)
             #expect(vmm.cpu.executedInstructions == expected, "expected \(expected) (the edge at \(edge))", sourceLocation: sourceLocation)
         }
+        // The guest's step back from there: its instruction at the checkpoint's position.
+        #expect(travel.goTo(instruction: edge + 1) == .reached, sourceLocation: sourceLocation)
+        #expect(travel.stepBack(1, guest: g) == .instruction(pc: pcAtEdge, guest: g.index) && vmm.cpu.executedInstructions == edge,
+                sourceLocation: sourceLocation)
         // Stopped right after the store whose stop is the checkpoint: with gdb's rule, that
         // store is the hit (its stop the position itself), found in the span before.
         if offset == 0 && !conditions.watchpoints.isEmpty {
