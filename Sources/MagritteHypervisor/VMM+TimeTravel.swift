@@ -200,19 +200,21 @@ public final class VMMTimeTravel: CheckpointHistory {
         let slices = vmm.slice.multipliedReportingOverflow(by: 4)  // a huge slice from a script must not trap
         let window: UInt64? = matcher.everyInstruction && count == 1 ? (slices.overflow ? .max : slices.partialValue) : nil
         var windowed = window != nil
+        // Hits count before `end`, not before the span's end: a store by the span's last
+        // instruction stops at the span's end (the next checkpoint), and belongs to this span.
         for (start, spanEnd) in ring.spans(before: end) {
             var hits = 0
             while true {
                 let from = windowed ? spanEnd &- min(window!, spanEnd) : nil
                 restore(start)
-                let scan = HitFinder(vmm, matcher, before: spanEnd, stopAt: nil)
+                let scan = HitFinder(vmm, matcher, before: end, stopAt: nil)
                 scan.observeFrom = from
                 seed(scan, at: start.executed)
                 _ = replay(scan) { runForward(to: spanEnd) }
                 hits = scan.hits
                 if hits >= needed {
                     restore(start)
-                    let stopper = HitFinder(vmm, matcher, before: spanEnd, stopAt: scan.hits - needed + 1)
+                    let stopper = HitFinder(vmm, matcher, before: end, stopAt: scan.hits - needed + 1)
                     stopper.observeFrom = from
                     seed(stopper, at: start.executed)
                     _ = replay(stopper) { runForward(to: spanEnd) }
