@@ -96,7 +96,8 @@ import Testing
     }
 
     /// The CPU keeps its index through every write of its TLB: setTLBEntry (the VMM's and
-    /// debuggers' writes; TLBWI/TLBWR take the same path), reset and snapshot restore.
+    /// debuggers' writes; TLBWI/TLBWR take the same path), reset and snapshot restore; TLBP
+    /// uses the same index.
     @Test func theCPUsTranslationFollowsEveryTLBWrite() throws {
         let bus = TestBus()
         let cpu = CPU(bus: bus)
@@ -111,6 +112,15 @@ import Testing
                 default: nil
                 }
                 #expect(cpu.physicalAddress(of: va) == expected, "\(label): va \(Hex.prefixed(va))")
+            }
+            // TLBP finds the same entry as the scan (or sets P, keeping Index's other bits).
+            for _ in 0..<50 {
+                cpu.cp0.entryHi = 0xC000_0000 | (Self.randomAddress(&g, tlb) & 0x1FFF_E000) | UInt32(Self.asids[g.below(Self.asids.count)])
+                cpu.cp0.index = g.word() & 0x8000_003F
+                var linear = cpu.cp0
+                linear.probe(tlb)
+                cpu.tlbProbe()
+                #expect(cpu.cp0.index == linear.index, "\(label): TLBP of EntryHi \(Hex.prefixed(cpu.cp0.entryHi))")
             }
         }
         for _ in 0..<200 { cpu.setTLBEntry(g.below(cpu.configuration.tlbEntries), Self.randomEntry(&g, vpns: vpns)) }
