@@ -475,7 +475,12 @@ public struct CP0State: Sendable, Equatable {
 
     /// TLBP: Index becomes the matching entry, or gets P set (its other bits kept, as on QEMU).
     public mutating func probe(_ tlb: UnsafeBufferPointer<TLBEntry>) {
-        if let i = TLBEntry.probe(tlb, entryHi: entryHi) {
+        probe(found: TLBEntry.probe(tlb, entryHi: entryHi))
+    }
+
+    /// TLBP with the matching entry already found (the CPU's TLB index).
+    mutating func probe(found: Int?) {
+        if let i = found {
             index = UInt32(i)
         } else {
             index |= 0x8000_0000

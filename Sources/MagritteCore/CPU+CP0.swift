@@ -142,7 +142,7 @@ extension CPU {
     }
 
     func tlbProbe() {
-        cp0.probe(tlb)
+        cp0.probe(found: tlbIndex.firstMatch(tlb, cp0.entryHi, asid: UInt8(truncatingIfNeeded: cp0.entryHi)))
     }
 
     /// The TLB entries as a collection, for the shared rules (TLB.swift).

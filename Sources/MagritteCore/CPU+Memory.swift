@@ -99,6 +99,7 @@ extension CPU {
     func replaceTLBEntry(_ i: Int, _ entry: TLBEntry) {
         let old = tlbEntries[i]
         tlbEntries[i] = entry
+        tlbIndex.replace(i, old: old, new: entry)
         invalidateSoftTLB(covering: old)
         invalidateSoftTLB(covering: entry)
     }
@@ -134,7 +135,7 @@ extension CPU {
         let seg = segments.table[Int(mode.rawValue) * 8 + Int(va >> 29)]
         if seg == SegmentMap.error { return .addressError }
         if seg != SegmentMap.mapped { return .physical(seg | (va & 0x1FFF_FFFF)) }
-        switch TLBEntry.lookup(tlb, va, asid: cp0.asid) {
+        switch tlbIndex.lookup(tlb, va, asid: cp0.asid) {
         case .miss: return .tlb(.refill)
         case .invalid: return .tlb(.invalid)
         case .mapped(let pa, let dirty): return kind == .store && !dirty ? .tlb(.modified) : .physical(pa)

@@ -82,6 +82,7 @@ extension CPU {
         inDelaySlot = delay
         self.cp0 = cp0
         for i in 0..<tlbCount { tlbEntries[i] = tlb[i] }
+        tlbIndex.rebuild(self.tlb)
         self.cycles = cycles
         faultedInstructions = faulted
         idleCycles = idle

@@ -21,6 +21,8 @@ public final class CPU {
 
     @exclusivity(unchecked) public var cp0 = CP0State()
     let tlbEntries: UnsafeMutablePointer<TLBEntry>
+    /// Finds the entries that can match an address (TLB.swift); kept by every write of `tlbEntries`.
+    let tlbIndex = TLBIndex()
 
     // Time. `cycles` is the guest time base: one per executed instruction slot, plus idle
     // cycles skipped while in WAIT. Count = countBase + (cycles - countEpoch) / ratio.
@@ -131,6 +133,7 @@ public final class CPU {
         free(decodedPages)
         regs.deallocate()
         tlbEntries.deallocate()
+        tlbIndex.deallocate()
         softTLB.deallocate()
     }
 
@@ -154,6 +157,7 @@ public final class CPU {
         cp0 = CP0State()
         cp0.wired = 0
         for i in 0..<configuration.tlbEntries { tlbEntries[i] = TLBEntry() }
+        tlbIndex.rebuild(tlb)
         cycles = 0
         faultedInstructions = 0
         idleCycles = 0

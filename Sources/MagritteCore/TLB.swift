@@ -95,3 +95,104 @@ public enum TLBLookup: Equatable, Sendable {
     /// Mapped to `physical`; a store needs `dirty` (else a TLB Modified exception).
     case mapped(physical: UInt32, dirty: Bool)
 }
+
+/// An index over a TLB of at most 64 entries that finds the entries which can match an address
+/// without scanning them all (the CPU's lookup after a software-TLB miss). For each page mask in
+/// use it keeps the set of entries with that mask; a table of 256 buckets keeps, per bucket, the
+/// entries whose VPN2 (under their own mask) hashes there. A lookup ORs, for each mask in use,
+/// the bucket of `va` under that mask restricted to that mask's entries: a superset of the
+/// matching entries, which it checks lowest index first with `TLBEntry.matches` — so the result
+/// is the linear scan's (`TLBEntry.lookup`: the first matching entry decides). Every write of an
+/// entry must go through `replace` (or `rebuild` after a wholesale change).
+///
+/// One allocation of 64-bit words, owned by its user (`deallocate`): no ARC on the lookup.
+struct TLBIndex {
+    private static let bucketCount = 256
+    private static let masksAt = 256, entriesAt = 320, groupCountAt = 384, words = 385
+    private let words: UnsafeMutablePointer<UInt64>
+
+    init() {
+        words = .allocate(capacity: TLBIndex.words)
+        words.initialize(repeating: 0, count: TLBIndex.words)
+    }
+
+    func deallocate() { words.deallocate() }
+
+    /// The bucket of `va`'s VPN2 under page mask `mask`.
+    @inline(__always)
+    private static func bucket(_ va: UInt32, mask: UInt32) -> Int {
+        let key = (va & ~(mask | 0x1FFF)) >> 13
+        return Int((key &* 0x9E37_79B1) >> 24)
+    }
+
+    @inline(__always) private var groupCount: Int {
+        get { Int(words[TLBIndex.groupCountAt]) }
+        nonmutating set { words[TLBIndex.groupCountAt] = UInt64(newValue) }
+    }
+
+    /// Forgets everything and indexes `tlb` afresh.
+    func rebuild(_ tlb: UnsafeBufferPointer<TLBEntry>) {
+        precondition(tlb.count <= 64, "a TLB index covers at most 64 entries")
+        words.update(repeating: 0, count: TLBIndex.words)
+        for i in 0..<tlb.count { insert(i, tlb[i]) }
+    }
+
+    /// Entry `i` changes from `old` to `new`.
+    @inline(__always)
+    func replace(_ i: Int, old: TLBEntry, new: TLBEntry) {
+        remove(i, old)
+        insert(i, new)
+    }
+
+    private func insert(_ i: Int, _ e: TLBEntry) {
+        let bit = UInt64(1) << UInt64(i)
+        words[TLBIndex.bucket(e.vpn2, mask: e.pageMask)] |= bit
+        let n = groupCount
+        for g in 0..<n where words[TLBIndex.masksAt + g] == UInt64(e.pageMask) {
+            words[TLBIndex.entriesAt + g] |= bit
+            return
+        }
+        words[TLBIndex.masksAt + n] = UInt64(e.pageMask)
+        words[TLBIndex.entriesAt + n] = bit
+        groupCount = n + 1
+    }
+
+    private func remove(_ i: Int, _ e: TLBEntry) {
+        let bit = UInt64(1) << UInt64(i)
+        words[TLBIndex.bucket(e.vpn2, mask: e.pageMask)] &= ~bit
+        let n = groupCount
+        for g in 0..<n where words[TLBIndex.masksAt + g] == UInt64(e.pageMask) {
+            words[TLBIndex.entriesAt + g] &= ~bit
+            if words[TLBIndex.entriesAt + g] == 0 {  // the last entry of this mask: drop the group
+                words[TLBIndex.masksAt + g] = words[TLBIndex.masksAt + n - 1]
+                words[TLBIndex.entriesAt + g] = words[TLBIndex.entriesAt + n - 1]
+                groupCount = n - 1
+            }
+            return
+        }
+    }
+
+    /// The index of the first entry of `tlb` (the one this index covers) that maps `va` for
+    /// address space `asid`, or nil — what a linear scan with `TLBEntry.matches` finds.
+    @inline(__always)
+    func firstMatch(_ tlb: UnsafeBufferPointer<TLBEntry>, _ va: UInt32, asid: UInt8) -> Int? {
+        var candidates: UInt64 = 0
+        for g in 0..<groupCount {
+            candidates |= words[TLBIndex.bucket(va, mask: UInt32(truncatingIfNeeded: words[TLBIndex.masksAt + g]))]
+                & words[TLBIndex.entriesAt + g]
+        }
+        while candidates != 0 {
+            let i = candidates.trailingZeroBitCount
+            if tlb[i].matches(va, asid: asid) { return i }
+            candidates &= candidates &- 1
+        }
+        return nil
+    }
+
+    /// `TLBEntry.lookup(tlb, va, asid:)` through the index.
+    @inline(__always)
+    func lookup(_ tlb: UnsafeBufferPointer<TLBEntry>, _ va: UInt32, asid: UInt8) -> TLBLookup {
+        guard let i = firstMatch(tlb, va, asid: asid) else { return .miss }
+        return tlb[i].translate(va)
+    }
+}
