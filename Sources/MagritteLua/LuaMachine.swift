@@ -30,10 +30,8 @@ final class LuaMachine: HookOwner {
     var sinceRun: [UInt8] = []
     var undelivered: [UInt8] = []
     var echo = false
-    /// With `echo`: the console's bytes as far as they were written to the host. Going back in
-    /// time and running forward again makes the same output again; a byte already written at
-    /// its position is not written twice (`received`).
-    var echoed: [UInt8] = []
+    /// With `echo`: what was written to the host (each byte once, re-execution included).
+    var echoed = EchoTranscript()
     var outputPattern: String?
     /// Where the current (unfinished) line of `sinceRun` starts: `until_output` is tried on it.
     var lineStart = 0
@@ -115,25 +113,10 @@ final class LuaMachine: HookOwner {
 
     // MARK: Console
 
-    /// Writes the console's newest byte to the host unless the same byte at the same position
-    /// was written before (re-execution after going back); output that differs from what was
-    /// written replaces it from there on.
-    private func echoOnce(_ byte: UInt8) {
-        let at = console.count - 1
-        if at < echoed.count {
-            if echoed[at] == byte { return }
-            echoed.removeSubrange(at...)
-        } else if at > echoed.count {
-            echoed.append(contentsOf: console[echoed.count..<at])  // printed while echo was off
-        }
-        echoed.append(byte)
-        api.writeOut(byte)
-    }
-
     func received(_ byte: UInt8) {
         console.append(byte)
         sinceRun.append(byte)
-        if echo { echoOnce(byte) }
+        if echo && echoed.isNew(console, from: console.count - 1) { api.writeOut(byte) }
         if !outputHooks.isEmpty {
             undelivered.append(byte)
             if byte == 10 { deliverOutput() }

@@ -56,10 +56,9 @@ final class LuaVMM: HookOwner {
     var interrupted = false
     var outputPattern: String?
     var echo = false
-    /// With `echo`: each guest's console as far as its lines were written to the host. Going
-    /// back in time and running forward again makes the same lines again; a line already written
-    /// at its position is not written twice (`isNewLine`).
-    var echoed: [ObjectIdentifier: [UInt8]] = [:]
+    /// With `echo`: what was written to the host of each guest's console (each line once,
+    /// re-execution included).
+    var echoed: [ObjectIdentifier: EchoTranscript] = [:]
     /// Registry reference of the Lua scheduling policy.
     var policyRef: Int32?
     /// Registry reference of a table with weak values: guest index → its userdata, so that a
@@ -289,20 +288,12 @@ final class LuaVMM: HookOwner {
         }
     }
 
-    /// Whether `g`'s newest console line (it ends the console) differs from what was written at
-    /// its position before; if so it is noted as written, and what followed it before is dropped.
+    /// Whether `g`'s newest console line (it ends the console) is new to the host.
     private func isNewLine(_ g: Guest) -> Bool {
-        let c = g.console, end = c.count
-        guard end > 0 else { return true }
-        var start = end - 1
+        let c = g.console
+        var start = c.count - 1
         while start > 0 && c[start - 1] != 10 { start -= 1 }
-        let id = ObjectIdentifier(g)
-        if let e = echoed[id], e.count >= end, e[start..<end].elementsEqual(c[start..<end]) { return false }
-        var e = echoed.removeValue(forKey: id) ?? []  // moved out, so that it is not copied
-        if e.count > start { e.removeSubrange(start...) }
-        e.append(contentsOf: c[e.count..<end])
-        echoed[id] = e
-        return true
+        return echoed[ObjectIdentifier(g), default: EchoTranscript()].isNew(c, from: max(start, 0))
     }
 
     func consoleLine(_ g: Guest, _ line: String) {
