@@ -390,6 +390,7 @@ extension CPU {
             cp0.llAddr = (physicalAddress(of: va) ?? 0) >> 4
         case .sc:
             let va = r[rs] &+ imm
+            if !memoryWatches.isEmpty && stopsBeforeAccess(va, size: 4, value: r[rt], write: true, pc: pc, delay: delay) { return false }
             if va & 3 != 0 {
                 enterException(.addressErrorStore, pc: pc, inDelaySlot: delay, badVAddr: va)
                 return false
@@ -506,6 +507,7 @@ extension CPU {
     /// a fault reports `va` itself as BadVAddr, as QEMU and the manual do.
     @inline(never)
     func wordContaining(_ va: UInt32, kind: AccessKind, pc: UInt32, delay: Bool) -> UInt32? {
+        if !memoryWatches.isEmpty && stopsBeforeAccess(va & ~3, size: 4, value: 0, write: kind == .store, pc: pc, delay: delay) { return nil }
         let t = translate(va, kind)
         guard case .physical(let pa) = t else {
             raiseTranslationFault(t, va: va, kind: kind, pc: pc, delay: delay)

@@ -170,6 +170,7 @@ extension CPU {
     /// exception (the caller reloads pc from `self`).
     @inline(never)
     func slowLoad(_ va: UInt32, size: UInt32, pc: UInt32, delay: Bool) -> UInt32? {
+        if !memoryWatches.isEmpty && stopsBeforeAccess(va, size: size, value: 0, write: false, pc: pc, delay: delay) { return nil }
         if va & (size &- 1) != 0 {
             enterException(.addressErrorLoad, pc: pc, inDelaySlot: delay, badVAddr: va)
             return nil
@@ -207,6 +208,7 @@ extension CPU {
     /// A store the software TLB could not serve. Returns false after raising an exception.
     @inline(never)
     func slowStore(_ va: UInt32, size: UInt32, value: UInt32, pc: UInt32, delay: Bool) -> Bool {
+        if !memoryWatches.isEmpty && stopsBeforeAccess(va, size: size, value: value, write: true, pc: pc, delay: delay) { return false }
         if va & (size &- 1) != 0 {
             enterException(.addressErrorStore, pc: pc, inDelaySlot: delay, badVAddr: va)
             return false

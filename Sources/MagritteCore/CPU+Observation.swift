@@ -2,7 +2,8 @@
 ///
 /// Everything here costs nothing while unused: exceptions, mode changes and TLB writes are
 /// reported from slow paths that run anyway; memory watches keep the watched pages out of the
-/// software TLB so only their accesses take the slow path; per-instruction observation selects
+/// software TLB so only their accesses take the slow path, which asks the observer before each
+/// access to a watched range and reports it after; per-instruction observation selects
 /// a second specialisation of the interpreter loop (`observesInstructions`), so the ordinary
 /// loop does not even test a flag per instruction.
 
@@ -56,12 +57,18 @@ public struct Trap: Sendable, Equatable {
 /// A data access to a watched range.
 public struct MemoryAccess: Sendable, Equatable {
     public var virtual: UInt32
+    /// Where it goes in physical memory. Before the access (`willAccessMemory`): where the
+    /// CPU's translation maps it now, or `MemoryAccess.notMapped` (a TLB fill, a fault or, under
+    /// a hypervisor, a trap comes first).
     public var physical: UInt32
     public var size: Int
     /// The value loaded or stored.
     public var value: UInt32
     public var isWrite: Bool
     public var pc: UInt32
+
+    /// `physical` of an access not mapped yet when the observer is asked before it.
+    public static let notMapped: UInt32 = 0xFFFF_FFFF
 }
 
 /// What an observer wants after an event.
@@ -80,6 +87,16 @@ public protocol CPUObserver: AnyObject {
     func cpu(_ cpu: CPU, didTakeException trap: Trap) -> ObserverAction
     func cpu(_ cpu: CPU, didChangeMode change: ModeChange) -> ObserverAction
     func cpu(_ cpu: CPU, didWriteTLB index: Int, entry: TLBEntry, pc: UInt32) -> ObserverAction
+    /// Before a data access that touches one of `CPU.memoryWatches` (its page takes the slow
+    /// path; the rest of the program runs at full speed, translated too). `value` is what a
+    /// store writes (0 for loads and for SWL/SWR, whose merged word is not read yet). `.stop`
+    /// stops *before* the instruction, as a `.stop` from `willExecuteAt` there would: it has not
+    /// executed (registers, memory and counts as before it, its slot unused), pc is at it (in
+    /// its branch's delay slot if it sits in one), and a run resumed there makes the access
+    /// without asking again (it is reported after it happened, `didAccessMemory`). An access
+    /// retried at the same instruction count (after a TLB fill, or the store half of a
+    /// SWL/SWR/SC) is asked once.
+    func cpu(_ cpu: CPU, willAccessMemory access: MemoryAccess) -> ObserverAction
     /// An access inside one of `CPU.memoryWatches`, after it happened.
     func cpu(_ cpu: CPU, didAccessMemory access: MemoryAccess) -> ObserverAction
 }
@@ -89,6 +106,7 @@ extension CPUObserver {
     public func cpu(_ cpu: CPU, didTakeException trap: Trap) -> ObserverAction { .proceed }
     public func cpu(_ cpu: CPU, didChangeMode change: ModeChange) -> ObserverAction { .proceed }
     public func cpu(_ cpu: CPU, didWriteTLB index: Int, entry: TLBEntry, pc: UInt32) -> ObserverAction { .proceed }
+    public func cpu(_ cpu: CPU, willAccessMemory access: MemoryAccess) -> ObserverAction { .proceed }
     public func cpu(_ cpu: CPU, didAccessMemory access: MemoryAccess) -> ObserverAction { .proceed }
 }
 
@@ -127,6 +145,7 @@ extension CPU {
         self.inDelaySlot = inDelaySlot
         waiting = false
         observerStopPC = nil
+        accessAsked = nil
     }
 
     /// A fingerprint of the 32 general registers: equal registers give equal fingerprints
@@ -170,5 +189,39 @@ extension CPU {
     func reportAccess(_ va: UInt32, pa: UInt32, size: UInt32, value: UInt32, write: Bool, pc: UInt32) {
         guard let observer, isWatched(va, size: size) else { return }
         notify(observer.cpu(self, didAccessMemory: MemoryAccess(virtual: va, physical: pa, size: Int(size), value: value, isWrite: write, pc: pc)))
+    }
+
+    /// Asks the observer before the access of `size` bytes at `va` by the instruction at `pc`
+    /// when it touches a watched range (the slow paths call this first, before any fault).
+    /// Returns true when the observer stopped the CPU before the instruction: the caller
+    /// returns as after an exception (the CPU is positioned at the instruction).
+    @inline(never)
+    func stopsBeforeAccess(_ va: UInt32, size: UInt32, value: UInt32, write: Bool, pc: UInt32, delay: Bool) -> Bool {
+        guard let observer, isWatched(va, size: size) else { return false }
+        let retired = retiredInstructions
+        if let asked = accessAsked, asked.pc == pc, asked.retired == retired { return false }
+        accessAsked = (pc, retired)
+        let access = MemoryAccess(virtual: va, physical: physicalAddress(of: va, forWrite: write) ?? MemoryAccess.notMapped,
+                                  size: Int(size), value: value, isWrite: write, pc: pc)
+        guard case .stop = observer.cpu(self, willAccessMemory: access) else { return false }
+        // Where a stop before the instruction leaves the CPU: at it, its branch's target next
+        // when it is a delay slot (the branch evaluated again: the slot has not run).
+        self.pc = pc
+        npc = delay ? branchTarget(beforeDelaySlot: pc) : pc &+ 4
+        inDelaySlot = delay
+        observerStopPC = pc  // resumed here, the observer is not asked before it again
+        // The slot the loop counted for the instruction is given back: it did not execute.
+        cycles &-= 1
+        if inBatch { batchStart &-= 1 }
+        requestStop()
+        return true
+    }
+
+    /// Where the branch before the delay slot at `slot` goes, with the registers as they are.
+    func branchTarget(beforeDelaySlot slot: UInt32) -> UInt32 {
+        let bpc = slot &- 4
+        guard let word = codeWord(at: bpc) ?? readVirtual(bpc, size: 4) else { return slot &+ 4 }
+        let d = decode(word)
+        return d.nextPC(afterBranchAt: bpc, rs: regs[Int(d.rs)], rt: d.rt < 32 ? regs[Int(d.rt)] : 0)
     }
 }

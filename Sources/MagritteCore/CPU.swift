@@ -87,6 +87,10 @@ public final class CPU {
     /// The pc at which `run` last stopped for an observer, so that resuming there does not stop
     /// again before the instruction has run.
     @exclusivity(unchecked) var observerStopPC: UInt32? = nil
+    /// The instruction (pc, retired count) whose watched access the observer was last asked
+    /// about before it happened (`stopsBeforeAccess`): that instruction again at the same count
+    /// (resumed after a stop there, retried after a TLB fill) is not asked again.
+    @exclusivity(unchecked) var accessAsked: (pc: UInt32, retired: UInt64)? = nil
     /// Exceptions taken, by ExcCode.
     @exclusivity(unchecked) public internal(set) var exceptionCounts = [UInt64](repeating: 0, count: 32)
 
@@ -208,6 +212,7 @@ public final class CPU {
         inDelaySlot = false
         waiting = false
         observerStopPC = nil
+        accessAsked = nil
     }
 
     /// The CP0 Count register now.

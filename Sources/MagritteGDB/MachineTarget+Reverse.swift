@@ -9,13 +9,11 @@ extension MachineTarget: GDBReversibleTarget {
     public var canGoBack: Bool { timeTravel != nil }
 
     public func stepBack(thread: Int) -> GDBStop {
-        points.watchStop = nil
         guard let history = timeTravel else { return .trap(thread: 1) }
         return stop(history.stepBack(1))
     }
 
     public func continueBack(thread: Int?, interrupted: () -> Bool) -> GDBStop {
-        points.watchStop = nil
         guard let history = timeTravel else { return .trap(thread: 1) }
         return stop(history.continueBack(until: points.reverseConditions))
     }

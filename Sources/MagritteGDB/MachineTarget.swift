@@ -69,7 +69,6 @@ public final class MachineTarget: GDBTarget {
     public func remove(_ point: GDBStopPoint) -> Bool { points.remove(point) }
 
     public func step(thread: Int) -> GDBStop {
-        points.watchStop = nil
         if machine.poweredOff { return .exited(code: 0) }
         let stop = StopPointWatcher(breakpoints: [], watchpoints: points.watchpoints, foresees: false)
         // Observed even without breakpoints: that consumes the CPU's "skip the observer once
@@ -85,18 +84,14 @@ public final class MachineTarget: GDBTarget {
     public func resume(thread: Int?, interrupted: () -> Bool) -> GDBStop {
         if machine.poweredOff { return .exited(code: 0) }
         let stop = StopPointWatcher(breakpoints: points.breakpoints, watchpoints: points.watchpoints, foresees: true)
-        defer { points.watchStop = stop.stoppedBefore.map { (1, $0) } }
-        if stop.foreseeSkippedInstruction(cpu, after: points, thread: 1), let hit = stop.watchHit {
-            return .watch(hit.kind, address: hit.address, thread: 1)
-        }
         var pressedCtrlC = false
         let outcome = withoutActuallyEscaping(interrupted) { interrupted in
             let previous = machine.onBatchEnd
             machine.onBatchEnd = { [unowned cpu] in
                 previous?()
                 // The first batch is observed whatever the stop points, as in `step`; after it,
-                // only as much as they need.
-                cpu.observesInstructions = stop.observesInstructions
+                // only before the breakpoints (watchpoints are the slow path's, on their pages).
+                cpu.observesInstructions = false
                 // Polled once per batch until something stopped the run (the board calls this
                 // once more after the batch that stopped: a second request would outlive it).
                 if !stop.stopped && !pressedCtrlC && interrupted() {
@@ -120,13 +115,15 @@ public final class MachineTarget: GDBTarget {
 /// The CPU observer of a debugger's run: stops before an instruction at a breakpoint, and
 /// before a load or store that will touch a watchpoint (as QEMU does: gdb treats MIPS
 /// watchpoints as non-steppable, so it steps over the access itself and then compares the old
-/// and new values). An access it could not foresee (the code page not mapped yet) stops just
-/// after it, through the CPU's memory watches.
+/// and new values). The watchpoints are the CPU's memory watches: only the accesses to their
+/// pages take the slow path, which asks the watcher before each (`willAccessMemory`), and the
+/// rest runs at full speed (translated). An access made without asking (the run resumed at a
+/// stop before it, or a single step, which does not foresee) stops just after it.
 final class StopPointWatcher: CPUObserver {
     let breakpoints: Set<UInt32>
     let watchpoints: [GDBStopPoint]
-    /// Whether to look at each instruction before it runs for accesses to watchpoints (not
-    /// while single-stepping, where gdb steps over the access on purpose).
+    /// Whether to stop before accesses to watchpoints (not while single-stepping, where gdb
+    /// steps over the access on purpose).
     let foresees: Bool
     var onStop: (() -> Void)?
     /// Whether it stopped the CPU (a breakpoint or a watchpoint).
@@ -139,42 +136,21 @@ final class StopPointWatcher: CPUObserver {
         self.foresees = foresees
     }
 
-    /// Whether the CPU must call `willExecuteAt` before every instruction (breakpoints are the
-    /// CPU's `observedPCs`).
-    var observesInstructions: Bool { foresees && !watchpoints.isEmpty }
-
     func cpu(_ cpu: CPU, willExecuteAt pc: UInt32) -> ObserverAction {
-        if breakpoints.contains(pc) {
-            stopped = true
-            onStop?()
-            return .stop
-        }
-        guard foresees, !watchpoints.isEmpty, watchHit == nil, let word = cpu.readVirtual(pc, size: 4),
-              let access = StopPointWatcher.dataAccess(decode(word), cpu) else { return .proceed }
-        let action = hit(access.address, size: access.size, isWrite: access.isWrite)
-        if case .stop = action { stoppedBefore = pc }
-        return action
+        guard breakpoints.contains(pc) else { return .proceed }
+        stopped = true
+        onStop?()
+        return .stop
     }
 
-    /// The instruction it stopped before because its access touches a watchpoint, if it did.
-    private(set) var stoppedBefore: UInt32?
+    func cpu(_ cpu: CPU, willAccessMemory access: MemoryAccess) -> ObserverAction {
+        guard foresees, watchHit == nil else { return .proceed }
+        return hit(access.virtual, size: access.size, isWrite: access.isWrite)
+    }
 
     func cpu(_ cpu: CPU, didAccessMemory access: MemoryAccess) -> ObserverAction {
         guard watchHit == nil else { return .proceed }
         return hit(access.virtual, size: access.size, isWrite: access.isWrite)
-    }
-
-    /// The CPU resumes without asking the observer at the instruction an observer stopped it
-    /// before (a breakpoint, time travel): looks at that instruction's access now instead, and
-    /// takes the stop before it if it touches a watchpoint. Returns whether it did.
-    /// Not after a stop before that very access (`StopPoints.watchStop`): the debugger continues
-    /// over it (gdb steps over it itself).
-    func foreseeSkippedInstruction(_ cpu: CPU, after points: StopPoints, thread: Int) -> Bool {
-        guard foresees, !watchpoints.isEmpty, let pc = cpu.observerStoppedAt, pc == cpu.pc,
-              points.watchStop.map({ $0.thread != thread || $0.pc != pc }) ?? true,
-              let word = cpu.readVirtual(pc, size: 4), let access = StopPointWatcher.dataAccess(decode(word), cpu),
-              case .stop = hit(access.address, size: access.size, isWrite: access.isWrite) else { return false }
-        return true
     }
 
     func hit(_ address: UInt32, size: Int, isWrite: Bool) -> ObserverAction {
@@ -185,32 +161,12 @@ final class StopPointWatcher: CPUObserver {
         onStop?()
         return .stop
     }
-
-    /// The data access instruction `d` will make with the CPU's registers now, or nil.
-    static func dataAccess(_ d: DecodedInstruction, _ cpu: CPU) -> (address: UInt32, size: Int, isWrite: Bool)? {
-        let size: Int, isWrite: Bool
-        switch d.op {
-        case .lb, .lbu: (size, isWrite) = (1, false)
-        case .lh, .lhu: (size, isWrite) = (2, false)
-        case .lw, .ll: (size, isWrite) = (4, false)
-        case .lwl, .lwr: (size, isWrite) = (4, false)
-        case .sb: (size, isWrite) = (1, true)
-        case .sh: (size, isWrite) = (2, true)
-        case .sw, .sc, .swl, .swr: (size, isWrite) = (4, true)
-        default: return nil
-        }
-        var address = cpu.gpr(Int(d.rs)) &+ d.imm
-        if d.op == .lwl || d.op == .lwr || d.op == .swl || d.op == .swr { address &= ~3 }  // the aligned word
-        return (address, size, isWrite)
-    }
 }
 
 /// The breakpoints and watchpoints the debugger inserted.
 struct StopPoints {
     var breakpoints = Set<UInt32>()
     var watchpoints: [GDBStopPoint] = []
-    /// Where the last run stopped before a watched access (thread, pc), until the next run.
-    var watchStop: (thread: Int, pc: UInt32)?
 
     mutating func insert(_ point: GDBStopPoint) -> Bool {
         if point.kind == .software { breakpoints.insert(point.address) } else { watchpoints.append(point) }
@@ -240,13 +196,13 @@ struct StopPoints {
 }
 
 extension CPU {
-    /// Runs `body` with `watcher` as the observer (before every instruction when `observeAll`
-    /// or when it has breakpoints) and its watchpoints as memory watches, then puts back what
+    /// Runs `body` with `watcher` as the observer (before every instruction when `observeAll`,
+    /// else before its breakpoints) and its watchpoints as memory watches, then puts back what
     /// was there (a Lua machine's hooks).
     func debugged<R>(by watcher: StopPointWatcher, observeAll: Bool, _ body: () -> R) -> R {
         let saved = (observer, observesInstructions, memoryWatches, observedPCs)
         observer = watcher
-        observesInstructions = observeAll || watcher.observesInstructions
+        observesInstructions = observeAll
         observedPCs = watcher.breakpoints
         memoryWatches = watcher.watchpoints.map { $0.address...($0.address &+ max($0.length, 1) &- 1) }
         defer {

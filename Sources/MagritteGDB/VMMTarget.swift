@@ -85,7 +85,6 @@ public final class VMMTarget: GDBTarget {
     var currentThread: Int { (vmm.current?.index ?? 0) + 1 }
 
     public func step(thread: Int) -> GDBStop {
-        points.watchStop = nil
         guard let g = guest(thread) else { return .trap(thread: currentThread) }
         if g.state == .poweredOff { return .trap(thread: thread) }
         let watcher = StopPointWatcher(breakpoints: [], watchpoints: points.watchpoints, foresees: false)
@@ -100,13 +99,6 @@ public final class VMMTarget: GDBTarget {
     public func resume(thread: Int?, interrupted: () -> Bool) -> GDBStop {
         let watcher = StopPointWatcher(breakpoints: points.breakpoints, watchpoints: points.watchpoints, foresees: true)
         watcher.onStop = { [unowned vmm] in vmm.stop() }
-        // The guest on the CPU resumes first: a watched access of its next instruction, which
-        // the CPU will not show the watcher (it stopped there before), stops before it now.
-        defer { points.watchStop = watcher.stoppedBefore.map { (currentThread, $0) } }
-        if let g = vmm.current, thread == nil || thread == g.index + 1,
-           watcher.foreseeSkippedInstruction(vmm.cpu, after: points, thread: g.index + 1) {
-            return stop(.stopped, watcher, thread: g.index + 1, pressedCtrlC: false)
-        }
         if let t = thread, let g = guest(t) { return runAlone(g, watcher, interrupted) }
         // All guests: one uninterrupted `run`, the socket polled at the end of each slice, so
         // the schedule is the one a run without gdb has.

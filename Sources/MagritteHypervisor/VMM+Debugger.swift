@@ -34,4 +34,13 @@ extension VMM {
             g.inDelaySlot = false
         }
     }
+
+    /// Per-instruction observation of some guests only (`instructionObservedGuests`: Lua's
+    /// instruction hooks, a guest's step back): the CPU observes every instruction while one of
+    /// them is loaded, and the others run at full speed (translated). Called when the guest on
+    /// the CPU or the set changes.
+    func observeInstructionsOfCurrentGuest() {
+        guard let observed = instructionObservedGuests else { return }
+        cpu.observesInstructions = current.map { observed.contains($0.index) } ?? false
+    }
 }

@@ -266,7 +266,7 @@ public final class VMMTimeTravel: CheckpointHistory {
     private func checkpointIfDue() {
         if replaying, let finder = vmm.cpu.observer as? HitFinder, let from = finder.observeFrom,
            position &+ vmm.slice >= from, finder.observesInstructions {
-            vmm.cpu.observesInstructions = true  // the window of a guest's step back begins
+            observeInstructions(for: finder)  // the window of a guest's step back begins
         }
         guard !replaying, let last = ring.last, position / interval > last.executed / interval else { return }
         takeCheckpoint()
@@ -284,11 +284,15 @@ public final class VMMTimeTravel: CheckpointHistory {
     private func replay(_ observer: HitFinder?, _ body: () -> Stop) -> Stop {
         let cpu = vmm.cpu
         let saved = (cpu.observer, cpu.observesInstructions, cpu.memoryWatches, vmm.trace.listener, vmm.onConsoleLine, vmm.onSliceEnd)
-        let savedPCs = cpu.observedPCs
+        let (savedPCs, savedObservedGuests) = (cpu.observedPCs, vmm.instructionObservedGuests)
         let outputs = vmm.guests.map(\.onOutput)
         let consoles = vmm.guests.map(\.board.consoleInput)
         cpu.observer = observer
-        cpu.observesInstructions = observer.map { $0.observesInstructions && ($0.observeFrom.map { position &+ vmm.slice >= $0 } ?? true) } ?? false
+        vmm.instructionObservedGuests = nil
+        cpu.observesInstructions = false
+        if let finder = observer, finder.observesInstructions, finder.observeFrom.map({ position &+ vmm.slice >= $0 }) ?? true {
+            observeInstructions(for: finder)
+        }
         cpu.memoryWatches = observer?.matcher.allConditions.flatMap { $0.watchpoints.map(\.range) } ?? []
         // Breakpoints (every guest's) end translated blocks; the finder tells the guests apart.
         let pcs = observer?.breakpoints ?? []
@@ -305,6 +309,7 @@ public final class VMMTimeTravel: CheckpointHistory {
             inputsSeen = replayer.delivered
             vmm.inputLog = inputs
             (cpu.observer, cpu.observesInstructions, cpu.memoryWatches) = (saved.0, saved.1, saved.2)
+            vmm.instructionObservedGuests = savedObservedGuests  // for the guest on the CPU now
             if cpu.observedPCs != savedPCs { cpu.observedPCs = savedPCs }
             (vmm.trace.listener, vmm.onConsoleLine, vmm.onSliceEnd) = (saved.3, saved.4, saved.5)
             for (g, (output, console)) in zip(vmm.guests, zip(outputs, consoles)) {
@@ -313,6 +318,16 @@ public final class VMMTimeTravel: CheckpointHistory {
             }
         }
         return body()
+    }
+
+    /// Shows `finder` every instruction from now on: only while its guest runs when it looks
+    /// for one guest's (a guest's step back; the others run translated), else all.
+    private func observeInstructions(for finder: HitFinder) {
+        if let g = finder.matcher.guest, finder.matcher.perGuest == nil {
+            vmm.instructionObservedGuests = [g]
+        } else {
+            vmm.cpu.observesInstructions = true
+        }
     }
 
     /// Makes the recorded calls again from the position up to `target`.
@@ -339,10 +354,12 @@ public final class VMMTimeTravel: CheckpointHistory {
                 let g = vmm.guests[index]
                 let finder = (vmm.cpu.observer as? HitFinder) ?? HitFinder(vmm, Matcher(), before: 0, stopAt: nil)
                 finder.stopPosition = end
-                let (observer, observes) = (vmm.cpu.observer, vmm.cpu.observesInstructions)
+                let (observer, observes, guests) = (vmm.cpu.observer, vmm.cpu.observesInstructions, vmm.instructionObservedGuests)
+                vmm.instructionObservedGuests = nil
                 (vmm.cpu.observer, vmm.cpu.observesInstructions) = (finder, true)
                 outcome = vmm.step(g, instructions: n)
                 (vmm.cpu.observer, vmm.cpu.observesInstructions) = (observer, observes)
+                vmm.instructionObservedGuests = guests
                 finder.stopPosition = nil
             }
             if let finder = vmm.cpu.observer as? HitFinder, finder.stoppedAtHit { return .reached }

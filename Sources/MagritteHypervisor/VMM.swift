@@ -41,7 +41,14 @@ public final class VMM: TrapHandler {
     public let cpu: CPU
     public let bus: MaltaBus
     @exclusivity(unchecked) public internal(set) var guests: [Guest] = []
-    @exclusivity(unchecked) public internal(set) var current: Guest?
+    @exclusivity(unchecked) public internal(set) var current: Guest? {
+        didSet { if current !== oldValue { observeInstructionsOfCurrentGuest() } }
+    }
+    /// The guests (indexes) whose instructions the CPU reports one by one while they run; the
+    /// others run at full speed (VMM+Debugger.swift). Nil: `cpu.observesInstructions` is left alone.
+    @exclusivity(unchecked) public var instructionObservedGuests: Set<Int>? {
+        didSet { observeInstructionsOfCurrentGuest() }
+    }
     /// Instructions a guest runs before the VMM's timer switches machines.
     @exclusivity(unchecked) public var slice: UInt64 = 200_000
     /// Picks the next guest; nil means round robin. Receives the runnable guests and the one

@@ -25,7 +25,8 @@ final class LuaVMM: HookOwner {
     /// `g:on("instruction" | "memory" | "mode_change")`); the CPU reports to `GuestObserver`
     /// while there are pc, instruction or memory hooks. Pc hooks are the CPU's `observedPCs`
     /// (every guest's, so guests run translated up to them; `willExecute` fires only the hooks of
-    /// the guest running), instruction hooks make it observe every instruction.
+    /// the guest running), instruction hooks make it observe every instruction of their guests
+    /// (`VMM.instructionObservedGuests`: the other guests run translated).
     var pcHooks: [UInt32: [Hook]] = [:]
     var instructionHooks: [Hook] = []
     var memoryHooks: [Hook] = []
@@ -201,7 +202,9 @@ final class LuaVMM: HookOwner {
         } else if vmm.cpu.observer != nil {
             vmm.cpu.observer = nil
         }
-        vmm.cpu.observesInstructions = !instructionHooks.isEmpty
+        // Instruction hooks: only their guests' instructions are observed, the others run translated.
+        vmm.instructionObservedGuests = instructionHooks.isEmpty ? nil : Set(instructionHooks.compactMap(\.guestIndex))
+        if instructionHooks.isEmpty { vmm.cpu.observesInstructions = false }
         let pcs = Set(pcHooks.keys)
         if vmm.cpu.observedPCs != pcs { vmm.cpu.observedPCs = pcs }
         if vmm.cpu.memoryWatches != watches { vmm.cpu.memoryWatches = watches }

@@ -221,3 +221,57 @@ struct VMMTranslatedObservationTests {
         #expect(cpu.registerFingerprint == base)
     }
 }
+
+/// Per-instruction observation of one guest (`VMM.instructionObservedGuests`: Lua's
+/// `g:on("instruction")`, a guest's step back): the CPU observes every instruction only while
+/// that guest runs, and the others run translated. The observed guest's instructions are the
+/// same as when every instruction of every guest is observed.
+@Suite("Per-instruction observation of one guest under the VMM", .enabled(if: Engine.jitSupported))
+struct VMMGuestInstructionObservationTests {
+    /// Digests the instructions of guest `guest` (pc, its retired count, v0) the CPU reports.
+    final class Digest: CPUObserver {
+        unowned let vmm: VMM
+        let guest: Int
+        var count = 0
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        var otherGuests = 0
+
+        init(_ vmm: VMM, guest: Int) {
+            self.vmm = vmm
+            self.guest = guest
+        }
+
+        func cpu(_ cpu: CPU, willExecuteAt pc: UInt32) -> ObserverAction {
+            guard let g = vmm.current else { return .proceed }
+            guard g.index == guest else { otherGuests += 1; return .proceed }
+            count += 1
+            for v in [UInt64(pc), vmm.retiredInstructions(of: g), UInt64(cpu.gpr(2))] { hash = (hash ^ v) &* 0x100_0000_01b3 }
+            return .proceed
+        }
+    }
+
+    @Test("One guest observed: the same instructions as with all observed, both engines; the other guest runs translated",
+          arguments: ["bench/crc32", "bench/sort"])
+    func oneGuestObserved(program: String) throws {
+        var outcomes: [String] = []
+        for (engine, onlyOne) in [(Engine.interpreter, false), (.interpreter, true), (.jit, true)] {
+            let vmm = try VMMTranslatedObservationTests.pair(program, engine: engine)
+            let digest = Digest(vmm, guest: 1)
+            vmm.cpu.observer = digest
+            if onlyOne { vmm.instructionObservedGuests = [1] } else { vmm.cpu.observesInstructions = true }
+            let translated = vmm.cpu.jitStatistics.instructionsRun
+            #expect(vmm.run(maxInstructions: 4_000_000) == .instructionLimit)
+            if onlyOne { #expect(digest.otherGuests == 0, "\(program): guest 0 observed") }
+            let a = vmm.retiredInstructions(of: vmm.guests[0])
+            #expect(digest.count > 1_000_000 && a > 1_000_000, "\(program): \(digest.count) observed, guest 0 \(a)")
+            if engine == .jit {
+                // Guest 0's share ran translated (the observed guest's instructions are interpreted).
+                let share = Double(vmm.cpu.jitStatistics.instructionsRun - translated) / Double(a)
+                #expect(share > 0.9, "\(program): \(Int(share * 100)) % of guest 0's instructions translated")
+            }
+            vmm.instructionObservedGuests = nil
+            outcomes.append("\(digest.count) \(digest.hash) \(VMMTranslatedObservationTests.state(vmm))")
+        }
+        #expect(Set(outcomes).count == 1, "\(program): \(outcomes)")
+    }
+}

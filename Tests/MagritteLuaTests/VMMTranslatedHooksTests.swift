@@ -1,6 +1,7 @@
 import CMagritteLua
 import Foundation
 import MagritteCore
+import MagritteHypervisor
 import Testing
 @testable import MagritteLua
 
@@ -10,16 +11,33 @@ import Testing
 @Suite(.enabled(if: Engine.jitSupported)) struct VMMTranslatedHooksTests {
     static let teachos = MachineAPITests.guest("os/teachos")
 
-    /// Runs two teachos guests with a counting breakpoint on guest a's trap handler and a
-    /// stopping one on guest b's, with `engine`; returns the script's report and the share of
-    /// instructions that ran translated.
-    func run(engine: String) throws -> (report: [String], translated: Double) {
+    /// Runs `script` after making `V` a VMM with `engine` and two teachos guests, `a` and `b`;
+    /// returns what it returns and the VMM.
+    func withTeachosPair(engine: String, _ script: String) throws -> (report: [String], vmm: VMM) {
         let m = MagritteLua()
         m.writeOut = { _ in }
         let report = try m.lua.run("""
             V = magritte.vmm{ram = "80M", engine = "\(engine)"}
             local a = V:add{image = "\(Self.teachos)", name = "a", ram = "32M", idle = "wait"}
             local b = V:add{image = "\(Self.teachos)", name = "b", ram = "32M", idle = "spin"}
+            \(script)
+            """, name: "=test")
+        let L = m.lua.L
+        lua_getglobal(L, "V")
+        defer { mg_pop(L, 1) }
+        return (report, try #require(m.vmmClass.object(L, -1)).vmm)
+    }
+
+    /// The share of the VMM's instructions that ran translated.
+    static func translated(_ vmm: VMM) -> Double {
+        Double(vmm.cpu.jitStatistics.instructionsRun) / Double(max(vmm.cpu.executedInstructions, 1))
+    }
+
+    /// Runs two teachos guests with a counting breakpoint on guest a's trap handler and a
+    /// stopping one on guest b's, with `engine`; returns the script's report and the share of
+    /// instructions that ran translated.
+    func run(engine: String) throws -> (report: [String], translated: Double) {
+        let (report, vmm) = try withTeachosPair(engine: engine, """
             local trap = a:symbol("trap")
             local seen = {}
             a:break_at(trap, function(pc)
@@ -34,14 +52,9 @@ import Testing
               out[#out + 1] = string.format("%s %s %x %d %d %d", reason, tostring(info.guest), b.pc, #seen, a.instructions, b.instructions)
             end
             return table.concat(out, "\\n"), table.concat(seen, " ", 1, math.min(#seen, 50)), hits
-            """, name: "=test")
-        let L = m.lua.L
-        lua_getglobal(L, "V")
-        defer { mg_pop(L, 1) }
-        let v = try #require(m.vmmClass.object(L, -1))
-        #expect(!v.vmm.cpu.observesInstructions && v.vmm.cpu.observedPCs.count == 1)
-        let stats = v.vmm.cpu.jitStatistics
-        return (report, Double(stats.instructionsRun) / Double(max(v.vmm.cpu.executedInstructions, 1)))
+            """)
+        #expect(!vmm.cpu.observesInstructions && vmm.cpu.observedPCs.count == 1)
+        return (report, Self.translated(vmm))
     }
 
     @Test(.enabled(if: FileManager.default.fileExists(atPath: teachos)))
@@ -53,5 +66,34 @@ import Testing
         #expect(lines.count == 3 && lines.allSatisfy { $0.hasPrefix("breakpoint b ") }, "\(lines)")
         #expect(Int(interpreted.report.last ?? "") == 120)
         #expect(translated.translated > 0.9, "\(Int(translated.translated * 100)) % translated")
+    }
+
+    /// An instruction hook on guest a of two teachos guests: only a's instructions are
+    /// observed (`VMM.instructionObservedGuests`), b runs translated; the same instructions
+    /// reach the hook with both engines.
+    func runInstructionHook(engine: String) throws -> (report: [String], translated: Double, b: Double) {
+        let (report, vmm) = try withTeachosPair(engine: engine, """
+            local count, sum = 0, 0
+            a:on("instruction", function(pc)
+              count = count + 1
+              sum = (sum * 31 + pc + a.instructions) % 4294967296
+            end)
+            local reason = V:run{steps = 3000000}
+            return string.format("%s %d %d %d %d %x %x", reason, count, sum, a.instructions, b.instructions, a.pc, b.pc)
+            """)
+        let b = Double(vmm.retiredInstructions(of: vmm.guests[1])) / Double(max(vmm.cpu.executedInstructions, 1))
+        return (report, Self.translated(vmm), b)
+    }
+
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: teachos)))
+    func guestInstructionHooksLeaveTheOtherGuestTranslated() throws {
+        let interpreted = try runInstructionHook(engine: "interpreter")
+        let translated = try runInstructionHook(engine: "jit")
+        #expect(interpreted.report == translated.report)
+        let fields = try #require(interpreted.report.first).split(separator: " ")
+        #expect(fields.first == "steps" && (Int(fields[1]) ?? 0) > 100_000, "\(fields)")
+        // Guest b's instructions (most of them) ran translated; a's were observed one by one.
+        #expect(translated.b > 0.2 && translated.translated > translated.b * 0.9,
+                "\(Int(translated.translated * 100)) % translated, b ran \(Int(translated.b * 100)) %")
     }
 }

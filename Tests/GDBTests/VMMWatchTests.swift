@@ -1,0 +1,202 @@
+import Foundation
+import MagritteCore
+import MagritteHypervisor
+import MagritteMachine
+import MagritteTestSupport
+import Testing
+@testable import MagritteGDB
+
+/// The stub's watchpoints under the VMM at translated speed (issue 9, "Observation"; `Docs/jit.md`):
+/// only the accesses to watched pages take the slow path, which asks the stub before each one
+/// (`CPUObserver.willAccessMemory`); everything else runs translated. The stops must be those
+/// of the stub's old way, which observed every instruction, decoded it and computed its access
+/// from the registers (`ForeseeingWatcher` here): the same pc, registers, counts and consoles,
+/// on both engines.
+@Suite("Watchpoints under the VMM at translated speed", .enabled(if: Engine.jitSupported))
+struct VMMWatchTests {
+    /// The reference: every instruction observed; one whose access (address from the registers
+    /// now) touches a watchpoint stops before it; an access made without that stops after it.
+    final class ForeseeingWatcher: CPUObserver {
+        let watchpoints: [GDBStopPoint]
+        unowned let vmm: VMM
+        var hit: (kind: GDBStopPoint.Kind, address: UInt32)?
+
+        init(_ watchpoints: [GDBStopPoint], _ vmm: VMM) {
+            self.watchpoints = watchpoints
+            self.vmm = vmm
+        }
+
+        func cpu(_ cpu: CPU, willExecuteAt pc: UInt32) -> ObserverAction {
+            guard hit == nil, let word = cpu.readVirtual(pc, size: 4), let a = Self.access(decode(word), cpu) else { return .proceed }
+            return stop(a.address, size: a.size, isWrite: a.isWrite)
+        }
+
+        func cpu(_ cpu: CPU, didAccessMemory access: MemoryAccess) -> ObserverAction {
+            hit == nil ? stop(access.virtual, size: access.size, isWrite: access.isWrite) : .proceed
+        }
+
+        func stop(_ address: UInt32, size: Int, isWrite: Bool) -> ObserverAction {
+            guard let w = watchpoints.first(where: { $0.matches(access: address, size: size, isWrite: isWrite) }) else { return .proceed }
+            hit = (w.kind, max(address, w.address))
+            vmm.stop()
+            return .stop
+        }
+
+        /// The access `d` makes with the registers now (LWL/LWR/SWL/SWR: the aligned word).
+        static func access(_ d: DecodedInstruction, _ cpu: CPU) -> (address: UInt32, size: Int, isWrite: Bool)? {
+            guard let m = d.op.info.memory else { return nil }
+            let partial = [Op.lwl, .lwr, .swl, .swr].contains(d.op)
+            let address = cpu.gpr(Int(d.rs)) &+ d.imm
+            return (partial ? address & ~3 : address, partial ? 4 : m.size, m.isStore)
+        }
+    }
+
+    /// A debugged VMM: what gdb does after each watchpoint stop (remove the watchpoints, step
+    /// the thread over the access, insert them again, continue), with the stub's watcher or the
+    /// reference's.
+    struct Scenario: Sendable {
+        var name: String
+        var make: @Sendable (Engine) throws -> VMM
+        var watchpoints: @Sendable (VMM) throws -> [GDBStopPoint]
+        var stops = 12
+        /// Instructions run before the watchpoints are inserted.
+        var before: UInt64 = 0
+        /// Whether every guest first runs to `main` (past the runtime's clearing of its BSS).
+        var fromMain = false
+    }
+
+    enum Way: String { case stub, reference, observingStub }
+
+    /// The registers, position and console of every guest, and the machine's counts.
+    static func state(_ vmm: VMM) -> String {
+        let guests = vmm.guests.map { g in
+            let r = vmm.registers(of: g)
+            return "\(g.name) pc=\(Hex.word(r.pc)) retired=\(vmm.retiredInstructions(of: g)) hi=\(r.hi) lo=\(r.lo) gprs=\(r.gprs) console=\(g.consoleText.count)"
+        }
+        return guests.joined(separator: " | ") + " | npc=\(Hex.word(vmm.cpu.npc)) delay=\(vmm.cpu.inDelaySlot) executed=\(vmm.cpu.executedInstructions) now=\(vmm.now)"
+    }
+
+    static func referenceResume(_ vmm: VMM, _ watchpoints: [GDBStopPoint]) -> GDBStop {
+        let w = ForeseeingWatcher(watchpoints, vmm)
+        let cpu = vmm.cpu
+        (cpu.observer, cpu.observesInstructions) = (w, true)
+        cpu.memoryWatches = watchpoints.map { $0.address...($0.address &+ $0.length &- 1) }
+        defer { (cpu.observer, cpu.observesInstructions, cpu.memoryWatches) = (nil, false, []) }
+        let outcome = vmm.run()
+        let thread = (vmm.current?.index ?? 0) + 1
+        if let h = w.hit { return .watch(h.kind, address: h.address, thread: thread) }
+        return outcome == .allPoweredOff ? .exited(code: 0) : .trap(thread: thread)
+    }
+
+    /// The stops of `s` (each with the state there and after the step over it), and the share
+    /// of the instructions that ran translated.
+    static func stops(_ s: Scenario, engine: Engine, way: Way) throws -> (stops: [String], translated: Double, inDelaySlot: Int) {
+        let vmm = try s.make(engine)
+        if s.before > 0 { #expect(vmm.run(maxInstructions: s.before) == .instructionLimit, "\(s.name)") }
+        let target = VMMTarget(vmm: vmm)
+        if s.fromMain {
+            let main = GDBStopPoint(kind: .software, address: try symbol(vmm, "main"), length: 4)
+            #expect(target.insert(main))
+            for g in vmm.guests { #expect(target.resume(thread: nil, interrupted: { false }) == .trap(thread: g.index + 1), "\(s.name)") }
+            #expect(target.remove(main))
+        }
+        let watchpoints = try s.watchpoints(vmm)
+        if way == .observingStub { vmm.instructionObservedGuests = Set(vmm.guests.map(\.index)) }
+        let (executed, translated) = (vmm.cpu.executedInstructions, vmm.cpu.jitStatistics.instructionsRun)
+        var seen: [String] = []
+        var delaySlots = 0
+        for _ in 0..<s.stops {
+            for w in watchpoints { #expect(target.insert(w)) }
+            let stop = way == .reference ? referenceResume(vmm, watchpoints) : target.resume(thread: nil, interrupted: { false })
+            if vmm.cpu.inDelaySlot { delaySlots += 1 }
+            seen.append("\(stop) \(state(vmm))")
+            guard case .watch(_, _, let thread) = stop else { break }
+            for w in watchpoints { #expect(target.remove(w)) }
+            seen.append("step \(target.step(thread: thread)) \(state(vmm))")
+        }
+        let share = Double(vmm.cpu.jitStatistics.instructionsRun - translated) / Double(max(vmm.cpu.executedInstructions - executed, 1))
+        return (seen, share, delaySlots)
+    }
+
+    static func symbol(_ vmm: VMM, _ name: String) throws -> UInt32 {
+        try #require(vmm.guests[0].image?.symbolTable.first { $0.name == name }?.address, "no symbol \(name)")
+    }
+
+    static func guests(_ programs: [String], engine: Engine) throws -> VMM {
+        let vmm = try VMM(ramSize: 72 << 20, engine: engine)
+        for (i, p) in programs.enumerated() {
+            try vmm.addGuest(GuestConfiguration(name: "g\(i)", ramSize: 32 << 20), imagePath: Repository.guest(p))
+        }
+        vmm.slice = 50_000
+        return vmm
+    }
+
+    static func teachosPair(_ engine: Engine) throws -> VMM {
+        let vmm = try VMM(ramSize: 72 << 20, engine: engine)
+        for (name, idle) in [("a", "idle=wait"), ("b", "idle=spin")] {
+            try vmm.addGuest(GuestConfiguration(name: name, ramSize: 32 << 20, commandLine: idle), imagePath: Repository.guest("os/teachos"))
+        }
+        return vmm
+    }
+
+    /// The process-table field teachos counts up at every trap (GDBWatchTests' watchpoint).
+    static func teachosField(_ vmm: VMM) throws -> [GDBStopPoint] {
+        [GDBStopPoint(kind: .write, address: try symbol(vmm, "procs") + 1256 + 188, length: 4)]
+    }
+
+    static let scenarios: [Scenario] = [
+        Scenario(name: "teachos pair, a field both guests count up", make: teachosPair, watchpoints: teachosField),
+        Scenario(name: "teachos pair, set while one guest is descheduled", make: teachosPair, watchpoints: teachosField,
+                 before: 3_000_000),
+        Scenario(name: "crc32 pair, the top of the stack", make: { try guests(["bench/crc32", "bench/crc32"], engine: $0) },
+                 watchpoints: { [GDBStopPoint(kind: .access, address: try symbol($0, "rt_stack_top") - 64, length: 64)] }, stops: 30),
+        Scenario(name: "hello pair, the stack", make: { try guests(["tests/hello", "tests/hello"], engine: $0) },
+                 watchpoints: { [GDBStopPoint(kind: .write, address: try symbol($0, "rt_stack_top") - 512, length: 512)] }, stops: 60,
+                 fromMain: true),
+        Scenario(name: "smc, a function it rewrites (a page that is also code)", make: { try guests(["tests/smc"], engine: $0) },
+                 watchpoints: { [GDBStopPoint(kind: .access, address: try symbol($0, "fn"), length: 32)] }, stops: 40, fromMain: true),
+        Scenario(name: "hello pair, the UART (a device page; printf's padding is stored in delay slots)",
+                 make: { try guests(["tests/hello", "tests/hello"], engine: $0) },
+                 watchpoints: { _ in [GDBStopPoint(kind: .access, address: 0xB800_03F8, length: 8)] }, stops: 160),
+        Scenario(name: "lwl_lwr, its buffer read", make: { try guests(["tests/lwl_lwr"], engine: $0) },
+                 watchpoints: { [GDBStopPoint(kind: .read, address: try symbol($0, "buf"), length: 16)] }),
+        Scenario(name: "swl_swr, its buffer written", make: { try guests(["tests/swl_swr"], engine: $0) },
+                 watchpoints: { [GDBStopPoint(kind: .write, address: try symbol($0, "buf") + 4, length: 4)] }, stops: 30, fromMain: true),
+        Scenario(name: "llsc, its words", make: { try guests(["tests/llsc"], engine: $0) },
+                 watchpoints: { [GDBStopPoint(kind: .access, address: try symbol($0, "words"), length: 16)] }, stops: 40, fromMain: true),
+    ]
+
+    @Test("The stub's watchpoint stops are the reference's: same pc, registers, counts and consoles, both engines, observed or not",
+          arguments: scenarios.indices)
+    func stopsAreTheReferences(scenario: Int) throws {
+        let s = Self.scenarios[scenario]
+        let reference = try Self.stops(s, engine: .interpreter, way: .reference)
+        #expect(reference.stops.count > 4 && reference.stops.first?.hasPrefix("watch") == true, "\(s.name): \(reference.stops.first ?? "")")
+        for engine in [Engine.interpreter, .jit] {
+            for way in [Way.stub, .observingStub] {
+                let stub = try Self.stops(s, engine: engine, way: way)
+                #expect(stub.stops.count == reference.stops.count, "\(s.name), \(engine), \(way)")
+                for (i, (a, b)) in zip(reference.stops, stub.stops).enumerated() where a != b {
+                    Issue.record("\(s.name), \(engine), \(way): stop \(i)\n reference \(a)\n stub      \(b)")
+                    break
+                }
+            }
+        }
+    }
+
+    @Test("A stop before a watched access in a delay slot: at the slot, the branch's target next, as the reference")
+    func stopsInDelaySlots() throws {
+        let s = try #require(Self.scenarios.first { $0.name.contains("delay slots") })
+        let stub = try Self.stops(s, engine: .jit, way: .stub)
+        #expect(stub.inDelaySlot > 0, "no stop in a delay slot among \(stub.stops.count / 2)")
+        #expect(try Self.stops(s, engine: .interpreter, way: .reference).stops == stub.stops)
+    }
+
+    @Test("With a watchpoint armed in both guests, most instructions run translated")
+    func watchpointsKeepTranslatedSpeed() throws {
+        let s = Scenario(name: "teachos", make: Self.teachosPair, watchpoints: Self.teachosField, stops: 20)
+        let stub = try Self.stops(s, engine: .jit, way: .stub)
+        #expect(stub.stops.count == 40 && stub.stops.allSatisfy { $0.contains("watch(MagritteGDB.GDBStopPoint.Kind.write") || $0.hasPrefix("step") })
+        #expect(stub.translated > 0.9, "\(Int(stub.translated * 100)) % translated")
+    }
+}
