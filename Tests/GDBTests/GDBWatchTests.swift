@@ -48,6 +48,33 @@ import Testing
         #expect(s.status == 0, "\(s.err)")
     }
 
+    /// `rwatch` and `awatch` under `magritte vmm --gdb` (the stub stops before the access, in the
+    /// slow path of the watched page, while the rest runs translated): the read of the field
+    /// teachos counts up is reported with its value (c, then c+1 at the next trap), the access
+    /// watchpoint reports the store (c+1 → c+2), the next read and store, and in reverse the store
+    /// undone; the same transcript with both engines.
+    @Test func readAndAccessWatchpointsUnderTheVMM() throws {
+        var transcripts: [String] = []
+        for engine in ["jit", "interpreter"] {
+            let s = try GDBProcessTests.debug(["vmm", "--engine", engine, Self.teachos], elf: Self.teachos, commands: [
+                "break trap", "continue", "continue 40", "delete", "set $slot = (char *)&procs + 1256",
+                "print *(int *)($slot + 188)", "rwatch *(int *)($slot + 188)", "continue", "continue", "delete",
+                "awatch *(int *)($slot + 188)", "continue", "continue", "continue", "reverse-continue", "delete", "continue",
+            ])
+            let c = try #require(s.gdb.firstMatch(of: /\$1 = (\d+)\n/).flatMap { Int($0.1) }, "\(s.gdb)")
+            let reads = s.gdb.matches(of: /Hardware read watchpoint 2: [^\n]*\n\nValue = (\d+)\n/).compactMap { Int($0.1) }
+            #expect(reads == [c, c + 1], "\(s.gdb)")
+            let accesses = s.gdb.matches(of: /Hardware access \(read\/write\) watchpoint 3: [^\n]*\n\n((?:Old value = -?\d+\nNew value = -?\d+)|(?:Value = -?\d+))\n/)
+                .map { $0.1.replacing("\n", with: " ") }
+            #expect(accesses == ["Old value = \(c + 1) New value = \(c + 2)", "Value = \(c + 2)", "Old value = \(c + 2) New value = \(c + 3)",
+                                 "Old value = \(c + 3) New value = \(c + 2)"], "\(s.gdb)")
+            #expect(s.gdb.contains("[Inferior 1 (Remote target) exited normally]"), "\(s.gdb)")
+            #expect(s.status == 0, "\(s.err)")
+            transcripts.append(s.gdb)
+        }
+        #expect(transcripts[0] == transcripts[1])
+    }
+
     /// Two copies of teachos: a watchpoint on one guest's field (`watch … thread 1` with
     /// `set scheduler-locking on`, gdb's way to run one thread) stops only at that guest's
     /// stores, with that guest's values, forward and in reverse (the stub's `bc` after `Hc1`

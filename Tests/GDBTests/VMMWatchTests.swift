@@ -199,4 +199,40 @@ struct VMMWatchTests {
         #expect(stub.stops.count == 40 && stub.stops.allSatisfy { $0.contains("watch(MagritteGDB.GDBStopPoint.Kind.write") || $0.hasPrefix("step") })
         #expect(stub.translated > 0.9, "\(Int(stub.translated * 100)) % translated")
     }
+
+    @Test("Reverse-continue to a watchpoint: re-execution runs translated, and lands on the access the stop before it saw",
+          arguments: [Engine.interpreter, .jit])
+    func reverseContinueToAWatchpointRunsTranslated(engine: Engine) throws {
+        let vmm = try Self.teachosPair(engine)
+        let travel = VMMTimeTravel(vmm: vmm, interval: 500_000)
+        let target = VMMTarget(vmm: vmm, timeTravel: travel)
+        #expect(travel.run(maxInstructions: 2_000_000) == .instructionLimit)
+        let watch = try Self.teachosField(vmm)[0]
+        #expect(target.insert(watch))
+        var stops: [String] = []
+        for _ in 0..<3 {
+            let stop = target.resume(thread: nil, interrupted: { false })
+            stops.append("\(stop) \(Self.state(vmm))")
+            guard case .watch(_, _, let thread) = stop else { break }
+            #expect(target.remove(watch))
+            _ = target.step(thread: thread)
+            #expect(target.insert(watch))
+        }
+        // From after the third stop's store: back to it (the access just made: the position
+        // itself; gdb then steps back over it), then to the second's, re-executed.
+        for i in 0..<2 {
+            let (position, translated) = (vmm.cpu.executedInstructions, vmm.cpu.jitStatistics.instructionsRun)
+            let stop = target.continueBack(thread: nil, interrupted: { false })
+            guard case .watch(.write, watch.address, _) = stop else {
+                Issue.record("\(stop)")
+                break
+            }
+            let back = position - vmm.cpu.executedInstructions
+            #expect(i == 0 ? back == 0 : back > 0)
+            if engine == .jit { #expect((vmm.cpu.jitStatistics.instructionsRun - translated) * 10 >= back * 9) }
+            // The stop is after the store: stepping back over it is the stop before it, going forward.
+            _ = target.stepBack(thread: (vmm.current?.index ?? 0) + 1)
+            #expect(stops.contains { $0.hasSuffix(Self.state(vmm)) }, "\(Self.state(vmm))")
+        }
+    }
 }
