@@ -96,4 +96,32 @@ import Testing
         #expect(translated.b > 0.2 && translated.translated > translated.b * 0.9,
                 "\(Int(translated.translated * 100)) % translated, b ran \(Int(translated.b * 100)) %")
     }
+
+    /// A guest's watch (`g:watch`, a write to the process-table field teachos counts up at every
+    /// trap) and `vmm:run_back()` to it: the same stops with both engines, and the guests run
+    /// translated (the watched page takes the slow path, nothing else).
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: teachos)))
+    func guestWatchesAndRunBackAtTranslatedSpeed() throws {
+        var reports: [[String]] = []
+        for engine in ["interpreter", "jit"] {
+            let (report, vmm) = try withTeachosPair(engine: engine, """
+                V:time_travel{interval = 1000000}
+                local field = a:symbol("procs") + 1256 + 188
+                b:watch(field, 4, "w")
+                local out = {}
+                for i = 1, 4 do
+                  local reason, info = V:run{steps = 4000000}
+                  out[#out + 1] = string.format("%s %s %x %x %d %d", reason, tostring(info.guest), b.pc, info.pc or 0, a.instructions, b.instructions)
+                end
+                local reason, info = V:run_back()
+                out[#out + 1] = string.format("back %s %s %x %d %d", reason, tostring(info.guest), b.pc, a.instructions, b.instructions)
+                return table.concat(out, "\\n")
+                """)
+            let lines = try #require(report.first).split(separator: "\n")
+            #expect(lines.count == 5 && lines.dropLast().allSatisfy { $0.hasPrefix("watch b ") }, "\(lines)")
+            if engine == "jit" { #expect(Self.translated(vmm) > 0.9, "\(Int(Self.translated(vmm) * 100)) % translated") }
+            reports.append(report)
+        }
+        #expect(reports[0] == reports[1])
+    }
 }
