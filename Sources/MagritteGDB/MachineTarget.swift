@@ -89,9 +89,6 @@ public final class MachineTarget: GDBTarget {
             let previous = machine.onBatchEnd
             machine.onBatchEnd = { [unowned cpu] in
                 previous?()
-                // The first batch is observed whatever the stop points, as in `step`; after it,
-                // only before the breakpoints (watchpoints are the slow path's, on their pages).
-                cpu.observesInstructions = false
                 // Polled once per batch until something stopped the run (the board calls this
                 // once more after the batch that stopped: a second request would outlive it).
                 if !stop.stopped && !pressedCtrlC && interrupted() {
@@ -100,7 +97,16 @@ public final class MachineTarget: GDBTarget {
                 }
             }
             defer { machine.onBatchEnd = previous }
-            return cpu.debugged(by: stop, observeAll: true) { machine.run() }
+            // The CPU's "skip the observer once here" mark left by the last stop is used up only
+            // where the observer is asked (a later hit there would be hidden otherwise): the
+            // first instruction runs observed, as in `step`, the rest only before the
+            // breakpoints (the watchpoints are the slow path's, on their pages). The batches
+            // are those of one run (the board ends them at multiples of its batch size).
+            if cpu.observerStoppedAt != nil {
+                let first = cpu.debugged(by: stop, observeAll: true) { machine.run(maxInstructions: 1) }
+                if first != .instructionLimit || stop.stopped || pressedCtrlC { return first }
+            }
+            return cpu.debugged(by: stop, observeAll: false) { machine.run() }
         }
         if outcome == .poweredOff { return .exited(code: 0) }
         if let hit = stop.watchHit { return .watch(hit.kind, address: hit.address, thread: 1) }

@@ -18,12 +18,12 @@ struct VMMWatchTests {
     /// now) touches a watchpoint stops before it; an access made without that stops after it.
     final class ForeseeingWatcher: CPUObserver {
         let watchpoints: [GDBStopPoint]
-        unowned let vmm: VMM
+        let onStop: () -> Void
         var hit: (kind: GDBStopPoint.Kind, address: UInt32)?
 
-        init(_ watchpoints: [GDBStopPoint], _ vmm: VMM) {
+        init(_ watchpoints: [GDBStopPoint], onStop: @escaping () -> Void = {}) {
             self.watchpoints = watchpoints
-            self.vmm = vmm
+            self.onStop = onStop
         }
 
         func cpu(_ cpu: CPU, willExecuteAt pc: UInt32) -> ObserverAction {
@@ -38,7 +38,7 @@ struct VMMWatchTests {
         func stop(_ address: UInt32, size: Int, isWrite: Bool) -> ObserverAction {
             guard let w = watchpoints.first(where: { $0.matches(access: address, size: size, isWrite: isWrite) }) else { return .proceed }
             hit = (w.kind, max(address, w.address))
-            vmm.stop()
+            onStop()
             return .stop
         }
 
@@ -76,11 +76,15 @@ struct VMMWatchTests {
         return guests.joined(separator: " | ") + " | npc=\(Hex.word(vmm.cpu.npc)) delay=\(vmm.cpu.inDelaySlot) executed=\(vmm.cpu.executedInstructions) now=\(vmm.now)"
     }
 
+    static func ranges(_ watchpoints: [GDBStopPoint]) -> [ClosedRange<UInt32>] {
+        watchpoints.map { $0.address...($0.address &+ $0.length &- 1) }
+    }
+
     static func referenceResume(_ vmm: VMM, _ watchpoints: [GDBStopPoint]) -> GDBStop {
-        let w = ForeseeingWatcher(watchpoints, vmm)
+        let w = ForeseeingWatcher(watchpoints) { vmm.stop() }
         let cpu = vmm.cpu
         (cpu.observer, cpu.observesInstructions) = (w, true)
-        cpu.memoryWatches = watchpoints.map { $0.address...($0.address &+ $0.length &- 1) }
+        cpu.memoryWatches = ranges(watchpoints)
         defer { (cpu.observer, cpu.observesInstructions, cpu.memoryWatches) = (nil, false, []) }
         let outcome = vmm.run()
         let thread = (vmm.current?.index ?? 0) + 1
@@ -174,13 +178,17 @@ struct VMMWatchTests {
         #expect(reference.stops.count > 4 && reference.stops.first?.hasPrefix("watch") == true, "\(s.name): \(reference.stops.first ?? "")")
         for engine in [Engine.interpreter, .jit] {
             for way in [Way.stub, .observingStub] {
-                let stub = try Self.stops(s, engine: engine, way: way)
-                #expect(stub.stops.count == reference.stops.count, "\(s.name), \(engine), \(way)")
-                for (i, (a, b)) in zip(reference.stops, stub.stops).enumerated() where a != b {
-                    Issue.record("\(s.name), \(engine), \(way): stop \(i)\n reference \(a)\n stub      \(b)")
-                    break
-                }
+                Self.expectSameStops(reference.stops, try Self.stops(s, engine: engine, way: way).stops, "\(s.name), \(engine), \(way)")
             }
+        }
+    }
+
+    /// Records the first stop where `stub` differs from `reference`.
+    static func expectSameStops(_ reference: [String], _ stub: [String], _ what: String) {
+        #expect(stub.count == reference.count, "\(what)")
+        for (i, (a, b)) in zip(reference, stub).enumerated() where a != b {
+            Issue.record("\(what): stop \(i)\n reference \(a)\n stub      \(b)")
+            break
         }
     }
 
