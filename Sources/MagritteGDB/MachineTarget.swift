@@ -84,14 +84,15 @@ public final class MachineTarget: GDBTarget {
     public func resume(thread: Int?, interrupted: () -> Bool) -> GDBStop {
         if machine.poweredOff { return .exited(code: 0) }
         let stop = StopPointWatcher(breakpoints: points.breakpoints, watchpoints: points.watchpoints, foresees: true)
-        var pressedCtrlC = false
+        var pressedCtrlC = false, polls = false
         let outcome = withoutActuallyEscaping(interrupted) { interrupted in
             let previous = machine.onBatchEnd
             machine.onBatchEnd = { [unowned cpu] in
                 previous?()
                 // Polled once per batch until something stopped the run (the board calls this
-                // once more after the batch that stopped: a second request would outlive it).
-                if !stop.stopped && !pressedCtrlC && interrupted() {
+                // once more after the batch that stopped: a second request would outlive it),
+                // not after the first instruction run alone below (not the end of a batch).
+                if polls && !stop.stopped && !pressedCtrlC && interrupted() {
                     pressedCtrlC = true
                     cpu.requestStop()
                 }
@@ -104,8 +105,9 @@ public final class MachineTarget: GDBTarget {
             // are those of one run (the board ends them at multiples of its batch size).
             if cpu.observerStoppedAt != nil {
                 let first = cpu.debugged(by: stop, observeAll: true) { machine.run(maxInstructions: 1) }
-                if first != .instructionLimit || stop.stopped || pressedCtrlC { return first }
+                if first != .instructionLimit || stop.stopped { return first }
             }
+            polls = true
             return cpu.debugged(by: stop, observeAll: false) { machine.run() }
         }
         if outcome == .poweredOff { return .exited(code: 0) }
@@ -151,12 +153,41 @@ final class StopPointWatcher: CPUObserver {
 
     func cpu(_ cpu: CPU, willAccessMemory access: MemoryAccess) -> ObserverAction {
         guard foresees, watchHit == nil else { return .proceed }
-        return hit(access.virtual, size: access.size, isWrite: access.isWrite)
+        let action = hit(access.virtual, size: access.size, isWrite: access.isWrite)
+        if case .stop = action { stoppedBefore = access.pc }
+        return action
     }
+
+    /// The instruction it stopped before because its access touches a watchpoint, if it did.
+    private(set) var stoppedBefore: UInt32?
 
     func cpu(_ cpu: CPU, didAccessMemory access: MemoryAccess) -> ObserverAction {
         guard watchHit == nil else { return .proceed }
         return hit(access.virtual, size: access.size, isWrite: access.isWrite)
+    }
+
+    /// Where the CPU resumes without asking the observer (at the instruction a breakpoint
+    /// stopped it before), looks at that instruction's access now, and takes the stop before it
+    /// if it touches a watchpoint; returns whether it did. Not after a stop before that very
+    /// access (`StopPoints.watchStop`): the debugger continues over it.
+    func foreseeSkippedInstruction(_ cpu: CPU, after points: StopPoints, thread: Int) -> Bool {
+        guard foresees, !watchpoints.isEmpty, let pc = cpu.observerStoppedAt, pc == cpu.pc,
+              points.watchStop.map({ $0.thread != thread || $0.pc != pc }) ?? true,
+              let word = cpu.readVirtual(pc, size: 4), let access = StopPointWatcher.dataAccess(decode(word), cpu),
+              case .stop = hit(access.address, size: access.size, isWrite: access.isWrite) else { return false }
+        stoppedBefore = pc
+        return true
+    }
+
+    /// The data access `d` makes with the CPU's registers now (the instruction table's size and
+    /// direction; LWL/LWR/SWL/SWR the aligned word, as the slow path asks), or nil.
+    static func dataAccess(_ d: DecodedInstruction, _ cpu: CPU) -> (address: UInt32, size: Int, isWrite: Bool)? {
+        guard let m = d.op.info.memory else { return nil }
+        let address = cpu.gpr(Int(d.rs)) &+ d.imm
+        switch d.op {
+        case .lwl, .lwr, .swl, .swr: return (address & ~3, 4, m.isStore)
+        default: return (address, m.size, m.isStore)
+        }
     }
 
     func hit(_ address: UInt32, size: Int, isWrite: Bool) -> ObserverAction {
@@ -173,6 +204,8 @@ final class StopPointWatcher: CPUObserver {
 struct StopPoints {
     var breakpoints = Set<UInt32>()
     var watchpoints: [GDBStopPoint] = []
+    /// Where the last run stopped before a watched access (thread, pc), until the next run.
+    var watchStop: (thread: Int, pc: UInt32)?
 
     mutating func insert(_ point: GDBStopPoint) -> Bool {
         if point.kind == .software { breakpoints.insert(point.address) } else { watchpoints.append(point) }

@@ -11,11 +11,13 @@ extension VMMTarget: GDBReversibleTarget {
     public var canGoBack: Bool { timeTravel != nil }
 
     public func stepBack(thread: Int) -> GDBStop {
+        points.watchStop = nil
         guard let history = timeTravel, let g = guest(thread) else { return .trap(thread: currentThread) }
         return stop(history.stepBack(1, guest: g), thread: thread)
     }
 
     public func continueBack(thread: Int?, interrupted: () -> Bool) -> GDBStop {
+        points.watchStop = nil
         guard let history = timeTravel else { return .trap(thread: currentThread) }
         // Resumed alone (gdb's `set scheduler-locking on`: `Hc N` before `bc`), only that
         // guest's hits count, as going forward only it runs.

@@ -85,6 +85,7 @@ public final class VMMTarget: GDBTarget {
     var currentThread: Int { (vmm.current?.index ?? 0) + 1 }
 
     public func step(thread: Int) -> GDBStop {
+        points.watchStop = nil
         guard let g = guest(thread) else { return .trap(thread: currentThread) }
         if g.state == .poweredOff { return .trap(thread: thread) }
         let watcher = StopPointWatcher(breakpoints: [], watchpoints: points.watchpoints, foresees: false)
@@ -99,6 +100,15 @@ public final class VMMTarget: GDBTarget {
     public func resume(thread: Int?, interrupted: () -> Bool) -> GDBStop {
         let watcher = StopPointWatcher(breakpoints: points.breakpoints, watchpoints: points.watchpoints, foresees: true)
         watcher.onStop = { [unowned vmm] in vmm.stop() }
+        defer { points.watchStop = watcher.stoppedBefore.map { (currentThread, $0) } }
+        // Resumed where a breakpoint stopped the guest on the CPU, before an instruction whose
+        // access touches a watchpoint: the stop before that access comes first, before any
+        // guest runs on (the scheduler would run the others first, and the breakpoint would
+        // stop that guest again when it comes back).
+        if let g = vmm.current, thread == nil || thread == g.index + 1,
+           watcher.foreseeSkippedInstruction(vmm.cpu, after: points, thread: g.index + 1) {
+            return stop(.stopped, watcher, thread: g.index + 1, pressedCtrlC: false)
+        }
         if let t = thread, let g = guest(t) { return runAlone(g, watcher, interrupted) }
         // All guests: one uninterrupted `run`, the socket polled at the end of each slice, so
         // the schedule is the one a run without gdb has.

@@ -27,7 +27,7 @@ struct VMMWatchTests {
         }
 
         func cpu(_ cpu: CPU, willExecuteAt pc: UInt32) -> ObserverAction {
-            guard hit == nil, let word = cpu.readVirtual(pc, size: 4), let a = Self.access(decode(word), cpu) else { return .proceed }
+            guard hit == nil, let word = cpu.readVirtual(pc, size: 4), let a = StopPointWatcher.dataAccess(decode(word), cpu) else { return .proceed }
             return stop(a.address, size: a.size, isWrite: a.isWrite)
         }
 
@@ -40,14 +40,6 @@ struct VMMWatchTests {
             hit = (w.kind, max(address, w.address))
             onStop()
             return .stop
-        }
-
-        /// The access `d` makes with the registers now (LWL/LWR/SWL/SWR: the aligned word).
-        static func access(_ d: DecodedInstruction, _ cpu: CPU) -> (address: UInt32, size: Int, isWrite: Bool)? {
-            guard let m = d.op.info.memory else { return nil }
-            let partial = [Op.lwl, .lwr, .swl, .swr].contains(d.op)
-            let address = cpu.gpr(Int(d.rs)) &+ d.imm
-            return (partial ? address & ~3 : address, partial ? 4 : m.size, m.isStore)
         }
     }
 
@@ -245,5 +237,34 @@ struct VMMWatchTests {
             _ = target.stepBack(thread: (vmm.current?.index ?? 0) + 1)
             #expect(stops.contains { $0.hasSuffix(Self.state(vmm)) }, "\(Self.state(vmm))")
         }
+    }
+
+    @Test("A breakpoint on a watched store: continuing from the breakpoint stops before the store for the watchpoint at once, then not again",
+          arguments: [Engine.interpreter, .jit])
+    func breakpointOnAWatchedStore(engine: Engine) throws {
+        let vmm = try Self.teachosPair(engine)
+        let target = VMMTarget(vmm: vmm)
+        let watch = try Self.teachosField(vmm)[0]
+        #expect(vmm.run(maxInstructions: 3_000_000) == .instructionLimit)  // past the kernel's BSS clearing: the trap's store
+        #expect(target.insert(watch))
+        guard case .watch = target.resume(thread: nil, interrupted: { false }) else { Issue.record("no watchpoint stop"); return }
+        let store = GDBStopPoint(kind: .software, address: vmm.cpu.pc, length: 4)
+        #expect(target.remove(watch) && target.insert(store))
+        // The breakpoint's pass that stores to the watched field (`sw at, 188(s1)`; other passes
+        // store to other processes' slots).
+        var thread = 0
+        for _ in 0..<1000 where thread == 0 {
+            guard case .trap(let t) = target.resume(thread: nil, interrupted: { false }) else { Issue.record("no breakpoint stop"); return }
+            if vmm.cpu.gpr(17) &+ 188 == watch.address { thread = t }
+        }
+        let (position, before) = (vmm.cpu.executedInstructions, Self.state(vmm))
+        #expect(thread != 0 && vmm.cpu.pc == store.address)
+        #expect(target.insert(watch))
+        #expect(target.resume(thread: nil, interrupted: { false }) == .watch(.write, address: watch.address, thread: thread))
+        #expect(vmm.cpu.executedInstructions == position && Self.state(vmm) == before)
+        // Continued again (gdb would step over the store first): the run goes on.
+        #expect(target.remove(store))
+        _ = target.resume(thread: nil, interrupted: { false })
+        #expect(vmm.cpu.executedInstructions > position)
     }
 }
