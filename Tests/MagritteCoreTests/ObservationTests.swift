@@ -199,3 +199,95 @@ handler:
         #expect(rec.tlbWrites.first?.1.global == true)
     }
 }
+
+/// `CPUObserver.willAccessMemory`: the slow path of a watched page asks before the access; a
+/// stop there leaves the CPU before the instruction (as a `willExecuteAt` stop would), in a
+/// delay slot with the branch's target next, and the run resumed there makes the access without
+/// asking again. Both engines.
+@Suite struct AccessStopTests {
+    final class Stopper: CPUObserver {
+        var asked: [MemoryAccess] = []
+        var made: [MemoryAccess] = []
+        var stops = true
+        func cpu(_ cpu: CPU, willAccessMemory access: MemoryAccess) -> ObserverAction {
+            asked.append(access)
+            return stops ? .stop : .proceed
+        }
+        func cpu(_ cpu: CPU, didAccessMemory access: MemoryAccess) -> ObserverAction { made.append(access); return .proceed }
+    }
+
+    func machine(_ source: String, engine: Engine) throws -> CPU {
+        let words = try #require(try assemble(source), "no assembler (llvm-mc) for the test program")
+        let bus = TestBus()
+        bus.load(words, at: 0x10_0000)
+        var configuration = CPUConfiguration()
+        configuration.engine = engine
+        let cpu = CPU(bus: bus, configuration: configuration)
+        bus.cpu = cpu
+        cpu.setStatus(0)
+        cpu.jump(to: 0x8010_0000)
+        return cpu
+    }
+
+    /// A taken branch with a store in its delay slot, then a load and an SWL of the same word.
+    static let program = """
+        lui $t0, 0x8020
+        li $t1, 0x55
+        li $t4, 0x07000000
+        beq $t4, $t4, target
+        sw $t1, 16($t0)
+        li $t5, 1
+        target:
+        lw $t2, 16($t0)
+        swl $t4, 17($t0)
+        b .
+        nop
+        """
+
+    @Test("A stop before a store in a delay slot, a load and an SWL: before each, the slot unused, resumed without asking again",
+          arguments: Engine.jitSupported ? [Engine.interpreter, .jit] : [.interpreter])
+    func stopsBeforeAccesses(engine: Engine) throws {
+        let cpu = try machine(Self.program, engine: engine)
+        let o = Stopper()
+        cpu.observer = o
+        cpu.memoryWatches = [0x8020_0010...0x8020_0013]
+        // The store in the delay slot: not made, the CPU in the slot with the target next.
+        #expect(cpu.run(instructions: 100) == .stopRequested)
+        #expect(cpu.pc == 0x8010_0010 && cpu.inDelaySlot && cpu.npc == 0x8010_0018)
+        #expect(cpu.cycles == 4 && cpu.retiredInstructions == 4 && cpu.faultedInstructions == 0)
+        #expect(cpu.readVirtual(0x8020_0010, size: 4) == 0 && o.made.isEmpty)
+        #expect(o.asked == [MemoryAccess(virtual: 0x8020_0010, physical: 0x0020_0010, size: 4, value: 0x55, isWrite: true, pc: 0x8010_0010)])
+        #expect(cpu.observerStoppedAt == 0x8010_0010)
+        // Resumed: the store is made (reported after it), the branch's target runs next, and the
+        // load stops before it (t2 not written).
+        #expect(cpu.run(instructions: 100) == .stopRequested)
+        #expect(cpu.pc == 0x8010_0018 && !cpu.inDelaySlot && cpu.npc == 0x8010_001C)
+        #expect(cpu.readVirtual(0x8020_0010, size: 4) == 0x55 && cpu.gpr(13) == 0 && cpu.gpr(10) == 0)
+        #expect(o.made.map(\.isWrite) == [true] && o.asked.count == 2 && o.asked[1].isWrite == false)
+        #expect(cpu.cycles == 5)
+        // The SWL: asked once for its word (the load of the word and the store are one access).
+        #expect(cpu.run(instructions: 100) == .stopRequested)
+        #expect(cpu.pc == 0x8010_001C && cpu.gpr(10) == 0x55 && o.asked.count == 3)
+        #expect(o.asked[2].virtual == 0x8020_0010 && o.asked[2].size == 4 && o.asked[2].isWrite)
+        o.stops = false
+        #expect(cpu.run(instructions: 10) == .budgetExhausted)
+        #expect(o.asked.count == 3 && o.made.count == 3)
+        #expect(cpu.readVirtual(0x8020_0010, size: 4) == 0x0000_0700)  // SWL at byte 1: rt's top half into bytes 0-1
+    }
+
+    @Test("Before an access the translation does not map yet: physical is notMapped, and the stop comes before the TLB refill",
+          arguments: Engine.jitSupported ? [Engine.interpreter, .jit] : [.interpreter])
+    func stopsBeforeARefill(engine: Engine) throws {
+        let cpu = try machine("lui $t0, 0x0040\nlw $t1, 8($t0)\nb .\nnop", engine: engine)
+        let o = Stopper()
+        cpu.observer = o
+        cpu.memoryWatches = [0x0040_0008...0x0040_000B]
+        #expect(cpu.run(instructions: 100) == .stopRequested)
+        #expect(o.asked.map(\.physical) == [MemoryAccess.notMapped])
+        #expect(cpu.pc == 0x8010_0004 && cpu.exceptionCounts.reduce(0, +) == 0)
+        // Resumed: the refill is taken (useg, no TLB entry), and the retried access is asked again.
+        o.stops = false
+        _ = cpu.run(instructions: 3)
+        #expect(cpu.exceptionCounts[Int(ExceptionCode.tlbLoad.rawValue)] == 1)
+    }
+}
