@@ -28,6 +28,16 @@ public final class VMMTarget: GDBTarget {
         timeTravel?.step(g, instructions: n) ?? vmm.step(g, instructions: n)
     }
 
+    /// Runs `body` with `watcher` observing the CPU (`CPU.debugged`), without the per-guest
+    /// instruction observation a script's hooks set (`VMM.instructionObservedGuests`: their
+    /// observer is not the CPU's meanwhile), which comes back after.
+    func debugged<R>(by watcher: StopPointWatcher, observeAll: Bool, _ body: () -> R) -> R {
+        let observed = vmm.instructionObservedGuests
+        vmm.instructionObservedGuests = nil
+        defer { vmm.instructionObservedGuests = observed }
+        return vmm.cpu.debugged(by: watcher, observeAll: observeAll, body)
+    }
+
     public var threads: [Int] { vmm.guests.map { $0.index + 1 } }
 
     func guest(_ thread: Int) -> Guest? {
@@ -89,7 +99,7 @@ public final class VMMTarget: GDBTarget {
         guard let g = guest(thread) else { return .trap(thread: currentThread) }
         if g.state == .poweredOff { return .trap(thread: thread) }
         let watcher = StopPointWatcher(breakpoints: [], watchpoints: points.watchpoints, foresees: false)
-        _ = vmm.cpu.debugged(by: watcher, observeAll: true) { step(g, 1) }
+        _ = debugged(by: watcher, observeAll: true) { step(g, 1) }
         if let hit = watcher.watchHit { return .watch(hit.kind, address: hit.address, thread: thread) }
         return .trap(thread: thread)
     }
@@ -123,14 +133,14 @@ public final class VMMTarget: GDBTarget {
                 }
             }
             defer { vmm.onSliceEnd = previous }
-            return vmm.cpu.debugged(by: watcher, observeAll: false) { run() }
+            return debugged(by: watcher, observeAll: false) { run() }
         }
         return stop(outcome, watcher, thread: currentThread, pressedCtrlC: pressedCtrlC)
     }
 
     func runAlone(_ g: Guest, _ watcher: StopPointWatcher, _ interrupted: () -> Bool) -> GDBStop {
         while true {
-            let outcome = vmm.cpu.debugged(by: watcher, observeAll: false) { step(g, slice) }
+            let outcome = debugged(by: watcher, observeAll: false) { step(g, slice) }
             if outcome == .instructionLimit {
                 if interrupted() { return .interrupted(thread: g.index + 1) }
                 continue

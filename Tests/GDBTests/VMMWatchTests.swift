@@ -57,7 +57,9 @@ struct VMMWatchTests {
         var fromMain = false
     }
 
-    enum Way: String { case stub, reference, observingStub }
+    /// The stub alone, the reference, or the stub with a breakpoint no guest reaches (the CPU's
+    /// observing loop runs with the interpreter, blocks end before it with the translator).
+    enum Way: String { case stub, reference, stubWithBreakpoint }
 
     /// The registers, position and console of every guest, and the machine's counts.
     static func state(_ vmm: VMM) -> String {
@@ -97,7 +99,7 @@ struct VMMWatchTests {
             #expect(target.remove(main))
         }
         let watchpoints = try s.watchpoints(vmm)
-        if way == .observingStub { vmm.instructionObservedGuests = Set(vmm.guests.map(\.index)) }
+        if way == .stubWithBreakpoint { #expect(target.insert(GDBStopPoint(kind: .software, address: 0x0000_0004, length: 4))) }
         let (executed, translated) = (vmm.cpu.executedInstructions, vmm.cpu.jitStatistics.instructionsRun)
         var seen: [String] = []
         var delaySlots = 0
@@ -165,14 +167,14 @@ struct VMMWatchTests {
                  watchpoints: { [GDBStopPoint(kind: .access, address: try symbol($0, "words"), length: 16)] }, stops: 40, fromMain: true),
     ]
 
-    @Test("The stub's watchpoint stops are the reference's: same pc, registers, counts and consoles, both engines, observed or not",
+    @Test("The stub's watchpoint stops are the reference's: same pc, registers, counts and consoles, both engines, with a breakpoint or not",
           arguments: scenarios.indices)
     func stopsAreTheReferences(scenario: Int) throws {
         let s = Self.scenarios[scenario]
         let reference = try Self.stops(s, engine: .interpreter, way: .reference)
         #expect(reference.stops.count > 4 && reference.stops.first?.hasPrefix("watch") == true, "\(s.name): \(reference.stops.first ?? "")")
         for engine in [Engine.interpreter, .jit] {
-            for way in [Way.stub, .observingStub] {
+            for way in [Way.stub, .stubWithBreakpoint] {
                 Self.expectSameStops(reference.stops, try Self.stops(s, engine: engine, way: way).stops, "\(s.name), \(engine), \(way)")
             }
         }
@@ -266,5 +268,18 @@ struct VMMWatchTests {
         #expect(target.remove(store))
         _ = target.resume(thread: nil, interrupted: { false })
         #expect(vmm.cpu.executedInstructions > position)
+    }
+
+    @Test("Under gdb, a script's per-guest instruction observation is off (its observer is not the CPU's) and comes back after")
+    func scriptsInstructionObservationWaitsForGDB() throws {
+        let s = Scenario(name: "teachos", make: Self.teachosPair, watchpoints: Self.teachosField, stops: 10)
+        let vmm = try s.make(.jit)
+        let target = VMMTarget(vmm: vmm)
+        vmm.instructionObservedGuests = [0, 1]
+        #expect(target.insert(try s.watchpoints(vmm)[0]))
+        let translated = vmm.cpu.jitStatistics.instructionsRun
+        for _ in 0..<s.stops { _ = target.resume(thread: nil, interrupted: { false }) }
+        #expect(vmm.cpu.jitStatistics.instructionsRun - translated > vmm.cpu.executedInstructions / 2)
+        #expect(vmm.instructionObservedGuests == [0, 1] && vmm.cpu.observesInstructions)
     }
 }
