@@ -158,6 +158,7 @@ extension VMM: Snapshotting {
         self.nextASID = nextASID
         asidOwner = owners.map { Int(Int32(bitPattern: $0)) }
         physicalTLB = tlb
+        clusterPages = ClusterPages()  // the physical TLB changed
         nextTLBSlot = nextSlot
         supervisorSegments = supervisor
         stopRequested = false

@@ -83,6 +83,8 @@ public final class VMM: TrapHandler {
     @exclusivity(unchecked) var exitEndedRun = false
     /// The instructions device polling emulated, decoded (VMM+DevicePolling.swift).
     let pollCache = PollCache()
+    /// The pages clustering reached last (`clusterRAM`), valid while the physical TLB is unchanged.
+    @exclusivity(unchecked) var clusterPages = ClusterPages()
     /// Every VMM event, bounded.
     public let trace: VMMTrace
     /// Called for each complete console line of a guest.
@@ -165,6 +167,9 @@ public final class VMM: TrapHandler {
         cpu.setStatus(0)  // VMM context: kernel mode, interrupts off
         cpu.trapHandler = self
     }
+
+    /// The CPU holds its trap handler unowned (`CPU.trapHandler`).
+    deinit { cpu.trapHandler = nil }
 
     // MARK: Guests
 
@@ -390,7 +395,7 @@ public final class VMM: TrapHandler {
     /// spinning is only counted, not descheduled (a kernel spinning there waits for nothing;
     /// it is counted from the ends of long quanta instead).
     func skipsQuantumEnds(_ g: Guest) -> Bool {
-        guard skipsIdleQuantumEnds, g.commPage == nil, !clustersExits else { return false }
+        guard skipsIdleQuantumEnds, g.commPage == nil else { return false }
         guard g.inKernelMode else { return true }
         let s = g.cp0.status
         return spinPolicy == .account && (s & StatusBits.ie == 0 || s & (StatusBits.exl | StatusBits.erl) != 0)
@@ -459,7 +464,10 @@ public final class VMM: TrapHandler {
             supervisorSegments = mode == .supervisor
             writeSegCtl(supervisorSegments ? VMM.supervisorSegCtl : VMM.segCtl)
         }
-        cpu.setStatus(mode == .user ? StatusBits.ksuUser : StatusBits.ksuSupervisor)
+        // Most exits leave the physical mode as it was (an mtc0 to Status that changes IE or IM,
+        // an exception taken in the guest's kernel): then the CPU has nothing to redo.
+        let status = mode == .user ? StatusBits.ksuUser : StatusBits.ksuSupervisor
+        if cpu.cp0.status != status { cpu.setStatus(status) }
     }
 
     func writeSegCtl(_ s: (UInt32, UInt32, UInt32)) {
@@ -526,6 +534,7 @@ public final class VMM: TrapHandler {
     func setPhysical(_ i: Int, _ e: TLBEntry) {
         physicalTLB[i] = e
         cpu.setTLBEntry(i, e)
+        clusterPages.generation &+= 1
     }
 
     /// The machine address the physical CPU translates `va` to now (the mirror of its TLB, for
