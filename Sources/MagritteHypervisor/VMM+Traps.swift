@@ -61,8 +61,10 @@ extension VMM {
     }
 
     /// Continues after the emulated instruction at `trap.pc` (at the branch target when it sat
-    /// in a delay slot: the branch is evaluated again, as Linux's compute_return_epc does).
-    func advance(_ g: Guest, _ trap: Trap) {
+    /// in a delay slot: the branch is evaluated again, as Linux's compute_return_epc does), and
+    /// returns where.
+    @discardableResult
+    func advance(_ g: Guest, _ trap: Trap) -> UInt32 {
         let next: UInt32
         if trap.inDelaySlot {
             next = branchTarget(g, at: trap.pc &- 4)
@@ -70,13 +72,14 @@ extension VMM {
             next = trap.pc &+ 4
         }
         cpu.setPosition(pc: next, npc: next &+ 4, inDelaySlot: false)
+        return next
     }
 
     /// Where the branch at `bpc` goes after its delay slot (`DecodedInstruction.nextPC`, the
     /// instruction table's branch rule), with the guest's current registers.
     func branchTarget(_ g: Guest, at bpc: UInt32) -> UInt32 {
         guard let w = trappedWord(g, bpc) else { return bpc &+ 8 }
-        let d = pollCache.instruction(w).decoded
+        let d = decodes.instruction(w)
         return d.nextPC(afterBranchAt: bpc, rs: cpu.gpr(Int(d.rs)), rt: d.rt < 32 ? cpu.gpr(Int(d.rt)) : 0)
     }
 
@@ -223,8 +226,12 @@ extension VMM {
         // Clustering: while the next privileged instruction follows within a few plain ones
         // (the mfc0/sw, mfc0/lw/mtc0/tlbwr/eret runs of exception handlers), it would trap
         // soon: emulate the run in this exit, each instruction in the slot it would have used,
-        // with the same counts and events (but no `trap` event).
-        while emulatePrivileged(g, t, word), let next = clusterCandidate(g, after: t.pc) {
+        // with the same counts and events (but no `trap` event). No one may observe
+        // instructions or memory (breakpoints, hooks, watchpoints), and time travel must not
+        // be recording (re-execution observes instructions); an event listener could change
+        // that in the exit (`clusterCandidate` looks again then).
+        let clusters = clustersExits && onSliceBoundary == nil && g.commPage == nil && cpu.observer == nil && cpu.memoryWatches.isEmpty
+        while emulatePrivileged(g, t, word), clusters, let next = clusterCandidate(g, after: t.pc) {
             cpu.accountEmulated(slots: 1, faulted: 1)  // its slot, as when it trapped
             g.statistics.clusteredInstructions &+= 1
             exitClustered &+= 1
@@ -244,7 +251,7 @@ extension VMM {
     /// goes on at the next instruction in sequence (not an eret, wait, hypercall, reflection or
     /// interrupt).
     func emulatePrivileged(_ g: Guest, _ trap: Trap, _ w: UInt32) -> Bool {
-        let d = pollCache.instruction(w).decoded  // decoded once per word: the same few trap over and over
+        let d = decodes.instruction(w)
         var written: VMMEvent.Kind?
         switch d.op {
         case .mfc0:
@@ -280,9 +287,8 @@ extension VMM {
         }
         count(g, d.op, word: w, trap.pc)
         if let written, trace.isActive { record(written, g, pc: trap.pc) }
-        advance(g, trap)
-        deliverInterrupt(g)
-        return !trap.inDelaySlot && cpu.pc == trap.pc &+ 4
+        let next = advance(g, trap)
+        return !deliverInterrupt(g) && !trap.inDelaySlot && next == trap.pc &+ 4
     }
 
     /// Plain instructions (ALU, loads and stores to RAM the physical TLB maps now) a cluster
@@ -290,17 +296,18 @@ extension VMM {
     /// handler's `mfc0`/`lw`/`mtc0` run.
     static let clusterGap = 8
 
-    /// The next privileged instruction after the emulated one at `pc` when it can be emulated in
-    /// the same exit, with the plain instructions before it (at most `clusterGap`, straight
-    /// line) emulated here, each in its slot: it is a privileged instruction the physical CPU
-    /// would trap on (its page mapped in the physical TLB, the guest still in kernel mode),
-    /// before the quantum's end, with no one observing instructions or memory (breakpoints,
-    /// hooks, watchpoints) or asking to stop. Nil otherwise; the plain instructions are then left
-    /// to the CPU, or (when one could not be emulated after all) those emulated are accounted and
-    /// the CPU's run ends before the one that could not.
+    /// The next privileged instruction after the emulated one at `pc` (not in a delay slot: the
+    /// CPU goes on at `pc + 4`) when it can be emulated in the same exit, with the plain
+    /// instructions before it (at most `clusterGap`, straight line) emulated here, each in its
+    /// slot: it is a privileged instruction the physical CPU would trap on (its page mapped in
+    /// the physical TLB, the guest still in kernel mode), before the quantum's end, with no one
+    /// asking to stop. Nil otherwise; the plain instructions are then left to the CPU, or (when
+    /// one could not be emulated after all) those emulated are accounted and the CPU's run ends
+    /// before the one that could not. The caller has checked that no one observes the CPU.
     func clusterCandidate(_ g: Guest, after pc: UInt32) -> (pc: UInt32, word: UInt32)? {
-        guard clustersExits, onSliceBoundary == nil, g.state == .runnable, g.inKernelMode, now < quantumEnd, !sliceEnd, !stopRequested,
-              cpu.observer == nil, !cpu.inDelaySlot else { return nil }
+        guard g.state == .runnable, g.inKernelMode, now < quantumEnd, !sliceEnd, !stopRequested else { return nil }
+        // An event listener (a Lua hook) may have set a breakpoint or a watchpoint in this exit.
+        if trace.isActive, cpu.observer != nil || !cpu.memoryWatches.isEmpty { return nil }
         let first = pc &+ 4
         // In the CPU's current code page the word is what the CPU would fetch without a miss.
         // Most instructions after a privileged one are not privileged: the opcode is tested
@@ -310,7 +317,8 @@ extension VMM {
         }
         // Elsewhere, and past plain instructions, read the words from the page the CPU would
         // fetch them from (translated once; a run that leaves the page is left to the CPU).
-        guard cpu.memoryWatches.isEmpty, g.commPage == nil, let page = clusterRAM(first & ~0xFFF, store: false) else { return nil }
+        let asid = cpu.cp0.asid
+        guard let page = clusterRAM(first & ~0xFFF, store: false, asid: asid) else { return nil }
         let code = page.assumingMemoryBound(to: UInt32.self)
         let firstIndex = Int((first & 0xFFF) >> 2)
         var index = firstIndex
@@ -327,7 +335,7 @@ extension VMM {
         let gap = UInt64(index - firstIndex)
         guard clusterable(privileged), now &+ gap < quantumEnd else { return nil }
         for i in firstIndex..<index {
-            guard emulatePlain(pollCache.instruction(code[i])) else {
+            guard emulatePlain(pollCache.instruction(code[i]), asid: asid) else {
                 // Left to the CPU from here: the run ends (its budget did not count these slots).
                 let a = (first & ~0xFFF) | UInt32(i << 2)
                 cpu.setPosition(pc: a, npc: a &+ 4, inDelaySlot: false)
@@ -344,14 +352,14 @@ extension VMM {
     }
 
     /// The host address of `va` when the physical CPU reaches RAM there now without an
-    /// exception (its TLB and segments, in its current mode): for a store, a dirty page whose
+    /// exception (its TLB and segments, in its current mode, with physical ASID `asid`): for a store, a dirty page whose
     /// frame holds no decoded code (a store there is the CPU's, which forgets the code). Nil
     /// otherwise.
-    func clusterRAM(_ va: UInt32, store: Bool) -> UnsafeMutableRawPointer? {
+    func clusterRAM(_ va: UInt32, store: Bool, asid: UInt8) -> UnsafeMutableRawPointer? {
         // The guest kernel runs in the physical supervisor mode with fixed segments, so what the
         // CPU reaches at a page depends only on the physical TLB (`clusterPages.generation`) and
         // the physical ASID.
-        let tag = UInt64(va & ~0xFFF) | UInt64(cpu.cp0.asid) << 32 | (supervisorSegments ? 1 << 40 : 0) | (store ? 1 << 41 : 0)
+        let tag = UInt64(va & ~0xFFF) | UInt64(asid) << 32 | (supervisorSegments ? 1 << 40 : 0) | (store ? 1 << 41 : 0)
         var known = clusterPages.page(tag)
         if known == nil {
             guard let ma = cpu.physicalAddress(of: va, forWrite: store), let page = bus.ramPage(frame: ma >> 12) else { return nil }
@@ -369,7 +377,7 @@ extension VMM {
 
     /// Whether the COP0 or CACHE word `w` is a privileged instruction clustering emulates.
     func clusterable(_ w: UInt32) -> Bool {
-        let d = pollCache.instruction(w).decoded
+        let d = decodes.instruction(w)
         switch d.op {
         case .mfc0: return (Int(d.imm & 31), Int(d.imm >> 5)) != CP0Register.hypercall.id
         case .mtc0, .di, .ei, .tlbr, .tlbwi, .tlbwr, .tlbp, .cache, .eret, .rdpgpr, .wrpgpr: return true
@@ -381,7 +389,7 @@ extension VMM {
     /// an ALU instruction that cannot trap, or an aligned load or store to RAM the physical TLB
     /// maps now (a store only to a dirty page without decoded code). False, changing nothing, for
     /// anything else.
-    func emulatePlain(_ op: PolledInstruction) -> Bool {
+    func emulatePlain(_ op: PolledInstruction, asid: UInt8) -> Bool {
         let d = op.decoded
         let rs = d.rs < 32 ? cpu.gpr(Int(d.rs)) : 0, rt = d.rt < 32 ? cpu.gpr(Int(d.rt)) : 0
         switch op.kind {
@@ -392,7 +400,7 @@ extension VMM {
         case .load, .store:
             let va = rs &+ d.imm, size = Int(op.size)
             guard va & UInt32(size &- 1) == 0 else { return false }
-            guard let p = clusterRAM(va, store: op.kind == .store) else { return false }
+            guard let p = clusterRAM(va, store: op.kind == .store, asid: asid) else { return false }
             if op.kind == .store {
                 switch size {
                 case 1: p.storeBytes(of: UInt8(truncatingIfNeeded: rt), as: UInt8.self)
@@ -428,7 +436,7 @@ extension VMM {
 
     func emulateRDHWR(_ g: Guest, _ trap: Trap) -> Bool {
         guard let w = trappedWord(g, trap.pc) else { return false }
-        let d = pollCache.instruction(w).decoded
+        let d = decodes.instruction(w)
         guard d.op == .rdhwr else { return false }
         let cp0Usable = g.inKernelMode || g.cp0.status & StatusBits.cu0 != 0
         guard let reg = HardwareRegister(rawValue: d.rs), reg.readable(cp0Usable: cp0Usable, hwrEna: g.cp0.hwrEna) else { return false }
@@ -469,11 +477,14 @@ extension VMM {
         virtualCause(g) & g.cp0.status & StatusBits.im != 0
     }
 
-    /// Takes a pending, enabled virtual interrupt at the current instruction boundary.
-    func deliverInterrupt(_ g: Guest) {
+    /// Takes a pending, enabled virtual interrupt at the current instruction boundary; true when
+    /// it did.
+    @discardableResult
+    func deliverInterrupt(_ g: Guest) -> Bool {
         let s = g.cp0.status
-        guard g.state == .runnable, s & StatusBits.ie != 0, s & (StatusBits.exl | StatusBits.erl) == 0, interruptPending(g) else { return }
+        guard g.state == .runnable, s & StatusBits.ie != 0, s & (StatusBits.exl | StatusBits.erl) == 0, interruptPending(g) else { return false }
         reflect(g, .interrupt, pc: cpu.pc, inDelaySlot: cpu.inDelaySlot)
+        return true
     }
 
     /// Deschedules the guest until its next virtual interrupt (WAIT or the idle hypercall).
@@ -668,5 +679,36 @@ struct ClusterPages {
         default: (tags.3, pages.3, frames.3) = (tag, page, frame)
         }
         next = (next + 1) & 3
+    }
+}
+
+/// Privileged and trapping instruction words, decoded once (`VMM.decodes`): the guests trap on
+/// the same few words over and over. Direct-mapped by a multiplicative hash (an `mfc0` and the
+/// `mtc0` of the same register differ in one bit, which a shift-and-xor hash can cancel).
+final class DecodedWords {
+    static let entries = 256
+    private let words: UnsafeMutablePointer<UInt32>
+    private let decoded: UnsafeMutablePointer<DecodedInstruction>
+
+    init() {
+        words = .allocate(capacity: DecodedWords.entries)
+        decoded = .allocate(capacity: DecodedWords.entries)
+        words.initialize(repeating: 0, count: DecodedWords.entries)
+        decoded.initialize(repeating: decode(0), count: DecodedWords.entries)  // word 0 is what an empty entry holds
+    }
+
+    deinit {
+        words.deallocate()
+        decoded.deallocate()
+    }
+
+    @inline(__always)
+    func instruction(_ w: UInt32) -> DecodedInstruction {
+        let i = Int((w &* 0x9E37_79B1) >> 24)
+        if words[i] != w {
+            words[i] = w
+            decoded[i] = decode(w)
+        }
+        return decoded[i]
     }
 }

@@ -83,6 +83,8 @@ public final class VMM: TrapHandler {
     @exclusivity(unchecked) var exitEndedRun = false
     /// The instructions device polling emulated, decoded (VMM+DevicePolling.swift).
     let pollCache = PollCache()
+    /// The trapped words decoded (`DecodedWords`).
+    let decodes = DecodedWords()
     /// The pages clustering reached last (`clusterRAM`), valid while the physical TLB is unchanged.
     @exclusivity(unchecked) var clusterPages = ClusterPages()
     /// Every VMM event, bounded.
@@ -131,6 +133,9 @@ public final class VMM: TrapHandler {
     /// kernel-only (MK), so the physical supervisor mode faults there as the guest's would.
     static let supervisorSegCtl: (UInt32, UInt32, UInt32) = (0x0020_0010, 0x0010_0010, 0x0030_0030)
     @exclusivity(unchecked) var supervisorSegments = false
+    /// Status as the VMM last wrote it to the CPU (`applyMode`; nil: not known, after a restore).
+    /// Kept here: a read of the CPU's CP0 from this module pays a dynamic exclusivity check.
+    @exclusivity(unchecked) var physicalStatus: UInt32?
 
     /// The physical TLB sizes the VMM accepts. The smallest is what one guest instruction may
     /// need mapped at once: a branch, its delay slot on the next page pair and the slot's data
@@ -165,6 +170,7 @@ public final class VMM: TrapHandler {
         trace = VMMTrace(capacity: traceCapacity)
         writeSegCtl(VMM.segCtl)
         cpu.setStatus(0)  // VMM context: kernel mode, interrupts off
+        physicalStatus = 0
         cpu.trapHandler = self
     }
 
@@ -353,7 +359,9 @@ public final class VMM: TrapHandler {
             exitEndsQuantum = reach > VMM.quantum && skipsQuantumEnds(g)
             let q = exitEndsQuantum ? reach : min(reach, VMM.quantum)
             quantaRun &+= 1
-            let before = cpu.retiredInstructions, slots = cpu.cycles
+            // (Time as `now`, a call into the core: a read of the CPU's stored `cycles` from this
+            // module pays a dynamic exclusivity check.)
+            let before = cpu.retiredInstructions, slots = now
             quantumStart = now
             quantumEnd = quantumStart &+ q
             if g.commPage != nil { commPageOut(g) }
@@ -377,7 +385,7 @@ public final class VMM: TrapHandler {
             let done = cpu.retiredInstructions - before
             // Count slots, as the CPU's budget does: a guest caught in an exception loop (its
             // vector outside its RAM) retires nothing, yet must use up its slice.
-            used += max(cpu.cycles &- slots, 1)
+            used += max(now &- slots, 1)
             accountMode(g)
             detectSpin(g, ran: done)
         }
@@ -467,7 +475,10 @@ public final class VMM: TrapHandler {
         // Most exits leave the physical mode as it was (an mtc0 to Status that changes IE or IM,
         // an exception taken in the guest's kernel): then the CPU has nothing to redo.
         let status = mode == .user ? StatusBits.ksuUser : StatusBits.ksuSupervisor
-        if cpu.cp0.status != status { cpu.setStatus(status) }
+        if physicalStatus != status {
+            physicalStatus = status
+            cpu.setStatus(status)
+        }
     }
 
     func writeSegCtl(_ s: (UInt32, UInt32, UInt32)) {
