@@ -396,8 +396,9 @@ public final class VMM: TrapHandler {
     /// end of its budget) may be skipped: nothing happens there. Interrupts do not: after the
     /// quantum's start delivered what was pending, only an exit (which delivers what it made
     /// pending itself) or the timer (which ends the quantum) can make one pending, so the
-    /// ends in between deliver nothing. What remains is the comm page (read back at every
-    /// quantum's end), clustering (bounded by the quantum) and the idle-loop detector, which
+    /// ends in between deliver nothing. Clustering and device polling are bounded by the
+    /// ordinary quantum an exit falls in (`exitBegins`). What remains is the comm page (read
+    /// back at every quantum's end) and the idle-loop detector, which
     /// samples a guest kernel at every quantum's end: a guest kernel is sampled at every end
     /// as before, unless it cannot take an interrupt (Status.IE clear, or EXL or ERL set) and
     /// spinning is only counted, not descheduled (a kernel spinning there waits for nothing;
