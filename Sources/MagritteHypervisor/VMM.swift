@@ -370,18 +370,21 @@ public final class VMM: TrapHandler {
             // goes on for what is left of it, so that it ends at the same machine time.
             // An exit in a long quantum ends the CPU's run too, and the quantum goes on to the end
             // of the quantum of `VMM.quantum` slots it is in, where it would have ended anyway.
+            var outOfHostMemory = false
             repeat {
                 clusterEndedRun = false
-                _ = cpu.run(instructions: quantumEnd &- now)
+                // Only a run that stopped can have run out of host memory (the CPU's flag is read
+                // only then: a read of its stored state from here pays an exclusivity check).
+                outOfHostMemory = cpu.run(instructions: quantumEnd &- now) == .stopRequested && cpu.outOfHostMemory
                 if exitEndedRun {
                     exitEndedRun = false
                     clusterEndedRun = true
                 }
-            } while clusterEndedRun && now < quantumEnd && g.state == .runnable && !sliceEnd && !stopRequested && !cpu.outOfHostMemory
+            } while clusterEndedRun && now < quantumEnd && g.state == .runnable && !sliceEnd && !stopRequested && !outOfHostMemory
             exitEndsQuantum = false
             if g.commPage != nil { commPageIn(g) }
             quantumEnd = 0
-            if cpu.outOfHostMemory { hostMemoryFailed = true; stopRequested = true }
+            if outOfHostMemory { hostMemoryFailed = true; stopRequested = true }
             let done = cpu.retiredInstructions - before
             // Count slots, as the CPU's budget does: a guest caught in an exception loop (its
             // vector outside its RAM) retires nothing, yet must use up its slice.
