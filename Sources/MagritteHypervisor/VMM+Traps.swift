@@ -227,10 +227,9 @@ extension VMM {
         // (the mfc0/sw, mfc0/lw/mtc0/tlbwr/eret runs of exception handlers), it would trap
         // soon: emulate the run in this exit, each instruction in the slot it would have used,
         // with the same counts and events (but no `trap` event). No one may observe
-        // instructions or memory (breakpoints, hooks, watchpoints), and time travel must not
-        // be recording (re-execution observes instructions); an event listener could change
-        // that in the exit (`clusterCandidate` looks again then).
-        let clusters = clustersExits && onSliceBoundary == nil && g.commPage == nil && cpu.observer == nil && cpu.memoryWatches.isEmpty
+        // instructions or memory (breakpoints, hooks, watchpoints); an event listener could
+        // change that in the exit (`clusterCandidate` looks again then).
+        let clusters = clustersExits && g.commPage == nil && cpu.observer == nil && cpu.memoryWatches.isEmpty
         while emulatePrivileged(g, t, word), clusters, let next = clusterCandidate(g, after: t.pc) {
             cpu.accountEmulated(slots: 1, faulted: 1)  // its slot, as when it trapped
             g.statistics.clusteredInstructions &+= 1

@@ -57,8 +57,9 @@ public final class VMM: TrapHandler {
     @exclusivity(unchecked) var exitClustered: UInt64 = 0
     /// Whether a privileged instruction right after an emulated one is emulated in the same
     /// exit (Docs/vmm.md, "Clustering"): the guest sees the same registers, counts and times.
-    /// Off by default (it saves exits, not yet time), and never while time travel records the
-    /// VMM's history (re-execution observes instructions, which clustering must not skip).
+    /// Off by default (it saves exits, not yet time: Docs/performance.md). Under time travel a
+    /// re-execution clusters as the recorded run did, except where it observes instructions
+    /// (a breakpoint search), where nothing clusters: the guest's state is the same either way.
     @exclusivity(unchecked) public var clustersExits = false
     /// Whether the instructions after an emulated device access are emulated in the same exit
     /// while they poll (Docs/vmm.md, "Device polling"): the guest sees the same registers,

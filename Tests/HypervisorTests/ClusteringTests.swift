@@ -67,6 +67,35 @@ import Testing
         #expect(on.statistics.exitsByKind[ExitKind.privileged.rawValue] + on.statistics.clusteredInstructions == privileged)
     }
 
+    /// Clustering while time travel records: going to a position re-executes from a checkpoint
+    /// (clustering as the recorded run did) and lands in the state of a run stopped there, the
+    /// statistics and events included, and a step back lands where a run stopped there would.
+    @Test func timeTravelWithClusteringIsExact() throws {
+        typealias S = VMMSnapshotTests
+        func make() throws -> VMM {
+            let vmm = try S.teachosPair(engine: .jit)
+            vmm.clustersExits = true
+            return vmm
+        }
+        let vmm = try make()
+        let travel = VMMTimeTravel(vmm: vmm, interval: 1_000_000)
+        #expect(travel.run(maxInstructions: 5_000_000) == .instructionLimit)
+        let end = S.observe(vmm)
+        #expect(end.statistics.contains { $0.clusteredInstructions > 0 })
+        for target: UInt64 in [3_210_987, 1_000_001, 4_999_999] {
+            let reference = try make()
+            _ = reference.run(maxInstructions: target)
+            #expect(travel.goTo(instruction: target) == .reached)
+            #expect(S.differences(S.observe(vmm), S.observe(reference)) == [], "at \(target)")
+        }
+        #expect(travel.goTo(instruction: 5_000_000) == .reached)
+        #expect(S.differences(S.observe(vmm), end) == [])
+        #expect(travel.stepBack(1) == .reached && vmm.cpu.executedInstructions == 4_999_999)
+        let reference = try make()
+        _ = reference.run(maxInstructions: 4_999_999)
+        #expect(S.observe(vmm).registers == S.observe(reference).registers)
+    }
+
     /// With the smallest physical TLB a tlbwr may evict the handler's own page: the eret after it
     /// then takes its fetch miss first, as without clustering.
     @Test func aTinyPhysicalTLBStillSeesNoDifference() throws {
