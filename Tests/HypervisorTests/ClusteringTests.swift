@@ -8,8 +8,8 @@ import Testing
 /// instruction counts by mode, the same emulated instructions, registers, virtual CP0 and TLB,
 /// the same machine time, and the same VMM events apart from the traps the clusters saved.
 @Suite struct ClusteringTests {
-    func run(_ image: String, append: String = "", clustering: Bool, tlbEntries: Int = 64) throws -> ExitComparison {
-        let outcome = try ExitComparison.run(image, append: append, tlbEntries: tlbEntries, skips: { $0 == .coprocessorUnusable }) {
+    func run(_ image: String, append: String = "", clustering: Bool, tlbEntries: Int = 64, engine: Engine = .hostDefault) throws -> ExitComparison {
+        let outcome = try ExitComparison.run(image, append: append, engine: engine, tlbEntries: tlbEntries, skips: { $0 == .coprocessorUnusable }) {
             $0.clustersExits = clustering
         }
         #expect(outcome.outcome == .allPoweredOff, "\(image)")
@@ -18,8 +18,19 @@ import Testing
 
     @Test(arguments: [("vmm/tlbstress", ""), ("vmm/syscalls", ""), ("vmm/cp0fuzz", ""), ("os/teachos", "idle=wait"), ("os/teachos", "idle=spin")])
     func theGuestSeesNoDifference(_ image: String, _ append: String) throws {
-        let off = try run(image, append: append, clustering: false)
-        let on = try run(image, append: append, clustering: true)
+        try compare(image, append: append, engine: .hostDefault)
+    }
+
+    /// The same on the interpreter (the plain instructions a cluster emulates are the
+    /// interpreter's to run without clustering there).
+    @Test(arguments: [("vmm/syscalls", ""), ("os/teachos", "idle=wait")])
+    func theGuestSeesNoDifferenceOnTheInterpreter(_ image: String, _ append: String) throws {
+        try compare(image, append: append, engine: .interpreter)
+    }
+
+    func compare(_ image: String, append: String, engine: Engine) throws {
+        let off = try run(image, append: append, clustering: false, engine: engine)
+        let on = try run(image, append: append, clustering: true, engine: engine)
         #expect(on.console == off.console)
         #expect(on.statistics.kernelInstructions == off.statistics.kernelInstructions)
         #expect(on.statistics.userInstructions == off.statistics.userInstructions)
