@@ -47,8 +47,9 @@ public struct ExitSite: Sendable, Equatable {
     /// Host nanoseconds the VMM's trap handler spent on them (from the handler's entry to its
     /// return: not the CPU's own way out of and back into guest code).
     public var nanoseconds: UInt64 = 0
-    /// Instructions after the trapping one that the same exits emulated: privileged ones
-    /// (clustering) after a privileged instruction, those of a polling loop after a device access.
+    /// Instructions after the trapping one that the same exits emulated: the privileged ones and
+    /// the plain ones between them (clustering) after a privileged instruction, those of a
+    /// polling loop after a device access.
     public var clustered: UInt64 = 0
     /// The instruction word at `pc` when the site was first seen (nil: not readable then).
     public var word: UInt32?

@@ -98,18 +98,23 @@ public final class VMMTrace {
     /// Every event ever recorded (also those dropped from the buffer).
     @exclusivity(unchecked) public internal(set) var total: UInt64 = 0
     /// Called for each event as it happens (Lua hooks, breakpoints). Nil costs nothing.
-    @exclusivity(unchecked) public var listener: ((VMMEvent) -> Void)?
+    @exclusivity(unchecked) public var listener: ((VMMEvent) -> Void)? { didSet { isActive = recording || listener != nil } }
     /// Whether events are stored at all (listeners still see them).
-    @exclusivity(unchecked) public var recording = true { didSet { if recording != oldValue { epoch &+= 1 } } }
+    @exclusivity(unchecked) public var recording = true {
+        didSet {
+            if recording != oldValue { epoch &+= 1 }
+            isActive = recording || listener != nil
+        }
+    }
     /// Changes where the events stored stop being those stored before plus those appended
     /// since (cleared, restored, recording switched): VMM snapshots share them until then.
     @exclusivity(unchecked) private(set) var epoch: UInt64 = 0
 
     init(capacity: Int) { self.capacity = max(1, capacity) }
 
-    /// Whether events are wanted at all (stored or listened to): the VMM skips formatting
-    /// their text otherwise.
-    public var isActive: Bool { recording || listener != nil }
+    /// Whether events are wanted at all (stored or listened to): the VMM skips building them
+    /// otherwise. A stored flag (kept by `recording` and `listener`): every exit tests it.
+    @exclusivity(unchecked) public private(set) var isActive = true
 
     func append(_ e: VMMEvent) {
         total &+= 1

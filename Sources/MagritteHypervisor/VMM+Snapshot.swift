@@ -158,6 +158,8 @@ extension VMM: Snapshotting {
         self.nextASID = nextASID
         asidOwner = owners.map { Int(Int32(bitPattern: $0)) }
         physicalTLB = tlb
+        clusterPages = ClusterPages()  // the physical TLB changed
+        physicalStatus = nil  // the CPU's Status is the snapshot's
         nextTLBSlot = nextSlot
         supervisorSegments = supervisor
         stopRequested = false

@@ -61,8 +61,10 @@ extension VMM {
     }
 
     /// Continues after the emulated instruction at `trap.pc` (at the branch target when it sat
-    /// in a delay slot: the branch is evaluated again, as Linux's compute_return_epc does).
-    func advance(_ g: Guest, _ trap: Trap) {
+    /// in a delay slot: the branch is evaluated again, as Linux's compute_return_epc does), and
+    /// returns where.
+    @discardableResult
+    func advance(_ g: Guest, _ trap: Trap) -> UInt32 {
         let next: UInt32
         if trap.inDelaySlot {
             next = branchTarget(g, at: trap.pc &- 4)
@@ -70,13 +72,14 @@ extension VMM {
             next = trap.pc &+ 4
         }
         cpu.setPosition(pc: next, npc: next &+ 4, inDelaySlot: false)
+        return next
     }
 
     /// Where the branch at `bpc` goes after its delay slot (`DecodedInstruction.nextPC`, the
     /// instruction table's branch rule), with the guest's current registers.
     func branchTarget(_ g: Guest, at bpc: UInt32) -> UInt32 {
         guard let w = trappedWord(g, bpc) else { return bpc &+ 8 }
-        let d = decode(w)
+        let d = decodes.instruction(w)
         return d.nextPC(afterBranchAt: bpc, rs: cpu.gpr(Int(d.rs)), rt: d.rt < 32 ? cpu.gpr(Int(d.rt)) : 0)
     }
 
@@ -220,15 +223,19 @@ extension VMM {
         }
         guard var word = trappedWord(g, trap.pc) else { reflect(g, trap); return }
         var t = trap
-        // Clustering: while the next instruction is privileged too (the mfc0/mtc0/tlbwr/eret
-        // runs of exception handlers), it would trap at once: emulate it in this exit, in the
-        // slot it would have used, with the same counts and events (but no `trap` event).
-        while emulatePrivileged(g, t, word), let next = clusterCandidate(g, after: t.pc) {
+        // Clustering: while the next privileged instruction follows within a few plain ones
+        // (the mfc0/sw, mfc0/lw/mtc0/tlbwr/eret runs of exception handlers), it would trap
+        // soon: emulate the run in this exit, each instruction in the slot it would have used,
+        // with the same counts and events (but no `trap` event). No one may observe
+        // instructions or memory (breakpoints, hooks, watchpoints); an event listener could
+        // change that in the exit (`clusterCandidate` looks again then).
+        let clusters = clustersExits && g.commPage == nil && cpu.observer == nil && cpu.memoryWatches.isEmpty
+        while emulatePrivileged(g, t, word), clusters, let next = clusterCandidate(g, after: t.pc) {
             cpu.accountEmulated(slots: 1, faulted: 1)  // its slot, as when it trapped
             g.statistics.clusteredInstructions &+= 1
             exitClustered &+= 1
-            t = Trap(code: .coprocessorUnusable, pc: t.pc &+ 4, inDelaySlot: false)
-            word = next
+            t = Trap(code: .coprocessorUnusable, pc: next.pc, inDelaySlot: false)
+            word = next.word
         }
         // The CPU's budget for this quantum did not count the clustered slots: end its run here
         // (`runSlice` runs the rest of the quantum), so that the quantum ends at the same machine
@@ -243,7 +250,7 @@ extension VMM {
     /// goes on at the next instruction in sequence (not an eret, wait, hypercall, reflection or
     /// interrupt).
     func emulatePrivileged(_ g: Guest, _ trap: Trap, _ w: UInt32) -> Bool {
-        let d = decode(w)
+        let d = decodes.instruction(w)
         var written: VMMEvent.Kind?
         switch d.op {
         case .mfc0:
@@ -279,34 +286,135 @@ extension VMM {
         }
         count(g, d.op, word: w, trap.pc)
         if let written, trace.isActive { record(written, g, pc: trap.pc) }
-        advance(g, trap)
-        deliverInterrupt(g)
-        return !trap.inDelaySlot && cpu.pc == trap.pc &+ 4
+        let next = advance(g, trap)
+        return !deliverInterrupt(g) && !trap.inDelaySlot && next == trap.pc &+ 4
     }
 
-    /// The word of the instruction after `pc` when it can be emulated in the same exit: it is
-    /// a privileged instruction the physical CPU would trap on at once (its page mapped in the
-    /// physical TLB, the guest still in kernel mode), before the quantum's end, with no one
-    /// observing instructions (breakpoints, hooks) or asking to stop. Nil otherwise.
-    func clusterCandidate(_ g: Guest, after pc: UInt32) -> UInt32? {
-        guard clustersExits, onSliceBoundary == nil, g.state == .runnable, g.inKernelMode, now < quantumEnd, !sliceEnd, !stopRequested,
-              cpu.observer == nil, !cpu.inDelaySlot else { return nil }
-        let next = pc &+ 4
+    /// Plain instructions (ALU, loads and stores to RAM the physical TLB maps now) a cluster
+    /// emulates between two privileged ones: an exception entry's `mfc0`/`sw` pairs, a refill
+    /// handler's `mfc0`/`lw`/`mtc0` run.
+    static let clusterGap = 8
+
+    /// The next privileged instruction after the emulated one at `pc` (not in a delay slot: the
+    /// CPU goes on at `pc + 4`) when it can be emulated in the same exit, with the plain
+    /// instructions before it (at most `clusterGap`, straight line) emulated here, each in its
+    /// slot: it is a privileged instruction the physical CPU would trap on (its page mapped in
+    /// the physical TLB, the guest still in kernel mode), before the quantum's end, with no one
+    /// asking to stop. Nil otherwise; the plain instructions are then left to the CPU, or (when
+    /// one could not be emulated after all) those emulated are accounted and the CPU's run ends
+    /// before the one that could not. The caller has checked that no one observes the CPU.
+    func clusterCandidate(_ g: Guest, after pc: UInt32) -> (pc: UInt32, word: UInt32)? {
+        guard g.state == .runnable, g.inKernelMode, now < quantumEnd, !sliceEnd, !stopRequested else { return nil }
+        // An event listener (a Lua hook) may have set a breakpoint or a watchpoint in this exit.
+        if trace.isActive, cpu.observer != nil || !cpu.memoryWatches.isEmpty { return nil }
+        let first = pc &+ 4
         // In the CPU's current code page the word is what the CPU would fetch without a miss.
-        // Elsewhere look through the guest's own translation first (cheap in kseg0), then make
-        // sure the CPU would fetch the same word. Most instructions after a privileged one are
-        // not privileged: the opcode is tested before decoding.
-        let current = cpu.codeWord(at: next)
-        guard let guess = current ?? fetch(g, next), guess >> 26 == 0x10 || guess >> 26 == 0x2F else { return nil }  // COP0, CACHE
-        let d = decode(guess)
-        switch d.op {
-        case .mfc0: if (Int(d.imm & 31), Int(d.imm >> 5)) == CP0Register.hypercall.id { return nil }
-        case .mtc0, .di, .ei, .tlbr, .tlbwi, .tlbwr, .tlbp, .cache, .eret, .rdpgpr, .wrpgpr: break
-        default: return nil
+        // Most instructions after a privileged one are not privileged: the opcode is tested
+        // before decoding.
+        if let current = cpu.codeWord(at: first), VMM.mayCluster(current) {
+            return clusterable(current) ? (first, current) : nil
         }
-        if current != nil { return guess }
-        guard let ma = physicalTranslation(next), let w = cpu.readPhysical(ma, size: 4), w == guess else { return nil }
-        return w
+        // Elsewhere, and past plain instructions, read the words from the page the CPU would
+        // fetch them from (translated once; a run that leaves the page is left to the CPU).
+        let asid = cpu.cp0.asid
+        guard let page = clusterRAM(first & ~0xFFF, store: false, asid: asid) else { return nil }
+        let code = page.assumingMemoryBound(to: UInt32.self)
+        let firstIndex = Int((first & 0xFFF) >> 2)
+        var index = firstIndex
+        var privileged: UInt32 = 0
+        while true {
+            guard index < 1024 else { return nil }
+            let w = code[index]
+            if VMM.mayCluster(w) { privileged = w; break }
+            let kind = pollCache.instruction(w).kind
+            guard index - firstIndex < VMM.clusterGap, kind == .alu || kind == .load || kind == .store else { return nil }
+            index += 1
+        }
+        // The privileged one must trap within this quantum, as it would without clustering.
+        let gap = UInt64(index - firstIndex)
+        guard clusterable(privileged), now &+ gap < quantumEnd else { return nil }
+        for i in firstIndex..<index {
+            guard emulatePlain(pollCache.instruction(code[i]), asid: asid) else {
+                // Left to the CPU from here: the run ends (its budget did not count these slots).
+                let a = (first & ~0xFFF) | UInt32(i << 2)
+                cpu.setPosition(pc: a, npc: a &+ 4, inDelaySlot: false)
+                clusterEndedRun = true
+                cpu.requestStop()
+                return nil
+            }
+            cpu.accountEmulated(slots: 1, faulted: 0)
+            exitClustered &+= 1
+        }
+        let next = (first & ~0xFFF) | UInt32(index << 2)
+        cpu.setPosition(pc: next, npc: next &+ 4, inDelaySlot: false)
+        return (next, privileged)
+    }
+
+    /// The host address of `va` when the physical CPU reaches RAM there now without an
+    /// exception (its TLB and segments, in its current mode, with physical ASID `asid`): for a store, a dirty page whose
+    /// frame holds no decoded code (a store there is the CPU's, which forgets the code). Nil
+    /// otherwise.
+    func clusterRAM(_ va: UInt32, store: Bool, asid: UInt8) -> UnsafeMutableRawPointer? {
+        // The guest kernel runs in the physical supervisor mode with fixed segments, so what the
+        // CPU reaches at a page depends only on the physical TLB (`clusterPages.generation`) and
+        // the physical ASID.
+        let tag = UInt64(va & ~0xFFF) | UInt64(asid) << 32 | (supervisorSegments ? 1 << 40 : 0) | (store ? 1 << 41 : 0)
+        var known = clusterPages.page(tag)
+        if known == nil {
+            guard let ma = cpu.physicalAddress(of: va, forWrite: store), let page = bus.ramPage(frame: ma >> 12) else { return nil }
+            known = (page, ma >> 12)
+            clusterPages.remember(tag, page, frame: ma >> 12)
+        }
+        guard let (page, frame) = known, !store || !cpu.holdsCode(frame: frame) else { return nil }  // code may be decoded since
+        return page + Int(va & 0xFFF)
+    }
+
+    /// Whether `w` may be a privileged instruction clustering takes (COP0 or CACHE): tested before
+    /// decoding.
+    @inline(__always)
+    static func mayCluster(_ w: UInt32) -> Bool { w >> 26 == 0x10 || w >> 26 == 0x2F }
+
+    /// Whether the COP0 or CACHE word `w` is a privileged instruction clustering emulates.
+    func clusterable(_ w: UInt32) -> Bool {
+        let d = decodes.instruction(w)
+        switch d.op {
+        case .mfc0: return (Int(d.imm & 31), Int(d.imm >> 5)) != CP0Register.hypercall.id
+        case .mtc0, .di, .ei, .tlbr, .tlbwi, .tlbwr, .tlbp, .cache, .eret, .rdpgpr, .wrpgpr: return true
+        default: return false
+        }
+    }
+
+    /// Emulates the plain instruction `op` (not in a delay slot) as the CPU would run it:
+    /// an ALU instruction that cannot trap, or an aligned load or store to RAM the physical TLB
+    /// maps now (a store only to a dirty page without decoded code). False, changing nothing, for
+    /// anything else.
+    func emulatePlain(_ op: PolledInstruction, asid: UInt8) -> Bool {
+        let d = op.decoded
+        let rs = d.rs < 32 ? cpu.gpr(Int(d.rs)) : 0, rt = d.rt < 32 ? cpu.gpr(Int(d.rt)) : 0
+        switch op.kind {
+        case .alu:
+            guard let v = VMM.plainResult(d, rs: rs, rt: rt, old: d.rd < 32 ? cpu.gpr(Int(d.rd)) : 0, hi: cpu.hi, lo: cpu.lo) else { return false }
+            if d.rd < 32 { cpu.setGPR(Int(d.rd), v) }
+            return true
+        case .load, .store:
+            let va = rs &+ d.imm, size = Int(op.size)
+            guard va & UInt32(size &- 1) == 0 else { return false }
+            guard let p = clusterRAM(va, store: op.kind == .store, asid: asid) else { return false }
+            if op.kind == .store {
+                switch size {
+                case 1: p.storeBytes(of: UInt8(truncatingIfNeeded: rt), as: UInt8.self)
+                case 2: p.storeBytes(of: UInt16(truncatingIfNeeded: rt), as: UInt16.self)
+                default: p.storeBytes(of: rt, as: UInt32.self)
+                }
+                return true
+            }
+            let raw = size == 1 ? UInt32(p.load(as: UInt8.self)) : size == 2 ? UInt32(p.load(as: UInt16.self)) : p.load(as: UInt32.self)
+            let shift = UInt32(32 - 8 * size)  // sign extension of a byte or halfword
+            if d.rd < 32 { cpu.setGPR(Int(d.rd), op.signed ? UInt32(bitPattern: Int32(bitPattern: raw << shift) >> shift) : raw) }
+            return true
+        default:
+            return false
+        }
     }
 
     /// Counts an emulated instruction and records it (its disassembly is cached per word: the
@@ -327,7 +435,7 @@ extension VMM {
 
     func emulateRDHWR(_ g: Guest, _ trap: Trap) -> Bool {
         guard let w = trappedWord(g, trap.pc) else { return false }
-        let d = decode(w)
+        let d = decodes.instruction(w)
         guard d.op == .rdhwr else { return false }
         let cp0Usable = g.inKernelMode || g.cp0.status & StatusBits.cu0 != 0
         guard let reg = HardwareRegister(rawValue: d.rs), reg.readable(cp0Usable: cp0Usable, hwrEna: g.cp0.hwrEna) else { return false }
@@ -368,11 +476,14 @@ extension VMM {
         virtualCause(g) & g.cp0.status & StatusBits.im != 0
     }
 
-    /// Takes a pending, enabled virtual interrupt at the current instruction boundary.
-    func deliverInterrupt(_ g: Guest) {
+    /// Takes a pending, enabled virtual interrupt at the current instruction boundary; true when
+    /// it did.
+    @discardableResult
+    func deliverInterrupt(_ g: Guest) -> Bool {
         let s = g.cp0.status
-        guard g.state == .runnable, s & StatusBits.ie != 0, s & (StatusBits.exl | StatusBits.erl) == 0, interruptPending(g) else { return }
+        guard g.state == .runnable, s & StatusBits.ie != 0, s & (StatusBits.exl | StatusBits.erl) == 0, interruptPending(g) else { return false }
         reflect(g, .interrupt, pc: cpu.pc, inDelaySlot: cpu.inDelaySlot)
+        return true
     }
 
     /// Deschedules the guest until its next virtual interrupt (WAIT or the idle hypercall).
@@ -532,4 +643,71 @@ enum WaitKind: String {
 
 extension String {
     var replacingTabs: String { map { $0 == "\t" ? " " : String($0) }.joined() }
+}
+
+/// The last few pages clustering reached through the physical TLB (`VMM.clusterRAM`): a tag
+/// (virtual page, physical ASID, segments, whether for a store) → the host page, forgotten when
+/// the VMM writes the physical TLB (`generation`).
+struct ClusterPages {
+    var generation: UInt64 = 0
+    private var valid: UInt64 = .max
+    private var tags: (UInt64, UInt64, UInt64, UInt64) = (.max, .max, .max, .max)
+    private var pages: (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?)
+    private var frames: (UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0)
+    private var next = 0
+
+    /// The host page and machine frame of `tag` when they are known.
+    func page(_ tag: UInt64) -> (UnsafeMutableRawPointer, UInt32)? {
+        guard valid == generation else { return nil }
+        if tags.0 == tag, let p = pages.0 { return (p, frames.0) }
+        if tags.1 == tag, let p = pages.1 { return (p, frames.1) }
+        if tags.2 == tag, let p = pages.2 { return (p, frames.2) }
+        if tags.3 == tag, let p = pages.3 { return (p, frames.3) }
+        return nil
+    }
+
+    mutating func remember(_ tag: UInt64, _ page: UnsafeMutableRawPointer, frame: UInt32) {
+        if valid != generation {
+            tags = (.max, .max, .max, .max)
+            valid = generation
+        }
+        switch next {
+        case 0: (tags.0, pages.0, frames.0) = (tag, page, frame)
+        case 1: (tags.1, pages.1, frames.1) = (tag, page, frame)
+        case 2: (tags.2, pages.2, frames.2) = (tag, page, frame)
+        default: (tags.3, pages.3, frames.3) = (tag, page, frame)
+        }
+        next = (next + 1) & 3
+    }
+}
+
+/// Privileged and trapping instruction words, decoded once (`VMM.decodes`): the guests trap on
+/// the same few words over and over. Direct-mapped by a multiplicative hash (an `mfc0` and the
+/// `mtc0` of the same register differ in one bit, which a shift-and-xor hash can cancel).
+final class DecodedWords {
+    static let entries = 256
+    private let words: UnsafeMutablePointer<UInt32>
+    private let decoded: UnsafeMutablePointer<DecodedInstruction>
+
+    init() {
+        words = .allocate(capacity: DecodedWords.entries)
+        decoded = .allocate(capacity: DecodedWords.entries)
+        words.initialize(repeating: 0, count: DecodedWords.entries)
+        decoded.initialize(repeating: decode(0), count: DecodedWords.entries)  // word 0 is what an empty entry holds
+    }
+
+    deinit {
+        words.deallocate()
+        decoded.deallocate()
+    }
+
+    @inline(__always)
+    func instruction(_ w: UInt32) -> DecodedInstruction {
+        let i = Int((w &* 0x9E37_79B1) >> 24)
+        if words[i] != w {
+            words[i] = w
+            decoded[i] = decode(w)
+        }
+        return decoded[i]
+    }
 }

@@ -64,8 +64,9 @@ public final class VMM: TrapHandler {
     @exclusivity(unchecked) var exitClustered: UInt64 = 0
     /// Whether a privileged instruction right after an emulated one is emulated in the same
     /// exit (Docs/vmm.md, "Clustering"): the guest sees the same registers, counts and times.
-    /// Off by default (it saves exits, not yet time), and never while time travel records the
-    /// VMM's history (re-execution observes instructions, which clustering must not skip).
+    /// Off by default (it saves exits, not yet time: Docs/performance.md). Under time travel a
+    /// re-execution clusters as the recorded run did, except where it observes instructions
+    /// (a breakpoint search), where nothing clusters: the guest's state is the same either way.
     @exclusivity(unchecked) public var clustersExits = false
     /// Whether the instructions after an emulated device access are emulated in the same exit
     /// while they poll (Docs/vmm.md, "Device polling"): the guest sees the same registers,
@@ -90,6 +91,10 @@ public final class VMM: TrapHandler {
     @exclusivity(unchecked) var exitEndedRun = false
     /// The instructions device polling emulated, decoded (VMM+DevicePolling.swift).
     let pollCache = PollCache()
+    /// The trapped words decoded (`DecodedWords`).
+    let decodes = DecodedWords()
+    /// The pages clustering reached last (`clusterRAM`), valid while the physical TLB is unchanged.
+    @exclusivity(unchecked) var clusterPages = ClusterPages()
     /// Every VMM event, bounded.
     public let trace: VMMTrace
     /// Called for each complete console line of a guest.
@@ -136,6 +141,9 @@ public final class VMM: TrapHandler {
     /// kernel-only (MK), so the physical supervisor mode faults there as the guest's would.
     static let supervisorSegCtl: (UInt32, UInt32, UInt32) = (0x0020_0010, 0x0010_0010, 0x0030_0030)
     @exclusivity(unchecked) var supervisorSegments = false
+    /// Status as the VMM last wrote it to the CPU (`applyMode`; nil: not known, after a restore).
+    /// Kept here: a read of the CPU's CP0 from this module pays a dynamic exclusivity check.
+    @exclusivity(unchecked) var physicalStatus: UInt32?
 
     /// The physical TLB sizes the VMM accepts. The smallest is what one guest instruction may
     /// need mapped at once: a branch, its delay slot on the next page pair and the slot's data
@@ -170,8 +178,12 @@ public final class VMM: TrapHandler {
         trace = VMMTrace(capacity: traceCapacity)
         writeSegCtl(VMM.segCtl)
         cpu.setStatus(0)  // VMM context: kernel mode, interrupts off
+        physicalStatus = 0
         cpu.trapHandler = self
     }
+
+    /// The CPU holds its trap handler unowned (`CPU.trapHandler`).
+    deinit { cpu.trapHandler = nil }
 
     // MARK: Guests
 
@@ -355,7 +367,9 @@ public final class VMM: TrapHandler {
             exitEndsQuantum = reach > VMM.quantum && skipsQuantumEnds(g)
             let q = exitEndsQuantum ? reach : min(reach, VMM.quantum)
             quantaRun &+= 1
-            let before = cpu.retiredInstructions, slots = cpu.cycles
+            // (Time as `now`, a call into the core: a read of the CPU's stored `cycles` from this
+            // module pays a dynamic exclusivity check.)
+            let before = cpu.retiredInstructions, slots = now
             quantumStart = now
             quantumEnd = quantumStart &+ q
             if g.commPage != nil { commPageOut(g) }
@@ -364,22 +378,25 @@ public final class VMM: TrapHandler {
             // goes on for what is left of it, so that it ends at the same machine time.
             // An exit in a long quantum ends the CPU's run too, and the quantum goes on to the end
             // of the quantum of `VMM.quantum` slots it is in, where it would have ended anyway.
+            var outOfHostMemory = false
             repeat {
                 clusterEndedRun = false
-                _ = cpu.run(instructions: quantumEnd &- now)
+                // Only a run that stopped can have run out of host memory (the CPU's flag is read
+                // only then: a read of its stored state from here pays an exclusivity check).
+                outOfHostMemory = cpu.run(instructions: quantumEnd &- now) == .stopRequested && cpu.outOfHostMemory
                 if exitEndedRun {
                     exitEndedRun = false
                     clusterEndedRun = true
                 }
-            } while clusterEndedRun && now < quantumEnd && g.state == .runnable && !sliceEnd && !stopRequested && !cpu.outOfHostMemory
+            } while clusterEndedRun && now < quantumEnd && g.state == .runnable && !sliceEnd && !stopRequested && !outOfHostMemory
             exitEndsQuantum = false
             if g.commPage != nil { commPageIn(g) }
             quantumEnd = 0
-            if cpu.outOfHostMemory { hostMemoryFailed = true; stopRequested = true }
+            if outOfHostMemory { hostMemoryFailed = true; stopRequested = true }
             let done = cpu.retiredInstructions - before
             // Count slots, as the CPU's budget does: a guest caught in an exception loop (its
             // vector outside its RAM) retires nothing, yet must use up its slice.
-            used += max(cpu.cycles &- slots, 1)
+            used += max(now &- slots, 1)
             accountMode(g)
             detectSpin(g, ran: done)
         }
@@ -390,14 +407,15 @@ public final class VMM: TrapHandler {
     /// end of its budget) may be skipped: nothing happens there. Interrupts do not: after the
     /// quantum's start delivered what was pending, only an exit (which delivers what it made
     /// pending itself) or the timer (which ends the quantum) can make one pending, so the
-    /// ends in between deliver nothing. What remains is the comm page (read back at every
-    /// quantum's end), clustering (bounded by the quantum) and the idle-loop detector, which
+    /// ends in between deliver nothing. Clustering and device polling are bounded by the
+    /// ordinary quantum an exit falls in (`exitBegins`). What remains is the comm page (read
+    /// back at every quantum's end) and the idle-loop detector, which
     /// samples a guest kernel at every quantum's end: a guest kernel is sampled at every end
     /// as before, unless it cannot take an interrupt (Status.IE clear, or EXL or ERL set) and
     /// spinning is only counted, not descheduled (a kernel spinning there waits for nothing;
     /// it is counted from the ends of long quanta instead).
     func skipsQuantumEnds(_ g: Guest) -> Bool {
-        guard skipsIdleQuantumEnds, g.commPage == nil, !clustersExits else { return false }
+        guard skipsIdleQuantumEnds, g.commPage == nil else { return false }
         guard g.inKernelMode else { return true }
         let s = g.cp0.status
         return spinPolicy == .account && (s & StatusBits.ie == 0 || s & (StatusBits.exl | StatusBits.erl) != 0)
@@ -466,7 +484,13 @@ public final class VMM: TrapHandler {
             supervisorSegments = mode == .supervisor
             writeSegCtl(supervisorSegments ? VMM.supervisorSegCtl : VMM.segCtl)
         }
-        cpu.setStatus(mode == .user ? StatusBits.ksuUser : StatusBits.ksuSupervisor)
+        // Most exits leave the physical mode as it was (an mtc0 to Status that changes IE or IM,
+        // an exception taken in the guest's kernel): then the CPU has nothing to redo.
+        let status = mode == .user ? StatusBits.ksuUser : StatusBits.ksuSupervisor
+        if physicalStatus != status {
+            physicalStatus = status
+            cpu.setStatus(status)
+        }
     }
 
     func writeSegCtl(_ s: (UInt32, UInt32, UInt32)) {
@@ -533,6 +557,7 @@ public final class VMM: TrapHandler {
     func setPhysical(_ i: Int, _ e: TLBEntry) {
         physicalTLB[i] = e
         cpu.setTLBEntry(i, e)
+        clusterPages.generation &+= 1
     }
 
     /// The machine address the physical CPU translates `va` to now (the mirror of its TLB, for

@@ -1,3 +1,4 @@
+import MagritteCore
 import Testing
 @testable import MagritteHypervisor
 
@@ -16,5 +17,26 @@ import Testing
         }
         #expect(weakVMM == nil)
         #expect(weakGuest == nil)
+    }
+
+    /// The CPU holds its trap handler unowned (no weak reference: it made every exit pay the
+    /// runtime's slow reference counting): a CPU kept after its VMM has gone has no handler (the
+    /// VMM clears it as it goes) and takes exceptions at its own vectors instead of calling a
+    /// freed object.
+    @Test func aCPUOutlivingItsVMMHasNoTrapHandler() throws {
+        var kept: CPU?
+        do {
+            let vmm = try VMM(ramSize: 64 << 20)
+            try vmm.addGuest(GuestConfiguration(name: "h"), imagePath: GuestsUnderVMMTests.guest("tests/hello"))
+            #expect(vmm.cpu.trapHandler === vmm)
+            _ = vmm.run(maxInstructions: 100_000)
+            kept = vmm.cpu
+        }
+        let cpu = try #require(kept)
+        #expect(cpu.trapHandler == nil)
+        let exceptions = cpu.exceptionCounts.reduce(0, +)
+        cpu.inject(.syscall)  // taken at the CPU's own vector
+        #expect(cpu.exceptionCounts.reduce(0, +) == exceptions + 1)
+        #expect(cpu.cp0.status & StatusBits.exl != 0)
     }
 }

@@ -205,6 +205,34 @@ struct VMMTranslatedObservationTests {
         }
     }
 
+    /// Clustering no longer keeps a guest from skipping the ends of quanta: an exit in a long
+    /// quantum bounds what it emulates by the end of the ordinary quantum it falls in, so a run
+    /// that clusters and skips is the same run as one that clusters and stops at every end.
+    @Test("Skipping the ends of quanta with clustering on changes nothing", arguments: [Engine.interpreter, .jit])
+    func skippedQuantumEndsWithClusteringChangeNothing(engine: Engine) throws {
+        let workloads: [(String, () throws -> VMM, UInt64)] = [
+            ("teachos pair", { try S.teachosPair(engine: engine) }, 6_000_000),
+            ("tlbstress", {
+                let vmm = try VMM(ramSize: 40 << 20, engine: engine)
+                try vmm.addGuest(GuestConfiguration(name: "t", ramSize: 32 << 20), imagePath: Repository.guest("vmm/tlbstress"))
+                return vmm
+            }, 20_000_000),
+        ]
+        for (name, make, n) in workloads {
+            let clustering = { () throws -> VMM in
+                let vmm = try make()
+                vmm.clustersExits = true
+                return vmm
+            }
+            let (every, o1, quanta) = try Self.run(clustering, skipping: false, instructions: n)
+            let (skipped, o2, fewer) = try Self.run(clustering, skipping: true, instructions: n)
+            #expect(o1 == o2, "\(name)")
+            #expect(fewer < quanta, "\(name): \(fewer) quanta against \(quanta)")
+            #expect(S.differences(every, skipped) == [], "\(name)")
+            #expect(skipped.statistics.contains { $0.clusteredInstructions > 0 }, "\(name) clustered nothing")
+        }
+    }
+
     @Test func registerFingerprintTellsRegistersApart() throws {
         let cpu = try VMM(ramSize: 4 << 20).cpu
         for i in 1..<32 { cpu.setGPR(i, UInt32(truncatingIfNeeded: i &* 0x9E37_79B9)) }
