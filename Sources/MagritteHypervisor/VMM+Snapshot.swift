@@ -269,6 +269,7 @@ extension GuestStatistics {
         w.put(clusteredInstructions)
         w.put(polledInstructions)
         w.put(polledDeviceAccesses)
+        w.put(mappedDeviceAccesses)
     }
 
     init(from r: inout SnapshotReader) throws(SnapshotError) {
@@ -285,6 +286,7 @@ extension GuestStatistics {
         clusteredInstructions = try r.u64()
         polledInstructions = try r.u64()
         polledDeviceAccesses = try r.u64()
+        mappedDeviceAccesses = try r.u64()
     }
 }
 

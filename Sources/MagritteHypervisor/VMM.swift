@@ -83,6 +83,8 @@ public final class VMM: TrapHandler {
     @exclusivity(unchecked) var exitEndedRun = false
     /// The instructions device polling emulated, decoded (VMM+DevicePolling.swift).
     let pollCache = PollCache()
+    /// The machine-physical window guest device pages are mapped to (VMM+DeviceWindow.swift).
+    let deviceWindow = DeviceWindow()
     /// Every VMM event, bounded.
     public let trace: VMMTrace
     /// Called for each complete console line of a guest.
@@ -155,6 +157,7 @@ public final class VMM: TrapHandler {
             bus = try MaltaBus.make(ramSize: ramSize)
             try Malta.checkRoomForCPU(beside: bus)
         } catch { throw VMMError(error.message) }
+        bus.map("device window", deviceWindow, at: DeviceWindow.base, size: UInt32(DeviceWindow.guests) * DeviceWindow.span)
         var config = CPUConfiguration(tlbEntries: tlbEntries, segmentationControl: true)
         config.instructionsPerCountTick = VMM.ticksPerCycle
         config.engine = engine
@@ -164,6 +167,7 @@ public final class VMM: TrapHandler {
         writeSegCtl(VMM.segCtl)
         cpu.setStatus(0)  // VMM context: kernel mode, interrupts off
         cpu.trapHandler = self
+        deviceWindow.vmm = self
     }
 
     // MARK: Guests
@@ -364,6 +368,7 @@ public final class VMM: TrapHandler {
                     exitEndedRun = false
                     clusterEndedRun = true
                 }
+                takeWindowInterrupt(g)
             } while clusterEndedRun && now < quantumEnd && g.state == .runnable && !sliceEnd && !stopRequested && !cpu.outOfHostMemory
             exitEndsQuantum = false
             if g.commPage != nil { commPageIn(g) }
@@ -562,7 +567,8 @@ public final class VMM: TrapHandler {
             let e = physicalTLB[i]
             if e.vpn2 == vpn2 && UInt32(e.asid) == asid && !e.global { slot = i; break }
         }
-        let i = slot ?? { defer { nextTLBSlot = (nextTLBSlot + 1) % physicalTLB.count }; return nextTLBSlot }()
+        // The last `windowSlots` entries belong to the device window (VMM+DeviceWindow.swift).
+        let i = slot ?? { defer { nextTLBSlot = (nextTLBSlot + 1) % (physicalTLB.count - windowSlots) }; return nextTLBSlot }()
         setPhysical(i, entry)
     }
 
