@@ -53,15 +53,24 @@ final class DeviceWindow: Device {
     static let minimumTLB = 16
     static func slots(tlbEntries: Int) -> Int { tlbEntries >= minimumTLB ? slots : 0 }
 
-    unowned(unsafe) var vmm: VMM?
+    @exclusivity(unchecked) unowned(unsafe) var vmm: VMM?
     /// Whether the VMM maps guest device pages to the window (`VMM.mapsDevices`).
-    var enabled = true
+    @exclusivity(unchecked) var enabled = true
     /// Set by an access the handler left to the trap path: its virtual address, and whether the
     /// instruction stores (`VMM.windowTrap` turns the CPU's bus error back into that fault).
-    var deferred: (va: UInt32, store: Bool)?
+    @exclusivity(unchecked) var deferred: (va: UInt32, store: Bool)?
     /// Set when an access made an interrupt deliverable: the CPU stops after it, `runSlice`
     /// delivers it (`VMM.takeWindowInterrupt`).
-    var interrupted = false
+    @exclusivity(unchecked) var interrupted = false
+
+    /// Whether the instruction word `w` is a plain load or store (LB, LH, LW, LBU, LHU, SB, SH,
+    /// SW by their major opcodes; not LWL/LWR/SWL/SWR, LL or SC), tested without a decode.
+    @inline(__always)
+    static func isPlainAccess(_ w: UInt32) -> Bool { (0x0000_0B3B_0000_0000 as UInt64) >> UInt64(w >> 26) & 1 != 0 }
+
+    /// Whether the load or store `w` stores (SB, SH, SWL, SW, SWR, SC).
+    @inline(__always)
+    static func isStore(_ w: UInt32) -> Bool { (0x0100_4F00_0000_0000 as UInt64) >> UInt64(w >> 26) & 1 != 0 }
 
     /// The machine address of guest-physical `gpa` of guest `index` in the window, or nil.
     @inline(__always)
@@ -156,10 +165,9 @@ extension VMM {
         // The instruction at the bus: plain loads and stores only (the others as the trap path does them).
         let pc = cpu.busAccessPC
         guard let word = cpu.codeWord(at: pc) ?? fetch(g, pc) else { return nil }
-        let op = pollCache.instruction(word)
-        guard windowServes(g), op.kind == .load || op.kind == .store else {
-            let d = op.decoded
-            deviceWindow.deferred = (cpu.gpr(Int(d.rs)) &+ d.imm, d.op.info.memory?.isStore ?? store)
+        guard DeviceWindow.isPlainAccess(word), windowServes(g) else {
+            let va = cpu.gpr(Int((word >> 21) & 31)) &+ UInt32(bitPattern: Int32(Int16(truncatingIfNeeded: word)))
+            deviceWindow.deferred = (va, DeviceWindow.isStore(word))
             if !windowServes(g) { dropDeviceWindow() }
             return nil
         }

@@ -191,6 +191,17 @@ final class SilentDevice: Device {
         #expect(EntryLoBits.address(lo) == 0xFFC0_0000)
     }
 
+    /// The window's test of an instruction word (by its major opcode, without a decode) agrees
+    /// with the instruction table.
+    @Test func thePlainAccessTestIsTheInstructionTables() {
+        for op: UInt32 in 0..<64 {
+            let w = op << 26 | 5 << 21 | 7 << 16 | 0x1234
+            let memory = decode(w).op.info.memory
+            #expect(DeviceWindow.isPlainAccess(w) == (memory?.kind == .plain), "opcode \(op)")
+            if let memory { #expect(DeviceWindow.isStore(w) == memory.isStore, "opcode \(op)") }
+        }
+    }
+
     /// Debian's Linux, its first three billion instruction slots as the only guest (its first lines printed), with the window on
     /// and off: the same console, count, pc and registers.
     @Test(.enabled(if: LinuxUnderVMMTests.packagesAvailable, "the Debian kernel and initramfs are not in .cache/linux (Scripts/fetch-linux)"))
