@@ -53,7 +53,9 @@ final class DeviceWindow: Device {
     static let minimumTLB = 16
     static func slots(tlbEntries: Int) -> Int { tlbEntries >= minimumTLB ? slots : 0 }
 
-    @exclusivity(unchecked) unowned(unsafe) var vmm: VMM?
+    /// The VMM (unretained: its CPU, which holds it, is the only caller; no reference counting
+    /// per access, which costs a slow path on an object with weak references).
+    @exclusivity(unchecked) var vmm: Unmanaged<VMM>?
     /// Whether the VMM maps guest device pages to the window (`VMM.mapsDevices`).
     @exclusivity(unchecked) var enabled = true
     /// Set by an access the handler left to the trap path: its virtual address, and whether the
@@ -83,10 +85,12 @@ final class DeviceWindow: Device {
     @inline(__always)
     static func contains(_ ma: UInt32) -> Bool { ma >= base }
 
-    func read(offset: UInt32, size: Int) -> UInt32? { vmm?.windowAccess(offset, size: size, store: false, value: 0) }
+    func read(offset: UInt32, size: Int) -> UInt32? {
+        vmm?._withUnsafeGuaranteedRef { $0.windowAccess(offset, size: size, store: false, value: 0) }
+    }
 
     func write(offset: UInt32, size: Int, value: UInt32) -> Bool {
-        vmm?.windowAccess(offset, size: size, store: true, value: value) != nil
+        vmm?._withUnsafeGuaranteedRef { $0.windowAccess(offset, size: size, store: true, value: value) } != nil
     }
 }
 

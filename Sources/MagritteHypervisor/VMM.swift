@@ -167,7 +167,7 @@ public final class VMM: TrapHandler {
         writeSegCtl(VMM.segCtl)
         cpu.setStatus(0)  // VMM context: kernel mode, interrupts off
         cpu.trapHandler = self
-        deviceWindow.vmm = self
+        deviceWindow.vmm = Unmanaged.passUnretained(self)
     }
 
     // MARK: Guests
@@ -207,7 +207,10 @@ public final class VMM: TrapHandler {
         guest.onLine = { [unowned self] g, line in self.onConsoleLine?(g, line) }
         guest.board.fpga.onSoftReset = { [unowned self, unowned guest] in self.powerOff(guest) }
         guest.board.piix4.onPowerOff = { [unowned self, unowned guest] in self.powerOff(guest) }
-        guest.board.clock.drive(cycles: { [unowned self] in self.now }, synchronize: { [unowned self] in self.cpu.endBatch() })
+        // `now` is exact at every instruction (`CPU.currentCycles` inside a batch, a call out of
+        // translated code and an exit): a device that needs the exact time need not end the
+        // CPU's batch, so a polling loop through the device window stays in translated code.
+        guest.board.clock.drive(cycles: { [unowned self] in self.now }, synchronize: {})
         do {
             try guest.board.load(elf: image)
             if let initrd = configuration.initrd { try guest.board.load(initrd: initrd) }
