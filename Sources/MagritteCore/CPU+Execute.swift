@@ -517,6 +517,7 @@ extension CPU {
         if let page = bus.ramPage(frame: aligned >> 12) {
             return (page + Int(aligned & 0xFFF)).load(as: UInt32.self)
         }
+        busAccessPC = pc
         guard let v = bus.read(aligned, size: 4) else {
             enterException(.busErrorData, pc: pc, inDelaySlot: delay)
             return nil

@@ -195,6 +195,7 @@ extension CPU {
             }
             if !watched { return value }
         } else {
+            busAccessPC = pc
             guard let v = bus.read(pa, size: Int(size)) else {
                 enterException(.busErrorData, pc: pc, inDelaySlot: delay)
                 return nil
@@ -235,6 +236,7 @@ extension CPU {
             default: p.storeBytes(of: value, as: UInt32.self)
             }
         } else {
+            busAccessPC = pc
             guard bus.write(pa, size: Int(size), value: value) else {
                 enterException(.busErrorData, pc: pc, inDelaySlot: delay)
                 return false

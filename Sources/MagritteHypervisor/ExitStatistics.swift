@@ -109,6 +109,9 @@ extension VMM {
         if s.polledInstructions > 0 {
             lines.append("  device polling: \(s.polledInstructions) instructions emulated in the exit of a device access before them, \(s.polledDeviceAccesses) of them device accesses (as many exits fewer)")
         }
+        if s.mappedDeviceAccesses > 0 {
+            lines.append("  device window: \(s.mappedDeviceAccesses) of the \(s.deviceAccesses) device accesses served without an exit")
+        }
         if timed {
             lines.append("  VMM handler time: \(s.exitNanosecondsByKind.reduce(0, +) / total) ns per exit")
         }

@@ -75,6 +75,9 @@ public struct GuestStatistics: Sendable, Equatable {
     public var polledInstructions: UInt64 = 0
     /// The device accesses among `polledInstructions`: each is one exit (and one trap) fewer.
     public var polledDeviceAccesses: UInt64 = 0
+    /// The device accesses the guest's CPU made through the device window (VMM+DeviceWindow.swift):
+    /// counted in `deviceAccesses` and as emulated instructions, without an exit.
+    public var mappedDeviceAccesses: UInt64 = 0
 
     public var instructions: UInt64 { kernelInstructions + userInstructions }
     /// VMM entries (traps) per 1000 guest instructions.

@@ -271,6 +271,7 @@ extension GuestStatistics {
         w.put(clusteredInstructions)
         w.put(polledInstructions)
         w.put(polledDeviceAccesses)
+        w.put(mappedDeviceAccesses)
     }
 
     init(from r: inout SnapshotReader) throws(SnapshotError) {
@@ -287,6 +288,7 @@ extension GuestStatistics {
         clusteredInstructions = try r.u64()
         polledInstructions = try r.u64()
         polledDeviceAccesses = try r.u64()
+        mappedDeviceAccesses = try r.u64()
     }
 }
 

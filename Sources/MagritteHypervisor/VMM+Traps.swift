@@ -6,6 +6,7 @@ import MagritteMachine
 /// be, device accesses are emulated, and everything else is reflected to the guest's handler.
 extension VMM {
     public func handleTrap(_ trap: Trap, cpu: CPU) {
+        let trap = windowTrap(trap)  // a bus error of the device window: the fault it stands for
         guard let g = current else {
             cpu.requestStop()
             return
@@ -114,7 +115,8 @@ extension VMM {
         let store = trap.code != .tlbLoad
         let fetchFault = trap.code == .tlbLoad && va == trap.pc
         if !fetchFault, let gpa = deviceAddress(g, va, store: store) {
-            emulateDevice(g, trap, gpa: gpa)
+            // Mapped to the device window, the next accesses take no exit: the CPU runs the loop.
+            emulateDevice(g, trap, gpa: gpa, polls: !mapDeviceWindow(g, va))
             return
         }
         if let gpa = g.cp0.unmappedPhysical(va) {
@@ -169,10 +171,11 @@ extension VMM {
         return gpa
     }
 
-    /// Emulates a load or store to a guest device register (never mapped, so it always traps),
-    /// then goes on with the instructions after it in the same exit while they poll
-    /// (`continuePolling`, VMM+DevicePolling.swift).
-    func emulateDevice(_ g: Guest, _ trap: Trap, gpa: UInt32) {
+    /// Emulates a load or store to a guest device register (not mapped, or through the device
+    /// window for an instruction it leaves to this path), then, when `polls`, goes on with the
+    /// instructions after it in the same exit while they poll (`continuePolling`,
+    /// VMM+DevicePolling.swift).
+    func emulateDevice(_ g: Guest, _ trap: Trap, gpa: UInt32, polls: Bool = true) {
         guard let w = trappedWord(g, trap.pc) else { reflect(g, .busErrorData, pc: trap.pc, inDelaySlot: trap.inDelaySlot); return }
         let d = decode(w)
         // Size, sign and direction from the instruction table; SC to a device is a bus error.
@@ -183,7 +186,7 @@ extension VMM {
         guard deviceAccess(g, d, trap, gpa: gpa, size: access.size, signed: access.signed, isStore: access.isStore) else { return }
         advance(g, trap)
         if g.state == .runnable { deliverInterrupt(g) }
-        if !trap.inDelaySlot && cpu.pc == trap.pc &+ 4 { continuePolling(g) }
+        if polls && !trap.inDelaySlot && cpu.pc == trap.pc &+ 4 { continuePolling(g) }
     }
 
     /// The access of `d`, a load or store of `size` bytes, to the device register at

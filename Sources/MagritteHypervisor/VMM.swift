@@ -95,6 +95,8 @@ public final class VMM: TrapHandler {
     let decodes = DecodedWords()
     /// The pages clustering reached last (`clusterRAM`), valid while the physical TLB is unchanged.
     @exclusivity(unchecked) var clusterPages = ClusterPages()
+    /// The machine-physical window guest device pages are mapped to (VMM+DeviceWindow.swift).
+    let deviceWindow = DeviceWindow()
     /// Every VMM event, bounded.
     public let trace: VMMTrace
     /// Called for each complete console line of a guest.
@@ -170,6 +172,7 @@ public final class VMM: TrapHandler {
             bus = try MaltaBus.make(ramSize: ramSize)
             try Malta.checkRoomForCPU(beside: bus)
         } catch { throw VMMError(error.message) }
+        bus.map("device window", deviceWindow, at: DeviceWindow.base, size: UInt32(DeviceWindow.guests) * DeviceWindow.span)
         var config = CPUConfiguration(tlbEntries: tlbEntries, segmentationControl: true)
         config.instructionsPerCountTick = VMM.ticksPerCycle
         config.engine = engine
@@ -180,6 +183,7 @@ public final class VMM: TrapHandler {
         cpu.setStatus(0)  // VMM context: kernel mode, interrupts off
         physicalStatus = 0
         cpu.trapHandler = self
+        deviceWindow.vmm = Unmanaged.passUnretained(self)
     }
 
     /// The CPU holds its trap handler unowned (`CPU.trapHandler`).
@@ -222,7 +226,10 @@ public final class VMM: TrapHandler {
         guest.onLine = { [unowned self] g, line in self.onConsoleLine?(g, line) }
         guest.board.fpga.onSoftReset = { [unowned self, unowned guest] in self.powerOff(guest) }
         guest.board.piix4.onPowerOff = { [unowned self, unowned guest] in self.powerOff(guest) }
-        guest.board.clock.drive(cycles: { [unowned self] in self.now }, synchronize: { [unowned self] in self.cpu.endBatch() })
+        // `now` is exact at every instruction (`CPU.currentCycles` inside a batch, a call out of
+        // translated code and an exit): a device that needs the exact time need not end the
+        // CPU's batch, so a polling loop through the device window stays in translated code.
+        guest.board.clock.drive(cycles: { [unowned self] in self.now }, synchronize: {})
         do {
             try guest.board.load(elf: image)
             if let initrd = configuration.initrd { try guest.board.load(initrd: initrd) }
@@ -388,6 +395,7 @@ public final class VMM: TrapHandler {
                     exitEndedRun = false
                     clusterEndedRun = true
                 }
+                takeWindowInterrupt(g)
             } while clusterEndedRun && now < quantumEnd && g.state == .runnable && !sliceEnd && !stopRequested && !outOfHostMemory
             exitEndsQuantum = false
             if g.commPage != nil { commPageIn(g) }
@@ -594,7 +602,8 @@ public final class VMM: TrapHandler {
             let e = physicalTLB[i]
             if e.vpn2 == vpn2 && UInt32(e.asid) == asid && !e.global { slot = i; break }
         }
-        let i = slot ?? { defer { nextTLBSlot = (nextTLBSlot + 1) % physicalTLB.count }; return nextTLBSlot }()
+        // The last `windowSlots` entries belong to the device window (VMM+DeviceWindow.swift).
+        let i = slot ?? { defer { nextTLBSlot = (nextTLBSlot + 1) % (physicalTLB.count - windowSlots) }; return nextTLBSlot }()
         setPhysical(i, entry)
     }
 

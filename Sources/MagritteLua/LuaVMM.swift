@@ -408,6 +408,7 @@ final class LuaVMM: HookOwner {
             "wait_cycles": .integer(Int64(s.waitCycles)), "hypercall_idle_cycles": .integer(Int64(s.hypercallIdleCycles)),
             "switches": .integer(Int64(s.switchesIn)), "clustered": .integer(Int64(s.clusteredInstructions)),
             "polled": .integer(Int64(s.polledInstructions)), "polled_device_accesses": .integer(Int64(s.polledDeviceAccesses)),
+            "mapped_device_accesses": .integer(Int64(s.mappedDeviceAccesses)),
         ]
     }
 }

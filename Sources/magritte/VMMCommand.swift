@@ -51,6 +51,9 @@ struct VMMCommand: ParsableCommand {
     @Flag(help: "End a guest's slice as soon as the VMM sees it spinning in its idle loop.")
     var descheduleSpinners = false
 
+    @Flag(help: "Take an exit for every guest device access instead of serving it through the device window (Docs/vmm.md): for comparisons.")
+    var noDeviceWindow = false
+
     @Option(help: ArgumentHelp("Stop after this many guest instructions in all (exit status 2).", valueName: "n"))
     var maxInstructions: UInt64?
 
@@ -103,6 +106,7 @@ struct VMMCommand: ParsableCommand {
         }
         vmm.slice = slice
         vmm.spinPolicy = descheduleSpinners ? .deschedule : .account
+        vmm.mapsDevices = !noDeviceWindow
         vmm.collectsExitSites = stats
         vmm.trace.recording = !table.isEmpty  // only the lecture's tables read the trace afterwards
         var taken = Set<String>()

@@ -19,19 +19,7 @@ import Testing
     }
 
     static func expectSame(_ on: Outcome, _ off: Outcome, _ what: String) {
-        #expect(on.outcome == off.outcome, "\(what)")
-        #expect(on.console == off.console, "\(what)")
-        #expect(on.statistics.kernelInstructions == off.statistics.kernelInstructions, "\(what)")
-        #expect(on.statistics.userInstructions == off.statistics.userInstructions, "\(what)")
-        #expect(on.statistics.emulated == off.statistics.emulated, "\(what)")
-        #expect(on.statistics.deviceAccesses == off.statistics.deviceAccesses, "\(what)")
-        #expect(on.statistics.reflected == off.statistics.reflected, "\(what)")
-        #expect(on.now == off.now, "\(what)")
-        #expect(on.retired == off.retired, "\(what)")
-        #expect(on.executed == off.executed, "\(what)")
-        #expect(on.registers == off.registers, "\(what)")
-        #expect(on.cp0 == off.cp0, "\(what)")
-        #expect(on.tlb == off.tlb, "\(what)")
+        on.expectSameGuestView(as: off, what)
         #expect(on.eventCount == off.eventCount, "\(what)")
         #expect(on.events == off.events, "\(what)")
         // Each device access emulated after another in the same exit is one exit fewer.

@@ -1,5 +1,6 @@
 import Foundation
 import MagritteCore
+import Testing
 @testable import MagritteHypervisor
 
 /// One guest run alone under the VMM with a fast path of the exits on or off (clustering, device
@@ -13,6 +14,8 @@ struct ExitComparison {
     var registers: [UInt32]
     var cp0: CP0State
     var tlb: [TLBEntry]
+    /// A digest of the guest's RAM.
+    var ram: UInt64
     /// A digest of every event but the traps `skips` leaves out (text, pc, instructions, modes),
     /// and their number.
     var events: UInt64
@@ -21,24 +24,50 @@ struct ExitComparison {
     var skippedTraps: Int
     var outcome: VMMRunOutcome
 
-    /// Runs `image` (a name under .build/guests) with `configure` applied to the VMM.
+    /// Runs `image` (a name under .build/guests) with `configure` applied to the VMM; without
+    /// `listens`, nobody listens to the trace (no events are digested: the VMM's trace is
+    /// inactive, as in `magritte vmm` without tables).
     static func run(_ image: String, append: String = "", engine: Engine = .hostDefault, tlbEntries: Int = 64,
-                    maxInstructions: UInt64 = 2_000_000_000, skips: @escaping (ExceptionCode) -> Bool,
-                    configure: (VMM) -> Void) throws -> ExitComparison {
+                    maxInstructions: UInt64 = 2_000_000_000, listens: Bool = true, skips: @escaping (ExceptionCode) -> Bool,
+                    configure: (VMM) -> Void, guest: (Guest) -> Void = { _ in }) throws -> ExitComparison {
         let vmm = try VMM(tlbEntries: tlbEntries, engine: engine)
         configure(vmm)
         vmm.trace.recording = false
         var digest: UInt64 = 0xcbf2_9ce4_8422_2325, count = 0, skipped = 0
-        vmm.trace.listener = { e in
+        if listens { vmm.trace.listener = { e in
             if case .trap(let code) = e.kind, skips(code) { skipped += 1; return }
             count += 1
             for byte in "\(e.text) \(e.pc) \(e.instructions) \(e.modeBefore) \(e.modeAfter)".utf8 { digest = (digest ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        }
+        } }
         let g = try vmm.addGuest(GuestConfiguration(name: "g", commandLine: append), imagePath: GuestsUnderVMMTests.guest(image))
+        guest(g)
         let outcome = vmm.run(maxInstructions: maxInstructions)
+        var ram: UInt64 = 0xcbf2_9ce4_8422_2325
+        let words = (vmm.bus.ram + Int(g.memoryBase)).assumingMemoryBound(to: UInt64.self)
+        for i in 0..<(g.ramSize / 8) { ram = (ram ^ words[i]) &* 0x100_0000_01b3 }
         let r = vmm.registers(of: g)
         return ExitComparison(console: g.consoleText, statistics: g.statistics, now: vmm.now, retired: vmm.cpu.retiredInstructions,
-                              executed: vmm.cpu.executedInstructions, registers: r.gprs + [r.hi, r.lo, r.pc], cp0: g.cp0, tlb: g.tlb,
+                              executed: vmm.cpu.executedInstructions, registers: r.gprs + [r.hi, r.lo, r.pc], cp0: g.cp0, tlb: g.tlb, ram: ram,
                               events: digest, eventCount: count, skippedTraps: skipped, outcome: outcome)
+    }
+
+    /// Expects what the guest could see of two runs (`self` with a fast path on, `off` without)
+    /// to be the same: outcome, console, instruction counts by mode, emulated instructions, device
+    /// accesses, reflected exceptions, machine time, retired and executed counts, registers,
+    /// virtual CP0 and TLB.
+    func expectSameGuestView(as off: ExitComparison, _ what: String) {
+        #expect(outcome == off.outcome, "\(what)")
+        #expect(console == off.console, "\(what)")
+        #expect(statistics.kernelInstructions == off.statistics.kernelInstructions, "\(what)")
+        #expect(statistics.userInstructions == off.statistics.userInstructions, "\(what)")
+        #expect(statistics.emulated == off.statistics.emulated, "\(what)")
+        #expect(statistics.deviceAccesses == off.statistics.deviceAccesses, "\(what)")
+        #expect(statistics.reflected == off.statistics.reflected, "\(what)")
+        #expect(now == off.now, "\(what)")
+        #expect(retired == off.retired, "\(what)")
+        #expect(executed == off.executed, "\(what)")
+        #expect(registers == off.registers, "\(what)")
+        #expect(cp0 == off.cp0, "\(what)")
+        #expect(tlb == off.tlb, "\(what)")
     }
 }

@@ -37,11 +37,12 @@ public final class MaltaBus: PhysicalBus {
             devices = regions.map(\.device)
         }
     }
-    // What accesses use: the windows as parallel arrays (no struct or String copies per access).
-    private var bases: [UInt32] = []
-    private var sizes: [UInt32] = []
-    private var offsets: [UInt32] = []
-    private var devices: [any Device] = []
+    // What accesses use: the windows as parallel arrays (no struct or String copies per access;
+    // written only while the map is built, so no exclusivity check per access).
+    @exclusivity(unchecked) private var bases: [UInt32] = []
+    @exclusivity(unchecked) private var sizes: [UInt32] = []
+    @exclusivity(unchecked) private var offsets: [UInt32] = []
+    @exclusivity(unchecked) private var devices: [any Device] = []
 
     @inline(__always)
     private func regionIndex(_ address: UInt32) -> Int? {
