@@ -15,8 +15,9 @@
 /// - `batchBreak` or a stop request (a device raised a line or asked for the exact time, an
 ///   observer stopped, a CP0 write changed interrupt or mode state): the batch ends there, as the
 ///   interpreter's does after such an instruction;
-/// - the interpreter's fetch check was dropped (a TLB or ASID change) or a frame with translated
-///   code was written: the block may no longer be what the interpreter would run next.
+/// - the interpreter's fetch check was dropped (a TLB or ASID change), the block's page left the
+///   fetch TLB (a TLB write covering it), or a frame with translated code was written: the block
+///   may no longer be what the interpreter would run next.
 
 extension JITState {
     /// The CPU (unretained) and `JIT.callOut`, for the generated code's call.
@@ -88,7 +89,13 @@ extension CPU {
         st.storeBytes(of: llBit ? 1 : 0, toByteOffset: JITState.llBit, as: UInt8.self)
         st.storeBytes(of: llVirtual, toByteOffset: JITState.llVirtual, as: UInt32.self)
         st.storeBytes(of: llValue, toByteOffset: JITState.llValue, as: UInt32.self)
-        let remapped = codeTag != tag || st.load(fromByteOffset: JITState.invalidations, as: UInt32.self) != invalidations
+        // The block's own page may be another than the loop's (`codeTag`: blocks chain through
+        // the lookup into other pages), so its entry in the fetch TLB, which TLB writes drop
+        // for the pages they cover, says whether it still maps as when the block was entered.
+        let page = pc & 0xFFFF_F000
+        let fetch = st.load(fromByteOffset: JITState.fetchTLB, as: UnsafeMutablePointer<SoftTLBEntry>.self)
+        let remapped = codeTag != tag || fetch[Int(page >> 12) & (JIT.fetchPages - 1)].tag != page
+            || st.load(fromByteOffset: JITState.invalidations, as: UInt32.self) != invalidations
         // A trap a handler emulated, leaving the CPU at the next instruction with nothing for the
         // run loop to do (`enterException` then leaves `batchBreak` clear), goes on as if the
         // instruction had completed (its slot counted as faulted, as in the interpreter).
