@@ -512,9 +512,9 @@ struct JITDifferentialTests {
     @Test("A TLB write that remaps the page of a block entered through the lookup ends that block, on both engines")
     func tlbWriteRemapsTheRunningBlocksPage() {
         // Page A (0x400000, frame 0x300000) loops 19 times: it sets up a TLB write, makes a
-        // system call (so the run loop's page is A's) and jumps to page B (0x401000, found
-        // through the lookup), whose TLBWI writes it. The write is harmless but in round 8,
-        // which maps B to frame 0x302000 (where B's second instruction adds 100, not 1).
+        // system call (so the run loop's page is A's) and jumps to page B (0x402000, another
+        // TLB entry, found through the lookup), whose TLBWI writes it. The write is harmless but
+        // in round 8, which maps B to frame 0x302000 (where B's second instruction adds 100, not 1).
         func lo(_ pa: UInt32) -> UInt32 { (pa >> 12) << 6 | 0x1F }
         let a: [UInt32] = [
             Self.i(9, rs: 13, rt: 13, imm: 1),  // A0: addiu $13, $13, 1
@@ -525,15 +525,15 @@ struct JITDifferentialTests {
             Self.i(9, rs: 13, rt: 14, imm: 0xFFF8),  // addiu $14, $13, -8
             Self.i(5, rs: 14, rt: 0, imm: 5),  // bne $14, $0, A12
             0,
-            Self.r(16, rs: 4, rt: 0, rd: 0, funct: 0),  // mtc0 $0, Index
-            Self.r(16, rs: 4, rt: 21, rd: 10, funct: 0),  // mtc0 $21, EntryHi (0x400000)
-            Self.r(16, rs: 4, rt: 24, rd: 2, funct: 0),  // mtc0 $24, EntryLo0 (A's frame)
-            Self.r(16, rs: 4, rt: 23, rd: 3, funct: 0),  // mtc0 $23, EntryLo1 (B's other frame)
+            Self.r(16, rs: 4, rt: 22, rd: 0, funct: 0),  // mtc0 $22, Index (2: B's entry)
+            Self.r(16, rs: 4, rt: 21, rd: 10, funct: 0),  // mtc0 $21, EntryHi (0x402000)
+            Self.r(16, rs: 4, rt: 24, rd: 2, funct: 0),  // mtc0 $24, EntryLo0 (B's other frame)
+            Self.r(16, rs: 4, rt: 0, rd: 3, funct: 0),  // mtc0 $0, EntryLo1
             Self.i(9, rs: 13, rt: 15, imm: 0xFFEC),  // A12: addiu $15, $13, -20
             Self.i(4, rs: 15, rt: 0, imm: 0xFFFF),  // A13: beq $15, $0, A13 (the end)
             0,
             0x0000_000C,  // syscall (the handler returns to the next instruction)
-            2 << 26 | (0x0040_1000 >> 2),  // j B
+            2 << 26 | (0x0040_2000 >> 2),  // j B
             0,
         ]
         func b(_ add: UInt32) -> [UInt32] { [0x4200_0002, Self.i(9, rs: 9, rt: 9, imm: add), 2 << 26 | (0x0040_0000 >> 2), 0] }
@@ -545,9 +545,10 @@ struct JITDifferentialTests {
             m.bus.load(b(1), at: 0x30_1000)
             m.bus.load(b(100), at: 0x30_2000)
             let c = m.cpu
-            c.setTLBEntry(0, TLBEntry(entryHi: 0x0040_0000, pageMask: 0, entryLo0: lo(0x30_0000), entryLo1: lo(0x30_1000)))
-            for (n, v) in [(9, 0), (13, 0), (12, 1), (20, 0x0080_0000), (25, lo(0x30_3000)), (21, 0x0040_0000), (24, lo(0x30_0000)),
-                           (23, lo(0x30_2000))] as [(Int, UInt32)] { c.setGPR(n, v) }
+            c.setTLBEntry(0, TLBEntry(entryHi: 0x0040_0000, pageMask: 0, entryLo0: lo(0x30_0000), entryLo1: 0))
+            c.setTLBEntry(2, TLBEntry(entryHi: 0x0040_2000, pageMask: 0, entryLo0: lo(0x30_1000), entryLo1: 0))
+            for (n, v) in [(9, 0), (13, 0), (12, 1), (20, 0x0080_0000), (25, lo(0x30_3000)), (22, 2), (21, 0x0040_2000),
+                           (24, lo(0x30_2000))] as [(Int, UInt32)] { c.setGPR(n, v) }
             c.writeCP0(12, 0, 0)  // kernel mode, no interrupts
             c.jump(to: 0x0040_0000)
             #expect(c.run(instructions: 3000) == .budgetExhausted)
