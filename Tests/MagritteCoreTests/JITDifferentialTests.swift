@@ -691,7 +691,10 @@ final class FuzzTrapHandler: TrapHandler {
             return
         }
         var next = trap.restartPC &+ 4
-        if trap.code == .coprocessorUnusable, trap.coprocessor == 0, !trap.inDelaySlot, let w = cpu.codeWord(at: trap.pc) {
+        // The word as the VMM reads it: from the loop's code page when it is that one, else
+        // through the translation (a block entered through the lookup runs in another page).
+        if trap.code == .coprocessorUnusable, trap.coprocessor == 0, !trap.inDelaySlot,
+           let w = cpu.codeWord(at: trap.pc) ?? cpu.readVirtual(trap.pc, size: 4) {
             emulate(decode(w), cpu, next: &next)
         }
         if !quiet {
