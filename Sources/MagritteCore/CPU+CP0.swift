@@ -13,19 +13,58 @@ extension CPU {
         let trap = Trap(code: code, pc: pc, inDelaySlot: inDelaySlot, badVAddr: badVAddr, isRefill: refill,
                         coprocessor: coprocessor, isTranslationFault: translationFault)
         if let trapHandler {
+            let before = TrapContext(self)
+            let wasBreak = batchBreak
+            batchBreak = false
             if let observer { notify(observer.cpu(self, didTakeException: trap)) }
             let restart = trap.restartPC
             self.pc = restart
             self.npc = restart &+ 4
             self.inDelaySlot = false
             trapHandler.handleTrap(trap, cpu: self)
-            batchBreak = true
+            // The batch goes on in place (`Docs/jit.md`, "Handled traps") only when the handler
+            // left the CPU at the next instruction and nothing the run loop looks at changed.
+            if wasBreak || batchBreak || !usesSlot || code == .interrupt || trap.inDelaySlot || !before.goesOn(self, after: pc) {
+                batchBreak = true
+            }
             return
         }
         // EntryHi changes only in VPN2 (the ASID is kept): the software TLB stays valid.
         jump(to: cp0.enterException(trap))
         if let observer { notify(observer.cpu(self, didTakeException: trap)) }
         statusChanged(pc: pc, cause: .exception(code))
+    }
+
+    /// What the run loop looks at between batches, before a trap handler runs: after it, the
+    /// batch may go on in place only if none of it changed (the loop would do nothing but start
+    /// the next batch at the next instruction).
+    struct TrapContext {
+        let status: UInt32, cause: UInt32, asid: UInt32, codeTag: UInt32
+        let cycles: UInt64, nextTimerCycle: UInt64
+        let observesInstructions: Bool
+
+        @inline(__always)
+        init(_ cpu: CPU) {
+            status = cpu.cp0.status
+            cause = cpu.cause
+            asid = cpu.cp0.entryHi & 0xFF
+            codeTag = cpu.codeTag
+            cycles = cpu.cycles
+            nextTimerCycle = cpu.nextTimerCycle
+            observesInstructions = cpu.observesInstructions
+        }
+
+        /// Whether the CPU is at the instruction after `pc` (not in a delay slot) with no stop
+        /// asked, no Status, Cause, ASID, fetch page, time, timer or observation change, not
+        /// waiting and no interrupt to take. (A TLB, segment or mode change drops the fetch page;
+        /// an observer, a device line or `endBatch` set `batchBreak`, which the caller checks.)
+        @inline(__always)
+        func goesOn(_ cpu: CPU, after pc: UInt32) -> Bool {
+            cpu.pc == pc &+ 4 && cpu.npc == pc &+ 8 && !cpu.inDelaySlot && !cpu.stopRequested && !cpu.waiting
+                && cpu.codeTag == codeTag && cpu.cp0.status == status && cpu.cause == cause && cpu.cp0.entryHi & 0xFF == asid
+                && cpu.cycles == cycles && cpu.nextTimerCycle == nextTimerCycle
+                && cpu.observesInstructions == observesInstructions && !cpu.interruptPending
+        }
     }
 
     /// For a trap handler that ran `slots` more instruction slots of the program on the CPU's

@@ -5,7 +5,9 @@
 /// budget is used up or `batchBreak` is set by something that can change interrupt state
 /// (mtc0, eret, ei/di, wait, a device raising a line, an exception). Each instruction's
 /// semantics take a few lines; faults call the out-of-line slow paths, which update CP0 in one
-/// place (`enterException`) and leave the new pc in `self`.
+/// place (`enterException`) and leave the new pc in `self`. An exception ends the batch unless a
+/// trap handler left the CPU at the next instruction with nothing for the run loop to do
+/// (`enterException` then leaves `batchBreak` clear): the loop goes on in place.
 extension CPU {
     /// The ordinary loop.
     func executeFast(_ budget: UInt64) -> UInt64 { execute(budget, observing: false) }
@@ -140,7 +142,8 @@ extension CPU {
                 if o {
                     sync(); enterException(.overflow, pc: pc, inDelaySlot: delay)
                     reload()
-                    break loop
+                    if batchBreak { break loop }
+                    continue loop
                 }
                 r[rd] = UInt32(bitPattern: v)
             case .movz: if r[rt] == 0 { r[rd] = r[rs] }
@@ -250,7 +253,7 @@ extension CPU {
                 if _fastPath(e.tag == va & 0xFFFF_F003) {
                     r[rd] = UnsafeRawPointer(bitPattern: e.addend &+ UInt(va)).unsafelyUnwrapped.load(as: UInt32.self)
                 } else {
-                    sync(); guard let v = slowLoad(va, size: 4, pc: pc, delay: delay) else { reload(); break loop }
+                    sync(); guard let v = slowLoad(va, size: 4, pc: pc, delay: delay) else { reload(); if batchBreak { break loop }; continue loop }
                     r[rd] = v
                     if batchBreak { advance(); break loop }
                 }
@@ -261,7 +264,7 @@ extension CPU {
                 if _fastPath(e.tag == va & 0xFFFF_F000) {
                     v = UInt32(UnsafeRawPointer(bitPattern: e.addend &+ UInt(va)).unsafelyUnwrapped.load(as: UInt8.self))
                 } else {
-                    sync(); guard let s = slowLoad(va, size: 1, pc: pc, delay: delay) else { reload(); break loop }
+                    sync(); guard let s = slowLoad(va, size: 1, pc: pc, delay: delay) else { reload(); if batchBreak { break loop }; continue loop }
                     v = s
                 }
                 if d.op == .lb { v = UInt32(bitPattern: Int32(Int8(truncatingIfNeeded: v))) }
@@ -274,7 +277,7 @@ extension CPU {
                 if _fastPath(e.tag == va & 0xFFFF_F001) {
                     v = UInt32(UnsafeRawPointer(bitPattern: e.addend &+ UInt(va)).unsafelyUnwrapped.load(as: UInt16.self))
                 } else {
-                    sync(); guard let s = slowLoad(va, size: 2, pc: pc, delay: delay) else { reload(); break loop }
+                    sync(); guard let s = slowLoad(va, size: 2, pc: pc, delay: delay) else { reload(); if batchBreak { break loop }; continue loop }
                     v = s
                 }
                 if d.op == .lh { v = UInt32(bitPattern: Int32(Int16(truncatingIfNeeded: v))) }
@@ -286,7 +289,7 @@ extension CPU {
                 if _fastPath(e.tag == va & 0xFFFF_F003) {
                     UnsafeMutableRawPointer(bitPattern: e.addend &+ UInt(va)).unsafelyUnwrapped.storeBytes(of: r[rt], as: UInt32.self)
                 } else {
-                    sync(); guard slowStore(va, size: 4, value: r[rt], pc: pc, delay: delay) else { reload(); break loop }
+                    sync(); guard slowStore(va, size: 4, value: r[rt], pc: pc, delay: delay) else { reload(); if batchBreak { break loop }; continue loop }
                     if batchBreak { advance(); break loop }
                 }
             case .sb:
@@ -295,7 +298,7 @@ extension CPU {
                 if _fastPath(e.tag == va & 0xFFFF_F000) {
                     UnsafeMutableRawPointer(bitPattern: e.addend &+ UInt(va)).unsafelyUnwrapped.storeBytes(of: UInt8(truncatingIfNeeded: r[rt]), as: UInt8.self)
                 } else {
-                    sync(); guard slowStore(va, size: 1, value: r[rt], pc: pc, delay: delay) else { reload(); break loop }
+                    sync(); guard slowStore(va, size: 1, value: r[rt], pc: pc, delay: delay) else { reload(); if batchBreak { break loop }; continue loop }
                     if batchBreak { advance(); break loop }
                 }
             case .sh:
@@ -304,7 +307,7 @@ extension CPU {
                 if _fastPath(e.tag == va & 0xFFFF_F001) {
                     UnsafeMutableRawPointer(bitPattern: e.addend &+ UInt(va)).unsafelyUnwrapped.storeBytes(of: UInt16(truncatingIfNeeded: r[rt]), as: UInt16.self)
                 } else {
-                    sync(); guard slowStore(va, size: 2, value: r[rt], pc: pc, delay: delay) else { reload(); break loop }
+                    sync(); guard slowStore(va, size: 2, value: r[rt], pc: pc, delay: delay) else { reload(); if batchBreak { break loop }; continue loop }
                     if batchBreak { advance(); break loop }
                 }
             // MARK: The rare instructions, out of line (fewer values live in the hot switch)
@@ -314,7 +317,7 @@ extension CPU {
                  .mfc0, .mtc0, .di, .ei, .tlbr, .tlbwi, .tlbwr, .tlbp, .eret, .wait, .rdpgpr, .wrpgpr,
                  .cop, .reserved, .deret, .sdbbp:
                 sync()
-                guard executeRare(pc: pc, delay: delay) else { reload(); break loop }
+                guard executeRare(pc: pc, delay: delay) else { reload(); if batchBreak { break loop }; continue loop }
                 if batchBreak { advance(); break loop }
             case .undecoded:
                 fatalError("undecoded instruction reached dispatch")

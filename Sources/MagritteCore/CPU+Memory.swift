@@ -116,9 +116,9 @@ extension CPU {
                 softTLB[base + slot] = SoftTLBEntry()
             }
             jit?.forgetFetchPage(page)
+            if codeTag & 0xFFFF_F000 == page { codeTag = 0xFFFF_FFFF }  // only the page it maps may change
             page &+= 0x1000
         }
-        codeTag = 0xFFFF_FFFF
     }
 
     /// Forgets every cached translation (after TLB writes, ASID or segment changes).

@@ -169,7 +169,10 @@ extension CPU {
     public func clearLinkedLoad() { llBit = false }
 
     /// Sets Status without the write mask (hypervisor, debugger) and applies the mode change.
+    /// Setting the value it holds changes nothing (nor ends the batch: a hypervisor sets it after
+    /// every emulated Status write, and the translated block goes on, `enterException`).
     public func setStatus(_ value: UInt32) {
+        if value == cp0.status && StatusBits.mode(value) == mode && (value & StatusBits.erl != 0) == segmentsBuiltWithERL { return }
         cp0.status = value
         statusChanged(pc: pc, cause: .host)
     }

@@ -175,6 +175,16 @@ func bootAndRun(kernel file: String, initrd: String?, ram: Int, commandLine: Str
     }
 }
 
+/// The translator's counters for `--stats` (nothing under the interpreter).
+func printJITStatistics(_ cpu: CPU, to err: inout StandardError) {
+    guard cpu.engine == .jit else { return }
+    let j = cpu.jitStatistics
+    print("jit: \(j.blocks) blocks of \(j.guestInstructions) instructions, \(j.bytes) bytes, \(j.links) links, \(j.instructionsRun) instructions run translated (\(j.entries) blocks entered from the loop), \(j.flushes) flushes, \(j.invalidations) invalidations (\(j.retranslations) blocks translated again), translation \(format(Double(j.translationNanoseconds) / 1e9, digits: 4)) s", to: &err)
+    if j.trapsGoneOn > 0 { print("jit: \(j.trapsGoneOn) handled traps went on in their block", to: &err) }
+    let top = j.returns.prefix(8).map { "\($0.reason) \($0.count)" }
+    print("jit returns to the loop: \(top.joined(separator: ", "))", to: &err)
+}
+
 /// The `--stats` report on stderr.
 func printStats(_ cpu: CPU, seconds: Double) {
     var err = StandardError()
@@ -183,12 +193,7 @@ func printStats(_ cpu: CPU, seconds: Double) {
     print("host time: \(format(seconds, digits: 3)) s", to: &err)
     print("MIPS: \(format(seconds > 0 ? Double(n) / seconds / 1e6 : 0, digits: 1))", to: &err)
     print("engine: \(cpu.engine)", to: &err)
-    if cpu.engine == .jit {
-        let j = cpu.jitStatistics
-        print("jit: \(j.blocks) blocks of \(j.guestInstructions) instructions, \(j.bytes) bytes, \(j.links) links, \(j.instructionsRun) instructions run translated (\(j.entries) blocks entered from the loop), \(j.flushes) flushes, \(j.invalidations) invalidations (\(j.retranslations) blocks translated again), translation \(format(Double(j.translationNanoseconds) / 1e9, digits: 4)) s", to: &err)
-        let top = j.returns.prefix(8).map { "\($0.reason) \($0.count)" }
-        print("jit returns to the loop: \(top.joined(separator: ", "))", to: &err)
-    }
+    printJITStatistics(cpu, to: &err)
     let taken = ExceptionCode.allCases.filter { cpu.exceptionCounts[Int($0.rawValue)] > 0 }
     if taken.isEmpty {
         print("exceptions: none", to: &err)

@@ -214,6 +214,7 @@ struct VMMCommand: ParsableCommand {
         if stats {
             var err = StandardError()
             print("engine: \(vmm.cpu.engine)", to: &err)
+            printJITStatistics(vmm.cpu, to: &err)
             for line in vmm.report(seconds: elapsed) { print(line, to: &err) }
         }
         switch outcome {

@@ -30,6 +30,7 @@ import Testing
         #expect(Self.line("engine:", in: i.err) == "engine: interpreter")
         #expect(Self.line("engine:", in: j.err) == "engine: \(Engine.jitSupported ? "jit" : "interpreter")")
         #expect(i.out == j.out && !i.out.isEmpty)
+        if Engine.jitSupported { #expect(Self.line("jit:", in: j.err) != nil, "\(j.err)") }
     }
 
     @Test(.enabled(if: C.executable != nil)) func unknownEngineIsRefused() throws {

@@ -127,13 +127,26 @@ struct JITDifferentialTests {
     /// One of the instructions a block runs through the interpreter's code (`JITOpRules.calledOut`).
     static func calledOut(_ g: inout Random) -> UInt32 {
         let dst = g.pick(dests)
-        switch g.below(6) {
+        switch g.below(7) {
+        case 6: return privilegedControl(&g)
         case 0: return r(16, rs: 0, rt: dst, rd: g.pick([9, 9, 1, 13, 12, 14, 10, 8, 17]), funct: 0)  // mfc0: Count, Random, …
         case 1: return r(16, rs: 4, rt: UInt32(g.below(32)), rd: g.pick([10, 2, 3, 5]), funct: 0)  // mtc0 EntryHi, EntryLo0/1, PageMask
         case 2: return g.pick([0x4200_0008, 0x4200_0001])  // tlbp, tlbr
         case 3: return i(47, rs: g.pick(pointers), rt: UInt32(g.below(32)), imm: UInt32(g.below(64) * 4))  // cache
         case 4: return r(31, rs: 0, rt: dst, rd: g.pick([0, 1, 2, 3, 29, 4]), funct: 0x3B)  // rdhwr
         default: return i(48, rs: g.pick(pointers), rt: dst, imm: UInt32(g.below(64) * 4))  // ll
+        }
+    }
+
+    /// DI/EI (with or without a destination), TLBWI/TLBWR, WAIT or ERET: called out, and natively
+    /// they end the batch (DI, EI, WAIT), may remap the code page (TLBWI/TLBWR) or move pc (ERET).
+    static func privilegedControl(_ g: inout Random) -> UInt32 {
+        switch g.below(6) {
+        case 0, 1: return 0x4160_6000 | UInt32(g.pick([0, 0, 8, 21])) << 16 | UInt32(g.below(2)) << 5  // di/ei rt
+        case 2: return 0x4200_0002  // tlbwi
+        case 3: return 0x4200_0006  // tlbwr
+        case 4: return 0x4200_0020  // wait
+        default: return 0x4200_0018  // eret
         }
     }
 
@@ -190,16 +203,23 @@ struct JITDifferentialTests {
         let bus: TestBus
         let cpu: CPU
         let devices: FuzzBus
+        /// The trap handler (the CPU holds it weakly), when the program runs under one.
+        var handler: FuzzTrapHandler? = nil
     }
 
     /// A machine with the random program of `seed`, or with `program` instead (the RAM and the
     /// registers still random from `seed`; r16 points at the data, r19 at the code).
     static func machine(seed: UInt64, engine: Engine, program custom: [UInt32]? = nil) -> Machine {
+        machine(seed: seed, engine: engine, program: custom, segmentationControl: false)
+    }
+
+    private static func machine(seed: UInt64, engine: Engine, program custom: [UInt32]?, segmentationControl: Bool) -> Machine {
         var g = Random(state: seed)
         let bus = TestBus(ramSize: 4 << 20)
         let devices = FuzzBus(ram: bus)
         var config = CPUConfiguration()
         config.engine = engine
+        config.segmentationControl = segmentationControl
         let cpu = CPU(bus: devices, configuration: config)
         bus.cpu = cpu
         devices.cpu = cpu
@@ -225,6 +245,28 @@ struct JITDifferentialTests {
         cpu.writeCP0(12, 0, 0x0000_8001)  // IE, IM7 (the timer), kernel mode, BEV=0
         cpu.jump(to: codeBase)
         return Machine(bus: bus, cpu: cpu, devices: devices)
+    }
+
+    /// A machine whose program runs in user mode under `FuzzTrapHandler`, as a guest kernel runs
+    /// under the VMM: kseg0 and kseg1 stay unmapped but usable from user mode (SegCtl), so the
+    /// program, its data and the device are where they are in kernel mode, and every privileged
+    /// instruction raises Coprocessor Unusable, which the handler emulates.
+    static func machineUnderHandler(seed: UInt64, engine: Engine, program custom: [UInt32]? = nil, quiet: Bool = false) -> Machine {
+        var m = machine(seed: seed, engine: engine, program: custom ?? privilegedProgram(seed: seed), segmentationControl: true)
+        let handler = FuzzTrapHandler(seed: seed, quiet: quiet)
+        m.handler = handler
+        m.cpu.trapHandler = handler
+        m.cpu.writeCP0(CP0Register.segCtl1, 0x0073_0072)  // kseg0, kseg1: unmapped for every mode
+        m.cpu.setStatus(0x0000_8011)  // user mode, IE, IM7 (the timer)
+        return m
+    }
+
+    /// A random program in which one instruction in four is privileged (`FuzzTrapHandler.privileged`).
+    static func privilegedProgram(seed: UInt64) -> [UInt32] {
+        var g = Random(state: seed ^ 0x5EED)
+        var words = program(&g)
+        for k in words.indices where g.below(4) == 0 { words[k] = FuzzTrapHandler.privileged(&g) }
+        return words
     }
 
     /// Everything the two engines must agree on, as text (so a difference is readable).
@@ -319,24 +361,7 @@ struct JITDifferentialTests {
             let a = Self.machine(seed: seed, engine: .interpreter)
             let b = Self.machine(seed: seed, engine: .jit)
             #expect(a.cpu.engine == .interpreter && b.cpu.engine == .jit)
-            var g = Random(state: seed ^ 0xABCD)
-            for _ in 0..<40 {
-                let budget = UInt64(1 + g.below(150))
-                let ra = a.cpu.run(instructions: budget)
-                let rb = b.cpu.run(instructions: budget)
-                #expect(ra == rb, "seed \(seed)")
-            }
-            let sa = Self.snapshot(a), sb = Self.snapshot(b)
-            if sa != sb {
-                let diff = zip(sa, sb).filter { $0 != $1 }.map { "interpreter \($0) jit \($1)" }
-                Issue.record("seed \(seed): \(diff.joined(separator: ", "))")
-            }
-            #expect(memcmp(a.bus.ram, b.bus.ram, a.bus.ramSize) == 0, "seed \(seed): RAM differs")
-            if a.devices.log != b.devices.log {
-                let k = zip(a.devices.log, b.devices.log).enumerated().first { $0.element.0 != $0.element.1 }?.offset
-                    ?? min(a.devices.log.count, b.devices.log.count)
-                Issue.record("seed \(seed): device access \(k) differs: interpreter \(a.devices.log.dropFirst(k).first ?? "none"), jit \(b.devices.log.dropFirst(k).first ?? "none")")
-            }
+            Self.compareRuns(a, b, seed: seed)
             deviceAccesses += a.devices.log.count
             translated += b.cpu.jitStatistics.guestInstructions
             links += b.cpu.jitStatistics.links
@@ -382,6 +407,157 @@ struct JITDifferentialTests {
             let ended = stats.returns.first { $0.reason == "lw: called out, batch end" }?.count ?? 0
             #expect(ended <= UInt64(rounds) && ended + 5 >= UInt64(rounds), "\(stats.returns)")
         }
+    }
+
+    /// Runs `a` and `b` in the same random budgets and records every difference between them.
+    static func compareRuns(_ a: Machine, _ b: Machine, seed: UInt64, runs: Int = 40) {
+        var g = Random(state: seed ^ 0xABCD)
+        for _ in 0..<runs {
+            let budget = UInt64(1 + g.below(150))
+            let ra = a.cpu.run(instructions: budget)
+            let rb = b.cpu.run(instructions: budget)
+            #expect(ra == rb, "seed \(seed)")
+        }
+        let sa = Self.snapshot(a), sb = Self.snapshot(b)
+        if sa != sb {
+            let diff = zip(sa, sb).filter { $0 != $1 }.map { "interpreter \($0) jit \($1)" }
+            Issue.record("seed \(seed): \(diff.joined(separator: ", "))")
+        }
+        #expect(memcmp(a.bus.ram, b.bus.ram, a.bus.ramSize) == 0, "seed \(seed): RAM differs")
+        for (x, y, what) in [(a.devices.log, b.devices.log, "device access"), (a.handler?.log ?? [], b.handler?.log ?? [], "trap")] where x != y {
+            let k = zip(x, y).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(x.count, y.count)
+            Issue.record("seed \(seed): \(what) \(k) differs: interpreter \(x.dropFirst(k).first ?? "none"), jit \(y.dropFirst(k).first ?? "none")")
+        }
+    }
+
+    @Test("Random programs under a trap handler that emulates privileged instructions end in the same state on both engines",
+          arguments: 0..<2)
+    func randomProgramsUnderATrapHandler(half: Int) {
+        var traps = 0, goneOn: UInt64 = 0, translated: UInt64 = 0, compared = 0
+        for k in stride(from: half, to: Self.programs, by: 2) {
+            let seed = UInt64(k) &* 104_729 &+ 3
+            let a = Self.machineUnderHandler(seed: seed, engine: .interpreter)
+            let b = Self.machineUnderHandler(seed: seed, engine: .jit)
+            Self.compareRuns(a, b, seed: seed)
+            traps += a.handler!.log.count
+            goneOn += b.cpu.jitStatistics.trapsGoneOn
+            translated += b.cpu.jitStatistics.instructionsRun
+            compared += 1
+        }
+        #expect(compared > 0)
+        #expect(translated > UInt64(compared) * 100, "the translator ran")
+        // The comparison covers the new path only if blocks went on after handled traps, and
+        // it covers the exits only if many did not (stops, remaps, reflections, delay slots).
+        #expect(goneOn > UInt64(compared) * 5 && goneOn < UInt64(traps) * 9 / 10, "\(goneOn) of \(traps) traps went on in a block")
+    }
+
+    /// `mfc0 $8, Status; addu $10, $10, $8; mtc0 $10, EPC; di $11; ei; addiu $9, $9, -1` in a loop of 1000.
+    static let privilegedLoop: [UInt32] = [
+        i(9, rs: 0, rt: 9, imm: 1000),  // addiu $9, $0, 1000
+        0x4008_6000,  // 1: mfc0 $8, $12
+        r(0, rs: 10, rt: 8, rd: 10, funct: 0x21),  // addu $10, $10, $8
+        0x408A_7000,  // mtc0 $10, $14
+        0x416B_6000,  // di $11
+        0x4160_6020,  // ei
+        i(9, rs: 9, rt: 9, imm: 0xFFFF),  // addiu $9, $9, -1
+        i(5, rs: 9, rt: 0, imm: 0xFFF9),  // bne $9, $0, 1
+        0,
+    ]
+
+    @Test("Under a trap handler, a block goes on after each emulated privileged instruction instead of returning to the loop")
+    func handledTrapsGoOnInTheBlock() {
+        let a = Self.machineUnderHandler(seed: 9, engine: .interpreter, program: Self.privilegedLoop, quiet: true)
+        let b = Self.machineUnderHandler(seed: 9, engine: .jit, program: Self.privilegedLoop, quiet: true)
+        for m in [a, b] {
+            m.cpu.setStatus(0x0000_0010)  // user mode, no interrupts: only the traps
+            #expect(m.cpu.run(instructions: 8 * 1000 + 50) == .budgetExhausted)
+            #expect(m.cpu.gpr(9) == 0, "\(m.cpu.engine): the loop ran to its end")
+            #expect(m.handler!.log.count >= 4000, "\(m.cpu.engine): every privileged instruction trapped")
+        }
+        #expect(Self.snapshot(a) == Self.snapshot(b))
+        #expect(a.handler!.log == b.handler!.log, "the same traps at the same times")
+        #expect(a.cpu.faultedInstructions == 4000 && a.cpu.exceptionCounts[Int(ExceptionCode.coprocessorUnusable.rawValue)] == 4000)
+        let stats = b.cpu.jitStatistics
+        // Before, each trap returned to the run loop (and ended the batch): 4000 returns.
+        #expect(stats.entries < 40, "\(stats.entries) returns to the loop: \(stats.returns)")
+        #expect(stats.trapsGoneOn >= 3990, "\(stats.trapsGoneOn) traps went on in a block")
+        #expect(stats.instructionsRun >= 8000)
+    }
+
+    @Test("TLBWR in a kernel loop stays in its block unless the entry maps the code page, on both engines")
+    func tlbWritesInABlock() {
+        // Each round writes a random entry for kuseg page pair 0 (the code is in kseg0).
+        let program: [UInt32] = [
+            Self.i(9, rs: 0, rt: 9, imm: 500),  // addiu $9, $0, 500
+            Self.r(16, rs: 4, rt: 0, rd: 10, funct: 0),  // 1: mtc0 $0, EntryHi
+            Self.r(16, rs: 4, rt: 9, rd: 2, funct: 0),  // mtc0 $9, EntryLo0
+            0x4200_0006,  // tlbwr
+            Self.i(9, rs: 9, rt: 9, imm: 0xFFFF),  // addiu $9, $9, -1
+            Self.i(5, rs: 9, rt: 0, imm: 0xFFFB),  // bne $9, $0, 1
+            0,
+        ]
+        let a = Self.machine(seed: 11, engine: .interpreter, program: program)
+        let b = Self.machine(seed: 11, engine: .jit, program: program)
+        for m in [a, b] {
+            m.cpu.writeCP0(12, 0, 0)  // kernel mode, no interrupts
+            #expect(m.cpu.run(instructions: 6 * 500 + 20) == .budgetExhausted)
+            #expect(m.cpu.gpr(9) == 0)
+        }
+        #expect(Self.snapshot(a) == Self.snapshot(b))
+        for k in 0..<a.cpu.configuration.tlbEntries { #expect(a.cpu.tlbEntry(k) == b.cpu.tlbEntry(k), "TLB entry \(k)") }
+        let stats = b.cpu.jitStatistics
+        #expect(stats.entries < 20, "\(stats.entries) returns to the loop: \(stats.returns)")
+    }
+
+    @Test("A TLB write that remaps the page of a block entered through the lookup ends that block, on both engines")
+    func tlbWriteRemapsTheRunningBlocksPage() {
+        // Page A (0x400000, frame 0x300000) loops 19 times: it sets up a TLB write, makes a
+        // system call (so the run loop's page is A's) and jumps to page B (0x402000, another
+        // TLB entry, found through the lookup), whose TLBWI writes it. The write is harmless but
+        // in round 8, which maps B to frame 0x302000 (where B's second instruction adds 100, not 1).
+        func lo(_ pa: UInt32) -> UInt32 { (pa >> 12) << 6 | 0x1F }
+        let a: [UInt32] = [
+            Self.i(9, rs: 13, rt: 13, imm: 1),  // A0: addiu $13, $13, 1
+            Self.r(16, rs: 4, rt: 12, rd: 0, funct: 0),  // mtc0 $12, Index (1)
+            Self.r(16, rs: 4, rt: 20, rd: 10, funct: 0),  // mtc0 $20, EntryHi (0x800000)
+            Self.r(16, rs: 4, rt: 25, rd: 2, funct: 0),  // mtc0 $25, EntryLo0
+            Self.r(16, rs: 4, rt: 25, rd: 3, funct: 0),  // mtc0 $25, EntryLo1
+            Self.i(9, rs: 13, rt: 14, imm: 0xFFF8),  // addiu $14, $13, -8
+            Self.i(5, rs: 14, rt: 0, imm: 5),  // bne $14, $0, A12
+            0,
+            Self.r(16, rs: 4, rt: 22, rd: 0, funct: 0),  // mtc0 $22, Index (2: B's entry)
+            Self.r(16, rs: 4, rt: 21, rd: 10, funct: 0),  // mtc0 $21, EntryHi (0x402000)
+            Self.r(16, rs: 4, rt: 24, rd: 2, funct: 0),  // mtc0 $24, EntryLo0 (B's other frame)
+            Self.r(16, rs: 4, rt: 0, rd: 3, funct: 0),  // mtc0 $0, EntryLo1
+            Self.i(9, rs: 13, rt: 15, imm: 0xFFEC),  // A12: addiu $15, $13, -20
+            Self.i(4, rs: 15, rt: 0, imm: 0xFFFF),  // A13: beq $15, $0, A13 (the end)
+            0,
+            0x0000_000C,  // syscall (the handler returns to the next instruction)
+            2 << 26 | (0x0040_2000 >> 2),  // j B
+            0,
+        ]
+        func b(_ add: UInt32) -> [UInt32] { [0x4200_0002, Self.i(9, rs: 9, rt: 9, imm: add), 2 << 26 | (0x0040_0000 >> 2), 0] }
+        var sums: [UInt32] = []
+        var states: [[String]] = []
+        for engine in [Engine.interpreter, .jit] {
+            let m = Self.machine(seed: 13, engine: engine, program: [])
+            m.bus.load(a, at: 0x30_0000)
+            m.bus.load(b(1), at: 0x30_1000)
+            m.bus.load(b(100), at: 0x30_2000)
+            let c = m.cpu
+            c.setTLBEntry(0, TLBEntry(entryHi: 0x0040_0000, pageMask: 0, entryLo0: lo(0x30_0000), entryLo1: 0))
+            c.setTLBEntry(2, TLBEntry(entryHi: 0x0040_2000, pageMask: 0, entryLo0: lo(0x30_1000), entryLo1: 0))
+            for (n, v) in [(9, 0), (13, 0), (12, 1), (20, 0x0080_0000), (25, lo(0x30_3000)), (22, 2), (21, 0x0040_2000),
+                           (24, lo(0x30_2000))] as [(Int, UInt32)] { c.setGPR(n, v) }
+            c.writeCP0(12, 0, 0)  // kernel mode, no interrupts
+            c.jump(to: 0x0040_0000)
+            #expect(c.run(instructions: 3000) == .budgetExhausted)
+            #expect(c.gpr(13) == 20, "\(engine): the rounds ran")
+            sums.append(c.gpr(9))
+            states.append(Self.snapshot(m))
+        }
+        #expect(sums == [1207, 1207], "7 rounds through B's first frame, 12 through its second")
+        #expect(states[0] == states[1])
     }
 
     /// rdhwr rt, rd.
@@ -474,6 +650,88 @@ final class FuzzBus: PhysicalBus {
         log.append("write \(String(address, radix: 16))/\(size) \(String(value, radix: 16)) at \(cpu.currentCycles)")
         if (address >> 2) & 3 == 3 && value & 0xFF == 0x5A { cpu.requestStop() }
         return true
+    }
+}
+
+/// A trap handler that emulates privileged instructions as a VMM does (`JITDifferentialTests`):
+/// MFC0 reads a virtual CP0 (Count: the time at the instruction), MTC0 writes it, DI/EI return
+/// and change its Status, ERET returns into the program, the rest completes; then the CPU goes
+/// on at the next instruction. Every other exception resumes at the instruction after its EPC
+/// (as the fuzz's own exception handler), and an interrupt moves Compare on. Unless `quiet`, it
+/// also, at random: asks to stop, ends the batch, changes the ASID, writes a TLB entry, moves pc
+/// elsewhere (a reflection), accounts one more emulated slot (a cluster), toggles Status.IE,
+/// drives a masked interrupt line, or sets Status to what it is. It logs every trap with the time.
+final class FuzzTrapHandler: TrapHandler {
+    var g: JITDifferentialTests.Random
+    let quiet: Bool
+    var cp0 = [UInt32](repeating: 0, count: 32)
+    var log: [String] = []
+
+    init(seed: UInt64, quiet: Bool) {
+        g = JITDifferentialTests.Random(state: seed ^ 0x7EA9)
+        self.quiet = quiet
+    }
+
+    /// A random privileged instruction: MFC0/MTC0 of a few registers, DI/EI, TLBWI/TLBWR/TLBP/TLBR, WAIT, ERET, CACHE.
+    static func privileged(_ g: inout JITDifferentialTests.Random) -> UInt32 {
+        let rt = UInt32(g.pick(JITDifferentialTests.dests))
+        switch g.below(5) {
+        case 0: return 0x4000_0000 | rt << 16 | UInt32(g.pick([9, 12, 13, 14, 10])) << 11  // mfc0
+        case 1: return 0x4080_0000 | UInt32(g.below(32)) << 16 | UInt32(g.pick([12, 14, 10, 11])) << 11  // mtc0
+        case 2: return JITDifferentialTests.privilegedControl(&g)
+        case 3: return g.pick([0x4200_0008, 0x4200_0001])  // tlbp, tlbr
+        default: return JITDifferentialTests.i(47, rs: 16, rt: 0, imm: UInt32(g.below(64) * 4))  // cache
+        }
+    }
+
+    func handleTrap(_ trap: Trap, cpu: CPU) {
+        log.append("\(trap.code) at \(String(trap.pc, radix: 16)) delay \(trap.inDelaySlot), time \(cpu.currentCycles), retired \(cpu.retiredInstructions)")
+        if trap.code == .interrupt {
+            cpu.writeCP0(11, 0, cpu.count &+ 37)
+            return
+        }
+        var next = trap.restartPC &+ 4
+        // The word as the VMM reads it: from the loop's code page when it is that one, else
+        // through the translation (a block entered through the lookup runs in another page).
+        if trap.code == .coprocessorUnusable, trap.coprocessor == 0, !trap.inDelaySlot,
+           let w = cpu.codeWord(at: trap.pc) ?? cpu.readVirtual(trap.pc, size: 4) {
+            emulate(decode(w), cpu, next: &next)
+        }
+        if !quiet {
+            switch g.below(40) {
+            case 0: cpu.requestStop()
+            case 1: cpu.endBatch()
+            case 2: cpu.writeCP0(10, 0, UInt32(g.below(4)))  // the ASID: the software TLB and the fetch page go
+            case 3:  // kuseg pages 0 and 1 to RAM at 3 MiB (the code is in kseg0: the fetch page stays)
+                cpu.setTLBEntry(g.below(cpu.configuration.tlbEntries),
+                                TLBEntry(entryHi: 0, pageMask: 0, entryLo0: 0x300 << 6 | 0x1F, entryLo1: 0x301 << 6 | 0x1F))
+            case 4: next = JITDifferentialTests.codeBase &+ UInt32(g.below(JITDifferentialTests.length) * 4)
+            case 5:
+                cpu.accountEmulated(slots: 1, faulted: 1)
+                next &+= 4
+                cpu.requestStop()
+            case 6: cpu.setStatus(cpu.cp0.status ^ StatusBits.ie)
+            case 7: cpu.setInterruptLine(1, asserted: g.below(2) == 0)
+            case 8: cpu.setStatus(cpu.cp0.status)
+            default: break
+            }
+        }
+        cpu.setPosition(pc: next, npc: next &+ 4, inDelaySlot: false)
+    }
+
+    private func emulate(_ d: DecodedInstruction, _ cpu: CPU, next: inout UInt32) {
+        let reg = Int(d.imm & 31)
+        switch d.op {
+        case .mfc0:
+            let v = reg == 9 ? UInt32(truncatingIfNeeded: cpu.currentCycles / 2) : cp0[reg]
+            if d.rd < 32 { cpu.setGPR(Int(d.rd), v) }
+        case .mtc0: cp0[reg] = cpu.gpr(Int(d.rt))
+        case .di, .ei:
+            if d.rd < 32 { cpu.setGPR(Int(d.rd), cp0[12]) }
+            cp0[12] = d.op == .di ? cp0[12] & ~1 : cp0[12] | 1
+        case .eret: next = JITDifferentialTests.codeBase &+ (cp0[14] % UInt32(JITDifferentialTests.length)) * 4
+        default: break
+        }
     }
 }
 

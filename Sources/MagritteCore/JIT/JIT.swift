@@ -51,6 +51,9 @@ public struct JITStatistics: Sendable, Equatable {
     /// Host CPU time (of the thread running the CPU) spent translating, in nanoseconds: one
     /// translation in 16 is timed and counts for 16.
     public var translationNanoseconds: UInt64 = 0
+    /// Traps a trap handler (the VMM) emulated inside a block, after which the block went on
+    /// in place instead of returning to the run loop (`Docs/jit.md`, "Handled traps").
+    public var trapsGoneOn: UInt64 = 0
     /// Returns from translated code to the run loop (`entries`) by reason, most frequent first.
     public var returns: [JITReturnCount] = []
 }

@@ -2,19 +2,22 @@
 ///
 /// A load or store the inline software TLB does not serve (a miss, a device, a watched page,
 /// an unaligned address) and the instructions the translator leaves to the interpreter but that
-/// usually complete quietly (`JITOpRules.calledOut`: MFC0, MTC0, LL, RDHWR, CACHE, TLBP, TLBR)
+/// usually complete quietly (`JITOpRules.calledOut`: the CP0 instructions, LL, RDHWR, CACHE)
 /// call `JIT.callOut` from the block: it runs the interpreter's code for that one instruction
 /// with the CPU as the interpreter would have it there (guest registers stored back, HI/LO and
 /// the LL state copied in, the time published for `currentCycles`), and the block goes on when
 /// the instruction completed and nothing the run loop must see happened. Otherwise the block
 /// returns right after the instruction (which used its slot, as in the interpreter):
 ///
-/// - an exception (or ERET) moved pc: the block returns with the CPU's pc, npc and delay flag;
+/// - an exception (or ERET) moved pc: the block returns with the CPU's pc, npc and delay flag —
+///   but a trap a handler (the VMM) emulated, leaving the CPU at the next instruction and
+///   nothing else for the run loop to do, goes on in the block (`CPU.enterException`);
 /// - `batchBreak` or a stop request (a device raised a line or asked for the exact time, an
 ///   observer stopped, a CP0 write changed interrupt or mode state): the batch ends there, as the
 ///   interpreter's does after such an instruction;
-/// - the interpreter's fetch check was dropped (a TLB or ASID change) or a frame with translated
-///   code was written: the block may no longer be what the interpreter would run next.
+/// - the interpreter's fetch check was dropped (a TLB or ASID change), the block's page left the
+///   fetch TLB (a TLB write covering it), or a frame with translated code was written: the block
+///   may no longer be what the interpreter would run next.
 
 extension JITState {
     /// The CPU (unretained) and `JIT.callOut`, for the generated code's call.
@@ -86,11 +89,24 @@ extension CPU {
         st.storeBytes(of: llBit ? 1 : 0, toByteOffset: JITState.llBit, as: UInt8.self)
         st.storeBytes(of: llVirtual, toByteOffset: JITState.llVirtual, as: UInt32.self)
         st.storeBytes(of: llValue, toByteOffset: JITState.llValue, as: UInt32.self)
-        let remapped = codeTag != tag || st.load(fromByteOffset: JITState.invalidations, as: UInt32.self) != invalidations
-        if completed && !batchBreak && !stopRequested && !remapped { return 0 }
+        // The block's own page may be another than the loop's (`codeTag`: blocks chain through
+        // the lookup into other pages), so its entry in the fetch TLB, which TLB writes drop
+        // for the pages they cover, says whether it still maps as when the block was entered.
+        let page = pc & 0xFFFF_F000
+        let fetch = st.load(fromByteOffset: JITState.fetchTLB, as: UnsafeMutablePointer<SoftTLBEntry>.self)
+        let remapped = codeTag != tag || fetch[Int(page >> 12) & (JIT.fetchPages - 1)].tag != page
+            || st.load(fromByteOffset: JITState.invalidations, as: UInt32.self) != invalidations
+        // A trap a handler emulated, leaving the CPU at the next instruction with nothing for the
+        // run loop to do (`enterException` then leaves `batchBreak` clear), goes on as if the
+        // instruction had completed (its slot counted as faulted, as in the interpreter).
+        let goesOn = completed || (!batchBreak && !delay && self.pc == pc &+ 4)
+        if goesOn && !batchBreak && !stopRequested && !remapped {
+            if !completed { noteTrapGoneOn() }
+            return 0
+        }
         // The block ends after the instruction.
         let reason: Int
-        if completed {
+        if goesOn {
             reason = batchBreak || stopRequested ? JITReturnReason.callOutBatchEnd : JITReturnReason.callOutRemapped
             let next = delay ? st.load(fromByteOffset: JITState.target, as: UInt32.self) : pc &+ 4
             st.storeBytes(of: next, toByteOffset: JITState.pc, as: UInt32.self)
@@ -106,6 +122,9 @@ extension CPU {
         st.storeBytes(of: UInt32(reason) &+ UInt32(d.op.rawValue), toByteOffset: JITState.callOutReason, as: UInt32.self)
         return index &+ 1
     }
+
+    @inline(never)
+    private func noteTrapGoneOn() { jit?.statistics.trapsGoneOn &+= 1 }
 
     /// LB/LBU/LH/LHU/LW through the interpreter's slow path (the inline TLB missed).
     @inline(__always)

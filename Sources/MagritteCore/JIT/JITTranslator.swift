@@ -55,6 +55,10 @@ struct JITTranslator {
                 slot += 1
                 continue
             }
+            if case .last = flow {
+                insts.append(d)
+                break
+            }
             guard slot + 1 < 1024, insts.count + 2 <= limit else { break }
             let s = decode(words[slot + 1])
             guard let sf = JITOpRules.flow(s.op), case .none = sf else { stoppedAtUntranslated = true; break }
@@ -586,7 +590,10 @@ struct JITTranslator {
         default:
             preconditionFailure("JITOpRules lists \(d.op) but the translator has no code for it")
         }
-        if let flow = JITOpRules.flow(d.op), case .none = flow {} else { delaySlots.insert(i + 1) }
+        switch JITOpRules.flow(d.op) {
+        case .branch, .branchLikely: delaySlots.insert(i + 1)
+        default: break
+        }
     }
 
     /// rd = rs OP rt. $zero operands become moves (`move` is `addu/or rd, rs, $zero`); a
