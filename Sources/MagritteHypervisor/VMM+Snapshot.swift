@@ -159,6 +159,7 @@ extension VMM: Snapshotting {
         asidOwner = owners.map { Int(Int32(bitPattern: $0)) }
         physicalTLB = tlb
         nextTLBSlot = nextSlot
+        fillsInARow = 0
         supervisorSegments = supervisor
         stopRequested = false
         sliceEnd = false
