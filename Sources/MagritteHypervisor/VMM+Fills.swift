@@ -69,15 +69,10 @@ extension VMM {
     /// (index `index` of its TLB, matching `va`), or nil when that pair cannot be installed.
     func largePair(_ g: Guest, _ e: TLBEntry, index: Int, va: UInt32, size: UInt32)
         -> (even: (machine: UInt32?, dirty: Bool), odd: (machine: UInt32?, dirty: Bool))? {
-        let span = size &* 2
-        let first = va & ~(span &- 1), last = first &+ (span &- 1)
+        let first = va & ~(size &* 2 &- 1)
+        let pair = TLBEntry(entryHi: first, pageMask: (size &- 0x1000) << 1, entryLo0: 0, entryLo1: 0)
         let asid = g.cp0.asid
-        for j in 0..<index {
-            let o = g.tlb[j]
-            guard o.global || o.asid == asid else { continue }
-            let r = VMM.pairRange(o)
-            if r.first <= last && first <= r.last { return nil }
-        }
+        for j in 0..<index where (g.tlb[j].global || g.tlb[j].asid == asid) && VMM.overlap(g.tlb[j], pair) { return nil }
         func page(_ v: UInt32) -> (machine: UInt32?, dirty: Bool)? {
             switch e.translate(v) {
             case .invalid: return (nil, false)

@@ -562,11 +562,11 @@ public final class VMM: TrapHandler {
     /// from 16 KiB to 16 MiB.
     static let largePageSizes: [UInt32] = [16 << 20, 4 << 20, 1 << 20, 256 << 10, 64 << 10, 16 << 10]
 
-    /// The first and last virtual address a TLB entry's page pair covers.
-    static func pairRange(_ e: TLBEntry) -> (first: UInt32, last: UInt32) {
-        let span = (e.pageMask | 0x1FFF) &+ 1
-        let first = e.vpn2 & ~(span &- 1)
-        return (first, first &+ (span &- 1))
+    /// Whether some virtual address can match both `a` and `b` (their ASIDs aside): their VPN2s
+    /// agree outside both page masks (exact for any masks).
+    @inline(__always)
+    static func overlap(_ a: TLBEntry, _ b: TLBEntry) -> Bool {
+        (a.vpn2 ^ b.vpn2) & ~(a.pageMask | b.pageMask | 0x1FFF) == 0
     }
 
     /// Installs a page pair VPN2 → (even, odd) machine frames, pages of `pageSize` bytes (4 KiB
@@ -585,18 +585,39 @@ public final class VMM: TrapHandler {
         }
         let entry = TLBEntry(entryHi: (va & ~(span &- 1)) | asid, pageMask: (pageSize &- 0x1000) << 1,
                              entryLo0: lo(even, dirtyEven), entryLo1: lo(odd, dirtyOdd))
-        let (first, last) = VMM.pairRange(entry)
         let owner = current?.index ?? -1
-        var slot: Int?
-        for i in physicalTLB.indices {
-            let e = physicalTLB[i]
-            guard e.global || global || UInt32(e.asid) == asid, asidOwner[Int(e.asid)] == owner else { continue }
-            let (f, l) = VMM.pairRange(e)
-            guard f <= last && first <= l else { continue }
-            if slot == nil { slot = i } else { setPhysical(i, TLBEntry()) }
+        var found: UInt64 = 0  // at most 64 entries
+        physicalTLB.withUnsafeBufferPointer { tlb in
+            asidOwner.withUnsafeBufferPointer { owners in
+                for i in 0..<tlb.count {
+                    let e = tlb[i]
+                    guard VMM.overlap(e, entry), e.global || global || UInt32(e.asid) == asid, owners[Int(e.asid)] == owner else { continue }
+                    found |= 1 << UInt64(i)
+                }
+            }
         }
-        let i = slot ?? { defer { nextTLBSlot = (nextTLBSlot + 1) % physicalTLB.count }; return nextTLBSlot }()
-        setPhysical(i, entry)
+        let slot = found == 0 ? victim(large: pageSize > 0x1000) : found.trailingZeroBitCount
+        found &= found &- 1
+        while found != 0 {
+            setPhysical(found.trailingZeroBitCount, TLBEntry())
+            found &= found &- 1
+        }
+        setPhysical(slot, entry)
+    }
+
+    /// Where a new physical entry goes. With 12 entries or more, the first quarter holds the
+    /// large pages (kseg0/kseg1 fills, a guest's large pages) and the rest the 4 KiB pairs, so
+    /// that a guest's 4 KiB TLB traffic (its refills, hidden fills) does not evict the few large
+    /// pages that map its kernel (a large entry written or evicted also costs the CPU its whole
+    /// software TLB); each part is replaced in turn by one counter, which the fills one
+    /// instruction needs advance one by one, so that each part of at least three entries keeps
+    /// the three pairs an instruction may need (`physicalTLBSizes`). Below 12 entries, one round
+    /// robin over all.
+    func victim(large: Bool) -> Int {
+        let n = physicalTLB.count, k = n >= 12 ? n / 4 : 0
+        defer { nextTLBSlot = (nextTLBSlot + 1) % n }
+        guard k > 0 else { return nextTLBSlot }
+        return large ? nextTLBSlot % k : k + nextTLBSlot % (n - k)
     }
 
     /// Drops the global entries (kseg0/kseg1 fills) of guests other than `g`: they would match
@@ -612,17 +633,14 @@ public final class VMM: TrapHandler {
     /// cover; the entries are found first, into a mask of at most 64, then cleared). Global
     /// entries stay: they map what the guest believes unmapped, which its TLB does not change.
     func invalidatePhysical(_ g: Guest, covering e: TLBEntry, and other: TLBEntry? = nil) {
-        let (lo1, hi1) = VMM.pairRange(e)
-        let (lo2, hi2) = other.map(VMM.pairRange) ?? (lo1, hi1)
+        let other = other ?? e
         let owner = g.index
         var found: UInt64 = 0  // VMM.physicalTLBSizes: at most 64 entries
         physicalTLB.withUnsafeBufferPointer { tlb in
             asidOwner.withUnsafeBufferPointer { owners in
                 for i in 0..<tlb.count {
                     let p = tlb[i]
-                    guard !p.global, owners[Int(p.asid)] == owner else { continue }
-                    let (first, last) = VMM.pairRange(p)
-                    guard first <= hi1 && lo1 <= last || first <= hi2 && lo2 <= last else { continue }
+                    guard VMM.overlap(p, e) || VMM.overlap(p, other), !p.global, owners[Int(p.asid)] == owner else { continue }
                     found |= 1 << UInt64(i)
                 }
             }

@@ -134,6 +134,7 @@ extension MagritteLua {
         c.field("exit_sites", get: { v, lua in lua.push(v.vmm.collectsExitSites) }, set: { v, call, i in v.vmm.collectsExitSites = call.boolean(i) })
         c.field("clustering", get: { v, lua in lua.push(v.vmm.clustersExits) }, set: { v, call, i in v.vmm.clustersExits = call.boolean(i) })
         c.field("device_polling", get: { v, lua in lua.push(v.vmm.pollsDevices) }, set: { v, call, i in v.vmm.pollsDevices = call.boolean(i) })
+        c.field("large_pages", get: { v, lua in lua.push(v.vmm.usesLargePages) }, set: { v, call, i in v.vmm.usesLargePages = call.boolean(i) })
         c.field("echo", get: { v, lua in lua.push(v.echo) }, set: { v, call, i in v.echo = call.boolean(i) })
         c.field("slice", get: { v, lua in lua.push(v.vmm.slice) }, set: { v, call, i in
             let n = try call.integer(i)

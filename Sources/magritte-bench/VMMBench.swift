@@ -66,6 +66,7 @@ func vmmRun(_ w: VMMWorkload, engine: Engine) -> (Measurement, [UInt8], GuestSta
     // Set it to end every quantum of 4096 instructions, as for a guest kernel with interrupts on.
     vmm.skipsIdleQuantumEnds = getenv("MAGRITTE_EVERY_QUANTUM") == nil
     vmm.pollsDevices = getenv("MAGRITTE_NO_POLLING") == nil  // set it to measure without device polling
+    vmm.usesLargePages = getenv("MAGRITTE_SMALL_PAGES") == nil  // set it to measure with 4 KiB fills
     let m = measure {
         let outcome = vmm.run()
         if outcome != .allPoweredOff { fail("\(w.name) under the VMM ended with \(outcome)") }
