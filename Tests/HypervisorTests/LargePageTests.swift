@@ -62,6 +62,39 @@ import Testing
         }
     }
 
+    /// Two guests together (each machine switch drops the other's global kseg0 entries): the
+    /// same for each guest, and the same machine time and events.
+    @Test(arguments: Engine.allCases)
+    func twoGuestsTogetherSeeNoDifference(_ engine: Engine) throws {
+        func run(large: Bool) throws -> (consoles: [String], counts: [[UInt64]], cp0: [CP0State], now: UInt64, events: [String], fills: UInt64) {
+            let vmm = try VMM(engine: engine)
+            vmm.usesLargePages = large
+            vmm.slice = 20_000
+            vmm.trace.recording = false
+            var events: [String] = []
+            vmm.trace.listener = { e in
+                if case .trap(let code) = e.kind, code.isTLB { return }
+                if case .hiddenFill = e.kind { return }
+                events.append("\(e.guest) \(e.text) \(e.pc) \(e.instructions)")
+            }
+            let a = try vmm.addGuest(GuestConfiguration(name: "a", commandLine: "idle=wait"), imagePath: GuestsUnderVMMTests.guest("os/teachos"))
+            let b = try vmm.addGuest(GuestConfiguration(name: "b"), imagePath: GuestsUnderVMMTests.guest("vmm/tlbstress"))
+            #expect(vmm.run(maxInstructions: 2_000_000_000) == .allPoweredOff)
+            let gs = [a, b]
+            return (gs.map(\.consoleText), gs.map { [$0.statistics.kernelInstructions, $0.statistics.userInstructions, $0.statistics.switchesIn] },
+                    gs.map(\.cp0), vmm.now, events, gs.map { $0.statistics.ksegFills + $0.statistics.hiddenTLBFills }.reduce(0, +))
+        }
+        let small = try run(large: false), large = try run(large: true)
+        #expect(large.consoles == small.consoles)
+        #expect(large.counts == small.counts)
+        #expect(large.cp0 == small.cp0)
+        #expect(large.now == small.now)
+        #expect(large.events.count == small.events.count)
+        let same = zip(large.events, small.events).prefix { $0 == $1 }.count
+        #expect(same == small.events.count, "first difference at event \(same): \(large.events.dropFirst(same).first ?? "-") against \(small.events.dropFirst(same).first ?? "-")")
+        #expect(large.fills < small.fills)
+    }
+
     /// With the smallest physical TLB a large entry is evicted as often as any other: the guest
     /// still runs to the end, as with 4 KiB pairs.
     @Test func theSmallestPhysicalTLBSeesNoDifference() throws {
