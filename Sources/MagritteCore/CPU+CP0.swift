@@ -79,6 +79,18 @@ extension CPU {
         faultedInstructions &+= faulted
     }
 
+    /// For a trap handler that answered the exception of the instruction that trapped without
+    /// the program seeing it, and lets it run again (a VMM filling its own TLB from a mapping the
+    /// program already has): the slot the exception used is given back, so the time and the
+    /// executed count are as if the instruction had not been tried (`retiredInstructions` does
+    /// not change). The budget of the `run` in progress counted the slot: a handler that must
+    /// reach a given slot runs again for the rest.
+    public func refundFaultedSlot() {
+        cycles &-= 1
+        if inBatch { batchStart &-= 1 }
+        faultedInstructions &-= 1
+    }
+
     /// The instruction word at `pc` when it lies in the page the CPU fetches from now: what a
     /// trap handler reads of the instruction that trapped, without a translation. Nil otherwise.
     public func codeWord(at pc: UInt32) -> UInt32? {

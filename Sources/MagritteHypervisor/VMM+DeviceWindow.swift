@@ -145,7 +145,8 @@ extension VMM {
         // In place of the pair's entry (a fill left it with invalid halves), else in a window slot
         // chosen by the pair (no replacement state: a snapshot holds all there is).
         let n = physicalTLB.count
-        let slot = physicalTLB.firstIndex { $0.vpn2 == pair && UInt32($0.asid) == physicalASID && !$0.global }
+        // (An entry of this guest that overlaps the pair is replaced, so no address has two matches.)
+        let slot = physicalTLB.firstIndex { VMM.overlap($0, entry) && ($0.global || UInt32($0.asid) == physicalASID) && asidOwner[Int($0.asid)] == g.index }
             ?? n - windowSlots + Int((pair >> 13) % UInt32(windowSlots))
         setPhysical(slot, entry)
         return true

@@ -161,6 +161,7 @@ extension VMM: Snapshotting {
         clusterPages = ClusterPages()  // the physical TLB changed
         physicalStatus = nil  // the CPU's Status is the snapshot's
         nextTLBSlot = nextSlot
+        fillsInARow = 0
         supervisorSegments = supervisor
         stopRequested = false
         sliceEnd = false

@@ -125,9 +125,8 @@ extension VMM {
                 reflect(g, .busErrorFetch, pc: trap.pc, inDelaySlot: trap.inDelaySlot)
                 return
             }
-            let pair = va & EntryHiBits.vpn2Mask
-            let evenGPA = gpa & ~0x1FFF, oddGPA = evenGPA | 0x1000
-            installPhysical(va: pair, even: g.machineAddress(evenGPA), odd: g.machineAddress(oddGPA), dirtyEven: true, dirtyOdd: true)
+            installUnmapped(g, va: va, gpa: gpa)
+            resumeAfterFill(g, trap)
             g.statistics.ksegFills &+= 1
             exitKind = .ksegFill
             record(.hiddenFill(virtual: va, machine: ma, kseg: true), g, pc: trap.pc)
@@ -148,13 +147,8 @@ extension VMM {
                 return
             }
             // Disco's second-level TLB: the guest's own entry answers; the guest never knows.
-            func half(_ v: UInt32) -> (UInt32?, Bool) {
-                if case .mapped(let p, let d) = TLBEntry.lookup(g.tlb, v, asid: g.cp0.asid), let m = g.machineAddress(p) { return (m & ~0xFFF, d) }
-                return (nil, false)
-            }
-            let pair = va & EntryHiBits.vpn2Mask
-            let even = half(pair), odd = half(pair | 0x1000)
-            installPhysical(va: pair, even: even.0, odd: odd.0, dirtyEven: even.1, dirtyOdd: odd.1)
+            installMapped(g, va: va)
+            resumeAfterFill(g, trap)
             g.statistics.hiddenTLBFills &+= 1
             exitKind = .hiddenFill
             record(.hiddenFill(virtual: va, machine: ma, kseg: false), g, pc: trap.pc)

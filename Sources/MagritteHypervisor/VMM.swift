@@ -133,6 +133,14 @@ public final class VMM: TrapHandler {
     @exclusivity(unchecked) var physicalTLB: [TLBEntry] = []
     // The VMM's replacement index in the physical TLB.
     @exclusivity(unchecked) var nextTLBSlot = 0
+    /// Whether kseg0/kseg1 fills and hidden fills install the largest page pair the guest's RAM
+    /// and the machine frames allow (Docs/vmm.md, "Memory"), instead of 4 KiB pairs (for tests and
+    /// measurements: the guest sees no difference).
+    @exclusivity(unchecked) public var usesLargePages = true
+    /// The executed-instruction position of the last fill, and the fills in a row there (fills
+    /// take no time of the guest's unless they make no progress: `resumeAfterFill`).
+    @exclusivity(unchecked) var fillPosition: UInt64 = .max
+    @exclusivity(unchecked) var fillsInARow = 0
 
     static let quantum: UInt64 = 4096
     static let ticksPerCycle: UInt64 = 2
@@ -457,6 +465,7 @@ public final class VMM: TrapHandler {
         cpu.setPosition(pc: g.pc, npc: g.npc, inDelaySlot: g.inDelaySlot)
         cpu.clearLinkedLoad()
         cpu.cp0.llAddr = g.cp0.llAddr &+ g.memoryBase >> 4
+        dropGlobals(except: g)
         setPhysicalASID(g)
         applyMode(g)
         g.modeMark = cpu.retiredInstructions
@@ -574,12 +583,13 @@ public final class VMM: TrapHandler {
         physicalMapping(va)?.address
     }
 
-    /// The same, with whether a store may go there (EntryLo.D).
+    /// The same, with whether a store may go there (EntryLo.D). The first matching entry decides,
+    /// as in the CPU (the VMM never keeps two entries that match one address: `installPhysical`).
     func physicalMapping(_ va: UInt32) -> (address: UInt32, dirty: Bool)? {
-        let vpn2 = va & EntryHiBits.vpn2Mask, asid = cpu.cp0.asid
-        for e in physicalTLB where e.vpn2 == vpn2 && e.asid == asid {  // the VMM writes no global entries
-            let lo = va & 0x1000 == 0 ? e.lo0 : e.lo1
-            return lo & EntryLoBits.valid != 0 ? (EntryLoBits.address(lo) | (va & 0xFFF), lo & EntryLoBits.dirty != 0) : nil
+        let asid = cpu.cp0.asid
+        for e in physicalTLB where e.matches(va, asid: asid) {
+            guard case .mapped(let address, let dirty) = e.translate(va) else { return nil }
+            return (address, dirty)
         }
         return nil
     }
@@ -588,43 +598,92 @@ public final class VMM: TrapHandler {
         for i in physicalTLB.indices { setPhysical(i, TLBEntry()) }
     }
 
-    /// Installs a 4 KiB page pair VPN2 → (even, odd) machine frames for the current physical ASID.
-    func installPhysical(va: UInt32, even: UInt32?, odd: UInt32?, dirtyEven: Bool, dirtyOdd: Bool) {
+    /// The page sizes the VMM installs besides 4 KiB, largest first: those of the 24Kc's PageMask
+    /// from 16 KiB to 16 MiB.
+    static let largePageSizes: [UInt32] = [16 << 20, 4 << 20, 1 << 20, 256 << 10, 64 << 10, 16 << 10]
+
+    /// Whether some virtual address can match both `a` and `b` (their ASIDs aside): their VPN2s
+    /// agree outside both page masks (exact for any masks).
+    @inline(__always)
+    static func overlap(_ a: TLBEntry, _ b: TLBEntry) -> Bool {
+        (a.vpn2 ^ b.vpn2) & ~(a.pageMask | b.pageMask | 0x1FFF) == 0
+    }
+
+    /// Installs a page pair VPN2 → (even, odd) machine frames, pages of `pageSize` bytes (4 KiB
+    /// × 4^k), for the current physical ASID; `global` for every ASID of the running guest (its
+    /// kseg0/kseg1, the same in each of its address spaces: `switchTo` drops such entries
+    /// before another guest runs). An entry of the running guest that the pair overlaps and that
+    /// could match in the same address space is replaced, so no address ever has two matches.
+    func installPhysical(va: UInt32, even: UInt32?, odd: UInt32?, dirtyEven: Bool, dirtyOdd: Bool, pageSize: UInt32 = 4096,
+                         global: Bool = false) {
         let asid = UInt32(cpu.cp0.asid)
-        let vpn2 = va & EntryHiBits.vpn2Mask
+        let span = pageSize &* 2
+        let g: UInt32 = global ? EntryLoBits.global : 0
         func lo(_ mfn: UInt32?, _ d: Bool) -> UInt32 {
             guard let mfn else { return 0 }
-            return EntryLoBits.frame(mfn) | EntryLoBits.cacheable | (d ? EntryLoBits.dirty : 0) | EntryLoBits.valid
+            return EntryLoBits.frame(mfn) | EntryLoBits.cacheable | (d ? EntryLoBits.dirty : 0) | EntryLoBits.valid | g
         }
-        let entry = TLBEntry(entryHi: vpn2 | asid, pageMask: 0, entryLo0: lo(even, dirtyEven), entryLo1: lo(odd, dirtyOdd))
-        var slot: Int?
-        for i in physicalTLB.indices {
-            let e = physicalTLB[i]
-            if e.vpn2 == vpn2 && UInt32(e.asid) == asid && !e.global { slot = i; break }
+        let entry = TLBEntry(entryHi: (va & ~(span &- 1)) | asid, pageMask: (pageSize &- 0x1000) << 1,
+                             entryLo0: lo(even, dirtyEven), entryLo1: lo(odd, dirtyOdd))
+        let owner = current?.index ?? -1
+        var found: UInt64 = 0  // at most 64 entries
+        physicalTLB.withUnsafeBufferPointer { tlb in
+            asidOwner.withUnsafeBufferPointer { owners in
+                for i in 0..<tlb.count {
+                    let e = tlb[i]
+                    guard VMM.overlap(e, entry), e.global || global || UInt32(e.asid) == asid, owners[Int(e.asid)] == owner else { continue }
+                    found |= 1 << UInt64(i)
+                }
+            }
         }
-        // The last `windowSlots` entries belong to the device window (VMM+DeviceWindow.swift).
-        let i = slot ?? { defer { nextTLBSlot = (nextTLBSlot + 1) % (physicalTLB.count - windowSlots) }; return nextTLBSlot }()
-        setPhysical(i, entry)
+        let slot = found == 0 ? victim(large: pageSize > 0x1000) : found.trailingZeroBitCount
+        found &= found &- 1
+        while found != 0 {
+            setPhysical(found.trailingZeroBitCount, TLBEntry())
+            found &= found &- 1
+        }
+        setPhysical(slot, entry)
+    }
+
+    /// Where a new physical entry goes. With 12 entries or more, the first quarter holds the
+    /// large pages (kseg0/kseg1 fills, a guest's large pages) and the rest the 4 KiB pairs, so
+    /// that a guest's 4 KiB TLB traffic (its refills, hidden fills) does not evict the few large
+    /// pages that map its kernel (a large entry written or evicted also costs the CPU its whole
+    /// software TLB); each part is replaced in turn by one counter, which the fills one
+    /// instruction needs advance one by one, so that each part of at least three entries keeps
+    /// the three pairs an instruction may need (`physicalTLBSizes`). Below 12 entries, one round
+    /// robin over all.
+    ///
+    /// The last `windowSlots` entries belong to the device window (VMM+DeviceWindow.swift) and are
+    /// never chosen here.
+    func victim(large: Bool) -> Int {
+        let n = physicalTLB.count - windowSlots, k = n >= 12 ? n / 4 : 0
+        defer { nextTLBSlot = (nextTLBSlot + 1) % n }
+        guard k > 0 else { return nextTLBSlot }
+        return large ? nextTLBSlot % k : k + nextTLBSlot % (n - k)
+    }
+
+    /// Drops the global entries (kseg0/kseg1 fills) of guests other than `g`: they would match
+    /// in `g`'s address spaces.
+    func dropGlobals(except g: Guest) {
+        for i in physicalTLB.indices where physicalTLB[i].global && asidOwner[Int(physicalTLB[i].asid)] != g.index {
+            setPhysical(i, TLBEntry())
+        }
     }
 
     /// Removes physical entries of guest `g` that overlap the virtual range of `e` or of `other`
     /// (one pass over the physical TLB: a guest's TLB write drops what the old and the new entry
-    /// cover; the entries are found first, into a mask of at most 64, then cleared).
+    /// cover; the entries are found first, into a mask of at most 64, then cleared). Global
+    /// entries stay: they map what the guest believes unmapped, which its TLB does not change.
     func invalidatePhysical(_ g: Guest, covering e: TLBEntry, and other: TLBEntry? = nil) {
-        func range(_ e: TLBEntry) -> (UInt32, UInt32) {
-            let size = (e.pageMask | 0x1FFF) &+ 1
-            let lo = e.vpn2 & ~(size &- 1)
-            return (lo, lo &+ (size &- 1))
-        }
-        let (lo1, hi1) = range(e)
-        let (lo2, hi2) = other.map(range) ?? (lo1, hi1)
+        let other = other ?? e
         let owner = g.index
         var found: UInt64 = 0  // VMM.physicalTLBSizes: at most 64 entries
         physicalTLB.withUnsafeBufferPointer { tlb in
             asidOwner.withUnsafeBufferPointer { owners in
                 for i in 0..<tlb.count {
                     let p = tlb[i]
-                    guard p.vpn2 >= lo1 && p.vpn2 <= hi1 || p.vpn2 >= lo2 && p.vpn2 <= hi2, owners[Int(p.asid)] == owner else { continue }
+                    guard VMM.overlap(p, e) || VMM.overlap(p, other), !p.global, owners[Int(p.asid)] == owner else { continue }
                     found |= 1 << UInt64(i)
                 }
             }

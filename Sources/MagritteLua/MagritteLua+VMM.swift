@@ -136,6 +136,7 @@ extension MagritteLua {
         c.field("device_polling", get: { v, lua in lua.push(v.vmm.pollsDevices) }, set: { v, call, i in v.vmm.pollsDevices = call.boolean(i) })
         c.field("device_mapping", get: { v, lua in lua.push(v.vmm.mapsDevices) }, set: { v, call, i in v.vmm.mapsDevices = call.boolean(i) })
         c.field("recording", get: { v, lua in lua.push(v.vmm.trace.recording) }, set: { v, call, i in v.vmm.trace.recording = call.boolean(i) })
+        c.field("large_pages", get: { v, lua in lua.push(v.vmm.usesLargePages) }, set: { v, call, i in v.vmm.usesLargePages = call.boolean(i) })
         c.field("echo", get: { v, lua in lua.push(v.echo) }, set: { v, call, i in v.echo = call.boolean(i) })
         c.field("slice", get: { v, lua in lua.push(v.vmm.slice) }, set: { v, call, i in
             let n = try call.integer(i)

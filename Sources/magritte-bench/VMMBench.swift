@@ -67,6 +67,7 @@ func vmmRun(_ w: VMMWorkload, engine: Engine) -> (Measurement, [UInt8], GuestSta
     vmm.skipsIdleQuantumEnds = getenv("MAGRITTE_EVERY_QUANTUM") == nil
     vmm.pollsDevices = getenv("MAGRITTE_NO_POLLING") == nil  // set it to measure without device polling
     vmm.mapsDevices = getenv("MAGRITTE_NO_DEVICE_WINDOW") == nil  // set it to measure without the device window
+    vmm.usesLargePages = getenv("MAGRITTE_SMALL_PAGES") == nil  // set it to measure with 4 KiB fills
     let m = measure {
         let outcome = vmm.run()
         if outcome != .allPoweredOff { fail("\(w.name) under the VMM ended with \(outcome)") }

@@ -16,8 +16,8 @@ struct ExitComparison {
     var tlb: [TLBEntry]
     /// A digest of the guest's RAM.
     var ram: UInt64
-    /// A digest of every event but the traps `skips` leaves out (text, pc, instructions, modes),
-    /// and their number.
+    /// A digest of every event but the traps `skips` and the events `skipsEvent` leave out (text,
+    /// pc, instructions, modes), and their number.
     var events: UInt64
     var eventCount: Int
     /// The traps left out.
@@ -27,8 +27,9 @@ struct ExitComparison {
     /// Runs `image` (a name under .build/guests) with `configure` applied to the VMM; without
     /// `listens`, nobody listens to the trace (no events are digested: the VMM's trace is
     /// inactive, as in `magritte vmm` without tables).
-    static func run(_ image: String, append: String = "", engine: Engine = .hostDefault, tlbEntries: Int = 64,
+    static func run(_ image: String, append: String = "", ramSize: Int = 32 << 20, engine: Engine = .hostDefault, tlbEntries: Int = 64,
                     maxInstructions: UInt64 = 2_000_000_000, listens: Bool = true, skips: @escaping (ExceptionCode) -> Bool,
+                    skipsEvent: @escaping (VMMEvent.Kind) -> Bool = { _ in false },
                     configure: (VMM) -> Void, guest: (Guest) -> Void = { _ in }) throws -> ExitComparison {
         let vmm = try VMM(tlbEntries: tlbEntries, engine: engine)
         configure(vmm)
@@ -36,10 +37,11 @@ struct ExitComparison {
         var digest: UInt64 = 0xcbf2_9ce4_8422_2325, count = 0, skipped = 0
         if listens { vmm.trace.listener = { e in
             if case .trap(let code) = e.kind, skips(code) { skipped += 1; return }
+            if skipsEvent(e.kind) { return }
             count += 1
             for byte in "\(e.text) \(e.pc) \(e.instructions) \(e.modeBefore) \(e.modeAfter)".utf8 { digest = (digest ^ UInt64(byte)) &* 0x100_0000_01b3 }
         } }
-        let g = try vmm.addGuest(GuestConfiguration(name: "g", commandLine: append), imagePath: GuestsUnderVMMTests.guest(image))
+        let g = try vmm.addGuest(GuestConfiguration(name: "g", ramSize: ramSize, commandLine: append), imagePath: GuestsUnderVMMTests.guest(image))
         guest(g)
         let outcome = vmm.run(maxInstructions: maxInstructions)
         var ram: UInt64 = 0xcbf2_9ce4_8422_2325

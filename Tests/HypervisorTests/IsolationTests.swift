@@ -76,8 +76,8 @@ import Testing
     }
 
     /// What is wrong with the physical machine right now: the CPU in kernel mode or at
-    /// exception level, CP0 usable, or a valid TLB entry that is global, belongs to no guest,
-    /// or maps outside the machine RAM of the guest that owns its ASID.
+    /// exception level, CP0 usable, or a valid TLB entry that belongs to no guest, is global but
+    /// not the running guest's, or maps outside the machine RAM of the guest that owns its ASID.
     static func hostViolations(_ vmm: VMM) -> [String] {
         var issues: [String] = []
         let cpu = vmm.cpu
@@ -97,8 +97,10 @@ import Testing
             let size = UInt64((e.pageMask >> 1 | 0xFFF) &+ 1)
             for lo in [e.lo0, e.lo1] where lo & 2 != 0 {
                 let frame = UInt64((lo >> 6) << 12)
-                guard !e.global, let g = owners[e.asid] else {
-                    issues.append("TLB \(i): valid entry 0x\(Hex.word(e.entryHi)) with no owning guest (global \(e.global))")
+                // A global entry (a kseg0/kseg1 fill) matches in every address space: only the
+                // running guest may have them.
+                guard let g = owners[e.asid], !e.global || g === vmm.current else {
+                    issues.append("TLB \(i): valid entry 0x\(Hex.word(e.entryHi)) with no owning guest, or global of one not running (global \(e.global))")
                     continue
                 }
                 let base = UInt64(g.memoryBase)

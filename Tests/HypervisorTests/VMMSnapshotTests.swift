@@ -35,12 +35,16 @@ import Testing
         var now: UInt64
     }
 
-    /// The names of the fields in which two observations differ (short failure messages).
+    /// The names of the fields in which two observations differ (short failure messages). The
+    /// statistics leave out how many plain instructions device polling emulated: polling stops
+    /// at a store to a frame whose code the CPU has decoded, a cache that a restore does not roll
+    /// back (the guest sees no difference: the CPU runs those instructions instead).
     static func differences(_ a: Observed, _ b: Observed) -> [String] {
+        func kept(_ s: [GuestStatistics]) -> [GuestStatistics] { s.map { var t = $0; t.polledInstructions = 0; return t } }
         let pairs: [(String, Bool)] = [("consoles", a.consoles == b.consoles), ("registers", a.registers == b.registers),
                                        ("cp0", a.cp0 == b.cp0), ("ram", a.ramDigest == b.ramDigest), ("retired", a.retired == b.retired),
                                        ("executed", a.executed == b.executed), ("guest retired", a.guestRetired == b.guestRetired),
-                                       ("statistics", a.statistics == b.statistics), ("states", a.states == b.states),
+                                       ("statistics", kept(a.statistics) == kept(b.statistics)), ("states", a.states == b.states),
                                        ("event total", a.eventTotal == b.eventTotal), ("events", a.events == b.events), ("now", a.now == b.now)]
         return pairs.filter { !$0.1 }.map(\.0)
     }
