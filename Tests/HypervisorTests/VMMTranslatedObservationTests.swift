@@ -74,6 +74,25 @@ struct VMMTranslatedObservationTests {
         }.joined(separator: "\n") + "\nexecuted=\(vmm.cpu.executedInstructions) now=\(vmm.now)"
     }
 
+    /// Quanta that end inside a block (every 4096 slots for a guest kernel with interrupts on)
+    /// must not make the translator start a new block at every instruction a quantum ended at
+    /// (`JIT.catchUp`, `Docs/jit.md`, "Lookup and invalidation"): the same guest instructions are
+    /// translated, within a few per cent, as with long quanta, and the guests see the same.
+    @Test("Quanta that end inside blocks translate no more than long quanta", arguments: ["bench/crc32", "bench/sort"])
+    func quantumEndsDoNotMultiplyBlocks(program: String) throws {
+        var translated: [Bool: UInt64] = [:], states: [Bool: String] = [:]
+        for everyQuantum in [false, true] {
+            let vmm = try Self.pair(program, engine: .jit)
+            vmm.skipsIdleQuantumEnds = !everyQuantum
+            #expect(vmm.run(maxInstructions: 40_000_000) == .instructionLimit)
+            translated[everyQuantum] = vmm.cpu.jitStatistics.guestInstructions
+            states[everyQuantum] = Self.state(vmm)
+        }
+        let long = try #require(translated[false]), short = try #require(translated[true])
+        #expect(states[false] == states[true])
+        #expect(short * 100 <= long * 105 + 2000, "\(program): \(short) guest instructions translated with every quantum's end, \(long) without")
+    }
+
     @Test("A breakpoint in both guests' hottest loop: the same hits on both engines, more than 90 % still translated",
           arguments: ["bench/crc32", "bench/interp", "bench/sort"])
     func breakpointsKeepTranslatedSpeed(program: String) throws {
