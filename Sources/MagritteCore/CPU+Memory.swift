@@ -95,21 +95,32 @@ extension CPU {
 
     /// Writes TLB entry `i` and forgets the cached translations that the old and the new entry
     /// cover (a TLB refill handler writes an entry every few dozen instructions: flushing the
-    /// whole software TLB each time would cost more than the handler).
+    /// whole software TLB each time would cost more than the handler). The software TLB holds
+    /// translations of the current ASID only (a change of ASID flushes it), each through a valid
+    /// page: the old entry's pages are forgotten when it could have given one, the new entry's
+    /// when it matches in the current ASID (it may hide an entry after it, valid or not) — the
+    /// VMM's writes of other address spaces' entries (`VMM.installPhysical`) cost nothing here.
     func replaceTLBEntry(_ i: Int, _ entry: TLBEntry) {
         let old = tlbEntries[i]
         tlbEntries[i] = entry
         tlbIndex.replace(i, old: old, new: entry)
-        invalidateSoftTLB(covering: old)
-        invalidateSoftTLB(covering: entry)
+        let asid = cp0.asid
+        if (old.lo0 | old.lo1) & 2 != 0, old.global || old.asid == asid { invalidateSoftTLB(covering: old) }
+        if entry.global || entry.asid == asid { invalidateSoftTLB(covering: entry) }
     }
 
-    /// Forgets the cached translations of the pages `e` maps (whatever their ASID); a large
-    /// page pair flushes everything.
+    /// Forgets the cached translations of the pages `e` maps (whatever their ASID): page by page
+    /// up to 64 pages, else by a pass over the software TLB for the range (a large page pair).
     func invalidateSoftTLB(covering e: TLBEntry) {
         let span = e.pageSize &* 2
-        guard span <= 64 << 12 else { flushSoftTLB(); return }
         var page = e.vpn2 & ~(span &- 1)
+        guard span <= 64 << 12 else {
+            let first = page
+            for i in 0..<(3 * 512) where (softTLB[i].tag & 0xFFFF_F000) &- first < span { softTLB[i] = SoftTLBEntry() }
+            jit?.forgetFetchPages()
+            if (codeTag & 0xFFFF_F000) &- first < span { codeTag = 0xFFFF_FFFF }
+            return
+        }
         for _ in 0..<(span >> 12) {
             let slot = Int((page >> 12) & 255)
             for base in stride(from: 0, to: 3 * 512, by: 256) where softTLB[base + slot].tag & 0xFFFF_F000 == page {

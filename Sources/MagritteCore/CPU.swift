@@ -250,6 +250,13 @@ public final class CPU {
         replaceTLBEntry(i, entry)
     }
 
+    /// The TLB entries whose range can share an address with the range of `e`, whatever their
+    /// ASIDs (`TLBEntry.overlaps`), as a mask of indices — a scan's result, found through the
+    /// CPU's TLB index (the VMM's TLB writes and fills: `VMM.installPhysical`).
+    public func tlbEntries(overlapping e: TLBEntry) -> UInt64 {
+        tlbIndex.overlapping(tlb, e)
+    }
+
     // MARK: Interrupts and run control
 
     /// Drives hardware interrupt line `line` (0–5, i.e. Cause.IP2–IP7).

@@ -36,6 +36,13 @@ public struct TLBEntry: Sendable, Equatable {
         (va ^ vpn2) & ~(pageMask | 0x1FFF) == 0 && (global || self.asid == asid)
     }
 
+    /// Whether some virtual address can match both this entry and `other` (their ASIDs aside):
+    /// their VPN2s agree outside both page masks (exact for any masks).
+    @inlinable @inline(__always)
+    public func overlaps(_ other: TLBEntry) -> Bool {
+        (vpn2 ^ other.vpn2) & ~(pageMask | other.pageMask | 0x1FFF) == 0
+    }
+
     /// Size in bytes of each of the two pages.
     @inlinable @inline(__always)
     public var pageSize: UInt32 { (pageMask >> 1 | 0xFFF) &+ 1 }
@@ -187,6 +194,38 @@ struct TLBIndex {
             candidates &= candidates &- 1
         }
         return nil
+    }
+
+    /// The entries of `tlb` (the one this index covers) whose range can share an address with
+    /// the range of `e`, whatever their ASIDs (`TLBEntry.overlaps`), as a bit mask — what a scan
+    /// of all entries with `overlaps` finds. For each page mask in use: when `e`'s pages are no
+    /// larger, the one bucket of `e`'s VPN2 under that mask; when they are larger, the buckets
+    /// of each pair of that size `e` covers (up to 16, else every entry of that mask).
+    /// Every candidate is checked with `overlaps`.
+    func overlapping(_ tlb: UnsafeBufferPointer<TLBEntry>, _ e: TLBEntry) -> UInt64 {
+        var candidates: UInt64 = 0
+        for g in 0..<groupCount {
+            let mask = UInt32(truncatingIfNeeded: words[TLBIndex.masksAt + g]), entries = words[TLBIndex.entriesAt + g]
+            if e.pageMask & ~mask == 0 {
+                candidates |= words[TLBIndex.bucket(e.vpn2, mask: mask)] & entries
+                continue
+            }
+            // (Masks a guest wrote need not be runs of low bits: then every entry of the mask.)
+            let span = (mask | 0x1FFF) &+ 1, whole = (e.pageMask | 0x1FFF) &+ 1, pairs = whole / span
+            guard span & (span &- 1) == 0, whole & (whole &- 1) == 0, pairs <= 16 else { candidates |= entries; continue }
+            var va = e.vpn2 & ~(e.pageMask | 0x1FFF)
+            for _ in 0..<pairs {
+                candidates |= words[TLBIndex.bucket(va, mask: mask)] & entries
+                va &+= span
+            }
+        }
+        var found: UInt64 = 0
+        while candidates != 0 {
+            let i = candidates.trailingZeroBitCount
+            if tlb[i].overlaps(e) { found |= 1 << UInt64(i) }
+            candidates &= candidates &- 1
+        }
+        return found
     }
 
     /// `TLBEntry.lookup(tlb, va, asid:)` through the index.

@@ -146,7 +146,7 @@ extension VMM {
         // chosen by the pair (no replacement state: a snapshot holds all there is).
         let n = physicalTLB.count
         // (An entry of this guest that overlaps the pair is replaced, so no address has two matches.)
-        let slot = physicalTLB.firstIndex { VMM.overlap($0, entry) && ($0.global || UInt32($0.asid) == physicalASID) && asidOwner[Int($0.asid)] == g.index }
+        let slot = physicalTLB.firstIndex { $0.overlaps(entry) && ($0.global || UInt32($0.asid) == physicalASID) && asidOwner[Int($0.asid)] == g.index }
             ?? n - windowSlots + Int((pair >> 13) % UInt32(windowSlots))
         setPhysical(slot, entry)
         return true

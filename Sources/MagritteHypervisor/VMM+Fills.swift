@@ -72,7 +72,7 @@ extension VMM {
         let first = va & ~(size &* 2 &- 1)
         let pair = TLBEntry(entryHi: first, pageMask: (size &- 0x1000) << 1, entryLo0: 0, entryLo1: 0)
         let asid = g.cp0.asid
-        for j in 0..<index where (g.tlb[j].global || g.tlb[j].asid == asid) && VMM.overlap(g.tlb[j], pair) { return nil }
+        for j in 0..<index where (g.tlb[j].global || g.tlb[j].asid == asid) && g.tlb[j].overlaps(pair) { return nil }
         func page(_ v: UInt32) -> (machine: UInt32?, dirty: Bool)? {
             switch e.translate(v) {
             case .invalid: return (nil, false)

@@ -114,14 +114,15 @@ extension VMM {
         guard let va = trap.badVAddr else { reflect(g, trap); return }
         let store = trap.code != .tlbLoad
         let fetchFault = trap.code == .tlbLoad && va == trap.pc
-        if !fetchFault, let gpa = deviceAddress(g, va, store: store) {
+        // (What `deviceAddress` decides, from one walk of the guest's TLB.)
+        func device(_ gpa: UInt32) {
             // Mapped to the device window, the next accesses take no exit: the CPU runs the loop.
             emulateDevice(g, trap, gpa: gpa, polls: !mapDeviceWindow(g, va))
-            return
         }
         if let gpa = g.cp0.unmappedPhysical(va) {
             // The guest believes this unmapped: fill from the pmap (a fetch from a device is a bus error).
             guard let ma = g.machineAddress(gpa) else {
+                if !fetchFault { device(gpa); return }
                 reflect(g, .busErrorFetch, pc: trap.pc, inDelaySlot: trap.inDelaySlot)
                 return
             }
@@ -132,7 +133,12 @@ extension VMM {
             record(.hiddenFill(virtual: va, machine: ma, kseg: true), g, pc: trap.pc)
             return
         }
-        switch TLBEntry.lookup(g.tlb, va, asid: g.cp0.asid) {
+        let lookup = TLBEntry.lookup(g.tlb, va, asid: g.cp0.asid)
+        if !fetchFault, case .mapped(let gpa, let dirty) = lookup, !store || dirty, g.machineAddress(gpa) == nil {
+            device(gpa)
+            return
+        }
+        switch lookup {
         case .miss:
             reflect(g, store ? .tlbStore : .tlbLoad, pc: trap.pc, inDelaySlot: trap.inDelaySlot, badVAddr: va, refill: true)
         case .invalid:

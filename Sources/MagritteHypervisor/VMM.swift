@@ -602,13 +602,6 @@ public final class VMM: TrapHandler {
     /// from 16 KiB to 16 MiB.
     static let largePageSizes: [UInt32] = [16 << 20, 4 << 20, 1 << 20, 256 << 10, 64 << 10, 16 << 10]
 
-    /// Whether some virtual address can match both `a` and `b` (their ASIDs aside): their VPN2s
-    /// agree outside both page masks (exact for any masks).
-    @inline(__always)
-    static func overlap(_ a: TLBEntry, _ b: TLBEntry) -> Bool {
-        (a.vpn2 ^ b.vpn2) & ~(a.pageMask | b.pageMask | 0x1FFF) == 0
-    }
-
     /// Installs a page pair VPN2 → (even, odd) machine frames, pages of `pageSize` bytes (4 KiB
     /// × 4^k), for the current physical ASID; `global` for every ASID of the running guest (its
     /// kseg0/kseg1, the same in each of its address spaces: `switchTo` drops such entries
@@ -626,14 +619,13 @@ public final class VMM: TrapHandler {
         let entry = TLBEntry(entryHi: (va & ~(span &- 1)) | asid, pageMask: (pageSize &- 0x1000) << 1,
                              entryLo0: lo(even, dirtyEven), entryLo1: lo(odd, dirtyOdd))
         let owner = current?.index ?? -1
-        var found: UInt64 = 0  // at most 64 entries
-        physicalTLB.withUnsafeBufferPointer { tlb in
-            asidOwner.withUnsafeBufferPointer { owners in
-                for i in 0..<tlb.count {
-                    let e = tlb[i]
-                    guard VMM.overlap(e, entry), e.global || global || UInt32(e.asid) == asid, owners[Int(e.asid)] == owner else { continue }
-                    found |= 1 << UInt64(i)
-                }
+        var found: UInt64 = 0
+        var overlapping = cpu.tlbEntries(overlapping: entry)  // the CPU's TLB is `physicalTLB`
+        asidOwner.withUnsafeBufferPointer { owners in
+            while overlapping != 0 {
+                let i = overlapping.trailingZeroBitCount, e = physicalTLB[i]
+                if e.global || global || UInt32(e.asid) == asid, owners[Int(e.asid)] == owner { found |= 1 << UInt64(i) }
+                overlapping &= overlapping &- 1
             }
         }
         let slot = found == 0 ? victim(large: pageSize > 0x1000) : found.trailingZeroBitCount
@@ -672,20 +664,20 @@ public final class VMM: TrapHandler {
     }
 
     /// Removes physical entries of guest `g` that overlap the virtual range of `e` or of `other`
-    /// (one pass over the physical TLB: a guest's TLB write drops what the old and the new entry
-    /// cover; the entries are found first, into a mask of at most 64, then cleared). Global
-    /// entries stay: they map what the guest believes unmapped, which its TLB does not change.
+    /// (found through the CPU's TLB index, `CPU.tlbEntries(overlapping:)`, not a scan: a guest's
+    /// TLB write drops what the old and the new entry cover; the entries are found first, into a
+    /// mask of at most 64, then cleared). Global entries stay: they map what the guest believes
+    /// unmapped, which its TLB does not change.
     func invalidatePhysical(_ g: Guest, covering e: TLBEntry, and other: TLBEntry? = nil) {
-        let other = other ?? e
+        var overlapping = cpu.tlbEntries(overlapping: e)
+        if let other, other != e { overlapping |= cpu.tlbEntries(overlapping: other) }
         let owner = g.index
-        var found: UInt64 = 0  // VMM.physicalTLBSizes: at most 64 entries
-        physicalTLB.withUnsafeBufferPointer { tlb in
-            asidOwner.withUnsafeBufferPointer { owners in
-                for i in 0..<tlb.count {
-                    let p = tlb[i]
-                    guard VMM.overlap(p, e) || VMM.overlap(p, other), !p.global, owners[Int(p.asid)] == owner else { continue }
-                    found |= 1 << UInt64(i)
-                }
+        var found: UInt64 = 0
+        asidOwner.withUnsafeBufferPointer { owners in
+            while overlapping != 0 {
+                let i = overlapping.trailingZeroBitCount, p = physicalTLB[i]
+                if !p.global, owners[Int(p.asid)] == owner { found |= 1 << UInt64(i) }
+                overlapping &= overlapping &- 1
             }
         }
         while found != 0 {

@@ -34,39 +34,61 @@ import Testing
         return va
     }
 
-    @Test(arguments: [1, 2, 3]) func indexedLookupIsTheLinearScan(seed: UInt64) {
+    /// 60 random TLBs of `counts` entries, each written 40 times at random (as TLBWI/TLBWR do;
+    /// sometimes a wholesale rebuild: reset, restore); `check` runs after each write.
+    static func randomWrites(seed: UInt64, counts: [Int], _ check: (inout Generator, [TLBEntry], UnsafeBufferPointer<TLBEntry>, TLBIndex, [UInt32]) -> Void) {
         var g = Generator(state: seed)
-        var checked = 0, hits = 0
         for _ in 0..<60 {
-            let count = [1, 2, 16, 33, 64][g.below(5)]
+            let count = counts[g.below(counts.count)]
             let vpns = (0..<(1 + g.below(12))).map { _ in g.word() & 0xFFFF_E000 }
             var tlb = (0..<count).map { _ in Self.randomEntry(&g, vpns: vpns) }
             let index = TLBIndex()
             defer { index.deallocate() }
             tlb.withUnsafeBufferPointer { index.rebuild($0) }
             for _ in 0..<40 {
-                // A write (as TLBWI/TLBWR do), sometimes a wholesale rebuild (reset, restore).
                 let i = g.below(count), new = Self.randomEntry(&g, vpns: vpns)
                 index.replace(i, old: tlb[i], new: new)
                 tlb[i] = new
                 if g.below(20) == 0 { tlb.withUnsafeBufferPointer { index.rebuild($0) } }
-                tlb.withUnsafeBufferPointer { buffer in
-                    for _ in 0..<25 {
-                        let va = Self.randomAddress(&g, tlb), asid = Self.asids[g.below(Self.asids.count)]
-                        let linear = TLBEntry.lookup(buffer, va, asid: asid)
-                        let indexed = index.lookup(buffer, va, asid: asid)
-                        let first = buffer.firstIndex { $0.matches(va, asid: asid) }
-                        #expect(indexed == linear, "va \(Hex.prefixed(va)) asid \(asid): \(indexed) against \(linear)")
-                        #expect(index.firstMatch(buffer, va, asid: asid) == first, "va \(Hex.prefixed(va)) asid \(asid)")
-                        checked += 1
-                        if first != nil { hits += 1 }
-                    }
-                }
+                tlb.withUnsafeBufferPointer { check(&g, tlb, $0, index, vpns) }
+            }
+        }
+    }
+
+    @Test(arguments: [1, 2, 3]) func indexedLookupIsTheLinearScan(seed: UInt64) {
+        var checked = 0, hits = 0
+        Self.randomWrites(seed: seed, counts: [1, 2, 16, 33, 64]) { g, tlb, buffer, index, _ in
+            for _ in 0..<25 {
+                let va = Self.randomAddress(&g, tlb), asid = Self.asids[g.below(Self.asids.count)]
+                let linear = TLBEntry.lookup(buffer, va, asid: asid)
+                let indexed = index.lookup(buffer, va, asid: asid)
+                let first = buffer.firstIndex { $0.matches(va, asid: asid) }
+                #expect(indexed == linear, "va \(Hex.prefixed(va)) asid \(asid): \(indexed) against \(linear)")
+                #expect(index.firstMatch(buffer, va, asid: asid) == first, "va \(Hex.prefixed(va)) asid \(asid)")
+                checked += 1
+                if first != nil { hits += 1 }
             }
         }
         // The addresses must exercise both outcomes, else the comparison proves little.
         #expect(checked == 60 * 40 * 25)
         #expect(hits > checked / 5 && hits < checked * 4 / 5, "\(hits) of \(checked) addresses matched an entry")
+    }
+
+    /// `overlapping` (the VMM's installs and guest TLB writes) finds what a scan with
+    /// `TLBEntry.overlaps` finds, for entries of every size against pairs larger and smaller
+    /// than theirs and masks of arbitrary bits.
+    @Test(arguments: [4, 5]) func overlappingIsTheScan(seed: UInt64) {
+        var nonEmpty = 0
+        Self.randomWrites(seed: seed, counts: [3, 16, 64]) { g, tlb, buffer, index, vpns in
+            for _ in 0..<10 {
+                let probe = Self.randomEntry(&g, vpns: vpns)
+                var scan: UInt64 = 0
+                for j in tlb.indices where tlb[j].overlaps(probe) { scan |= 1 << UInt64(j) }
+                #expect(index.overlapping(buffer, probe) == scan, "\(probe)")
+                if scan != 0 { nonEmpty += 1 }
+            }
+        }
+        #expect(nonEmpty > 60 * 40 * 10 / 5, "\(nonEmpty) probes overlapped an entry")
     }
 
     /// Several entries match one address: the first (lowest index) decides, as in the scan.
