@@ -98,37 +98,48 @@ extension CPU {
     /// whole software TLB each time would cost more than the handler). The software TLB holds
     /// translations of the current ASID only (a change of ASID flushes it), each through a valid
     /// page: the old entry's pages are forgotten when it could have given one, the new entry's
-    /// when it matches in the current ASID (it may hide an entry after it, valid or not) — the
-    /// VMM's writes of other address spaces' entries (`VMM.installPhysical`) cost nothing here.
+    /// when it matches in the current ASID and overlaps another valid entry that does (it may
+    /// hide that one) — the VMM's writes of other address spaces' entries and its installs, which
+    /// never overlap an entry of the same address space (`VMM.installPhysical`), cost nothing
+    /// here.
     func replaceTLBEntry(_ i: Int, _ entry: TLBEntry) {
         let old = tlbEntries[i]
         tlbEntries[i] = entry
         tlbIndex.replace(i, old: old, new: entry)
         let asid = cp0.asid
         if (old.lo0 | old.lo1) & 2 != 0, old.global || old.asid == asid { invalidateSoftTLB(covering: old) }
-        if entry.global || entry.asid == asid { invalidateSoftTLB(covering: entry) }
+        guard entry.global || entry.asid == asid else { return }
+        var others = tlbIndex.overlapping(tlb, entry) & ~(1 << UInt64(i))
+        while others != 0 {
+            let o = tlbEntries[others.trailingZeroBitCount]
+            if (o.lo0 | o.lo1) & 2 != 0, o.global || o.asid == asid {
+                invalidateSoftTLB(covering: entry)
+                return
+            }
+            others &= others &- 1
+        }
     }
 
-    /// Forgets the cached translations of the pages `e` maps (whatever their ASID): page by page
-    /// up to 64 pages, else by a pass over the software TLB for the range (a large page pair).
+    /// Forgets the cached translations of the pages `e` maps (whatever their ASID), visiting
+    /// only the slots its pages use: the translations of other pages stay (a large pair too).
     func invalidateSoftTLB(covering e: TLBEntry) {
-        let span = e.pageSize &* 2
-        var page = e.vpn2 & ~(span &- 1)
-        guard span <= 64 << 12 else {
-            let first = page
-            for i in 0..<(3 * 512) where (softTLB[i].tag & 0xFFFF_F000) &- first < span { softTLB[i] = SoftTLBEntry() }
-            jit?.forgetFetchPages()
-            if (codeTag & 0xFFFF_F000) &- first < span { codeTag = 0xFFFF_FFFF }
-            return
-        }
-        for _ in 0..<(span >> 12) {
-            let slot = Int((page >> 12) & 255)
-            for base in stride(from: 0, to: 3 * 512, by: 256) where softTLB[base + slot].tag & 0xFFFF_F000 == page {
-                softTLB[base + slot] = SoftTLBEntry()
+        let span = e.pageSize &* 2, first = e.vpn2 & ~(span &- 1)
+        CPU.forget(first, span: span, in: softTLB, parts: 6, slots: 256)  // 3 modes, reads and writes
+        if let jit { CPU.forget(first, span: span, in: jit.fetchTLB, parts: 3, slots: JIT.fetchPages) }
+        if (codeTag & 0xFFFF_F000) &- first < span { codeTag = 0xFFFF_FFFF }  // only the pages it maps may change
+    }
+
+    /// Clears the entries of a table of page translations (`parts` runs of `slots` entries, each
+    /// page at slot page number mod `slots`) whose page lies in the `span` bytes from `first`:
+    /// only the slots those pages use.
+    static func forget(_ first: UInt32, span: UInt32, in table: UnsafeMutablePointer<SoftTLBEntry>, parts: Int, slots: Int) {
+        let used = Int(min(span >> 12, UInt32(slots)))
+        for part in 0..<parts {
+            let run = table + part * slots
+            for k in 0..<used {
+                let slot = (Int(first >> 12) &+ k) & (slots - 1)
+                if (run[slot].tag & 0xFFFF_F000) &- first < span { run[slot] = SoftTLBEntry() }
             }
-            jit?.forgetFetchPage(page)
-            if codeTag & 0xFFFF_F000 == page { codeTag = 0xFFFF_FFFF }  // only the page it maps may change
-            page &+= 0x1000
         }
     }
 

@@ -117,6 +117,44 @@ import Testing
         }
     }
 
+    /// A TLB write forgets the software TLB's translations it changes and keeps the others: a
+    /// new entry that hides an earlier one's page, the old entry's pages; not the pages of an
+    /// entry of another ASID, nor of a write that overlaps nothing of the current ASID.
+    @Test func aTLBWriteForgetsOnlyTheTranslationsItChanges() {
+        let bus = TestBus()
+        let cpu = CPU(bus: bus)
+        cpu.setStatus(0)  // kernel mode, ERL clear: useg through the TLB
+        for (frame, value) in [(0x100, 0x1111_1111), (0x200, 0x2222_2222), (0x300, 0x3333_3333)] as [(Int, UInt32)] {
+            bus.ram.storeBytes(of: value, toByteOffset: frame << 12, as: UInt32.self)
+        }
+        let va: UInt32 = 0x0040_0000
+        func pair(_ hi: UInt32, _ frame: UInt32) -> TLBEntry {
+            TLBEntry(entryHi: hi, pageMask: 0, entryLo0: frame << 6 | 0x6, entryLo1: (frame + 1) << 6 | 0x6)
+        }
+        func cached(_ v: UInt32) -> Bool { cpu.currentSoftTLB[Int((v >> 12) & 255)].tag == v & 0xFFFF_F000 }
+        cpu.setTLBEntry(5, pair(va, 0x100))
+        #expect(cpu.slowLoad(va, size: 4, pc: 0, delay: false) == 0x1111_1111)
+        #expect(cached(va))
+        // Another ASID's entry over the same page, and an entry elsewhere: the translation stays.
+        cpu.setTLBEntry(2, pair(va | 7, 0x200))
+        cpu.setTLBEntry(3, pair(0x0080_0000, 0x300))
+        #expect(cached(va))
+        // An entry of this ASID before it hides it: forgotten, the load sees the new frame.
+        cpu.setTLBEntry(1, pair(va, 0x200))
+        #expect(!cached(va))
+        #expect(cpu.slowLoad(va, size: 4, pc: 0, delay: false) == 0x2222_2222)
+        // The hiding entry goes (its old pages forgotten): entry 5 decides again.
+        cpu.setTLBEntry(1, TLBEntry())
+        #expect(!cached(va))
+        #expect(cpu.slowLoad(va, size: 4, pc: 0, delay: false) == 0x1111_1111)
+        // A large pair of this ASID over it (a scan by range): forgotten too, another page kept.
+        #expect(cpu.slowLoad(0x0080_0000, size: 4, pc: 0, delay: false) == 0x3333_3333)
+        cpu.setTLBEntry(0, TLBEntry(entryHi: 0, pageMask: 0x1FF_E000, entryLo0: 0x6, entryLo1: 0x4006))
+        #expect(!cached(va))
+        #expect(cached(0x0080_0000) == false)  // 0x800000 is inside the 16 MiB pair too
+        #expect(cpu.slowLoad(va, size: 4, pc: 0, delay: false) == bus.ram.load(fromByteOffset: Int(va), as: UInt32.self))
+    }
+
     /// The CPU keeps its index through every write of its TLB: setTLBEntry (the VMM's and
     /// debuggers' writes; TLBWI/TLBWR take the same path), reset and snapshot restore; TLBP
     /// uses the same index.
