@@ -98,26 +98,17 @@ extension CPU {
     /// whole software TLB each time would cost more than the handler). The software TLB holds
     /// translations of the current ASID only (a change of ASID flushes it), each through a valid
     /// page: the old entry's pages are forgotten when it could have given one, the new entry's
-    /// when it matches in the current ASID and overlaps another valid entry that does (it may
-    /// hide that one) — the VMM's writes of other address spaces' entries and its installs, which
-    /// never overlap an entry of the same address space (`VMM.installPhysical`), cost nothing
-    /// here.
+    /// when it matches in the current ASID (it may hide an entry after it, valid or not) — the
+    /// VMM's writes of other address spaces' entries (`VMM.installPhysical`) cost nothing here.
+    /// (Skipping the new entry's pages when the index shows no other entry it could hide cost
+    /// more than it saved: tlbstress under the VMM.)
     func replaceTLBEntry(_ i: Int, _ entry: TLBEntry) {
         let old = tlbEntries[i]
         tlbEntries[i] = entry
         tlbIndex.replace(i, old: old, new: entry)
         let asid = cp0.asid
         if (old.lo0 | old.lo1) & 2 != 0, old.global || old.asid == asid { invalidateSoftTLB(covering: old) }
-        guard entry.global || entry.asid == asid else { return }
-        var others = tlbIndex.overlapping(tlb, entry) & ~(1 << UInt64(i))
-        while others != 0 {
-            let o = tlbEntries[others.trailingZeroBitCount]
-            if (o.lo0 | o.lo1) & 2 != 0, o.global || o.asid == asid {
-                invalidateSoftTLB(covering: entry)
-                return
-            }
-            others &= others &- 1
-        }
+        if entry.global || entry.asid == asid { invalidateSoftTLB(covering: entry) }
     }
 
     /// Forgets the cached translations of the pages `e` maps (whatever their ASID), visiting

@@ -69,7 +69,7 @@ extension VMM {
     /// so the retried access hits. Recorded as a `tlbWrite` event after the `emulate` one.
     func tlbWrite(_ g: Guest, _ i: Int, pc: UInt32) -> VMMEvent.Kind {
         let entry = g.cp0.entryToWrite
-        replaceVirtualTLB(g, i, entry)
+        let emptied = replaceVirtualTLB(g, i, entry)
         var even: UInt32?, odd: UInt32?
         if entry.pageMask == 0, entry.global || entry.asid == g.cp0.asid, g.cp0.unmappedPhysical(entry.vpn2) == nil {
             func machine(_ lo: UInt32) -> (UInt32?, Bool) {
@@ -78,7 +78,7 @@ extension VMM {
             }
             let e = machine(entry.lo0), o = machine(entry.lo1)
             if e.0 != nil || o.0 != nil {
-                installPhysical(va: entry.vpn2, even: e.0, odd: o.0, dirtyEven: e.1, dirtyOdd: o.1)
+                installPhysical(va: entry.vpn2, even: e.0, odd: o.0, dirtyEven: e.1, dirtyOdd: o.1, reusing: emptied)
                 even = e.0
                 odd = o.0
             }
@@ -88,9 +88,12 @@ extension VMM {
 
     /// Writes the guest's virtual TLB and keeps the physical TLB consistent: translations the
     /// old or new entry cover are dropped (they are refilled, hidden, on the next access).
-    func replaceVirtualTLB(_ g: Guest, _ i: Int, _ entry: TLBEntry) {
-        invalidatePhysical(g, covering: g.tlb[i], and: entry)
+    /// Returns the physical slots emptied.
+    @discardableResult
+    func replaceVirtualTLB(_ g: Guest, _ i: Int, _ entry: TLBEntry) -> UInt64 {
+        let emptied = invalidatePhysical(g, covering: g.tlb[i], and: entry)
         g.tlb[i] = entry
+        return emptied
     }
 
     func tlbProbe(_ g: Guest) {

@@ -607,8 +607,12 @@ public final class VMM: TrapHandler {
     /// kseg0/kseg1, the same in each of its address spaces: `switchTo` drops such entries
     /// before another guest runs). An entry of the running guest that the pair overlaps and that
     /// could match in the same address space is replaced, so no address ever has two matches.
+    ///
+    /// `reusing`: slots just emptied (a guest's TLB write dropped the translations of the entry it
+    /// replaced, `invalidatePhysical`); a 4 KiB pair takes the first of them in the 4 KiB part
+    /// rather than evict another entry.
     func installPhysical(va: UInt32, even: UInt32?, odd: UInt32?, dirtyEven: Bool, dirtyOdd: Bool, pageSize: UInt32 = 4096,
-                         global: Bool = false) {
+                         global: Bool = false, reusing freed: UInt64 = 0) {
         let asid = UInt32(cpu.cp0.asid)
         let span = pageSize &* 2
         let g: UInt32 = global ? EntryLoBits.global : 0
@@ -628,7 +632,14 @@ public final class VMM: TrapHandler {
                 overlapping &= overlapping &- 1
             }
         }
-        let slot = found == 0 ? victim(large: pageSize > 0x1000) : found.trailingZeroBitCount
+        let slot: Int
+        if found != 0 {
+            slot = found.trailingZeroBitCount
+        } else if pageSize == 0x1000, case let small = freed & smallPart, small != 0 {
+            slot = small.trailingZeroBitCount
+        } else {
+            slot = victim(large: pageSize > 0x1000)
+        }
         found &= found &- 1
         while found != 0 {
             setPhysical(found.trailingZeroBitCount, TLBEntry())
@@ -640,19 +651,33 @@ public final class VMM: TrapHandler {
     /// Where a new physical entry goes. With 12 entries or more, the first quarter holds the
     /// large pages (kseg0/kseg1 fills, a guest's large pages) and the rest the 4 KiB pairs, so
     /// that a guest's 4 KiB TLB traffic (its refills, hidden fills) does not evict the few large
-    /// pages that map its kernel (a large entry written or evicted also costs the CPU its whole
-    /// software TLB); each part is replaced in turn by one counter, which the fills one
+    /// pages that map its kernel (a large entry written or evicted also costs the CPU a pass over
+    /// its software TLB); each part is replaced in turn by one counter, which the fills one
     /// instruction needs advance one by one, so that each part of at least three entries keeps
     /// the three pairs an instruction may need (`physicalTLBSizes`). Below 12 entries, one round
-    /// robin over all.
+    /// robin over all. (A guest's `tlbwr`/`tlbwi` puts its pair in the slot its old entry's
+    /// translation emptied when there is one: `installPhysical`'s `reusing`; that is no fill.)
     ///
     /// The last `windowSlots` entries belong to the device window (VMM+DeviceWindow.swift) and are
     /// never chosen here.
     func victim(large: Bool) -> Int {
-        let n = physicalTLB.count - windowSlots, k = n >= 12 ? n / 4 : 0
+        let (n, k) = parts
         defer { nextTLBSlot = (nextTLBSlot + 1) % n }
         guard k > 0 else { return nextTLBSlot }
         return large ? nextTLBSlot % k : k + nextTLBSlot % (n - k)
+    }
+
+    /// The entries `victim` replaces (`n`, before the device window's) and how many of them, at
+    /// the start, hold the large pages (`k`).
+    var parts: (n: Int, k: Int) {
+        let n = physicalTLB.count - windowSlots
+        return (n, n >= 12 ? n / 4 : 0)
+    }
+
+    /// The 4 KiB part of the physical TLB as a mask of slots.
+    var smallPart: UInt64 {
+        let (n, k) = parts
+        return ((UInt64(1) << UInt64(n)) &- 1) & ~((UInt64(1) << UInt64(k)) &- 1)
     }
 
     /// Drops the global entries (kseg0/kseg1 fills) of guests other than `g`: they would match
@@ -667,8 +692,9 @@ public final class VMM: TrapHandler {
     /// (found through the CPU's TLB index, `CPU.tlbEntries(overlapping:)`, not a scan: a guest's
     /// TLB write drops what the old and the new entry cover; the entries are found first, into a
     /// mask of at most 64, then cleared). Global entries stay: they map what the guest believes
-    /// unmapped, which its TLB does not change.
-    func invalidatePhysical(_ g: Guest, covering e: TLBEntry, and other: TLBEntry? = nil) {
+    /// unmapped, which its TLB does not change. Returns the slots emptied.
+    @discardableResult
+    func invalidatePhysical(_ g: Guest, covering e: TLBEntry, and other: TLBEntry? = nil) -> UInt64 {
         var overlapping = cpu.tlbEntries(overlapping: e)
         if let other, other != e { overlapping |= cpu.tlbEntries(overlapping: other) }
         let owner = g.index
@@ -680,10 +706,12 @@ public final class VMM: TrapHandler {
                 overlapping &= overlapping &- 1
             }
         }
+        let emptied = found
         while found != 0 {
             setPhysical(found.trailingZeroBitCount, TLBEntry())
             found &= found &- 1
         }
+        return emptied
     }
 
     // MARK: Trace
