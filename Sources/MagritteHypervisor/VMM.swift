@@ -194,8 +194,13 @@ public final class VMM: TrapHandler {
         deviceWindow.vmm = Unmanaged.passUnretained(self)
     }
 
-    /// The CPU holds its trap handler unowned (`CPU.trapHandler`).
-    deinit { cpu.trapHandler = nil }
+    /// The CPU holds its trap handler unowned (`CPU.trapHandler`); a guest kept after its VMM
+    /// has gone keeps the time it had (its clock no longer reads this VMM's).
+    deinit {
+        cpu.trapHandler = nil
+        let t = now
+        for g in guests { g.board.clock.drive(cycles: { t }, synchronize: {}) }
+    }
 
     // MARK: Guests
 
@@ -237,7 +242,9 @@ public final class VMM: TrapHandler {
         // `now` is exact at every instruction (`CPU.currentCycles` inside a batch, a call out of
         // translated code and an exit): a device that needs the exact time need not end the
         // CPU's batch, so a polling loop through the device window stays in translated code.
-        guest.board.clock.drive(cycles: { [unowned self] in self.now }, synchronize: {})
+        // (Unretained: the RTC and the PIT read it at every access; `deinit` points the clocks
+        // elsewhere before the VMM goes.)
+        guest.board.clock.drive(cycles: { [unowned(unsafe) self] in self.now }, synchronize: {})
         do {
             try guest.board.load(elf: image)
             if let initrd = configuration.initrd { try guest.board.load(initrd: initrd) }
