@@ -189,6 +189,7 @@ extension VMM {
         }
         // As when the access trapped: its slot counts as emulated, not retired.
         cpu.accountEmulated(slots: 0, faulted: 1)
+        noteWindowFault()
         let s = g.cp0.status
         if g.state == .runnable, s & StatusBits.ie != 0, s & (StatusBits.exl | StatusBits.erl) == 0, interruptPending(g) {
             deviceWindow.interrupted = true
