@@ -467,7 +467,8 @@ public final class VMM: TrapHandler {
         let cell = (slots &- 1) / VMM.quantum
         let faults = cell == windowCell ? windowFaultsBeforeCell : windowFaults
         g.lastSample = nil
-        return retired &- (retiredAtStart &+ cell &* VMM.quantum &- faults)
+        let atCell = retiredAtStart &+ cell &* VMM.quantum &- faults
+        return retired >= atCell ? min(retired &- atCell, retired &- retiredAtStart) : 0
     }
 
     /// Called by a device-window access (its slot is faulted, not retired): counted while the
