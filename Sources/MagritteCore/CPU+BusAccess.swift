@@ -2,12 +2,14 @@
 /// CPU while the CPU waits for its answer.
 extension CPU {
     /// The instruction whose data access the bus is answering now: its pc (`busAccessPC`), its
-    /// word when the CPU fetches it without a translation (`codeWord(at:)`, nil otherwise), and
-    /// whether nothing watches the CPU's accesses one by one (no observer, no memory watches).
-    /// One call: a read of each of these stored properties from another module pays a dynamic
-    /// exclusivity check (and the array's and the existential's reference counting).
+    /// word when the CPU fetches it without a translation (`codeWord(at:)`, or the page
+    /// translated code runs in: `translatedCodeWord`; nil otherwise), and whether nothing
+    /// watches the CPU's accesses one by one (no observer, no memory watches). One call: a read
+    /// of each of these stored properties from another module pays a dynamic exclusivity check
+    /// (and the array's and the existential's reference counting).
     public func busAccessInstruction() -> (pc: UInt32, word: UInt32?, unobserved: Bool) {
-        (busAccessPC, codeWord(at: busAccessPC), observer == nil && memoryWatches.isEmpty)
+        let pc = busAccessPC
+        return (pc, codeWord(at: pc) ?? translatedCodeWord(at: pc), observer == nil && memoryWatches.isEmpty)
     }
 
     /// The word at `pc` when the page is one translated code runs from now: blocks chain into

@@ -91,11 +91,10 @@ extension CPU {
         faultedInstructions &-= 1
     }
 
-    /// The instruction word at `pc` when it lies in the page the CPU fetches from now, or in one
-    /// translated code runs from (`translatedCodeWord`): what a trap handler reads of the
-    /// instruction that trapped, without a translation. Nil otherwise.
+    /// The instruction word at `pc` when it lies in the page the CPU fetches from now: what a
+    /// trap handler reads of the instruction that trapped, without a translation. Nil otherwise.
     public func codeWord(at pc: UInt32) -> UInt32? {
-        (pc & 0xFFFF_F003) == codeTag ? codeHost[Int((pc >> 2) & 1023)] : translatedCodeWord(at: pc)
+        (pc & 0xFFFF_F003) == codeTag ? codeHost[Int((pc >> 2) & 1023)] : nil
     }
 
     /// Whether the CPU keeps decoded (or translated) instructions of machine frame `frame`: a
