@@ -129,6 +129,9 @@ public final class Guest {
     public let board: Malta
     public var uart: UART16550 { board.uart }
     public var fpga: MaltaFPGA { board.fpga }
+    /// The board's bus, which it holds as long as the guest lives: device accesses (every access
+    /// through the device window) go there without reference counting.
+    unowned(unsafe) let deviceBus: MaltaBus
 
     // Console, split into lines.
     @exclusivity(unchecked) public internal(set) var console: [UInt8] = []
@@ -157,6 +160,7 @@ public final class Guest {
         var config = MaltaConfiguration(ramSize: configuration.ramSize)
         config.commandLine = configuration.commandLine
         board = try Malta.make(configuration: config)
+        deviceBus = board.bus
         board.uart.output = { [unowned self] byte in self.received(byte) }
         // The i8259 pair's output is the Malta's CPU interrupt line 0 (Cause.IP2).
         board.pic.onOutputChange = { [unowned self] level in
@@ -200,10 +204,10 @@ public final class Guest {
     /// A device access at guest-physical `gpa` (outside its RAM): the guest's Malta board
     /// answers as the bare board would. Nil: bus error.
     func deviceRead(_ gpa: UInt32, size: Int) -> UInt32? {
-        board.bus.read(gpa, size: size)
+        deviceBus.read(gpa, size: size)
     }
 
     func deviceWrite(_ gpa: UInt32, size: Int, value: UInt32) -> Bool {
-        board.bus.write(gpa, size: size, value: value)
+        deviceBus.write(gpa, size: size, value: value)
     }
 }

@@ -109,10 +109,11 @@ extension VMM {
     var windowSlots: Int { DeviceWindow.slots(tlbEntries: physicalTLB.count) }
 
     /// Whether the window may serve `g`'s accesses now: nothing must see each one.
+    /// (`unobserved`: the CPU has no observer and no memory watches, when the caller knows.)
     @inline(__always)
-    func windowServes(_ g: Guest) -> Bool {
+    func windowServes(_ g: Guest, unobserved: Bool? = nil) -> Bool {
         deviceWindow.enabled && windowSlots > 0 && g.index < DeviceWindow.guests && g.commPage == nil && !trace.isActive && onSliceBoundary == nil
-            && cpu.observer == nil && cpu.memoryWatches.isEmpty
+            && unobserved ?? (cpu.observer == nil && cpu.memoryWatches.isEmpty)
     }
 
     /// Called by memoryFault for an access to `g`'s device page at `va` (not a fetch): maps the
@@ -168,9 +169,9 @@ extension VMM {
         guard let g = current, Int(offset / DeviceWindow.span) == g.index else { return nil }  // another guest's part: never mapped
         let gpa = DeviceWindow.guestBase | (offset % DeviceWindow.span)
         // The instruction at the bus: plain loads and stores only (the others as the trap path does them).
-        let pc = cpu.busAccessPC
-        guard let word = cpu.codeWord(at: pc) ?? fetch(g, pc) else { return nil }
-        guard DeviceWindow.isPlainAccess(word), windowServes(g) else {
+        let (pc, known, unobserved) = cpu.busAccessInstruction()
+        guard let word = known ?? fetch(g, pc) else { return nil }
+        guard DeviceWindow.isPlainAccess(word), unobserved, windowServes(g, unobserved: true) else {
             let va = cpu.gpr(Int((word >> 21) & 31)) &+ UInt32(bitPattern: Int32(Int16(truncatingIfNeeded: word)))
             deviceWindow.deferred = (va, DeviceWindow.isStore(word))
             if !windowServes(g) { dropDeviceWindow() }
@@ -188,6 +189,7 @@ extension VMM {
         }
         // As when the access trapped: its slot counts as emulated, not retired.
         cpu.accountEmulated(slots: 0, faulted: 1)
+        noteWindowFault()
         let s = g.cp0.status
         if g.state == .runnable, s & StatusBits.ie != 0, s & (StatusBits.exl | StatusBits.erl) == 0, interruptPending(g) {
             deviceWindow.interrupted = true

@@ -89,6 +89,12 @@ public final class VMM: TrapHandler {
     @exclusivity(unchecked) var exitEndsQuantum = false
     /// Set when an exit ended the CPU's run in a long quantum.
     @exclusivity(unchecked) var exitEndedRun = false
+    /// Device-window accesses in the running long quantum before its first exit (their slots
+    /// count as faulted, not retired): all of them, and those before the ordinary quantum
+    /// (`windowCell`, its index from the quantum's start) the last one fell in (`longQuantumSample`).
+    @exclusivity(unchecked) var windowFaults: UInt64 = 0
+    @exclusivity(unchecked) var windowFaultsBeforeCell: UInt64 = 0
+    @exclusivity(unchecked) var windowCell: UInt64 = 0
     /// The instructions device polling emulated, decoded (VMM+DevicePolling.swift).
     let pollCache = PollCache()
     /// The trapped words decoded (`DecodedWords`).
@@ -194,8 +200,13 @@ public final class VMM: TrapHandler {
         deviceWindow.vmm = Unmanaged.passUnretained(self)
     }
 
-    /// The CPU holds its trap handler unowned (`CPU.trapHandler`).
-    deinit { cpu.trapHandler = nil }
+    /// The CPU holds its trap handler unowned (`CPU.trapHandler`); a guest kept after its VMM
+    /// has gone keeps the time it had (its clock no longer reads this VMM's).
+    deinit {
+        cpu.trapHandler = nil
+        let t = now
+        for g in guests { g.board.clock.drive(cycles: { t }, synchronize: {}) }
+    }
 
     // MARK: Guests
 
@@ -237,7 +248,9 @@ public final class VMM: TrapHandler {
         // `now` is exact at every instruction (`CPU.currentCycles` inside a batch, a call out of
         // translated code and an exit): a device that needs the exact time need not end the
         // CPU's batch, so a polling loop through the device window stays in translated code.
-        guest.board.clock.drive(cycles: { [unowned self] in self.now }, synchronize: {})
+        // (Unretained: the RTC and the PIT read it at every access; `deinit` points the clocks
+        // elsewhere before the VMM goes.)
+        guest.board.clock.drive(cycles: { [unowned(unsafe) self] in self.now }, synchronize: {})
         do {
             try guest.board.load(elf: image)
             if let initrd = configuration.initrd { try guest.board.load(initrd: initrd) }
@@ -380,7 +393,9 @@ public final class VMM: TrapHandler {
             var reach = budget - used
             if let t = nextTimerCycle(g), t > now { reach = min(reach, t - now) }
             exitEndsQuantum = reach > VMM.quantum && skipsQuantumEnds(g)
-            let q = exitEndsQuantum ? reach : min(reach, VMM.quantum)
+            let long = exitEndsQuantum
+            let q = long ? reach : min(reach, VMM.quantum)
+            if long { (windowFaults, windowFaultsBeforeCell, windowCell) = (0, 0, 0) }
             quantaRun &+= 1
             // (Time as `now`, a call into the core: a read of the CPU's stored `cycles` from this
             // module pays a dynamic exclusivity check.)
@@ -409,12 +424,12 @@ public final class VMM: TrapHandler {
             if g.commPage != nil { commPageIn(g) }
             quantumEnd = 0
             if outOfHostMemory { hostMemoryFailed = true; stopRequested = true }
-            let done = cpu.retiredInstructions - before
+            let retired = cpu.retiredInstructions
             // Count slots, as the CPU's budget does: a guest caught in an exception loop (its
             // vector outside its RAM) retires nothing, yet must use up its slice.
             used += max(now &- slots, 1)
             accountMode(g)
-            detectSpin(g, ran: done)
+            detectSpin(g, ran: long ? longQuantumSample(g, start: slots, retiredAtStart: before, retired: retired) : retired &- before)
         }
         return used
     }
@@ -435,6 +450,36 @@ public final class VMM: TrapHandler {
         guard g.inKernelMode else { return true }
         let s = g.cp0.status
         return spinPolicy == .account && (s & StatusBits.ie == 0 || s & (StatusBits.exl | StatusBits.erl) != 0)
+    }
+
+    /// What the idle-loop detector is given at the end of a long quantum that began at machine
+    /// time `start`: what it would have been given at the end of the last ordinary quantum (of
+    /// `VMM.quantum` slots from `start`) the long one covered. That quantum's retired
+    /// instructions, not the long one's: up to the guest's first exit, a slot is a retired
+    /// instruction or a device-window access (`windowFaults`), so the count at the ordinary
+    /// quantum's start follows from the slots. And no previous sample when it covered more than
+    /// one: the sample at the start of the last would have been taken in user mode (none) or in a
+    /// kernel that cannot take an interrupt (which matches only where such a kernel spins:
+    /// `skipsQuantumEnds`), so the detector sees the same as with every end.
+    func longQuantumSample(_ g: Guest, start: UInt64, retiredAtStart: UInt64, retired: UInt64) -> UInt64 {
+        let slots = now &- start
+        guard slots > VMM.quantum else { return retired &- retiredAtStart }
+        let cell = (slots &- 1) / VMM.quantum
+        let faults = cell == windowCell ? windowFaultsBeforeCell : windowFaults
+        g.lastSample = nil
+        let atCell = retiredAtStart &+ cell &* VMM.quantum &- faults
+        return retired >= atCell ? min(retired &- atCell, retired &- retiredAtStart) : 0
+    }
+
+    /// Called by a device-window access (its slot is faulted, not retired): counted while the
+    /// long quantum has seen no exit, for `longQuantumSample`.
+    @inline(__always)
+    func noteWindowFault() {
+        guard exitEndsQuantum else { return }
+        // `now` counts the access's own slot.
+        let cell = (now &- 1 &- quantumStart) / VMM.quantum
+        if cell != windowCell { (windowCell, windowFaultsBeforeCell) = (cell, windowFaults) }
+        windowFaults &+= 1
     }
 
     /// Called at the start of every exit: an exit in a long quantum ends it at the end of the
