@@ -170,7 +170,12 @@ import Testing
         Self.expectRefused(vmm, Array("#!/bin/sh\necho not a snapshot\n".utf8), "not a Magritte snapshot")
         var version = good
         version[8] = 7
-        Self.expectRefused(vmm, version, "format version 7")
+        Self.expectRefused(vmm, version, "format version 7 (a newer Magritte wrote it)")
+        // A file of the version before (as main at 5c0ca86 wrote them: its files differ from
+        // this build's in the version field alone), refused by its version, not as corrupt.
+        let current = SnapshotFile.formatVersion
+        Self.expectRefused(vmm, SnapshotFile.wrap(Array(good[SnapshotFile.headerSize...]), kind: .vmm, version: current - 1),
+                           "the snapshot has format version \(current - 1) (an older Magritte wrote it); this Magritte reads version \(current)")
         // A bare machine's snapshot.
         let board = Malta(configuration: MaltaConfiguration(ramSize: 32 << 20))
         Self.expectRefused(vmm, board.snapshot().encoded(), "not of a VMM")
