@@ -12,8 +12,8 @@ public enum SnapshotFile {
     public static let magic: [UInt8] = Array("MAGRSNAP".utf8)
     /// The format version this build writes and reads (the only place it is stated). Bumped with
     /// every change of any payload: 1, the first; 2 (session 7), a VMM guest's statistics with
-    /// its polled and window device accesses. A file of another version is refused with an error
-    /// naming both versions.
+    /// its polled and window device accesses, and the machine frames whose code a VMM's CPU has
+    /// decoded. A file of another version is refused with an error naming both versions.
     public static let formatVersion: UInt32 = 2
     static let headerSize = 8 + 4 + 4 + 8 + 8
 
