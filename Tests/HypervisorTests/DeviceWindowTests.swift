@@ -176,6 +176,62 @@ final class SilentDevice: Device {
         #expect(ga.statistics.deviceAccesses == gb.statistics.deviceAccesses)
     }
 
+    /// The host's reads and writes of window addresses (`CPU.readPhysical`, `readVirtual`,
+    /// `writePhysical` of the VMM's CPU) reach no device: they find nothing and change nothing
+    /// (device state, statistics, time, the window's mappings), and the guest's run goes on as
+    /// one's that nobody looked at. The guests' own memory accessors (Lua's `g:read`, gdb's
+    /// memory reads, the disassembler) reach only their RAM, never a device.
+    @Test func hostAccessesToTheWindowChangeNothing() throws {
+        func make() throws -> (VMM, Guest) {
+            let vmm = try VMM(engine: .interpreter)
+            vmm.trace.recording = false
+            let g = try vmm.addGuest(GuestConfiguration(name: "g"), imagePath: GuestsUnderVMMTests.guest("vmm/rtcpoll"))
+            _ = vmm.run(maxInstructions: 300_000)
+            return (vmm, g)
+        }
+        let (vmm, g) = try make()
+        let (twin, h) = try make()
+        let windowed = vmm.physicalTLB.filter { e in [e.lo0, e.lo1].contains { $0 & EntryLoBits.valid != 0 && DeviceWindow.contains(EntryLoBits.address($0)) } }
+        let entry = try #require(windowed.first)
+        let even = entry.lo0 & EntryLoBits.valid != 0
+        let va = entry.vpn2 | (even ? 0 : 0x1000), ma = EntryLoBits.address(even ? entry.lo0 : entry.lo1)
+        #expect(vmm.physicalTranslation(va) == ma)
+        func devices(_ g: Guest) -> [UInt8] {
+            var w = SnapshotWriter()
+            g.board.saveDeviceState(to: &w)
+            return w.bytes
+        }
+        let before = (devices(g), g.statistics, vmm.cpu.executedInstructions, vmm.cpu.currentCycles, vmm.physicalTLB, g.consoleText)
+        #expect(before.0 == devices(h))
+        // Every byte and word of the mapped device page (the RTC's data port, the UART's
+        // receive buffer and interrupt identification, the PICs' and PIT's ports, if there).
+        for offset in stride(from: UInt32(0), to: 0x1000, by: 1) {
+            #expect(vmm.cpu.readPhysical(ma + offset, size: 1) == nil)
+            #expect(vmm.cpu.readVirtual(va + offset, size: 1) == nil)
+            if offset % 4 == 0 { #expect(vmm.cpu.readPhysical(ma + offset, size: 4) == nil) }
+            #expect(!vmm.cpu.writePhysical(ma + offset, size: 1, value: 0x41))
+        }
+        let gpa = DeviceWindow.guestBase + (ma - DeviceWindow.base) % DeviceWindow.span
+        for offset in stride(from: UInt32(0), to: 0x1000, by: 4) {
+            #expect(vmm.readGuestMemory(g, physical: gpa + offset, size: 4) == nil)
+            #expect(vmm.readGuestMemory(g, virtual: 0xA000_0000 | (gpa + offset), size: 4) == nil)
+        }
+        #expect(devices(g) == before.0)
+        #expect(g.statistics == before.1)
+        #expect(vmm.cpu.executedInstructions == before.2 && vmm.cpu.currentCycles == before.3)
+        #expect(vmm.physicalTLB == before.4)
+        #expect(g.consoleText == before.5)
+        #expect(vmm.deviceWindow.deferred == nil)
+        _ = vmm.run()
+        _ = twin.run()
+        #expect(g.consoleText == h.consoleText && g.consoleText.contains("rtcpoll: PIT count changed"))
+        #expect(vmm.now == twin.now)
+        for s in [\GuestStatistics.deviceAccesses, \.mappedDeviceAccesses, \.kernelInstructions, \.userInstructions] {
+            #expect(g.statistics[keyPath: s] == h.statistics[keyPath: s])
+        }
+        #expect(g.statistics.exitsByKind == h.statistics.exitsByKind)
+    }
+
     /// The window's place in the machine's physical address space: above the largest RAM and
     /// the low 512 MiB, one part per guest, a guest's device range at the same offsets.
     @Test func theWindowsAddresses() {
