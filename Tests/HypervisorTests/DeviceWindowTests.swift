@@ -21,12 +21,9 @@ final class SilentDevice: Device {
     /// Guest-physical address of `SilentDevice` on the guest's board (kseg1 0xBD000000: devwin).
     static let silentAddress: UInt32 = 0x1D00_0000
 
-    static func run(_ image: String, append: String = "", mapping: Bool, engine: Engine, tlbEntries: Int = 64,
-                    maxInstructions: UInt64 = 2_000_000_000) throws -> Outcome {
-        try ExitComparison.run(image, append: append, engine: engine, tlbEntries: tlbEntries, maxInstructions: maxInstructions,
-                               listens: false, skips: { _ in true }, configure: { $0.mapsDevices = mapping }) { g in
-            g.board.bus.map("silent", SilentDevice(), at: silentAddress, size: 0x1000)
-        }
+    static var window: FastPath {
+        FastPath(knob: { $0.mapsDevices = $1 }, listens: false, guest: { $0.board.bus.map("silent", SilentDevice(), at: silentAddress, size: 0x1000) },
+                 expectSame: expectSame)
     }
 
     static func expectSame(_ on: Outcome, _ off: Outcome, _ what: String) {
@@ -45,22 +42,15 @@ final class SilentDevice: Device {
 
     @Test(arguments: Engine.allCases)
     func theGuestSeesNoDifference(_ engine: Engine) throws {
-        for (image, append) in Self.guests {
-            let off = try Self.run(image, append: append, mapping: false, engine: engine)
-            let on = try Self.run(image, append: append, mapping: true, engine: engine)
-            Self.expectSame(on, off, "\(image) \(append) on the \(engine)")
-        }
+        try Self.window.expectNoDifference(Self.guests, engine: engine)
     }
 
     /// rtcpoll's RTC, PIT and UART loops (Linux's clock calibration, in small) run on the CPU:
     /// all but a few of their device accesses take no exit.
     @Test(arguments: Engine.allCases)
     func pollingLoopsTakeAlmostNoExits(_ engine: Engine) throws {
-        let off = try Self.run("vmm/rtcpoll", mapping: false, engine: engine)
-        let on = try Self.run("vmm/rtcpoll", mapping: true, engine: engine)
-        #expect(off.console.contains("rtcpoll: PIT count changed"))
+        let (on, off) = try Self.window.rtcpoll(engine: engine)
         let accesses = on.statistics.deviceAccesses
-        #expect(accesses > 20_000)
         #expect(on.statistics.mappedDeviceAccesses * 1000 >= accesses * 999, "\(on.statistics.mappedDeviceAccesses) of \(accesses)")
         #expect(on.statistics.exitsByKind[ExitKind.device.rawValue] < 20)
         #expect(off.statistics.exitsByKind[ExitKind.device.rawValue] > 100)  // with device polling: one per quantum or so
@@ -71,8 +61,7 @@ final class SilentDevice: Device {
     /// interrupt comes right after the store that raised it.
     @Test(arguments: Engine.allCases)
     func theErrorPathsAreTheTrapPaths(_ engine: Engine) throws {
-        let off = try Self.run("vmm/devwin", mapping: false, engine: engine)
-        let on = try Self.run("vmm/devwin", mapping: true, engine: engine)
+        let (on, off) = try Self.window.pair("vmm/devwin", engine: engine)
         Self.expectSame(on, off, "devwin on the \(engine)")
         let lines = on.console.replacingOccurrences(of: "\r", with: "").components(separatedBy: "\n")
         func line(_ prefix: String) -> String { lines.first { $0.hasPrefix(prefix) } ?? "<no \(prefix)>" }
