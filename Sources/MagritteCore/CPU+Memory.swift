@@ -349,6 +349,7 @@ extension CPU {
             default: return p.loadUnaligned(as: UInt32.self)
             }
         }
+        busAccessPC = CPU.hostAccess
         return bus.read(pa, size: size)
     }
 
@@ -366,6 +367,7 @@ extension CPU {
             invalidateCode(physical: pa, length: size)
             return true
         }
+        busAccessPC = CPU.hostAccess
         return bus.write(pa, size: size, value: value)
     }
 

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 extension CPU {
     /// Instructions executed: those that completed and those that raised an exception (every
     /// instruction slot but WAIT's idle time); exact inside callbacks. Time travel's position.
@@ -20,6 +26,39 @@ extension CPU {
         codeHost = CPU.emptyWords
         jit?.flush()  // RAM was replaced under the translated blocks
         batchBreak = true
+    }
+
+    /// The physical frames below `limit` whose code the CPU has decoded (`holdsCode`), in order:
+    /// what the decoded-code cache knows besides the instructions. A store to such a frame is
+    /// the CPU's (it forgets the code there), so the VMM's exits that store to guest RAM
+    /// themselves stop before one: a VMM snapshot keeps these frames (`holdCode`) so that the
+    /// run after a restore counts what the run after the snapshot counted.
+    public func codeFrames(below limit: Int) -> [UInt32] {
+        var frames: [UInt32] = []
+        for f in 0..<min(limit, CPU.physicalFrames) where decodedPages[f] != nil { frames.append(UInt32(f)) }
+        return frames
+    }
+
+    /// Makes `frames` (increasing, as `codeFrames(below: limit)` gave them) the frames below
+    /// `limit` that hold code: the decoded instructions of the others are freed, `frames` get
+    /// theirs (all undecoded). Call right after `invalidateCaches` (nothing refers to a page of
+    /// decoded instructions then). A frame the host has no memory for is left without (then only
+    /// what the VMM counts can differ).
+    public func holdCode(inFrames frames: [UInt32], below limit: Int) {
+        var next = 0
+        for f in 0..<min(limit, CPU.physicalFrames) {
+            let wanted = next < frames.count && frames[next] == UInt32(f)
+            if wanted { next += 1 }
+            if wanted, decodedPages[f] == nil, !refuseDecodedPages, let raw = malloc(1024 * MemoryLayout<DecodedInstruction>.stride) {
+                let decoded = raw.bindMemory(to: DecodedInstruction.self, capacity: 1024)
+                decoded.initialize(repeating: .undecoded, count: 1024)
+                decodedPages[f] = decoded
+            } else if !wanted, let decoded = decodedPages[f] {
+                free(decoded)
+                decodedPages[f] = nil
+            }
+        }
+        flushSoftTLB()  // no write mapping into a frame that holds code now
     }
 
     /// Appends the CPU's whole architectural and timing state (registers, CP0, TLB, counters,

@@ -50,9 +50,13 @@ public final class CPU {
     @exclusivity(unchecked) var batchRemaining: UInt64 = 0
     @exclusivity(unchecked) var stopRequested = false
     /// The pc of the instruction whose load or store the bus is answering now (set on the slow
-    /// path before every `PhysicalBus.read`/`write` of a data access): a bus that serves an
-    /// access differently by instruction (the VMM's device window) looks at it.
+    /// path before every `PhysicalBus.read`/`write` of a data access; `CPU.hostAccess` for the
+    /// host's `readPhysical`/`writePhysical`): a bus that serves an access differently by
+    /// instruction (the VMM's device window) looks at it.
     @exclusivity(unchecked) public internal(set) var busAccessPC: UInt32 = 0
+    /// `busAccessPC` while the host reads or writes the bus (a debugger, a script, the CPU
+    /// looking at an instruction word): no instruction's pc (those are word-aligned).
+    public static let hostAccess: UInt32 = 0xFFFF_FFFF
     /// Whether the last `run` stopped (with `.stopRequested`) because the host could not give
     /// memory the CPU needed: a code page's decoded instructions. Running again retries.
     @exclusivity(unchecked) public internal(set) var outOfHostMemory = false

@@ -164,12 +164,14 @@ extension VMM {
 
     /// The bus's call for a load (`store` false) or store of `size` bytes at `offset` into the
     /// window, made by the CPU executing the current guest's instruction. Nil: a bus error (the
-    /// board has nothing there, or the access is left to the trap path: `deferred`).
+    /// board has nothing there, or the access is left to the trap path: `deferred`). The host's
+    /// reads and writes there (`CPU.readPhysical`, `readVirtual`, `writePhysical` of a window
+    /// address) find nothing and change nothing: no device, statistic, time or mapping.
     func windowAccess(_ offset: UInt32, size: Int, store: Bool, value: UInt32) -> UInt32? {
-        guard let g = current, Int(offset / DeviceWindow.span) == g.index else { return nil }  // another guest's part: never mapped
+        let (pc, known, unobserved) = cpu.busAccessInstruction()
+        guard pc != CPU.hostAccess, let g = current, Int(offset / DeviceWindow.span) == g.index else { return nil }  // another guest's part: never mapped
         let gpa = DeviceWindow.guestBase | (offset % DeviceWindow.span)
         // The instruction at the bus: plain loads and stores only (the others as the trap path does them).
-        let (pc, known, unobserved) = cpu.busAccessInstruction()
         guard let word = known ?? fetch(g, pc) else { return nil }
         guard DeviceWindow.isPlainAccess(word), unobserved, windowServes(g, unobserved: true) else {
             let va = cpu.gpr(Int((word >> 21) & 31)) &+ UInt32(bitPattern: Int32(Int16(truncatingIfNeeded: word)))

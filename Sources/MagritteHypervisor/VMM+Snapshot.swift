@@ -112,8 +112,8 @@ extension VMM: Snapshotting {
 
     // MARK: State, one function per type
 
-    /// The VMM's own state (scheduler, physical ASIDs and TLB bookkeeping, skipped time), then
-    /// the physical CPU's, then each guest's.
+    /// The VMM's own state (scheduler, physical ASIDs and TLB bookkeeping, skipped time, the
+    /// machine frames whose code the CPU has decoded), then the physical CPU's, then each guest's.
     func saveState(to w: inout SnapshotWriter) {
         save()  // the current guest's registers, from the CPU into its Guest
         w.put(current?.index ?? -1)
@@ -126,13 +126,15 @@ extension VMM: Snapshotting {
         for e in physicalTLB { e.saveState(to: &w) }
         w.put(nextTLBSlot)
         w.put(supervisorSegments)
+        w.put(cpu.codeFrames(below: ramFrames))
         cpu.saveState(to: &w)
         for g in guests { g.saveState(to: &w) }
     }
 
     /// Reads what `saveState` wrote. Throws on a malformed state (then this VMM may be half
-    /// changed: decoding a file checks it on a scratch VMM first).
-    func restoreState(from r: inout SnapshotReader) throws(SnapshotError) {
+    /// changed: decoding a file checks it on a scratch VMM first, `checking`: which leaves the
+    /// CPU's frames of decoded code alone).
+    func restoreState(from r: inout SnapshotReader, checking: Bool = false) throws(SnapshotError) {
         let currentIndex = try r.int(in: -1...(guests.count - 1))
         let slice = try r.u64()
         let deschedule = try r.bool()
@@ -144,13 +146,18 @@ extension VMM: Snapshotting {
         for _ in 0..<entries { tlb.append(try TLBEntry(from: &r)) }
         let nextSlot = try r.int(in: 0...(cpu.configuration.tlbEntries - 1))
         let supervisor = try r.bool()
-        guard tlb.count == cpu.configuration.tlbEntries, slice > 0,
+        let codeFrames = try r.words(limit: ramFrames)
+        guard tlb.count == cpu.configuration.tlbEntries, slice > 0, codeFrames.last.map({ Int($0) < ramFrames }) ?? true,
+              zip(codeFrames, codeFrames.dropFirst()).allSatisfy({ $0 < $1 }),
               owners.allSatisfy({ Int32(bitPattern: $0) >= -1 && Int32(bitPattern: $0) < Int32(guests.count) }) else {
             throw SnapshotError("the snapshot is corrupt (impossible VMM state)")
         }
         try cpu.restoreState(from: &r)
         for g in guests { try g.restoreState(from: &r) }
         guard r.atEnd else { throw SnapshotError("the snapshot is corrupt (\(r.remaining) bytes of VMM state left over)") }
+        // The frames whose code the CPU had decoded: the VMM's exits store to guest RAM only
+        // outside them, so the run goes on with the same counts as after the snapshot.
+        if !checking { cpu.holdCode(inFrames: codeFrames, below: ramFrames) }
         current = currentIndex < 0 ? nil : guests[currentIndex]
         self.slice = slice
         spinPolicy = deschedule ? .deschedule : .account
@@ -433,7 +440,7 @@ extension VMMSnapshot {
             }
         }
         var s = SnapshotReader(state)
-        try scratch.restoreState(from: &s)
+        try scratch.restoreState(from: &s, checking: true)
         self.init(configuration: configuration, instructionCount: instructions, executed: executed, guestInstructions: guestInstructions,
                   state: state, ram: ram, trace: EventHistory(events), eventTotal: total)
     }
@@ -444,6 +451,9 @@ extension SnapshotError {
 }
 
 extension VMM {
+    /// Machine RAM's frames (the CPU decodes code only there).
+    var ramFrames: Int { bus.ramSize >> 12 }
+
     /// Machine-physical address of the first guest's RAM (`addGuest` places guests one after
     /// the other from here).
     static let firstGuestBase: UInt32 = 0x0010_0000

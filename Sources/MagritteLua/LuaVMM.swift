@@ -84,9 +84,10 @@ final class LuaVMM: HookOwner {
     }
 
     deinit {
-        // The CPU holds its trap handler, the VMM, strongly: break that cycle so the VMM and its
-        // RAM go with this object.
-        vmm.cpu.trapHandler = nil
+        // The callbacks this object gave the VMM and its CPU reach it unretained: clear them, so
+        // that nothing calls into it if the VMM outlives it. (The VMM and its RAM go with this
+        // object: nothing else holds the VMM, and its CPU holds the VMM, its trap handler,
+        // unowned; the VMM clears that itself when it goes.)
         vmm.cpu.observer = nil
         vmm.trace.listener = nil
         vmm.policy = nil

@@ -12,11 +12,7 @@ import Testing
 @Suite struct DevicePollingTests {
     typealias Outcome = ExitComparison
 
-    static func run(_ image: String, append: String = "", polling: Bool, engine: Engine, tlbEntries: Int = 64,
-                    maxInstructions: UInt64 = 2_000_000_000) throws -> Outcome {
-        try ExitComparison.run(image, append: append, engine: engine, tlbEntries: tlbEntries, maxInstructions: maxInstructions,
-                               skips: { _ in true }) { $0.pollsDevices = polling }
-    }
+    static var polling: FastPath { FastPath(knob: { $0.pollsDevices = $1 }, expectSame: expectSame) }
 
     static func expectSame(_ on: Outcome, _ off: Outcome, _ what: String) {
         on.expectSameGuestView(as: off, what)
@@ -32,23 +28,17 @@ import Testing
 
     @Test(arguments: Engine.allCases)
     func theGuestSeesNoDifference(_ engine: Engine) throws {
-        for (image, append) in [("vmm/rtcpoll", ""), ("vmm/syscalls", ""), ("vmm/cp0fuzz", ""), ("vmm/memscan", ""), ("vmm/tlbstress", ""),
-                                ("os/teachos", "idle=wait"), ("os/teachos", "idle=wait pv=comm"), ("tests/uart_regs", ""), ("tests/timer_int", "")] {
-            let off = try Self.run(image, append: append, polling: false, engine: engine)
-            let on = try Self.run(image, append: append, polling: true, engine: engine)
-            Self.expectSame(on, off, "\(image) \(append) on the \(engine)")
-        }
+        try Self.polling.expectNoDifference([("vmm/rtcpoll", ""), ("vmm/syscalls", ""), ("vmm/cp0fuzz", ""), ("vmm/memscan", ""), ("vmm/tlbstress", ""),
+                                             ("os/teachos", "idle=wait"), ("os/teachos", "idle=wait pv=comm"), ("tests/uart_regs", ""),
+                                             ("tests/timer_int", "")], engine: engine)
     }
 
     /// The RTC and PIT loops of rtcpoll (Linux's clock calibration, in small) take a fraction of
     /// their exits: one per quantum or so instead of one per access.
     @Test(arguments: Engine.allCases)
     func pollingLoopsTakeFewerExits(_ engine: Engine) throws {
-        let off = try Self.run("vmm/rtcpoll", polling: false, engine: engine)
-        let on = try Self.run("vmm/rtcpoll", polling: true, engine: engine)
-        #expect(off.console.contains("rtcpoll: PIT count changed"))
+        let (on, off) = try Self.polling.rtcpoll(engine: engine)
         let accesses = off.statistics.deviceAccesses
-        #expect(accesses > 20_000)
         #expect(on.statistics.polledDeviceAccesses * 100 >= accesses * 95)
         #expect(on.statistics.exitsByKind[ExitKind.device.rawValue] * 20 < off.statistics.exitsByKind[ExitKind.device.rawValue])
         #expect(on.statistics.polledInstructions > on.statistics.polledDeviceAccesses)
@@ -57,18 +47,15 @@ import Testing
     /// With the smallest physical TLB the loop's pages (its two functions' code, the port base in
     /// RAM) leave the TLB between exits: the VMM stops where the CPU would miss.
     @Test func aTinyPhysicalTLBStillSeesNoDifference() throws {
-        let off = try Self.run("vmm/rtcpoll", polling: false, engine: .interpreter, tlbEntries: VMM.physicalTLBSizes.lowerBound)
-        let on = try Self.run("vmm/rtcpoll", polling: true, engine: .interpreter, tlbEntries: VMM.physicalTLBSizes.lowerBound)
-        Self.expectSame(on, off, "rtcpoll with \(VMM.physicalTLBSizes.lowerBound) TLB entries")
-        #expect(on.statistics.polledDeviceAccesses > 0)
+        let runs = try Self.polling.expectNoDifference([("vmm/rtcpoll", "")], engine: .interpreter, tlbEntries: VMM.physicalTLBSizes.lowerBound)
+        #expect(runs.allSatisfy { $0.on.statistics.polledDeviceAccesses > 0 })
     }
 
     /// Stopped part-way (an instruction limit inside a polling loop), the guest is where it would
     /// be without polling: the run's budget counts the emulated instructions.
     @Test func anInstructionLimitFallsWhereItWould() throws {
         for limit: UInt64 in [150_000, 1_234_567] {
-            let off = try Self.run("vmm/rtcpoll", polling: false, engine: .interpreter, maxInstructions: limit)
-            let on = try Self.run("vmm/rtcpoll", polling: true, engine: .interpreter, maxInstructions: limit)
+            let (on, off) = try Self.polling.pair("vmm/rtcpoll", engine: .interpreter, maxInstructions: limit)
             #expect(on.now == off.now, "limit \(limit)")
             #expect(on.registers == off.registers, "limit \(limit)")
             #expect(on.retired == off.retired, "limit \(limit)")

@@ -73,3 +73,62 @@ struct ExitComparison {
         #expect(tlb == off.tlb, "\(what)")
     }
 }
+
+/// A fast path of the exits that a knob of the VMM turns on and off (clustering, device polling,
+/// the device window, large pages), and how to compare a run with it to one without: the suites
+/// give their guests and what the guest must see the same (`expectSame`, the run with the fast
+/// path on first); the runs and their pairing are here.
+struct FastPath {
+    /// Turns the fast path on (true) or off.
+    var knob: (VMM, Bool) -> Void
+    /// The traps and events the fast path may remove (left out of the events' digest), and
+    /// whether anybody listens to the trace (`ExitComparison.run`).
+    var skips: (ExceptionCode) -> Bool = { _ in true }
+    var skipsEvent: (VMMEvent.Kind) -> Bool = { _ in false }
+    var listens = true
+    /// The guest's RAM for an image.
+    var ramSize: (String) -> Int = { _ in 32 << 20 }
+    /// Applied to the guest before it runs.
+    var guest: (Guest) -> Void = { _ in }
+    /// Expects the run with the fast path on (first) to show the guest what the one without
+    /// it (second) shows; the third argument names the run in failures.
+    var expectSame: (ExitComparison, ExitComparison, String) -> Void
+
+    /// `image` (a name under .build/guests) run with the fast path on or off.
+    func run(_ image: String, append: String = "", on: Bool, engine: Engine = .hostDefault, tlbEntries: Int = 64,
+             maxInstructions: UInt64 = 2_000_000_000) throws -> ExitComparison {
+        try ExitComparison.run(image, append: append, ramSize: ramSize(image), engine: engine, tlbEntries: tlbEntries,
+                               maxInstructions: maxInstructions, listens: listens, skips: skips, skipsEvent: skipsEvent,
+                               configure: { knob($0, on) }, guest: guest)
+    }
+
+    /// `image` run with the fast path off and on.
+    func pair(_ image: String, append: String = "", engine: Engine = .hostDefault, tlbEntries: Int = 64,
+              maxInstructions: UInt64 = 2_000_000_000) throws -> (on: ExitComparison, off: ExitComparison) {
+        let off = try run(image, append: append, on: false, engine: engine, tlbEntries: tlbEntries, maxInstructions: maxInstructions)
+        let on = try run(image, append: append, on: true, engine: engine, tlbEntries: tlbEntries, maxInstructions: maxInstructions)
+        return (on, off)
+    }
+
+    /// rtcpoll (Linux's clock calibration in small: RTC, PIT and UART polling loops) with the
+    /// fast path off and on; the loops ran (the PIT's count changed, tens of thousands of
+    /// device accesses).
+    func rtcpoll(engine: Engine) throws -> (on: ExitComparison, off: ExitComparison) {
+        let runs = try pair("vmm/rtcpoll", engine: engine)
+        #expect(runs.off.console.contains("rtcpoll: PIT count changed"))
+        #expect(runs.off.statistics.deviceAccesses > 20_000 && runs.on.statistics.deviceAccesses == runs.off.statistics.deviceAccesses)
+        return runs
+    }
+
+    /// Runs each of `guests` (image, kernel command line) with the fast path off and on and
+    /// expects the guest to see no difference (`expectSame`); returns the runs, for more checks.
+    @discardableResult
+    func expectNoDifference(_ guests: [(String, String)], engine: Engine = .hostDefault,
+                            tlbEntries: Int = 64) throws -> [(on: ExitComparison, off: ExitComparison)] {
+        try guests.map { image, append in
+            let runs = try pair(image, append: append, engine: engine, tlbEntries: tlbEntries)
+            expectSame(runs.on, runs.off, "\(image) \(append) on the \(engine) with \(tlbEntries) physical TLB entries")
+            return runs
+        }
+    }
+}

@@ -12,30 +12,17 @@ import Testing
 @Suite struct LargePageTests {
     typealias Outcome = ExitComparison
 
-    static func run(_ image: String, append: String = "", large: Bool, engine: Engine, tlbEntries: Int = 64) throws -> Outcome {
-        // tlb_pagemask maps guest-physical 32-112 MiB.
-        let ram = image == "tests/tlb_pagemask" ? 128 << 20 : 32 << 20
-        return try ExitComparison.run(image, append: append, ramSize: ram, engine: engine, tlbEntries: tlbEntries, skips: { $0.isTLB },
-                               skipsEvent: { if case .hiddenFill = $0 { true } else { false } }) { $0.usesLargePages = large }
+    /// (tlb_pagemask maps guest-physical 32-112 MiB.)
+    static var largePages: FastPath {
+        FastPath(knob: { $0.usesLargePages = $1 }, skips: { $0.isTLB }, skipsEvent: { if case .hiddenFill = $0 { true } else { false } },
+                 ramSize: { $0 == "tests/tlb_pagemask" ? 128 << 20 : 32 << 20 }, expectSame: expectSame)
     }
 
     static func expectSame(_ large: Outcome, _ small: Outcome, _ what: String) {
-        #expect(large.outcome == small.outcome, "\(what)")
-        #expect(large.console == small.console, "\(what)")
-        #expect(large.statistics.kernelInstructions == small.statistics.kernelInstructions, "\(what)")
-        #expect(large.statistics.userInstructions == small.statistics.userInstructions, "\(what)")
-        #expect(large.statistics.emulated == small.statistics.emulated, "\(what)")
-        #expect(large.statistics.reflected == small.statistics.reflected, "\(what)")
+        large.expectSameGuestView(as: small, what)
         #expect(large.statistics.reflectedTLBMisses == small.statistics.reflectedTLBMisses, "\(what)")
-        #expect(large.statistics.deviceAccesses == small.statistics.deviceAccesses, "\(what)")
         #expect(large.statistics.spinInstructions == small.statistics.spinInstructions, "\(what)")
         #expect(large.statistics.waitCycles == small.statistics.waitCycles, "\(what)")
-        #expect(large.now == small.now, "\(what)")
-        #expect(large.retired == small.retired, "\(what)")
-        #expect(large.executed == small.executed, "\(what)")
-        #expect(large.registers == small.registers, "\(what)")
-        #expect(large.cp0 == small.cp0, "\(what)")
-        #expect(large.tlb == small.tlb, "\(what)")
         #expect(large.eventCount == small.eventCount, "\(what)")
         #expect(large.events == small.events, "\(what)")
         // The fills' traps are the difference (and device accesses that trapped rather than
@@ -55,11 +42,7 @@ import Testing
 
     @Test(arguments: Engine.allCases)
     func theGuestSeesNoDifference(_ engine: Engine) throws {
-        for (image, append) in Self.workloads {
-            let small = try Self.run(image, append: append, large: false, engine: engine)
-            let large = try Self.run(image, append: append, large: true, engine: engine)
-            Self.expectSame(large, small, "\(image) \(append) on the \(engine)")
-        }
+        try Self.largePages.expectNoDifference(Self.workloads, engine: engine)
     }
 
     /// Two guests together (each machine switch drops the other's global kseg0 entries): the
@@ -98,20 +81,16 @@ import Testing
     /// With the smallest physical TLB a large entry is evicted as often as any other: the guest
     /// still runs to the end, as with 4 KiB pairs.
     @Test func theSmallestPhysicalTLBSeesNoDifference() throws {
-        let n = VMM.physicalTLBSizes.lowerBound
-        for (image, append) in [("os/teachos", "idle=wait"), ("vmm/tlbstress", ""), ("tests/tlb_pagemask", "")] {
-            let small = try Self.run(image, append: append, large: false, engine: .hostDefault, tlbEntries: n)
-            let large = try Self.run(image, append: append, large: true, engine: .hostDefault, tlbEntries: n)
-            #expect(large.outcome == .allPoweredOff, "\(image)")
-            Self.expectSame(large, small, "\(image) \(append) with \(n) physical TLB entries")
-        }
+        let runs = try Self.largePages.expectNoDifference([("os/teachos", "idle=wait"), ("vmm/tlbstress", ""), ("tests/tlb_pagemask", "")],
+                                                          tlbEntries: VMM.physicalTLBSizes.lowerBound)
+        #expect(runs.count == 3 && runs.allSatisfy { $0.on.outcome == .allPoweredOff })
     }
 
     /// Fills no longer take guest time, so the physical TLB's size does not change what the guest
     /// sees either.
     @Test func thePhysicalTLBSizeMakesNoDifference() throws {
-        let big = try Self.run("os/teachos", append: "idle=wait", large: true, engine: .hostDefault)
-        let tiny = try Self.run("os/teachos", append: "idle=wait", large: true, engine: .hostDefault, tlbEntries: VMM.physicalTLBSizes.lowerBound)
+        let big = try Self.largePages.run("os/teachos", append: "idle=wait", on: true)
+        let tiny = try Self.largePages.run("os/teachos", append: "idle=wait", on: true, tlbEntries: VMM.physicalTLBSizes.lowerBound)
         Self.expectSame(tiny, big, "teachos with 64 and 3 physical TLB entries")
         #expect(tiny.statistics.ksegFills > big.statistics.ksegFills)
     }
@@ -119,11 +98,9 @@ import Testing
     /// Large pages cut the fills: teachos's kseg0 fills (global entries, no refill per address
     /// space), tlb_pagemask's hidden fills of its 16 KiB–16 MiB pages.
     @Test func fillsDrop() throws {
-        let small = try Self.run("os/teachos", append: "idle=wait", large: false, engine: .hostDefault)
-        let large = try Self.run("os/teachos", append: "idle=wait", large: true, engine: .hostDefault)
+        let (large, small) = try Self.largePages.pair("os/teachos", append: "idle=wait")
         #expect(large.statistics.ksegFills * 4 < small.statistics.ksegFills, "\(large.statistics.ksegFills) against \(small.statistics.ksegFills)")
-        let pagesSmall = try Self.run("tests/tlb_pagemask", large: false, engine: .hostDefault)
-        let pagesLarge = try Self.run("tests/tlb_pagemask", large: true, engine: .hostDefault)
+        let (pagesLarge, pagesSmall) = try Self.largePages.pair("tests/tlb_pagemask")
         #expect(pagesLarge.statistics.hiddenTLBFills < pagesSmall.statistics.hiddenTLBFills,
                 "\(pagesLarge.statistics.hiddenTLBFills) against \(pagesSmall.statistics.hiddenTLBFills)")
     }

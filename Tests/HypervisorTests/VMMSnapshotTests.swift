@@ -10,9 +10,10 @@ import Testing
 /// same VMM, or from a file into another) and running M; bad files are refused and change nothing.
 @Suite struct VMMSnapshotTests {
     static func teachosPair(engine: Engine = .hostDefault, guestRAM: Int = 32 << 20, tlbEntries: Int = 64,
-                            names: [String] = ["a", "b"]) throws -> VMM {
+                            names: [String] = ["a", "b"], window: Bool = true) throws -> VMM {
         let path = Repository.guest("os/teachos")
         let vmm = try VMM(tlbEntries: tlbEntries, engine: engine)
+        vmm.mapsDevices = window
         for (name, idle) in zip(names, ["idle=wait", "idle=spin"]) {
             try vmm.addGuest(GuestConfiguration(name: name, ramSize: guestRAM, commandLine: idle), imagePath: path)
         }
@@ -35,16 +36,12 @@ import Testing
         var now: UInt64
     }
 
-    /// The names of the fields in which two observations differ (short failure messages). The
-    /// statistics leave out how many plain instructions device polling emulated: polling stops
-    /// at a store to a frame whose code the CPU has decoded, a cache that a restore does not roll
-    /// back (the guest sees no difference: the CPU runs those instructions instead).
+    /// The names of the fields in which two observations differ (short failure messages).
     static func differences(_ a: Observed, _ b: Observed) -> [String] {
-        func kept(_ s: [GuestStatistics]) -> [GuestStatistics] { s.map { var t = $0; t.polledInstructions = 0; return t } }
         let pairs: [(String, Bool)] = [("consoles", a.consoles == b.consoles), ("registers", a.registers == b.registers),
                                        ("cp0", a.cp0 == b.cp0), ("ram", a.ramDigest == b.ramDigest), ("retired", a.retired == b.retired),
                                        ("executed", a.executed == b.executed), ("guest retired", a.guestRetired == b.guestRetired),
-                                       ("statistics", kept(a.statistics) == kept(b.statistics)), ("states", a.states == b.states),
+                                       ("statistics", a.statistics == b.statistics), ("states", a.states == b.states),
                                        ("event total", a.eventTotal == b.eventTotal), ("events", a.events == b.events), ("now", a.now == b.now)]
         return pairs.filter { !$0.1 }.map(\.0)
     }
@@ -67,16 +64,23 @@ import Testing
         FileManager.default.temporaryDirectory.appendingPathComponent("vmmsnap-\(getpid())-\(name)").path
     }
 
-    @Test("run N, snapshot, run M = restore, run M (same VMM, file, fresh VMM)", arguments: [Engine.interpreter, .jit])
-    func restoreThenRunIsTheSameRun(engine: Engine) throws {
-        let n: UInt64 = 6_000_000, m: UInt64 = 9_000_000
-        let vmm = try Self.teachosPair(engine: engine)
+    /// Early in the guests' boot (the CPU decodes most of their code after the snapshot), with
+    /// the device window on and off (device polling emulates the guests' loops in their exits,
+    /// and those stop at a store to a frame holding decoded code): a restore puts back the
+    /// frames that held code, so the counts are the same.
+    @Test("run N, snapshot, run M = restore, run M (same VMM, file, fresh VMM)",
+          arguments: [(Engine.interpreter, true), (.jit, true), (.interpreter, false), (.jit, false)])
+    func restoreThenRunIsTheSameRun(engine: Engine, window: Bool) throws {
+        let n: UInt64 = 500_000, m: UInt64 = 9_000_000
+        let vmm = try Self.teachosPair(engine: engine, window: window)
         #expect(vmm.run(maxInstructions: n) == .instructionLimit)
-        let path = Self.temporaryPath("run-\(engine).snap")
+        let path = Self.temporaryPath("run-\(engine)-\(window).snap")
         defer { unlink(path) }
         let snap = try vmm.snapshot(toFile: path)
+        let code = vmm.cpu.codeFrames(below: vmm.ramFrames)
         #expect(vmm.run(maxInstructions: m) == .instructionLimit)
         let straight = Self.observe(vmm)
+        #expect(vmm.cpu.codeFrames(below: vmm.ramFrames).count > code.count, "the run after the snapshot decoded more code")
         // The run crossed timer interrupts, machine switches, TLB fills and console output.
         #expect(straight.statistics.allSatisfy { $0.switchesIn > 1 && $0.reflected[0] > 0 && $0.hiddenTLBFills + $0.ksegFills > 0 })
         #expect(straight.consoles.allSatisfy { !$0.isEmpty })
@@ -85,13 +89,15 @@ import Testing
         // Into the same VMM, in memory.
         try vmm.restore(snap)
         #expect(vmm.cpu.executedInstructions == snap.executed)
+        #expect(vmm.cpu.codeFrames(below: vmm.ramFrames) == code)
         #expect(vmm.run(maxInstructions: m) == .instructionLimit)
         #expect(Self.differences(Self.observe(vmm), straight) == [])
 
         // From the file into a VMM built the same way that ran elsewhere first.
-        let other = try Self.teachosPair(engine: engine)
+        let other = try Self.teachosPair(engine: engine, window: window)
         _ = other.run(maxInstructions: 2_345_678)
         try other.restore(fromFile: path)
+        #expect(other.cpu.codeFrames(below: other.ramFrames) == code)
         #expect(other.run(maxInstructions: m) == .instructionLimit)
         #expect(Self.differences(Self.observe(other), straight) == [])
     }
@@ -170,7 +176,12 @@ import Testing
         Self.expectRefused(vmm, Array("#!/bin/sh\necho not a snapshot\n".utf8), "not a Magritte snapshot")
         var version = good
         version[8] = 7
-        Self.expectRefused(vmm, version, "format version 7")
+        Self.expectRefused(vmm, version, "format version 7 (a newer Magritte wrote it)")
+        // A file of the version before, refused by its version (read first), not as corrupt.
+        // (Main at 5c0ca86 wrote these bytes but for the frames of decoded code in the state.)
+        let current = SnapshotFile.formatVersion
+        Self.expectRefused(vmm, SnapshotFile.wrap(Array(good[SnapshotFile.headerSize...]), kind: .vmm, version: current - 1),
+                           "the snapshot has format version \(current - 1) (an older Magritte wrote it); this Magritte reads version \(current)")
         // A bare machine's snapshot.
         let board = Malta(configuration: MaltaConfiguration(ramSize: 32 << 20))
         Self.expectRefused(vmm, board.snapshot().encoded(), "not of a VMM")

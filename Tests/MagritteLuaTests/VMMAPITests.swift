@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import CMagritteLua
 import MagritteHypervisor
+@testable import MagritteMachine
 @testable import MagritteLua
 
 /// The VMM's Lua API (MagritteLua+VMM.swift) on its error paths: every bad input is a Lua
@@ -53,6 +54,23 @@ import MagritteHypervisor
         #expect(try error(add + "v:run{steps = 'x'}") == "run: steps must be an integer")
         #expect(try error(add + "v:add{image = HELLO, ram = \"4M\"}; v:run{until_output = '('}").hasPrefix("bad output pattern"))
         #expect(try error(add + "v:tlb(64)") == "tlb: index must be 0..63")
+    }
+
+    /// `m:restore` and `vmm:restore` of a file of the snapshot format's previous version say
+    /// which version it is and which this build reads.
+    @Test func olderSnapshotFilesSayTheirVersion() throws {
+        let current = SnapshotFile.formatVersion
+        func older(_ file: [UInt8], _ kind: SnapshotFile.Kind, _ name: String) throws -> String {
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("older-\(getpid())-\(name).snap").path
+            try Data(SnapshotFile.wrap(Array(file[SnapshotFile.headerSize...]), kind: kind, version: current - 1)).write(to: URL(fileURLWithPath: path))
+            return path
+        }
+        let machine = try older(Malta(configuration: MaltaConfiguration(ramSize: 32 << 20)).snapshot().encoded(), .malta, "machine")
+        let vmm = try older(try VMM(ramSize: 16 << 20).snapshot().encoded(), .vmm, "vmm")
+        defer { unlink(machine); unlink(vmm) }
+        let message = "restore: the snapshot has format version \(current - 1) (an older Magritte wrote it); this Magritte reads version \(current)"
+        #expect(try error("magritte.machine{ram = \"32M\"}:restore(\"\(machine)\")") == message)
+        #expect(try error("magritte.vmm{ram = \"16M\"}:restore(\"\(vmm)\")") == message)
     }
 
     @Test(.enabled(if: guestsBuilt)) func runsAndReasons() throws {

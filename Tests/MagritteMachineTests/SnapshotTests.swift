@@ -206,9 +206,10 @@ import Testing
         try Self.expectRefused(Array(good[0..<20]), "truncated")
         try Self.expectRefused(Array(good.dropLast(100)), "truncated")
         try Self.expectRefused(good + [0], "corrupt")
+        let current = MaltaSnapshot.formatVersion
         var version = good
-        version[8] = 2
-        try Self.expectRefused(version, "format version 2; this Magritte reads version 1")
+        version[8] = UInt8(current + 1)
+        try Self.expectRefused(version, "format version \(current + 1) (a newer Magritte wrote it); this Magritte reads version \(current)")
         var kind = good
         kind[12] = 7
         try Self.expectRefused(kind, "another kind of machine")
@@ -229,6 +230,17 @@ import Testing
         let length = UInt64(cut.count - MaltaSnapshot.headerSize)
         for i in 0..<8 { cut[16 + i] = UInt8(truncatingIfNeeded: length >> (8 * UInt64(i))) }
         try Self.expectRefused(Self.withChecksum(cut), "truncated")
+    }
+
+    /// A file of the version before this one: the bytes main at 5c0ca86 wrote (its release
+    /// build's files differ from this build's in the version field alone), refused with an error
+    /// naming its version and the one this build reads, not as corrupt.
+    @Test func anOlderVersionIsRefusedByItsVersion() throws {
+        let current = MaltaSnapshot.formatVersion
+        let good = try Self.smallSnapshot().1.encoded()
+        let older = SnapshotFile.wrap(Array(good[MaltaSnapshot.headerSize...]), kind: .malta, version: current - 1)
+        #expect(older[8..<12] == [UInt8(current - 1), 0, 0, 0][...] && older[12...] == good[12...])
+        try Self.expectRefused(older, "the snapshot has format version \(current - 1) (an older Magritte wrote it); this Magritte reads version \(current)")
     }
 
     @Test func missingFileAndOtherConfigurationAreRefused() throws {

@@ -10,7 +10,11 @@ import MagritteCore
 /// then the payload, whose layout the kind defines.
 public enum SnapshotFile {
     public static let magic: [UInt8] = Array("MAGRSNAP".utf8)
-    public static let formatVersion: UInt32 = 1
+    /// The format version this build writes and reads (the only place it is stated). Bumped with
+    /// every change of any payload: 1, the first; 2 (session 7), a VMM guest's statistics with
+    /// its polled and window device accesses, and the machine frames whose code a VMM's CPU has
+    /// decoded. A file of another version is refused with an error naming both versions.
+    public static let formatVersion: UInt32 = 2
     static let headerSize = 8 + 4 + 4 + 8 + 8
 
     /// The kinds of machine a file can hold.
@@ -21,11 +25,11 @@ public enum SnapshotFile {
         var name: String { self == .malta ? "a bare Malta" : "a VMM" }
     }
 
-    /// The file's bytes for `payload` of `kind`.
-    public static func wrap(_ payload: [UInt8], kind: Kind) -> [UInt8] {
+    /// The file's bytes for `payload` of `kind` (`version`: another only to test refusals).
+    public static func wrap(_ payload: [UInt8], kind: Kind, version: UInt32 = formatVersion) -> [UInt8] {
         var h = SnapshotWriter()
         for b in magic { h.put(b) }
-        h.put(formatVersion)
+        h.put(version)
         h.put(kind.rawValue)
         h.put(UInt64(payload.count))
         h.put(fnv1a(payload))
@@ -42,7 +46,8 @@ public enum SnapshotFile {
         guard bytes.count >= headerSize else { throw SnapshotError("the snapshot is truncated (\(bytes.count) bytes, shorter than its header)") }
         let version = try h.u32()
         guard version == formatVersion else {
-            throw SnapshotError("the snapshot has format version \(version); this Magritte reads version \(formatVersion)")
+            let writer = version < formatVersion ? "an older" : "a newer"
+            throw SnapshotError("the snapshot has format version \(version) (\(writer) Magritte wrote it); this Magritte reads version \(formatVersion)")
         }
         let found = try h.u32()
         guard found == kind.rawValue else {
