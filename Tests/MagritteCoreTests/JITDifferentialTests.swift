@@ -443,6 +443,38 @@ struct JITDifferentialTests {
                 "\(stats.exceptionsGoneOn) went on, \(stats.batchEndsInPlace) batch ends in place")
     }
 
+    @Test("After an ASID change the lookup refills the fetch TLB for a jump to another page instead of returning, on both engines")
+    func lookupRefillsTheFetchTLB() {
+        let rounds: UInt32 = 300
+        let other = Self.codeBase &+ 0x1000
+        var program: [UInt32] = [
+            Self.i(9, rs: 0, rt: 9, imm: rounds),  // addiu $9, $0, 300
+            Self.r(16, rs: 4, rt: 9, rd: 10, funct: 0),  // 1: mtc0 $9, EntryHi: a new ASID empties the fetch TLB
+            3 << 26 | (other >> 2) & 0x03FF_FFFF,  // jal other (the next page, through the lookup)
+            0,
+            Self.i(9, rs: 9, rt: 9, imm: 0xFFFF),  // addiu $9, $9, -1
+            Self.i(5, rs: 9, rt: 0, imm: 0xFFFB),  // bne $9, $0, 1
+            0,
+            0x1000_FFFF,  // b .
+            0,
+        ]
+        program += Array(repeating: 0, count: 1024 - program.count)
+        program += [Self.r(0, rs: 31, rt: 0, rd: 0, funct: 8), Self.i(9, rs: 10, rt: 10, imm: 1)]  // other: jr $31; addiu $10, $10, 1
+        let a = Self.machine(seed: 17, engine: .interpreter, program: program)
+        let b = Self.machine(seed: 17, engine: .jit, program: program)
+        let start = a.cpu.gpr(10)
+        for m in [a, b] {
+            m.cpu.writeCP0(12, 0, 0)  // kernel mode, no interrupts
+            #expect(m.cpu.run(instructions: UInt64(rounds) * 10) == .budgetExhausted)
+            #expect(m.cpu.gpr(9) == 0 && m.cpu.gpr(10) &- start == rounds, "\(m.cpu.engine): every round called the other page")
+        }
+        #expect(Self.snapshot(a) == Self.snapshot(b))
+        let stats = b.cpu.jitStatistics
+        let misses = stats.returns.first { $0.reason == "lookup: page not in the fetch TLB" }?.count ?? 0
+        // Before, each round's jump to the other page returned to the loop (its page left the fetch TLB).
+        #expect(misses < 10 && stats.fetchRefills >= UInt64(rounds) - 10, "\(stats.fetchRefills) refills, \(stats.returns)")
+    }
+
     /// Runs `a` and `b` in the same random budgets and records every difference between them.
     static func compareRuns(_ a: Machine, _ b: Machine, seed: UInt64, runs: Int = 40) {
         var g = Random(state: seed ^ 0xABCD)

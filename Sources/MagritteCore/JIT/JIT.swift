@@ -62,6 +62,9 @@ public struct JITStatistics: Sendable, Equatable {
     /// Call outs whose instruction moved pc (an exception taken or reflected, an ERET) after
     /// which the block went on to the new pc through the lookup instead of returning.
     public var exceptionsGoneOn: UInt64 = 0
+    /// Fetch-TLB misses of the lookup that the lookup stub refilled (`CPU.refillFetchPage`)
+    /// and went on instead of returning.
+    public var fetchRefills: UInt64 = 0
     /// Returns from translated code to the run loop (`entries`) by reason, most frequent first.
     public var returns: [JITReturnCount] = []
 }
@@ -140,7 +143,7 @@ enum JITState {
     static let llBit = 80
     static let llVirtual = 84
     static let llValue = 88
-    static let size = 128
+    static let size = 144
     static let tagOffset = MemoryLayout<SoftTLBEntry>.offset(of: \SoftTLBEntry.tag)!
     static let addendOffset = MemoryLayout<SoftTLBEntry>.offset(of: \SoftTLBEntry.addend)!
 }
@@ -327,7 +330,7 @@ final class JIT {
         if translatedFrames[frame] != 0 {
             translatedFrames[frame] = 0
             frameBlocks[frame]?.update(repeating: JITEntry(), count: 1024)
-            forgetLookups()
+            forgetLookups(frame: frame)
             invalidatedFrames[frame] = 1
             statistics.invalidations += 1
             state.storeBytes(of: UInt32(truncatingIfNeeded: statistics.invalidations), toByteOffset: JITState.invalidations,

@@ -29,6 +29,8 @@ extension JITState {
     static let callOutReason = 120
     /// `JITStatistics.invalidations` (low 32 bits), where a call out reads it without ARC.
     static let invalidations = 124
+    /// `JIT.refillFetch`, which the lookup stub calls when the fetch TLB misses.
+    static let refillFetch = 128
 }
 
 extension JIT {
@@ -56,6 +58,8 @@ extension JIT {
         state.storeBytes(of: UnsafeRawPointer(Unmanaged.passUnretained(cpu).toOpaque()), toByteOffset: JITState.cpu,
                          as: UnsafeRawPointer.self)
         state.storeBytes(of: unsafeBitCast(JIT.callOut, to: UnsafeRawPointer.self), toByteOffset: JITState.callOut,
+                         as: UnsafeRawPointer.self)
+        state.storeBytes(of: unsafeBitCast(JIT.refillFetch, to: UnsafeRawPointer.self), toByteOffset: JITState.refillFetch,
                          as: UnsafeRawPointer.self)
     }
 }

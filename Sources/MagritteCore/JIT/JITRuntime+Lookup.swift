@@ -20,7 +20,8 @@ struct JITLookupEntry {
     /// Host address of the page the block was translated from.
     var page: UInt = 0
     var code: UnsafeRawPointer? = nil
-    var unused: UInt = 0
+    /// The physical frame of that page (a write to the frame forgets its blocks' slots).
+    var frame: UInt = 0
 }
 
 enum JITLookup {
@@ -61,7 +62,8 @@ enum JITLookup {
         a.mov(.rdx, .rax)
         a.alu(.and, .rdx, imm: 0xFFFF_F000)
         a.alu(.cmp, .rdx, A.Mem(base: .rcx, disp: Int32(JITState.tagOffset)))
-        var misses = [a.jcc(.ne)]
+        let fetchMiss = a.jcc(.ne)
+        var misses: [A.Fixup] = []
         // rcx = the host page the target's page maps to.
         a.mov64(.rcx, A.Mem(base: .rcx, disp: Int32(JITState.addendOffset)))
         a.emit(0x48, 0x01); a.emit(0xD1)  // add rcx, rdx
@@ -83,6 +85,22 @@ enum JITLookup {
         a.mov(.rcx, state(JITState.completed))
         a.alu(.add, state(JITState.accumulated), .rcx)
         a.emit(0xFF, 0x62); a.emit(UInt8(codeOffset))  // jmp qword [rdx + code]
+        // The target's page is not in the fetch TLB: `JIT.refillFetch` fills it as the fetch
+        // check would map it now, when the table has a block there from that frame; then again.
+        a.bind(fetchMiss)
+        a.push(.rax)  // entered with rsp = 8 mod 16 (a block's return address): three pushes align it
+        a.push(.rdi)
+        a.push(.rsi)
+        a.mov64(.rdi, .rsi)
+        a.mov(.rsi, .rax)
+        a.call(A.Mem(base: .rdi, disp: Int32(JITState.refillFetch)))
+        a.mov(.rcx, .rax)
+        a.pop(.rsi)
+        a.pop(.rdi)
+        a.pop(.rax)
+        a.test(.rcx, .rcx)
+        misses.append(a.jcc(.e))
+        a.bind(a.jmp(), to: 0)
         // The exit: pc = target, npc = target + 4, returning completed + accumulated.
         for m in misses { a.bind(m) }
         a.mov(state(JITState.pc), .rax)
@@ -100,16 +118,35 @@ enum JITLookup {
 extension JIT {
     /// Records the block at `pc` (translated from the host page `page`) for the lookup.
     @inline(__always)
-    func remember(pc: UInt32, _ e: JITEntry, page: UnsafeMutableRawPointer) {
+    func remember(pc: UInt32, _ e: JITEntry, page: UnsafeMutableRawPointer, frame: UInt32) {
         let slot = lookup + Int((pc >> 2) & UInt32(JITLookup.entries - 1))
         if slot.pointee.pc != pc || slot.pointee.code != e.code {
-            slot.pointee = JITLookupEntry(pc: pc, instructions: e.instructions, page: UInt(bitPattern: page), code: e.code)
+            slot.pointee = JITLookupEntry(pc: pc, instructions: e.instructions, page: UInt(bitPattern: page), code: e.code,
+                                          frame: UInt(frame))
         }
     }
 
-    /// Empties the lookup table (a frame's blocks or the whole cache were dropped).
+    /// Empties the lookup table (the whole cache was dropped).
     func forgetLookups() {
         lookup.update(repeating: JITLookupEntry(), count: JITLookup.entries)
+    }
+
+    /// Forgets the slots of the blocks translated from `frame` (its blocks were dropped); the
+    /// others stay (emptying the whole table on each of Linux's 1,018 invalidations cost
+    /// thousands of lookup misses each).
+    func forgetLookups(frame: Int) {
+        for i in 0..<JITLookup.entries where lookup[i].frame == UInt(frame) && lookup[i].code != nil {
+            lookup[i] = JITLookupEntry()
+        }
+    }
+
+    typealias Refill = @convention(c) (UnsafeMutableRawPointer, UInt32) -> UInt32
+
+    /// `(state, target pc) -> 1 when the target's page is now in the current mode's fetch TLB`
+    /// (the lookup stub's fetch-TLB miss; `CPU.refillFetchPage`).
+    static let refillFetch: Refill = { state, pc in
+        Unmanaged<CPU>.fromOpaque(state.load(fromByteOffset: JITState.cpu, as: UnsafeRawPointer.self))
+            ._withUnsafeGuaranteedRef { $0.refillFetchPage(state, pc: pc) }
     }
 
     /// Empties the fetch TLB (the software TLB was flushed: TLB, ASID, segment changes).
@@ -137,7 +174,7 @@ extension CPU {
         let modeTLB = jit.fetchTLB + Int(mode.rawValue) &* JIT.fetchPages
         modeTLB[Int(pc >> 12) & (JIT.fetchPages - 1)] = SoftTLBEntry(tag: codeTag, addend: UInt(bitPattern: codeHost) &- UInt(codeTag))
         jit.state.storeBytes(of: modeTLB, toByteOffset: JITState.fetchTLB, as: UnsafeMutablePointer<SoftTLBEntry>.self)
-        jit.remember(pc: pc, e, page: UnsafeMutableRawPointer(codeHost))
+        jit.remember(pc: pc, e, page: UnsafeMutableRawPointer(codeHost), frame: codeFrame)
     }
 }
 
@@ -150,5 +187,27 @@ extension CPU {
     func enterCodePageIfItCannotFault() -> Bool {
         guard pc & 3 == 0, case .physical(let pa) = translate(pc, .fetch), bus.ramPage(frame: pa >> 12) != nil else { return true }
         return enterCodePage(pc, delay: false) || !outOfHostMemory
+    }
+}
+
+extension CPU {
+    /// The lookup stub missed the fetch TLB for `pc`, whose block the lookup table has: when pc's
+    /// page maps now, in the current mode and address space, to the frame (and host page) that
+    /// block came from, records the page in the current mode's fetch TLB, as the loop does when
+    /// it enters a block there (the fetch check would map it so), and returns 1; the stub then
+    /// goes on to the block instead of returning to the loop. `translate` has no side effects,
+    /// and the frame already holds decoded code (blocks come only from such frames).
+    @inline(never)
+    func refillFetchPage(_ st: UnsafeMutableRawPointer, pc: UInt32) -> UInt32 {
+        guard let jit else { return 0 }
+        let e = jit.lookup[Int((pc >> 2) & UInt32(JITLookup.entries - 1))]
+        let modeTLB = jit.fetchTLB + Int(mode.rawValue) &* JIT.fetchPages
+        guard e.pc == pc, e.code != nil, st.load(fromByteOffset: JITState.fetchTLB, as: UnsafeMutablePointer<SoftTLBEntry>.self) == modeTLB,
+              case .physical(let pa) = translate(pc, .fetch), UInt(pa >> 12) == e.frame,
+              let host = bus.ramPage(frame: pa >> 12), UInt(bitPattern: host) == e.page else { return 0 }
+        let page = pc & 0xFFFF_F000
+        modeTLB[Int(pc >> 12) & (JIT.fetchPages - 1)] = SoftTLBEntry(tag: page, addend: UInt(bitPattern: host) &- UInt(page))
+        jit.statistics.fetchRefills &+= 1
+        return 1
     }
 }
