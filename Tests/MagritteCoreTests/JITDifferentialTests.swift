@@ -472,7 +472,7 @@ struct JITDifferentialTests {
         let stats = b.cpu.jitStatistics
         let misses = stats.returns.first { $0.reason == "lookup: page not in the fetch TLB" }?.count ?? 0
         // Before, each round's jump to the other page returned to the loop (its page left the fetch TLB).
-        #expect(misses < 10 && stats.fetchRefills >= UInt64(rounds) - 10, "\(stats.fetchRefills) refills, \(stats.returns)")
+        #expect(misses < 10 && stats.lookupRefills >= UInt64(rounds) - 10, "\(stats.lookupRefills) refills, \(stats.returns)")
     }
 
     /// Runs `a` and `b` in the same random budgets and records every difference between them.

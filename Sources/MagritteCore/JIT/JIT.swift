@@ -62,9 +62,9 @@ public struct JITStatistics: Sendable, Equatable {
     /// Call outs whose instruction moved pc (an exception taken or reflected, an ERET) after
     /// which the block went on to the new pc through the lookup instead of returning.
     public var exceptionsGoneOn: UInt64 = 0
-    /// Fetch-TLB misses of the lookup that the lookup stub refilled (`CPU.refillFetchPage`)
-    /// and went on instead of returning.
-    public var fetchRefills: UInt64 = 0
+    /// Misses of the lookup (the fetch TLB or the table) that the lookup stub refilled
+    /// (`CPU.refillLookup`) and went on instead of returning.
+    public var lookupRefills: UInt64 = 0
     /// Returns from translated code to the run loop (`entries`) by reason, most frequent first.
     public var returns: [JITReturnCount] = []
 }

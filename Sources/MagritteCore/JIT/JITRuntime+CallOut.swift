@@ -29,8 +29,8 @@ extension JITState {
     static let callOutReason = 120
     /// `JITStatistics.invalidations` (low 32 bits), where a call out reads it without ARC.
     static let invalidations = 124
-    /// `JIT.refillFetch`, which the lookup stub calls when the fetch TLB misses.
-    static let refillFetch = 128
+    /// `JIT.refillLookup`, which the lookup stub calls when it misses.
+    static let refillLookup = 128
 }
 
 extension JIT {
@@ -59,7 +59,7 @@ extension JIT {
                          as: UnsafeRawPointer.self)
         state.storeBytes(of: unsafeBitCast(JIT.callOut, to: UnsafeRawPointer.self), toByteOffset: JITState.callOut,
                          as: UnsafeRawPointer.self)
-        state.storeBytes(of: unsafeBitCast(JIT.refillFetch, to: UnsafeRawPointer.self), toByteOffset: JITState.refillFetch,
+        state.storeBytes(of: unsafeBitCast(JIT.refillLookup, to: UnsafeRawPointer.self), toByteOffset: JITState.refillLookup,
                          as: UnsafeRawPointer.self)
     }
 }

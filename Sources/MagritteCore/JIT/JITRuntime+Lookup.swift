@@ -62,7 +62,7 @@ enum JITLookup {
         a.mov(.rdx, .rax)
         a.alu(.and, .rdx, imm: 0xFFFF_F000)
         a.alu(.cmp, .rdx, A.Mem(base: .rcx, disp: Int32(JITState.tagOffset)))
-        let fetchMiss = a.jcc(.ne)
+        var refills = [a.jcc(.ne)]
         var misses: [A.Fixup] = []
         // rcx = the host page the target's page maps to.
         a.mov64(.rcx, A.Mem(base: .rcx, disp: Int32(JITState.addendOffset)))
@@ -73,9 +73,9 @@ enum JITLookup {
         a.alu(.and, .rdx, imm: UInt32((entries - 1) * 32))
         a.alu64(.add, .rdx, state(JITState.lookup))
         a.alu(.cmp, .rax, A.Mem(base: .rdx, disp: Int32(pcOffset)))
-        misses.append(a.jcc(.ne))
+        refills.append(a.jcc(.ne))
         a.alu64(.cmp, .rcx, A.Mem(base: .rdx, disp: Int32(pageOffset)))
-        misses.append(a.jcc(.ne))
+        refills.append(a.jcc(.ne))
         // As a chain slot: only when all of the next block fits in what is left of the batch.
         a.mov(.rcx, state(JITState.left))
         a.alu(.sub, .rcx, state(JITState.completed))
@@ -85,15 +85,16 @@ enum JITLookup {
         a.mov(.rcx, state(JITState.completed))
         a.alu(.add, state(JITState.accumulated), .rcx)
         a.emit(0xFF, 0x62); a.emit(UInt8(codeOffset))  // jmp qword [rdx + code]
-        // The target's page is not in the fetch TLB: `JIT.refillFetch` fills it as the fetch
-        // check would map it now, when the table has a block there from that frame; then again.
-        a.bind(fetchMiss)
+        // The fetch TLB or the table missed: `JIT.refillLookup` fills both as the loop would on
+        // entering the block, when the target's page maps now to a frame with a block there;
+        // then again (the checks then pass up to the room's).
+        for r in refills { a.bind(r) }
         a.push(.rax)  // entered with rsp = 8 mod 16 (a block's return address): three pushes align it
         a.push(.rdi)
         a.push(.rsi)
         a.mov64(.rdi, .rsi)
         a.mov(.rsi, .rax)
-        a.call(A.Mem(base: .rdi, disp: Int32(JITState.refillFetch)))
+        a.call(A.Mem(base: .rdi, disp: Int32(JITState.refillLookup)))
         a.mov(.rcx, .rax)
         a.pop(.rsi)
         a.pop(.rdi)
@@ -142,11 +143,11 @@ extension JIT {
 
     typealias Refill = @convention(c) (UnsafeMutableRawPointer, UInt32) -> UInt32
 
-    /// `(state, target pc) -> 1 when the target's page is now in the current mode's fetch TLB`
-    /// (the lookup stub's fetch-TLB miss; `CPU.refillFetchPage`).
-    static let refillFetch: Refill = { state, pc in
+    /// `(state, target pc) -> 1 when the target's page is now in the current mode's fetch TLB
+    /// and its block in the table` (the lookup stub's miss; `CPU.refillLookup`).
+    static let refillLookup: Refill = { state, pc in
         Unmanaged<CPU>.fromOpaque(state.load(fromByteOffset: JITState.cpu, as: UnsafeRawPointer.self))
-            ._withUnsafeGuaranteedRef { $0.refillFetchPage(state, pc: pc) }
+            ._withUnsafeGuaranteedRef { $0.refillLookup(state, pc: pc) }
     }
 
     /// Empties the fetch TLB (the software TLB was flushed: TLB, ASID, segment changes).
@@ -191,23 +192,26 @@ extension CPU {
 }
 
 extension CPU {
-    /// The lookup stub missed the fetch TLB for `pc`, whose block the lookup table has: when pc's
-    /// page maps now, in the current mode and address space, to the frame (and host page) that
-    /// block came from, records the page in the current mode's fetch TLB, as the loop does when
-    /// it enters a block there (the fetch check would map it so), and returns 1; the stub then
-    /// goes on to the block instead of returning to the loop. `translate` has no side effects,
-    /// and the frame already holds decoded code (blocks come only from such frames).
+    /// The lookup stub missed for `pc` (its page not in the fetch TLB, or its slot in the table
+    /// holding another block): when pc's page maps now, in the current mode and address space, to
+    /// a frame whose table has a block translated at pc, records the page in the current mode's
+    /// fetch TLB and the block in the lookup table — what the loop does when it enters that block
+    /// after the interpreter's fetch check mapped the page — and returns 1; the stub then goes
+    /// on to the block instead of returning to the loop. `translate` has no side effects, and the
+    /// frame already holds decoded code (blocks come only from such frames).
     @inline(never)
-    func refillFetchPage(_ st: UnsafeMutableRawPointer, pc: UInt32) -> UInt32 {
-        guard let jit else { return 0 }
-        let e = jit.lookup[Int((pc >> 2) & UInt32(JITLookup.entries - 1))]
+    func refillLookup(_ st: UnsafeMutableRawPointer, pc: UInt32) -> UInt32 {
+        guard let jit, pc & 3 == 0 else { return 0 }
         let modeTLB = jit.fetchTLB + Int(mode.rawValue) &* JIT.fetchPages
-        guard e.pc == pc, e.code != nil, st.load(fromByteOffset: JITState.fetchTLB, as: UnsafeMutablePointer<SoftTLBEntry>.self) == modeTLB,
-              case .physical(let pa) = translate(pc, .fetch), UInt(pa >> 12) == e.frame,
-              let host = bus.ramPage(frame: pa >> 12), UInt(bitPattern: host) == e.page else { return 0 }
+        guard st.load(fromByteOffset: JITState.fetchTLB, as: UnsafeMutablePointer<SoftTLBEntry>.self) == modeTLB,
+              case .physical(let pa) = translate(pc, .fetch), Int(pa >> 12) < CPU.physicalFrames,
+              jit.translatedFrames[Int(pa >> 12)] != 0, let table = jit.frameBlocks[Int(pa >> 12)] else { return 0 }
+        let e = table[Int((pc >> 2) & 1023)]
+        guard e.pc == pc, e.code != nil, let host = bus.ramPage(frame: pa >> 12) else { return 0 }
         let page = pc & 0xFFFF_F000
         modeTLB[Int(pc >> 12) & (JIT.fetchPages - 1)] = SoftTLBEntry(tag: page, addend: UInt(bitPattern: host) &- UInt(page))
-        jit.statistics.fetchRefills &+= 1
+        jit.remember(pc: pc, e, page: host, frame: pa >> 12)
+        jit.statistics.lookupRefills &+= 1
         return 1
     }
 }
