@@ -475,6 +475,40 @@ struct JITDifferentialTests {
         #expect(misses < 10 && stats.lookupRefills >= UInt64(rounds) - 10, "\(stats.lookupRefills) refills, \(stats.returns)")
     }
 
+    @Test("Two functions whose pcs share a lookup slot are called in turn through the lookup without returning, on both engines")
+    func lookupRefillsItsTable() {
+        let rounds: UInt32 = 300
+        let f1 = Self.codeBase &+ 0x1000, f2 = f1 &+ UInt32(JITLookup.entries * 4)  // the same slot
+        var program: [UInt32] = [
+            Self.i(9, rs: 0, rt: 9, imm: rounds),  // addiu $9, $0, 300
+            3 << 26 | (f1 >> 2) & 0x03FF_FFFF,  // 1: jal f1
+            0,
+            3 << 26 | (f2 >> 2) & 0x03FF_FFFF,  // jal f2
+            0,
+            Self.i(9, rs: 9, rt: 9, imm: 0xFFFF),  // addiu $9, $9, -1
+            Self.i(5, rs: 9, rt: 0, imm: 0xFFFA),  // bne $9, $0, 1
+            0,
+            0x1000_FFFF,  // b .
+            0,
+        ]
+        for (f, add) in [(f1, UInt32(1)), (f2, 100)] {
+            program += Array(repeating: 0, count: Int(f &- Self.codeBase) / 4 - program.count)
+            program += [Self.r(0, rs: 31, rt: 0, rd: 0, funct: 8), Self.i(9, rs: 10, rt: 10, imm: add)]  // jr $31; addiu $10, $10, add
+        }
+        let a = Self.machine(seed: 19, engine: .interpreter, program: program)
+        let b = Self.machine(seed: 19, engine: .jit, program: program)
+        let start = a.cpu.gpr(10)
+        for m in [a, b] {
+            m.cpu.writeCP0(12, 0, 0)  // kernel mode, no interrupts
+            #expect(m.cpu.run(instructions: UInt64(rounds) * 12) == .budgetExhausted)
+            #expect(m.cpu.gpr(9) == 0 && m.cpu.gpr(10) &- start == rounds * 101, "\(m.cpu.engine): every round called both")
+        }
+        #expect(Self.snapshot(a) == Self.snapshot(b))
+        let stats = b.cpu.jitStatistics
+        // Before, each call missed the slot the other function's block held and returned to the loop.
+        #expect(stats.entries < 20 && stats.lookupRefills >= UInt64(rounds) * 2 - 10, "\(stats.lookupRefills) refills, \(stats.returns)")
+    }
+
     /// Runs `a` and `b` in the same random budgets and records every difference between them.
     static func compareRuns(_ a: Machine, _ b: Machine, seed: UInt64, runs: Int = 40) {
         var g = Random(state: seed ^ 0xABCD)
