@@ -119,7 +119,8 @@ extension CPU {
         // The instruction moved pc (an exception, an ERET): on to the new pc through the lookup
         // (`JITLookup`, which checks the new mode's fetch TLB), when the run loop would only
         // have started the next batch there.
-        if !goesOn && !stopRequested && !inDelaySlot && (!batchBreak || endsBatchInPlace(st, index: index, cyclesBefore: cyclesBefore)) {
+        if !goesOn && !stopRequested && !inDelaySlot && self.npc == self.pc &+ 4
+            && (!batchBreak || endsBatchInPlace(st, index: index, cyclesBefore: cyclesBefore)) {
             jit?.statistics.exceptionsGoneOn &+= 1
             st.storeBytes(of: self.pc, toByteOffset: JITState.pc, as: UInt32.self)
             st.storeBytes(of: currentSoftTLB, toByteOffset: JITState.softTLB, as: UnsafeMutablePointer<SoftTLBEntry>.self)
