@@ -181,6 +181,9 @@ func printJITStatistics(_ cpu: CPU, to err: inout StandardError) {
     let j = cpu.jitStatistics
     print("jit: \(j.blocks) blocks of \(j.guestInstructions) instructions, \(j.bytes) bytes, \(j.links) links, \(j.instructionsRun) instructions run translated (\(j.entries) blocks entered from the loop), \(j.flushes) flushes, \(j.invalidations) invalidations (\(j.retranslations) blocks translated again), translation \(format(Double(j.translationNanoseconds) / 1e9, digits: 4)) s", to: &err)
     if j.trapsGoneOn > 0 { print("jit: \(j.trapsGoneOn) handled traps went on in their block", to: &err) }
+    if j.batchEndsInPlace + j.exceptionsGoneOn + j.lookupRefills > 0 {
+        print("jit: \(j.batchEndsInPlace) batch ends in place, \(j.exceptionsGoneOn) exceptions and erets went on through the lookup, \(j.lookupRefills) lookup misses refilled", to: &err)
+    }
     let top = j.returns.prefix(8).map { "\($0.reason) \($0.count)" }
     print("jit returns to the loop: \(top.joined(separator: ", "))", to: &err)
 }

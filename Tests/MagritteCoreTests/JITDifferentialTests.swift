@@ -355,7 +355,7 @@ struct JITDifferentialTests {
         var translated: UInt64 = 0
         var compared = 0
         var links: UInt64 = 0
-        var deviceAccesses = 0
+        var deviceAccesses = 0, inPlace: UInt64 = 0, goneOn: UInt64 = 0
         for k in stride(from: half, to: Self.programs, by: 2) {
             let seed = UInt64(k) &* 7919 &+ 1
             let a = Self.machine(seed: seed, engine: .interpreter)
@@ -365,12 +365,16 @@ struct JITDifferentialTests {
             deviceAccesses += a.devices.log.count
             translated += b.cpu.jitStatistics.guestInstructions
             links += b.cpu.jitStatistics.links
+            inPlace += b.cpu.jitStatistics.batchEndsInPlace
+            goneOn += b.cpu.jitStatistics.exceptionsGoneOn
             compared += 1
         }
         #expect(compared > 0)
         // The comparison means something only if the translator ran.
         #expect(translated > UInt64(compared) * 20)
         #expect(links > 0, "no block was chained")
+        // ... and it covers batch ends in place and exceptions and ERETs going on through the lookup.
+        #expect(inPlace > UInt64(compared) && goneOn > UInt64(compared), "\(inPlace) batch ends in place, \(goneOn) went on")
         #expect(deviceAccesses > compared, "the programs reached the device")
     }
 
@@ -403,10 +407,106 @@ struct JITDifferentialTests {
             #expect(b.cpu.gpr(10) &- sum == rounds * (rounds + 1) / 2, "the counter read 1, 2, … 1000")
         } else {
             // The register asks for the exact time (endBatch): the batch ends after each read
-            // (but the last few, which the interpreter runs when a block no longer fits in the run).
+            // (but the last few, which the interpreter runs when a block no longer fits in the run),
+            // in place: the run loop would only start the next batch, so the block goes on.
             let ended = stats.returns.first { $0.reason == "lw: called out, batch end" }?.count ?? 0
-            #expect(ended <= UInt64(rounds) && ended + 5 >= UInt64(rounds), "\(stats.returns)")
+            #expect(ended + stats.batchEndsInPlace <= UInt64(rounds) && ended + stats.batchEndsInPlace + 5 >= UInt64(rounds),
+                    "\(stats.batchEndsInPlace) in place, \(stats.returns)")
+            #expect(stats.entries < 20, "\(stats.entries) returns to the loop: \(stats.returns)")
         }
+    }
+
+    @Test("A TLB refill and its handler's ERET go on through the lookup instead of returning to the loop, on both engines")
+    func exceptionsAndEretsGoOn() {
+        let rounds: UInt32 = 500
+        let program: [UInt32] = [
+            Self.i(9, rs: 0, rt: 9, imm: rounds),  // addiu $9, $0, 500
+            Self.i(35, rs: 17, rt: 8, imm: 0),  // 1: lw $8, 0($17): kuseg, unmapped (the handler skips it)
+            Self.i(9, rs: 10, rt: 10, imm: 3),  // addiu $10, $10, 3
+            Self.i(9, rs: 9, rt: 9, imm: 0xFFFF),  // addiu $9, $9, -1
+            Self.i(5, rs: 9, rt: 0, imm: 0xFFFC),  // bne $9, $0, 1
+            0,
+        ]
+        let a = Self.machine(seed: 13, engine: .interpreter, program: program)
+        let b = Self.machine(seed: 13, engine: .jit, program: program)
+        for m in [a, b] {
+            m.cpu.writeCP0(12, 0, 0)  // kernel mode, no interrupts: each batch ends at an exception or an ERET
+            #expect(m.cpu.run(instructions: UInt64(rounds) * 20) == .budgetExhausted)
+            #expect(m.cpu.gpr(9) == 0, "\(m.cpu.engine): the loop ran to its end")
+            #expect(m.cpu.exceptionCounts[Int(ExceptionCode.tlbLoad.rawValue)] == UInt64(rounds))
+        }
+        #expect(Self.snapshot(a) == Self.snapshot(b))
+        let stats = b.cpu.jitStatistics
+        // Before, each refill and each ERET returned to the run loop: 1000 returns.
+        #expect(stats.entries < 20, "\(stats.entries) returns to the loop: \(stats.returns)")
+        #expect(stats.exceptionsGoneOn >= UInt64(rounds) * 2 - 10 && stats.batchEndsInPlace >= UInt64(rounds) * 2 - 10,
+                "\(stats.exceptionsGoneOn) went on, \(stats.batchEndsInPlace) batch ends in place")
+    }
+
+    @Test("After an ASID change the lookup refills the fetch TLB for a jump to another page instead of returning, on both engines")
+    func lookupRefillsTheFetchTLB() {
+        let rounds: UInt32 = 300
+        let other = Self.codeBase &+ 0x1000
+        var program: [UInt32] = [
+            Self.i(9, rs: 0, rt: 9, imm: rounds),  // addiu $9, $0, 300
+            Self.r(16, rs: 4, rt: 9, rd: 10, funct: 0),  // 1: mtc0 $9, EntryHi: a new ASID empties the fetch TLB
+            3 << 26 | (other >> 2) & 0x03FF_FFFF,  // jal other (the next page, through the lookup)
+            0,
+            Self.i(9, rs: 9, rt: 9, imm: 0xFFFF),  // addiu $9, $9, -1
+            Self.i(5, rs: 9, rt: 0, imm: 0xFFFB),  // bne $9, $0, 1
+            0,
+            0x1000_FFFF,  // b .
+            0,
+        ]
+        program += Array(repeating: 0, count: 1024 - program.count)
+        program += [Self.r(0, rs: 31, rt: 0, rd: 0, funct: 8), Self.i(9, rs: 10, rt: 10, imm: 1)]  // other: jr $31; addiu $10, $10, 1
+        let a = Self.machine(seed: 17, engine: .interpreter, program: program)
+        let b = Self.machine(seed: 17, engine: .jit, program: program)
+        let start = a.cpu.gpr(10)
+        for m in [a, b] {
+            m.cpu.writeCP0(12, 0, 0)  // kernel mode, no interrupts
+            #expect(m.cpu.run(instructions: UInt64(rounds) * 10) == .budgetExhausted)
+            #expect(m.cpu.gpr(9) == 0 && m.cpu.gpr(10) &- start == rounds, "\(m.cpu.engine): every round called the other page")
+        }
+        #expect(Self.snapshot(a) == Self.snapshot(b))
+        let stats = b.cpu.jitStatistics
+        let misses = stats.returns.first { $0.reason == "lookup: page not in the fetch TLB" }?.count ?? 0
+        // Before, each round's jump to the other page returned to the loop (its page left the fetch TLB).
+        #expect(misses < 10 && stats.lookupRefills >= UInt64(rounds) - 10, "\(stats.lookupRefills) refills, \(stats.returns)")
+    }
+
+    @Test("Two functions whose pcs share a lookup slot are called in turn through the lookup without returning, on both engines")
+    func lookupRefillsItsTable() {
+        let rounds: UInt32 = 300
+        let f1 = Self.codeBase &+ 0x1000, f2 = f1 &+ UInt32(JITLookup.entries * 4)  // the same slot
+        var program: [UInt32] = [
+            Self.i(9, rs: 0, rt: 9, imm: rounds),  // addiu $9, $0, 300
+            3 << 26 | (f1 >> 2) & 0x03FF_FFFF,  // 1: jal f1
+            0,
+            3 << 26 | (f2 >> 2) & 0x03FF_FFFF,  // jal f2
+            0,
+            Self.i(9, rs: 9, rt: 9, imm: 0xFFFF),  // addiu $9, $9, -1
+            Self.i(5, rs: 9, rt: 0, imm: 0xFFFA),  // bne $9, $0, 1
+            0,
+            0x1000_FFFF,  // b .
+            0,
+        ]
+        for (f, add) in [(f1, UInt32(1)), (f2, 100)] {
+            program += Array(repeating: 0, count: Int(f &- Self.codeBase) / 4 - program.count)
+            program += [Self.r(0, rs: 31, rt: 0, rd: 0, funct: 8), Self.i(9, rs: 10, rt: 10, imm: add)]  // jr $31; addiu $10, $10, add
+        }
+        let a = Self.machine(seed: 19, engine: .interpreter, program: program)
+        let b = Self.machine(seed: 19, engine: .jit, program: program)
+        let start = a.cpu.gpr(10)
+        for m in [a, b] {
+            m.cpu.writeCP0(12, 0, 0)  // kernel mode, no interrupts
+            #expect(m.cpu.run(instructions: UInt64(rounds) * 12) == .budgetExhausted)
+            #expect(m.cpu.gpr(9) == 0 && m.cpu.gpr(10) &- start == rounds * 101, "\(m.cpu.engine): every round called both")
+        }
+        #expect(Self.snapshot(a) == Self.snapshot(b))
+        let stats = b.cpu.jitStatistics
+        // Before, each call missed the slot the other function's block held and returned to the loop.
+        #expect(stats.entries < 20 && stats.lookupRefills >= UInt64(rounds) * 2 - 10, "\(stats.lookupRefills) refills, \(stats.returns)")
     }
 
     /// Runs `a` and `b` in the same random budgets and records every difference between them.
@@ -433,7 +533,7 @@ struct JITDifferentialTests {
     @Test("Random programs under a trap handler that emulates privileged instructions end in the same state on both engines",
           arguments: 0..<2)
     func randomProgramsUnderATrapHandler(half: Int) {
-        var traps = 0, goneOn: UInt64 = 0, translated: UInt64 = 0, compared = 0
+        var traps = 0, goneOn: UInt64 = 0, translated: UInt64 = 0, compared = 0, wentOnAfterExits: UInt64 = 0
         for k in stride(from: half, to: Self.programs, by: 2) {
             let seed = UInt64(k) &* 104_729 &+ 3
             let a = Self.machineUnderHandler(seed: seed, engine: .interpreter)
@@ -442,8 +542,11 @@ struct JITDifferentialTests {
             traps += a.handler!.log.count
             goneOn += b.cpu.jitStatistics.trapsGoneOn
             translated += b.cpu.jitStatistics.instructionsRun
+            wentOnAfterExits += b.cpu.jitStatistics.exceptionsGoneOn
             compared += 1
         }
+        // Reflected traps and emulated ERETs went on through the lookup (`exceptionsAndEretsGoOn`).
+        #expect(wentOnAfterExits > UInt64(compared), "\(wentOnAfterExits) exceptions and ERETs went on")
         #expect(compared > 0)
         #expect(translated > UInt64(compared) * 100, "the translator ran")
         // The comparison covers the new path only if blocks went on after handled traps, and

@@ -54,6 +54,17 @@ public struct JITStatistics: Sendable, Equatable {
     /// Traps a trap handler (the VMM) emulated inside a block, after which the block went on
     /// in place instead of returning to the run loop (`Docs/jit.md`, "Handled traps").
     public var trapsGoneOn: UInt64 = 0
+    /// Batch ends a call out did in place (`Docs/jit.md`, "Batch ends in place"): its instruction
+    /// ended the batch (an ERET, DI/EI, an MTC0 to Status, a device's `endBatch`, an exception),
+    /// but the run loop would only have started the next batch at the same bound, so the call
+    /// out moved `cycles` as a batch's end does and the block went on.
+    public var batchEndsInPlace: UInt64 = 0
+    /// Call outs whose instruction moved pc (an exception taken or reflected, an ERET) after
+    /// which the block went on to the new pc through the lookup instead of returning.
+    public var exceptionsGoneOn: UInt64 = 0
+    /// Misses of the lookup (the fetch TLB or the table) that the lookup stub refilled
+    /// (`CPU.refillLookup`) and went on instead of returning.
+    public var lookupRefills: UInt64 = 0
     /// Returns from translated code to the run loop (`entries`) by reason, most frequent first.
     public var returns: [JITReturnCount] = []
 }
@@ -132,7 +143,7 @@ enum JITState {
     static let llBit = 80
     static let llVirtual = 84
     static let llValue = 88
-    static let size = 128
+    static let size = 144
     static let tagOffset = MemoryLayout<SoftTLBEntry>.offset(of: \SoftTLBEntry.tag)!
     static let addendOffset = MemoryLayout<SoftTLBEntry>.offset(of: \SoftTLBEntry.addend)!
 }
@@ -195,6 +206,12 @@ final class JIT {
     let returnCounts: UnsafeMutablePointer<UInt64>
     /// Translations attempted (`translateBlock`, whose time is sampled).
     var translations: UInt64 = 0
+    /// The batch `executeTranslated` runs: the timer's cycle and whether breakpoints were set
+    /// when it started, which a batch end in place (`CPU.endsBatchInPlace`) requires unchanged.
+    var batchTimer: UInt64 = 0
+    var batchObserving = false
+    /// Slots a call out moved `cycles` by (batch ends in place), for `executeTranslated`.
+    var movedCycles: UInt64 = 0
 
     /// Nil when the host refuses the code memory. `doubleMapped: false` (for tests) takes the
     /// single mapping a host without `memfd_create` gets.
@@ -313,7 +330,7 @@ final class JIT {
         if translatedFrames[frame] != 0 {
             translatedFrames[frame] = 0
             frameBlocks[frame]?.update(repeating: JITEntry(), count: 1024)
-            forgetLookups()
+            forgetLookups(frame: frame)
             invalidatedFrames[frame] = 1
             statistics.invalidations += 1
             state.storeBytes(of: UInt32(truncatingIfNeeded: statistics.invalidations), toByteOffset: JITState.invalidations,
@@ -422,6 +439,11 @@ extension CPU {
         var pendingFlushes: UInt64 = 0
         // Breakpoints: blocks end before them, and the interpreter steps report them.
         let observing = !observedPCs.isEmpty
+        jit.batchTimer = nextTimerCycle
+        jit.batchObserving = observing
+        // Slots of this batch already in `cycles`: call outs that ended the batch in place
+        // (`endsBatchInPlace`) moved it, as the run loop's next batch would have started there.
+        var accounted: UInt64 = 0
         while remaining > 0 {
             var step: UInt64 = 1
             // Only the lookup right after the block that left it may link it.
@@ -465,7 +487,7 @@ extension CPU {
                         st.storeBytes(of: llBit ? 1 : 0, toByteOffset: JITState.llBit, as: UInt8.self)
                         st.storeBytes(of: llVirtual, toByteOffset: JITState.llVirtual, as: UInt32.self)
                         st.storeBytes(of: llValue, toByteOffset: JITState.llValue, as: UInt32.self)
-                        st.storeBytes(of: cycles &+ (budget &- remaining), toByteOffset: JITState.batchBase, as: UInt64.self)
+                        st.storeBytes(of: cycles &+ (budget &- remaining &- accounted), toByteOffset: JITState.batchBase, as: UInt64.self)
                         let f = unsafeBitCast(code, to: JIT.BlockFunction.self)
                         let done = UInt64(f(UnsafeMutableRawPointer(regs), st))
                         hi = st.load(fromByteOffset: JITState.hi, as: UInt32.self)
@@ -475,6 +497,10 @@ extension CPU {
                         inDelaySlot = st.load(fromByteOffset: JITState.delay, as: UInt8.self) != 0
                         llBit = st.load(fromByteOffset: JITState.llBit, as: UInt8.self) != 0
                         remaining &-= done
+                        if _slowPath(jit.movedCycles != 0) {
+                            accounted &+= jit.movedCycles
+                            jit.movedCycles = 0
+                        }
                         jit.statistics.instructionsRun &+= done
                         jit.statistics.entries &+= 1
                         pendingLink = st.load(fromByteOffset: JITState.link, as: UInt.self)
@@ -497,11 +523,12 @@ extension CPU {
                     }
                 }
             }
-            remaining &-= observing ? executeObserved(step, elapsed: budget &- remaining) : executeFast(step, elapsed: budget &- remaining)
+            let elapsed = budget &- remaining &- accounted
+            remaining &-= observing ? executeObserved(step, elapsed: elapsed) : executeFast(step, elapsed: elapsed)
             if batchBreak || stopRequested { break }
         }
         // As in the interpreter, `cycles` (which devices read) moves only at the end of a batch.
-        cycles &+= budget &- remaining
+        cycles &+= budget &- remaining &- accounted
         return budget &- remaining
     }
 

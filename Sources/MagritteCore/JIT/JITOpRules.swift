@@ -19,8 +19,9 @@ enum JITOpRules {
         /// A branch-likely: the delay slot is nullified when not taken.
         case branchLikely
         /// Called out, and the block ends after it (ERET: where it returns to is known only at
-        /// run time; the block's end goes on at the next instruction, which is right only when a
-        /// trap handler emulated it and left the CPU there).
+        /// run time; the call out goes on there through the lookup, `CPU.endsBatchInPlace`; the
+        /// block's end goes on at the next instruction, which is right only when a trap handler
+        /// emulated it and left the CPU there).
         case last
     }
 

@@ -29,12 +29,19 @@ extension JITState {
     static let callOutReason = 120
     /// `JITStatistics.invalidations` (low 32 bits), where a call out reads it without ARC.
     static let invalidations = 124
+    /// `JIT.refillLookup`, which the lookup stub calls when it misses.
+    static let refillLookup = 128
 }
 
 extension JIT {
     /// `(state, decoded instruction, pc | 1 when a delay slot, block start) -> 0 to go on in the
-    /// block, else the instructions the block completed (the call-out's included)`.
+    /// block, else the instructions the block completed (the call-out's included), with
+    /// `toLookup` when the block goes on at the new pc through the lookup`.
     typealias CallOut = @convention(c) (UnsafeMutableRawPointer, UInt64, UInt32, UInt32) -> UInt32
+
+    /// A call out's result with this bit: the block goes on at state.pc through the lookup, the
+    /// low bits being the instructions it completed (the call out's included).
+    static let toLookup: UInt32 = 0x8000_0000
 
     static let callOut: CallOut = { state, bits, pcAndDelay, start in
         // No retain and release of the CPU: with weak references to it (the board's devices
@@ -51,6 +58,8 @@ extension JIT {
         state.storeBytes(of: UnsafeRawPointer(Unmanaged.passUnretained(cpu).toOpaque()), toByteOffset: JITState.cpu,
                          as: UnsafeRawPointer.self)
         state.storeBytes(of: unsafeBitCast(JIT.callOut, to: UnsafeRawPointer.self), toByteOffset: JITState.callOut,
+                         as: UnsafeRawPointer.self)
+        state.storeBytes(of: unsafeBitCast(JIT.refillLookup, to: UnsafeRawPointer.self), toByteOffset: JITState.refillLookup,
                          as: UnsafeRawPointer.self)
     }
 }
@@ -72,6 +81,8 @@ extension CPU {
         batchBudget = 1
         batchRemaining = 0
         let tag = codeTag
+        let modeBefore = mode
+        let cyclesBefore = cycles
         let invalidations = st.load(fromByteOffset: JITState.invalidations, as: UInt32.self)
         let completed: Bool
         switch d.op {
@@ -100,9 +111,24 @@ extension CPU {
         // run loop to do (`enterException` then leaves `batchBreak` clear), goes on as if the
         // instruction had completed (its slot counted as faulted, as in the interpreter).
         let goesOn = completed || (!batchBreak && !delay && self.pc == pc &+ 4)
-        if goesOn && !batchBreak && !stopRequested && !remapped {
+        if goesOn && !stopRequested && !remapped
+            && (!batchBreak || (mode == modeBefore && endsBatchInPlace(st, index: index, cyclesBefore: cyclesBefore))) {
             if !completed { noteTrapGoneOn() }
             return 0
+        }
+        // The instruction moved pc (an exception, an ERET): on to the new pc through the lookup
+        // (`JITLookup`, which checks the new mode's fetch TLB), when the run loop would only
+        // have started the next batch there.
+        if !goesOn && !stopRequested && !inDelaySlot && self.npc == self.pc &+ 4
+            && (!batchBreak || endsBatchInPlace(st, index: index, cyclesBefore: cyclesBefore)) {
+            jit?.statistics.exceptionsGoneOn &+= 1
+            st.storeBytes(of: self.pc, toByteOffset: JITState.pc, as: UInt32.self)
+            st.storeBytes(of: currentSoftTLB, toByteOffset: JITState.softTLB, as: UnsafeMutablePointer<SoftTLBEntry>.self)
+            if let jit {
+                st.storeBytes(of: jit.fetchTLB + Int(mode.rawValue) &* JIT.fetchPages, toByteOffset: JITState.fetchTLB,
+                              as: UnsafeMutablePointer<SoftTLBEntry>.self)
+            }
+            return JIT.toLookup | (index &+ 1)
         }
         // The block ends after the instruction.
         let reason: Int
@@ -125,6 +151,25 @@ extension CPU {
 
     @inline(never)
     private func noteTrapGoneOn() { jit?.statistics.trapsGoneOn &+= 1 }
+
+    /// After the instruction at `index` of the block ended the batch (`batchBreak`): when the
+    /// run loop would do nothing but start the next batch — no stop, not waiting, no interrupt
+    /// to take, the same timer, time and observation, room left — does that batch end here
+    /// (`cycles` moves on by the batch's slots so far, `batchBreak` clears) and returns true: the
+    /// next batch's bound is what is left of this one, so the block may go on.
+    @inline(never)
+    func endsBatchInPlace(_ st: UnsafeMutableRawPointer, index: UInt32, cyclesBefore: UInt64) -> Bool {
+        guard let jit, !stopRequested, !waiting, !observesInstructions, cycles == cyclesBefore,
+              nextTimerCycle == jit.batchTimer, observedPCs.isEmpty != jit.batchObserving, !interruptPending,
+              st.load(fromByteOffset: JITState.left, as: UInt32.self) > index &+ 1 else { return false }
+        let used = st.load(fromByteOffset: JITState.batchBase, as: UInt64.self) &- cycles
+            &+ UInt64(st.load(fromByteOffset: JITState.accumulated, as: UInt32.self)) &+ UInt64(index) &+ 1
+        cycles &+= used
+        jit.movedCycles &+= used
+        batchBreak = false
+        jit.statistics.batchEndsInPlace &+= 1
+        return true
+    }
 
     /// LB/LBU/LH/LHU/LW through the interpreter's slow path (the inline TLB missed).
     @inline(__always)

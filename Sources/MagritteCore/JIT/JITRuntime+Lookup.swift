@@ -20,7 +20,8 @@ struct JITLookupEntry {
     /// Host address of the page the block was translated from.
     var page: UInt = 0
     var code: UnsafeRawPointer? = nil
-    var unused: UInt = 0
+    /// The physical frame of that page (a write to the frame forgets its blocks' slots).
+    var frame: UInt = 0
 }
 
 enum JITLookup {
@@ -61,7 +62,8 @@ enum JITLookup {
         a.mov(.rdx, .rax)
         a.alu(.and, .rdx, imm: 0xFFFF_F000)
         a.alu(.cmp, .rdx, A.Mem(base: .rcx, disp: Int32(JITState.tagOffset)))
-        var misses = [a.jcc(.ne)]
+        var refills = [a.jcc(.ne)]
+        var misses: [A.Fixup] = []
         // rcx = the host page the target's page maps to.
         a.mov64(.rcx, A.Mem(base: .rcx, disp: Int32(JITState.addendOffset)))
         a.emit(0x48, 0x01); a.emit(0xD1)  // add rcx, rdx
@@ -71,9 +73,9 @@ enum JITLookup {
         a.alu(.and, .rdx, imm: UInt32((entries - 1) * 32))
         a.alu64(.add, .rdx, state(JITState.lookup))
         a.alu(.cmp, .rax, A.Mem(base: .rdx, disp: Int32(pcOffset)))
-        misses.append(a.jcc(.ne))
+        refills.append(a.jcc(.ne))
         a.alu64(.cmp, .rcx, A.Mem(base: .rdx, disp: Int32(pageOffset)))
-        misses.append(a.jcc(.ne))
+        refills.append(a.jcc(.ne))
         // As a chain slot: only when all of the next block fits in what is left of the batch.
         a.mov(.rcx, state(JITState.left))
         a.alu(.sub, .rcx, state(JITState.completed))
@@ -83,6 +85,23 @@ enum JITLookup {
         a.mov(.rcx, state(JITState.completed))
         a.alu(.add, state(JITState.accumulated), .rcx)
         a.emit(0xFF, 0x62); a.emit(UInt8(codeOffset))  // jmp qword [rdx + code]
+        // The fetch TLB or the table missed: `JIT.refillLookup` fills both as the loop would on
+        // entering the block, when the target's page maps now to a frame with a block there;
+        // then again (the checks then pass up to the room's).
+        for r in refills { a.bind(r) }
+        a.push(.rax)  // entered with rsp = 8 mod 16 (a block's return address): three pushes align it
+        a.push(.rdi)
+        a.push(.rsi)
+        a.mov64(.rdi, .rsi)
+        a.mov(.rsi, .rax)
+        a.call(A.Mem(base: .rdi, disp: Int32(JITState.refillLookup)))
+        a.mov(.rcx, .rax)
+        a.pop(.rsi)
+        a.pop(.rdi)
+        a.pop(.rax)
+        a.test(.rcx, .rcx)
+        misses.append(a.jcc(.e))
+        a.bind(a.jmp(), to: 0)
         // The exit: pc = target, npc = target + 4, returning completed + accumulated.
         for m in misses { a.bind(m) }
         a.mov(state(JITState.pc), .rax)
@@ -100,16 +119,35 @@ enum JITLookup {
 extension JIT {
     /// Records the block at `pc` (translated from the host page `page`) for the lookup.
     @inline(__always)
-    func remember(pc: UInt32, _ e: JITEntry, page: UnsafeMutableRawPointer) {
+    func remember(pc: UInt32, _ e: JITEntry, page: UnsafeMutableRawPointer, frame: UInt32) {
         let slot = lookup + Int((pc >> 2) & UInt32(JITLookup.entries - 1))
         if slot.pointee.pc != pc || slot.pointee.code != e.code {
-            slot.pointee = JITLookupEntry(pc: pc, instructions: e.instructions, page: UInt(bitPattern: page), code: e.code)
+            slot.pointee = JITLookupEntry(pc: pc, instructions: e.instructions, page: UInt(bitPattern: page), code: e.code,
+                                          frame: UInt(frame))
         }
     }
 
-    /// Empties the lookup table (a frame's blocks or the whole cache were dropped).
+    /// Empties the lookup table (the whole cache was dropped).
     func forgetLookups() {
         lookup.update(repeating: JITLookupEntry(), count: JITLookup.entries)
+    }
+
+    /// Forgets the slots of the blocks translated from `frame` (its blocks were dropped); the
+    /// others stay (emptying the whole table on each of Linux's 1,018 invalidations cost
+    /// thousands of lookup misses each).
+    func forgetLookups(frame: Int) {
+        for i in 0..<JITLookup.entries where lookup[i].frame == UInt(frame) && lookup[i].code != nil {
+            lookup[i] = JITLookupEntry()
+        }
+    }
+
+    typealias Refill = @convention(c) (UnsafeMutableRawPointer, UInt32) -> UInt32
+
+    /// `(state, target pc) -> 1 when the target's page is now in the current mode's fetch TLB
+    /// and its block in the table` (the lookup stub's miss; `CPU.refillLookup`).
+    static let refillLookup: Refill = { state, pc in
+        Unmanaged<CPU>.fromOpaque(state.load(fromByteOffset: JITState.cpu, as: UnsafeRawPointer.self))
+            ._withUnsafeGuaranteedRef { $0.refillLookup(state, pc: pc) }
     }
 
     /// Empties the fetch TLB (the software TLB was flushed: TLB, ASID, segment changes).
@@ -137,7 +175,7 @@ extension CPU {
         let modeTLB = jit.fetchTLB + Int(mode.rawValue) &* JIT.fetchPages
         modeTLB[Int(pc >> 12) & (JIT.fetchPages - 1)] = SoftTLBEntry(tag: codeTag, addend: UInt(bitPattern: codeHost) &- UInt(codeTag))
         jit.state.storeBytes(of: modeTLB, toByteOffset: JITState.fetchTLB, as: UnsafeMutablePointer<SoftTLBEntry>.self)
-        jit.remember(pc: pc, e, page: UnsafeMutableRawPointer(codeHost))
+        jit.remember(pc: pc, e, page: UnsafeMutableRawPointer(codeHost), frame: codeFrame)
     }
 }
 
@@ -150,5 +188,30 @@ extension CPU {
     func enterCodePageIfItCannotFault() -> Bool {
         guard pc & 3 == 0, case .physical(let pa) = translate(pc, .fetch), bus.ramPage(frame: pa >> 12) != nil else { return true }
         return enterCodePage(pc, delay: false) || !outOfHostMemory
+    }
+}
+
+extension CPU {
+    /// The lookup stub missed for `pc` (its page not in the fetch TLB, or its slot in the table
+    /// holding another block): when pc's page maps now, in the current mode and address space, to
+    /// a frame whose table has a block translated at pc, records the page in the current mode's
+    /// fetch TLB and the block in the lookup table — what the loop does when it enters that block
+    /// after the interpreter's fetch check mapped the page — and returns 1; the stub then goes
+    /// on to the block instead of returning to the loop. `translate` has no side effects, and the
+    /// frame already holds decoded code (blocks come only from such frames).
+    @inline(never)
+    func refillLookup(_ st: UnsafeMutableRawPointer, pc: UInt32) -> UInt32 {
+        guard let jit, pc & 3 == 0 else { return 0 }
+        let modeTLB = jit.fetchTLB + Int(mode.rawValue) &* JIT.fetchPages
+        guard st.load(fromByteOffset: JITState.fetchTLB, as: UnsafeMutablePointer<SoftTLBEntry>.self) == modeTLB,
+              case .physical(let pa) = translate(pc, .fetch), Int(pa >> 12) < CPU.physicalFrames,
+              jit.translatedFrames[Int(pa >> 12)] != 0, let table = jit.frameBlocks[Int(pa >> 12)] else { return 0 }
+        let e = table[Int((pc >> 2) & 1023)]
+        guard e.pc == pc, e.code != nil, let host = bus.ramPage(frame: pa >> 12) else { return 0 }
+        let page = pc & 0xFFFF_F000
+        modeTLB[Int(pc >> 12) & (JIT.fetchPages - 1)] = SoftTLBEntry(tag: page, addend: UInt(bitPattern: host) &- UInt(page))
+        jit.remember(pc: pc, e, page: host, frame: pa >> 12)
+        jit.statistics.lookupRefills &+= 1
+        return 1
     }
 }

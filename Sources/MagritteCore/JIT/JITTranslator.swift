@@ -369,7 +369,8 @@ struct JITTranslator {
     /// ecx and where the block goes on in rax, then one shared call per block that stores the
     /// cached registers back, calls `JIT.callOut` (the stack aligned, rdi and rsi kept) and
     /// either reloads them and returns to the block, or returns what the call out says the
-    /// block completed (plus the chained blocks' count), the state's pc already written.
+    /// block completed (plus the chained blocks' count), the state's pc already written, or
+    /// (`JIT.toLookup`) goes on at that pc through the lookup stub.
     private mutating func emitCallOuts() {
         guard !callOuts.isEmpty else { return }
         precondition(MemoryLayout<DecodedInstruction>.size == 8, "a decoded instruction is passed in one register")
@@ -404,8 +405,15 @@ struct JITTranslator {
         a.jmp(.rcx)
         a.bind(leave)
         a.pop(.rcx)
+        a.test(.rax, .rax)
+        let lookup = a.jcc(.s)  // `JIT.toLookup`: on at the new pc through the lookup
         a.alu(.add, .rax, A.Mem(base: .rsi, disp: Int32(JITState.accumulated)))
         a.ret()
+        a.bind(lookup)
+        a.alu(.and, .rax, imm: ~JIT.toLookup)
+        a.mov(A.Mem(base: .rsi, disp: Int32(JITState.completed)), .rax)
+        a.mov(.rax, A.Mem(base: .rsi, disp: Int32(JITState.pc)))
+        a.emit(0xFF, 0x66); a.emit(UInt8(JITState.lookupStub))  // jmp qword [rsi + lookupStub]
     }
 
     /// Leaves the block for the known pc `next` after `completed` instructions (the cached
