@@ -22,9 +22,10 @@ extension CPU {
             self.npc = restart &+ 4
             self.inDelaySlot = false
             trapHandler.handleTrap(trap, cpu: self)
-            // The batch goes on in place (`Docs/jit.md`, "Handled traps") only when the handler
-            // left the CPU at the next instruction and nothing the run loop looks at changed.
-            if wasBreak || batchBreak || !usesSlot || code == .interrupt || trap.inDelaySlot || !before.goesOn(self, after: pc) {
+            // The batch goes on in place (`Docs/jit.md`, "Handled traps") only when nothing the
+            // run loop looks at changed: at the next instruction, or where the handler moved the
+            // CPU (past instructions it emulated in the same exit), not in a delay slot.
+            if wasBreak || batchBreak || !usesSlot || code == .interrupt || trap.inDelaySlot || !before.goesOn(self) {
                 batchBreak = true
             }
             return
@@ -54,13 +55,14 @@ extension CPU {
             observesInstructions = cpu.observesInstructions
         }
 
-        /// Whether the CPU is at the instruction after `pc` (not in a delay slot) with no stop
-        /// asked, no Status, Cause, ASID, fetch page, time, timer or observation change, not
-        /// waiting and no interrupt to take. (A TLB, segment or mode change drops the fetch page;
-        /// an observer, a device line or `endBatch` set `batchBreak`, which the caller checks.)
+        /// Whether the CPU goes on in sequence (not in a delay slot) with no stop asked, no
+        /// Status, Cause, ASID, fetch page, time, timer or observation change, not waiting and no
+        /// interrupt to take: the run loop would only start the next batch at its pc. (A TLB,
+        /// segment or mode change drops the fetch page; an observer, a device line or `endBatch`
+        /// set `batchBreak`, which the caller checks.)
         @inline(__always)
-        func goesOn(_ cpu: CPU, after pc: UInt32) -> Bool {
-            cpu.pc == pc &+ 4 && cpu.npc == pc &+ 8 && !cpu.inDelaySlot && !cpu.stopRequested && !cpu.waiting
+        func goesOn(_ cpu: CPU) -> Bool {
+            cpu.npc == cpu.pc &+ 4 && !cpu.inDelaySlot && !cpu.stopRequested && !cpu.waiting
                 && cpu.codeTag == codeTag && cpu.cp0.status == status && cpu.cause == cause && cpu.cp0.entryHi & 0xFF == asid
                 && cpu.cycles == cycles && cpu.nextTimerCycle == nextTimerCycle
                 && cpu.observesInstructions == observesInstructions && !cpu.interruptPending
@@ -79,6 +81,22 @@ extension CPU {
         faultedInstructions &+= faulted
     }
 
+    /// As `accountEmulated`, but the slots are charged to the `run` in progress when what is
+    /// left of its batch has room for them: the batch counts them as used (its loop and a
+    /// translated block take the lowered budget back after the handler), so the run ends at the
+    /// same slot as if the CPU had run them, and need not stop. Returns false when there was no
+    /// room: the slots were accounted as by `accountEmulated`, and a handler that must end the
+    /// run at a given slot asks it to stop.
+    public func chargeEmulated(slots: UInt64, faulted: UInt64) -> Bool {
+        guard inBatch, slots <= batchRemaining else {
+            accountEmulated(slots: slots, faulted: faulted)
+            return false
+        }
+        batchRemaining &-= slots  // `currentCycles` moves on by them
+        faultedInstructions &+= faulted
+        return true
+    }
+
     /// For a trap handler that answered the exception of the instruction that trapped without
     /// the program seeing it, and lets it run again (a VMM filling its own TLB from a mapping the
     /// program already has): the slot the exception used is given back, so the time and the
@@ -91,10 +109,16 @@ extension CPU {
         faultedInstructions &-= 1
     }
 
-    /// The instruction word at `pc` when it lies in the page the CPU fetches from now: what a
-    /// trap handler reads of the instruction that trapped, without a translation. Nil otherwise.
+    /// The instruction word at `pc` when it lies in the page the CPU fetches from now, or in a
+    /// code page the translator's fetch TLB maps now (a block entered through the lookup runs
+    /// in another page than the loop's): what a trap handler reads of the instruction that
+    /// trapped, without a translation. Nil otherwise.
     public func codeWord(at pc: UInt32) -> UInt32? {
-        (pc & 0xFFFF_F003) == codeTag ? codeHost[Int((pc >> 2) & 1023)] : nil
+        if (pc & 0xFFFF_F003) == codeTag { return codeHost[Int((pc >> 2) & 1023)] }
+        guard pc & 3 == 0, let jit else { return nil }
+        let e = jit.state.load(fromByteOffset: JITState.fetchTLB, as: UnsafeMutablePointer<SoftTLBEntry>.self)[Int(pc >> 12) & (JIT.fetchPages - 1)]
+        guard e.tag == pc & 0xFFFF_F000 else { return nil }
+        return UnsafePointer<UInt32>(bitPattern: e.addend &+ UInt(pc))?.pointee
     }
 
     /// Whether the CPU keeps decoded (or translated) instructions of machine frame `frame`: a

@@ -46,7 +46,10 @@ extension CPU {
         batchRemaining = budget
         inBatch = true
         defer { inBatch = false }
+        // After a slow path (which had the count published): the position, and the count, which
+        // a trap handler may have lowered by slots it emulated (`chargeEmulated`).
         @inline(__always) func reload() {
+            remaining = batchRemaining
             pc = self.pc
             npc = self.npc
             delay = self.inDelaySlot

@@ -228,16 +228,21 @@ extension VMM {
         // change that in the exit (`clusterCandidate` looks again then).
         let clusters = clustersExits && g.commPage == nil && cpu.observer == nil && cpu.memoryWatches.isEmpty
         while emulatePrivileged(g, t, word), clusters, let next = clusterCandidate(g, after: t.pc) {
-            cpu.accountEmulated(slots: 1, faulted: 1)  // its slot, as when it trapped
+            chargeClustered(faulted: 1)  // its slot, as when it trapped
             g.statistics.clusteredInstructions &+= 1
             exitClustered &+= 1
             t = Trap(code: .coprocessorUnusable, pc: next.pc, inDelaySlot: false)
             word = next.word
         }
-        // The CPU's budget for this quantum did not count the clustered slots: end its run here
-        // (`runSlice` runs the rest of the quantum), so that the quantum ends at the same machine
-        // time as without clustering.
-        if exitClustered > 0 {
+    }
+
+    /// Charges the slot of an instruction a cluster emulated to the CPU's run in progress
+    /// (`CPU.chargeEmulated`): the run goes on and ends at the same machine time as without
+    /// clustering. Where its batch has no room left, the slot is accounted outside the run's
+    /// budget, and the run ends after this exit (`runSlice` runs the rest of the quantum).
+    @inline(__always)
+    func chargeClustered(faulted: UInt64) {
+        if !cpu.chargeEmulated(slots: 1, faulted: faulted) {
             clusterEndedRun = true
             cpu.requestStop()
         }
@@ -298,8 +303,8 @@ extension VMM {
     /// slot: it is a privileged instruction the physical CPU would trap on (its page mapped in
     /// the physical TLB, the guest still in kernel mode), before the quantum's end, with no one
     /// asking to stop. Nil otherwise; the plain instructions are then left to the CPU, or (when
-    /// one could not be emulated after all) those emulated are accounted and the CPU's run ends
-    /// before the one that could not. The caller has checked that no one observes the CPU.
+    /// one could not be emulated after all) those emulated are charged and the CPU goes on at
+    /// the one that could not. The caller has checked that no one observes the CPU.
     func clusterCandidate(_ g: Guest, after pc: UInt32) -> (pc: UInt32, word: UInt32)? {
         guard g.state == .runnable, g.inKernelMode, now < quantumEnd, !sliceEnd, !stopRequested else { return nil }
         // An event listener (a Lua hook) may have set a breakpoint or a watchpoint in this exit.
@@ -332,14 +337,12 @@ extension VMM {
         guard clusterable(privileged), now &+ gap < quantumEnd else { return nil }
         for i in firstIndex..<index {
             guard emulatePlain(pollCache.instruction(code[i]), asid: asid) else {
-                // Left to the CPU from here: the run ends (its budget did not count these slots).
+                // Left to the CPU from here (the batch ends: the CPU is not at the next instruction).
                 let a = (first & ~0xFFF) | UInt32(i << 2)
                 cpu.setPosition(pc: a, npc: a &+ 4, inDelaySlot: false)
-                clusterEndedRun = true
-                cpu.requestStop()
                 return nil
             }
-            cpu.accountEmulated(slots: 1, faulted: 0)
+            chargeClustered(faulted: 0)
             exitClustered &+= 1
         }
         let next = (first & ~0xFFF) | UInt32(index << 2)
