@@ -114,11 +114,29 @@ extension CPU {
     /// in another page than the loop's): what a trap handler reads of the instruction that
     /// trapped, without a translation. Nil otherwise.
     public func codeWord(at pc: UInt32) -> UInt32? {
-        if (pc & 0xFFFF_F003) == codeTag { return codeHost[Int((pc >> 2) & 1023)] }
-        guard pc & 3 == 0, let jit else { return nil }
-        let e = jit.state.load(fromByteOffset: JITState.fetchTLB, as: UnsafeMutablePointer<SoftTLBEntry>.self)[Int(pc >> 12) & (JIT.fetchPages - 1)]
-        guard e.tag == pc & 0xFFFF_F000 else { return nil }
-        return UnsafePointer<UInt32>(bitPattern: e.addend &+ UInt(pc))?.pointee
+        guard pc & 3 == 0, let page = codePage(containing: pc) else { return nil }
+        return page[Int((pc >> 2) & 1023)]
+    }
+
+    /// The words of the page holding `pc` as the CPU fetches them now (see `codeWord`), nil
+    /// when it is neither the loop's fetch page nor one the translator's fetch TLB maps.
+    public func codePage(containing pc: UInt32) -> UnsafePointer<UInt32>? {
+        let page = pc & 0xFFFF_F000
+        if page == codeTag & 0xFFFF_F000 && codeTag & 3 == 0 { return UnsafePointer(codeHost) }
+        guard let jit else { return nil }
+        let fetch = jit.state.load(fromByteOffset: JITState.fetchTLB, as: UnsafeMutablePointer<SoftTLBEntry>.self)
+        let e = fetch[Int(pc >> 12) & (JIT.fetchPages - 1)]
+        guard e.tag == page else { return nil }
+        return UnsafePointer(bitPattern: e.addend &+ UInt(page))
+    }
+
+    /// The host address of `va` when the CPU's software TLB maps it now for a load (or a store:
+    /// only pages without decoded code or watches get such an entry): where its own fast path
+    /// would reach RAM, without a translation or an exception. Nil otherwise (its slow path).
+    public func mappedHostAddress(_ va: UInt32, store: Bool) -> UnsafeMutableRawPointer? {
+        let e = currentSoftTLB[(store ? 256 : 0) + Int((va >> 12) & 255)]
+        guard e.tag == va & 0xFFFF_F000 else { return nil }
+        return UnsafeMutableRawPointer(bitPattern: e.addend &+ UInt(va))
     }
 
     /// Whether the CPU keeps decoded (or translated) instructions of machine frame `frame`: a

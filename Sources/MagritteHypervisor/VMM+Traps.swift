@@ -317,20 +317,27 @@ extension VMM {
             return clusterable(current) ? (first, current) : nil
         }
         // Elsewhere, and past plain instructions, read the words from the page the CPU would
-        // fetch them from (translated once; a run that leaves the page is left to the CPU).
+        // fetch them from (a run that leaves the page is left to the CPU).
         let asid = cpu.cp0.asid
-        guard let page = clusterRAM(first & ~0xFFF, store: false, asid: asid) else { return nil }
-        let code = page.assumingMemoryBound(to: UInt32.self)
+        guard let code = cpu.codePage(containing: first)
+                ?? clusterRAM(first & ~0xFFF, store: false, asid: asid).map({ UnsafePointer($0.assumingMemoryBound(to: UInt32.self)) })
+        else { return nil }
         let firstIndex = Int((first & 0xFFF) >> 2)
         var index = firstIndex
         var privileged: UInt32 = 0
+        // Where the next privileged word is, by opcodes alone (most runs end at a branch or a
+        // call, or go on past the gap: nothing is decoded then) …
         while true {
             guard index < 1024 else { return nil }
             let w = code[index]
             if VMM.mayCluster(w) { privileged = w; break }
-            let kind = pollCache.instruction(w).kind
-            guard index - firstIndex < VMM.clusterGap, kind == .alu || kind == .load || kind == .store else { return nil }
+            guard index - firstIndex < VMM.clusterGap, VMM.mayBePlain(w) else { return nil }
             index += 1
+        }
+        // … then whether the words before it are all plain, decoded.
+        for i in firstIndex..<index {
+            let kind = pollCache.instruction(code[i]).kind
+            guard kind == .alu || kind == .load || kind == .store else { return nil }
         }
         // The privileged one must trap within this quantum, as it would without clustering.
         let gap = UInt64(index - firstIndex)
@@ -355,6 +362,7 @@ extension VMM {
     /// frame holds no decoded code (a store there is the CPU's, which forgets the code). Nil
     /// otherwise.
     func clusterRAM(_ va: UInt32, store: Bool, asid: UInt8) -> UnsafeMutableRawPointer? {
+        if let p = cpu.mappedHostAddress(va, store: store) { return p }  // where the CPU's own fast path goes
         // The guest kernel runs in the physical supervisor mode with fixed segments, so what the
         // CPU reaches at a page depends only on the physical TLB (`clusterPages.generation`) and
         // the physical ASID.
@@ -373,6 +381,14 @@ extension VMM {
     /// decoding.
     @inline(__always)
     static func mayCluster(_ w: UInt32) -> Bool { w >> 26 == 0x10 || w >> 26 == 0x2F }
+
+    /// Whether `w` may be a plain instruction a cluster emulates (`emulatePlain`), by its
+    /// opcode: SPECIAL, SPECIAL2 and SPECIAL3, the immediate ALU ones, the loads and stores.
+    @inline(__always)
+    static func mayBePlain(_ w: UInt32) -> Bool { plainOpcodes & (1 << UInt64(w >> 26)) != 0 }
+
+    /// Bits 0, 9–15, 28, 31, 32, 33, 35–37, 40, 41, 43.
+    static let plainOpcodes: UInt64 = 0xB3B_9000_FE01
 
     /// Whether the COP0 or CACHE word `w` is a privileged instruction clustering emulates.
     func clusterable(_ w: UInt32) -> Bool {
