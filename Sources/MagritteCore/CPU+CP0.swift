@@ -12,7 +12,8 @@ extension CPU {
         if code != .interrupt && usesSlot { faultedInstructions &+= 1 }
         let trap = Trap(code: code, pc: pc, inDelaySlot: inDelaySlot, badVAddr: badVAddr, isRefill: refill,
                         coprocessor: coprocessor, isTranslationFault: translationFault)
-        if let trapHandler {
+        if trapHandler != nil {
+            unowned(unsafe) let trapHandler = trapHandler.unsafelyUnwrapped  // no retain and release per exit
             let before = TrapContext(self)
             let wasBreak = batchBreak
             batchBreak = false
@@ -34,6 +35,27 @@ extension CPU {
         jump(to: cp0.enterException(trap))
         if let observer { notify(observer.cpu(self, didTakeException: trap)) }
         statusChanged(pc: pc, cause: .exception(code))
+    }
+
+    /// The trap handler's direct path (`TrapHandler.emulatePrivileged`) for a privileged
+    /// instruction that would raise Coprocessor Unusable, where no observer is told of
+    /// exceptions: counted as the exception (`exceptionCounts`, a faulted slot) before the
+    /// handler runs, as `enterException` does. Nil (nothing counted) when there is no handler or
+    /// it declines: the caller raises the exception.
+    @inline(__always)
+    func emulatePrivileged(_ d: DecodedInstruction, pc: UInt32, delay: Bool) -> Bool? {
+        guard trapHandler != nil, d.op == .mfc0 || d.op == .mtc0 || d.op == .di || d.op == .ei, !delay, observer == nil else { return nil }
+        unowned(unsafe) let handler = trapHandler.unsafelyUnwrapped
+        let code = Int(ExceptionCode.coprocessorUnusable.rawValue)
+        exceptionCounts[code] &+= 1
+        faultedInstructions &+= 1
+        guard let done = handler.emulatePrivileged(d, pc: pc, cpu: self) else {
+            exceptionCounts[code] &-= 1
+            faultedInstructions &-= 1
+            return nil
+        }
+        if !done { batchBreak = true }
+        return done
     }
 
     /// What the run loop looks at between batches, before a trap handler runs: after it, the

@@ -461,6 +461,7 @@ extension CPU {
         // MARK: Coprocessor 0 (privileged unless CU0)
         case .mfc0, .mtc0, .di, .ei, .tlbr, .tlbwi, .tlbwr, .tlbp, .eret, .wait, .rdpgpr, .wrpgpr:
             if mode != .kernel && cp0.status & StatusBits.cu0 == 0 {
+                if let done = emulatePrivileged(d, pc: pc, delay: delay) { return done }
                 enterException(.coprocessorUnusable, pc: pc, inDelaySlot: delay)
                 return false
             }

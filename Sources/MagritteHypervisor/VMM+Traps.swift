@@ -6,11 +6,16 @@ import MagritteMachine
 /// be, device accesses are emulated, and everything else is reflected to the guest's handler.
 extension VMM {
     public func handleTrap(_ trap: Trap, cpu: CPU) {
-        let trap = windowTrap(trap)  // a bus error of the device window: the fault it stands for
-        guard let g = current else {
+        // The running guest without a retain and a release per exit (the VMM holds it in
+        // `guests` for the whole exit).
+        guard let g = current.map({ Unmanaged.passUnretained($0) }) else {
             cpu.requestStop()
             return
         }
+        g._withUnsafeGuaranteedRef { handleTrap(windowTrap(trap), $0) }  // a bus error of the device window: the fault it stands for
+    }
+
+    func handleTrap(_ trap: Trap, _ g: Guest) {
         exitBegins()
         if g.commPage != nil { commPageIn(g) }
         defer { if g.commPage != nil { commPageOut(g) } }
@@ -33,6 +38,40 @@ extension VMM {
         }
         g.statistics.exitsByKind[exitKind.rawValue] &+= 1
         if collectsExitSites { noteExitSite(g, pc: trap.pc, start: start) }
+    }
+
+    /// The direct path for a guest kernel's `mfc0`, `mtc0`, `di` and `ei`
+    /// (`TrapHandler.emulatePrivileged`, called by the CPU instead of `enterException`): the
+    /// emulation, counts and statistics of `handleTrap` → `privileged` → `emulatePrivileged`,
+    /// without building the trap, the CPU's before/after comparison or the trapped word's
+    /// decoding. What the emulation changes in the CPU (a Status, ASID, segment or TLB write)
+    /// ends its batch or block as the same instruction run natively does. Declined (nil, nothing
+    /// changed) where the two paths could differ or someone looks: the trace recorded or listened
+    /// to, exit sites collected, clustering, a comm page, a guest process, the hypercall.
+    public func emulatePrivileged(_ d: DecodedInstruction, pc: UInt32, cpu: CPU) -> Bool? {
+        guard emulatesDirectly, !trace.isActive, !collectsExitSites, !clustersExits, let g = current.map({ Unmanaged.passUnretained($0) }) else { return nil }
+        return g._withUnsafeGuaranteedRef { g in
+            let reg = Int(d.imm & 31), sel = Int(d.imm >> 5)
+            guard g.commPage == nil, g.inKernelMode || g.cp0.status & StatusBits.cu0 != 0,
+                  d.op != .mfc0 || (reg, sel) != CP0Register.hypercall.id else { return nil }
+            exitBegins()
+            g.statistics.traps[Int(ExceptionCode.coprocessorUnusable.rawValue)] &+= 1
+            trace.total &+= 1  // the `trap` event (not recorded)
+            exitClustered = 0
+            switch d.op {
+            case .mfc0: if d.rd < 32 { cpu.setGPR(Int(d.rd), readVirtualCP0(g, reg, sel)) }
+            case .mtc0: writeVirtualCP0(g, reg, sel, cpu.gpr(Int(d.rt)))
+            default:  // di, ei
+                if d.rd < 32 { cpu.setGPR(Int(d.rd), g.cp0.status) }
+                if d.op == .di { g.cp0.status &= ~StatusBits.ie } else { g.cp0.status |= StatusBits.ie }
+            }
+            g.statistics.emulatedByOp[Int(d.op.rawValue)] &+= 1
+            exitKind = .privileged
+            cpu.setPosition(pc: pc &+ 4, npc: pc &+ 8, inDelaySlot: false)
+            let interrupted = deliverInterrupt(g)
+            g.statistics.exitsByKind[ExitKind.privileged.rawValue] &+= 1
+            return !interrupted
+        }
     }
 
     // MARK: Reflection
