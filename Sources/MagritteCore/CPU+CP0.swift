@@ -146,8 +146,7 @@ extension CPU {
         let page = pc & 0xFFFF_F000
         if page == codeTag & 0xFFFF_F000 && codeTag & 3 == 0 { return UnsafePointer(codeHost) }
         guard let jit else { return nil }
-        let fetch = jit.state.load(fromByteOffset: JITState.fetchTLB, as: UnsafeMutablePointer<SoftTLBEntry>.self)
-        let e = fetch[Int(pc >> 12) & (JIT.fetchPages - 1)]
+        let e = jit.fetchTLB[Int(mode.rawValue) &* JIT.fetchPages + Int(pc >> 12) & (JIT.fetchPages - 1)]  // the current mode's
         guard e.tag == page else { return nil }
         return UnsafePointer(bitPattern: e.addend &+ UInt(page))
     }
