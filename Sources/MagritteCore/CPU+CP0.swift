@@ -12,7 +12,8 @@ extension CPU {
         if code != .interrupt && usesSlot { faultedInstructions &+= 1 }
         let trap = Trap(code: code, pc: pc, inDelaySlot: inDelaySlot, badVAddr: badVAddr, isRefill: refill,
                         coprocessor: coprocessor, isTranslationFault: translationFault)
-        if let trapHandler {
+        if trapHandler != nil {
+            unowned(unsafe) let trapHandler = trapHandler.unsafelyUnwrapped  // no retain and release per exit
             let before = TrapContext(self)
             let wasBreak = batchBreak
             batchBreak = false
@@ -22,9 +23,10 @@ extension CPU {
             self.npc = restart &+ 4
             self.inDelaySlot = false
             trapHandler.handleTrap(trap, cpu: self)
-            // The batch goes on in place (`Docs/jit.md`, "Handled traps") only when the handler
-            // left the CPU at the next instruction and nothing the run loop looks at changed.
-            if wasBreak || batchBreak || !usesSlot || code == .interrupt || trap.inDelaySlot || !before.goesOn(self, after: pc) {
+            // The batch goes on in place (`Docs/jit.md`, "Handled traps") only when nothing the
+            // run loop looks at changed: at the next instruction, or where the handler moved the
+            // CPU (past instructions it emulated in the same exit), not in a delay slot.
+            if wasBreak || batchBreak || !usesSlot || code == .interrupt || trap.inDelaySlot || !before.goesOn(self) {
                 batchBreak = true
             }
             return
@@ -33,6 +35,27 @@ extension CPU {
         jump(to: cp0.enterException(trap))
         if let observer { notify(observer.cpu(self, didTakeException: trap)) }
         statusChanged(pc: pc, cause: .exception(code))
+    }
+
+    /// The trap handler's direct path (`TrapHandler.emulatePrivileged`) for a privileged
+    /// instruction that would raise Coprocessor Unusable, where no observer is told of
+    /// exceptions: counted as the exception (`exceptionCounts`, a faulted slot) before the
+    /// handler runs, as `enterException` does. Nil (nothing counted) when there is no handler or
+    /// it declines: the caller raises the exception.
+    @inline(__always)
+    func emulatePrivileged(_ d: DecodedInstruction, pc: UInt32, delay: Bool) -> Bool? {
+        guard trapHandler != nil, d.op == .mfc0 || d.op == .mtc0 || d.op == .di || d.op == .ei, !delay, observer == nil else { return nil }
+        unowned(unsafe) let handler = trapHandler.unsafelyUnwrapped
+        let code = Int(ExceptionCode.coprocessorUnusable.rawValue)
+        exceptionCounts[code] &+= 1
+        faultedInstructions &+= 1
+        guard let done = handler.emulatePrivileged(d, pc: pc, cpu: self) else {
+            exceptionCounts[code] &-= 1
+            faultedInstructions &-= 1
+            return nil
+        }
+        if !done { batchBreak = true }
+        return done
     }
 
     /// What the run loop looks at between batches, before a trap handler runs: after it, the
@@ -54,13 +77,14 @@ extension CPU {
             observesInstructions = cpu.observesInstructions
         }
 
-        /// Whether the CPU is at the instruction after `pc` (not in a delay slot) with no stop
-        /// asked, no Status, Cause, ASID, fetch page, time, timer or observation change, not
-        /// waiting and no interrupt to take. (A TLB, segment or mode change drops the fetch page;
-        /// an observer, a device line or `endBatch` set `batchBreak`, which the caller checks.)
+        /// Whether the CPU goes on in sequence (not in a delay slot) with no stop asked, no
+        /// Status, Cause, ASID, fetch page, time, timer or observation change, not waiting and no
+        /// interrupt to take: the run loop would only start the next batch at its pc. (A TLB,
+        /// segment or mode change drops the fetch page; an observer, a device line or `endBatch`
+        /// set `batchBreak`, which the caller checks.)
         @inline(__always)
-        func goesOn(_ cpu: CPU, after pc: UInt32) -> Bool {
-            cpu.pc == pc &+ 4 && cpu.npc == pc &+ 8 && !cpu.inDelaySlot && !cpu.stopRequested && !cpu.waiting
+        func goesOn(_ cpu: CPU) -> Bool {
+            cpu.npc == cpu.pc &+ 4 && !cpu.inDelaySlot && !cpu.stopRequested && !cpu.waiting
                 && cpu.codeTag == codeTag && cpu.cp0.status == status && cpu.cause == cause && cpu.cp0.entryHi & 0xFF == asid
                 && cpu.cycles == cycles && cpu.nextTimerCycle == nextTimerCycle
                 && cpu.observesInstructions == observesInstructions && !cpu.interruptPending
@@ -79,6 +103,22 @@ extension CPU {
         faultedInstructions &+= faulted
     }
 
+    /// As `accountEmulated`, but the slots are charged to the `run` in progress when what is
+    /// left of its batch has room for them: the batch counts them as used (its loop and a
+    /// translated block take the lowered budget back after the handler), so the run ends at the
+    /// same slot as if the CPU had run them, and need not stop. Returns false when there was no
+    /// room: the slots were accounted as by `accountEmulated`, and a handler that must end the
+    /// run at a given slot asks it to stop.
+    public func chargeEmulated(slots: UInt64, faulted: UInt64) -> Bool {
+        guard inBatch, slots <= batchRemaining else {
+            accountEmulated(slots: slots, faulted: faulted)
+            return false
+        }
+        batchRemaining &-= slots  // `currentCycles` moves on by them
+        faultedInstructions &+= faulted
+        return true
+    }
+
     /// For a trap handler that answered the exception of the instruction that trapped without
     /// the program seeing it, and lets it run again (a VMM filling its own TLB from a mapping the
     /// program already has): the slot the exception used is given back, so the time and the
@@ -91,10 +131,33 @@ extension CPU {
         faultedInstructions &-= 1
     }
 
-    /// The instruction word at `pc` when it lies in the page the CPU fetches from now: what a
-    /// trap handler reads of the instruction that trapped, without a translation. Nil otherwise.
+    /// The instruction word at `pc` when it lies in the page the CPU fetches from now, or in a
+    /// code page the translator's fetch TLB maps now (a block entered through the lookup runs
+    /// in another page than the loop's): what a trap handler reads of the instruction that
+    /// trapped, without a translation. Nil otherwise.
     public func codeWord(at pc: UInt32) -> UInt32? {
-        (pc & 0xFFFF_F003) == codeTag ? codeHost[Int((pc >> 2) & 1023)] : nil
+        guard pc & 3 == 0, let page = codePage(containing: pc) else { return nil }
+        return page[Int((pc >> 2) & 1023)]
+    }
+
+    /// The words of the page holding `pc` as the CPU fetches them now (see `codeWord`), nil
+    /// when it is neither the loop's fetch page nor one the translator's fetch TLB maps.
+    public func codePage(containing pc: UInt32) -> UnsafePointer<UInt32>? {
+        let page = pc & 0xFFFF_F000
+        if page == codeTag & 0xFFFF_F000 && codeTag & 3 == 0 { return UnsafePointer(codeHost) }
+        guard let jit else { return nil }
+        let e = jit.fetchTLB[Int(mode.rawValue) &* JIT.fetchPages + Int(pc >> 12) & (JIT.fetchPages - 1)]  // the current mode's
+        guard e.tag == page else { return nil }
+        return UnsafePointer(bitPattern: e.addend &+ UInt(page))
+    }
+
+    /// The host address of `va` when the CPU's software TLB maps it now for a load (or a store:
+    /// only pages without decoded code or watches get such an entry): where its own fast path
+    /// would reach RAM, without a translation or an exception. Nil otherwise (its slow path).
+    public func mappedHostAddress(_ va: UInt32, store: Bool) -> UnsafeMutableRawPointer? {
+        let e = currentSoftTLB[(store ? 256 : 0) + Int((va >> 12) & 255)]
+        guard e.tag == va & 0xFFFF_F000 else { return nil }
+        return UnsafeMutableRawPointer(bitPattern: e.addend &+ UInt(va))
     }
 
     /// Whether the CPU keeps decoded (or translated) instructions of machine frame `frame`: a

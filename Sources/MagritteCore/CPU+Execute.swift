@@ -46,7 +46,10 @@ extension CPU {
         batchRemaining = budget
         inBatch = true
         defer { inBatch = false }
+        // After a slow path (which had the count published): the position, and the count, which
+        // a trap handler may have lowered by slots it emulated (`chargeEmulated`).
         @inline(__always) func reload() {
+            remaining = batchRemaining
             pc = self.pc
             npc = self.npc
             delay = self.inDelaySlot
@@ -458,6 +461,7 @@ extension CPU {
         // MARK: Coprocessor 0 (privileged unless CU0)
         case .mfc0, .mtc0, .di, .ei, .tlbr, .tlbwi, .tlbwr, .tlbp, .eret, .wait, .rdpgpr, .wrpgpr:
             if mode != .kernel && cp0.status & StatusBits.cu0 == 0 {
+                if let done = emulatePrivileged(d, pc: pc, delay: delay) { return done }
                 enterException(.coprocessorUnusable, pc: pc, inDelaySlot: delay)
                 return false
             }

@@ -93,8 +93,9 @@ public final class CPU {
     /// Unowned: the handler (a hypervisor) owns the CPU, not the other way round, and clears
     /// this before it goes. Not weak: a weakly referenced object keeps its reference counts in a
     /// side table, which made every retain and release of the VMM, and this load on every exit,
-    /// take the runtime's slow path (~15 % of an exit-heavy guest's time).
-    @exclusivity(unchecked) public unowned var trapHandler: (any TrapHandler)?
+    /// take the runtime's slow path (~15 % of an exit-heavy guest's time). Unsafe (no check on
+    /// each load): an unowned load costs a retain and a release of the handler on every exit.
+    @exclusivity(unchecked) public unowned(unsafe) var trapHandler: (any TrapHandler)?
     /// The pc at which `run` last stopped for an observer, so that resuming there does not stop
     /// again before the instruction has run.
     @exclusivity(unchecked) var observerStopPC: UInt32? = nil

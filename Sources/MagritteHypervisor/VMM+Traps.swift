@@ -6,11 +6,16 @@ import MagritteMachine
 /// be, device accesses are emulated, and everything else is reflected to the guest's handler.
 extension VMM {
     public func handleTrap(_ trap: Trap, cpu: CPU) {
-        let trap = windowTrap(trap)  // a bus error of the device window: the fault it stands for
-        guard let g = current else {
+        // The running guest without a retain and a release per exit (the VMM holds it in
+        // `guests` for the whole exit).
+        guard let g = current.map({ Unmanaged.passUnretained($0) }) else {
             cpu.requestStop()
             return
         }
+        g._withUnsafeGuaranteedRef { handleTrap(windowTrap(trap), $0) }  // a bus error of the device window: the fault it stands for
+    }
+
+    func handleTrap(_ trap: Trap, _ g: Guest) {
         exitBegins()
         if g.commPage != nil { commPageIn(g) }
         defer { if g.commPage != nil { commPageOut(g) } }
@@ -33,6 +38,40 @@ extension VMM {
         }
         g.statistics.exitsByKind[exitKind.rawValue] &+= 1
         if collectsExitSites { noteExitSite(g, pc: trap.pc, start: start) }
+    }
+
+    /// The direct path for a guest kernel's `mfc0`, `mtc0`, `di` and `ei`
+    /// (`TrapHandler.emulatePrivileged`, called by the CPU instead of `enterException`): the
+    /// emulation, counts and statistics of `handleTrap` → `privileged` → `emulatePrivileged`,
+    /// without building the trap, the CPU's before/after comparison or the trapped word's
+    /// decoding. What the emulation changes in the CPU (a Status, ASID, segment or TLB write)
+    /// ends its batch or block as the same instruction run natively does. Declined (nil, nothing
+    /// changed) where the two paths could differ or someone looks: the trace recorded or listened
+    /// to, exit sites collected, clustering, a comm page, a guest process, the hypercall.
+    public func emulatePrivileged(_ d: DecodedInstruction, pc: UInt32, cpu: CPU) -> Bool? {
+        guard emulatesDirectly, !trace.isActive, !collectsExitSites, !clustersExits, let g = current.map({ Unmanaged.passUnretained($0) }) else { return nil }
+        return g._withUnsafeGuaranteedRef { g in
+            let reg = Int(d.imm & 31), sel = Int(d.imm >> 5)
+            guard g.commPage == nil, g.inKernelMode || g.cp0.status & StatusBits.cu0 != 0,
+                  d.op != .mfc0 || (reg, sel) != CP0Register.hypercall.id else { return nil }
+            exitBegins()
+            g.statistics.traps[Int(ExceptionCode.coprocessorUnusable.rawValue)] &+= 1
+            trace.total &+= 1  // the `trap` event (not recorded)
+            exitClustered = 0
+            switch d.op {
+            case .mfc0: if d.rd < 32 { cpu.setGPR(Int(d.rd), readVirtualCP0(g, reg, sel)) }
+            case .mtc0: writeVirtualCP0(g, reg, sel, cpu.gpr(Int(d.rt)))
+            default:  // di, ei
+                if d.rd < 32 { cpu.setGPR(Int(d.rd), g.cp0.status) }
+                if d.op == .di { g.cp0.status &= ~StatusBits.ie } else { g.cp0.status |= StatusBits.ie }
+            }
+            g.statistics.emulatedByOp[Int(d.op.rawValue)] &+= 1
+            exitKind = .privileged
+            cpu.setPosition(pc: pc &+ 4, npc: pc &+ 8, inDelaySlot: false)
+            let interrupted = deliverInterrupt(g)
+            g.statistics.exitsByKind[ExitKind.privileged.rawValue] &+= 1
+            return !interrupted
+        }
     }
 
     // MARK: Reflection
@@ -234,16 +273,21 @@ extension VMM {
         // change that in the exit (`clusterCandidate` looks again then).
         let clusters = clustersExits && g.commPage == nil && cpu.observer == nil && cpu.memoryWatches.isEmpty
         while emulatePrivileged(g, t, word), clusters, let next = clusterCandidate(g, after: t.pc) {
-            cpu.accountEmulated(slots: 1, faulted: 1)  // its slot, as when it trapped
+            chargeClustered(faulted: 1)  // its slot, as when it trapped
             g.statistics.clusteredInstructions &+= 1
             exitClustered &+= 1
             t = Trap(code: .coprocessorUnusable, pc: next.pc, inDelaySlot: false)
             word = next.word
         }
-        // The CPU's budget for this quantum did not count the clustered slots: end its run here
-        // (`runSlice` runs the rest of the quantum), so that the quantum ends at the same machine
-        // time as without clustering.
-        if exitClustered > 0 {
+    }
+
+    /// Charges the slot of an instruction a cluster emulated to the CPU's run in progress
+    /// (`CPU.chargeEmulated`): the run goes on and ends at the same machine time as without
+    /// clustering. Where its batch has no room left, the slot is accounted outside the run's
+    /// budget, and the run ends after this exit (`runSlice` runs the rest of the quantum).
+    @inline(__always)
+    func chargeClustered(faulted: UInt64) {
+        if !cpu.chargeEmulated(slots: 1, faulted: faulted) {
             clusterEndedRun = true
             cpu.requestStop()
         }
@@ -304,8 +348,8 @@ extension VMM {
     /// slot: it is a privileged instruction the physical CPU would trap on (its page mapped in
     /// the physical TLB, the guest still in kernel mode), before the quantum's end, with no one
     /// asking to stop. Nil otherwise; the plain instructions are then left to the CPU, or (when
-    /// one could not be emulated after all) those emulated are accounted and the CPU's run ends
-    /// before the one that could not. The caller has checked that no one observes the CPU.
+    /// one could not be emulated after all) those emulated are charged and the CPU goes on at
+    /// the one that could not. The caller has checked that no one observes the CPU.
     func clusterCandidate(_ g: Guest, after pc: UInt32) -> (pc: UInt32, word: UInt32)? {
         guard g.state == .runnable, g.inKernelMode, now < quantumEnd, !sliceEnd, !stopRequested else { return nil }
         // An event listener (a Lua hook) may have set a breakpoint or a watchpoint in this exit.
@@ -318,34 +362,39 @@ extension VMM {
             return clusterable(current) ? (first, current) : nil
         }
         // Elsewhere, and past plain instructions, read the words from the page the CPU would
-        // fetch them from (translated once; a run that leaves the page is left to the CPU).
+        // fetch them from (a run that leaves the page is left to the CPU).
         let asid = cpu.cp0.asid
-        guard let page = clusterRAM(first & ~0xFFF, store: false, asid: asid) else { return nil }
-        let code = page.assumingMemoryBound(to: UInt32.self)
+        guard let code = cpu.codePage(containing: first)
+                ?? clusterRAM(first & ~0xFFF, store: false, asid: asid).map({ UnsafePointer($0.assumingMemoryBound(to: UInt32.self)) })
+        else { return nil }
         let firstIndex = Int((first & 0xFFF) >> 2)
         var index = firstIndex
         var privileged: UInt32 = 0
+        // Where the next privileged word is, by opcodes alone (most runs end at a branch or a
+        // call, or go on past the gap: nothing is decoded then) …
         while true {
             guard index < 1024 else { return nil }
             let w = code[index]
             if VMM.mayCluster(w) { privileged = w; break }
-            let kind = pollCache.instruction(w).kind
-            guard index - firstIndex < VMM.clusterGap, kind == .alu || kind == .load || kind == .store else { return nil }
+            guard index - firstIndex < VMM.clusterGap, VMM.mayBePlain(w) else { return nil }
             index += 1
+        }
+        // … then whether the words before it are all plain, decoded.
+        for i in firstIndex..<index {
+            let kind = pollCache.instruction(code[i]).kind
+            guard kind == .alu || kind == .load || kind == .store else { return nil }
         }
         // The privileged one must trap within this quantum, as it would without clustering.
         let gap = UInt64(index - firstIndex)
         guard clusterable(privileged), now &+ gap < quantumEnd else { return nil }
         for i in firstIndex..<index {
             guard emulatePlain(pollCache.instruction(code[i]), asid: asid) else {
-                // Left to the CPU from here: the run ends (its budget did not count these slots).
+                // Left to the CPU from here (the batch ends: the CPU is not at the next instruction).
                 let a = (first & ~0xFFF) | UInt32(i << 2)
                 cpu.setPosition(pc: a, npc: a &+ 4, inDelaySlot: false)
-                clusterEndedRun = true
-                cpu.requestStop()
                 return nil
             }
-            cpu.accountEmulated(slots: 1, faulted: 0)
+            chargeClustered(faulted: 0)
             exitClustered &+= 1
         }
         let next = (first & ~0xFFF) | UInt32(index << 2)
@@ -358,6 +407,7 @@ extension VMM {
     /// frame holds no decoded code (a store there is the CPU's, which forgets the code). Nil
     /// otherwise.
     func clusterRAM(_ va: UInt32, store: Bool, asid: UInt8) -> UnsafeMutableRawPointer? {
+        if let p = cpu.mappedHostAddress(va, store: store) { return p }  // where the CPU's own fast path goes
         // The guest kernel runs in the physical supervisor mode with fixed segments, so what the
         // CPU reaches at a page depends only on the physical TLB (`clusterPages.generation`) and
         // the physical ASID.
@@ -376,6 +426,14 @@ extension VMM {
     /// decoding.
     @inline(__always)
     static func mayCluster(_ w: UInt32) -> Bool { w >> 26 == 0x10 || w >> 26 == 0x2F }
+
+    /// Whether `w` may be a plain instruction a cluster emulates (`emulatePlain`), by its
+    /// opcode: SPECIAL, SPECIAL2 and SPECIAL3, the immediate ALU ones, the loads and stores.
+    @inline(__always)
+    static func mayBePlain(_ w: UInt32) -> Bool { plainOpcodes & (1 << UInt64(w >> 26)) != 0 }
+
+    /// Bits 0, 9–15, 28, 31, 32, 33, 35–37, 40, 41, 43.
+    static let plainOpcodes: UInt64 = 0xB3B_9000_FE01
 
     /// Whether the COP0 or CACHE word `w` is a privileged instruction clustering emulates.
     func clusterable(_ w: UInt32) -> Bool {

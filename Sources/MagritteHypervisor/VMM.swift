@@ -68,6 +68,10 @@ public final class VMM: TrapHandler {
     /// re-execution clusters as the recorded run did, except where it observes instructions
     /// (a breakpoint search), where nothing clusters: the guest's state is the same either way.
     @exclusivity(unchecked) public var clustersExits = false
+    /// Whether the CPU hands a guest kernel's `mfc0`, `mtc0`, `di` and `ei` to the VMM's direct
+    /// path (`emulatePrivileged`, Docs/vmm.md, "What an exit costs") where nobody looks; off
+    /// only to compare it with the general path.
+    @exclusivity(unchecked) var emulatesDirectly = true
     /// Whether the instructions after an emulated device access are emulated in the same exit
     /// while they poll (Docs/vmm.md, "Device polling"): the guest sees the same registers,
     /// counts and times.

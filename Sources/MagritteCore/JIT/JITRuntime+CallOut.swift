@@ -78,8 +78,12 @@ extension CPU {
         let before = UInt64(st.load(fromByteOffset: JITState.accumulated, as: UInt32.self)) &+ UInt64(index)
         inBatch = true
         batchStart = st.load(fromByteOffset: JITState.batchBase, as: UInt64.self) &+ before
-        batchBudget = 1
-        batchRemaining = 0
+        // What the batch has left after this slot (the block was entered with `left` for all
+        // of it): room a trap handler may charge the slots it emulated to (`chargeEmulated`).
+        let left = st.load(fromByteOffset: JITState.left, as: UInt32.self)
+        let room = left > index ? left &- index &- 1 : 0
+        batchBudget = 1 &+ UInt64(room)
+        batchRemaining = UInt64(room)
         let tag = codeTag
         let modeBefore = mode
         let cyclesBefore = cycles
@@ -95,6 +99,16 @@ extension CPU {
             completed = executeRare(d, pc: pc, delay: delay)
         }
         inBatch = false
+        // Slots charged by the handler count as completed by the chain before this block; the
+        // rest of the block must still fit in what is left (else it ends after the instruction).
+        let charged = room &- UInt32(truncatingIfNeeded: batchRemaining)
+        var fits = true
+        if charged != 0 {
+            let accumulated = st.load(fromByteOffset: JITState.accumulated, as: UInt32.self)
+            st.storeBytes(of: accumulated &+ charged, toByteOffset: JITState.accumulated, as: UInt32.self)
+            st.storeBytes(of: left &- charged, toByteOffset: JITState.left, as: UInt32.self)
+            fits = left &- charged >= UInt32(JITTranslator.maxInstructions)
+        }
         st.storeBytes(of: hi, toByteOffset: JITState.hi, as: UInt32.self)
         st.storeBytes(of: lo, toByteOffset: JITState.lo, as: UInt32.self)
         st.storeBytes(of: llBit ? 1 : 0, toByteOffset: JITState.llBit, as: UInt8.self)
@@ -111,7 +125,7 @@ extension CPU {
         // run loop to do (`enterException` then leaves `batchBreak` clear), goes on as if the
         // instruction had completed (its slot counted as faulted, as in the interpreter).
         let goesOn = completed || (!batchBreak && !delay && self.pc == pc &+ 4)
-        if goesOn && !stopRequested && !remapped
+        if goesOn && !stopRequested && !remapped && fits
             && (!batchBreak || (mode == modeBefore && endsBatchInPlace(st, index: index, cyclesBefore: cyclesBefore))) {
             if !completed { noteTrapGoneOn() }
             return 0
@@ -133,7 +147,7 @@ extension CPU {
         // The block ends after the instruction.
         let reason: Int
         if goesOn {
-            reason = batchBreak || stopRequested ? JITReturnReason.callOutBatchEnd : JITReturnReason.callOutRemapped
+            reason = batchBreak || stopRequested || !fits ? JITReturnReason.callOutBatchEnd : JITReturnReason.callOutRemapped
             let next = delay ? st.load(fromByteOffset: JITState.target, as: UInt32.self) : pc &+ 4
             st.storeBytes(of: next, toByteOffset: JITState.pc, as: UInt32.self)
             st.storeBytes(of: next &+ 4, toByteOffset: JITState.npc, as: UInt32.self)
