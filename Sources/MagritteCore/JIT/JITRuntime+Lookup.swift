@@ -154,15 +154,6 @@ extension JIT {
     func forgetFetchPages() {
         fetchTLB.update(repeating: SoftTLBEntry(), count: 3 * JIT.fetchPages)
     }
-
-    /// Drops virtual page `page` from the fetch TLB of every mode (a TLB entry covering it
-    /// changed).
-    func forgetFetchPage(_ page: UInt32) {
-        let slot = Int(page >> 12) & (JIT.fetchPages - 1)
-        for m in 0..<3 where fetchTLB[m * JIT.fetchPages + slot].tag == page {
-            fetchTLB[m * JIT.fetchPages + slot] = SoftTLBEntry()
-        }
-    }
 }
 
 extension CPU {
