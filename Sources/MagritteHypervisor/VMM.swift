@@ -204,12 +204,20 @@ public final class VMM: TrapHandler {
         deviceWindow.vmm = Unmanaged.passUnretained(self)
     }
 
-    /// The CPU holds its trap handler unowned (`CPU.trapHandler`); a guest kept after its VMM
-    /// has gone keeps the time it had (its clock no longer reads this VMM's).
+    /// The CPU holds its trap handler unowned (`CPU.trapHandler`) and the device window this VMM
+    /// unretained: both are cleared, for a CPU or a bus kept after the VMM has gone. A guest kept
+    /// after it keeps the time it had (its clock no longer reads this VMM's), and its board no
+    /// longer calls this VMM (console lines, power off).
     deinit {
         cpu.trapHandler = nil
+        deviceWindow.vmm = nil
         let t = now
-        for g in guests { g.board.clock.drive(cycles: { t }, synchronize: {}) }
+        for g in guests {
+            g.board.clock.drive(cycles: { t }, synchronize: {})
+            g.onLine = nil
+            g.board.fpga.onSoftReset = nil
+            g.board.piix4.onPowerOff = nil
+        }
     }
 
     // MARK: Guests

@@ -1,4 +1,5 @@
 import MagritteCore
+import MagritteMachine
 import Testing
 @testable import MagritteHypervisor
 
@@ -38,5 +39,25 @@ import Testing
         cpu.inject(.syscall)  // taken at the CPU's own vector
         #expect(cpu.exceptionCounts.reduce(0, +) == exceptions + 1)
         #expect(cpu.cp0.status & StatusBits.exl != 0)
+    }
+}
+
+/// The machine's bus kept after its VMM has gone: the device window (a device on that bus that
+/// holds the VMM unretained) answers a host access with a bus error, as while the VMM lived,
+/// without reaching the freed VMM.
+@Suite struct BusOutlivingItsVMMTests {
+    @Test func theDeviceWindowAnswersNothing() throws {
+        let uartStatus = DeviceWindow.base + 0x0800_03FD  // guest 0's COM1 LSR in the window
+        var kept: MaltaBus?
+        do {
+            let vmm = try VMM(ramSize: 64 << 20)
+            try vmm.addGuest(GuestConfiguration(name: "h"), imagePath: GuestsUnderVMMTests.guest("tests/hello"))
+            _ = vmm.run(maxInstructions: 100_000)
+            #expect(vmm.bus.read(uartStatus, size: 1) == nil)
+            kept = vmm.bus
+        }
+        let bus = try #require(kept)
+        #expect(bus.read(uartStatus, size: 1) == nil)
+        #expect(!bus.write(uartStatus, size: 1, value: 65))
     }
 }

@@ -79,4 +79,21 @@ extension VMMQuantumTests {
         #expect(g.deviceWrite(0x1800_0070, size: 1, value: 0x0A))
         #expect(g.deviceRead(0x1800_0071, size: 1) != nil)
     }
+
+    /// Its console and its FPGA's soft reset still work on its own board: the VMM's callbacks
+    /// there (console lines, power off) went with it instead of reaching a freed VMM.
+    @Test func itsBoardNoLongerCallsItsVMM() throws {
+        var kept: Guest?
+        do {
+            let vmm = try VMM(ramSize: 64 << 20)
+            kept = try vmm.addGuest(GuestConfiguration(name: "h"), imagePath: GuestsUnderVMMTests.guest("tests/hello"))
+            _ = vmm.run(maxInstructions: 100_000)
+        }
+        let g = try #require(kept)
+        let console = g.console.count
+        for byte in "after\n".utf8 { #expect(g.deviceWrite(0x1800_03F8, size: 1, value: UInt32(byte))) }  // COM1's THR
+        #expect(g.console.count == console + 6 && g.consoleText.hasSuffix("after\n"))
+        #expect(g.deviceWrite(0x1F00_0500, size: 4, value: 0x42))  // SOFTRES: the VMM would power the guest off
+        #expect(g.state != .poweredOff)
+    }
 }
