@@ -460,16 +460,7 @@ struct JITDifferentialTests {
         ]
         program += Array(repeating: 0, count: 1024 - program.count)
         program += [Self.r(0, rs: 31, rt: 0, rd: 0, funct: 8), Self.i(9, rs: 10, rt: 10, imm: 1)]  // other: jr $31; addiu $10, $10, 1
-        let a = Self.machine(seed: 17, engine: .interpreter, program: program)
-        let b = Self.machine(seed: 17, engine: .jit, program: program)
-        let start = a.cpu.gpr(10)
-        for m in [a, b] {
-            m.cpu.writeCP0(12, 0, 0)  // kernel mode, no interrupts
-            #expect(m.cpu.run(instructions: UInt64(rounds) * 10) == .budgetExhausted)
-            #expect(m.cpu.gpr(9) == 0 && m.cpu.gpr(10) &- start == rounds, "\(m.cpu.engine): every round called the other page")
-        }
-        #expect(Self.snapshot(a) == Self.snapshot(b))
-        let stats = b.cpu.jitStatistics
+        let stats = Self.runCallingLoop(seed: 17, program, budget: UInt64(rounds) * 10, adds: rounds, "every round called the other page")
         let misses = stats.returns.first { $0.reason == "lookup: page not in the fetch TLB" }?.count ?? 0
         // Before, each round's jump to the other page returned to the loop (its page left the fetch TLB).
         #expect(misses < 10 && stats.lookupRefills >= UInt64(rounds) - 10, "\(stats.lookupRefills) refills, \(stats.returns)")
@@ -495,18 +486,26 @@ struct JITDifferentialTests {
             program += Array(repeating: 0, count: Int(f &- Self.codeBase) / 4 - program.count)
             program += [Self.r(0, rs: 31, rt: 0, rd: 0, funct: 8), Self.i(9, rs: 10, rt: 10, imm: add)]  // jr $31; addiu $10, $10, add
         }
-        let a = Self.machine(seed: 19, engine: .interpreter, program: program)
-        let b = Self.machine(seed: 19, engine: .jit, program: program)
+        let stats = Self.runCallingLoop(seed: 19, program, budget: UInt64(rounds) * 12, adds: rounds * 101, "every round called both")
+        // Before, each call missed the slot the other function's block held and returned to the loop.
+        #expect(stats.entries < 20 && stats.lookupRefills >= UInt64(rounds) * 2 - 10, "\(stats.lookupRefills) refills, \(stats.returns)")
+    }
+
+    /// Runs `program` (a loop that counts `$9` down to zero and calls functions adding to `$10`)
+    /// in kernel mode with interrupts off for `budget` slots on the interpreter and on the
+    /// translator (the same seed): both run it to its end, `$10` grows by `adds` (`what`), and
+    /// they end in the same state. Returns the translator's statistics.
+    static func runCallingLoop(seed: UInt64, _ program: [UInt32], budget: UInt64, adds: UInt32, _ what: String) -> JITStatistics {
+        let a = machine(seed: seed, engine: .interpreter, program: program)
+        let b = machine(seed: seed, engine: .jit, program: program)
         let start = a.cpu.gpr(10)
         for m in [a, b] {
             m.cpu.writeCP0(12, 0, 0)  // kernel mode, no interrupts
-            #expect(m.cpu.run(instructions: UInt64(rounds) * 12) == .budgetExhausted)
-            #expect(m.cpu.gpr(9) == 0 && m.cpu.gpr(10) &- start == rounds * 101, "\(m.cpu.engine): every round called both")
+            #expect(m.cpu.run(instructions: budget) == .budgetExhausted)
+            #expect(m.cpu.gpr(9) == 0 && m.cpu.gpr(10) &- start == adds, "\(m.cpu.engine): \(what)")
         }
-        #expect(Self.snapshot(a) == Self.snapshot(b))
-        let stats = b.cpu.jitStatistics
-        // Before, each call missed the slot the other function's block held and returned to the loop.
-        #expect(stats.entries < 20 && stats.lookupRefills >= UInt64(rounds) * 2 - 10, "\(stats.lookupRefills) refills, \(stats.returns)")
+        #expect(snapshot(a) == snapshot(b))
+        return b.cpu.jitStatistics
     }
 
     /// Runs `a` and `b` in the same random budgets and records every difference between them.

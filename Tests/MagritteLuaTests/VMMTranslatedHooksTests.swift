@@ -28,6 +28,13 @@ import Testing
         return (report, try #require(m.vmmClass.object(L, -1)).vmm)
     }
 
+    /// `body` with the interpreter, then with the translator; the two reports must be the same.
+    func onBothEngines<R>(_ body: (String) throws -> R, report: (R) -> [String]) throws -> (interpreted: R, translated: R) {
+        let interpreted = try body("interpreter"), translated = try body("jit")
+        #expect(report(interpreted) == report(translated))
+        return (interpreted, translated)
+    }
+
     /// The share of the VMM's instructions that ran translated.
     static func translated(_ vmm: VMM) -> Double {
         Double(vmm.cpu.jitStatistics.instructionsRun) / Double(max(vmm.cpu.executedInstructions, 1))
@@ -59,9 +66,7 @@ import Testing
 
     @Test(.enabled(if: FileManager.default.fileExists(atPath: teachos)))
     func guestBreakpointsFireForTheirGuestAtTranslatedSpeed() throws {
-        let interpreted = try run(engine: "interpreter")
-        let translated = try run(engine: "jit")
-        #expect(interpreted.report == translated.report)
+        let (interpreted, translated) = try onBothEngines(run(engine:), report: { $0.report })
         let lines = try #require(interpreted.report.first).split(separator: "\n")
         #expect(lines.count == 3 && lines.allSatisfy { $0.hasPrefix("breakpoint b ") }, "\(lines)")
         #expect(Int(interpreted.report.last ?? "") == 120)
@@ -87,9 +92,7 @@ import Testing
 
     @Test(.enabled(if: FileManager.default.fileExists(atPath: teachos)))
     func guestInstructionHooksLeaveTheOtherGuestTranslated() throws {
-        let interpreted = try runInstructionHook(engine: "interpreter")
-        let translated = try runInstructionHook(engine: "jit")
-        #expect(interpreted.report == translated.report)
+        let (interpreted, translated) = try onBothEngines(runInstructionHook(engine:), report: { $0.report })
         let fields = try #require(interpreted.report.first).split(separator: " ")
         #expect(fields.first == "steps" && (Int(fields[1]) ?? 0) > 100_000, "\(fields)")
         // Guest b's instructions (most of them) ran translated; a's were observed one by one.
