@@ -190,6 +190,28 @@ import Testing
         Self.expectRefused(vmm, Self.resealed(good) { $0[90] = 5 }, "outside -1...1")
         Self.expectRefused(vmm, Self.resealed(good) { $0.removeLast(10) }, "truncated")
         Self.expectRefused(vmm, Self.resealed(good) { $0 += [0, 0] }, "corrupt")
+        // The frames of decoded code (format version 2): one past the machine's RAM, two out of
+        // order (found in the payload as `saveState` wrote them).
+        let code = source.cpu.codeFrames(below: source.ramFrames)
+        #expect(code.count >= 2)
+        func frames(_ list: [UInt32]) -> [UInt8] {
+            var w = SnapshotWriter()
+            w.put(list)
+            return w.bytes
+        }
+        func replacingFrames(with list: [UInt32]) -> [UInt8] {
+            Self.resealed(good) { payload in
+                let old = frames(code)
+                guard let at = (0...(payload.count - old.count)).first(where: { payload[$0..<($0 + old.count)].elementsEqual(old) }) else {
+                    Issue.record("the frames of decoded code are not in the payload")
+                    return
+                }
+                payload.replaceSubrange(at..<(at + old.count), with: frames(list))
+            }
+        }
+        Self.expectRefused(vmm, replacingFrames(with: code.dropLast() + [UInt32(source.ramFrames)]), "impossible VMM state")
+        Self.expectRefused(vmm, replacingFrames(with: [code[1], code[0]] + code.dropFirst(2)), "impossible VMM state")
+        #expect(replacingFrames(with: code) == good)  // the control: the same frames give the same file
 
         // Other configurations: guest count, guest memory, TLB size, machine RAM, names.
         let path = Self.temporaryPath("config.snap")
