@@ -70,6 +70,22 @@ import Testing
         #expect(text.hasPrefix("<svg") && text.contains("Operating System") && text.hasSuffix("</svg>\n"))
     }
 
+    /// `--no-device-window` makes every guest device access an exit: the guest prints the same,
+    /// and `--stats` reports the window's accesses only while it is on (and the translator's
+    /// counters with the translator).
+    @Test(.enabled(if: executable != nil)) func theDeviceWindowCanBeTurnedOff() throws {
+        let rtcpoll = GuestsUnderVMMTests.guest("vmm/rtcpoll")
+        let on = try Self.vmm([rtcpoll, "--stats", "--engine", "jit"])
+        let off = try Self.vmm([rtcpoll, "--stats", "--engine", "jit", "--no-device-window"])
+        #expect(on.status == 0 && off.status == 0, "\(on.err)\n\(off.err)")
+        let console = Self.lines(of: "rtcpoll", in: on.out)
+        #expect(console.contains { $0.hasPrefix("rtcpoll: PIT count changed") }, "\(on.out)")
+        #expect(Self.lines(of: "rtcpoll", in: off.out) == console)
+        #expect(on.err.contains("device window: ") && on.err.contains(" device accesses served without an exit"), "\(on.err)")
+        #expect(!off.err.contains("device window:"), "\(off.err)")
+        #expect(on.err.contains("jit: ") && on.err.contains("jit returns to the loop: "), "\(on.err)")
+    }
+
     @Test(.enabled(if: executable != nil)) func exitStatusesAndErrors() throws {
         let limit = try Self.vmm([Self.teachos, "--max-instructions", "1000"])
         #expect(limit.status == 2 && limit.err.contains("instruction limit reached") && limit.err.contains("teachos"))
