@@ -139,6 +139,44 @@ import MagritteHypervisor
         #expect(vmm == nil)
     }
 
+    /// A script cannot reach a VMM that has gone (its CPU holds it unowned, its device window and
+    /// its guests' clocks unretained): a guest keeps its VMM alive after the VMM's own name is
+    /// dropped — it runs, restores a snapshot and travels back through `g.vmm` — and the VMM goes
+    /// with its last guest.
+    @Test(.enabled(if: guestsBuilt)) func aGuestKeepsItsVMMAlive() throws {
+        let api = MagritteLua()
+        api.writeOut = { _ in }
+        let out = try api.lua.run("""
+            local s
+            do
+              local v = magritte.vmm{ram = "16M"}
+              g = v:add{image = "\(Self.hello)", ram = "4M"}
+              v:time_travel{interval = 10000}
+              v:run(20000)
+              s = v:snapshot()
+            end
+            collectgarbage(); collectgarbage()
+            local v = g.vmm
+            v:run()
+            local console = g.console
+            v:restore(s)
+            local back = v.executed
+            v:run()
+            v:step_back(5)
+            return g.console == console, back < v.executed, g.powered_off
+            """)
+        #expect(out == ["true", "true", "false"])
+        weak var vmm: VMM?
+        do {
+            lua_getglobal(api.lua.L, "g")
+            vmm = try #require(api.guestClass.object(api.lua.L, -1)).vmm
+            mg_pop(api.lua.L, 1)
+        }
+        #expect(vmm != nil)
+        try api.lua.run("g = nil; collectgarbage(); collectgarbage()")
+        #expect(vmm == nil)
+    }
+
     @Test(.enabled(if: guestsBuilt)) func interruptStopsAVMMRun() throws {
         let api = MagritteLua()
         api.writeOut = { _ in }
