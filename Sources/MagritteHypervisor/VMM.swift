@@ -425,12 +425,12 @@ public final class VMM: TrapHandler {
                 clusterEndedRun = false
                 // Only a run that stopped can have run out of host memory (the CPU's flag is read
                 // only then: a read of its stored state from here pays an exclusivity check).
-                outOfHostMemory = cpu.run(instructions: quantumEnd &- now) == .stopRequested && cpu.outOfHostMemory
+                outOfHostMemory = cpu.run(instructions: quantumEnd &- now) == .stopRequested && cpuOutOfHostMemory()
                 if exitEndedRun {
                     exitEndedRun = false
                     clusterEndedRun = true
                 }
-                takeWindowInterrupt(g)
+                if _slowPath(deviceWindow.interrupted) { takeWindowInterruptOutOfLine(g) }
             } while clusterEndedRun && now < quantumEnd && g.state == .runnable && !sliceEnd && !stopRequested && !outOfHostMemory
             exitEndsQuantum = false
             if g.commPage != nil { commPageIn(g) }
@@ -445,6 +445,11 @@ public final class VMM: TrapHandler {
         }
         return used
     }
+
+    // Out of line from `runSlice`: inlined, their reads of the CPU's stored state (from this
+    // module each pays a dynamic exclusivity check) were hoisted into every quantum.
+    @inline(never) func cpuOutOfHostMemory() -> Bool { cpu.outOfHostMemory }
+    @inline(never) func takeWindowInterruptOutOfLine(_ g: Guest) { takeWindowInterrupt(g) }
 
     /// Whether the ends of quanta between now and the guest's next exit (or timer event, or the
     /// end of its budget) may be skipped: nothing happens there. Interrupts do not: after the

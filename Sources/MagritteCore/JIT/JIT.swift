@@ -189,6 +189,13 @@ final class JIT {
     static let catchUpSteps = 64
     /// Instructions left to interpret after such a cut (0: translate as usual).
     var catchUp = 0
+    /// The block that last answered `covered` (its frame's table and its slot; nil: none yet):
+    /// the catch-up asks about the instructions of one block one after the other, which it then
+    /// answers with one slot read instead of a scan back over up to 63.
+    var coverTable: UnsafeMutablePointer<JITEntry>?
+    var coverSlot = 0
+    /// The longest catch-up run (`CPU.catchUpRun`); 1 (for tests) steps one instruction at a time.
+    var catchUpRunLimit = JIT.catchUpSteps
     /// The frames that have a table (to empty them all on a flush, and free them).
     var framesWithTables: [Int] = []
     /// Per physical frame: whether its table holds anything since it was last emptied.
@@ -446,6 +453,8 @@ extension CPU {
         var accounted: UInt64 = 0
         while remaining > 0 {
             var step: UInt64 = 1
+            // Instructions of a catch-up run (`catchUpRun`) in `step` (0: none).
+            var caughtUp: UInt64 = 0
             // Only the lookup right after the block that left it may link it.
             let link = pendingLink
             pendingLink = 0
@@ -458,10 +467,12 @@ extension CPU {
                 let slot = Int((pc >> 2) & 1023)
                 var e = table[slot]
                 if _slowPath(e.pc != pc) {
-                    if jit.catchUp > 0 && jit.covered(table, pc: pc) {
+                    if jit.catchUp > 0, case let run = catchUpRun(jit, table, limit: min(jit.catchUp, jit.catchUpRunLimit, Int(min(remaining, 64)))), run > 0 {
                         // Right after a batch cut a block short: the interpreter runs on to a
                         // known block start instead of translating one more block from here.
-                        jit.catchUp &-= 1
+                        jit.catchUp &-= run
+                        caughtUp = UInt64(run)
+                        step = caughtUp
                         e = JITEntry()
                     } else {
                         e = translateBlock(jit, frame: frame)
@@ -520,11 +531,15 @@ extension CPU {
                     } else {
                         step = remaining  // the rest of the batch is shorter than the block
                         jit.catchUp = JIT.catchUpSteps  // the next batch starts inside this block
+                        (jit.coverTable, jit.coverSlot) = (table, slot)  // (likely) covering it
                     }
                 }
             }
             let elapsed = budget &- remaining &- accounted
-            remaining &-= observing ? executeObserved(step, elapsed: elapsed) : executeFast(step, elapsed: elapsed)
+            let ran = observing ? executeObserved(step, elapsed: elapsed) : executeFast(step, elapsed: elapsed)
+            remaining &-= ran
+            // A catch-up run that ended the batch early: one step at a time had stopped there too.
+            if _slowPath(ran < caughtUp) { jit.catchUp &+= Int(caughtUp &- ran) }
             if batchBreak || stopRequested { break }
         }
         // As in the interpreter, `cycles` (which devices read) moves only at the end of a batch.
@@ -614,14 +629,63 @@ extension JIT {
     /// Whether `pc` lies inside (not at the start of) a translated block of its page in `table`
     /// (a frame's 1024 slots): one that starts at most 63 instructions before it.
     func covered(_ table: UnsafeMutablePointer<JITEntry>, pc: UInt32) -> Bool {
+        coveringSlot(table, pc: pc) != nil
+    }
+
+    /// The slot of a block that makes `covered` true (nil: none). The block that answered last
+    /// is asked first; any block that covers `pc` gives the same answer as the scan back.
+    func coveringSlot(_ table: UnsafeMutablePointer<JITEntry>, pc: UInt32) -> Int? {
         let slot = Int((pc >> 2) & 1023)
-        var s = slot - 1, back: UInt32 = 1
-        while s >= 0 && back < UInt32(JIT.catchUpSteps) {
-            let e = table[s]
-            if e.code != nil && e.pc == pc &- back &* 4 && e.instructions > back { return true }
+        if table == coverTable && JIT.block(table, at: coverSlot, covers: pc) { return coverSlot }
+        var s = slot - 1
+        while s >= 0 && slot - s < JIT.catchUpSteps {
+            if JIT.block(table, at: s, covers: pc) {
+                (coverTable, coverSlot) = (table, s)
+                return s
+            }
             s -= 1
-            back &+= 1
         }
-        return false
+        return nil
+    }
+
+    /// Whether the block in slot `s` of `table` starts 1 to 63 instructions before `pc` (at its
+    /// virtual address) and reaches it.
+    @inline(__always)
+    static func block(_ table: UnsafeMutablePointer<JITEntry>, at s: Int, covers pc: UInt32) -> Bool {
+        let back = Int((pc >> 2) & 1023) &- s
+        guard back > 0 && back < JIT.catchUpSteps else { return false }
+        let e = table[s]
+        return e.code != nil && e.pc == pc &- UInt32(back) &* 4 && e.instructions > UInt32(back)
+    }
+}
+
+extension CPU {
+    /// How many instructions from pc on the catch-up interprets in one go, at most `limit`:
+    /// 0 when pc is not `covered`; else those before the first that the covering block no
+    /// longer reaches (or lies 64 or more after its start) or that has an entry of its own in
+    /// `table` (the run loop looks at it), and up to a branch or jump, itself included (its
+    /// delay slot and where it goes the run loop looks at one by one). The run loop would have
+    /// stepped through exactly these one at a time, each `covered` and none a block's start,
+    /// each going on to the next unless it ends the batch (`executeTranslated`).
+    func catchUpRun(_ jit: JIT, _ table: UnsafeMutablePointer<JITEntry>, limit: Int) -> Int {
+        guard limit > 0, let s = jit.coveringSlot(table, pc: pc) else { return 0 }
+        let start = Int((pc >> 2) & 1023)
+        let end = min(s + Int(table[s].instructions), s + JIT.catchUpSteps, start + limit)
+        var i = start
+        while i < end {
+            if i > start && table[i].pc == pc &+ UInt32(i - start) &* 4 { break }
+            i += 1
+            if CPU.mayBranch(codeHost[i - 1]) { break }
+        }
+        return i - start
+    }
+
+    /// Whether the instruction word `w` may be a branch or jump: opcodes 1 to 7 (REGIMM, J, JAL,
+    /// BEQ, BNE, BLEZ, BGTZ) and 20 to 23 (the likely ones), JR and JALR. A superset (REGIMM's
+    /// traps too): stopping a catch-up run early only leaves more to the run loop.
+    @inline(__always)
+    static func mayBranch(_ w: UInt32) -> Bool {
+        let op = w >> 26
+        return (op &- 1) < 7 || (op &- 20) < 4 || (op == 0 && w & 0x3E == 8)
     }
 }
