@@ -155,6 +155,13 @@ public struct Counts<Slots: CountSlots>: RandomAccessCollection, MutableCollecti
             precondition(UInt(bitPattern: i) < UInt(Slots.count), "index out of range")
             withUnsafeMutableBytes(of: &slots) { $0.storeBytes(of: newValue, toByteOffset: i &* 8, as: UInt64.self) }
         }
+        // In place (a get and a set would copy the whole table to read one count).
+        @inline(__always) _modify {
+            precondition(UInt(bitPattern: i) < UInt(Slots.count), "index out of range")
+            var v = withUnsafeMutableBytes(of: &slots) { $0.load(fromByteOffset: i &* 8, as: UInt64.self) }
+            yield &v
+            withUnsafeMutableBytes(of: &slots) { $0.storeBytes(of: v, toByteOffset: i &* 8, as: UInt64.self) }
+        }
     }
 
     public static func == (a: Self, b: Self) -> Bool { a.elementsEqual(b) }
