@@ -13,7 +13,6 @@ extension CPU {
         let trap = Trap(code: code, pc: pc, inDelaySlot: inDelaySlot, badVAddr: badVAddr, isRefill: refill,
                         coprocessor: coprocessor, isTranslationFault: translationFault)
         if hasTrapHandler {
-            unowned(unsafe) let trapHandler = trapHandler.unsafelyUnwrapped  // no retain and release per exit
             let before = TrapContext(self)
             let wasBreak = batchBreak
             batchBreak = false
@@ -22,7 +21,7 @@ extension CPU {
             self.pc = restart
             self.npc = restart &+ 4
             self.inDelaySlot = false
-            trapHandler.handleTrap(trap, cpu: self)
+            trapHandlerType.unsafelyUnwrapped.handleTrap(unretained: trapHandlerAddress.unsafelyUnwrapped, trap, cpu: self)
             // The batch goes on in place (`Docs/jit.md`, "Handled traps") only when nothing the
             // run loop looks at changed: at the next instruction, or where the handler moved the
             // CPU (past instructions it emulated in the same exit), not in a delay slot.
@@ -54,11 +53,11 @@ extension CPU {
         case .break: code = .breakpoint
         default: return nil
         }
-        unowned(unsafe) let handler = trapHandler.unsafelyUnwrapped
         let counted = exceptionCountStorage + Int(code.rawValue)
         counted.pointee &+= 1
         faultedInstructions &+= 1
-        guard let done = handler.emulatePrivileged(d, pc: pc, cpu: self) else {
+        guard let done = trapHandlerType.unsafelyUnwrapped.emulatePrivileged(unretained: trapHandlerAddress.unsafelyUnwrapped, d, pc: pc,
+                                                                             cpu: self) else {
             counted.pointee &-= 1
             faultedInstructions &-= 1
             return nil

@@ -128,6 +128,17 @@ public protocol TrapHandler: AnyObject {
 
 extension TrapHandler {
     public func emulatePrivileged(_ d: DecodedInstruction, pc: UInt32, cpu: CPU) -> Bool? { nil }
+
+    /// `handleTrap` and `emulatePrivileged` of the handler at `handler` (its address, not
+    /// retained), through its dynamic type: what the CPU calls on every exit (calling the
+    /// methods through the CPU's unowned reference retains and releases the handler each time).
+    static func handleTrap(unretained handler: UnsafeMutableRawPointer, _ trap: Trap, cpu: CPU) {
+        Unmanaged<Self>.fromOpaque(handler)._withUnsafeGuaranteedRef { $0.handleTrap(trap, cpu: cpu) }
+    }
+
+    static func emulatePrivileged(unretained handler: UnsafeMutableRawPointer, _ d: DecodedInstruction, pc: UInt32, cpu: CPU) -> Bool? {
+        Unmanaged<Self>.fromOpaque(handler)._withUnsafeGuaranteedRef { $0.emulatePrivileged(d, pc: pc, cpu: cpu) }
+    }
 }
 
 extension CPU {

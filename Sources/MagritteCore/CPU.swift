@@ -96,11 +96,19 @@ public final class CPU {
     /// take the runtime's slow path (~15 % of an exit-heavy guest's time). Unsafe (no check on
     /// each load): an unowned load costs a retain and a release of the handler on every exit.
     @exclusivity(unchecked) public unowned(unsafe) var trapHandler: (any TrapHandler)? {
-        didSet { hasTrapHandler = trapHandler != nil }
+        didSet {
+            hasTrapHandler = trapHandler != nil
+            trapHandlerType = trapHandler.map { type(of: $0) }
+            trapHandlerAddress = trapHandler.map { Unmanaged.passUnretained($0 as AnyObject).toOpaque() }
+        }
     }
     /// Whether `trapHandler` is set: what every exception and direct path asks (testing the
     /// unowned existential for nil costs a retain and a release of the handler).
     @exclusivity(unchecked) var hasTrapHandler = false
+    /// The trap handler's dynamic type and address while it is set: the CPU calls it through
+    /// them without a retain and a release (`TrapHandler.handleTrap(unretained:_:cpu:)`).
+    @exclusivity(unchecked) var trapHandlerType: (any TrapHandler.Type)?
+    @exclusivity(unchecked) var trapHandlerAddress: UnsafeMutableRawPointer?
     /// The pc at which `run` last stopped for an observer, so that resuming there does not stop
     /// again before the instruction has run.
     @exclusivity(unchecked) var observerStopPC: UInt32? = nil
