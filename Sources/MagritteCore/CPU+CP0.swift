@@ -8,12 +8,11 @@ extension CPU {
         _ code: ExceptionCode, pc: UInt32, inDelaySlot: Bool, badVAddr: UInt32? = nil,
         refill: Bool = false, coprocessor: UInt32 = 0, translationFault: Bool = false, usesSlot: Bool = true
     ) {
-        exceptionCounts[Int(code.rawValue)] &+= 1
+        exceptionCountStorage[Int(code.rawValue)] &+= 1
         if code != .interrupt && usesSlot { faultedInstructions &+= 1 }
         let trap = Trap(code: code, pc: pc, inDelaySlot: inDelaySlot, badVAddr: badVAddr, isRefill: refill,
                         coprocessor: coprocessor, isTranslationFault: translationFault)
-        if trapHandler != nil {
-            unowned(unsafe) let trapHandler = trapHandler.unsafelyUnwrapped  // no retain and release per exit
+        if hasTrapHandler {
             let before = TrapContext(self)
             let wasBreak = batchBreak
             batchBreak = false
@@ -22,7 +21,7 @@ extension CPU {
             self.pc = restart
             self.npc = restart &+ 4
             self.inDelaySlot = false
-            trapHandler.handleTrap(trap, cpu: self)
+            trapHandlerType.unsafelyUnwrapped.handleTrap(unretained: trapHandlerAddress.unsafelyUnwrapped, trap, cpu: self)
             // The batch goes on in place (`Docs/jit.md`, "Handled traps") only when nothing the
             // run loop looks at changed: at the next instruction, or where the handler moved the
             // CPU (past instructions it emulated in the same exit), not in a delay slot.
@@ -37,20 +36,29 @@ extension CPU {
         statusChanged(pc: pc, cause: .exception(code))
     }
 
-    /// The trap handler's direct path (`TrapHandler.emulatePrivileged`) for a privileged
-    /// instruction that would raise Coprocessor Unusable, where no observer is told of
-    /// exceptions: counted as the exception (`exceptionCounts`, a faulted slot) before the
-    /// handler runs, as `enterException` does. Nil (nothing counted) when there is no handler or
-    /// it declines: the caller raises the exception.
+    /// The trap handler's direct path (`TrapHandler.emulatePrivileged`) for an instruction that
+    /// would raise an exception the handler answers without looking at the CPU's state around
+    /// it — a privileged `mfc0`, `mtc0`, `di`, `ei`, `eret` or `cache` (Coprocessor Unusable), a
+    /// `syscall` or `break` — not in a delay slot, where no observer is told of exceptions:
+    /// counted as the exception (`exceptionCounts`, a faulted slot) before the handler runs, as
+    /// `enterException` does. Nil (nothing counted) when there is no handler or it declines: the
+    /// caller raises the exception.
     @inline(__always)
     func emulatePrivileged(_ d: DecodedInstruction, pc: UInt32, delay: Bool) -> Bool? {
-        guard trapHandler != nil, d.op == .mfc0 || d.op == .mtc0 || d.op == .di || d.op == .ei, !delay, observer == nil else { return nil }
-        unowned(unsafe) let handler = trapHandler.unsafelyUnwrapped
-        let code = Int(ExceptionCode.coprocessorUnusable.rawValue)
-        exceptionCounts[code] &+= 1
+        guard hasTrapHandler, !delay, observer == nil else { return nil }
+        let code: ExceptionCode
+        switch d.op {
+        case .mfc0, .mtc0, .di, .ei, .eret, .cache: code = .coprocessorUnusable
+        case .syscall: code = .syscall
+        case .break: code = .breakpoint
+        default: return nil
+        }
+        let counted = exceptionCountStorage + Int(code.rawValue)
+        counted.pointee &+= 1
         faultedInstructions &+= 1
-        guard let done = handler.emulatePrivileged(d, pc: pc, cpu: self) else {
-            exceptionCounts[code] &-= 1
+        guard let done = trapHandlerType.unsafelyUnwrapped.emulatePrivileged(unretained: trapHandlerAddress.unsafelyUnwrapped, d, pc: pc,
+                                                                             cpu: self) else {
+            counted.pointee &-= 1
             faultedInstructions &-= 1
             return nil
         }

@@ -413,6 +413,7 @@ extension CPU {
             r[rd] = ok
         case .cache:
             if mode != .kernel && cp0.status & StatusBits.cu0 == 0 {
+                if let done = emulatePrivileged(d, pc: pc, delay: delay) { return done }
                 enterException(.coprocessorUnusable, pc: pc, inDelaySlot: delay)
                 return false
             }
@@ -439,11 +440,9 @@ extension CPU {
                 enterException(.trap, pc: pc, inDelaySlot: delay)
                 return false
             }
-        case .syscall:
-            enterException(.syscall, pc: pc, inDelaySlot: delay)
-            return false
-        case .break:
-            enterException(.breakpoint, pc: pc, inDelaySlot: delay)
+        case .syscall, .break:
+            if let done = emulatePrivileged(d, pc: pc, delay: delay) { return done }
+            enterException(d.op == .syscall ? .syscall : .breakpoint, pc: pc, inDelaySlot: delay)
             return false
         case .rdhwr:
             let cp0Usable = mode == .kernel || cp0.status & StatusBits.cu0 != 0

@@ -118,8 +118,9 @@ extension CPUObserver {
 /// exception). A handler that changes nothing therefore retries the instruction.
 public protocol TrapHandler: AnyObject {
     func handleTrap(_ trap: Trap, cpu: CPU)
-    /// A direct path for the privileged instruction `d` at `pc` (not in a delay slot) that
-    /// would raise Coprocessor Unusable (`CPU.emulatePrivileged`): nil when the handler leaves
+    /// A direct path for the instruction `d` at `pc` (not in a delay slot) that would raise an
+    /// exception: Coprocessor Unusable for a privileged `mfc0`, `mtc0`, `di`, `ei`, `eret` or
+    /// `cache`, System Call or Breakpoint (`CPU.emulatePrivileged`): nil when the handler leaves
     /// it to `handleTrap` (nothing changed), true when it emulated it and the CPU goes on at
     /// `pc + 4`, false when it emulated it and moved the CPU (its pc in the CPU; the batch ends).
     func emulatePrivileged(_ d: DecodedInstruction, pc: UInt32, cpu: CPU) -> Bool?
@@ -127,6 +128,17 @@ public protocol TrapHandler: AnyObject {
 
 extension TrapHandler {
     public func emulatePrivileged(_ d: DecodedInstruction, pc: UInt32, cpu: CPU) -> Bool? { nil }
+
+    /// `handleTrap` and `emulatePrivileged` of the handler at `handler` (its address, not
+    /// retained), through its dynamic type: what the CPU calls on every exit (calling the
+    /// methods through the CPU's unowned reference retains and releases the handler each time).
+    static func handleTrap(unretained handler: UnsafeMutableRawPointer, _ trap: Trap, cpu: CPU) {
+        Unmanaged<Self>.fromOpaque(handler)._withUnsafeGuaranteedRef { $0.handleTrap(trap, cpu: cpu) }
+    }
+
+    static func emulatePrivileged(unretained handler: UnsafeMutableRawPointer, _ d: DecodedInstruction, pc: UInt32, cpu: CPU) -> Bool? {
+        Unmanaged<Self>.fromOpaque(handler)._withUnsafeGuaranteedRef { $0.emulatePrivileged(d, pc: pc, cpu: cpu) }
+    }
 }
 
 extension CPU {

@@ -95,7 +95,20 @@ public final class CPU {
     /// side table, which made every retain and release of the VMM, and this load on every exit,
     /// take the runtime's slow path (~15 % of an exit-heavy guest's time). Unsafe (no check on
     /// each load): an unowned load costs a retain and a release of the handler on every exit.
-    @exclusivity(unchecked) public unowned(unsafe) var trapHandler: (any TrapHandler)?
+    @exclusivity(unchecked) public unowned(unsafe) var trapHandler: (any TrapHandler)? {
+        didSet {
+            hasTrapHandler = trapHandler != nil
+            trapHandlerType = trapHandler.map { type(of: $0) }
+            trapHandlerAddress = trapHandler.map { Unmanaged.passUnretained($0 as AnyObject).toOpaque() }
+        }
+    }
+    /// Whether `trapHandler` is set: what every exception and direct path asks (testing the
+    /// unowned existential for nil costs a retain and a release of the handler).
+    @exclusivity(unchecked) var hasTrapHandler = false
+    /// The trap handler's dynamic type and address while it is set: the CPU calls it through
+    /// them without a retain and a release (`TrapHandler.handleTrap(unretained:_:cpu:)`).
+    @exclusivity(unchecked) var trapHandlerType: (any TrapHandler.Type)?
+    @exclusivity(unchecked) var trapHandlerAddress: UnsafeMutableRawPointer?
     /// The pc at which `run` last stopped for an observer, so that resuming there does not stop
     /// again before the instruction has run.
     @exclusivity(unchecked) var observerStopPC: UInt32? = nil
@@ -104,7 +117,15 @@ public final class CPU {
     /// (resumed after a stop there, retried after a TLB fill) is not asked again.
     @exclusivity(unchecked) var accessAsked: (pc: UInt32, retired: UInt64)? = nil
     /// Exceptions taken, by ExcCode.
-    @exclusivity(unchecked) public internal(set) var exceptionCounts = [UInt64](repeating: 0, count: 32)
+    public internal(set) var exceptionCounts: [UInt64] {
+        get { Array(UnsafeBufferPointer(start: exceptionCountStorage, count: 32)) }
+        set {
+            precondition(newValue.count == 32, "one count per ExcCode")
+            for (i, n) in newValue.enumerated() { exceptionCountStorage[i] = n }
+        }
+    }
+    /// Where `exceptionCounts` lives: counted on every exception without an array's uniqueness check.
+    let exceptionCountStorage: UnsafeMutablePointer<UInt64>
 
     // Address translation: per mode, the action for each 512 MiB region (va >> 29).
     @exclusivity(unchecked) var segments = SegmentMap()
@@ -134,6 +155,8 @@ public final class CPU {
         regs.initialize(repeating: 0, count: 33)
         tlbEntries = .allocate(capacity: configuration.tlbEntries)
         tlbEntries.initialize(repeating: TLBEntry(), count: configuration.tlbEntries)
+        exceptionCountStorage = .allocate(capacity: 32)
+        exceptionCountStorage.initialize(repeating: 0, count: 32)
         softTLB = .allocate(capacity: 3 * 512)
         softTLB.initialize(repeating: SoftTLBEntry(), count: 3 * 512)
         currentSoftTLB = softTLB
@@ -151,6 +174,7 @@ public final class CPU {
         tlbEntries.deallocate()
         tlbIndex.deallocate()
         softTLB.deallocate()
+        exceptionCountStorage.deallocate()
     }
 
     nonisolated(unsafe) static let emptyPage: UnsafeMutablePointer<DecodedInstruction> = {
@@ -185,7 +209,7 @@ public final class CPU {
         batchBreak = false
         stopRequested = false
         llBit = false
-        exceptionCounts = [UInt64](repeating: 0, count: 32)
+        exceptionCountStorage.update(repeating: 0, count: 32)
         for i in 0..<CPU.physicalFrames where decodedPages[i] != nil {
             decodedPages[i]!.update(repeating: .undecoded, count: 1024)
         }

@@ -128,3 +128,75 @@ extension VMM {
         return lines
     }
 }
+
+/// Counts indexed by a small number (an ExcCode, an `Op`, an `ExitKind`), held inline in
+/// `GuestStatistics`: counting one on an exit is an add in place, without an array's uniqueness
+/// check (and copying the statistics copies the counts). A collection of `Slots.count` counts.
+public struct Counts<Slots: CountSlots>: RandomAccessCollection, MutableCollection, Equatable, Sendable, CustomStringConvertible {
+    var slots = Slots()
+
+    public init() {}
+
+    /// The counts of `values` (as many as this holds).
+    init(_ values: [UInt64]) {
+        precondition(values.count == Slots.count, "\(Slots.count) counts expected")
+        for (i, v) in values.enumerated() { self[i] = v }
+    }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { Slots.count }
+
+    public subscript(i: Int) -> UInt64 {
+        @inline(__always) get {
+            precondition(UInt(bitPattern: i) < UInt(Slots.count), "index out of range")
+            return withUnsafeBytes(of: slots) { $0.load(fromByteOffset: i &* 8, as: UInt64.self) }
+        }
+        @inline(__always) set {
+            precondition(UInt(bitPattern: i) < UInt(Slots.count), "index out of range")
+            withUnsafeMutableBytes(of: &slots) { $0.storeBytes(of: newValue, toByteOffset: i &* 8, as: UInt64.self) }
+        }
+        // In place (a get and a set would copy the whole table to read one count).
+        @inline(__always) _modify {
+            precondition(UInt(bitPattern: i) < UInt(Slots.count), "index out of range")
+            var v = withUnsafeMutableBytes(of: &slots) { $0.load(fromByteOffset: i &* 8, as: UInt64.self) }
+            yield &v
+            withUnsafeMutableBytes(of: &slots) { $0.storeBytes(of: v, toByteOffset: i &* 8, as: UInt64.self) }
+        }
+    }
+
+    public static func == (a: Self, b: Self) -> Bool { a.elementsEqual(b) }
+    public var description: String { Array(self).description }
+}
+
+/// The inline storage of `Counts`: a tuple of at least `count` UInt64s.
+public protocol CountSlots: Sendable {
+    init()
+    static var count: Int { get }
+}
+
+typealias EightCounts = (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
+let noCounts: EightCounts = (0, 0, 0, 0, 0, 0, 0, 0)
+
+/// One count per ExcCode (32).
+public struct ByExceptionCode: CountSlots {
+    var t = (noCounts, noCounts, noCounts, noCounts)
+    public init() {}
+    public static var count: Int { 32 }
+}
+
+/// One count per `Op.rawValue` (256).
+public struct ByOp: CountSlots {
+    var t = ((noCounts, noCounts, noCounts, noCounts, noCounts, noCounts, noCounts, noCounts),
+             (noCounts, noCounts, noCounts, noCounts, noCounts, noCounts, noCounts, noCounts),
+             (noCounts, noCounts, noCounts, noCounts, noCounts, noCounts, noCounts, noCounts),
+             (noCounts, noCounts, noCounts, noCounts, noCounts, noCounts, noCounts, noCounts))
+    public init() {}
+    public static var count: Int { 256 }
+}
+
+/// One count per `ExitKind`.
+public struct ByExitKind: CountSlots {
+    var t = noCounts
+    public init() {}
+    public static var count: Int { ExitKind.other.rawValue + 1 }  // the last kind
+}

@@ -30,9 +30,9 @@ public enum GuestState: Equatable, Sendable {
 /// Per-guest figures: what the VMM did for it and where its time went.
 public struct GuestStatistics: Sendable, Equatable {
     /// Physical exceptions that entered the VMM while this guest ran, by ExcCode.
-    public var traps = [UInt64](repeating: 0, count: 32)
+    public var traps = Counts<ByExceptionCode>()
     /// Exceptions reflected to the guest's own handlers, by ExcCode.
-    public var reflected = [UInt64](repeating: 0, count: 32)
+    public var reflected = Counts<ByExceptionCode>()
     /// Privileged instructions emulated, by mnemonic.
     public var emulated: [String: UInt64] {
         var counts: [String: UInt64] = [:]
@@ -42,7 +42,7 @@ public struct GuestStatistics: Sendable, Equatable {
         return counts
     }
     /// The same, indexed by `Op.rawValue` (cheap to count on every exit).
-    var emulatedByOp = [UInt64](repeating: 0, count: 256)
+    var emulatedByOp = Counts<ByOp>()
     /// TLB misses the VMM answered from the guest's virtual TLB without the guest knowing.
     public var hiddenTLBFills: UInt64 = 0
     /// Misses in the guest's unmapped kseg0/kseg1 that the VMM filled from the pmap.
@@ -63,9 +63,9 @@ public struct GuestStatistics: Sendable, Equatable {
     /// How often the guest was switched in.
     public var switchesIn: UInt64 = 0
     /// Exits by what the VMM did in them, indexed by `ExitKind.rawValue` (they add up to `traps`).
-    public var exitsByKind = [UInt64](repeating: 0, count: ExitKind.allCases.count)
+    public var exitsByKind = Counts<ByExitKind>()
     /// Host nanoseconds the VMM's trap handler spent per kind (while `VMM.collectsExitSites`).
-    public var exitNanosecondsByKind = [UInt64](repeating: 0, count: ExitKind.allCases.count)
+    public var exitNanosecondsByKind = Counts<ByExitKind>()
     /// Privileged instructions emulated in the exit of the privileged instruction before them
     /// (clustering): counted in `emulated`, not in `traps`.
     public var clusteredInstructions: UInt64 = 0

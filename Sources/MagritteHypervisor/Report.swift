@@ -30,7 +30,7 @@ extension VMM {
         return lines
     }
 
-    func byCode(_ counts: [UInt64]) -> String {
+    func byCode(_ counts: Counts<ByExceptionCode>) -> String {
         let parts = ExceptionCode.allCases.filter { counts[Int($0.rawValue)] > 0 }.map { "\($0.description) \(counts[Int($0.rawValue)])" }
         return parts.isEmpty ? "none" : parts.joined(separator: ", ")
     }

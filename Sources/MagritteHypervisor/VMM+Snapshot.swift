@@ -269,13 +269,13 @@ extension Guest {
 
 extension GuestStatistics {
     func saveState(to w: inout SnapshotWriter) {
-        w.put(traps)
-        w.put(reflected)
-        w.put(emulatedByOp)
+        w.put(Array(traps))
+        w.put(Array(reflected))
+        w.put(Array(emulatedByOp))
         for v in [hiddenTLBFills, ksegFills, reflectedTLBMisses, deviceAccesses, hypercalls, kernelInstructions,
                   userInstructions, spinInstructions, waitCycles, hypercallIdleCycles, switchesIn] { w.put(v) }
-        w.put(exitsByKind)
-        w.put(exitNanosecondsByKind)
+        w.put(Array(exitsByKind))
+        w.put(Array(exitNanosecondsByKind))
         w.put(clusteredInstructions)
         w.put(polledInstructions)
         w.put(polledDeviceAccesses)
@@ -284,15 +284,15 @@ extension GuestStatistics {
 
     init(from r: inout SnapshotReader) throws(SnapshotError) {
         self.init()
-        traps = try r.doubleWords(count: 32)
-        reflected = try r.doubleWords(count: 32)
-        emulatedByOp = try r.doubleWords(count: 256)
+        traps = try Counts(r.doubleWords(count: 32))
+        reflected = try Counts(r.doubleWords(count: 32))
+        emulatedByOp = try Counts(r.doubleWords(count: 256))
         var v = [UInt64]()
         for _ in 0..<11 { v.append(try r.u64()) }
         (hiddenTLBFills, ksegFills, reflectedTLBMisses, deviceAccesses, hypercalls, kernelInstructions) = (v[0], v[1], v[2], v[3], v[4], v[5])
         (userInstructions, spinInstructions, waitCycles, hypercallIdleCycles, switchesIn) = (v[6], v[7], v[8], v[9], v[10])
-        exitsByKind = try r.doubleWords(count: ExitKind.allCases.count)
-        exitNanosecondsByKind = try r.doubleWords(count: ExitKind.allCases.count)
+        exitsByKind = try Counts(r.doubleWords(count: ExitKind.allCases.count))
+        exitNanosecondsByKind = try Counts(r.doubleWords(count: ExitKind.allCases.count))
         clusteredInstructions = try r.u64()
         polledInstructions = try r.u64()
         polledDeviceAccesses = try r.u64()

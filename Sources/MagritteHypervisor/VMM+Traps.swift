@@ -40,38 +40,77 @@ extension VMM {
         if collectsExitSites { noteExitSite(g, pc: trap.pc, start: start) }
     }
 
-    /// The direct path for a guest kernel's `mfc0`, `mtc0`, `di` and `ei`
-    /// (`TrapHandler.emulatePrivileged`, called by the CPU instead of `enterException`): the
-    /// emulation, counts and statistics of `handleTrap` → `privileged` → `emulatePrivileged`,
-    /// without building the trap, the CPU's before/after comparison or the trapped word's
-    /// decoding. What the emulation changes in the CPU (a Status, ASID, segment or TLB write)
-    /// ends its batch or block as the same instruction run natively does. Declined (nil, nothing
-    /// changed) where the two paths could differ or someone looks: the trace recorded or listened
-    /// to, exit sites collected, clustering, a comm page, a guest process, the hypercall.
+    /// The direct path (`TrapHandler.emulatePrivileged`, called by the CPU instead of
+    /// `enterException`) for a guest kernel's `mfc0`, `mtc0`, `di`, `ei`, `eret` and `cache`,
+    /// and for the reflection of a `syscall` or `break`: the emulation, counts, statistics and
+    /// events of `handleTrap` (→ `privileged` → `emulatePrivileged`, or → `reflect`), without
+    /// building the trap, the CPU's before/after comparison or the trapped word's decoding.
+    /// What the emulation changes in the CPU (a Status, ASID, segment or TLB write, a return or
+    /// a reflection) ends its batch or block as the same instruction run natively does. Declined
+    /// (nil, nothing changed) where the two paths could differ or someone looks: the trace
+    /// recorded or listened to, exit sites collected, clustering, a comm page, a guest process's
+    /// privileged instruction, the hypercall.
     public func emulatePrivileged(_ d: DecodedInstruction, pc: UInt32, cpu: CPU) -> Bool? {
         guard emulatesDirectly, !trace.isActive, !collectsExitSites, !clustersExits, let g = current.map({ Unmanaged.passUnretained($0) }) else { return nil }
         return g._withUnsafeGuaranteedRef { g in
-            let reg = Int(d.imm & 31), sel = Int(d.imm >> 5)
-            guard g.commPage == nil, g.inKernelMode || g.cp0.status & StatusBits.cu0 != 0,
-                  d.op != .mfc0 || (reg, sel) != CP0Register.hypercall.id else { return nil }
-            exitBegins()
-            g.statistics.traps[Int(ExceptionCode.coprocessorUnusable.rawValue)] &+= 1
-            trace.total &+= 1  // the `trap` event (not recorded)
-            exitClustered = 0
+            guard g.commPage == nil else { return nil }
+            directExits[Int(d.op.rawValue)] &+= 1  // given back when declined
             switch d.op {
-            case .mfc0: if d.rd < 32 { cpu.setGPR(Int(d.rd), readVirtualCP0(g, reg, sel)) }
-            case .mtc0: writeVirtualCP0(g, reg, sel, cpu.gpr(Int(d.rt)))
-            default:  // di, ei
-                if d.rd < 32 { cpu.setGPR(Int(d.rd), g.cp0.status) }
-                if d.op == .di { g.cp0.status &= ~StatusBits.ie } else { g.cp0.status |= StatusBits.ie }
+            case .syscall: return reflectDirectly(g, .syscall, pc: pc)
+            case .break: return reflectDirectly(g, .breakpoint, pc: pc)
+            default: return emulateDirectly(g, d, pc: pc)
             }
-            g.statistics.emulatedByOp[Int(d.op.rawValue)] &+= 1
-            exitKind = .privileged
-            cpu.setPosition(pc: pc &+ 4, npc: pc &+ 8, inDelaySlot: false)
-            let interrupted = deliverInterrupt(g)
-            g.statistics.exitsByKind[ExitKind.privileged.rawValue] &+= 1
-            return !interrupted
         }
+    }
+
+    /// `emulatePrivileged`'s privileged instructions.
+    @inline(__always)
+    private func emulateDirectly(_ g: Guest, _ d: DecodedInstruction, pc: UInt32) -> Bool? {
+        let reg = Int(d.imm & 31), sel = Int(d.imm >> 5)
+        guard g.inKernelMode || g.cp0.status & StatusBits.cu0 != 0,
+              d.op != .mfc0 || (reg, sel) != CP0Register.hypercall.id else {
+            directExits[Int(d.op.rawValue)] &-= 1
+            return nil
+        }
+        directExitBegins(g, .coprocessorUnusable)
+        switch d.op {
+        case .mfc0: if d.rd < 32 { cpu.setGPR(Int(d.rd), readVirtualCP0(g, reg, sel)) }
+        case .mtc0: writeVirtualCP0(g, reg, sel, cpu.gpr(Int(d.rt)))
+        case .di, .ei:
+            if d.rd < 32 { cpu.setGPR(Int(d.rd), g.cp0.status) }
+            if d.op == .di { g.cp0.status &= ~StatusBits.ie } else { g.cp0.status |= StatusBits.ie }
+        default: break  // eret below; cache: nothing to do
+        }
+        g.statistics.emulatedByOp[Int(d.op.rawValue)] &+= 1
+        exitKind = .privileged
+        let goesOn: Bool
+        if d.op == .eret {
+            eret(g, pc: pc)
+            goesOn = false
+        } else {
+            cpu.setPosition(pc: pc &+ 4, npc: pc &+ 8, inDelaySlot: false)
+            goesOn = !deliverInterrupt(g)
+        }
+        g.statistics.exitsByKind[ExitKind.privileged.rawValue] &+= 1
+        return goesOn
+    }
+
+    /// `emulatePrivileged`'s `syscall` and `break`: reflected as by `handleTrap`.
+    private func reflectDirectly(_ g: Guest, _ code: ExceptionCode, pc: UInt32) -> Bool {
+        directExitBegins(g, code)
+        exitKind = .other
+        reflect(g, Trap(code: code, pc: pc, inDelaySlot: false))
+        g.statistics.exitsByKind[exitKind.rawValue] &+= 1
+        return false
+    }
+
+    /// What `handleTrap` does first, for the direct path (the `trap` event is counted, not recorded).
+    @inline(__always)
+    private func directExitBegins(_ g: Guest, _ code: ExceptionCode) {
+        exitBegins()
+        g.statistics.traps[Int(code.rawValue)] &+= 1
+        trace.total &+= 1
+        exitClustered = 0
     }
 
     // MARK: Reflection
@@ -320,7 +359,7 @@ extension VMM {
             if d.op != .cache, d.rd < 32 { cpu.setGPR(Int(d.rd), cpu.gpr(Int(d.rt))) }
         case .eret:
             count(g, d.op, word: w, trap.pc)
-            eret(g, trap)
+            eret(g, pc: trap.pc)
             return false
         case .wait:
             count(g, d.op, word: w, trap.pc)
@@ -513,7 +552,7 @@ extension VMM {
         return true
     }
 
-    func eret(_ g: Guest, _ trap: Trap) {
+    func eret(_ g: Guest, pc: UInt32) {
         let before = g.mode
         accountMode(g)
         let (target, leftErrorLevel) = g.cp0.returnFromException()
@@ -521,7 +560,7 @@ extension VMM {
         cpu.clearLinkedLoad()
         applyMode(g)
         cpu.setPosition(pc: target, npc: target &+ 4, inDelaySlot: false)
-        record(.realReturn(target: target), g, pc: trap.pc, modeBefore: before)
+        record(.realReturn(target: target), g, pc: pc, modeBefore: before)
         deliverInterrupt(g)
     }
 

@@ -72,6 +72,8 @@ public final class VMM: TrapHandler {
     /// path (`emulatePrivileged`, Docs/vmm.md, "What an exit costs") where nobody looks; off
     /// only to compare it with the general path.
     @exclusivity(unchecked) var emulatesDirectly = true
+    /// The instructions the direct path took, by `Op.rawValue` (for tests).
+    @exclusivity(unchecked) var directExits = Counts<ByOp>()
     /// Whether the instructions after an emulated device access are emulated in the same exit
     /// while they poll (Docs/vmm.md, "Device polling"): the guest sees the same registers,
     /// counts and times.
