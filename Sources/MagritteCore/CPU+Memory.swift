@@ -136,10 +136,18 @@ extension CPU {
 
     /// Forgets the cached translations of the pages `e` maps (whatever their ASID), visiting
     /// only the slots its pages use: the translations of other pages stay (a large pair too).
+    /// A mode whose segment map does not map those pages through the TLB (the VMM's kernel
+    /// segments in user mode: an address error) holds no translation of them that the entry
+    /// gave, and is skipped (a large kseg fill otherwise visits every slot of every mode).
     func invalidateSoftTLB(covering e: TLBEntry) {
         let span = e.pageSize &* 2, first = e.vpn2 & ~(span &- 1)
-        CPU.forget(first, span: span, in: softTLB, parts: 6, slots: 256)  // 3 modes, reads and writes
-        if let jit { CPU.forget(first, span: span, in: jit.fetchTLB, parts: 3, slots: JIT.fetchPages) }
+        let regions = (Int(first >> 29), Int((first &+ (span &- 1)) >> 29))
+        for m in 0..<3 {
+            let map = segments.table[m * 8 + regions.0] == SegmentMap.mapped || segments.table[m * 8 + regions.1] == SegmentMap.mapped
+            guard map else { continue }
+            CPU.forget(first, span: span, in: softTLB + m * 512, parts: 2, slots: 256)  // reads and writes
+            if let jit { CPU.forget(first, span: span, in: jit.fetchTLB + m * JIT.fetchPages, parts: 1, slots: JIT.fetchPages) }
+        }
         if (codeTag & 0xFFFF_F000) &- first < span { codeTag = 0xFFFF_FFFF }  // only the pages it maps may change
     }
 

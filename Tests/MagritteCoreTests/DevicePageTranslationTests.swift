@@ -119,4 +119,39 @@ import Testing
         #expect(cpu.gpr(18) == 1100 && cpu.pc == 0x0050_0020)
         #expect(bus.reads[second] == 401 && bus.writes[second] == 400)
     }
+
+    /// A TLB write forgets what each mode's software TLB (and the translator's fetch TLB) holds of
+    /// the pages it remaps — in every mode whose segment map maps them (useg: all three; kseg2:
+    /// kernel and supervisor), whichever mode runs when the write comes.
+    @Test(arguments: Engine.allCases)
+    func everyModeForgetsWhatATLBWriteRemaps(_ engine: Engine) {
+        let bus = TwoDeviceBus()
+        var config = CPUConfiguration()
+        config.engine = engine
+        let cpu = CPU(bus: bus, configuration: config)
+        bus.ram.load([0x8E29_0000, 0x1000_FFFF, 0x0000_0000], at: 0x0010_0000)  // lw t1, 0(s1); b .; nop
+        bus.ram.load([1], at: 0x0020_0000)
+        bus.ram.load([2], at: 0x0020_1000)
+        cpu.writeCP0(10, 0, 1)  // ASID 1
+        cpu.setTLBEntry(1, TLBEntry(entryHi: 0x0050_0000 | 1, pageMask: 0,
+                                    entryLo0: EntryLoBits.frame(0x0010_0000) | EntryLoBits.valid, entryLo1: 0))
+        func load(_ va: UInt32, mode: UInt32) -> UInt32 {
+            cpu.setStatus(mode)
+            cpu.setGPR(17, va)
+            cpu.setGPR(9, 0)
+            cpu.jump(to: 0x0050_0000)
+            _ = cpu.run(instructions: 10)
+            return cpu.gpr(9)
+        }
+        func map(_ va: UInt32, _ pa: UInt32) {
+            cpu.setTLBEntry(0, TLBEntry(entryHi: va | 1, pageMask: 0, entryLo0: EntryLoBits.frame(pa) | EntryLoBits.valid, entryLo1: 0))
+        }
+        let modes = [0, StatusBits.ksuSupervisor, StatusBits.ksuUser]
+        for (va, reaching) in [(UInt32(0x0040_0000), modes), (0xC000_0000, Array(modes.prefix(2)))] {
+            map(va, 0x0020_0000)
+            for m in reaching { #expect(load(va, mode: m) == 1, "\(va) mode \(m)") }  // each mode caches the page
+            map(va, 0x0020_1000)  // (in the last mode)
+            for m in reaching { #expect(load(va, mode: m) == 2, "\(va) mode \(m) after the write") }
+        }
+    }
 }
