@@ -54,6 +54,13 @@ import Testing
                  entryLo1: 0)
     }
 
+    static func machine(_ engine: Engine) -> (TwoDeviceBus, CPU) {
+        let bus = TwoDeviceBus()
+        var config = CPUConfiguration()
+        config.engine = engine
+        return (bus, CPU(bus: bus, configuration: config))
+    }
+
     /// Runs the loop from its start with s2 cleared; returns s2 and the exception code when the
     /// CPU ended in a vector (nil when the loop finished).
     static func runLoop(_ cpu: CPU) -> (sum: UInt32, exception: UInt32?) {
@@ -67,10 +74,7 @@ import Testing
 
     @Test(arguments: Engine.allCases)
     func aMappedDevicePageFollowsEveryChangeOfItsTranslation(_ engine: Engine) {
-        let bus = TwoDeviceBus()
-        var config = CPUConfiguration()
-        config.engine = engine
-        let cpu = CPU(bus: bus, configuration: config)
+        let (bus, cpu) = Self.machine(engine)
         bus.ram.load(Self.program, at: 0x0010_0000)
         bus.ram.load(Self.spin, at: 0x0000_0000)
         bus.ram.load(Self.spin, at: 0x0000_0180)
@@ -125,10 +129,7 @@ import Testing
     /// kernel and supervisor), whichever mode runs when the write comes.
     @Test(arguments: Engine.allCases)
     func everyModeForgetsWhatATLBWriteRemaps(_ engine: Engine) {
-        let bus = TwoDeviceBus()
-        var config = CPUConfiguration()
-        config.engine = engine
-        let cpu = CPU(bus: bus, configuration: config)
+        let (bus, cpu) = Self.machine(engine)
         bus.ram.load([0x8E29_0000, 0x1000_FFFF, 0x0000_0000], at: 0x0010_0000)  // lw t1, 0(s1); b .; nop
         bus.ram.load([1], at: 0x0020_0000)
         bus.ram.load([2], at: 0x0020_1000)
