@@ -6,7 +6,8 @@
 public protocol PhysicalBus: AnyObject {
     /// The host address of the 4 KiB physical page `frame` (physical address >> 12) when that
     /// page is ordinary RAM, or nil when it is device space or unmapped. The pointer must stay
-    /// valid for the life of the bus.
+    /// valid for the life of the bus, and the answer for a frame must not change (the CPU's
+    /// software TLB keeps it, for RAM and device pages alike).
     func ramPage(frame: UInt32) -> UnsafeMutableRawPointer?
 
     /// A device read of `size` bytes (1, 2 or 4) at physical address `address`, little-endian,

@@ -68,6 +68,29 @@ enum TLBFault {
 
 enum AccessKind { case load, store, fetch }
 
+/// A software-TLB slot may also hold the translation of a page that is not RAM (a device, or
+/// the VMM's device window), so that the slow path's next access there skips the TLB walk: its
+/// tag is the page with `device` set, a bit no access compares (the fast paths, the
+/// interpreter's and the translated code's, mask the address with the page and at most the two
+/// alignment bits), so such an entry never hits there and the access still reaches the bus
+/// through the slow path. The addend holds the physical page. It is kept and forgotten exactly
+/// as the RAM translations are (per mode, read and write halves, dropped by TLB writes, ASID,
+/// segment and ERL changes), so it says what `translate` would say; which frames are RAM never
+/// changes for a bus (`PhysicalBus.ramPage`).
+extension SoftTLBEntry {
+    static let device: UInt32 = 4
+
+    init(device va: UInt32, physical pa: UInt32) {
+        self.init(tag: va & 0xFFFF_F000 | SoftTLBEntry.device, addend: UInt(pa & 0xFFFF_F000))
+    }
+
+    /// The physical address of `va` when this entry holds the device page of `va`.
+    @inline(__always)
+    func devicePage(_ va: UInt32) -> UInt32? {
+        tag == va & 0xFFFF_F000 | SoftTLBEntry.device ? UInt32(truncatingIfNeeded: addend) | va & 0xFFF : nil
+    }
+}
+
 extension CPU {
     // MARK: Mode and software TLB upkeep
 
@@ -113,10 +136,18 @@ extension CPU {
 
     /// Forgets the cached translations of the pages `e` maps (whatever their ASID), visiting
     /// only the slots its pages use: the translations of other pages stay (a large pair too).
+    /// A mode whose segment map does not map those pages through the TLB (the VMM's kernel
+    /// segments in user mode: an address error) holds no translation of them that the entry
+    /// gave, and is skipped (a large kseg fill otherwise visits every slot of every mode).
     func invalidateSoftTLB(covering e: TLBEntry) {
         let span = e.pageSize &* 2, first = e.vpn2 & ~(span &- 1)
-        CPU.forget(first, span: span, in: softTLB, parts: 6, slots: 256)  // 3 modes, reads and writes
-        if let jit { CPU.forget(first, span: span, in: jit.fetchTLB, parts: 3, slots: JIT.fetchPages) }
+        let regions = (Int(first >> 29), Int((first &+ (span &- 1)) >> 29))
+        for m in 0..<3 {
+            let map = segments.table[m * 8 + regions.0] == SegmentMap.mapped || segments.table[m * 8 + regions.1] == SegmentMap.mapped
+            guard map else { continue }
+            CPU.forget(first, span: span, in: softTLB + m * 512, parts: 2, slots: 256)  // reads and writes
+            if let jit { CPU.forget(first, span: span, in: jit.fetchTLB + m * JIT.fetchPages, parts: 1, slots: JIT.fetchPages) }
+        }
         if (codeTag & 0xFFFF_F000) &- first < span { codeTag = 0xFFFF_FFFF }  // only the pages it maps may change
     }
 
@@ -179,6 +210,21 @@ extension CPU {
 
     // MARK: Data slow paths
 
+    /// The slow paths' translation of `va` through software-TLB slot `slot`: the physical address
+    /// and, when it is RAM, its host page; nil after raising the exception. A device page the
+    /// slot translated last (`SoftTLBEntry.device`) needs no walk and is not RAM.
+    @inline(__always)
+    private func slowTranslation(_ va: UInt32, slot: Int, _ kind: AccessKind, pc: UInt32, delay: Bool)
+        -> (pa: UInt32, ram: UnsafeMutableRawPointer?)? {
+        if let device = currentSoftTLB[slot].devicePage(va) { return (device, nil) }
+        let t = translate(va, kind)
+        guard case .physical(let pa) = t else {
+            raiseTranslationFault(t, va: va, kind: kind, pc: pc, delay: delay)
+            return nil
+        }
+        return (pa, bus.ramPage(frame: pa >> 12))
+    }
+
     /// A load of `size` bytes the software TLB could not serve. Returns nil after raising an
     /// exception (the caller reloads pc from `self`).
     @inline(never)
@@ -188,16 +234,12 @@ extension CPU {
             enterException(.addressErrorLoad, pc: pc, inDelaySlot: delay, badVAddr: va)
             return nil
         }
-        let t = translate(va, .load)
-        guard case .physical(let pa) = t else {
-            raiseTranslationFault(t, va: va, kind: .load, pc: pc, delay: delay)
-            return nil
-        }
+        let slot = Int((va >> 12) & 255)
         let value: UInt32
-        if let page = bus.ramPage(frame: pa >> 12) {
+        guard let (pa, ram) = slowTranslation(va, slot: slot, .load, pc: pc, delay: delay) else { return nil }
+        if let page = ram {
             let watched = !memoryWatches.isEmpty && pageIsWatched(va)
             if !watched {
-                let slot = Int((va >> 12) & 255)
                 currentSoftTLB[slot] = SoftTLBEntry(tag: va & 0xFFFF_F000, addend: UInt(bitPattern: page) &- UInt(va & 0xFFFF_F000))
             }
             let p = page + Int(pa & 0xFFF)
@@ -208,6 +250,7 @@ extension CPU {
             }
             if !watched { return value }
         } else {
+            currentSoftTLB[slot] = SoftTLBEntry(device: va, physical: pa)
             busAccessPC = pc
             guard let v = bus.read(pa, size: Int(size)) else {
                 enterException(.busErrorData, pc: pc, inDelaySlot: delay)
@@ -227,19 +270,15 @@ extension CPU {
             enterException(.addressErrorStore, pc: pc, inDelaySlot: delay, badVAddr: va)
             return false
         }
-        let t = translate(va, .store)
-        guard case .physical(let pa) = t else {
-            raiseTranslationFault(t, va: va, kind: .store, pc: pc, delay: delay)
-            return false
-        }
+        let slot = 256 + Int((va >> 12) & 255)
+        guard let (pa, ram) = slowTranslation(va, slot: slot, .store, pc: pc, delay: delay) else { return false }
         let frame = pa >> 12
-        if let page = bus.ramPage(frame: frame) {
+        if let page = ram {
             if let decoded = decodedPages[Int(frame)] {
                 // A page with decoded code: keep stores on this path and forget the old decode.
                 decoded[Int((pa & 0xFFF) >> 2)] = .undecoded
                 invalidateTranslations(frame: Int(frame))
             } else if memoryWatches.isEmpty || !pageIsWatched(va) {
-                let slot = 256 + Int((va >> 12) & 255)
                 currentSoftTLB[slot] = SoftTLBEntry(tag: va & 0xFFFF_F000, addend: UInt(bitPattern: page) &- UInt(va & 0xFFFF_F000))
             }
             let p = page + Int(pa & 0xFFF)
@@ -249,6 +288,7 @@ extension CPU {
             default: p.storeBytes(of: value, as: UInt32.self)
             }
         } else {
+            currentSoftTLB[slot] = SoftTLBEntry(device: va, physical: pa)
             busAccessPC = pc
             guard bus.write(pa, size: Int(size), value: value) else {
                 enterException(.busErrorData, pc: pc, inDelaySlot: delay)
@@ -310,7 +350,7 @@ extension CPU {
         for m in 0..<3 {
             for i in 0..<256 {
                 let e = softTLB[m * 512 + 256 + i]
-                if e.tag != 0xFFFF_FFFF && e.addend &+ UInt(e.tag) == host {
+                if e.tag != 0xFFFF_FFFF && e.tag & SoftTLBEntry.device == 0 && e.addend &+ UInt(e.tag) == host {
                     softTLB[m * 512 + 256 + i] = SoftTLBEntry()
                 }
             }

@@ -203,11 +203,12 @@ public final class Guest {
 
     /// A device access at guest-physical `gpa` (outside its RAM): the guest's Malta board
     /// answers as the bare board would. Nil: bus error.
+    /// (The bus borrowed: no retain and release per access through the device window.)
     func deviceRead(_ gpa: UInt32, size: Int) -> UInt32? {
-        deviceBus.read(gpa, size: size)
+        Unmanaged.passUnretained(deviceBus)._withUnsafeGuaranteedRef { $0.read(gpa, size: size) }
     }
 
     func deviceWrite(_ gpa: UInt32, size: Int, value: UInt32) -> Bool {
-        deviceBus.write(gpa, size: size, value: value)
+        Unmanaged.passUnretained(deviceBus)._withUnsafeGuaranteedRef { $0.write(gpa, size: size, value: value) }
     }
 }

@@ -169,7 +169,16 @@ extension VMM {
     /// address) find nothing and change nothing: no device, statistic, time or mapping.
     func windowAccess(_ offset: UInt32, size: Int, store: Bool, value: UInt32) -> UInt32? {
         let (pc, known, unobserved) = cpu.busAccessInstruction()
-        guard pc != CPU.hostAccess, let g = current, Int(offset / DeviceWindow.span) == g.index else { return nil }  // another guest's part: never mapped
+        // The running guest borrowed, not retained (as `handleTrap` does).
+        guard pc != CPU.hostAccess, let g = current.map({ Unmanaged.passUnretained($0) }) else { return nil }
+        return g._withUnsafeGuaranteedRef {
+            windowAccess($0, offset, size: size, store: store, value: value, pc: pc, known: known, unobserved: unobserved)
+        }
+    }
+
+    private func windowAccess(_ g: Guest, _ offset: UInt32, size: Int, store: Bool, value: UInt32, pc: UInt32, known: UInt32?,
+                              unobserved: Bool) -> UInt32? {
+        guard Int(offset / DeviceWindow.span) == g.index else { return nil }  // another guest's part: never mapped
         let gpa = DeviceWindow.guestBase | (offset % DeviceWindow.span)
         // The instruction at the bus: plain loads and stores only (the others as the trap path does them).
         guard let word = known ?? fetch(g, pc) else { return nil }

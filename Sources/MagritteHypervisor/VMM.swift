@@ -264,7 +264,8 @@ public final class VMM: TrapHandler {
         // CPU's batch, so a polling loop through the device window stays in translated code.
         // (Unretained: the RTC and the PIT read it at every access; `deinit` points the clocks
         // elsewhere before the VMM goes.)
-        guest.board.clock.drive(cycles: { [unowned(unsafe) self] in self.now }, synchronize: {})
+        let vmm = Unmanaged.passUnretained(self)  // borrowed at each read: no retain and release
+        guest.board.clock.drive(cycles: { vmm._withUnsafeGuaranteedRef { $0.now } }, synchronize: {})
         do {
             try guest.board.load(elf: image)
             if let initrd = configuration.initrd { try guest.board.load(initrd: initrd) }

@@ -12,6 +12,41 @@ public protocol Device: AnyObject {
     func write(offset: UInt32, size: Int, value: UInt32) -> Bool
 }
 
+/// A device as the buses hold it for their accesses: `table` is borrowed per access
+/// (`Unmanaged`), and its `let` device is called without a retain and a release, which a device
+/// read from an array of `any Device` costs each time (Linux polls its RTC and UART millions of
+/// times, and as the VMM's guest through two buses). `owners` keeps them alive.
+struct DeviceTable {
+    final class Entry {
+        let device: any Device
+        init(_ device: any Device) { self.device = device }
+    }
+    private var owners: [Entry] = []
+    private(set) var table: [Unmanaged<Entry>] = []
+
+    init(_ devices: [any Device] = []) {
+        owners = devices.map(Entry.init)
+        table = owners.map { Unmanaged.passUnretained($0) }
+    }
+
+    mutating func append(_ device: any Device) {
+        owners.append(Entry(device))
+        table.append(Unmanaged.passUnretained(owners[owners.count - 1]))
+    }
+}
+
+extension Unmanaged where Instance == DeviceTable.Entry {
+    @inline(__always)
+    func read(offset: UInt32, size: Int) -> UInt32? {
+        _withUnsafeGuaranteedRef { $0.device.read(offset: offset, size: size) }
+    }
+
+    @inline(__always)
+    func write(offset: UInt32, size: Int, value: UInt32) -> Bool {
+        _withUnsafeGuaranteedRef { $0.device.write(offset: offset, size: size, value: value) }
+    }
+}
+
 /// A window of the physical address space answered by a device.
 public struct DeviceRegion {
     /// A short name for listings and debuggers ("uart", "fpga").

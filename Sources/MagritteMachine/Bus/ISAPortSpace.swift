@@ -19,9 +19,10 @@ public final class ISAPortSpace: Device {
     // The lookup the accesses use: port -> index of its device (0xFF: none), and the devices
     // and first ports by index (no String or struct copies on the access path: Linux polls the
     // RTC millions of times while it calibrates the CPU clock).
-    private var portMap = [UInt8](repeating: 0xFF, count: ISAPortSpace.portCount)
-    private var devices: [any Device] = []
-    private var firsts: [UInt32] = []
+    // (Written only by `map`: no exclusivity check per access.)
+    @exclusivity(unchecked) private var portMap = [UInt8](repeating: 0xFF, count: ISAPortSpace.portCount)
+    @exclusivity(unchecked) private var devices = DeviceTable()
+    @exclusivity(unchecked) private var firsts: [UInt32] = []
 
     public init() {}
 
@@ -50,14 +51,14 @@ public final class ISAPortSpace: Device {
     private func readByte(_ port: UInt32) -> UInt8 {
         let i = Int(portMap[Int(port & 0xFFFF)])
         guard i != 0xFF else { return 0xFF }
-        return UInt8(truncatingIfNeeded: devices[i].read(offset: (port & 0xFFFF) - firsts[i], size: 1) ?? 0xFF)
+        return UInt8(truncatingIfNeeded: devices.table[i].read(offset: (port & 0xFFFF) - firsts[i], size: 1) ?? 0xFF)
     }
 
     @inline(__always)
     private func writeByte(_ port: UInt32, _ value: UInt8) {
         let i = Int(portMap[Int(port & 0xFFFF)])
         guard i != 0xFF else { return }
-        _ = devices[i].write(offset: (port & 0xFFFF) - firsts[i], size: 1, value: UInt32(value))
+        _ = devices.table[i].write(offset: (port & 0xFFFF) - firsts[i], size: 1, value: UInt32(value))
     }
 
     public func read(offset: UInt32, size: Int) -> UInt32? {

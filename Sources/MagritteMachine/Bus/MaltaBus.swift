@@ -34,7 +34,7 @@ public final class MaltaBus: PhysicalBus {
             bases = regions.map(\.base)
             sizes = regions.map(\.size)
             offsets = regions.map(\.deviceOffset)
-            devices = regions.map(\.device)
+            devices = DeviceTable(regions.map(\.device))
         }
     }
     // What accesses use: the windows as parallel arrays (no struct or String copies per access;
@@ -42,7 +42,7 @@ public final class MaltaBus: PhysicalBus {
     @exclusivity(unchecked) private var bases: [UInt32] = []
     @exclusivity(unchecked) private var sizes: [UInt32] = []
     @exclusivity(unchecked) private var offsets: [UInt32] = []
-    @exclusivity(unchecked) private var devices: [any Device] = []
+    @exclusivity(unchecked) private var devices = DeviceTable()
 
     @inline(__always)
     private func regionIndex(_ address: UInt32) -> Int? {
@@ -120,7 +120,7 @@ public final class MaltaBus: PhysicalBus {
 
     public func read(_ address: UInt32, size: Int) -> UInt32? {
         if let i = regionIndex(address) {
-            return devices[i].read(offset: address &- bases[i] &+ offsets[i], size: size)
+            return devices.table[i].read(offset: address &- bases[i] &+ offsets[i], size: size)
         }
         return UInt64(address) < MaltaBus.lowWindowEnd && unassignedLowWindowReadsZero ? 0 : nil
     }
@@ -128,7 +128,7 @@ public final class MaltaBus: PhysicalBus {
     public func write(_ address: UInt32, size: Int, value: UInt32) -> Bool {
         if let i = regionIndex(address) {
             let mask: UInt32 = size >= 4 ? 0xFFFF_FFFF : (1 << (8 * UInt32(size))) - 1
-            return devices[i].write(offset: address &- bases[i] &+ offsets[i], size: size, value: value & mask)
+            return devices.table[i].write(offset: address &- bases[i] &+ offsets[i], size: size, value: value & mask)
         }
         return UInt64(address) < MaltaBus.lowWindowEnd && unassignedLowWindowReadsZero
     }
