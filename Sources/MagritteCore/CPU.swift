@@ -75,7 +75,7 @@ public final class CPU {
     /// Receives exceptions, mode changes, TLB writes, watched accesses and, while
     /// `observesInstructions` is set, every instruction. Nil costs nothing.
     @exclusivity(unchecked) public var observer: (any CPUObserver)? {
-        didSet { batchBreak = true }
+        didSet { batchBreak = true; observerChangedForInlineCP0() }
     }
     /// Calls `observer.cpu(_:willExecuteAt:)` before every instruction (a slower loop).
     @exclusivity(unchecked) public var observesInstructions = false
@@ -96,6 +96,8 @@ public final class CPU {
     /// take the runtime's slow path (~15 % of an exit-heavy guest's time). Unsafe (no check on
     /// each load): an unowned load costs a retain and a release of the handler on every exit.
     @exclusivity(unchecked) public unowned(unsafe) var trapHandler: (any TrapHandler)?
+    /// The trap handler's gate for translated code (`inlineCP0`, JIT/JITVirtualCP0.swift).
+    @exclusivity(unchecked) var inlineCP0Gate: InlineCP0?
     /// The pc at which `run` last stopped for an observer, so that resuming there does not stop
     /// again before the instruction has run.
     @exclusivity(unchecked) var observerStopPC: UInt32? = nil
