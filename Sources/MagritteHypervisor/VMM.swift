@@ -74,7 +74,7 @@ public final class VMM: TrapHandler {
     @exclusivity(unchecked) var emulatesDirectly = true { didSet { refreshInlineCP0() } }
     /// Whether translated code emulates a guest kernel's plain `mfc0` and `mtc0` where the direct
     /// path would (VMM+InlineCP0.swift); off only to compare it with the direct path.
-    @exclusivity(unchecked) var inlinesCP0 = true { didSet { refreshInlineCP0() } }
+    @exclusivity(unchecked) public var inlinesCP0 = true { didSet { refreshInlineCP0() } }
     /// Whether the instructions after an emulated device access are emulated in the same exit
     /// while they poll (Docs/vmm.md, "Device polling"): the guest sees the same registers,
     /// counts and times.
