@@ -36,6 +36,8 @@ public final class InlineCP0 {
     /// The `mfc0` and `mtc0` translated code emulated through this gate (folded).
     public internal(set) var reads: UInt64 = 0
     public internal(set) var writes: UInt64 = 0
+    /// Both.
+    public var emulated: UInt64 { reads &+ writes }
 
     public init(layout: InlineCP0Layout, fold: @escaping (UInt32, UInt32) -> Void) {
         block = .allocate(byteCount: InlineCP0.size, alignment: 8)
