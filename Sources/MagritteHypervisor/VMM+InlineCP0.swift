@@ -1,7 +1,7 @@
 import MagritteCore
 
 /// Translated code that emulates a guest kernel's plain `mfc0` and `mtc0` without calling out
-/// (`InlineCP0`, JIT/JITVirtualCP0.swift; Docs/vmm.md, "Exits translated code does not take").
+/// (`InlineCP0`, JIT/JITVirtualCP0.swift; Docs/vmm.md, "What an exit costs").
 ///
 /// The VMM gives the CPU a gate: which virtual CP0 registers are plain (from the CP0 rules with
 /// the guest's shape, less those `readVirtualCP0` answers itself), the running guest's virtual

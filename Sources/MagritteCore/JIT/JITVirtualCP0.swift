@@ -1,5 +1,5 @@
 /// Translated code that emulates a guest kernel's plain `mfc0` and `mtc0` without calling out
-/// (`Docs/vmm.md`, "Translated code that emulates without calling out").
+/// (`Docs/vmm.md`, "What an exit costs").
 ///
 /// A trap handler (the VMM) that emulates CP0 against a virtual CP0 (`CP0State`) hands the CPU
 /// an `InlineCP0`: which (register, select) pairs are plain (a read is a load of one stored
