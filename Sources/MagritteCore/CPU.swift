@@ -75,7 +75,7 @@ public final class CPU {
     /// Receives exceptions, mode changes, TLB writes, watched accesses and, while
     /// `observesInstructions` is set, every instruction. Nil costs nothing.
     @exclusivity(unchecked) public var observer: (any CPUObserver)? {
-        didSet { batchBreak = true }
+        didSet { batchBreak = true; observerChangedForInlineCP0() }
     }
     /// Calls `observer.cpu(_:willExecuteAt:)` before every instruction (a slower loop).
     @exclusivity(unchecked) public var observesInstructions = false
@@ -109,6 +109,8 @@ public final class CPU {
     /// them without a retain and a release (`TrapHandler.handleTrap(unretained:_:cpu:)`).
     @exclusivity(unchecked) var trapHandlerType: (any TrapHandler.Type)?
     @exclusivity(unchecked) var trapHandlerAddress: UnsafeMutableRawPointer?
+    /// The trap handler's gate for translated code (`inlineCP0`, JIT/JITVirtualCP0.swift).
+    @exclusivity(unchecked) var inlineCP0Gate: InlineCP0?
     /// The pc at which `run` last stopped for an observer, so that resuming there does not stop
     /// again before the instruction has run.
     @exclusivity(unchecked) var observerStopPC: UInt32? = nil

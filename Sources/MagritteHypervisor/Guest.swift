@@ -107,7 +107,18 @@ public final class Guest {
     @exclusivity(unchecked) var pc: UInt32 = 0
     @exclusivity(unchecked) var npc: UInt32 = 4
     @exclusivity(unchecked) var inDelaySlot = false
-    @exclusivity(unchecked) public internal(set) var cp0 = CP0State()
+    /// The virtual CP0, in storage of its own that stays put for the guest's life: translated
+    /// code reads and writes its plain registers there (`VMM+InlineCP0.swift`).
+    public internal(set) var cp0: CP0State {
+        @inline(__always) get { cp0Storage.pointee }
+        @inline(__always) set { cp0Storage.pointee = newValue }
+        @inline(__always) _modify { yield &cp0Storage.pointee }
+    }
+    let cp0Storage: UnsafeMutablePointer<CP0State> = {
+        let p = UnsafeMutablePointer<CP0State>.allocate(capacity: 1)
+        p.initialize(to: CP0State())
+        return p
+    }()
     /// The guest's TLB as it wrote it (VPN → guest-physical).
     @exclusivity(unchecked) public internal(set) var tlb: [TLBEntry]
     /// Entries of a guest's virtual TLB (a 24Kc's).
@@ -167,6 +178,8 @@ public final class Guest {
             if level { self.hardwareIP |= CauseBits.ip2 } else { self.hardwareIP &= ~CauseBits.ip2 }
         }
     }
+
+    deinit { cp0Storage.deallocate() }
 
     /// Called with every byte the guest writes to its console, as it comes (an interactive
     /// front end prints it raw; `onConsoleLine` only sees complete lines).

@@ -114,7 +114,9 @@ public final class VMMTrace {
 
     /// Whether events are wanted at all (stored or listened to): the VMM skips building them
     /// otherwise. A stored flag (kept by `recording` and `listener`): every exit tests it.
-    @exclusivity(unchecked) public private(set) var isActive = true
+    @exclusivity(unchecked) public private(set) var isActive = true { didSet { if isActive != oldValue { onActivityChange?() } } }
+    /// Told when `isActive` changes (the VMM's gate for translated code, VMM+InlineCP0.swift).
+    @exclusivity(unchecked) var onActivityChange: (() -> Void)?
 
     func append(_ e: VMMEvent) {
         total &+= 1

@@ -46,6 +46,7 @@ extension VMM {
         guard g.commPage == nil else { return CommPage.alreadyMapped }
         guard address & 0xFFF == 0, let base = g.machineAddress(address) else { return CommPage.badAddress }
         g.commPage = CommPage(address: address)
+        refreshInlineCP0()
         _ = cpu.writePhysical(base, size: 4, value: CommPage.magic)
         _ = cpu.writePhysical(base &+ 4, size: 4, value: CommPage.version)
         commPageOut(g)

@@ -42,7 +42,7 @@ public final class VMM: TrapHandler {
     public let bus: MaltaBus
     @exclusivity(unchecked) public internal(set) var guests: [Guest] = []
     @exclusivity(unchecked) public internal(set) var current: Guest? {
-        didSet { if current !== oldValue { observeInstructionsOfCurrentGuest() } }
+        didSet { if current !== oldValue { observeInstructionsOfCurrentGuest(); refreshInlineCP0() } }
     }
     /// The guests (indexes) whose instructions the CPU reports one by one while they run; the
     /// others run at full speed (VMM+Debugger.swift). Nil: `cpu.observesInstructions` is left alone.
@@ -57,7 +57,7 @@ public final class VMM: TrapHandler {
     @exclusivity(unchecked) public var spinPolicy: SpinPolicy = .account
     /// Whether every exit is booked at its guest pc with the handler's host time
     /// (`Guest.exitSites`, `magritte vmm --stats`): a clock read and a dictionary update per exit.
-    @exclusivity(unchecked) public var collectsExitSites = false
+    @exclusivity(unchecked) public var collectsExitSites = false { didSet { refreshInlineCP0() } }
     /// What the exit being handled did (set by the handlers; `GuestStatistics.exitsByKind`).
     @exclusivity(unchecked) var exitKind = ExitKind.other
     /// Privileged instructions emulated after the trapping one in the exit being handled.
@@ -67,13 +67,16 @@ public final class VMM: TrapHandler {
     /// Off by default (it saves exits, not yet time: Docs/performance.md). Under time travel a
     /// re-execution clusters as the recorded run did, except where it observes instructions
     /// (a breakpoint search), where nothing clusters: the guest's state is the same either way.
-    @exclusivity(unchecked) public var clustersExits = false
+    @exclusivity(unchecked) public var clustersExits = false { didSet { refreshInlineCP0() } }
     /// Whether the CPU hands a guest kernel's `mfc0`, `mtc0`, `di` and `ei` to the VMM's direct
     /// path (`emulatePrivileged`, Docs/vmm.md, "What an exit costs") where nobody looks; off
     /// only to compare it with the general path.
-    @exclusivity(unchecked) var emulatesDirectly = true
+    @exclusivity(unchecked) var emulatesDirectly = true { didSet { refreshInlineCP0() } }
     /// The instructions the direct path took, by `Op.rawValue` (for tests).
     @exclusivity(unchecked) var directExits = Counts<ByOp>()
+    /// Whether translated code emulates a guest kernel's plain `mfc0` and `mtc0` where the direct
+    /// path would (VMM+InlineCP0.swift); off only to compare it with the direct path.
+    @exclusivity(unchecked) public var inlinesCP0 = true { didSet { refreshInlineCP0() } }
     /// Whether the instructions after an emulated device access are emulated in the same exit
     /// while they poll (Docs/vmm.md, "Device polling"): the guest sees the same registers,
     /// counts and times.
@@ -92,7 +95,7 @@ public final class VMM: TrapHandler {
     /// The machine cycle (`now`) at which the running quantum began.
     @exclusivity(unchecked) var quantumStart: UInt64 = 0
     /// Whether the running quantum is a long one that the guest's next exit ends (`runSlice`).
-    @exclusivity(unchecked) var exitEndsQuantum = false
+    @exclusivity(unchecked) var exitEndsQuantum = false { didSet { refreshInlineCP0() } }
     /// Set when an exit ended the CPU's run in a long quantum.
     @exclusivity(unchecked) var exitEndedRun = false
     /// Device-window accesses in the running long quantum before its first exit (their slots
@@ -204,6 +207,8 @@ public final class VMM: TrapHandler {
         physicalStatus = 0
         cpu.trapHandler = self
         deviceWindow.vmm = Unmanaged.passUnretained(self)
+        trace.onActivityChange = { [unowned self] in refreshInlineCP0() }
+        attachInlineCP0()
     }
 
     /// The CPU holds its trap handler unowned (`CPU.trapHandler`) and the device window this VMM
@@ -213,6 +218,7 @@ public final class VMM: TrapHandler {
     deinit {
         cpu.trapHandler = nil
         deviceWindow.vmm = nil
+        cpu.inlineCP0 = nil
         let t = now
         for g in guests {
             g.board.clock.drive(cycles: { t }, synchronize: {})

@@ -54,7 +54,7 @@ func nativeRun(_ w: VMMWorkload, engine: Engine) -> (Measurement, [UInt8]) {
 }
 
 /// The workload as the only guest of a VMM.
-func vmmRun(_ w: VMMWorkload, engine: Engine) -> (Measurement, [UInt8], GuestStatistics) {
+func vmmRun(_ w: VMMWorkload, engine: Engine) -> (Measurement, [UInt8], GuestStatistics, inline: UInt64) {
     let vmm: VMM
     let guest: Guest
     do {
@@ -68,18 +68,22 @@ func vmmRun(_ w: VMMWorkload, engine: Engine) -> (Measurement, [UInt8], GuestSta
     vmm.pollsDevices = getenv("MAGRITTE_NO_POLLING") == nil  // set it to measure without device polling
     vmm.mapsDevices = getenv("MAGRITTE_NO_DEVICE_WINDOW") == nil  // set it to measure without the device window
     vmm.usesLargePages = getenv("MAGRITTE_SMALL_PAGES") == nil  // set it to measure with 4 KiB fills
+    vmm.inlinesCP0 = getenv("MAGRITTE_NO_INLINE_CP0") == nil  // set it to measure every mfc0/mtc0 as an exit
     let m = measure {
         let outcome = vmm.run()
         if outcome != .allPoweredOff { fail("\(w.name) under the VMM ended with \(outcome)") }
         return guest.statistics.instructions
     }
-    return (m, guest.console, guest.statistics)
+    // (The VMM takes its gate back when it goes: read it while the VMM lives.)
+    let inline = withExtendedLifetime(vmm) { vmm.cpu.inlineCP0?.emulated ?? 0 }
+    return (m, guest.console, guest.statistics, inline: inline)
 }
 
 /// "CpU 71% Sys 14% ... (mfc0 60%, ...) kseg fills 1% ...": the three most frequent exit
 /// codes, the three most frequent emulated instructions, then what the VMM did for the memory
-/// exits, each as a share of all exits.
-func exitBreakdown(_ s: GuestStatistics) -> String {
+/// exits, each as a share of all exits; last, the exits (mfc0/mtc0) translated code emulated
+/// without calling out (`inline`).
+func exitBreakdown(_ s: GuestStatistics, inline: UInt64 = 0) -> String {
     let total = s.traps.reduce(0, +)
     guard total > 0 else { return "-" }
     func share(_ n: UInt64) -> String { fixed(Double(n) * 100 / Double(total), 0) + "%" }
@@ -94,6 +98,7 @@ func exitBreakdown(_ s: GuestStatistics) -> String {
     if s.reflectedTLBMisses > 0 { parts.append("reflected TLB \(share(s.reflectedTLBMisses))") }
     let device = s.exitsByKind[ExitKind.device.rawValue]  // accesses polled in another's exit are none
     if device > 0 { parts.append("device \(share(device))") }
+    if inline > 0 { parts.append("in translated code \(share(inline))") }
     return parts.joined(separator: " ")
 }
 
@@ -134,12 +139,13 @@ func runVMMBench(arguments: [String]) {
         var native: Measurement? = nil
         var vmm: Measurement? = nil
         var stats: GuestStatistics? = nil
+        var inline: UInt64 = 0
     }
     var rows = workloads.map { Row(w: $0) }
     for _ in 0..<runs {
         for i in rows.indices {
             let (n, nativeOut) = nativeRun(rows[i].w, engine: engine)
-            var (v, vmmOut, stats) = vmmRun(rows[i].w, engine: engine)
+            var (v, vmmOut, stats, inline) = vmmRun(rows[i].w, engine: engine)
             if nativeOut != vmmOut { fail("\(rows[i].w.name): the console under the VMM differs from bare Malta's") }
             // The VMM's count leaves out the instructions it emulated (they trap instead of
             // retiring); both speeds divide the program's own count, the native one.
@@ -147,6 +153,7 @@ func runVMMBench(arguments: [String]) {
             if rows[i].native == nil || n.seconds < rows[i].native!.seconds { rows[i].native = n }
             if rows[i].vmm == nil || v.seconds < rows[i].vmm!.seconds { rows[i].vmm = v }
             rows[i].stats = stats
+            rows[i].inline = inline
         }
     }
 
@@ -156,7 +163,7 @@ func runVMMBench(arguments: [String]) {
         guard let n = r.native, let v = r.vmm else { continue }
         let overhead = (n.mips / v.mips - 1) * 100
         table.append([r.w.name, r.w.kind, String(n.instructions), fixed(n.mips, 1), fixed(v.mips, 1),
-                      fixed(overhead, 1) + "%", fixed(r.stats?.exitsPerThousand ?? 0, 3), r.stats.map(exitBreakdown) ?? "-"])
+                      fixed(overhead, 1) + "%", fixed(r.stats?.exitsPerThousand ?? 0, 3), r.stats.map { exitBreakdown($0, inline: r.inline) } ?? "-"])
     }
     if markdown {
         print("\n| " + header.joined(separator: " | ") + " |")

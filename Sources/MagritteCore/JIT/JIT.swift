@@ -423,7 +423,7 @@ extension CPU {
     /// instruction is not translated or the page is not RAM.
     public func hostCode(at pc: UInt32) -> [UInt8]? {
         guard let pa = physicalAddress(of: pc), pc & 3 == 0, let page = bus.ramPage(frame: pa >> 12) else { return nil }
-        return JITTranslator.translate(pc: pc, words: UnsafePointer(page.assumingMemoryBound(to: UInt32.self)))?.code
+        return JITTranslator.translate(pc: pc, words: UnsafePointer(page.assumingMemoryBound(to: UInt32.self)), inline: inlineCP0Gate?.layout)?.code
     }
 
     /// Drops translated blocks of `frame` (a store or a host write changed it).
@@ -501,6 +501,7 @@ extension CPU {
                         st.storeBytes(of: cycles &+ (budget &- remaining &- accounted), toByteOffset: JITState.batchBase, as: UInt64.self)
                         let f = unsafeBitCast(code, to: JIT.BlockFunction.self)
                         let done = UInt64(f(UnsafeMutableRawPointer(regs), st))
+                        foldInlineCP0(state: st)
                         hi = st.load(fromByteOffset: JITState.hi, as: UInt32.self)
                         lo = st.load(fromByteOffset: JITState.lo, as: UInt32.self)
                         pc = st.load(fromByteOffset: JITState.pc, as: UInt32.self)
@@ -596,7 +597,7 @@ extension CPU {
         let t0 = timed ? HostClock.threadNanoseconds : 0
         var e = JITEntry(pc: pc, instructions: 0, code: nil)
         let limit = observedPCs.isEmpty ? JITTranslator.maxInstructions : instructionsBeforeObservedPC(from: pc)
-        if limit > 0, let block = JITTranslator.translate(pc: pc, words: UnsafePointer(codeHost), limit: limit),
+        if limit > 0, let block = JITTranslator.translate(pc: pc, words: UnsafePointer(codeHost), limit: limit, inline: inlineCP0Gate?.layout),
            let code = jit.install(block.code) {
             e.instructions = UInt32(block.instructions)
             e.code = code

@@ -31,6 +31,8 @@ extension JITState {
     static let invalidations = 124
     /// `JIT.refillLookup`, which the lookup stub calls when it misses.
     static let refillLookup = 128
+    /// The CPU's `InlineCP0` block (`InlineCP0.closedBlock` without one).
+    static let inlineCP0 = 136
 }
 
 extension JIT {
@@ -61,6 +63,7 @@ extension JIT {
                          as: UnsafeRawPointer.self)
         state.storeBytes(of: unsafeBitCast(JIT.refillLookup, to: UnsafeRawPointer.self), toByteOffset: JITState.refillLookup,
                          as: UnsafeRawPointer.self)
+        state.storeBytes(of: cpu.inlineCP0Gate?.block ?? InlineCP0.closedBlock, toByteOffset: JITState.inlineCP0, as: UnsafeMutableRawPointer.self)
     }
 }
 
@@ -68,6 +71,7 @@ extension CPU {
     /// Runs instruction `d` at `pc` for a block that started at `start` (see the file's comment).
     @inline(never)
     func callOut(_ st: UnsafeMutableRawPointer, _ d: DecodedInstruction, pc: UInt32, delay: Bool, start: UInt32) -> UInt32 {
+        foldInlineCP0(state: st)  // what the block emulated before, counted before anything else runs
         let index = (pc &- start) >> 2
         hi = st.load(fromByteOffset: JITState.hi, as: UInt32.self)
         lo = st.load(fromByteOffset: JITState.lo, as: UInt32.self)

@@ -37,7 +37,8 @@ struct JITTranslator {
     /// the frame that holds `pc`), at most `limit` instructions long. Nil when the first
     /// instruction is not translated. With `dumpTo`, the code is also written to `DIR/PC.bin`
     /// (nothing is, and nothing fails, when the file cannot be written).
-    static func translate(pc: UInt32, words: UnsafePointer<UInt32>, limit: Int = maxInstructions, dumpTo: String? = dumpDirectory) -> Block? {
+    static func translate(pc: UInt32, words: UnsafePointer<UInt32>, limit: Int = maxInstructions, dumpTo: String? = dumpDirectory,
+                          inline: InlineCP0Layout? = nil) -> Block? {
         // Block formation: straight-line translated instructions in this page, ending after a
         // branch and its delay slot (both translated, the slot not itself a branch) — except a
         // forward conditional branch whose fall-through is in the page: the block goes on along
@@ -79,10 +80,10 @@ struct JITTranslator {
 
         // Register caching: a first pass counts how the code uses each guest register; the
         // most used ones get a host register.
-        var probe = JITTranslator(start: pc, count: insts.count, cached: [])
+        var probe = JITTranslator(start: pc, count: insts.count, cached: [], inline: inline)
         for (i, d) in insts.enumerated() { probe.emit(d, index: i) }
         let loops = endsWithBranch && mayBranch(to: pc, insts[insts.count - 2], at: pc &+ UInt32(4 * (insts.count - 2)))
-        var t = JITTranslator(start: pc, count: insts.count, cached: probe.chooseCached(loops: loops))
+        var t = JITTranslator(start: pc, count: insts.count, cached: probe.chooseCached(loops: loops), inline: inline)
         t.loadCached()
         let body = t.a.bytes.count
         for (i, d) in insts.enumerated() {
@@ -155,8 +156,12 @@ struct JITTranslator {
     /// Guest registers the block writes (bit n: register n), complete once the body is emitted.
     private var written: UInt64 = 0
 
-    private init(start: UInt32, count: Int, cached: [UInt8]) {
+    /// The plain `mfc0`/`mtc0` emulated inline (`InlineCP0`), when the CPU has a gate.
+    private let inline: InlineCP0Layout?
+
+    private init(start: UInt32, count: Int, cached: [UInt8], inline: InlineCP0Layout?) {
         self.start = start
+        self.inline = inline
         exits = Array(repeating: Exit(), count: count)
         for (k, n) in cached.enumerated() { host[Int(n)] = JITTranslator.cacheRegisters[k] }
     }
@@ -448,6 +453,7 @@ struct JITTranslator {
         typealias T = JITTranslator
         let imm = d.imm
         let cur = pcOf(i)
+        if d.op == .mfc0 || d.op == .mtc0, let layout = inline, !delaySlots.contains(i), inlineCP0(d, layout) { return }
         switch d.op {
         // The interpreter's code, called in place (its registers are read and written in memory).
         case _ where JITOpRules.calledOut.contains(d.op):
@@ -602,6 +608,45 @@ struct JITTranslator {
         case .branch, .branchLikely: delaySlots.insert(i + 1)
         default: break
         }
+    }
+
+    /// A plain `mfc0` or `mtc0` of the virtual CP0 (`InlineCP0`): while the gate is open and the
+    /// virtual Status is in kernel mode with no interrupt deliverable (EXL or ERL set, or IE and
+    /// KSU clear: the trap handler's direct path would emulate it and go on at the next
+    /// instruction), the load or the masked store and its counter; else the call out (the trap).
+    /// False (nothing emitted) when the register is not plain.
+    private mutating func inlineCP0(_ d: DecodedInstruction, _ layout: InlineCP0Layout) -> Bool {
+        let key = Int(d.imm & 0xFF), read = d.op == .mfc0
+        let readOffset = layout.readOffsets[key], write = layout.writeFields[key]
+        guard read ? readOffset >= 0 : write != nil else { return false }
+        a.mov64(.rax, A.Mem(base: .rsi, disp: Int32(JITState.inlineCP0)))
+        a.movzx16(.rdx, A.Mem(base: .rax, disp: Int32(InlineCP0.closedOffset)))  // closed or observed
+        a.test(.rdx, .rdx)
+        callOutIf(.ne)
+        a.mov64(.rcx, A.Mem(base: .rax, disp: Int32(InlineCP0.cp0Offset)))
+        a.mov(.rdx, A.Mem(base: .rcx, disp: layout.statusOffset))
+        a.alu(.and, .rdx, imm: StatusBits.ie | StatusBits.exl | StatusBits.erl | StatusBits.ksuMask)
+        let quiet = a.jcc(.e)  // kernel mode, interrupts off
+        a.alu(.and, .rdx, imm: StatusBits.exl | StatusBits.erl)
+        callOutIf(.e)  // neither EXL nor ERL: user or supervisor mode, or interrupts on
+        a.bind(quiet)
+        if read {
+            a.mov(.rdx, A.Mem(base: .rcx, disp: readOffset))
+            if d.rd != 0 && d.rd < 32 { a.mov(dst(d.rd), .rdx) }
+            a.alu(.add, A.Mem(base: .rax, disp: Int32(InlineCP0.readsOffset)), imm: 1)
+        } else if let w = write {
+            a.alu(.add, A.Mem(base: .rax, disp: Int32(InlineCP0.writesOffset)), imm: 1)
+            let field = A.Mem(base: .rcx, disp: w.offset)
+            a.mov(.rax, src(d.rt))
+            if w.take != 0xFFFF_FFFF { a.alu(.and, .rax, imm: w.take) }
+            if w.keep != 0 {
+                a.mov(.rdx, field)
+                a.alu(.and, .rdx, imm: w.keep)
+                a.alu(.or, .rax, .rdx)
+            }
+            a.mov(field, .rax)
+        }
+        return true
     }
 
     /// rd = rs OP rt. $zero operands become moves (`move` is `addu/or rd, rs, $zero`); a
