@@ -93,7 +93,10 @@ public protocol CPUObserver: AnyObject {
     /// stops *before* the instruction, as a `.stop` from `willExecuteAt` there would: it has not
     /// executed (registers, memory and counts as before it, its slot unused), pc is at it (in
     /// its branch's delay slot if it sits in one), and a run resumed there makes the access
-    /// without asking again (it is reported after it happened, `didAccessMemory`). An access
+    /// without asking again (it is reported after it happened, `didAccessMemory`). Not asked in
+    /// the delay slot of a branch that links into the register it reads (`jalr` with rd = rs,
+    /// `bltzal`/`bgezal` of $31: a restart there is UNPREDICTABLE), where the access is only
+    /// reported after it. An access
     /// retried at the same instruction count (after a TLB fill, or the store half of a
     /// SWL/SWR/SC) is asked once.
     func cpu(_ cpu: CPU, willAccessMemory access: MemoryAccess) -> ObserverAction
@@ -224,14 +227,17 @@ extension CPU {
         guard let observer, isWatched(va, size: size) else { return false }
         let retired = retiredInstructions
         if let asked = accessAsked, asked.pc == pc, asked.retired == retired { return false }
+        // Where a stop before the instruction leaves the CPU: at it, its branch's target next
+        // when it is a delay slot (the branch evaluated again: the slot has not run). Where that
+        // target cannot be found again (`DecodedInstruction.repeatedTarget`), no stop is offered:
+        // the access is made and reported after it (`didAccessMemory`), as a resumed one is.
+        guard let next = delay ? branchTarget(beforeDelaySlot: pc) : pc &+ 4 else { return false }
         accessAsked = (pc, retired)
         let access = MemoryAccess(virtual: va, physical: physicalAddress(of: va, forWrite: write) ?? MemoryAccess.notMapped,
                                   size: Int(size), value: value, isWrite: write, pc: pc)
         guard case .stop = observer.cpu(self, willAccessMemory: access) else { return false }
-        // Where a stop before the instruction leaves the CPU: at it, its branch's target next
-        // when it is a delay slot (the branch evaluated again: the slot has not run).
         self.pc = pc
-        npc = delay ? branchTarget(beforeDelaySlot: pc) : pc &+ 4
+        npc = next
         inDelaySlot = delay
         observerStopPC = pc  // resumed here, the observer is not asked before it again
         // The slot the loop counted for the instruction is given back: it did not execute.
@@ -241,11 +247,13 @@ extension CPU {
         return true
     }
 
-    /// Where the branch before the delay slot at `slot` goes, with the registers as they are.
-    func branchTarget(beforeDelaySlot slot: UInt32) -> UInt32 {
+    /// Where the branch before the delay slot at `slot` goes, with the registers as they are;
+    /// nil when that need not be where it went (`DecodedInstruction.repeatedTarget`) or the
+    /// branch cannot be read.
+    func branchTarget(beforeDelaySlot slot: UInt32) -> UInt32? {
         let bpc = slot &- 4
-        guard let word = codeWord(at: bpc) ?? readVirtual(bpc, size: 4) else { return slot &+ 4 }
+        guard let word = codeWord(at: bpc) ?? readVirtual(bpc, size: 4) else { return nil }
         let d = decode(word)
-        return d.nextPC(afterBranchAt: bpc, rs: regs[Int(d.rs)], rt: d.rt < 32 ? regs[Int(d.rt)] : 0)
+        return d.repeatedTarget(afterBranchAt: bpc, rs: regs[Int(d.rs)], rt: d.rt < 32 ? regs[Int(d.rt)] : 0)
     }
 }

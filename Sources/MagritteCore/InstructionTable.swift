@@ -209,6 +209,23 @@ extension DecodedInstruction {
     public func nextPC(afterBranchAt pc: UInt32, rs: UInt32, rt: UInt32) -> UInt32 {
         branchOutcome(at: pc, rs: rs, rt: rt)?.target ?? pc &+ 8
     }
+
+    /// Where the branch at `pc`, which has run, goes after its delay slot, evaluated again with
+    /// the registers as the branch left them (`rs`, `rt`: for a stop or fault in the delay slot,
+    /// which resumes there). Nil when that need not give what it gave: not a branch, or one that
+    /// links into the register it reads (`jalr` with rd = rs, `bltzal`/`bgezal`(`l`) of $31),
+    /// which the MIPS manual leaves UNPREDICTABLE because such a restart reads the link.
+    @inline(__always)
+    public func repeatedTarget(afterBranchAt pc: UInt32, rs: UInt32, rt: UInt32) -> UInt32? {
+        let b = op.info.branch
+        switch b.kind {
+        case .none: return nil
+        case .jump: break
+        case .jumpRegister: if b.links && self.rd == self.rs { return nil }
+        case .conditional, .conditionalLikely: if b.links && self.rs == 31 { return nil }
+        }
+        return nextPC(afterBranchAt: pc, rs: rs, rt: rt)
+    }
 }
 
 extension FieldRule {

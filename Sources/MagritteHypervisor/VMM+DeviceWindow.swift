@@ -229,11 +229,14 @@ extension VMM {
     }
 
     /// For `runSlice`, after the CPU's run: an access through the window made an interrupt
-    /// deliverable and stopped the CPU after it; it is taken there, as after the access's exit.
+    /// deliverable and stopped the CPU after it; it is taken there, as after the access's exit,
+    /// which would have ended a long quantum (`VMM.endLongQuantum`: the guest's kernel runs on
+    /// with the ends of quanta a run that stops at every end has).
     @inline(__always)
     func takeWindowInterrupt(_ g: Guest) {
         guard deviceWindow.interrupted else { return }
         deviceWindow.interrupted = false
+        if exitEndsQuantum { endLongQuantum() }
         deliverInterrupt(g)
         clusterEndedRun = true  // the quantum goes on
     }

@@ -112,18 +112,11 @@ extension VMM {
     }
 
     /// Where the branch at `bpc`, whose delay slot just faulted, went: evaluated again with the
-    /// guest's registers, when that gives what it gave (it is a branch or jump and does not link
-    /// into the register it reads). Nil otherwise.
+    /// guest's registers, when that gives what it gave (`DecodedInstruction.repeatedTarget`).
+    /// Nil otherwise.
     func repeatedBranchTarget(_ g: Guest, at bpc: UInt32) -> UInt32? {
         guard let w = trappedWord(g, bpc) else { return nil }
         let d = decode(w)
-        let branch = d.op.info.branch
-        switch branch.kind {
-        case .none: return nil
-        case .jump: break
-        case .jumpRegister: if branch.links && d.rd == d.rs { return nil }
-        case .conditional, .conditionalLikely: if branch.links && d.rs == 31 { return nil }
-        }
-        return d.nextPC(afterBranchAt: bpc, rs: cpu.gpr(Int(d.rs)), rt: d.rt < 32 ? cpu.gpr(Int(d.rt)) : 0)
+        return d.repeatedTarget(afterBranchAt: bpc, rs: cpu.gpr(Int(d.rs)), rt: d.rt < 32 ? cpu.gpr(Int(d.rt)) : 0)
     }
 }

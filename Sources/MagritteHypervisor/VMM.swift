@@ -463,8 +463,9 @@ public final class VMM: TrapHandler {
     /// Whether the ends of quanta between now and the guest's next exit (or timer event, or the
     /// end of its budget) may be skipped: nothing happens there. Interrupts do not: after the
     /// quantum's start delivered what was pending, only an exit (which delivers what it made
-    /// pending itself) or the timer (which ends the quantum) can make one pending, so the
-    /// ends in between deliver nothing. Clustering and device polling are bounded by the
+    /// pending itself), a device-window access (whose interrupt is taken after it, ending a long
+    /// quantum as an exit does: `takeWindowInterrupt`) or the timer (which ends the quantum) can
+    /// make one pending, so the ends in between deliver nothing. Clustering and device polling are bounded by the
     /// ordinary quantum an exit falls in (`exitBegins`). What remains is the comm page (read
     /// back at every quantum's end) and the idle-loop detector, which
     /// samples a guest kernel at every quantum's end: a guest kernel is sampled at every end
@@ -514,12 +515,19 @@ public final class VMM: TrapHandler {
     @inline(__always)
     func exitBegins() {
         guard exitEndsQuantum else { return }
-        exitEndsQuantum = false
+        endLongQuantum()
         exitEndedRun = true
-        // The trapping instruction's slot is counted: it lies in the quantum that ends there.
+        cpu.requestStop()
+    }
+
+    /// Ends the long quantum at the end of the ordinary quantum its last counted slot lies in
+    /// (an exit's trapping instruction, a device-window access that made an interrupt
+    /// deliverable: `takeWindowInterrupt`).
+    @inline(__always)
+    func endLongQuantum() {
+        exitEndsQuantum = false
         let quanta = (now &- quantumStart &+ VMM.quantum &- 1) / VMM.quantum
         quantumEnd = min(quantumEnd, quantumStart &+ quanta &* VMM.quantum)
-        cpu.requestStop()
     }
 
     // MARK: Machine switch

@@ -11,9 +11,11 @@ import Testing
 extension VMMQuantumTests {
     /// (winspin: device-window reads with interrupts off over several quanta, then a spin with
     /// them on, which the detector counts from the quantum of the first exit: `longQuantumSample`
-    /// must leave out the window's faulted slots before it.)
+    /// must leave out the window's faulted slots before it. winirq: a user program's store through
+    /// the window raises an interrupt in a long quantum, taken without an exit: the kernel's
+    /// handler runs on in that quantum up to its first exit.)
     static let interruptsOn = [("os/teachos", "idle=spin"), ("os/teachos", "idle=wait"), ("tests/timer_int", ""), ("vmm/rtcpoll", ""),
-                               ("vmm/winspin", "")]
+                               ("vmm/winspin", ""), ("vmm/winirq", "")]
 
     static func run(_ image: String, append: String, skipping: Bool, engine: Engine, listens: Bool,
                     policy: SpinPolicy = .account) throws -> (ExitComparison, UInt64) {
@@ -45,6 +47,10 @@ extension VMMQuantumTests {
                 #expect(!every.console.isEmpty, "\(what) printed nothing")
                 if append == "idle=spin" || image == "vmm/winspin" {
                     #expect(every.statistics.spinInstructions > 0, "\(what): the detector found no spinning")
+                }
+                if image == "vmm/winirq" {
+                    #expect(every.console.contains("900 interrupts in 900 rounds"), "\(what): \(every.console)")
+                    #expect((every.statistics.mappedDeviceAccesses > 0) == !listens, "\(what): the device window")
                 }
             }
         }

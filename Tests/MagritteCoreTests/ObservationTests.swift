@@ -275,6 +275,54 @@ handler:
         #expect(cpu.readVirtual(0x8020_0010, size: 4) == 0x0000_0700)  // SWL at byte 1: rt's top half into bytes 0-1
     }
 
+    /// In the delay slot of a branch that links into the register it reads, evaluating the
+    /// branch again reads the link: a stop there could not resume where the branch went (the
+    /// MIPS manual leaves such a restart UNPREDICTABLE). The observer is not asked; the load is
+    /// made and reported after it, and the run ends as one without the watch. A `jalr` that links
+    /// elsewhere still stops before the load and resumes at its target.
+    @Test("No stop before an access in the delay slot of jalr rd = rs or bgezal/bltzal $31; the run as without the watch",
+          arguments: Engine.jitSupported ? [Engine.interpreter, .jit] : [.interpreter])
+    func noStopBeforeAnUnrepeatableBranch(engine: Engine) throws {
+        // t9 = target; ra = 0 (bgezal taken, bltzal not); then the branch with the load of the
+        // watched word in its delay slot; t5 = 1 only where the branch was not taken.
+        let branches = [("jalr $t9, $t9", false), ("bgezal $ra, target", false), ("bltzal $ra, target", false), ("jalr $t8, $t9", true)]
+        for (branch, stops) in branches {
+            let source = """
+                lui $t0, 0x8020
+                lui $t9, 0x8010
+                ori $t9, $t9, 0x1c
+                move $ra, $zero
+                \(branch)
+                lw $t2, 16($t0)
+                li $t5, 1
+                target:
+                li $t6, 2
+                b .
+                nop
+                """
+            let free = try machine(source, engine: engine)
+            _ = free.writeVirtual(0x8020_0010, size: 4, value: 0x1234)
+            #expect(free.run(instructions: 20) == .budgetExhausted)
+            let cpu = try machine(source, engine: engine)
+            _ = cpu.writeVirtual(0x8020_0010, size: 4, value: 0x1234)
+            let o = Stopper()
+            cpu.observer = o
+            cpu.memoryWatches = [0x8020_0010...0x8020_0013]
+            if stops {
+                #expect(cpu.run(instructions: 20) == .stopRequested, "\(branch)")
+                #expect(cpu.pc == 0x8010_0014 && cpu.inDelaySlot && cpu.npc == 0x8010_001C && o.made.isEmpty, "\(branch)")
+                #expect(cpu.run(instructions: 20 - cpu.cycles) == .budgetExhausted, "\(branch)")
+            } else {
+                #expect(cpu.run(instructions: 20) == .budgetExhausted, "\(branch)")
+                #expect(o.asked.isEmpty, "\(branch)")
+            }
+            #expect(o.made.map(\.pc) == [0x8010_0014], "\(branch)")
+            #expect((0..<32).map(cpu.gpr) == (0..<32).map(free.gpr), "\(branch)")
+            #expect(cpu.pc == free.pc && cpu.cycles == free.cycles && cpu.retiredInstructions == free.retiredInstructions, "\(branch)")
+            #expect(free.gpr(10) == 0x1234 && free.gpr(14) == 2, "\(branch)")
+        }
+    }
+
     @Test("Before an access the translation does not map yet: physical is notMapped, and the stop comes before the TLB refill",
           arguments: Engine.jitSupported ? [Engine.interpreter, .jit] : [.interpreter])
     func stopsBeforeARefill(engine: Engine) throws {
