@@ -29,7 +29,7 @@ extension VMM {
 
     /// Gives the CPU its gate (once, when the VMM is made).
     func attachInlineCP0() {
-        cpu.inlineCP0 = InlineCP0(layout: VMM.inlineLayout) { [unowned self] reads, writes in
+        cpu.inlineCP0 = InlineCP0(layout: VMM.inlineLayout) { [unowned(unsafe) self] reads, writes in
             foldInlineCP0(reads: reads, writes: writes)
         }
         refreshInlineCP0()

@@ -199,7 +199,7 @@ extension CPU {
         guard reads | writes != 0 else { return }
         b.storeBytes(of: 0, toByteOffset: InlineCP0.readsOffset, as: UInt64.self)
         let n = UInt64(reads) &+ UInt64(writes)
-        exceptionCounts[Int(ExceptionCode.coprocessorUnusable.rawValue)] &+= n
+        exceptionCountStorage[Int(ExceptionCode.coprocessorUnusable.rawValue)] &+= n
         faultedInstructions &+= n
         gate.reads &+= UInt64(reads)
         gate.writes &+= UInt64(writes)
