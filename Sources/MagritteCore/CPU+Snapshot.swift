@@ -133,7 +133,7 @@ extension CPU {
         self.llBit = llBit
         self.llVirtual = llVirtual
         self.llValue = llValue
-        exceptionCounts = counts
+        setExceptionCounts(counts)
         stopRequested = false
         observerStopPC = nil
         // Derived state: the mode and its software TLB, the segment map (without telling the

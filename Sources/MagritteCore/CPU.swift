@@ -118,13 +118,13 @@ public final class CPU {
     /// about before it happened (`stopsBeforeAccess`): that instruction again at the same count
     /// (resumed after a stop there, retried after a TLB fill) is not asked again.
     @exclusivity(unchecked) var accessAsked: (pc: UInt32, retired: UInt64)? = nil
-    /// Exceptions taken, by ExcCode.
-    public internal(set) var exceptionCounts: [UInt64] {
-        get { Array(UnsafeBufferPointer(start: exceptionCountStorage, count: 32)) }
-        set {
-            precondition(newValue.count == 32, "one count per ExcCode")
-            for (i, n) in newValue.enumerated() { exceptionCountStorage[i] = n }
-        }
+    /// Exceptions taken, by ExcCode (a copy: count into `exceptionCountStorage`, which an
+    /// `exceptionCounts[i] &+= n` through a setter would copy twice on every call).
+    public var exceptionCounts: [UInt64] { Array(UnsafeBufferPointer(start: exceptionCountStorage, count: 32)) }
+    /// Sets every count (a snapshot's restore).
+    func setExceptionCounts(_ counts: [UInt64]) {
+        precondition(counts.count == 32, "one count per ExcCode")
+        for (i, n) in counts.enumerated() { exceptionCountStorage[i] = n }
     }
     /// Where `exceptionCounts` lives: counted on every exception without an array's uniqueness check.
     let exceptionCountStorage: UnsafeMutablePointer<UInt64>
